@@ -1,0 +1,49 @@
+# mlsys-kit: every target installs what it needs first (a .venv in the repo).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast qa release lab lock bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), f"mlsys-kit needs Python 3.11, got {sys.version.split()[0]}"'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/mlsys-kit demo
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+qa: install
+	$(BIN)/mlsys-grade qa
+
+release: install
+	$(BIN)/mlsys-grade release --all
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=. labs notebooks
+
+bench: install
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+# re-resolve the full pin set after changing a direct pin in pyproject.toml
+lock:
+	rm -rf /tmp/mlsys-lock && $(PYTHON) -m venv /tmp/mlsys-lock
+	/tmp/mlsys-lock/bin/pip install --quiet '.[test]'
+	{ echo "# Full pinned environment of the course (every transitive package)."; \
+	  echo "# Regenerate with: make lock   (after changing a pin in pyproject.toml)"; \
+	  echo "torch==2.13.0"; \
+	  /tmp/mlsys-lock/bin/pip freeze --exclude-editable | grep -v -E '^(torch|mlsys-kit)[= ]'; } > constraints.txt
+
+clean:
+	rm -rf out build *.egg-info

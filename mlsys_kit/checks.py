@@ -1,0 +1,69 @@
+"""Argument checks shared by every public function and CLI command.
+
+Each check raises ``ValueError`` with a message that says what was wrong and what is
+allowed, e.g. ``"layers must be a positive integer: got 0"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import numbers
+from typing import Any, Callable, Iterable
+
+
+def positive_int(name: str, value: Any) -> int:
+    """Return ``value`` if it is an int >= 1, else raise ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer: got {value!r}")
+    return int(value)
+
+
+def nonneg_int(name: str, value: Any) -> int:
+    """Return ``value`` if it is an int >= 0, else raise ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer: got {value!r}")
+    return int(value)
+
+
+def positive_number(name: str, value: Any) -> float:
+    """Return ``value`` as float if it is a finite number > 0, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a positive finite number: got {value!r}")
+    return float(value)
+
+
+def nonneg_number(name: str, value: Any) -> float:
+    """Return ``value`` as float if it is a finite number >= 0, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a non-negative finite number: got {value!r}")
+    return float(value)
+
+
+def one_of(name: str, value: Any, allowed: Iterable[Any]) -> Any:
+    """Return ``value`` if it is in ``allowed``, else raise ValueError listing the choices."""
+    allowed = list(allowed)
+    if value not in allowed:
+        choices = ", ".join(str(a) for a in allowed)
+        raise ValueError(f"{name} must be one of {choices}: got {value!r}")
+    return value
+
+
+def arg(check: Callable[[str, Any], Any], convert: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """An argparse ``type=`` that converts a CLI string and applies a check.
+
+    ``parser.add_argument("--layers", type=arg(positive_int, int, "--layers"))`` makes
+    ``--layers 0`` exit with ``argument --layers: --layers must be a positive integer: got 0``.
+    """
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{name} must be a {convert.__name__}: got {text!r}") from None
+        try:
+            return check(name, value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = name
+    return parse
