@@ -69,10 +69,10 @@ def apply_mutant(nb: nbformat.NotebookNode, name: str, edits: list[tuple[str, st
 
 
 def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
-           progress: Callable[[str], None] = print) -> dict[str, Any]:
+           progress: Callable[[str], None] = print, mutants_dir: Path = MUTANTS) -> dict[str, Any]:
     """Run the three checks on ``lab``; returns a report whose ``ok`` says if all held."""
     course.check_lab(lab)
-    mutant_files = sorted((MUTANTS / lab).glob("*.py")) if (MUTANTS / lab).is_dir() else []
+    mutant_files = sorted((mutants_dir / lab).glob("*.py")) if (mutants_dir / lab).is_dir() else []
     mutants = {f"mutant-{re.sub(r'[^A-Za-z0-9_.-]', '-', p.stem)}": (p.name, *load_mutant(p)) for p in mutant_files}
     with tempfile.TemporaryDirectory(prefix=f"qa-{lab}-") as tmp:
         root = Path(tmp)
@@ -105,7 +105,7 @@ def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
         free = {c: s for c, s in stub["cells"].items() if s}
         failures.append(f"released version earns {stub['score']:g} points without any work: cells {free}")
     if not mutants:
-        failures.append(f"no mutants in {MUTANTS / lab}: add realistic-bug mutants (docs/labs.md)")
+        failures.append(f"no mutants in {mutants_dir / lab}: add realistic-bug mutants (docs/labs.md)")
     for sid, (fname, doc, _edits) in mutants.items():
         if res[sid]["score"] >= max_score:
             failures.append(f"mutant {fname} ({doc}) earns full marks: the tests do not catch it")
