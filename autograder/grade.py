@@ -74,7 +74,7 @@ def read_score(course: Course, lab: str, student: str) -> tuple[float, float, di
 
 def grade_one(course: Course, lab: str, student: str, cell_timeout: float, notebook_timeout: float) -> dict[str, Any]:
     fatal, notes = precheck(course, lab, student)
-    args = ("autograde", lab, "--student", student, "--force", f"--Execute.timeout={int(cell_timeout)}")
+    args = ("autograde", lab, "--student", student, "--force", f"--Execute.timeout={max(1, round(cell_timeout))}")
     for attempt in range(3):
         res = course.nbgrader(*args, timeout=notebook_timeout)
         if "database is locked" not in res.output or res.returncode == 0:
