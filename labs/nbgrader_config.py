@@ -6,6 +6,13 @@ c.CourseDirectory.course_id = "mlsys"
 c.CourseDirectory.root = "."
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 
+# The exchange (nbgrader's release/fetch/submit between accounts on one machine) lives in the
+# course folder, so the JupyterLab extensions work without a system-wide /srv folder.
+import os  # noqa: E402
+
+c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)
+
 # Student versions: solutions become `raise NotImplementedError()`; hidden tests are removed
 # from the release and restored from the gradebook at autograde time.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
