@@ -11,6 +11,7 @@ whenever nbgrader got as far as creating them, and is never missing from the exp
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Callable
 import nbformat
 
 from autograder.course import Course, CourseError, error_lines
+from autograder.sandbox import FLAGS_FILE
 
 
 def grade_cells(nb_path: Path) -> list[str]:
@@ -40,19 +42,21 @@ def precheck(course: Course, lab: str, student: str) -> tuple[str | None, list[s
         nbformat.validate(nb)
     except Exception as exc:  # any reason a notebook cannot be read is the student's error
         return f"not a valid notebook: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", []
-    have = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
-    missing = [g for g in grade_cells(course.source_notebook(lab)) if g not in have]
-    return None, [f"test cell {g!r} was deleted from the submission: it scores 0" for g in missing]
+    return None, []  # deleted or edited test cells: restored and flagged by autograder.integrity
 
 
 def postcheck(course: Course, lab: str, student: str, cell_timeout: float) -> list[str]:
+    """Notes from the autograded notebook (cells that timed out) and the sandbox's flags."""
     path = course.autograded_notebook(lab, student)
-    if not path.is_file():
-        return []
     notes = []
+    flags_file = path.parent / FLAGS_FILE
+    if flags_file.is_file():
+        notes += json.loads(flags_file.read_text()).get("flags", [])
+    if not path.is_file():
+        return notes
     for cell in nbformat.read(path, as_version=4).cells:
         for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
+            if out.get("output_type") == "error" and out.get("ename") in ("CellTimeoutError", "CellTimeout"):
                 gid = cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id", "?"))
                 notes.append(f"cell {gid!r} ran past {cell_timeout:g} s and was interrupted")
     return notes
@@ -74,9 +78,11 @@ def read_score(course: Course, lab: str, student: str) -> tuple[float, float, di
 
 def grade_one(course: Course, lab: str, student: str, cell_timeout: float, notebook_timeout: float) -> dict[str, Any]:
     fatal, notes = precheck(course, lab, student)
-    args = ("autograde", lab, "--student", student, "--force", f"--Execute.timeout={max(1, round(cell_timeout))}")
+    t = max(1, round(cell_timeout))
+    args = ("autograde", lab, "--student", student, "--force", f"--Execute.timeout={t}",
+            f"--SandboxedExecute.timeout={t}", f"--SandboxedExecute.notebook_timeout={max(1, round(notebook_timeout))}")
     for attempt in range(3):
-        res = course.nbgrader(*args, timeout=notebook_timeout)
+        res = course.nbgrader(*args, timeout=notebook_timeout + 120)
         if "database is locked" not in res.output or res.returncode == 0:
             break
         time.sleep(0.5 * (attempt + 1))
