@@ -160,6 +160,11 @@ class Runner:
                 if kind == "locked":
                     ns = self.shell.user_ns
                     self.locked_names.update({k: ns[k] for k in bound_names(cell["source"]) if k in ns})
+        for key, value in list(self.shell.user_ns.items()):
+            origin = getattr(value, "__module__", None) or (value.__name__ if isinstance(value, types.ModuleType) else "")
+            if isinstance(origin, str) and any(origin == m or origin.startswith(m + ".") for m in self.reference) \
+                    and key not in self.locked_names and not key.startswith("_"):
+                self.flag(f"the notebook's {key!r} comes from the reference implementation {origin}")
         alive = [t.name for t in threading.enumerate()
                  if t is not threading.main_thread() and t.is_alive() and not t.name.startswith("IPython")]
         if alive:

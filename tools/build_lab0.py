@@ -9,6 +9,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from nbbuild import md, new_lab, setup, solution, tests, write  # noqa: E402
 
 nb = new_lab()
+# what the lab asks students to write: a solution that calls it is flagged for the instructor
+nb.metadata["mlsys_grade"] = {"reference": ["mlsys_kit.models.costs"]}
 md(nb, r"""
 # Lab 0: what a transformer costs
 
