@@ -126,15 +126,26 @@ def simulate(schedule: Schedule, t_f: float | Sequence[float] = 1.0, t_b: float 
     idle = [makespan - b for b in busy]
     bubble_fraction = sum(i / b for i, b in zip(idle, busy) if b > 0) / P
     bubble_rate = sum(idle) / (P * makespan) if makespan > 0 else 0.0
+    memory, peaks = memory_curves(events, act)
+    flat = [e for evs in events for e in evs]
+    return SimResult(schedule, flat, makespan, busy, idle, bubble_fraction, bubble_rate, peaks, memory)
+
+
+def memory_curves(events: Sequence[Sequence[Event]], activation: Sequence[float]) -> tuple[list[list[tuple[float, float]]], list[float]]:
+    """Per rank, activation memory over time as (time, level) steps, and its peak.
+
+    ``events[r]`` are rank r's events (simulated or measured); ``activation[s]`` is what one
+    microbatch holds on stage s from the start of its F to the end of its BW (or W when split).
+    """
     memory, peaks = [], []
     for evs in events:
         deltas = []
         for e in evs:
             a = e.action
             if a.kind == "F":
-                deltas.append((e.start, act[a.stage]))
+                deltas.append((e.start, activation[a.stage]))
             elif a.kind in ("BW", "W"):
-                deltas.append((e.end, -act[a.stage]))
+                deltas.append((e.end, -activation[a.stage]))
         deltas.sort(key=lambda d: (d[0], d[1]))  # at equal times free before allocating
         level, curve, peak = 0.0, [(0.0, 0.0)], 0.0
         for t, d in deltas:
@@ -143,5 +154,4 @@ def simulate(schedule: Schedule, t_f: float | Sequence[float] = 1.0, t_b: float 
             peak = max(peak, level)
         memory.append(curve)
         peaks.append(peak)
-    flat = [e for evs in events for e in evs]
-    return SimResult(schedule, flat, makespan, busy, idle, bubble_fraction, bubble_rate, peaks, memory)
+    return memory, peaks
