@@ -3,8 +3,9 @@
 The model is a small MLP (``Linear`` + ``tanh`` layers) cut into ``num_stages`` stages; rank r
 holds the stages the schedule's placement gives it. Each rank walks its action list as written:
 
-* ``F``: receive the input activation (blocking ``recv``), run the stage, post the output with
-  ``isend`` (the last stage computes the microbatch loss instead);
+* ``F``: wait for the input activation, run the stage, post the output with ``isend`` (the last
+  stage computes the microbatch loss instead). Every receive of the step is posted up front
+  (``irecv``) and waited on when its action comes up, so data lands while the rank computes;
 * ``BW``: receive the output gradient, ``torch.autograd.backward`` (input and weight gradients);
 * ``B``: the Zero Bubble split (Qi et al., ICLR'24, section 2): ``torch.autograd.grad`` with respect
   to the stage input and each layer's pre-activation only, so the previous stage gets its
@@ -51,6 +52,7 @@ class RunConfig:
     repeats: int = 3
     seed: int = 0
     tolerance: float = 1e-6
+    prepost: bool = True  # post all receives of a step up front (irecv); False: blocking recv when needed
 
     def __post_init__(self) -> None:
         for name in ("hidden", "layers_per_stage", "batch", "repeats"):
@@ -127,8 +129,11 @@ def _tag(kind: int, stage: int, mb: int, S: int, m: int) -> int:
 
 
 def run_step(sched: Schedule, rank: int, stages: dict[int, Stage], x: torch.Tensor, y: torch.Tensor,
-             device: torch.device) -> tuple[list[Event], dict[int, float], float]:
-    """Run rank ``rank``'s actions once; return its events (seconds), its microbatch losses, step time."""
+             device: torch.device, prepost: bool = True) -> tuple[list[Event], dict[int, float], float]:
+    """Run rank ``rank``'s actions once; return its events (seconds), its microbatch losses, step time.
+
+    ``prepost=False`` receives each message with a blocking ``recv`` only when its action comes up.
+    """
     S, m, place = sched.num_stages, sched.num_microbatches, sched.placement
     xs_mb, ys_mb = x.chunk(m), y.chunk(m)
     local: dict[tuple[int, int, int], torch.Tensor] = {}  # hand-offs between stages on this rank
@@ -136,9 +141,27 @@ def run_step(sched: Schedule, rank: int, stages: dict[int, Stage], x: torch.Tens
     losses: dict[int, float] = {}
     sends, events = [], []
 
+    # Post every receive of the step up front (irecv into its own buffer) and wait on it when the
+    # action needs it: the sender's data can land while this rank computes, instead of a
+    # post-recv / send handshake sitting on the critical path of each message.
+    posted: dict[tuple[int, int, int], tuple[torch.Tensor, Any]] = {}
+    dist.barrier()
+    t0 = time.perf_counter()  # the step starts here on every rank, receives posted inside it
+    if prepost:
+        for a in sched.ranks[rank]:
+            s, i = a.stage, a.microbatch
+            src = (0, s - 1, i) if a.kind == "F" and s > 0 else (1, s + 1, i) if a.kind in ("B", "BW") and s < S - 1 else None
+            if src is not None and place[src[1]] != rank:
+                buf = torch.empty_like(xs_mb[i])
+                posted[src] = (buf, dist.irecv(buf, src=place[src[1]], tag=_tag(*src, S, m)))
+
     def receive(kind: int, stage: int, mb: int, like: torch.Tensor) -> torch.Tensor:
         if place[stage] == rank:
             return local.pop((kind, stage, mb))
+        if (kind, stage, mb) in posted:
+            buf, work = posted.pop((kind, stage, mb))
+            work.wait()
+            return buf
         buf = torch.empty_like(like)
         dist.recv(buf, src=place[stage], tag=_tag(kind, stage, mb, S, m))
         return buf
@@ -149,8 +172,6 @@ def run_step(sched: Schedule, rank: int, stages: dict[int, Stage], x: torch.Tens
         else:
             sends.append(dist.isend(t.contiguous(), dst=place[dst_stage], tag=_tag(kind, stage, mb, S, m)))
 
-    dist.barrier()
-    t0 = time.perf_counter()
     for a in sched.ranks[rank]:
         s, i, st = a.stage, a.microbatch, stages[a.stage]
         if a.kind == "F":
@@ -221,7 +242,7 @@ def _run_one(sched: Schedule, rank: int, cfg: RunConfig, device: torch.device, b
     for _ in range(cfg.repeats):
         for st in stages.values():
             st.zero_grad(set_to_none=True)
-        evs, losses, step = run_step(sched, rank, stages, x, y, device)
+        evs, losses, step = run_step(sched, rank, stages, x, y, device, cfg.prepost)
         t = torch.tensor([step], dtype=torch.float64)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)  # the step ends when the slowest rank does
         if t.item() < best:  # keep the timeline of the fastest step
