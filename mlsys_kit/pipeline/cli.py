@@ -52,6 +52,9 @@ def _simulate(args: argparse.Namespace) -> int:
     res = simulate(sched, args.cost_f, args.cost_b, args.cost_w, args.latency)
     out = res.to_dict()
     out.update(cost_f=args.cost_f, cost_b=args.cost_b, cost_w=args.cost_w, latency=args.latency)
+    from mlsys_kit.pipeline.validate import is_valid
+
+    out["deadlock_free_with_blocking_send"] = is_valid(sched, blocking_send=True)
     if args.plot:
         from mlsys_kit.viz import save_figure
         from mlsys_kit.viz.pipeline import gantt_figure
@@ -66,6 +69,7 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"  bubble_fraction  {res.bubble_fraction:.4f}   (mean idle / busy)")
         print(f"  bubble_rate      {res.bubble_rate:.4f}   (mean idle / makespan)")
         print(f"  peak_activations {', '.join(f'{x:g}' for x in res.peak_activations)}  (per rank)")
+        print(f"  deadlock-free with blocking sends (no isend): {out['deadlock_free_with_blocking_send']}")
         if args.plot:
             print(f"  plot             {out['plot']}")
     return 0

@@ -12,7 +12,10 @@ Execution model for the deadlock check: each rank runs its list strictly in orde
 action it blocks in ``recv`` until every input from another rank has arrived; after it, it posts
 its sends without waiting (``isend``, as :mod:`torch.distributed.pipelining` and our runtime do).
 A schedule deadlocks when, at some point, every unfinished rank is blocked on a message that the
-sending rank will only produce later in its own list.
+sending rank will only produce later in its own list. With ``blocking_send=True`` sends block too
+(rendezvous: a send completes only once the receiver has reached the action that receives it, as
+with a plain blocking ``send`` and no buffering); then naive 1F1B deadlocks, which is why Megatron
+pairs each send with the next receive (``send_forward_recv_backward``) and torch uses ``isend``.
 
 :func:`validate` checks, in this order: actions well-formed and on the rank that holds their
 stage; every action exactly once; within a rank, nothing runs before a dependency that the same
@@ -62,8 +65,11 @@ def describe(key: Key, where: dict[Key, tuple[int, int]], actions: dict[tuple[in
     return f"{actions[(r, step)]} (rank {r}, step {step})"
 
 
-def validate(schedule: Schedule) -> None:
-    """Raise :class:`ScheduleError` if ``schedule`` is not a correct, deadlock-free schedule."""
+def validate(schedule: Schedule, blocking_send: bool = False) -> None:
+    """Raise :class:`ScheduleError` if ``schedule`` is not a correct, deadlock-free schedule.
+
+    ``blocking_send``: check for deadlock with rendezvous sends too (see the module docstring).
+    """
     if not isinstance(schedule, Schedule):
         raise ValueError(f"validate needs a Schedule: got {type(schedule).__name__}")
     S, m = schedule.num_stages, schedule.num_microbatches
@@ -105,7 +111,10 @@ def validate(schedule: Schedule) -> None:
             if dr == r and di > i:
                 raise ScheduleError(f"rank {r} step {i}: {a} runs before {at[(dr, di)]} at step {di} of the "
                                     "same rank, which it depends on", r, i, a, str(at[(dr, di)]))
-    _check_deadlock(schedule, where, at)
+    if blocking_send:
+        _check_rendezvous(schedule, where, at)
+    else:
+        _check_deadlock(schedule, where, at)
 
 
 def _check_deadlock(schedule: Schedule, where: dict[Key, tuple[int, int]], at: dict[tuple[int, int], Action]) -> None:
@@ -140,10 +149,67 @@ def _check_deadlock(schedule: Schedule, where: dict[Key, tuple[int, int]], at: d
     raise ScheduleError("deadlock under blocking recv: " + "; ".join(parts), r0, i0, a0, describe(d0, where, at))
 
 
-def is_valid(schedule: Schedule) -> bool:
+def _check_rendezvous(schedule: Schedule, where: dict[Key, tuple[int, int]], at: dict[tuple[int, int], Action]) -> None:
+    """Lock-step rounds where a rank that produced a message for another rank waits, before its next
+    action, until that rank's next action is the one that receives it."""
+    S, P, place = schedule.num_stages, schedule.num_ranks, schedule.placement
+    done: set[Key] = set()  # produced, and delivered if it crossed ranks
+    ptr = [0] * P
+    sending: list[tuple[Key, int, Action] | None] = [None] * P  # (message, destination rank, consumer)
+
+    def consumer(a: Action) -> tuple[Key, Action] | None:
+        s, i = a.stage, a.microbatch
+        if a.kind == "F" and s + 1 < S:
+            return ("F", s, i), at[where[("F", s + 1, i)]]
+        if a.kind in ("B", "BW") and s > 0:
+            return ("B", s, i), at[where[("B", s - 1, i)]]
+        return None
+
+    while True:
+        progress = False
+        heads = [schedule.ranks[r][ptr[r]] if ptr[r] < len(schedule.ranks[r]) and sending[r] is None else None
+                 for r in range(P)]
+        for r in range(P):
+            if sending[r] is not None:
+                key, dst, cons = sending[r]
+                if heads[dst] == cons:  # the receiver is at the matching receive: both proceed
+                    done.add(key)
+                    sending[r], progress = None, True
+            elif heads[r] is not None and all(d in done for d in dependencies(heads[r], S)):
+                a = heads[r]
+                ptr[r] += 1
+                progress = True
+                out = consumer(a)
+                for key in provides(a):
+                    if out is None or key != out[0] or place[out[1].stage] == r:
+                        done.add(key)
+                if out is not None and place[out[1].stage] != r:
+                    sending[r] = (out[0], place[out[1].stage], out[1])
+        if not progress:
+            break
+    stuck = [r for r in range(P) if sending[r] is not None or ptr[r] < len(schedule.ranks[r])]
+    if not stuck:
+        return
+    parts = []
+    for r in stuck:
+        if sending[r] is not None:
+            key, dst, cons = sending[r]
+            parts.append(f"rank {r} is blocked at step {ptr[r] - 1} in the send of {schedule.ranks[r][ptr[r] - 1]}'s "
+                         f"output to rank {dst}, which must first reach {cons}")
+        else:
+            a = schedule.ranks[r][ptr[r]]
+            dep = next(d for d in dependencies(a, S) if d not in done)
+            parts.append(f"rank {r} is stuck at step {ptr[r]} on {a}, waiting for {describe(dep, where, at)}")
+    r0 = stuck[0]
+    step0 = ptr[r0] - 1 if sending[r0] is not None else ptr[r0]
+    raise ScheduleError("deadlock under blocking send/recv: " + "; ".join(parts), r0, step0,
+                        schedule.ranks[r0][step0], parts[0].split(", ", 1)[-1])
+
+
+def is_valid(schedule: Schedule, blocking_send: bool = False) -> bool:
     """True if :func:`validate` accepts ``schedule``."""
     try:
-        validate(schedule)
+        validate(schedule, blocking_send)
     except ScheduleError:
         return False
     return True

@@ -227,3 +227,23 @@ def test_simulate_checks_inputs():
         simulate(gpipe(2, 2), t_b=[1, 2, 3])
     with pytest.raises(ValueError, match="latency must be a non-negative"):
         simulate(gpipe(2, 2), latency=-1)
+
+
+@EXAMPLES
+@given(p=st.integers(1, 6), m=st.integers(1, 12))
+def test_blocking_sends_gpipe_survives_and_naive_1f1b_deadlocks(p, m):
+    validate(gpipe(p, m), blocking_send=True)
+    if m >= p >= 2:
+        sched = one_f_one_b(p, m)
+        validate(sched)  # fine with isend
+        with pytest.raises(ScheduleError, match="deadlock under blocking send/recv") as info:
+            validate(sched, blocking_send=True)
+        assert info.value.rank == 0 and info.value.action == Action("F", p - 1, 0)  # its first steady-state send
+
+
+def test_blocking_send_message_names_both_sides():
+    with pytest.raises(ScheduleError) as info:
+        validate(one_f_one_b(2, 4), blocking_send=True)
+    msg = str(info.value)
+    assert "rank 0 is blocked at step 1 in the send of F1@s0's output to rank 1, which must first reach F1@s1" in msg
+    assert "rank 1 is blocked at step 1 in the send of BW0@s1's output to rank 0, which must first reach BW0@s0" in msg
