@@ -48,3 +48,18 @@ def test_reference_is_deterministic_and_inputs_checked():
         run_spawn([one_f_one_b(2, 3)], RunConfig(batch=8))
     with pytest.raises(ValueError, match="hidden must be a positive integer"):
         RunConfig(hidden=0)
+
+
+def test_runs_unchanged_under_torchrun():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    proc = subprocess.run([str(torchrun), "--nproc-per-node", "2", "-m", "mlsys_kit.pipeline.runtime",
+                           "--schedule", "interleaved-1f1b", "--stages", "2", "--microbatches", "4"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["match"] is True and out["schedule"] == "interleaved-1f1b" and out["max_diff"] <= 1e-6
