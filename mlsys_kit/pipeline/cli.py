@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     sim = sub.add_parser("simulate", help="validate and simulate a schedule; bubble and memory metrics")
     _common(sim)
-    sim.add_argument("--cost-f", type=arg(positive_number, float, "--cost-f"), default=1.0, help="t_F per stage (default 1)")
+    sim.add_argument("--cost-f", type=arg(positive_number, float, "--cost-f"), default=1.0,
+                     help="t_F: forward of one microbatch through one rank's share of the model, split evenly "
+                          "over its chunks (default 1)")
     sim.add_argument("--cost-b", type=arg(positive_number, float, "--cost-b"), default=1.0,
                      help="t_B, backward for inputs (default 1)")
     sim.add_argument("--cost-w", type=arg(nonneg_number, float, "--cost-w"), default=1.0,
@@ -49,7 +51,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from mlsys_kit.pipeline.simulate import simulate
 
     sched = make_schedule(args.schedule, args.stages, args.microbatches, args.chunks)
-    res = simulate(sched, args.cost_f, args.cost_b, args.cost_w, args.latency)
+    res = simulate(sched, args.cost_f, args.cost_b, args.cost_w, args.latency, costs_per_rank=True)
     out = res.to_dict()
     out.update(cost_f=args.cost_f, cost_b=args.cost_b, cost_w=args.cost_w, latency=args.latency)
     from mlsys_kit.pipeline.validate import is_valid

@@ -17,11 +17,12 @@ def section(progress: Callable[[str], None]) -> Section:
     rows, figures, data, table = [], [], {}, []
     for name in SCHEDULES:
         progress(f"simulating {name} at p={P}, m={M}")
-        res = simulate(make_schedule(name, P, M, V))
+        res = simulate(make_schedule(name, P, M, V), costs_per_rank=True)
         d = res.to_dict()
         data[name] = d
         rows.append((f"{name}: bubble fraction (idle/busy)", res.bubble_fraction))
         rows.append((f"{name}: peak activations (microbatches)", max(res.peak_activations)))
+        rows.append((f"{name}: makespan (t_F = 1 per rank)", res.makespan))
         table.append((name, res.bubble_fraction, res.bubble_rate, max(res.peak_activations)))
         fig = gantt_figure(res.events, P, f"{name}, p={P}, m={M}: bubble fraction {res.bubble_fraction:.3f}", res.memory)
         figures.append(Figure(f"{name}: Gantt timeline (rank x time) and activation memory", figure_png(fig),

@@ -74,8 +74,13 @@ def _per_stage(name: str, value: float | Sequence[float], S: int, allow_zero: bo
 
 def simulate(schedule: Schedule, t_f: float | Sequence[float] = 1.0, t_b: float | Sequence[float] = 1.0,
              t_w: float | Sequence[float] = 1.0, latency: float = 0.0,
-             activation: float | Sequence[float] | None = None, check: bool = True) -> SimResult:
+             activation: float | Sequence[float] | None = None, check: bool = True,
+             costs_per_rank: bool = False) -> SimResult:
     """Simulate ``schedule``; see the module docstring for the model and the metrics.
+
+    With ``costs_per_rank`` the costs are those of one microbatch through a rank's whole share of
+    the model, split evenly over its stages (each stage costs ``t * p / num_stages``), so that
+    schedules with different numbers of chunks per rank compare on the same model.
 
     With ``check`` (default) the schedule is validated first, so an invalid one raises
     :class:`~mlsys_kit.pipeline.validate.ScheduleError` naming the offending action.
@@ -90,6 +95,8 @@ def simulate(schedule: Schedule, t_f: float | Sequence[float] = 1.0, t_b: float 
     act = _per_stage("activation", P / S if activation is None else activation, S, True)
     if check:
         validate(schedule)
+    if costs_per_rank:
+        tf, tb, tw = ([t * P / S for t in ts] for ts in (tf, tb, tw))
     cost = {"F": tf, "B": tb, "W": tw, "BW": [b + w for b, w in zip(tb, tw)]}
     placement = schedule.placement
     ready_at: dict[tuple[str, int, int], float] = {}

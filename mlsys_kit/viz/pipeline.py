@@ -204,7 +204,7 @@ def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2
         except ValueError as exc:  # e.g. 1F1B with m < p: say why, keep the last picture
             facts.value = f"<span style='color:#C44E52'><b>not possible:</b> {exc}</span>"
             return
-        res = simulate(sched, 1.0, tb.value, tw.value, lat.value, check=False)
+        res = simulate(sched, 1.0, tb.value, tw.value, lat.value, check=False, costs_per_rank=True)
         title = f"{sched.name}, p={sched.num_ranks}, m={sched.num_microbatches}, v={sched.chunks}"
         image.value = figure_png(fast_figure(res.events, sched.num_ranks, title, res.memory, "time (t_F = 1)"), dpi=72)
         facts.value = (f"makespan <b>{res.makespan:.4g}</b> &nbsp; bubble fraction (idle/busy) "

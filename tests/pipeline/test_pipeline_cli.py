@@ -21,7 +21,7 @@ def _json(capsys, argv):
 def test_simulate_json_matches_library(capsys, name, v):
     out = _json(capsys, ["pipeline", "simulate", "--schedule", name, "--stages", "4", "--microbatches", "8",
                          "--cost-b", "2", "--cost-w", "0.5", "--latency", "0.1", "--json"])
-    ref = simulate(make_schedule(name, 4, 8, 2), 1.0, 2.0, 0.5, 0.1)
+    ref = simulate(make_schedule(name, 4, 8, 2), 1.0, 2.0, 0.5, 0.1, costs_per_rank=True)
     assert out["valid"] is True
     assert out["makespan"] == pytest.approx(ref.makespan)
     assert out["bubble_fraction"] == pytest.approx(ref.bubble_fraction)

@@ -247,3 +247,12 @@ def test_blocking_send_message_names_both_sides():
     msg = str(info.value)
     assert "rank 0 is blocked at step 1 in the send of F1@s0's output to rank 1, which must first reach F1@s1" in msg
     assert "rank 1 is blocked at step 1 in the send of BW0@s1's output to rank 0, which must first reach BW0@s0" in msg
+
+
+@pytest.mark.parametrize("p, m", [(2, 4), (4, 8), (3, 9)])
+def test_costs_per_rank_compare_schedules_on_the_same_model(p, m):
+    base = simulate(one_f_one_b(p, m), costs_per_rank=True)
+    inter = simulate(interleaved_1f1b(p, m, 2), costs_per_rank=True)
+    assert sum(inter.busy) == pytest.approx(sum(base.busy))  # the same work
+    assert inter.makespan < base.makespan  # interleaving shrinks the bubble on the same model
+    assert inter.bubble_fraction == pytest.approx(simulate(interleaved_1f1b(p, m, 2)).bubble_fraction)
