@@ -201,8 +201,11 @@ def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2
     def redraw(*_):
         try:
             sched = make_schedule(name.value, ps.value, ms.value, vs.value)
-        except ValueError as exc:  # e.g. 1F1B with m < p: say why, keep the last picture
+        except ValueError as exc:  # e.g. 1F1B with m < p: say why, in the text and in the picture
             facts.value = f"<span style='color:#C44E52'><b>not possible:</b> {exc}</span>"
+            fig = Figure(figsize=(10, 1.2), dpi=72)
+            fig.text(0.02, 0.5, f"{name.value} cannot run this: {exc}", va="center", fontsize=11, color="#C44E52")
+            image.value = figure_png(fig, dpi=72)
             return
         res = simulate(sched, 1.0, tb.value, tw.value, lat.value, check=False, costs_per_rank=True)
         title = f"{sched.name}, p={sched.num_ranks}, m={sched.num_microbatches}, v={sched.chunks}"

@@ -34,7 +34,9 @@ def test_explorer_redraws_and_explains_impossible_settings():
     name.value = "interleaved-1f1b"
     assert image.value != before and "0.1875" in facts.value  # (p-1)/(v m) with v=2
     name.value = "1f1b"
-    p.value = 12  # m=8 < p=12: 1F1B refuses and the widget says why
+    drawn = image.value
+    p.value = 12  # m=8 < p=12: 1F1B refuses and the widget says why, in words and in the picture
     assert "at least as many microbatches as stages" in facts.value
+    assert image.value != drawn and image.value[:4] == b"\x89PNG"
     p.value, lat.value = 4, 0.5
     assert "bubble fraction" in facts.value and "0.3750" not in facts.value
