@@ -157,8 +157,11 @@ def memory_curves(events: Sequence[Sequence[Event]], activation: Sequence[float]
         level, curve, peak = 0.0, [(0.0, 0.0)], 0.0
         for t, d in deltas:
             level += d
-            curve.append((t, level))
             peak = max(peak, level)
+            if curve[-1][0] == t:  # a free and an allocation at the same instant: one step, no spike
+                curve[-1] = (t, level)
+            else:
+                curve.append((t, level))
         memory.append(curve)
         peaks.append(peak)
     return memory, peaks
