@@ -41,7 +41,10 @@ def draw_gantt(ax: Axes, events: Sequence[Event], num_ranks: int | None = None, 
         per_rank = max(1.0, len(events) / P)
         size = max(12.0, min(70.0, 12000.0 / per_rank))
         spots: dict[int, list[tuple[float, float]]] = defaultdict(list)
+        span = max(e.end for e in events) - t0 or 1.0
         for e in events:
+            if (e.end - e.start) / span < 0.007 * len(str(e.action.microbatch)):
+                continue  # too narrow to carry a number (a measured timeline has many such)
             spots[e.action.microbatch].append(((e.start + e.end) / 2 - t0, P - 1 - e.rank))
         for mb, xy in spots.items():
             digits = len(str(mb))
