@@ -9,6 +9,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from nbbuild import md, new_lab, setup, solution, tests, write  # noqa: E402
 
 nb = new_lab()
+# what the lab asks students to write: a solution that calls it is flagged for the instructor
+nb.metadata["mlsys_grade"] = {"reference": ["mlsys_kit.pipeline.generators", "mlsys_kit.pipeline.simulate",
+                                            "mlsys_kit.pipeline.schedule", "mlsys_kit.pipeline.validate"]}
 md(nb, r"""
 # Lab 1: pipeline-parallel schedules
 
@@ -69,6 +72,7 @@ def one_f_one_b(p, m):
     ### END SOLUTION
 ''', "one_f_one_b")
 tests(nb, r'''
+assert type(one_f_one_b(2, 3)) is list, "return a list with one list of actions per rank"
 assert one_f_one_b(2, 3) == [[("F", 0), ("F", 1), ("BW", 0), ("F", 2), ("BW", 1), ("BW", 2)],
                              [("F", 0), ("BW", 0), ("F", 1), ("BW", 1), ("F", 2), ("BW", 2)]]
 try:
@@ -145,6 +149,7 @@ def simulate(schedule, t_f=1.0, t_b=2.0, latency=0.0):
 ''', "simulate")
 tests(nb, r'''
 _res = simulate(gpipe(2, 2), t_f=1.0, t_b=2.0)
+assert type(_res) is dict and set(_res) >= {"events", "makespan"}, "return a dict with events and makespan"
 assert _res["makespan"] == 9.0, _res["makespan"]
 assert _res["events"][1][0] == ("F", 0, 1.0, 2.0)
 try:
@@ -213,6 +218,7 @@ tests(nb, r'''
 _res = {"makespan": 9.0, "events": [
     [("F", 0, 0.0, 1.0), ("F", 1, 1.0, 2.0), ("BW", 0, 5.0, 7.0), ("BW", 1, 7.0, 9.0)],
     [("F", 0, 1.0, 2.0), ("F", 1, 2.0, 3.0), ("BW", 0, 3.0, 5.0), ("BW", 1, 5.0, 7.0)]]}
+assert type(bubble_fraction(_res)) is float, "return a float"
 assert abs(bubble_fraction(_res) - 0.5) < 1e-12, bubble_fraction(_res)
 assert peak_activations(_res) == [2, 2]
 ### BEGIN HIDDEN TESTS

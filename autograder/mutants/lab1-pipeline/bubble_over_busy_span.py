@@ -1,3 +1,4 @@
-"""Bubble counted over the wrong interval: from the rank's first start to its last end instead of
-the whole step [0, makespan], so the warm-up wait and the drain are not counted."""
+"""Bubble counted over the wrong interval: the rank's first start to last end, not [0, makespan].
+
+The warm-up wait and the drain are then not counted as idle."""
 EDITS = [("metrics", 'idle = result["makespan"] - busy', "idle = (evs[-1][3] - evs[0][2]) - busy")]
