@@ -121,7 +121,7 @@ def test_bad_configurations(kwargs, message):
 
 def test_model_that_does_not_fit():
     with pytest.raises(ValueError, match=r"needs 120 GB per device .* largest that fits is 2,000,000,000 "
-                                         r"parameters \(stage 3 would fit\)"):
+                                         r"parameters \(stage 1 would fit\)"):
         check_fits(7_500_000_000, 64, 0, 32 * GB)
     assert check_fits(7_500_000_000, 64, 3, 32 * GB).stage == 3
     with pytest.raises(ValueError, match="no stage fits"):
