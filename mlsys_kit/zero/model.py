@@ -102,17 +102,19 @@ def memory_per_device(params: int, ranks: int, stage: int, k: float = 12, *,
     """Bytes of parameters, gradients and optimizer states one rank holds (section 5).
 
     ``param_bytes``/``grad_bytes`` are bytes per element (2 for fp16, the paper's setting;
-    4 for an fp32 run, with ``k=8`` for Adam's two fp32 moments). With ``padded=True`` a
-    partitioned state takes ``ceil(Ψ/N_d)`` elements per rank (a padded flat buffer),
-    which is what an implementation actually holds; otherwise the paper's Ψ/N_d.
+    4 for an fp32 run, with ``k=8`` for Adam's two fp32 moments). With ``padded=True`` the
+    states live in one flat buffer padded to ``N_d·ceil(Ψ/N_d)`` elements, which is what an
+    implementation holds: a partitioned state takes ``ceil(Ψ/N_d)`` elements per rank and a
+    replicated one the whole padded buffer; otherwise the paper's Ψ/N_d and Ψ.
     """
     _check(stage, params, ranks, k)
     positive_number("param_bytes", param_bytes)
     positive_number("grad_bytes", grad_bytes)
     part = shard_elements(params, ranks) if padded else params / ranks
-    p = (part if stage >= 3 else params) * param_bytes
-    g = (part if stage >= 2 else params) * grad_bytes
-    o = (part if stage >= 1 else params) * k
+    full = part * ranks if padded else params
+    p = (part if stage >= 3 else full) * param_bytes
+    g = (part if stage >= 2 else full) * grad_bytes
+    o = (part if stage >= 1 else full) * k
     return StageMemory(stage, p, g, o, p + g + o, COMM_VOLUME_PSI[stage])
 
 

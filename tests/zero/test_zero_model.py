@@ -67,10 +67,11 @@ def test_invariants(psi, n, k):
     assert totals[3] == pytest.approx(totals[0] / n)
     # N_d = 1 partitions nothing
     assert [m.total_bytes for m in all_stages(psi, 1, k)] == pytest.approx([totals[0]] * 4)
-    # padding costs at most one element per partitioned state, never less than the paper's figure
+    # padding to N·ceil(Ψ/N) costs at most one element per partitioned state and N - 1 per
+    # replicated one, and never less than the paper's figure
     for s in STAGES:
         pad = memory_per_device(psi, n, s, k, padded=True).total_bytes
-        assert totals[s] * (1 - 1e-12) <= pad <= totals[s] + (4 + k) + 1e-6 * totals[s]
+        assert totals[s] * (1 - 1e-12) <= pad <= totals[s] + (4 + k) * n + 1e-6 * totals[s]
 
 
 @settings(max_examples=200, deadline=None)
