@@ -100,7 +100,7 @@ def _memory(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlsys_kit.zero.runtime import run_zero
+    from mlsys_kit.zero.launch import run_zero
 
     result = run_zero(args.stage, args.ranks, args.steps)
     if args.json:
