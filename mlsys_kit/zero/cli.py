@@ -43,10 +43,12 @@ def register(subparsers: Any) -> None:
 
     run = sub.add_parser("run", help="train a small model with real ZeRO on torch.distributed (gloo) "
                                      "and compare with DDP + Adam")
-    run.add_argument("--stage", required=True, type=arg(lambda n, v: one_of(n, v, (1, 2, 3)), int, "--stage"))
+    run.add_argument("--stage", required=True, nargs="+", type=arg(lambda n, v: one_of(n, v, (1, 2, 3)), int, "--stage"),
+                     help="ZeRO stage 1, 2 or 3 (several: one launch, JSON {\"stages\": [...]})")
     run.add_argument("--ranks", required=True, type=arg(positive_int, int, "--ranks"))
     run.add_argument("--steps", type=arg(positive_int, int, "--steps"), default=5)
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--plot", metavar="FILE", help="write measured vs model bytes per rank to FILE")
     run.set_defaults(func=_run)
 
 
@@ -100,18 +102,28 @@ def _memory(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlsys_kit.zero.launch import run_zero
+    from mlsys_kit.zero.launch import run_stages
 
-    result = run_zero(args.stage, args.ranks, args.steps)
+    results = run_stages(args.stage, args.ranks, args.steps)
+    if args.plot:
+        from mlsys_kit.viz import save_figure
+        from mlsys_kit.viz.zero import measured_figure
+
+        rows = [{"stage": r["stage"], "measured": r["measured_bytes_per_rank"], "model": r["model_bytes_per_rank"]}
+                for r in results]
+        save_figure(measured_figure(rows, f"real ZeRO on {args.ranks} gloo ranks: bytes per rank"), args.plot)
     if args.json:
         from mlsys_kit.cli import emit_json
 
-        emit_json(result)
+        emit_json(results[0] if len(results) == 1 else {"stages": results})
         return 0
-    print(f"ZeRO-{args.stage} on {args.ranks} gloo ranks, {args.steps} Adam steps")
-    print(f"  matches DDP + Adam: {result['matches_ddp']} (max |diff| = {result['max_abs_diff']:.3g})")
-    for key in ("params_bytes", "grads_bytes", "optimizer_bytes", "total_bytes"):
-        print(f"  {key:<16} measured {result['measured_bytes_per_rank'][key]:>10,}  "
-              f"model {result['model_bytes_per_rank'][key]:>10,}")
-    print(f"  step time {result['step_time_s'] * 1e3:.2f} ms (DDP {result['ddp_step_time_s'] * 1e3:.2f} ms)")
+    for r in results:
+        print(f"ZeRO-{r['stage']} on {r['ranks']} {r['backend']} ranks, {r['steps']} Adam steps, Ψ = {r['params']:,}")
+        print(f"  matches DDP + Adam: {r['matches_ddp']} (max |diff| = {r['max_abs_diff']:.3g})")
+        for key in ("params_bytes", "grads_bytes", "optimizer_bytes", "total_bytes"):
+            print(f"  {key:<16} measured {r['measured_bytes_per_rank'][key]:>10,}  "
+                  f"model {r['model_bytes_per_rank'][key]:>10,}")
+        print(f"  step time {r['step_time_s'] * 1e3:.2f} ms (DDP {r['ddp_step_time_s'] * 1e3:.2f} ms)")
+    if args.plot:
+        print(f"wrote {args.plot}")
     return 0

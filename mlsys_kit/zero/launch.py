@@ -98,7 +98,7 @@ def compare_with_ddp(cfg: dict) -> list[dict[str, Any]]:
         freed = all(u.full.untyped_storage().nbytes() == 0 for u in zdp.units) if stage == 3 else None
         results.append({
             "stage": stage, "ranks": dist.get_world_size(), "steps": cfg["steps"], "backend": dist.get_backend(),
-            "params": sum(u.numel for u in zdp.units), "units": len(zdp.units),
+            "params": sum(u.numel for u in zdp.units), "unit_numels": [u.numel for u in zdp.units],
             "matches_ddp": diff <= cfg["atol"], "max_abs_diff": diff, "atol": cfg["atol"],
             "measured_bytes_per_rank": measured, "model_bytes_per_rank": predicted,
             "measured_equals_model": measured == predicted,
@@ -130,6 +130,7 @@ def _spawned(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
         results = compare_with_ddp(cfg)
         if rank == 0:
             Path(out).write_text(json.dumps(results))
+        dist.barrier()  # nobody tears gloo down while a peer is still talking to it
     finally:
         dist.destroy_process_group()
 

@@ -1,8 +1,9 @@
 """Real ZeRO-1/2/3 data parallelism on torch.distributed (SC'20 sections 5.1-5.3 and 7.2).
 
-One process per rank (gloo on CPU, NCCL when CUDA is there). The model is cut into *units*,
-the modules that own parameters directly (each ``nn.Linear`` here); each unit's parameters
-live in one flat buffer padded to a multiple of N, and rank r owns slice r of it. Adam
+One process per rank (gloo on CPU, NCCL when CUDA is there). The model's parameters are cut into
+*units* (ZeRO-3: each module that owns parameters, e.g. each ``nn.Linear``; ZeRO-1/2:
+buckets of consecutive modules); each unit's parameters live in one flat buffer padded to a
+multiple of N, and rank r owns slice r of it. Adam
 (``torch.optim.Adam``) only ever sees the N slices' own parts, so its states are partitioned
 in every stage. Per step:
 
@@ -30,15 +31,16 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from mlsys_kit.checks import one_of, positive_number
+from mlsys_kit.checks import one_of, positive_int, positive_number
 
 
 class _Unit:
-    """One module's parameters as a padded flat buffer, with this rank's slice."""
+    """A group of parameters as one padded flat buffer, with this rank's slice."""
 
-    def __init__(self, module: nn.Module, world: int, rank: int, stage: int) -> None:
+    def __init__(self, params: list[nn.Parameter], world: int, rank: int, stage: int,
+                 module: nn.Module | None = None) -> None:
         self.module, self.world, self.rank, self.stage = module, world, rank, stage
-        self.params = list(module.parameters(recurse=False))
+        self.params = params
         self.numel = sum(p.numel() for p in self.params)
         self.shard_numel = -(-self.numel // world)
         p0 = self.params[0]
@@ -90,18 +92,31 @@ class _Unit:
 class ZeroDataParallel:
     """Wrap ``model`` (already identical on every rank) for ZeRO ``stage`` 1, 2 or 3 with Adam.
 
-    Use: ``loss = zdp.model(x)...; loss.backward(); zdp.step()``.
+    Use: ``loss = zdp.model(x)...; loss.backward(); zdp.step()``. ZeRO-3 makes one unit per
+    module that owns parameters (gathered just in time); ZeRO-1/2 pack consecutive modules'
+    parameters into buckets of up to ``bucket_numel`` elements, one collective per bucket
+    (DeepSpeed's ``reduce_bucket_size``; torch DDP's ``bucket_cap_mb``).
     """
 
-    def __init__(self, model: nn.Module, stage: int, lr: float = 1e-3, group: object = None) -> None:
+    def __init__(self, model: nn.Module, stage: int, lr: float = 1e-3, bucket_numel: int = 2 ** 22) -> None:
         if not dist.is_initialized():
             raise ValueError("ZeroDataParallel needs torch.distributed initialised (init_process_group)")
         one_of("stage", stage, (1, 2, 3))
         positive_number("lr", lr)
+        positive_int("bucket_numel", bucket_numel)
         self.model, self.stage = model, stage
         world, rank = dist.get_world_size(), dist.get_rank()
-        self.units = [_Unit(m, world, rank, stage) for m in model.modules()
-                      if next(m.parameters(recurse=False), None) is not None]
+        owners = [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
+        if stage == 3:
+            self.units = [_Unit(list(m.parameters(recurse=False)), world, rank, stage, m) for m in owners]
+        else:
+            buckets: list[list[nn.Parameter]] = [[]]
+            for m in owners:
+                ps = list(m.parameters(recurse=False))
+                if buckets[-1] and sum(p.numel() for p in buckets[-1] + ps) > bucket_numel:
+                    buckets.append([])
+                buckets[-1] += ps
+            self.units = [_Unit(b, world, rank, stage) for b in buckets]
         self.optimizer = torch.optim.Adam([u.shard for u in self.units], lr=lr)
         self.peak_gathered_bytes = 0
         for u in self.units:
