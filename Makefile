@@ -31,7 +31,7 @@ release: install
 	$(BIN)/mlsys-grade release --all
 
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=. labs notebooks
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)
 
 bench: install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
