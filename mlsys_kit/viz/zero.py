@@ -94,3 +94,41 @@ def measured_figure(rows: Sequence[dict], title: str = "") -> Figure:
     if title:
         ax.set_title(title, fontsize=10)
     return fig
+
+
+def zero_explorer(params_b: float = 7.5, ranks: int = 64, k: float = 12, device_gb: float = 32):
+    """The lecture widget: sliders for model size (billions of parameters), N_d, K and device
+    memory; the stacked bars of stages 0-3, the communication volume and the largest model that
+    fits redraw at once. Returns an ipywidgets box (display it)."""
+    import ipywidgets as w
+
+    from mlsys_kit.viz import figure_png
+    from mlsys_kit.zero.model import STAGES, all_stages, max_params
+
+    style = {"description_width": "initial"}
+    size = w.FloatLogSlider(value=params_b, base=10, min=-1, max=4, step=0.05, description="Ψ (B params)",
+                            continuous_update=False, style=style)
+    nd = w.SelectionSlider(options=[2 ** i for i in range(0, 13)], value=ranks, description="N_d",
+                           continuous_update=False, style=style)
+    kk = w.FloatSlider(value=k, min=2, max=32, step=1, description="K (bytes/param)", continuous_update=False,
+                       style=style)
+    mem = w.FloatSlider(value=device_gb, min=8, max=192, step=8, description="device memory (GB)",
+                        continuous_update=False, style=style)
+    image = w.Image(format="png")
+    facts = w.HTML()
+
+    def redraw(*_):
+        psi = int(size.value * 1e9)
+        stages = all_stages(psi, nd.value, kk.value)
+        fits = [max_params(mem.value * 1e9, nd.value, s, kk.value) for s in STAGES]
+        image.value = figure_png(memory_figure(stages, f"Ψ = {size.value:.3g}B, N_d = {nd.value}, K = {kk.value:g}",
+                                               mem.value * 1e9, fits), dpi=70)
+        ok = [s.stage for s in stages if s.total_bytes <= mem.value * 1e9]
+        facts.value = ("per device: " + ", ".join(f"stage {s.stage} <b>{s.total_bytes / 1e9:.3g} GB</b>" for s in stages)
+                       + f"<br>fits in {mem.value:g} GB: " + (f"stages {ok}" if ok else "<b>no stage</b>")
+                       + "; largest model that fits: " + ", ".join(f"{f / 1e9:.3g}B" for f in fits))
+
+    for widget in (size, nd, kk, mem):
+        widget.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox([size, nd]), w.HBox([kk, mem]), facts, image])
