@@ -70,8 +70,9 @@ def _train_ddp(model: nn.Module, batches: list, lr: float) -> tuple[torch.Tensor
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()]), times
 
 
-def _train_zero(model: nn.Module, stage: int, batches: list, lr: float) -> tuple[ZeroDataParallel, list[float]]:
-    zdp = ZeroDataParallel(model, stage, lr)
+def _train_zero(model: nn.Module, stage: int, batches: list, lr: float,
+                reduce_op: str = "reduce_scatter") -> tuple[ZeroDataParallel, list[float]]:
+    zdp = ZeroDataParallel(model, stage, lr, reduce_op=reduce_op)
     times = []
     for x, y in batches:
         t0 = time.perf_counter()
@@ -92,12 +93,13 @@ def compare_with_ddp(cfg: dict) -> list[dict[str, Any]]:
     skip = 1 if len(batches) > 1 else 0  # the first step pays for warm-up
     results = []
     for stage in cfg["stages"]:
-        zdp, times = _train_zero(copy.deepcopy(base), stage, batches, cfg["lr"])
+        zdp, times = _train_zero(copy.deepcopy(base), stage, batches, cfg["lr"], cfg["reduce_op"])
         diff = _max_over_ranks(float((zdp.full_parameters() - ref).abs().max()))
         measured, predicted = zdp.measured_bytes(), zdp.model_bytes()
         freed = all(u.full.untyped_storage().nbytes() == 0 for u in zdp.units) if stage == 3 else None
         results.append({
             "stage": stage, "ranks": dist.get_world_size(), "steps": cfg["steps"], "backend": dist.get_backend(),
+            "reduce_op": cfg["reduce_op"],
             "params": sum(u.numel for u in zdp.units), "unit_numels": [u.numel for u in zdp.units],
             "matches_ddp": diff <= cfg["atol"], "max_abs_diff": diff, "atol": cfg["atol"],
             "measured_bytes_per_rank": measured, "model_bytes_per_rank": predicted,
@@ -111,13 +113,14 @@ def compare_with_ddp(cfg: dict) -> list[dict[str, Any]]:
 
 
 def _config(stages: list[int], ranks: int, steps: int, sizes: tuple[int, ...], per_rank_batch: int,
-            lr: float, seed: int, atol: float) -> dict:
+            lr: float, seed: int, atol: float, reduce_op: str = "reduce_scatter") -> dict:
     for s in stages:
         one_of("stage", s, (1, 2, 3))
     positive_int("ranks", ranks)
     positive_int("steps", steps)
     positive_int("per_rank_batch", per_rank_batch)
-    return {"stages": list(stages), "steps": steps, "sizes": list(sizes), "per_rank_batch": per_rank_batch,
+    one_of("reduce_op", reduce_op, ("reduce_scatter", "all_reduce"))
+    return {"reduce_op": reduce_op, "stages": list(stages), "steps": steps, "sizes": list(sizes), "per_rank_batch": per_rank_batch,
             "lr": lr, "seed": seed, "atol": atol}
 
 
@@ -136,11 +139,12 @@ def _spawned(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
 
 
 def run_stages(stages: list[int], ranks: int, steps: int = 5, sizes: tuple[int, ...] = DEFAULT_SIZES,
-               per_rank_batch: int = 8, lr: float = 1e-3, seed: int = 0, atol: float = 1e-6) -> list[dict]:
+               per_rank_batch: int = 8, lr: float = 1e-3, seed: int = 0, atol: float = 1e-6,
+               reduce_op: str = "reduce_scatter") -> list[dict]:
     """Spawn ``ranks`` processes once and run DDP and every stage in ``stages`` there."""
     import torch.multiprocessing as mp
 
-    cfg = _config(stages, ranks, steps, sizes, per_rank_batch, lr, seed, atol)
+    cfg = _config(stages, ranks, steps, sizes, per_rank_batch, lr, seed, atol, reduce_op)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -170,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         if dist.get_rank() == 0:
             json.dump(results if len(results) > 1 else results[0], sys.stdout, indent=2)
             print()
+        dist.barrier()
     finally:
         dist.destroy_process_group()
     return 0

@@ -21,7 +21,10 @@ in every stage. Per step:
 
 ``torch.distributed`` in torch 2.13 has ``reduce_scatter_single``/``all_gather_single`` (the
 new names of ``reduce_scatter_tensor``/``all_gather_into_tensor``) and gloo implements both
-on CPU, so no all-reduce-and-slice fallback is needed. The launcher, the DDP comparison and
+on CPU, so no fallback is needed for correctness. Gloo's reduce-scatter is however slower
+than its all-reduce of the same buffer (measured: benchmarks/zero_runtime.py), so
+``reduce_op="all_reduce"`` offers the all-reduce-and-keep-the-slice variant: identical
+numbers and memory, 3Ψ instead of 2Ψ on the wire. The launcher, the DDP comparison and
 the ``torchrun`` entry point are in :mod:`mlsys_kit.zero.launch`.
 """
 
@@ -38,28 +41,33 @@ class _Unit:
     """A group of parameters as one padded flat buffer, with this rank's slice."""
 
     def __init__(self, params: list[nn.Parameter], world: int, rank: int, stage: int,
-                 module: nn.Module | None = None) -> None:
-        self.module, self.world, self.rank, self.stage = module, world, rank, stage
+                 module: nn.Module | None = None, reduce_op: str = "reduce_scatter") -> None:
+        self.module, self.world, self.rank, self.stage, self.reduce_op = module, world, rank, stage, reduce_op
         self.params = params
         self.numel = sum(p.numel() for p in self.params)
         self.shard_numel = -(-self.numel // world)
+        self.own = slice(rank * self.shard_numel, (rank + 1) * self.shard_numel)
         p0 = self.params[0]
         self.full = torch.zeros(self.shard_numel * world, dtype=p0.dtype, device=p0.device)
         self.full[: self.numel] = torch.cat([p.detach().reshape(-1) for p in self.params])
-        self._bind_params()
-        own = self.full[rank * self.shard_numel:(rank + 1) * self.shard_numel]
+        self.params_views(self.full, "data")
         # Stages 1-2 update a view of the full buffer in place; stage 3 keeps a separate slice
         # and frees the full buffer between uses.
-        self.shard = own.clone() if stage == 3 else own
-        self.grad_full: torch.Tensor | None = None  # ZeRO-1: the full (padded) gradient buffer
+        self.shard = self.full[self.own].clone() if stage == 3 else self.full[self.own]
+        # Gradients land in a flat padded buffer too: p.grad are views into it (as DDP's
+        # gradient_as_bucket_view), so the collective needs no copy. ZeRO-2/3 free it after
+        # the reduction; ZeRO-1 keeps it (gradients are not partitioned).
+        self.grad_full = torch.zeros_like(self.full)
         self.pending = 0
+        self.free_grads()
         if stage == 3:
             self.free()
 
-    def _bind_params(self) -> None:
+    def params_views(self, flat: torch.Tensor, attr: str) -> None:
+        """Point every parameter's ``data`` (or ``grad``) at its part of ``flat``."""
         off = 0
         for p in self.params:
-            p.data = self.full[off:off + p.numel()].view_as(p)
+            setattr(p, attr, flat[off:off + p.numel()].view_as(p))
             off += p.numel()
 
     def gather(self) -> None:
@@ -73,20 +81,44 @@ class _Unit:
     def free(self) -> None:
         self.full.untyped_storage().resize_(0)
 
-    def reduce_grads(self) -> None:
-        """Reduce-scatter this unit's gradients, average, and keep only the own slice."""
-        flat = torch.zeros_like(self.shard).repeat(self.world)
-        flat[: self.numel] = torch.cat([p.grad.reshape(-1) for p in self.params])
-        part = torch.empty_like(self.shard)
-        dist.reduce_scatter_single(part, flat)
-        part.div_(self.world)
-        if self.stage == 1:  # keep the full gradient buffer; the own slice holds the reduced part
-            flat[self.rank * self.shard_numel:(self.rank + 1) * self.shard_numel] = part
-            self.grad_full = flat
-            part = flat[self.rank * self.shard_numel:(self.rank + 1) * self.shard_numel]
-        self.shard.grad = part if self.shard.grad is None else self.shard.grad + part
+    def prepare_grads(self, bind: bool = True) -> None:
+        """(Re-)allocate the zeroed flat gradient buffer; with ``bind``, point ``p.grad`` into it."""
+        storage = self.grad_full.untyped_storage()
+        if storage.nbytes() == 0:
+            storage.resize_(self.grad_full.numel() * self.grad_full.element_size())
+        self.grad_full.zero_()
+        if bind:
+            self.params_views(self.grad_full, "grad")
+
+    def free_grads(self) -> None:
         for p in self.params:
             p.grad = None
+        self.grad_full.untyped_storage().resize_(0)
+
+    def reduce_grads(self) -> None:
+        """Reduce this unit's gradients across ranks, average, keep the own slice."""
+        if self.grad_full.untyped_storage().nbytes() == 0:
+            self.prepare_grads(bind=False)  # ZeRO-3, or no zero_grad: autograd made its own tensors
+        flat, off = self.grad_full, 0
+        for p in self.params:  # copy gradients that autograd did not accumulate into the view
+            view = flat[off:off + p.numel()]
+            if p.grad is not None and p.grad.data_ptr() != view.data_ptr():
+                view.copy_(p.grad.reshape(-1))
+            off += p.numel()
+        if self.reduce_op == "all_reduce":  # same numbers, 2Ψ instead of Ψ on the wire
+            dist.all_reduce(flat)
+            part = flat[self.own]
+        else:
+            part = torch.empty_like(self.shard)
+            dist.reduce_scatter_single(part, flat)
+            if self.stage == 1:
+                flat[self.own] = part
+                part = flat[self.own]
+        part.div_(self.world)
+        if self.stage >= 2:  # gradients partitioned: keep the slice, free the full buffer
+            part = part.clone()
+            self.free_grads()
+        self.shard.grad = part if self.shard.grad is None else self.shard.grad + part
 
 
 class ZeroDataParallel:
@@ -98,17 +130,19 @@ class ZeroDataParallel:
     (DeepSpeed's ``reduce_bucket_size``; torch DDP's ``bucket_cap_mb``).
     """
 
-    def __init__(self, model: nn.Module, stage: int, lr: float = 1e-3, bucket_numel: int = 2 ** 22) -> None:
+    def __init__(self, model: nn.Module, stage: int, lr: float = 1e-3, bucket_numel: int = 2 ** 22,
+                 reduce_op: str = "reduce_scatter") -> None:
         if not dist.is_initialized():
             raise ValueError("ZeroDataParallel needs torch.distributed initialised (init_process_group)")
         one_of("stage", stage, (1, 2, 3))
         positive_number("lr", lr)
         positive_int("bucket_numel", bucket_numel)
+        one_of("reduce_op", reduce_op, ("reduce_scatter", "all_reduce"))
         self.model, self.stage = model, stage
         world, rank = dist.get_world_size(), dist.get_rank()
         owners = [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
         if stage == 3:
-            self.units = [_Unit(list(m.parameters(recurse=False)), world, rank, stage, m) for m in owners]
+            self.units = [_Unit(list(m.parameters(recurse=False)), world, rank, stage, m, reduce_op) for m in owners]
         else:
             buckets: list[list[nn.Parameter]] = [[]]
             for m in owners:
@@ -116,7 +150,7 @@ class ZeroDataParallel:
                 if buckets[-1] and sum(p.numel() for p in buckets[-1] + ps) > bucket_numel:
                     buckets.append([])
                 buckets[-1] += ps
-            self.units = [_Unit(b, world, rank, stage) for b in buckets]
+            self.units = [_Unit(b, world, rank, stage, None, reduce_op) for b in buckets]
         self.optimizer = torch.optim.Adam([u.shard for u in self.units], lr=lr)
         self.peak_gathered_bytes = 0
         for u in self.units:
@@ -159,9 +193,13 @@ class ZeroDataParallel:
                 u.gather()
 
     def zero_grad(self) -> None:
+        """Drop the gradient slices; ZeRO-1/2 get a zeroed flat gradient buffer per unit."""
         for u in self.units:
             u.shard.grad = None
-            u.grad_full = None
+            if self.stage == 3:
+                u.free_grads()
+            else:
+                u.prepare_grads()
 
     def full_parameters(self) -> torch.Tensor:
         """All Ψ parameters, flat, as every rank sees them (ZeRO-3 gathers, then frees)."""
@@ -186,7 +224,7 @@ class ZeroDataParallel:
             return sum(seen.values())
 
         params = total([u.full for u in self.units] + ([u.shard for u in self.units] if self.stage == 3 else []))
-        grads = total([u.grad_full if self.stage == 1 else u.shard.grad for u in self.units]
+        grads = total([u.grad_full for u in self.units] + [u.shard.grad for u in self.units]
                       + [p.grad for u in self.units for p in u.params])
         opt = total([v for st in self.optimizer.state.values() for k, v in st.items() if k != "step"])
         return {"params_bytes": params, "grads_bytes": grads, "optimizer_bytes": opt,

@@ -45,6 +45,16 @@ def test_world_2_all_stages_match_ddp_and_model():
     assert units[-1] <= z3["peak_gathered_param_bytes"] <= units[-1] + units[-2] < sum(units)
 
 
+def test_all_reduce_variant_gives_the_same_numbers_and_memory():
+    results = run_stages([1, 3], 2, steps=2, sizes=SIZES, per_rank_batch=2, reduce_op="all_reduce")
+    for r in results:
+        assert r["reduce_op"] == "all_reduce"
+        assert r["matches_ddp"] and r["max_abs_diff"] <= 1e-6
+        assert r["measured_bytes_per_rank"] == r["model_bytes_per_rank"]
+    with pytest.raises(ValueError, match="reduce_op must be one of reduce_scatter, all_reduce"):
+        run_stages([1], 2, reduce_op="psum")
+
+
 def test_cli_run_world_4_stage_3(capsys):
     assert main(["zero", "run", "--stage", "3", "--ranks", "4", "--steps", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
