@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     mem.add_argument("--k", type=arg(positive_number, float, "--k"), default=12.0,
                      help="optimizer bytes per parameter K (default 12, mixed-precision Adam)")
     mem.add_argument("--device-memory", type=arg(positive_number, float, "--device-memory"),
-                     metavar="GB", help="device memory in GB: adds the largest model that fits per stage")
+                     metavar="GB", help="device memory in GB: adds the largest model that fits per stage "
+                          "(with --stage: an error if the model does not fit)")
     mem.add_argument("--json", action="store_true", help="print one JSON object")
     mem.add_argument("--plot", metavar="FILE", help="write stacked bars of stages 0-3 to FILE")
     mem.set_defaults(func=_memory)
@@ -67,6 +68,10 @@ def memory_report(params: int, ranks: int, stage: int | None, k: float,
         return d
 
     if stage is not None:
+        if device_gb:  # one stage on a given device: a model that does not fit is an error
+            from mlsys_kit.zero.model import check_fits
+
+            check_fits(params, ranks, stage, device_gb * 1e9, k)
         return one(stage)
     return {"params": params, "ranks": ranks, "k": k, "stages": [one(s) for s in STAGES]}
 

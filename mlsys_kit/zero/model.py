@@ -150,7 +150,7 @@ def check_fits(params: int, ranks: int, stage: int, device_bytes: float, k: floa
         hint = f"stage {fits[0]} would fit" if fits else "no stage fits at this N_d: add ranks"
         raise ValueError(
             f"a model of {params:,} parameters needs {m.total_bytes / 1e9:.3g} GB per device under "
-            f"ZeRO stage {stage} with N_d={ranks}, K={k}, but the device has {device_bytes / 1e9:.3g} GB; "
+            f"ZeRO stage {stage} with N_d={ranks}, K={k:g}, but the device has {device_bytes / 1e9:.3g} GB; "
             f"the largest that fits is {max_params(device_bytes, ranks, stage, k):,} parameters ({hint})")
     return m
 

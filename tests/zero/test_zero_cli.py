@@ -34,6 +34,17 @@ def test_memory_all_stages_json_and_plot(capsys, tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
 
 
+def test_memory_one_stage_that_does_not_fit_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["zero", "memory", "--params", "7.5e9", "--ranks", "64", "--stage", "0", "--device-memory", "32"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "needs 120 GB per device" in err and "largest that fits is 2,000,000,000" in err
+    out = _json(capsys, ["zero", "memory", "--params", "7.5e9", "--ranks", "64", "--stage", "1",
+                         "--device-memory", "32", "--json"])
+    assert out["fits"] is True
+
+
 def test_memory_text_output(capsys):
     assert main(["zero", "memory", "--params", "1B", "--ranks", "8"]) == 0
     text = capsys.readouterr().out
