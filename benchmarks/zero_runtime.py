@@ -119,6 +119,8 @@ def _worker(rank, world, port, steps, out):
             "zero3_ratio": round(z3_ms / fs_ms, 3), "zero3_all_reduce_variant_ms": round(z3ar_ms, 2), "zero3_max_diff_vs_peer": float((z3 - fs).abs().max())}))
     dist.barrier()
     dist.destroy_process_group()
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter finalisation (gloo teardown can abort there; see launch.py)
 
 
 def run(ranks: int, steps: int) -> dict:
