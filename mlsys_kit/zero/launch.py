@@ -35,8 +35,10 @@ DEFAULT_SIZES = (32, 64, 64, 16)
 
 
 def _device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", dist.get_rank())) % torch.cuda.device_count())
+    if torch.cuda.is_available():  # NCCL: one GPU per rank
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", dist.get_rank())) % torch.cuda.device_count())
+        torch.cuda.set_device(dev)
+        return dev
     return torch.device("cpu")
 
 
@@ -156,6 +158,10 @@ def run_stages(stages: list[int], ranks: int, steps: int = 5, sizes: tuple[int, 
     import torch.multiprocessing as mp
 
     cfg = _config(stages, ranks, steps, sizes, per_rank_batch, lr, seed, atol, reduce_op)
+    limit = max(8, 4 * (os.cpu_count() or 1))
+    if ranks > limit:
+        raise ValueError(f"ranks={ranks} would start {ranks} processes on {os.cpu_count()} CPU cores: at most "
+                         f"{limit} here (for the memory of many ranks use `mlsys-kit zero memory` or the simulation)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -68,8 +68,10 @@ def flat_params(model: nn.Module) -> torch.Tensor:
 
 def small_model(sizes: tuple[int, ...] = (8, 16, 4), seed: int = 0) -> nn.Sequential:
     """An MLP (Linear, Tanh, ..., Linear) with the given layer widths, seeded."""
-    if len(sizes) < 2 or any(positive_int("layer width", s) < 1 for s in sizes):
-        raise ValueError(f"sizes needs at least two positive widths: got {sizes!r}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least two layer widths (input, output): got {sizes!r}")
+    for width in sizes:
+        positive_int("layer width", width)
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):

@@ -86,3 +86,12 @@ def test_demo_section():
     assert len(sec.figures) == 2 and all(f.png[:4] == b"\x89PNG" for f in sec.figures)
     assert all(f.command.startswith("mlsys-kit zero") for f in sec.figures)
     assert msgs
+
+
+def test_plot_functions_reject_empty_input():
+    from mlsys_kit.viz.zero import measured_figure, memory_figure
+
+    with pytest.raises(ValueError, match="at least one"):
+        memory_figure([])
+    with pytest.raises(ValueError, match="must not be empty"):
+        measured_figure([])

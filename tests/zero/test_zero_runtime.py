@@ -84,3 +84,5 @@ def test_errors():
         run_zero(0, 2)
     with pytest.raises(ValueError, match="ranks must be a positive integer"):
         run_zero(1, 0)
+    with pytest.raises(ValueError, match="would start 100000 processes"):
+        run_zero(1, 100_000)

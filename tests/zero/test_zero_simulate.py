@@ -142,3 +142,15 @@ def test_simulation_errors():
         ZeroSimulation(small_model(), 2, 1).step([torch.zeros(1, 8)], [torch.zeros(1, 4)])
     with pytest.raises(ValueError, match="positive integer"):
         ZeroSimulation(small_model(), 0, 1)
+
+
+def test_small_model_and_helpers_reject_bad_input():
+    with pytest.raises(ValueError, match="at least two layer widths"):
+        small_model((4,))
+    with pytest.raises(ValueError, match="layer width must be a positive integer"):
+        small_model((4, 0, 2))
+    with pytest.raises(ValueError, match="flat"):
+        pad_to_multiple(torch.zeros(2, 2), 2)
+    with pytest.raises(ValueError, match="not a multiple of 3 ranks"):
+        from mlsys_kit.zero.simulate import split_batch
+        split_batch(torch.zeros(4, 1), torch.zeros(4, 1), 3)
