@@ -1,10 +1,13 @@
 """Step time of the real ZeRO runtime against torch's own: ZeRO-1 against
 ``ZeroRedundancyOptimizer`` (+ DDP) and ZeRO-3 against FSDP2 ``fully_shard``, same model (an MLP
-of about 1.3M parameters), same data, gloo on CPU, 2 and 4 ranks, one thread per rank. Prints
-one JSON object: median step time in ms (max over ranks), ratio ours / torch's (goal <= 1.2),
-and the largest parameter difference between ours and the peer after the timed steps.
+of about 1.6M parameters), same data, gloo on CPU, 2 and 4 ranks, one thread per rank.
 
-    python benchmarks/zero_runtime.py [--ranks 2 4] [--steps 12]
+The trainers' steps are interleaved (step i of every trainer, then step i + 1), so that a load
+spike on a shared machine hits all of them alike. Prints one JSON object: median step time in
+ms (max over ranks), ratio ours / torch's (goal <= 1.2), and the largest parameter difference
+between ours and the peer after all steps.
+
+    python benchmarks/zero_runtime.py [--ranks 2 4] [--steps 30]
 """
 
 from __future__ import annotations
@@ -26,73 +29,24 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mlsys_kit.zero.peers import make_fully_shard, make_zero_redundancy  # noqa: E402
 from mlsys_kit.zero.runtime import ZeroDataParallel  # noqa: E402
 from mlsys_kit.zero.simulate import small_model  # noqa: E402
 
 SIZES = (256, 1024, 1024, 256)
 BATCH = 32  # per rank
 LR = 1e-3
+WARMUP = 3
 
 
-def _time(step, batches, warmup=3):
-    times = []
-    for i, (x, y) in enumerate(batches):
-        t0 = time.perf_counter()
-        step(x, y)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    t = torch.tensor([statistics.median(times)], dtype=torch.float64)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return float(t) * 1e3
-
-
-def _params(model):
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-
-def _ours(base, stage, batches, reduce_op="reduce_scatter"):
+def make_ours(base, stage, reduce_op="reduce_scatter"):
     zdp = ZeroDataParallel(copy.deepcopy(base), stage, LR, reduce_op=reduce_op)
 
     def step(x, y):
         zdp.zero_grad()
         nn.functional.mse_loss(zdp.model(x), y).backward()
         zdp.step()
-    return _time(step, batches), zdp.full_parameters()
-
-
-def _zero_redundancy(base, batches):
-    from torch.distributed.optim import ZeroRedundancyOptimizer
-
-    model = copy.deepcopy(base)
-    ddp = nn.parallel.DistributedDataParallel(model)
-    opt = ZeroRedundancyOptimizer(ddp.parameters(), optimizer_class=torch.optim.Adam, lr=LR)
-
-    def step(x, y):
-        opt.zero_grad(set_to_none=True)
-        nn.functional.mse_loss(ddp(x), y).backward()
-        opt.step()
-    return _time(step, batches), _params(model)
-
-
-def _fsdp2(base, batches):
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
-
-    model = copy.deepcopy(base)
-    mesh = init_device_mesh("cpu", (dist.get_world_size(),))
-    for m in model:
-        if isinstance(m, nn.Linear):
-            fully_shard(m, mesh=mesh)
-    fully_shard(model, mesh=mesh)
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-
-    def step(x, y):
-        opt.zero_grad(set_to_none=True)
-        nn.functional.mse_loss(model(x), y).backward()
-        opt.step()
-    ms = _time(step, batches)
-    full = torch.cat([p.full_tensor().detach().reshape(-1) for p in model.parameters()])
-    return ms, full
+    return step, zdp.full_parameters
 
 
 def _worker(rank, world, port, steps, out):
@@ -105,18 +59,30 @@ def _worker(rank, world, port, steps, out):
     for _ in range(steps):
         x, y = torch.randn(world * BATCH, SIZES[0], generator=gen), torch.randn(world * BATCH, SIZES[-1], generator=gen)
         batches.append((x[rank * BATCH:(rank + 1) * BATCH], y[rank * BATCH:(rank + 1) * BATCH]))
-    z1_ms, z1 = _ours(base, 1, batches)
-    z1ar_ms, _ = _ours(base, 1, batches, "all_reduce")
-    z3ar_ms, _ = _ours(base, 3, batches, "all_reduce")
-    zro_ms, zro = _zero_redundancy(base, batches)
-    z3_ms, z3 = _ours(base, 3, batches)
-    fs_ms, fs = _fsdp2(base, batches)
+    trainers = {"zero1": make_ours(base, 1), "zero_redundancy_optimizer": make_zero_redundancy(base, LR),
+                "zero1_all_reduce_variant": make_ours(base, 1, "all_reduce"),
+                "zero3": make_ours(base, 3), "fully_shard": make_fully_shard(base, LR),
+                "zero3_all_reduce_variant": make_ours(base, 3, "all_reduce")}
+    times = {name: [] for name in trainers}
+    for i, (x, y) in enumerate(batches):
+        for name, (step, _) in trainers.items():
+            t0 = time.perf_counter()
+            step(x, y)
+            if i >= WARMUP:
+                times[name].append(time.perf_counter() - t0)
+    ms = {}
+    for name, ts in times.items():
+        t = torch.tensor([statistics.median(ts)], dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        ms[name] = round(float(t) * 1e3, 2)
+    params = {name: fn() for name, (_, fn) in trainers.items()}
     if rank == 0:
         Path(out).write_text(json.dumps({
-            "zero1_ms": round(z1_ms, 2), "zero_redundancy_optimizer_ms": round(zro_ms, 2),
-            "zero1_ratio": round(z1_ms / zro_ms, 3), "zero1_all_reduce_variant_ms": round(z1ar_ms, 2), "zero1_max_diff_vs_peer": float((z1 - zro).abs().max()),
-            "zero3_ms": round(z3_ms, 2), "fully_shard_ms": round(fs_ms, 2),
-            "zero3_ratio": round(z3_ms / fs_ms, 3), "zero3_all_reduce_variant_ms": round(z3ar_ms, 2), "zero3_max_diff_vs_peer": float((z3 - fs).abs().max())}))
+            **{f"{k}_ms": v for k, v in ms.items()},
+            "zero1_ratio": round(ms["zero1"] / ms["zero_redundancy_optimizer"], 3),
+            "zero3_ratio": round(ms["zero3"] / ms["fully_shard"], 3),
+            "zero1_max_diff_vs_peer": float((params["zero1"] - params["zero_redundancy_optimizer"]).abs().max()),
+            "zero3_max_diff_vs_peer": float((params["zero3"] - params["fully_shard"]).abs().max())}))
     dist.barrier()
     dist.destroy_process_group()
     sys.stdout.flush()
@@ -138,11 +104,11 @@ def run(ranks: int, steps: int) -> dict:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
-    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=30)
     args = ap.parse_args()
     n_params = sum(p.numel() for p in small_model(SIZES).parameters())
     result = {"model": f"MLP {SIZES}, {n_params:,} params, batch {BATCH}/rank, fp32, gloo CPU, 1 thread/rank",
-              "steps_timed": args.steps - 3, "cpu_cores": os.cpu_count()}
+              "steps_timed": args.steps - WARMUP, "interleaved": True, "cpu_cores": os.cpu_count()}
     for n in args.ranks:
         result[f"ranks_{n}"] = run(n, args.steps)
     print(json.dumps(result, indent=2))

@@ -111,18 +111,26 @@ def compare_with_ddp(cfg: dict) -> list[dict[str, Any]]:
             "step_time_s": _max_over_ranks(statistics.median(times[skip:])),
             "ddp_step_time_s": _max_over_ranks(statistics.median(ddp_times[skip:])),
         })
+        if cfg.get("peers") and stage in (1, 3):  # torch's own ZeRO-1 / ZeRO-3 on the same run
+            from mlsys_kit.zero.peers import train_fully_shard, train_zero_redundancy
+
+            name, train = ("zero_redundancy_optimizer", train_zero_redundancy) if stage == 1 else (
+                "fully_shard", train_fully_shard)
+            peer_times, peer = train(base, batches, cfg["lr"])
+            results[-1][f"{name}_max_abs_diff"] = _max_over_ranks(float((zdp.full_parameters() - peer).abs().max()))
+            results[-1][f"{name}_step_time_s"] = _max_over_ranks(statistics.median(peer_times[skip:]))
     return results
 
 
 def _config(stages: list[int], ranks: int, steps: int, sizes: tuple[int, ...], per_rank_batch: int,
-            lr: float, seed: int, atol: float, reduce_op: str = "reduce_scatter") -> dict:
+            lr: float, seed: int, atol: float, reduce_op: str = "reduce_scatter", peers: bool = False) -> dict:
     for s in stages:
         one_of("stage", s, (1, 2, 3))
     positive_int("ranks", ranks)
     positive_int("steps", steps)
     positive_int("per_rank_batch", per_rank_batch)
     one_of("reduce_op", reduce_op, ("reduce_scatter", "all_reduce"))
-    return {"reduce_op": reduce_op, "stages": list(stages), "steps": steps, "sizes": list(sizes), "per_rank_batch": per_rank_batch,
+    return {"reduce_op": reduce_op, "peers": peers, "stages": list(stages), "steps": steps, "sizes": list(sizes), "per_rank_batch": per_rank_batch,
             "lr": lr, "seed": seed, "atol": atol}
 
 
@@ -153,11 +161,12 @@ def _exit_now(code: int) -> None:
 
 def run_stages(stages: list[int], ranks: int, steps: int = 5, sizes: tuple[int, ...] = DEFAULT_SIZES,
                per_rank_batch: int = 8, lr: float = 1e-3, seed: int = 0, atol: float = 1e-6,
-               reduce_op: str = "reduce_scatter") -> list[dict]:
-    """Spawn ``ranks`` processes once and run DDP and every stage in ``stages`` there."""
+               reduce_op: str = "reduce_scatter", peers: bool = False) -> list[dict]:
+    """Spawn ``ranks`` processes once and run DDP and every stage in ``stages`` there; with
+    ``peers``, also torch's ``ZeroRedundancyOptimizer`` (stage 1) and ``fully_shard`` (stage 3)."""
     import torch.multiprocessing as mp
 
-    cfg = _config(stages, ranks, steps, sizes, per_rank_batch, lr, seed, atol, reduce_op)
+    cfg = _config(stages, ranks, steps, sizes, per_rank_batch, lr, seed, atol, reduce_op, peers)
     limit = max(8, 4 * (os.cpu_count() or 1))
     if ranks > limit:
         raise ValueError(f"ranks={ranks} would start {ranks} processes on {os.cpu_count()} CPU cores: at most "

@@ -23,8 +23,11 @@ def _padded(numel, n):
 
 
 def test_world_2_all_stages_match_ddp_and_model():
-    results = run_stages([1, 2, 3], 2, steps=3, sizes=SIZES, per_rank_batch=3)
+    results = run_stages([1, 2, 3], 2, steps=3, sizes=SIZES, per_rank_batch=3, peers=True)
     assert [r["stage"] for r in results] == [1, 2, 3]
+    # and equal to torch's own ZeRO-1 (ZeroRedundancyOptimizer) and ZeRO-3 (FSDP2 fully_shard)
+    assert results[0]["zero_redundancy_optimizer_max_abs_diff"] <= 1e-6
+    assert results[2]["fully_shard_max_abs_diff"] <= 1e-6
     for r in results:
         # ZeRO-3 gathers per layer; ZeRO-1/2 pack this small model into one bucket
         assert r["unit_numels"] == (list(UNIT_NUMELS) if r["stage"] == 3 else [sum(UNIT_NUMELS)])
