@@ -184,9 +184,14 @@ class ZeroDataParallel:
 
     def step(self) -> None:
         """After ``backward()``: reduce (ZeRO-1), sharded Adam, all-gather (ZeRO-1/2)."""
-        if self.stage == 1:
-            for u in self.units:
+        for u in self.units:
+            # ZeRO-1 reduces here; ZeRO-2/3 did in the backward hooks, except for a unit that
+            # has a parameter without a gradient (unused in this step): reduce what there is.
+            if self.stage == 1 or u.pending:
+                u.pending = 0
                 u.reduce_grads()
+                if self.stage == 3:
+                    u.free()
         self.optimizer.step()
         if self.stage in (1, 2):
             for u in self.units:

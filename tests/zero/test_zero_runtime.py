@@ -89,3 +89,66 @@ def test_errors():
         run_zero(1, 0)
     with pytest.raises(ValueError, match="would start 100000 processes"):
         run_zero(1, 100_000)
+
+
+class _WithUnused(torch.nn.Module):
+    """Two layers and a parameter the forward pass never uses (no gradient ever)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(3, 5), torch.nn.Linear(5, 2)
+        self.unused = torch.nn.Parameter(torch.ones(3))
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(x)))
+
+
+def _unused_worker(rank, world, port, out):
+    import torch.distributed as dist
+    from torch import nn
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    diffs = {}
+    for stage in (1, 2, 3):
+        torch.manual_seed(0)
+        ours, ref = _WithUnused(), _WithUnused()
+        ref.load_state_dict(ours.state_dict())
+        zdp = ZeroDataParallel(ours, stage, lr=1e-2)
+        ddp = nn.parallel.DistributedDataParallel(ref, find_unused_parameters=True)
+        opt = torch.optim.Adam(ref.parameters(), lr=1e-2)
+        for i in range(3):
+            g = torch.Generator().manual_seed(10 * i + rank)
+            x, y = torch.randn(4, 3, generator=g), torch.randn(4, 2, generator=g)
+            zdp.zero_grad()
+            nn.functional.mse_loss(zdp.model(x), y).backward()
+            zdp.step()
+            opt.zero_grad()
+            nn.functional.mse_loss(ddp(x), y).backward()
+            opt.step()
+        # units follow modules(): the root (unused), a, b; parameters() lists a, b, unused
+        got = zdp.full_parameters()
+        want = torch.cat([p.detach().reshape(-1) for p in (ref.unused, ref.a.weight, ref.a.bias,
+                                                                ref.b.weight, ref.b.bias)])
+        diffs[stage] = float((got - want).abs().max())
+    if rank == 0:
+        with open(out, "w") as f:
+            json.dump(diffs, f)
+    dist.barrier()
+    dist.destroy_process_group()
+    os._exit(0)
+
+
+def test_a_parameter_without_gradient_does_not_stall_the_step(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "diffs.json"
+    mp.spawn(_unused_worker, args=(2, port, str(out)), nprocs=2)
+    diffs = json.loads(out.read_text())
+    assert set(diffs) == {"1", "2", "3"} and max(diffs.values()) <= 1e-6, diffs
