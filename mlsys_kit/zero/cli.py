@@ -50,6 +50,9 @@ def register(subparsers: Any) -> None:
     run.add_argument("--steps", type=arg(positive_int, int, "--steps"), default=5)
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--plot", metavar="FILE", help="write measured vs model bytes per rank to FILE")
+    run.add_argument("--compare-peers", action="store_true",
+                     help="also train torch's ZeroRedundancyOptimizer (stage 1) / FSDP2 fully_shard (stage 3) "
+                          "on the same data and report the parameter difference and step time")
     run.set_defaults(func=_run)
 
 
@@ -109,7 +112,7 @@ def _memory(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from mlsys_kit.zero.launch import run_stages
 
-    results = run_stages(args.stage, args.ranks, args.steps)
+    results = run_stages(args.stage, args.ranks, args.steps, peers=args.compare_peers)
     if args.plot:
         from mlsys_kit.viz import save_figure
         from mlsys_kit.viz.zero import measured_figure
@@ -129,6 +132,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {key:<16} measured {r['measured_bytes_per_rank'][key]:>10,}  "
                   f"model {r['model_bytes_per_rank'][key]:>10,}")
         print(f"  step time {r['step_time_s'] * 1e3:.2f} ms (DDP {r['ddp_step_time_s'] * 1e3:.2f} ms)")
+        for peer in ("zero_redundancy_optimizer", "fully_shard"):
+            if f"{peer}_max_abs_diff" in r:
+                print(f"  {peer}: max |diff| = {r[f'{peer}_max_abs_diff']:.3g}, "
+                      f"step time {r[f'{peer}_step_time_s'] * 1e3:.2f} ms")
     if args.plot:
         print(f"wrote {args.plot}")
     return 0

@@ -60,8 +60,10 @@ def test_all_reduce_variant_gives_the_same_numbers_and_memory():
 
 def test_cli_run_world_4_stage_3(capsys, tmp_path):
     plot = tmp_path / "run.png"
-    assert main(["zero", "run", "--stage", "3", "--ranks", "4", "--steps", "2", "--json", "--plot", str(plot)]) == 0
+    assert main(["zero", "run", "--stage", "3", "--ranks", "4", "--steps", "2", "--json", "--plot", str(plot),
+                 "--compare-peers"]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert out["fully_shard_max_abs_diff"] <= 1e-6 and out["fully_shard_step_time_s"] > 0
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert out["matches_ddp"] is True and out["ranks"] == 4 and out["stage"] == 3
     assert out["max_abs_diff"] <= 1e-6
