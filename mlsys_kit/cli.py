@@ -20,6 +20,7 @@ from typing import Any, Sequence
 TOPIC_CLIS = [
     "mlsys_kit.models.cli",
     "mlsys_kit.pipeline.cli",
+    "mlsys_kit.zero.cli",
 ]
 
 

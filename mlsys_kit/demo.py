@@ -22,6 +22,7 @@ from typing import Any, Callable
 DEMO_SECTIONS = [
     "mlsys_kit.models.demo",
     "mlsys_kit.pipeline.demo",
+    "mlsys_kit.zero.demo",
 ]
 
 

@@ -1,0 +1,41 @@
+"""Python-side time of one update of the ZeRO lecture widget (a slider moves: recompute the
+model for stages 0-3, redraw the three panels, encode the PNG). Prints one JSON object
+(milliseconds, median of 10 moves of each slider; the goal is under 200 ms): wall time, and
+the CPU time of this process, which a busy shared machine inflates much less.
+
+    python benchmarks/zero_demo_update.py
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def median_ms(widget, values) -> dict:
+    wall, cpu = [], []
+    for v in values:
+        t0, c0 = time.perf_counter(), time.process_time()
+        widget.value = v
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {"wall": round(1000 * statistics.median(wall), 1), "cpu": round(1000 * statistics.median(cpu), 1)}
+
+
+if __name__ == "__main__":
+    from mlsys_kit.viz.zero import zero_explorer
+
+    box = zero_explorer()
+    size, nd = box.children[0].children
+    k, mem = box.children[1].children
+    print(json.dumps({
+        "zero_update_ms_model_size": median_ms(size, [0.2 * 1.8 ** i for i in range(10)]),
+        "zero_update_ms_ranks": median_ms(nd, [2 ** (i % 12 + 1) for i in range(10)]),
+        "zero_update_ms_k": median_ms(k, [4 + 2 * i for i in range(10)]),
+        "zero_update_ms_device_memory": median_ms(mem, [16 + 8 * i for i in range(10)]),
+    }, indent=2))
