@@ -144,12 +144,17 @@ def _check_batch(batch: Batch, sched: Scheduler) -> None:
 
 def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Scheduler], backend: Any,
           fast_forward: bool = True, check: bool = True, max_num_seqs: int = 64,
-          max_num_batched_tokens: int = 2048) -> ServeResult:
+          max_num_batched_tokens: int = 2048, max_model_len: int | None = None) -> ServeResult:
     """Serve ``requests`` (sorted by arrival) with a scheduler (a name, or a factory taking the
     KV view) on ``backend``; returns every request's times. ``fast_forward`` lets the simulator
     skip identical iterations; ``check`` verifies every batch (cheap; off only for benchmarks)."""
-    validate_trace(requests)
+    if max_model_len is not None:
+        positive_int("max_model_len", max_model_len)
+    validate_trace(requests, backend.model.config.n_positions if backend.real else max_model_len)
     kv = backend.kv
+    if max_model_len is not None and -(-max_model_len // kv.block_size) > kv.num_blocks:
+        raise ValueError(f"max_model_len={max_model_len} tokens do not fit the KV cache "
+                         f"({kv.num_blocks} blocks of {kv.block_size})")
     for line, r in enumerate(requests, 1):
         if (r.prompt_len + r.output_len + kv.block_size - 1) // kv.block_size > kv.num_blocks:
             raise ValueError(f"line {line}: request {r.rid} needs {r.prompt_len + r.output_len} tokens of KV, "
@@ -158,7 +163,7 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
             raise ValueError(f"line {line}: the real engine needs prompt token ids (request {r.rid} has a length only)")
     if isinstance(scheduler, str):
         sched = make_scheduler(scheduler, kv, positive_int("max_num_seqs", max_num_seqs),
-                               positive_int("max_num_batched_tokens", max_num_batched_tokens))
+                               positive_int("max_num_batched_tokens", max_num_batched_tokens), max_model_len)
     else:
         sched = scheduler(kv)
     seqs = [Seq(r, i) for i, r in enumerate(requests)]
@@ -211,6 +216,9 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
                     seq.num_generated += 1
                     if seq.first_token_time is None:
                         seq.first_token_time = now
+                    elif now - seq.last_token_time > seq.max_gap:
+                        seq.max_gap = now - seq.last_token_time
+                    seq.last_token_time = now
                     if seq.events[-1][1] == "prefill":
                         seq.events.append((now, "decode"))
                     if seq.num_generated == seq.output_len:
@@ -218,10 +226,16 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
         else:  # k identical all-decode iterations, timed one by one
             cost, steps = backend.cost, 0
             watch = arrivals_matter and nxt < total
+            later_gap = 0.0  # the longest gap between iterations 2..k (as the stepped loop measures it)
             while steps < k:
+                prev = now
                 now += cost.time(0, decode, context)
                 context += decode
                 steps += 1
+                if steps == 1:
+                    first_end = now
+                elif now - prev > later_gap:
+                    later_gap = now - prev
                 if watch and seqs[nxt].arrival <= now:
                     break  # the next iteration sees a new arrival: schedule it for real
             backend.advance(batch, steps)
@@ -229,6 +243,10 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
             for seq, _ in batch:
                 seq.num_computed += steps
                 seq.num_generated += steps
+                gap = max(first_end - seq.last_token_time, later_gap)
+                if gap > seq.max_gap:
+                    seq.max_gap = gap
+                seq.last_token_time = now
                 if seq.num_generated == seq.output_len:
                     finished.append(seq)
         for seq in finished:

@@ -4,7 +4,9 @@ Definitions follow DistServe (Zhong et al., OSDI'24), section 2.1: the *time to 
 (TTFT) runs from arrival to the first generated token; the *time per output token* (TPOT) is
 the mean gap between the later tokens, ``(finish - first token) / (output_len - 1)``; and
 *goodput* is the number of requests per second that meet both their TTFT and TPOT objectives
-(``slo_attainment`` is the same as a fraction of all requests). Percentiles interpolate
+(``slo_attainment`` is the same as a fraction of all requests). ``itl_max`` is each request's
+longest gap between two consecutive tokens, the stall that Sarathi-Serve (OSDI'24, section 3)
+measures as tail time-between-tokens: chunked prefill bounds it, averaging TPOT hides it. Percentiles interpolate
 linearly between order statistics (numpy's default), so p50 of [1, 2] is 1.5.
 """
 
@@ -79,7 +81,8 @@ def summarize(result: Any, ttft_slo: float | None = None, tpot_slo: float | None
                          "mean_batch_tokens": batch_tokens / busy if busy else 0.0,
                          "mean_kv_utilization": kv_util,
                          "preemptions": sum(s.num_preemptions for s in seqs)}
-    for name, xs in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e)):
+    itl = [s.max_gap for s in seqs if s.output_len > 1]
+    for name, xs in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e), ("itl_max", itl)):
         for q in (50, 90, 99):
             d[f"{name}_p{q}"] = percentile(xs, q)
     return d

@@ -130,11 +130,34 @@ class Scheduler:
         return lo
 
 
-def _total_blocks(seq: Seq, block_size: int) -> int:
-    return (seq.prompt_len + seq.output_len + block_size - 1) // block_size
+class _Reserving(Scheduler):
+    """Static and Orca-style batching reserve a request's KV for its whole life at admission:
+    ``max_model_len`` tokens (Orca does not know output lengths), or prompt + output if None."""
+
+    def __init__(self, kv: KVSpace, max_num_seqs: int = 64, max_num_batched_tokens: int = 2048,
+                 max_model_len: int | None = None) -> None:
+        super().__init__(kv, max_num_seqs, max_num_batched_tokens)
+        self.max_model_len = None if max_model_len is None else positive_int("max_model_len", max_model_len)
+        self.reserved = 0  # blocks promised to running requests
+
+    def _blocks(self, seq: Seq) -> int:
+        tokens = self.max_model_len if self.max_model_len is not None else seq.prompt_len + seq.output_len
+        return (tokens + self.kv.block_size - 1) // self.kv.block_size
+
+    def _admit_reserved(self) -> None:
+        while self.waiting and len(self.running) < self.max_num_seqs:
+            need = self._blocks(self.waiting[0])
+            if self.reserved + need > self.kv.num_blocks:
+                break
+            self.reserved += need
+            self._admit(self.waiting[0])
+
+    def finish(self, seq: Seq) -> None:
+        super().finish(seq)
+        self.reserved -= self._blocks(seq)
 
 
-class StaticScheduler(Scheduler):
+class StaticScheduler(_Reserving):
     """Request-level batching: admit only when idle, then run the batch to its end."""
 
     name = "static"
@@ -142,42 +165,22 @@ class StaticScheduler(Scheduler):
     def schedule(self) -> Batch:
         self.preempted_last = False
         if not self.running:
-            reserved = 0
-            while self.waiting and len(self.running) < self.max_num_seqs:
-                need = _total_blocks(self.waiting[0], self.kv.block_size)
-                if reserved + need > self.kv.num_free:
-                    break
-                reserved += need
-                self._admit(self.waiting[0])
+            self._admit_reserved()
         return [(s, s.num_uncomputed) for s in self.running]
 
     def steady_steps(self, batch: Batch, limit: int) -> tuple[int, bool]:
         return limit, False  # nothing joins a running static batch
 
 
-class ContinuousScheduler(Scheduler):
-    """Orca: iteration-level admission, KV reserved for prompt + output at admission."""
+class ContinuousScheduler(_Reserving):
+    """Orca: iteration-level admission, KV reserved for the request's whole life at admission."""
 
     name = "continuous"
 
-    def __init__(self, kv: KVSpace, max_num_seqs: int = 64, max_num_batched_tokens: int = 2048) -> None:
-        super().__init__(kv, max_num_seqs, max_num_batched_tokens)
-        self.reserved = 0  # blocks promised to running requests
-
     def schedule(self) -> Batch:
         self.preempted_last = False
-        bs = self.kv.block_size
-        while self.waiting and len(self.running) < self.max_num_seqs:
-            need = _total_blocks(self.waiting[0], bs)
-            if self.reserved + need > self.kv.num_blocks:
-                break
-            self.reserved += need
-            self._admit(self.waiting[0])
+        self._admit_reserved()
         return [(s, s.num_uncomputed) for s in self.running]
-
-    def finish(self, seq: Seq) -> None:
-        super().finish(seq)
-        self.reserved -= _total_blocks(seq, self.kv.block_size)
 
     def steady_steps(self, batch: Batch, limit: int) -> tuple[int, bool]:
         # the queue head is blocked (seats or reservation) until a request finishes
@@ -274,8 +277,12 @@ SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
 }
 
 
-def make_scheduler(name: str, kv: KVSpace, max_num_seqs: int = 64, max_num_batched_tokens: int = 2048) -> Scheduler:
-    """The scheduler called ``name`` (one of static, continuous, vllm, chunked)."""
+def make_scheduler(name: str, kv: KVSpace, max_num_seqs: int = 64, max_num_batched_tokens: int = 2048,
+                   max_model_len: int | None = None) -> Scheduler:
+    """The scheduler called ``name`` (one of static, continuous, vllm, chunked);
+    ``max_model_len`` is the per-request reservation of static and continuous batching."""
     if name not in SCHEDULERS:
         raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}: got {name!r}")
+    if name in ("static", "continuous"):
+        return SCHEDULERS[name](kv, max_num_seqs, max_num_batched_tokens, max_model_len)
     return SCHEDULERS[name](kv, max_num_seqs, max_num_batched_tokens)

@@ -20,7 +20,7 @@ class Seq:
     """Engine-side state of one :class:`Request`."""
 
     __slots__ = ("req", "rid", "arrival", "prompt_len", "output_len", "tokens", "num_generated",
-                 "num_computed", "status", "first_token_time", "finish_time", "num_preemptions",
+                 "num_computed", "status", "first_token_time", "finish_time", "last_token_time", "max_gap", "num_preemptions",
                  "events", "order")
 
     def __init__(self, req: Request, order: int = 0) -> None:
@@ -35,6 +35,8 @@ class Seq:
         self.status = WAITING
         self.first_token_time: float | None = None
         self.finish_time: float | None = None
+        self.last_token_time = 0.0
+        self.max_gap = 0.0  # longest wait between two consecutive output tokens (Sarathi's TBT)
         self.num_preemptions = 0
         self.order = order  # admission order key (FCFS): arrival order
         # (time, state) whenever the state changes: queued, prefill, decode, preempted, finished
