@@ -1,0 +1,97 @@
+"""Serving plots: latency and throughput against request rate per scheduler (the curves of
+Orca Figure 9, vLLM Figure 12, Sarathi-Serve Figure 10), a per-request timeline, and the batch
+composition and KV use over time."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from matplotlib.figure import Figure
+
+from mlsys_kit.viz import PALETTE, new_figure
+
+SCHEDULER_COLORS = {"static": "#937860", "continuous": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
+STATE_COLORS = {"queued": PALETTE["idle"], "prefill": PALETTE["B"], "decode": PALETTE["F"], "preempted": PALETTE["BW"]}
+
+
+def plot_latency_vs_rate(sweep: Mapping[str, Sequence[Mapping[str, Any]]], title: str = "") -> Figure:
+    """``sweep[scheduler]`` is a list of :func:`~mlsys_kit.serving.metrics.summarize` dicts, each
+    with a ``rate`` key. Panels: TTFT, TPOT (p50 solid, p99 dashed) and throughput vs rate."""
+    if not sweep:
+        raise ValueError("sweep must hold at least one scheduler")
+    fig = new_figure(12, 3.6)
+    axes = fig.subplots(1, 3)
+    for name, rows in sweep.items():
+        rows = sorted(rows, key=lambda r: r["rate"])
+        rates = [r["rate"] for r in rows]
+        color = SCHEDULER_COLORS.get(name, "black")
+        for ax, key in ((axes[0], "ttft"), (axes[1], "tpot")):
+            ax.plot(rates, [r[f"{key}_p50"] for r in rows], "o-", color=color, label=f"{name} p50")
+            ax.plot(rates, [r[f"{key}_p99"] for r in rows], "s--", color=color, alpha=0.7, label=f"{name} p99")
+        axes[2].plot(rates, [r["throughput_tokens_per_s"] for r in rows], "o-", color=color, label=name)
+    for ax, label in zip(axes, ("TTFT (s)", "TPOT (s/token)", "throughput (output tokens/s)")):
+        ax.set_xlabel("request rate (requests/s)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    axes[2].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _intervals(seq: Any, end: float) -> list[tuple[float, float, str]]:
+    out = []
+    events = seq.events
+    for (t0, state), (t1, _) in zip(events, events[1:] + [(end, "")]):
+        if state == "finished":
+            break
+        out.append((t0, t1, "queued" if state == "preempted" else state))
+        if state == "preempted":  # mark the preemption instant
+            out.append((t0, t0 + 1e-9, "preempted"))
+    return out
+
+
+def plot_timeline(result: Any, max_requests: int = 40, ax_title: str = "") -> Figure:
+    """One row per request: queued (grey), prefill (orange), decode (blue); a red tick where it
+    was preempted and had to wait to be recomputed."""
+    seqs = result.seqs[:max_requests]
+    fig = new_figure(9, 0.18 * len(seqs) + 1.6)
+    ax = fig.subplots()
+    end = result.simulated_seconds
+    for row, seq in enumerate(seqs):
+        for t0, t1, state in _intervals(seq, seq.finish_time if seq.finish_time is not None else end):
+            if state == "preempted":
+                ax.plot([t0, t0], [row - 0.45, row + 0.45], color=STATE_COLORS["preempted"], lw=2)
+            else:
+                ax.barh(row, t1 - t0, left=t0, height=0.8, color=STATE_COLORS[state], linewidth=0)
+    for state, color in STATE_COLORS.items():
+        ax.barh(-10, 0, color=color, label=state)
+    ax.set_ylim(len(seqs) - 0.5, -0.5)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("request")
+    ax.legend(fontsize=7, ncols=4, loc="lower right")
+    ax.set_title(ax_title or f"{result.scheduler}: per-request timeline ({'real' if result.real else 'simulated'})")
+    return fig
+
+
+def plot_batch_composition(results: Sequence[Any]) -> Figure:
+    """For each run: decode batch size and prefill tokens per iteration, and KV blocks in use."""
+    fig = new_figure(12, 2.6 * len(results))
+    axes = fig.subplots(len(results), 1, squeeze=False)[:, 0]
+    for ax, res in zip(axes, results):
+        t = [r[0] for r in res.records]
+        ax.step(t, [r[4] for r in res.records], where="post", color=PALETTE["F"], label="decode batch")
+        ax.step(t, [r[3] for r in res.records], where="post", color=PALETTE["B"], alpha=0.7, label="prefill tokens")
+        ax.set_ylabel("per iteration")
+        ax.set_title(f"{res.scheduler}: batch composition and KV use", fontsize=9)
+        kv = ax.twinx()
+        kv.step(t, [100 * r[6] / max(res.num_blocks, 1) for r in res.records], where="post",
+                color=PALETTE["kv"], ls=":", label="KV used (%)")
+        kv.set_ylabel("KV used (%)")
+        kv.set_ylim(0, 105)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[-1].set_xlabel("time (s)")
+    return fig
