@@ -1,0 +1,52 @@
+# nbgrader configuration of the mlsys-kit course (this folder is the course root).
+# `mlsys-grade` and `make lab` both use it; command-line flags of mlsys-grade override the limits.
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = "mlsys"
+c.CourseDirectory.root = "."
+c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+
+# The exchange (nbgrader's release/fetch/submit between accounts on one machine) lives in the
+# course folder, so the JupyterLab extensions work without a system-wide /srv folder.
+import os  # noqa: E402
+
+c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)
+
+# Student versions: solutions become `raise NotImplementedError()`; hidden tests are removed
+# from the release and restored from the gradebook at autograde time.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Grading limits (per cell, seconds). A cell that runs past its limit is interrupted and the
+# rest of the notebook still runs; mlsys-grade also bounds the whole notebook.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+c.Execute.execute_retries = 0
+c.LimitOutput.max_lines = 1000
+c.LimitOutput.max_traceback = 100
+
+# Grading runs student code in a sandbox (autograder/sandbox.py): namespaces hide this folder
+# and the network, rlimits bound CPU, memory, processes and files, and tests run where student
+# code cannot rewrite, silence or fake them. MLSYS_GRADE_PLAIN=1 gives nbgrader's stock pipeline
+# (used only by the benchmark that measures what isolation costs).
+if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
+                                        IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
+                                        SaveAutoGrades)
+
+    from autograder.integrity import RestoreMissingCells
+    from autograder.sandbox import SandboxedExecute
+
+    c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreMissingCells,
+                                          OverwriteCells, CheckCellMetadata]
+    c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    # limits per submission (mlsys-grade autograde --timeout/--notebook-timeout override the first two)
+    c.SandboxedExecute.timeout = 60
+    c.SandboxedExecute.notebook_timeout = 600
+    c.SandboxedExecute.cpu_seconds = 600
+    c.SandboxedExecute.memory_mb = 6144
+    c.SandboxedExecute.max_processes = 64
+    c.SandboxedExecute.max_file_mb = 64
+    c.SandboxedExecute.max_output_kb = 1024
