@@ -146,7 +146,7 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
           fast_forward: bool = True, check: bool = True, max_num_seqs: int = 64,
           max_num_batched_tokens: int = 2048, max_model_len: int | None = None) -> ServeResult:
     """Serve ``requests`` (sorted by arrival) with a scheduler (a name, or a factory taking the
-    KV view) on ``backend``; returns every request's times. ``fast_forward`` lets the simulator
+    KV view and returning any object with ``add``, ``has_unfinished``, ``schedule``, ``finish``) on ``backend``; returns every request's times. ``fast_forward`` lets the simulator
     skip identical iterations; ``check`` verifies every batch (cheap; off only for benchmarks)."""
     if max_model_len is not None:
         positive_int("max_model_len", max_model_len)
@@ -185,8 +185,8 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
             if nxt < total:
                 now = max(now, seqs[nxt].arrival)
                 continue
-            raise RuntimeError(f"scheduler bug: empty batch with {len(sched.waiting)} waiting and "
-                               f"{len(sched.running)} running requests and none left to arrive")
+            raise RuntimeError(f"scheduler bug: empty batch with {len(getattr(sched, 'waiting', ()))} waiting and "
+                               f"{len(getattr(sched, 'running', ()))} running requests and none left to arrive")
         if check:
             _check_batch(batch, sched)
         prefill = decode = context = 0
@@ -200,7 +200,7 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
                     seq.events.append((now, "prefill"))
         start, kv_used = now, kv.num_blocks - kv.num_free
         k = 1
-        if fast_forward and prefill == 0:
+        if fast_forward and prefill == 0 and hasattr(sched, "steady_steps"):
             limit = min(s.output_len - s.num_generated for s, _ in batch)
             k, arrivals_matter = sched.steady_steps(batch, limit) if limit > 1 else (1, True)
         finished = []
