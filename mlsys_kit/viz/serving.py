@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullLocator
 
 from mlsys_kit.viz import PALETTE, new_figure
 
@@ -95,3 +96,75 @@ def plot_batch_composition(results: Sequence[Any]) -> Figure:
         ax.legend(fontsize=7, loc="upper left")
     axes[-1].set_xlabel("time (s)")
     return fig
+
+
+def compare_figure(results: Mapping[str, Any], summaries: Mapping[str, Mapping[str, Any]]) -> Figure:
+    """The lecture panel: latency percentiles, throughput, and decode batch size over time."""
+    fig = Figure(figsize=(12, 3.4))  # fixed margins: constrained layout would double the draw time
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.14, top=0.96, wspace=0.3)
+    ax_lat, ax_tp, ax_b = fig.subplots(1, 3, width_ratios=[1.3, 0.8, 1.6])
+    names = list(results)
+    keys = ["ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99"]
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        color = SCHEDULER_COLORS.get(name, "black")
+        s = summaries[name]
+        ax_lat.bar([k + i * width for k in range(len(keys))], [max(s[k], 1e-4) for k in keys], width,
+                   color=color, label=name)
+        ax_tp.bar(i, s["throughput_tokens_per_s"], color=color)
+        recs = results[name].records
+        step = max(1, len(recs) // 400)
+        ax_b.step([r[0] for r in recs[::step]], [r[4] for r in recs[::step]], where="post", color=color, lw=1,
+                  label=name)
+    ax_lat.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))], ["TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99"])
+    ax_lat.set_yscale("log")
+    ax_lat.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost most of the draw time
+    ax_lat.yaxis.set_major_locator(LogLocator(numticks=6))
+    ax_lat.set_ylabel("seconds")
+    ax_lat.legend(fontsize=7)
+    ax_tp.set_xticks(range(len(names)), names, fontsize=8)
+    ax_tp.set_ylabel("output tokens/s")
+    ax_b.set_xlabel("time (s)")
+    ax_b.set_ylabel("decode batch size")
+    return fig
+
+
+def serving_explorer(requests: int = 1000, seed: int = 0):
+    """The lecture widget: request rate, length mix, KV blocks and token budget; static vs
+    continuous vs chunked batching re-simulated and redrawn on every change. Returns a VBox."""
+    import ipywidgets as w
+
+    from mlsys_kit.serving.cli import length_dist
+    from mlsys_kit.serving.engine import SimBackend, serve
+    from mlsys_kit.serving.metrics import summarize
+    from mlsys_kit.serving.workload import make_workload
+    from mlsys_kit.viz import figure_png
+
+    style = {"description_width": "initial"}
+    rate = w.FloatSlider(value=8.0, min=1.0, max=30.0, step=1.0, description="requests/s", continuous_update=False, style=style)
+    prompt = w.IntSlider(value=128, min=16, max=2048, step=16, description="median prompt", continuous_update=False, style=style)
+    output = w.IntSlider(value=64, min=4, max=512, step=4, description="median output", continuous_update=False, style=style)
+    blocks = w.IntSlider(value=2048, min=256, max=8192, step=256, description="KV blocks (16 tokens)", continuous_update=False, style=style)
+    budget = w.IntSlider(value=512, min=64, max=4096, step=64, description="chunked token budget", continuous_update=False, style=style)
+    image = w.Image(format="png")
+    facts = w.HTML()
+
+    def redraw(*_):
+        reqs = make_workload(requests, rate.value, length_dist("lognormal", prompt.value),
+                             length_dist("lognormal", output.value), seed=seed)
+        need = max(r.prompt_len + r.output_len for r in reqs)
+        nb = max(blocks.value, -(-need // 16))
+        results, sums = {}, {}
+        for name in ("static", "continuous", "chunked"):
+            tokens = budget.value if name == "chunked" else 1 << 20
+            results[name] = serve(reqs, name, SimBackend(num_blocks=nb), check=False, max_num_batched_tokens=tokens)
+            sums[name] = summarize(results[name], 1.0, 0.1)
+        image.value = figure_png(compare_figure(results, sums), dpi=60)
+        facts.value = " &nbsp; ".join(
+            f"<b>{n}</b>: {s['throughput_tokens_per_s']:.0f} tok/s, TTFT p99 {s['ttft_p99']:.2f} s, "
+            f"TPOT p99 {1000 * s['tpot_p99']:.0f} ms, goodput {s['goodput']:.1f} req/s" for n, s in sums.items())
+
+    for widget in (rate, prompt, output, blocks, budget):
+        widget.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox([rate, budget]), w.HBox([prompt, output, blocks]), facts, image])
