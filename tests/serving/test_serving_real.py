@@ -20,7 +20,7 @@ def reference(prompt: tuple, n: int) -> list:
     return MODEL.generate_reference(list(prompt), n)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(n=st.integers(1, 8), rate=st.floats(5, 500), seed=st.integers(0, 10**6), name=st.sampled_from(list(SCHEDULERS)),
        block_size=st.sampled_from([2, 4, 8]), spare=st.integers(0, 12), seats=st.integers(1, 6),
        budget=st.integers(6, 24))

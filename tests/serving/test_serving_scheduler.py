@@ -43,7 +43,7 @@ traces = st.builds(
     st.floats(0.5, 3))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(trace=traces, name=st.sampled_from(NAMES), blocks=st.integers(26, 60), block_size=st.sampled_from([1, 4, 16]),
        seats=st.integers(1, 8), budget=st.integers(8, 64))
 def test_invariants_on_random_traces(trace, name, blocks, block_size, seats, budget):
@@ -69,7 +69,7 @@ def test_invariants_on_random_traces(trace, name, blocks, block_size, seats, bud
             assert fed[s.rid] == s.prompt_len + s.output_len - 1
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(trace=traces, name=st.sampled_from(NAMES), blocks=st.integers(25, 60), seats=st.integers(1, 16))
 def test_fast_forward_is_exact(trace, name, blocks, seats):
     kw = dict(max_num_seqs=seats, max_num_batched_tokens=max(seats, 16))
