@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 # One line per topic: the module that has ``register(subparsers)``.
 TOPIC_CLIS = [
+    "mlsys_kit.kvcache.cli",
 ]
 
 
