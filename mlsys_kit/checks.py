@@ -59,7 +59,8 @@ def arg(check: Callable[[str, Any], Any], convert: Callable[[str], Any], name: s
         try:
             value = convert(text)
         except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"{name} must be a {convert.__name__}: got {text!r}") from None
+            kind = {int: "an integer", float: "a number"}.get(convert, convert.__name__)
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}: got {text!r}") from None
         try:
             return check(name, value)
         except ValueError as exc:

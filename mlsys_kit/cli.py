@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 # One line per topic: the module that has ``register(subparsers)``.
 TOPIC_CLIS = [
+    "mlsys_kit.models.cli",
     "mlsys_kit.kvcache.cli",
 ]
 
@@ -51,11 +52,13 @@ def emit_json(obj: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ValueError as exc:  # every public function raises ValueError on bad input
-        parser.exit(2, f"mlsys-kit {args.command}: error: {exc}\n")
+        words = " ".join(a for a in argv[:2] if not a.startswith("-"))
+        parser.exit(2, f"mlsys-kit {words}: error: {exc}\n")
 
 
 if __name__ == "__main__":

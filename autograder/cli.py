@@ -1,0 +1,142 @@
+"""``mlsys-grade``: the instructor's side of the course, on nbgrader and its gradebook.
+
+    mlsys-grade release LAB | --all         student versions into <course>/release/
+    mlsys-grade collect LAB SOURCE          a folder of notebooks or an LMS .zip export
+    mlsys-grade autograde LAB [--jobs N] [--timeout S] [--notebook-timeout S] [--student ID ...]
+    mlsys-grade feedback LAB                feedback HTML per student
+    mlsys-grade export --to FILE.csv [--lab LAB ...]
+    mlsys-grade qa [LAB ...]                solution full, release zero, every mutant less
+
+Every command takes ``--course DIR`` (default: labs/). Bad input exits with status 2 and a
+message that says what was wrong and what is allowed; a failed QA exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from autograder.course import Course, CourseError
+from mlsys_kit import checks
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlsys-grade", description="Release, collect, autograde, feedback, "
+                                     "export and lab QA for the mlsys-kit nbgrader course.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--course", default="labs", help="the nbgrader course root (default: labs)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("release", parents=[common], help="generate the student version of a lab (or all)")
+    p.add_argument("lab", nargs="?")
+    p.add_argument("--all", action="store_true", help="release every lab")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("collect", parents=[common], help="take submissions from a folder or an LMS zip")
+    p.add_argument("lab")
+    p.add_argument("source", help="folder of notebooks or .zip export (Canvas naming understood)")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("autograde", parents=[common], help="autograde every collected submission of a lab")
+    p.add_argument("lab")
+    p.add_argument("--jobs", type=checks.arg(checks.positive_int, int, "--jobs"), default=1,
+                   help="submissions graded at once (default 1)")
+    p.add_argument("--timeout", type=checks.arg(checks.positive_number, float, "--timeout"), default=60,
+                   help="seconds a cell may run before it is interrupted (default 60)")
+    p.add_argument("--notebook-timeout", type=checks.arg(checks.positive_number, float, "--notebook-timeout"),
+                   help="seconds a whole submission may take (default max(120, 10 x --timeout))")
+    p.add_argument("--student", nargs="+", metavar="ID", help="grade only these students")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("feedback", parents=[common], help="feedback HTML for every autograded submission")
+    p.add_argument("lab")
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("export", parents=[common], help="grades CSV: one row per student per lab")
+    p.add_argument("--to", required=True, metavar="FILE.csv")
+    p.add_argument("--lab", nargs="+", help="only these labs (default: all)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("qa", parents=[common], help="prove each lab's tests tell right from wrong")
+    p.add_argument("labs", nargs="*", metavar="LAB", help="labs to check (default: all)")
+    p.add_argument("--jobs", type=checks.arg(checks.positive_int, int, "--jobs"), default=2)
+    p.add_argument("--json", action="store_true", help="print the reports as JSON")
+    p.set_defaults(func=cmd_qa)
+    return parser
+
+
+def cmd_release(args: argparse.Namespace, course: Course) -> int:
+    if bool(args.lab) == bool(args.all):
+        raise CourseError(f"give one LAB or --all (labs: {', '.join(course.labs())})")
+    for lab in course.labs() if args.all else [args.lab]:
+        print(f"released {lab} -> {course.generate_assignment(lab)}")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace, course: Course) -> int:
+    from autograder.collect import collect
+
+    res = collect(course, args.lab, args.source)
+    print(f"collected {len(res['collected'])} submissions of {args.lab}: {', '.join(res['collected']) or 'none'}")
+    for r in res["rejected"]:
+        print(f"  rejected {r['file']}: {r['reason']}")
+    return 0
+
+
+def cmd_autograde(args: argparse.Namespace, course: Course) -> int:
+    from autograder.grade import autograde
+
+    out = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
+    summary = autograde(course, args.lab, students=args.student, jobs=args.jobs, cell_timeout=args.timeout,
+                        notebook_timeout=args.notebook_timeout, progress=out)
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        print()
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace, course: Course) -> int:
+    from autograder.report import feedback
+
+    made = feedback(course, args.lab)
+    print(f"wrote {len(made)} feedback pages under {course.root / 'feedback'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, course: Course) -> int:
+    from autograder.report import export
+
+    n = export(course, args.to, args.lab)
+    print(f"wrote {n} rows to {args.to}")
+    return 0
+
+
+def cmd_qa(args: argparse.Namespace, course: Course) -> int:
+    from autograder.qa import qa_lab
+
+    labs = args.labs or course.labs()
+    out = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
+    reports = [qa_lab(course, lab, jobs=args.jobs, progress=out) for lab in labs]
+    if args.json:
+        json.dump(reports, sys.stdout, indent=2)
+        print()
+    bad = [r["lab"] for r in reports if not r["ok"]]
+    print(f"qa: {len(reports) - len(bad)}/{len(reports)} labs OK" + (f"; failed: {', '.join(bad)}" if bad else ""),
+          file=sys.stderr if args.json else sys.stdout)
+    return 1 if bad else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args, Course(args.course))
+    except CourseError as exc:
+        parser.exit(2, f"mlsys-grade {args.command}: error: {exc}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Lab QA: prove that each lab's tests tell right from wrong.
+
+For a lab, in a throw-away copy of the course, with nbgrader doing the grading:
+
+1. the source solution, submitted as a student would (the release with the solution regions
+   filled in), earns full marks;
+2. the released student version earns zero autograded points, and the grader completes;
+3. every mutant in ``autograder/mutants/<lab>/*.py`` (a realistic bug, as text edits of the
+   solution cells: see docs/labs.md) earns less than full marks.
+"""
+
+from __future__ import annotations
+
+import re
+import runpy
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import nbformat
+
+from autograder.course import Course, CourseError
+from autograder.grade import autograde
+
+MUTANTS = Path(__file__).parent / "mutants"
+MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+
+
+def load_mutant(path: Path) -> tuple[str, list[tuple[str, str, str]]]:
+    """(description, edits) of a mutant file; CourseError if it is malformed."""
+    ns = runpy.run_path(str(path))
+    edits = ns.get("EDITS")
+    doc = (ns.get("__doc__") or "").strip()
+    if not doc:
+        raise CourseError(f"mutant {path.name}: its docstring must describe the bug")
+    if not isinstance(edits, list) or not edits or not all(
+            isinstance(e, tuple) and len(e) == 3 and all(isinstance(x, str) for x in e) for e in edits):
+        raise CourseError(f"mutant {path.name}: EDITS must be a non-empty list of (grade_id, old, new) string tuples")
+    return doc.splitlines()[0], edits
+
+
+def solution_submission(source: Path, release: Path) -> nbformat.NotebookNode:
+    """The release notebook with every solution cell holding the source's solution (markers
+    removed): what a student who got everything right would submit."""
+    src = nbformat.read(source, as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: "\n".join(l for l in c.source.splitlines() if not MARKER.match(l))
+               for c in src.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = nbformat.read(release, as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid in answers:
+            cell.source = answers[gid]
+    return nb
+
+
+def apply_mutant(nb: nbformat.NotebookNode, name: str, edits: list[tuple[str, str, str]]) -> nbformat.NotebookNode:
+    nb = nbformat.from_dict(nb)  # a copy
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells
+             if c.metadata.get("nbgrader", {}).get("solution")}
+    for gid, old, new in edits:
+        if gid not in cells:
+            raise CourseError(f"stale mutant {name}: no solution cell {gid!r} (cells: {', '.join(sorted(cells))})")
+        n = cells[gid].source.count(old)
+        if n != 1:
+            raise CourseError(f"stale mutant {name}: {old!r} occurs {n} times in cell {gid!r}, must occur once")
+        cells[gid].source = cells[gid].source.replace(old, new)
+    return nb
+
+
+def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
+           progress: Callable[[str], None] = print, mutants_dir: Path = MUTANTS) -> dict[str, Any]:
+    """Run the three checks on ``lab``; returns a report whose ``ok`` says if all held."""
+    course.check_lab(lab)
+    mutant_files = sorted((mutants_dir / lab).glob("*.py")) if (mutants_dir / lab).is_dir() else []
+    mutants = {f"mutant-{re.sub(r'[^A-Za-z0-9_.-]', '-', p.stem)}": (p.name, *load_mutant(p)) for p in mutant_files}
+    with tempfile.TemporaryDirectory(prefix=f"qa-{lab}-") as tmp:
+        root = Path(tmp)
+        shutil.copy(course.root / "nbgrader_config.py", root)
+        shutil.copytree(course.root / "source" / lab, root / "source" / lab)
+        tc = Course(root)
+        progress(f"{lab}: releasing in a scratch course")
+        release = tc.generate_assignment(lab)
+        solved = solution_submission(tc.source_notebook(lab), release)
+        subs = {"solution": solved, "stub": nbformat.read(release, as_version=4)}
+        for sid, (fname, _doc, edits) in mutants.items():
+            subs[sid] = apply_mutant(solved, fname, edits)
+        for sid, nb in subs.items():
+            dest = tc.submitted_notebook(lab, sid)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, dest)
+        progress(f"{lab}: grading the solution, the stub and {len(mutants)} mutants")
+        summary = autograde(tc, lab, jobs=jobs, cell_timeout=cell_timeout, progress=lambda m: progress("  " + m))
+    res = {r["student"]: r for r in summary["results"]}
+    max_score = res["solution"]["max_score"]
+    failures = []
+    sol = res["solution"]
+    if sol["status"] != "graded" or sol["score"] != max_score or sol["notes"]:
+        failures.append(f"solution earns {sol['score']:g}/{max_score:g} ({sol['status']}; "
+                        f"{sol.get('reason') or ''} {'; '.join(sol['notes'])}), must earn full marks")
+    stub = res["stub"]
+    if stub["status"] != "graded":
+        failures.append(f"released version broke the grader: {stub['reason']}")
+    elif stub["score"] != 0:
+        free = {c: s for c, s in stub["cells"].items() if s}
+        failures.append(f"released version earns {stub['score']:g} points without any work: cells {free}")
+    if not mutants:
+        failures.append(f"no mutants in {mutants_dir / lab}: add realistic-bug mutants (docs/labs.md)")
+    for sid, (fname, doc, _edits) in mutants.items():
+        if res[sid]["score"] >= max_score:
+            failures.append(f"mutant {fname} ({doc}) earns full marks: the tests do not catch it")
+    report = {"lab": lab, "max_score": max_score, "solution": sol["score"], "stub": stub["score"],
+              "mutants": {mutants[sid][0]: {"bug": mutants[sid][1], "score": res[sid]["score"]} for sid in mutants},
+              "failures": failures, "ok": not failures}
+    progress(f"{lab}: {'OK' if report['ok'] else 'FAILED'}: solution {sol['score']:g}/{max_score:g}, "
+             f"stub {stub['score']:g}, mutants " + ", ".join(f"{v['score']:g}" for v in report["mutants"].values()))
+    for f in failures:
+        progress(f"  - {f}")
+    return report

@@ -1,0 +1,129 @@
+"""Driving a real JupyterLab in headless Chromium (Playwright), the way JupyterLab's own Galata
+tests do: the server runs with ``expose_app_in_browser`` so the test can ask ``window.jupyterapp``
+for commands and for the notebook model, while clicks, drags and typing go through the page."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+CHROMIUM = os.environ.get("MLSYS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "out" / "screenshots"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LabServer:
+    root: Path  # what the server shows: notebooks/ and labs/ (a scratch copy of the course)
+    port: int
+    token: str
+    proc: subprocess.Popen
+
+    def url(self, path: str) -> str:
+        sep = "&" if "?" in path else "?"
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}{sep}token={self.token}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_lab(root: Path) -> LabServer:
+    """JupyterLab on 127.0.0.1, a random port and token, rooted at ``root``, started in
+    ``root/labs`` so that nbgrader's extensions find the course there."""
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / ".jupyter"), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    log = open(root / "jupyterlab.log", "w")
+    proc = subprocess.Popen(
+        [str(BIN / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+         f"--LabApp.workspaces_dir={root / '.workspaces'}", "--ServerApp.port_retries=0",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
+        cwd=root / "labs", env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = LabServer(root, port, token, proc)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited: {(root / 'jupyterlab.log').read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(server.url("api/status"), timeout=2) as r:
+                if r.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.5)
+    server.stop()
+    raise RuntimeError("jupyter lab did not answer within 90 s")
+
+
+def scratch_root(tmp: Path) -> Path:
+    """A copy of notebooks/ and of the course (config and sources) for the server to show."""
+    shutil.copytree(ROOT / "notebooks", tmp / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    (tmp / "labs").mkdir()
+    shutil.copy(ROOT / "labs" / "nbgrader_config.py", tmp / "labs")
+    shutil.copytree(ROOT / "labs" / "source", tmp / "labs" / "source")
+    return tmp
+
+
+# ---- page helpers ---------------------------------------------------------------------------
+def open_notebook(page, server: LabServer, path: str) -> None:
+    page.goto(server.url(f"lab/tree/{path}"))
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=90_000)
+    wait_idle(page)
+
+
+def wait_idle(page, timeout_ms: int = 180_000) -> None:
+    """Until the kernel is idle and no cell shows [*]."""
+    page.wait_for_function(
+        """() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+            if (!k || k.status !== 'idle') return false;
+            return ![...w.node.querySelectorAll('.jp-InputPrompt')].some(e => e.textContent.includes('*'));
+        }""", timeout=timeout_ms, polling=250)
+
+
+def command(page, name: str) -> None:
+    page.evaluate("name => window.jupyterapp.commands.execute(name)", name)
+
+
+def run_all(page) -> None:
+    command(page, "notebook:run-all-cells")
+    page.wait_for_timeout(500)
+    wait_idle(page)
+
+
+def notebook_json(page) -> dict:
+    return page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.toJSON()")
+
+
+def error_outputs(nb: dict) -> list[dict]:
+    return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+            if o.get("output_type") == "error"]
+
+
+def shot(page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path

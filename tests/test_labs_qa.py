@@ -1,0 +1,57 @@
+"""Lab QA (what `make qa` runs) on every lab of the course, and proof that QA itself can fail."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.course import Course, CourseError
+from autograder.qa import MUTANTS, qa_lab
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = Course(ROOT / "labs")
+MIN_MUTANTS = {"lab0-costs": 5}  # every later lab: at least 6
+
+
+@pytest.mark.parametrize("lab", COURSE.labs())
+def test_lab_passes_qa(lab):
+    n = len(list((MUTANTS / lab).glob("*.py")))
+    assert n >= MIN_MUTANTS.get(lab, 6), f"{lab} has {n} mutants"
+    report = qa_lab(COURSE, lab, jobs=2)
+    assert report["ok"], report["failures"]
+    assert report["solution"] == report["max_score"] > 0 and report["stub"] == 0
+    assert all(m["score"] < report["max_score"] for m in report["mutants"].values())
+
+
+def test_qa_fails_a_lab_whose_tests_do_not_tell_right_from_wrong(tmp_path):
+    lab = "lab0-costs"
+    shutil.copy(ROOT / "labs" / "nbgrader_config.py", tmp_path)
+    shutil.copytree(ROOT / "labs" / "source" / lab, tmp_path / "source" / lab)
+    nb_path = tmp_path / "source" / lab / f"{lab}.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_kv_bytes":
+            cell.source = "assert True  # a test that tests nothing"
+    nbformat.write(nb, nb_path)
+    mutants = tmp_path / "mutants" / lab
+    mutants.mkdir(parents=True)
+    shutil.copy(MUTANTS / lab / "kv_uses_query_heads.py", mutants)
+    report = qa_lab(Course(tmp_path), lab, jobs=2, mutants_dir=tmp_path / "mutants")
+    assert not report["ok"]
+    assert any("released version earns 2 points without any work" in f for f in report["failures"])
+    assert any("kv_uses_query_heads.py" in f and "earns full marks" in f for f in report["failures"])
+
+
+def test_stale_mutant_is_an_error(tmp_path):
+    lab = "lab0-costs"
+    (tmp_path / lab).mkdir()
+    (tmp_path / lab / "stale.py").write_text('"""A bug in code that is no longer there."""\n'
+                                             'EDITS = [("kv_bytes", "no such text", "x")]\n')
+    with pytest.raises(CourseError, match="stale mutant stale.py"):
+        qa_lab(COURSE, lab, mutants_dir=tmp_path)
+    (tmp_path / lab / "stale.py").write_text('EDITS = [("kv_bytes", "2", "3")]\n')
+    with pytest.raises(CourseError, match="docstring must describe the bug"):
+        qa_lab(COURSE, lab, mutants_dir=tmp_path)
