@@ -74,8 +74,7 @@ def draw_block_grid(ax: Axes, manager: BlockManager, columns: int = 16, title: s
     ax.grid(True, color="black", linewidth=0.8)
     ax.tick_params(labelbottom=False, labelleft=False, length=0)
     for r, c, rc in shared:
-        ax.text(c + 0.5, r + 0.5, f"x{rc}", ha="center", va="center", fontsize=8, fontweight="bold",
-                color="black", bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="black", lw=0.5, alpha=0.8))
+        ax.text(c + 0.5, r + 0.5, f"x{rc}", ha="center", va="center", fontsize=8, fontweight="bold", color="white")
     alloc = manager.allocator
     ax.set_title(title or f"{alloc.num_blocks} blocks x {B} slots: {alloc.num_used} used, "
                           f"{alloc.num_free} free", fontsize=10)
@@ -130,3 +129,72 @@ def waste_figure(report: dict, sweep: list[dict] | None = None) -> Figure:
         ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=8)
         ax.set_title("fragmentation vs table size", fontsize=10)
     return fig
+
+
+STATIC_MAX_LEN = 128  # what a static system would reserve per request in the scripted timeline
+
+
+def timeline_figure(steps: int, block_size: int, columns: int = 16) -> tuple[Figure, list[str], dict]:
+    """Block pool after ``steps`` events of the scripted timeline, next to the memory it takes
+    under static reservation vs paging. Returns (figure, event log, numbers)."""
+    from mlsys_kit.kvcache.scenario import EVENTS, replay
+
+    mgr, log = replay(steps, block_size)
+    alloc = mgr.allocator
+    tokens = sum(mgr.num_tokens(s) for s in mgr.seq_ids())
+    numbers = {"live_sequences": len(mgr.seq_ids()), "tokens": tokens,
+               "static_slots": STATIC_MAX_LEN * len(mgr.seq_ids()), "paged_slots": alloc.num_used * block_size,
+               "shared_blocks": sum(alloc.refcount(b) > 1 for b in range(alloc.num_blocks))}
+    rows = -(-alloc.num_blocks // columns)
+    # a fixed layout, not the constrained one: the widget redraws this on every slider move
+    fig = Figure(figsize=(9.5, max(2.6, 0.9 + 0.32 * rows)))
+    fig.subplots_adjust(left=0.01, right=0.97, top=0.9, bottom=0.08, wspace=0.45)
+    grid, bars = fig.subplots(1, 2, width_ratios=[3.2, 1])
+    draw_block_grid(grid, mgr, columns, title=f"after event {steps}/{len(EVENTS)}, block size {block_size}: "
+                                             f"{alloc.num_used} of {alloc.num_blocks} blocks used")
+    names = ["static", "paged", "tokens"]
+    values = [numbers["static_slots"], numbers["paged_slots"], tokens]
+    bars.bar(names, values, color=[PALETTE["idle"], PALETTE["kv"], "#333333"])
+    for i, v in enumerate(values):
+        bars.text(i, v, str(v), ha="center", va="bottom", fontsize=8)
+    bars.set_ylim(0, max(values + [1]) * 1.15)
+    bars.set_title(f"KV slots (static: {STATIC_MAX_LEN}/request)", fontsize=9)
+    bars.tick_params(labelsize=8)
+    return fig, log, numbers
+
+
+def kv_cache_explorer():
+    """Lecture widget: step through arrive / decode / fork / finish, change the block size."""
+    import ipywidgets as w
+
+    from mlsys_kit.kvcache.accounting import waste_report
+    from mlsys_kit.kvcache.scenario import EVENTS
+    from mlsys_kit.viz import figure_png
+
+    step = w.IntSlider(value=5, min=0, max=len(EVENTS), description="event")
+    play = w.Play(value=5, min=0, max=len(EVENTS), interval=900, description="play")
+    w.jslink((play, "value"), (step, "value"))
+    block = w.SelectionSlider(options=[1, 2, 4, 8, 16, 32], value=4, description="block size")
+    image = w.Image(format="png")
+    facts = w.HTML()
+    waste_cache: dict[int, dict] = {}
+
+    def redraw(_=None) -> None:
+        fig, log, n = timeline_figure(step.value, block.value)
+        image.value = figure_png(fig, dpi=80)
+        if block.value not in waste_cache:
+            waste_cache[block.value] = waste_report(block.value, 1000)
+        r = waste_cache[block.value]
+        recent = "".join(f"<li>{line}</li>" for line in log[-3:-1]) + (f"<li><b>{log[-1]}</b></li>" if log else "")
+        facts.value = (f"<ul>{recent}</ul>"
+                       f"<p>{n['live_sequences']} live sequences hold {n['tokens']} tokens in "
+                       f"{n['paged_slots']} paged slots ({n['shared_blocks']} shared blocks); static reservation "
+                       f"would take {n['static_slots']}.<br>1000 ShareGPT-like requests, max_len 2048: static "
+                       f"reservation keeps <b>{100 * r['static_utilization']:.1f} %</b> of KV memory for tokens, "
+                       f"paging with blocks of {block.value} <b>{100 * r['paged_utilization']:.1f} %</b> "
+                       f"({r['paged_waste_slots_per_seq']:.1f} slots wasted per sequence).</p>")
+
+    step.observe(redraw, names="value")
+    block.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox([play, step, block]), facts, image])
