@@ -131,6 +131,7 @@ def _generate(args: argparse.Namespace) -> int:
                          f"got {args.prompt_len} + {args.max_new_tokens}")
     g = torch.Generator().manual_seed(args.seed)
     prompts = torch.randint(0, cfg.vocab_size, (args.prompts, args.prompt_len), generator=g).tolist()
+    generate_paged(model, prompts[:1], 2, block_size=args.block_size)  # warm-up: first calls of torch kernels
     outs, stats = generate_paged(model, prompts, args.max_new_tokens, block_size=args.block_size)
     report = {"preset": "weights" if args.weights else args.preset, "parameters": model.num_parameters(),
               "prompts": args.prompts, "prompt_len": args.prompt_len, "max_new_tokens": args.max_new_tokens,

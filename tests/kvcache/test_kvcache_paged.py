@@ -131,3 +131,22 @@ def test_decode_paths_equal_and_ragged(ctx):
     out = paged_attention(torch.cat(qs), cache.kv[0][0], cache.kv[0][1], bt, torch.tensor(ctx),
                           torch.arange(len(ctx)), torch.tensor(ctx) - 1)
     assert torch.allclose(out, torch.cat(refs), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["micro", "tiny", "gpt2"])
+def test_allocated_kv_bytes_match_the_cost_model(name):
+    """What PagedKVCache allocates per token equals `mlsys-kit model costs`' kv_bytes_per_token
+    (2 * n_layer * kv_heads * head_dim * dtype_bytes), and the parameter counts agree."""
+    from mlsys_kit.models import costs
+
+    cfg = preset(name)
+    for dtype in (torch.float32, torch.float16):
+        elem = torch.empty((), dtype=dtype).element_size()
+        tc = costs.TransformerConfig(layers=cfg.n_layer, hidden=cfg.n_embd, heads=cfg.n_head, vocab=cfg.vocab_size,
+                                     dtype_bytes=elem, learned_positions=cfg.n_positions, seq_len=cfg.n_positions)
+        cache = PagedKVCache(cfg.n_layer, 2, 16, cfg.kv_heads, cfg.head_dim, dtype=dtype)
+        assert cache.bytes_per_token == costs.kv_bytes_per_token(tc)
+    if name != "gpt2":
+        assert GPT(cfg).num_parameters() == costs.param_count(tc)
+    else:
+        assert costs.param_count(tc) == costs.param_count(costs.preset("gpt2")) == 124_439_808
