@@ -131,3 +131,63 @@ def test_decode_paths_equal_and_ragged(ctx):
     out = paged_attention(torch.cat(qs), cache.kv[0][0], cache.kv[0][1], bt, torch.tensor(ctx),
                           torch.arange(len(ctx)), torch.tensor(ctx) - 1)
     assert torch.allclose(out, torch.cat(refs), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["micro", "tiny", "gpt2"])
+def test_allocated_kv_bytes_match_the_cost_model(name):
+    """What PagedKVCache allocates per token equals `mlsys-kit model costs`' kv_bytes_per_token
+    (2 * n_layer * kv_heads * head_dim * dtype_bytes), and the parameter counts agree."""
+    from mlsys_kit.models import costs
+
+    cfg = preset(name)
+    for dtype in (torch.float32, torch.float16):
+        elem = torch.empty((), dtype=dtype).element_size()
+        tc = costs.TransformerConfig(layers=cfg.n_layer, hidden=cfg.n_embd, heads=cfg.n_head, vocab=cfg.vocab_size,
+                                     dtype_bytes=elem, learned_positions=cfg.n_positions, seq_len=cfg.n_positions)
+        cache = PagedKVCache(cfg.n_layer, 2, 16, cfg.kv_heads, cfg.head_dim, dtype=dtype)
+        assert cache.bytes_per_token == costs.kv_bytes_per_token(tc)
+    if name != "gpt2":
+        assert GPT(cfg).num_parameters() == costs.param_count(tc)
+    else:
+        assert costs.param_count(tc) == costs.param_count(costs.preset("gpt2")) == 124_439_808
+
+
+@settings(max_examples=10, deadline=None)
+@given(data=st.data(), block_size=st.integers(1, 6), prefix=st.booleans())
+def test_runner_random_schedule_matches_reference(data, block_size, prefix):
+    """Random steps of chunked prefills, decodes, forks and frees (prompts share prefixes so the
+    prefix cache hits, also inside one step): every returned logit row equals the no-cache forward."""
+    model = GPT("micro", seed=1)
+    r = PagedModelRunner(model, num_blocks=200, block_size=block_size, enable_prefix_cache=prefix)
+    base = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8]
+    full: dict[int, list[int]] = {}
+    next_id = 0
+    for _ in range(data.draw(st.integers(1, 6))):
+        batch = []
+        for _ in range(data.draw(st.integers(1, 3))):
+            live = [s for s in full if s not in dict(batch)]
+            if live and data.draw(st.booleans()):
+                sid = data.draw(st.sampled_from(live))
+                toks = data.draw(st.lists(st.integers(0, 127), min_size=1, max_size=3))
+            else:
+                sid, next_id = next_id, next_id + 1
+                toks = base[:data.draw(st.integers(1, len(base)))] + data.draw(st.lists(st.integers(0, 127), max_size=4))
+            batch.append((sid, toks))
+        out = r.step(batch)
+        for sid, toks in batch:
+            full[sid] = full.get(sid, []) + toks
+            with torch.no_grad():
+                ref = model(torch.tensor([full[sid]]))[0, -1]
+            assert torch.allclose(out[sid], ref, atol=1e-4, rtol=1e-4)
+        if full and data.draw(st.booleans()):  # fork one sequence
+            parent = data.draw(st.sampled_from(sorted(full)))
+            r.manager.fork(parent, next_id)
+            full[next_id] = list(full[parent])
+            next_id += 1
+        if len(full) > 1 and data.draw(st.booleans()):
+            gone = data.draw(st.sampled_from(sorted(full)))
+            r.free(gone)
+            del full[gone]
+    for sid in list(full):
+        r.free(sid)
+    assert r.allocator.num_used == 0
