@@ -30,7 +30,7 @@ def _cost(text: str) -> CostModel:
         if not path.is_file():
             raise ValueError(f"cost model file {text!r} does not exist")
         d = json.loads(path.read_text())
-        return CostModel(**{k: d[k] for k in "abcd"})
+        return CostModel(**{k: d[k] for k in "abcde" if k in d})
     parts = text.split(",")
     if len(parts) != 4:
         raise ValueError(f"--cost must be a,b,c,d (four numbers) or a .json file from 'serve fit': got {text!r}")
@@ -55,6 +55,8 @@ def _add_common(p: argparse.ArgumentParser, requests: int, rate: float, prompt: 
                    help="tokens per iteration: chunked's budget (default 512), vllm's prefill cap (default 2048)")
     p.add_argument("--max-model-len", type=arg(positive_int, int, "--max-model-len"), default=None,
                    help="KV reserved per request by static/continuous (default: prompt + output)")
+    p.add_argument("--swap-blocks", type=arg(nonneg_int, int, "--swap-blocks"), default=0,
+                   help="vllm/chunked: preempt by swapping to a host pool of this many blocks (simulator only)")
     p.add_argument("--ttft-slo", type=arg(positive_number, float, "--ttft-slo"), default=ttft, help=f"seconds (default {ttft})")
     p.add_argument("--tpot-slo", type=arg(positive_number, float, "--tpot-slo"), default=tpot, help=f"seconds (default {tpot})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -74,7 +76,7 @@ def _budget(args: argparse.Namespace, name: str) -> int:
 def simulate_one(args: argparse.Namespace, name: str, reqs: list) -> dict[str, Any]:
     backend = SimBackend(_cost(args.cost) if args.cost else None, args.blocks, args.block_size)
     res = serve(reqs, name, backend, max_num_seqs=args.max_seqs, max_num_batched_tokens=_budget(args, name),
-                max_model_len=args.max_model_len)
+                max_model_len=args.max_model_len, swap_blocks=args.swap_blocks)
     d = summarize(res, args.ttft_slo, args.tpot_slo)
     d["wall_seconds"] = res.wall_seconds
     return d
@@ -108,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
     model = GPT(args.preset, seed=args.seed)
     reqs = _workload(args, model.config.vocab_size)
     res = serve(reqs, args.scheduler, RealBackend(model, args.blocks, args.block_size), max_num_seqs=args.max_seqs,
-                max_num_batched_tokens=_budget(args, args.scheduler), max_model_len=args.max_model_len)
+                max_num_batched_tokens=_budget(args, args.scheduler), max_model_len=args.max_model_len,
+                swap_blocks=args.swap_blocks)
     d = summarize(res, args.ttft_slo, args.tpot_slo)
     d["wall_seconds"] = res.wall_seconds
     d["outputs_match_reference"] = all(

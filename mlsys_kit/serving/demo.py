@@ -41,7 +41,7 @@ def section(progress: Callable[[str], None]):
     args = argparse.Namespace(rates=RATES, schedulers=["static", "continuous", "vllm", "chunked"], requests=1000,
                               rate=RATES[0], seed=0, trace=None, arrival="poisson", cv=1.0, lengths="lognormal",
                               prompt_len=128, output_len=64, blocks=2048, block_size=16, max_seqs=64,
-                              token_budget=None, max_model_len=None, ttft_slo=1.0, tpot_slo=0.1, cost=None)
+                              token_budget=None, max_model_len=None, swap_blocks=0, ttft_slo=1.0, tpot_slo=0.1, cost=None)
     sw = sweep(args)
     at16 = {name: next(r for r in rows if r["rate"] == 16.0) for name, rows in sw.items()}
 

@@ -32,12 +32,14 @@ class CostModel:
     """Seconds per iteration = a + b*prefill_tokens + c*decode_batch + d*context_tokens.
 
     The defaults are illustrative (the order of a 7B model on one datacenter GPU), not a
-    measurement; fit your own with ``mlsys-kit serve fit``."""
+    measurement; fit your own with ``mlsys-kit serve fit``. ``e`` prices each token swapped
+    between device and host (about 0.5 MB of KV per token over a ~25 GB/s link)."""
 
     a: float = 0.008
     b: float = 1.5e-4
     c: float = 2.0e-4
     d: float = 1.0e-7
+    e: float = 2.0e-5
 
     def __post_init__(self) -> None:
         for k, v in asdict(self).items():
@@ -54,7 +56,7 @@ def fit_cost_model(records: Sequence[tuple[int, int, int, float]]) -> CostModel:
 
     if len(records) < 4:
         raise ValueError(f"fitting 4 coefficients needs at least 4 timed iterations: got {len(records)}")
-    X = np.array([[1.0, p, d, c] for p, d, c, _ in records])
+    X = np.array([[1.0, p, d, c] for p, d, c, _ in records], dtype=float)
     y = np.array([t for *_, t in records])
     keep = [0, 1, 2, 3]
     while True:
@@ -81,10 +83,11 @@ class SimBackend:
         self.cost = cost or CostModel()
         self.kv = SimKV(num_blocks, block_size)
 
-    def execute(self, batch: Batch, prefill: int, decode: int, context: int) -> tuple[float, dict[int, int]]:
+    def execute(self, batch: Batch, prefill: int, decode: int, context: int,
+                swap_tokens: int = 0) -> tuple[float, dict[int, int]]:
         for seq, n in batch:
             self.kv.append(seq.rid, n)
-        return self.cost.time(prefill, decode, context), {}
+        return self.cost.time(prefill, decode, context) + self.cost.e * swap_tokens, {}
 
     def advance(self, batch: Batch, k: int) -> None:
         for seq, _ in batch:
@@ -103,7 +106,8 @@ class RealBackend:
         self.runner = PagedModelRunner(model, num_blocks, block_size)
         self.kv = RunnerKV(self.runner)
 
-    def execute(self, batch: Batch, prefill: int, decode: int, context: int) -> tuple[float, dict[int, int]]:
+    def execute(self, batch: Batch, prefill: int, decode: int, context: int,
+                swap_tokens: int = 0) -> tuple[float, dict[int, int]]:
         entries = [(s.rid, s.tokens[s.num_computed:s.num_computed + n]) for s, n in batch]
         t0 = time.perf_counter()
         logits = self.runner.step(entries)
@@ -144,13 +148,21 @@ def _check_batch(batch: Batch, sched: Scheduler) -> None:
 
 def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Scheduler], backend: Any,
           fast_forward: bool = True, check: bool = True, max_num_seqs: int = 64,
-          max_num_batched_tokens: int = 2048, max_model_len: int | None = None) -> ServeResult:
-    """Serve ``requests`` (sorted by arrival) with a scheduler (a name, or a factory taking the
-    KV view and returning any object with ``add``, ``has_unfinished``, ``schedule``, ``finish``) on ``backend``; returns every request's times. ``fast_forward`` lets the simulator
-    skip identical iterations; ``check`` verifies every batch (cheap; off only for benchmarks)."""
+          max_num_batched_tokens: int = 2048, max_model_len: int | None = None,
+          swap_blocks: int = 0) -> ServeResult:
+    """Serve ``requests`` (sorted by arrival) with a scheduler on ``backend``; returns every
+    request's times. ``scheduler`` is a name, or a factory taking the KV view and returning any
+    object with ``add``, ``has_unfinished``, ``schedule`` and ``finish``. ``fast_forward`` lets
+    the simulator skip identical iterations; ``check`` verifies every batch (cheap; off only for
+    benchmarks). ``max_model_len`` makes static and continuous batching reserve KV for that many
+    tokens per request, as Orca must without knowing output lengths (None: prompt + output, an
+    oracle). ``swap_blocks`` > 0 lets vllm/chunked preempt by swapping to a host pool (simulator only)."""
     if max_model_len is not None:
         positive_int("max_model_len", max_model_len)
     validate_trace(requests, backend.model.config.n_positions if backend.real else max_model_len)
+    if swap_blocks and backend.real:
+        raise ValueError("swap preemption is simulated only (the paged runner cannot move K/V to the host): "
+                         "use swap_blocks=0 on the real engine")
     kv = backend.kv
     if max_model_len is not None and -(-max_model_len // kv.block_size) > kv.num_blocks:
         raise ValueError(f"max_model_len={max_model_len} tokens do not fit the KV cache "
@@ -163,7 +175,8 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
             raise ValueError(f"line {line}: the real engine needs prompt token ids (request {r.rid} has a length only)")
     if isinstance(scheduler, str):
         sched = make_scheduler(scheduler, kv, positive_int("max_num_seqs", max_num_seqs),
-                               positive_int("max_num_batched_tokens", max_num_batched_tokens), max_model_len)
+                               positive_int("max_num_batched_tokens", max_num_batched_tokens), max_model_len,
+                               swap_blocks)
     else:
         sched = scheduler(kv)
     seqs = [Seq(r, i) for i, r in enumerate(requests)]
@@ -205,7 +218,7 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
             k, arrivals_matter = sched.steady_steps(batch, limit) if limit > 1 else (1, True)
         finished = []
         if k == 1:
-            dt, sampled = backend.execute(batch, prefill, decode, context)
+            dt, sampled = backend.execute(batch, prefill, decode, context, getattr(sched, "swap_tokens", 0))
             now += dt
             records.append((start, now, 1, prefill, decode, context, kv_used))
             for seq, n in batch:

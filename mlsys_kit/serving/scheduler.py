@@ -24,6 +24,7 @@ from collections import deque
 from typing import Callable
 
 from mlsys_kit.checks import positive_int
+from mlsys_kit.kvcache.allocator import BlockAllocator
 from mlsys_kit.serving.kv import KVSpace
 from mlsys_kit.serving.sequence import FINISHED, RUNNING, WAITING, Seq
 
@@ -42,7 +43,17 @@ class Scheduler:
         self.waiting: deque[Seq] = deque()
         self.running: list[Seq] = []
         self.now = 0.0
-        self.preempted_last = False  # did the last schedule() preempt anything?
+        self.preempted_last = False  # did the last schedule() preempt (or swap) anything?
+        self.swapped: deque[Seq] = deque()  # swapped out to the host pool, oldest first
+        self.host: BlockAllocator | None = None  # see enable_swap()
+        self.swap_tokens = 0  # tokens moved between device and host by the last schedule()
+
+    def enable_swap(self, host_blocks: int) -> None:
+        """Preempt by *swapping* to a simulated host pool of ``host_blocks`` blocks (vLLM section
+        4.5) while it has room, by recompute otherwise; swapped requests resume before any new
+        admission. Simulator only: the real runner cannot move K/V to the host."""
+        self.host = BlockAllocator(positive_int("host_blocks", host_blocks), self.kv.block_size)
+        self._host_tables: dict[int, list[int]] = {}
 
     def add(self, seq: Seq) -> None:
         """A request has arrived: queue it (FCFS)."""
@@ -50,7 +61,7 @@ class Scheduler:
         self.waiting.append(seq)
 
     def has_unfinished(self) -> bool:
-        return bool(self.waiting or self.running)
+        return bool(self.waiting or self.running or self.swapped)
 
     def schedule(self) -> Batch:
         """Pick this iteration's batch: (sequence, number of new tokens to feed) entries."""
@@ -75,15 +86,44 @@ class Scheduler:
         self.running.append(seq)
 
     def _preempt(self, seq: Seq) -> None:
-        """Preemption by recompute (vLLM section 4.5): free the blocks, resume from scratch."""
+        """Preemption by recompute (vLLM section 4.5): free the blocks, resume from scratch;
+        or by swap, if enabled and the host pool has room: the K/V move to the host."""
         self.running.remove(seq)
+        self.preempted_last = True
+        bs = self.kv.block_size
+        held = (seq.num_computed + bs - 1) // bs
+        if self.host is not None and held <= self.host.num_free:
+            self._host_tables[seq.rid] = [self.host.allocate() for _ in range(held)]
+            self.kv.free(seq.rid)
+            self.swap_tokens += seq.num_computed
+            seq.status = "swapped"
+            seq.num_preemptions += 1
+            seq.events.append((self.now, "preempted"))
+            self.swapped.appendleft(seq)  # victims go newest first: the oldest ends up in front
+            return
         self.kv.free(seq.rid)
         seq.num_computed = 0
         seq.num_preemptions += 1
         seq.status = WAITING
         seq.events.append((self.now, "preempted"))
         self.waiting.appendleft(seq)  # first in line again: FCFS order is kept
-        self.preempted_last = True
+
+    def _swap_in(self) -> None:
+        """Bring swapped requests back, oldest first, while their blocks (and one more token's) fit."""
+        self.preempted_last, self.swap_tokens = False, 0
+        while self.swapped and len(self.running) < self.max_num_seqs:
+            seq = self.swapped[0]
+            if self.kv.blocks_needed(seq.rid, seq.num_computed + 1) > self.kv.num_free:
+                break
+            self.swapped.popleft()
+            for block in self._host_tables.pop(seq.rid):
+                self.host.free(block)
+            self.kv.append(seq.rid, seq.num_computed)  # the K/V come back (SimKV only)
+            self.swap_tokens += seq.num_computed
+            self.preempted_last = True
+            seq.status = RUNNING
+            seq.events.append((self.now, "decode"))
+            self.running.append(seq)
 
     def _schedule_decodes(self, batch: Batch) -> int:
         """Add one decode token for every decoding running sequence, oldest first, preempting
@@ -193,10 +233,10 @@ class VLLMScheduler(Scheduler):
     name = "vllm"
 
     def schedule(self) -> Batch:
-        self.preempted_last = False
+        self._swap_in()
         batch: Batch = []
         taken = tokens = 0
-        while self.waiting and len(self.running) < self.max_num_seqs:
+        while not self.swapped and self.waiting and len(self.running) < self.max_num_seqs:
             seq = self.waiting[0]
             n = seq.num_uncomputed
             need = self.kv.blocks_needed(seq.rid, n)
@@ -231,7 +271,7 @@ class ChunkedScheduler(Scheduler):
                              f"got budget {max_num_batched_tokens} < max_num_seqs {max_num_seqs}")
 
     def schedule(self) -> Batch:
-        self.preempted_last = False
+        self._swap_in()
         batch: Batch = []
         taken = self._schedule_decodes(batch)
         budget = self.max_num_batched_tokens - len(batch)
@@ -252,7 +292,7 @@ class ChunkedScheduler(Scheduler):
             in_batch.add(seq.rid)
             taken += need
             budget -= n
-        while budget > 0 and self.waiting and len(self.running) < self.max_num_seqs:
+        while budget > 0 and not self.swapped and self.waiting and len(self.running) < self.max_num_seqs:
             seq = self.waiting[0]
             if self.kv.blocks_needed(seq.rid, seq.num_uncomputed) > self.kv.num_free - taken:
                 break  # admit only if the whole (re)prefill fits now
@@ -278,11 +318,17 @@ SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
 
 
 def make_scheduler(name: str, kv: KVSpace, max_num_seqs: int = 64, max_num_batched_tokens: int = 2048,
-                   max_model_len: int | None = None) -> Scheduler:
+                   max_model_len: int | None = None, swap_blocks: int = 0) -> Scheduler:
     """The scheduler called ``name`` (one of static, continuous, vllm, chunked);
-    ``max_model_len`` is the per-request reservation of static and continuous batching."""
+    ``max_model_len`` is the per-request reservation of static and continuous batching;
+    ``swap_blocks`` > 0 makes vllm and chunked preempt by swapping to a host pool that size."""
     if name not in SCHEDULERS:
         raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}: got {name!r}")
     if name in ("static", "continuous"):
+        if swap_blocks:
+            raise ValueError(f"{name} batching never preempts: swap needs the vllm or chunked scheduler")
         return SCHEDULERS[name](kv, max_num_seqs, max_num_batched_tokens, max_model_len)
-    return SCHEDULERS[name](kv, max_num_seqs, max_num_batched_tokens)
+    sched = SCHEDULERS[name](kv, max_num_seqs, max_num_batched_tokens)
+    if swap_blocks:
+        sched.enable_swap(swap_blocks)
+    return sched

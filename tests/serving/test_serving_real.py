@@ -71,5 +71,7 @@ def test_real_engine_needs_token_ids_and_fitting_context():
     with pytest.raises(ValueError, match="exceeds the model's context"):
         serve(make_workload(1, 1.0, LengthDist("fixed", 2040), LengthDist("fixed", 20), vocab_size=8), "vllm",
               RealBackend(MODEL, num_blocks=256))
+    with pytest.raises(ValueError, match="swap preemption is simulated only"):
+        serve(make_workload(1, 1.0, vocab_size=8), "vllm", RealBackend(MODEL, num_blocks=256), swap_blocks=8)
     with pytest.raises(ValueError, match="at least 4 timed iterations"):
         fit_cost_model([(1, 1, 1, 0.1)])

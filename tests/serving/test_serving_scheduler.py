@@ -45,11 +45,12 @@ traces = st.builds(
 
 @settings(max_examples=80, deadline=None)
 @given(trace=traces, name=st.sampled_from(NAMES), blocks=st.integers(26, 60), block_size=st.sampled_from([1, 4, 16]),
-       seats=st.integers(1, 8), budget=st.integers(8, 64))
-def test_invariants_on_random_traces(trace, name, blocks, block_size, seats, budget):
+       seats=st.integers(1, 8), budget=st.integers(8, 64), swap=st.sampled_from([0, 0, 3, 1000]))
+def test_invariants_on_random_traces(trace, name, blocks, block_size, seats, budget, swap):
     blocks = max(blocks, -(-100 // block_size))  # every request fits the cache alone
+    swap = swap if name in ("vllm", "chunked") else 0
     log = []
-    res = serve(trace, recording(name, log, max_num_seqs=seats, max_num_batched_tokens=budget),
+    res = serve(trace, recording(name, log, max_num_seqs=seats, max_num_batched_tokens=budget, swap_blocks=swap),
                 SimBackend(num_blocks=blocks, block_size=block_size), fast_forward=False)
     for s in res.seqs:  # every request finishes with all its tokens, after it arrived
         assert s.num_generated == s.output_len and s.finish_time >= s.first_token_time > s.arrival
@@ -70,9 +71,11 @@ def test_invariants_on_random_traces(trace, name, blocks, block_size, seats, bud
 
 
 @settings(max_examples=80, deadline=None)
-@given(trace=traces, name=st.sampled_from(NAMES), blocks=st.integers(25, 60), seats=st.integers(1, 16))
-def test_fast_forward_is_exact(trace, name, blocks, seats):
-    kw = dict(max_num_seqs=seats, max_num_batched_tokens=max(seats, 16))
+@given(trace=traces, name=st.sampled_from(NAMES), blocks=st.integers(25, 60), seats=st.integers(1, 16),
+       swap=st.sampled_from([0, 3, 1000]))
+def test_fast_forward_is_exact(trace, name, blocks, seats, swap):
+    kw = dict(max_num_seqs=seats, max_num_batched_tokens=max(seats, 16),
+              swap_blocks=swap if name in ("vllm", "chunked") else 0)
     a = serve(trace, name, SimBackend(num_blocks=blocks, block_size=4), fast_forward=True, **kw)
     b = serve(trace, name, SimBackend(num_blocks=blocks, block_size=4), fast_forward=False, **kw)
     assert [(s.first_token_time, s.finish_time, s.max_gap, s.num_preemptions, s.events) for s in a.seqs] == \
@@ -153,3 +156,27 @@ def test_bad_configurations_are_rejected():
         make_scheduler("chunked", SimKV(4, 4), max_num_seqs=64, max_num_batched_tokens=8)
     with pytest.raises(ValueError, match="more than the whole cache"):
         serve(make_workload(2, 1.0, LengthDist("fixed", 100), seed=0), "vllm", SimBackend(num_blocks=2, block_size=16))
+
+
+def test_swap_preemption_moves_kv_instead_of_recomputing():
+    """vLLM section 4.5 / 7.3: swapping keeps the computed K/V on the host; nothing is prefilled
+    twice when the host pool is large enough, so fewer prompt tokens go through the model."""
+    reqs = make_workload(400, 12.0, seed=2)
+    out = {}
+    for swap in (0, 10_000):
+        backend = SimBackend(num_blocks=120)
+        res = serve(reqs, "vllm", backend, swap_blocks=swap)
+        assert all(s.num_generated == s.output_len for s in res.seqs)
+        assert backend.kv.num_free == 120  # every block came back
+        out[swap] = (sum(r[3] for r in res.records), summarize(res))
+    assert out[0][1]["preemptions"] > 0 and out[10_000][1]["preemptions"] > 0
+    prompts = sum(r.prompt_len for r in reqs)
+    assert out[10_000][0] == prompts < out[0][0]  # recompute prefills some prompts again
+    assert out[10_000][1]["throughput_tokens_per_s"] > out[0][1]["throughput_tokens_per_s"]
+
+
+def test_swap_is_rejected_where_it_cannot_work():
+    with pytest.raises(ValueError, match="never preempts"):
+        make_scheduler("continuous", SimKV(8, 4), swap_blocks=4)
+    with pytest.raises(ValueError, match="host_blocks must be a positive integer"):
+        make_scheduler("vllm", SimKV(8, 4)).enable_swap(0)
