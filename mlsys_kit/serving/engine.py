@@ -99,18 +99,25 @@ class RealBackend:
 
     real = True
 
-    def __init__(self, model: Any, num_blocks: int = 256, block_size: int = 16) -> None:
+    def __init__(self, model: Any, num_blocks: int = 256, block_size: int = 16, split_mixed: bool = False) -> None:
         from mlsys_kit.kvcache.runner import PagedModelRunner
 
         self.model = model
         self.runner = PagedModelRunner(model, num_blocks, block_size)
         self.kv = RunnerKV(self.runner)
+        # run a mixed iteration as two passes, prompts then decodes (the runner pads every
+        # sequence of a pass to its longest query run, which makes mixed passes slow on CPU)
+        self.split_mixed = split_mixed
 
     def execute(self, batch: Batch, prefill: int, decode: int, context: int,
                 swap_tokens: int = 0) -> tuple[float, dict[int, int]]:
         entries = [(s.rid, s.tokens[s.num_computed:s.num_computed + n]) for s, n in batch]
         t0 = time.perf_counter()
-        logits = self.runner.step(entries)
+        if self.split_mixed and prefill and decode:
+            logits = self.runner.step([e for (s, _), e in zip(batch, entries) if not s.is_decoding])
+            logits.update(self.runner.step([e for (s, _), e in zip(batch, entries) if s.is_decoding]))
+        else:
+            logits = self.runner.step(entries)
         sampled = {s.rid: int(logits[s.rid].argmax()) for s, n in batch if s.num_computed + n == s.length}
         return time.perf_counter() - t0, sampled
 

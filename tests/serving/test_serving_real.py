@@ -23,12 +23,12 @@ def reference(prompt: tuple, n: int) -> list:
 @settings(max_examples=100, deadline=None)
 @given(n=st.integers(1, 8), rate=st.floats(5, 500), seed=st.integers(0, 10**6), name=st.sampled_from(list(SCHEDULERS)),
        block_size=st.sampled_from([2, 4, 8]), spare=st.integers(0, 12), seats=st.integers(1, 6),
-       budget=st.integers(6, 24))
-def test_outputs_match_reference_under_every_scheduler(n, rate, seed, name, block_size, spare, seats, budget):
+       budget=st.integers(6, 24), split=st.booleans())
+def test_outputs_match_reference_under_every_scheduler(n, rate, seed, name, block_size, spare, seats, budget, split):
     reqs = make_workload(n, rate, LengthDist("uniform", 10, 1, 24), LengthDist("uniform", 6, 1, 12),
                          seed=seed, vocab_size=MODEL.config.vocab_size)
     blocks = -(-36 // block_size) + spare  # the longest request fits alone; often little more
-    res = serve(reqs, name, RealBackend(MODEL, num_blocks=blocks, block_size=block_size),
+    res = serve(reqs, name, RealBackend(MODEL, num_blocks=blocks, block_size=block_size, split_mixed=split),
                 max_num_seqs=seats, max_num_batched_tokens=max(budget, seats))
     for s in res.seqs:
         assert s.outputs == reference(s.req.prompt, s.output_len), (name, s)
