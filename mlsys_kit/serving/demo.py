@@ -25,9 +25,11 @@ def real_comparison(n: int = 32, rate: float = 1000.0, seed: int = 0) -> dict:
     reqs = make_workload(n, rate, length_dist("lognormal", 32), length_dist("lognormal", 16), seed=seed,
                          vocab_size=model.config.vocab_size)
     out = {}
-    for name in ("static", "continuous", "chunked"):
+    for name in ("static", "continuous", "vllm", "chunked"):
         res = serve(reqs, name, RealBackend(model, 256, 16), max_num_seqs=16, max_num_batched_tokens=128)
         out[name] = (res, summarize(res, 0.5, 0.05))
+    res = serve(reqs, "continuous", RealBackend(model, 256, 16, split_mixed=True), max_num_seqs=16)
+    out["continuous_split"] = (res, summarize(res, 0.5, 0.05))
     return out
 
 
@@ -51,7 +53,7 @@ def section(progress: Callable[[str], None]):
           for n in ("vllm", "chunked")}
     lps = {n: summarize(r) for n, r in lp.items()}
 
-    progress("real engine: 32 requests on the tiny GPT (static, continuous, chunked)")
+    progress("real engine: 32 requests on the tiny GPT (static, continuous, vllm, chunked)")
     real = real_comparison()
     st, co = real["static"][1], real["continuous"][1]
     rows = [
@@ -65,6 +67,9 @@ def section(progress: Callable[[str], None]):
         ("real: continuous tokens/s", co["throughput_tokens_per_s"]),
         ("real: static tokens/s", st["throughput_tokens_per_s"]),
         ("real: continuous / static tokens/s", co["throughput_tokens_per_s"] / st["throughput_tokens_per_s"]),
+        ("real: vllm / static tokens/s", real["vllm"][1]["throughput_tokens_per_s"] / st["throughput_tokens_per_s"]),
+        ("real: continuous, mixed iterations as 2 passes / static tokens/s",
+         real["continuous_split"][1]["throughput_tokens_per_s"] / st["throughput_tokens_per_s"]),
         ("real: TTFT p50 static (s)", st["ttft_p50"]),
         ("real: TTFT p50 continuous (s)", co["ttft_p50"]),
     ]

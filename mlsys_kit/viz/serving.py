@@ -58,6 +58,8 @@ def _intervals(seq: Any, end: float) -> list[tuple[float, float, str]]:
 def plot_timeline(result: Any, max_requests: int = 40, ax_title: str = "") -> Figure:
     """One row per request: queued (grey), prefill (orange), decode (blue); a red tick where it
     was preempted and had to wait to be recomputed."""
+    if isinstance(max_requests, bool) or not isinstance(max_requests, int) or max_requests < 1:
+        raise ValueError(f"max_requests must be a positive integer: got {max_requests!r}")
     seqs = result.seqs[:max_requests]
     fig = new_figure(9, 0.18 * len(seqs) + 1.6)
     ax = fig.subplots()
