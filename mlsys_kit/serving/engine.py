@@ -211,8 +211,9 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
             _check_batch(batch, sched)
         prefill = decode = context = 0
         for seq, n in batch:
-            context += seq.num_computed + n
-            if seq.is_decoding:
+            computed = seq.num_computed
+            context += computed + n
+            if seq.num_generated and seq.prompt_len + seq.num_generated - computed == 1:  # decoding
                 decode += 1
             else:
                 prefill += n

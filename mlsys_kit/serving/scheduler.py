@@ -133,7 +133,8 @@ class Scheduler:
         i = 0
         while i < len(running):
             seq = running[i]
-            if not seq.is_decoding:
+            gen = seq.num_generated
+            if not gen or seq.prompt_len + gen - seq.num_computed != 1:  # still prefilling
                 i += 1
                 continue
             need = kv.blocks_needed(seq.rid, 1)
@@ -275,8 +276,8 @@ class ChunkedScheduler(Scheduler):
         batch: Batch = []
         taken = self._schedule_decodes(batch)
         budget = self.max_num_batched_tokens - len(batch)
-        in_batch = {s.rid for s, _ in batch}
-        for seq in list(self.running):  # ongoing prefills (admitted earlier), oldest first
+        in_batch = {s.rid for s, _ in batch} if len(batch) < len(self.running) else None
+        for seq in list(self.running) if in_batch is not None else ():  # ongoing prefills, oldest first
             if budget <= 0:
                 break
             if seq.is_decoding or seq.status != RUNNING:
