@@ -24,3 +24,34 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.execute_retries = 0
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+
+# Grading runs student code in a sandbox (autograder/sandbox.py): namespaces hide this folder
+# and the network, rlimits bound CPU, memory, processes and files, and tests run where student
+# code cannot rewrite, silence or fake them. MLSYS_GRADE_PLAIN=1 gives nbgrader's stock pipeline
+# (used only by the benchmark that measures what isolation costs).
+if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
+                                        IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
+                                        SaveAutoGrades)
+
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+
+    from autograder.integrity import HideHiddenTests, RestoreMissingCells
+    from autograder.sandbox import SandboxedExecute
+
+    c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreMissingCells,
+                                          OverwriteCells, CheckCellMetadata]
+    c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    # feedback names every test but shows no hidden test's code
+    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    # limits per submission (mlsys-grade autograde --timeout/--notebook-timeout override the first two)
+    c.SandboxedExecute.timeout = 60
+    c.SandboxedExecute.notebook_timeout = 600
+    c.SandboxedExecute.cpu_seconds = 600
+    c.SandboxedExecute.memory_mb = 6144
+    c.SandboxedExecute.max_processes = 64
+    c.SandboxedExecute.max_file_mb = 64
+    c.SandboxedExecute.max_output_kb = 1024
