@@ -2,9 +2,10 @@
 
     mlsys-grade release LAB | --all         student versions into <course>/release/
     mlsys-grade collect LAB SOURCE          a folder of notebooks or an LMS .zip export
-    mlsys-grade autograde LAB [--jobs N] [--timeout S] [--notebook-timeout S] [--student ID ...]
+    mlsys-grade autograde LAB [--jobs N] [--timeout S] [--notebook-timeout S] [--student ID ...] [--force]
     mlsys-grade feedback LAB                feedback HTML per student
-    mlsys-grade export --to FILE.csv [--lab LAB ...]
+    mlsys-grade export --to FILE.csv [--lab LAB ...] [--format plain|canvas|gradescope|moodle]
+    mlsys-grade summary LAB                 score distribution per test, most failed test, flags
     mlsys-grade qa [LAB ...]                solution full, release zero, every mutant less
 
 Every command takes ``--course DIR`` (default: labs/). Bad input exits with status 2 and a
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebook-timeout", type=checks.arg(checks.positive_number, float, "--notebook-timeout"),
                    help="seconds a whole submission may take (default max(120, 10 x --timeout))")
     p.add_argument("--student", nargs="+", metavar="ID", help="grade only these students")
+    p.add_argument("--force", action="store_true",
+                   help="grade again submissions already graded (default: only new, changed or interrupted ones)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_autograde)
 
@@ -58,7 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", parents=[common], help="grades CSV: one row per student per lab")
     p.add_argument("--to", required=True, metavar="FILE.csv")
     p.add_argument("--lab", nargs="+", help="only these labs (default: all)")
+    p.add_argument("--format", default="plain", choices=["plain", "canvas", "gradescope", "moodle"],
+                   help="plain: a row per student per lab with per-cell points; canvas/gradescope/moodle: "
+                        "a row per student in the columns that LMS imports")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("summary", parents=[common], help="class summary: score distribution per test, flags, errors")
+    p.add_argument("lab")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("qa", parents=[common], help="prove each lab's tests tell right from wrong")
     p.add_argument("labs", nargs="*", metavar="LAB", help="labs to check (default: all)")
@@ -91,7 +102,8 @@ def cmd_autograde(args: argparse.Namespace, course: Course) -> int:
 
     out = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     summary = autograde(course, args.lab, students=args.student, jobs=args.jobs, cell_timeout=args.timeout,
-                        notebook_timeout=args.notebook_timeout, progress=out)
+                        notebook_timeout=args.notebook_timeout, progress=out, force=args.force,
+                        bar=sys.stderr.isatty())
     if args.json:
         json.dump(summary, sys.stdout, indent=2)
         print()
@@ -109,8 +121,31 @@ def cmd_feedback(args: argparse.Namespace, course: Course) -> int:
 def cmd_export(args: argparse.Namespace, course: Course) -> int:
     from autograder.report import export
 
-    n = export(course, args.to, args.lab)
+    n = export(course, args.to, args.lab, fmt=args.format)
     print(f"wrote {n} rows to {args.to}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace, course: Course) -> int:
+    from autograder.report import class_summary, summary_html
+
+    s = class_summary(course, args.lab)
+    page = summary_html(s, course.root / "grading" / f"{args.lab}-summary.html")
+    if args.json:
+        json.dump(s, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"{s['lab']}: {s['students']} students, status {s['status']}, mean {s['mean_total']}/{s['max_total']}")
+    for cell, d in s["score_distribution"].items():
+        print(f"  {cell:<24} " + "  ".join(f"{pts} pts: {n}" for pts, n in d.items()))
+    if s["most_common_failing_test"]:
+        w = s["most_common_failing_test"]
+        print(f"  most often failed: {w['test']} ({w['students']} students)")
+    for sid, flags in s["flags"].items():
+        print(f"  flag {sid}: {'; '.join(flags)}")
+    for sid, reason in s["errors"].items():
+        print(f"  error {sid}: {reason}")
+    print(f"wrote {page}")
     return 0
 
 

@@ -33,6 +33,7 @@ class Found:
     student: str
     path: Path
     origin: str  # the file name as it came
+    lms_user_id: str | None = None
 
 
 def student_id(relpath: str, lab: str) -> str | None:
@@ -92,7 +93,8 @@ def collect(course: Course, lab: str, source: str | Path) -> dict:
                 rejected.append({"file": rel, "reason": f"a second notebook for student {sid!r} "
                                                        f"(kept {found[sid].origin})"})
             else:
-                found[sid] = Found(sid, path, rel)
+                m = CANVAS.match(PurePosixPath(rel).stem)
+                found[sid] = Found(sid, path, rel, m.group("uid") if m else None)
         with Gradebook(course.db_url) as gb:
             for f in found.values():
                 dest = course.submitted_notebook(lab, f.student)
@@ -100,7 +102,7 @@ def collect(course: Course, lab: str, source: str | Path) -> dict:
                 shutil.copyfile(f.path, dest)
                 (dest.parent / "timestamp.txt").write_text(
                     datetime.datetime.fromtimestamp(f.path.stat().st_mtime).isoformat() + "\n")
-                gb.update_or_create_student(f.student)
+                gb.update_or_create_student(f.student, **({"lms_user_id": f.lms_user_id} if f.lms_user_id else {}))
     for f in found.values():
         course.update_log(lab, f.student, status="collected", source_file=f.origin, reason=None, notes=[])
     log = course.read_log(lab)

@@ -86,7 +86,7 @@ class Course:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=self.root, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
         try:
             out, _ = proc.communicate(timeout=timeout)
             timed_out = False
@@ -138,14 +138,29 @@ class Course:
             tmp.replace(path)
 
 
+def _die_with_parent() -> None:
+    """In the child: be killed when the grader dies (a killed grader leaves no orphan writing
+    to the gradebook while it is run again)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def error_lines(output: str, limit: int = 6) -> str:
     """The informative part of an nbgrader log: its ERROR lines and the exception lines of
     tracebacks, without the noise."""
+    for line in output.splitlines():  # the sandbox's own words, when it stopped a notebook
+        if "SandboxError: " in line:
+            return line.split("SandboxError: ", 1)[1].strip()
     keep = []
     for line in output.splitlines():
         s = line.strip()
-        if "| ERROR]" in s and "Please see" not in s and "Traceback" not in s:
-            keep.append(s.split("| ERROR]", 1)[1].strip())
+        tag = "| ERROR]" if "| ERROR]" in s else ("[ERROR]" if s.startswith("[ERROR]") else None)
+        if tag and "Please see" not in s and "Traceback" not in s and "There was an error processing" not in s:
+            keep.append(s.split(tag, 1)[1].strip())
         elif re.match(r"^[A-Za-z_.]+(Error|Exception|Exit)\b.*:", s):
             keep.append(s)
     seen: list[str] = []

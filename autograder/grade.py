@@ -11,13 +11,19 @@ whenever nbgrader got as far as creating them, and is never missing from the exp
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
+import os
+import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable
 
 import nbformat
+from tqdm import tqdm
 
 from autograder.course import Course, CourseError, error_lines
 from autograder.sandbox import FLAGS_FILE
@@ -76,36 +82,77 @@ def read_score(course: Course, lab: str, student: str) -> tuple[float, float, di
         return float(sub.score), float(sub.max_score), cells
 
 
-def grade_one(course: Course, lab: str, student: str, cell_timeout: float, notebook_timeout: float) -> dict[str, Any]:
-    fatal, notes = precheck(course, lab, student)
+def digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+# ---- in a worker process: nbgrader is imported once, then grades one submission after another ---
+_API = None
+
+
+def _init_worker(root: str, cell_timeout: float, notebook_timeout: float) -> None:
+    """Load the course's nbgrader config with our limits, as ``nbgrader autograde`` would."""
+    global _API
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from autograder.course import _die_with_parent
+
+    _die_with_parent()
+    os.chdir(root)
+    os.environ["MLSYS_COURSE_ROOT"] = root
+    bindir = str(Path(sys.executable).parent)
+    os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
     t = max(1, round(cell_timeout))
-    args = ("autograde", lab, "--student", student, "--force", f"--Execute.timeout={t}",
-            f"--SandboxedExecute.timeout={t}", f"--SandboxedExecute.notebook_timeout={max(1, round(notebook_timeout))}")
-    for attempt in range(3):
-        res = course.nbgrader(*args, timeout=notebook_timeout + 120)
-        if "database is locked" not in res.output or res.returncode == 0:
-            break
-        time.sleep(0.5 * (attempt + 1))
+    cfg.Execute.timeout = t
+    cfg.SandboxedExecute.timeout = t
+    cfg.SandboxedExecute.notebook_timeout = max(1, round(notebook_timeout))
+    cfg.CourseDirectory.root = root
+    _API = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+
+
+def _grade_in_worker(lab: str, student: str, marker: str) -> tuple[bool, str, float]:
+    Path(marker).write_text(str(os.getpid()))  # "in flight": how a killed worker is told apart
+    t0 = time.perf_counter()
+    try:
+        for attempt in range(3):
+            res = _API.autograde(lab, student, force=True, create=True)
+            out = (res.get("log") or "") + (res.get("error") or "")
+            if res["success"] or "database is locked" not in out:
+                break
+            time.sleep(0.5 * (attempt + 1))
+        return bool(res["success"]), out, time.perf_counter() - t0
+    finally:
+        Path(marker).unlink(missing_ok=True)
+
+
+def finish(course: Course, lab: str, student: str, ok: bool, output: str, seconds: float,
+           cell_timeout: float) -> dict[str, Any]:
+    """The record of one graded submission (in the parent: the only writer of the record)."""
+    fatal, notes = precheck(course, lab, student)
     notes += postcheck(course, lab, student, cell_timeout)
-    if res.timed_out:
-        reason = f"grading ran past the notebook limit of {notebook_timeout:g} s and was stopped"
-    elif res.returncode != 0:
-        reason = fatal or error_lines(res.output)
-    else:
-        reason = fatal
+    reason = fatal or (None if ok else error_lines(output))
     score, max_score, cells = read_score(course, lab, student)
-    record = {"status": "error" if reason else "graded", "reason": reason, "notes": notes,
-              "score": score if not res.timed_out else 0.0, "max_score": max_score, "cells": cells,
-              "seconds": round(res.seconds, 2)}
+    record = {"status": "error" if reason else "graded", "reason": reason, "notes": notes, "score": score,
+              "max_score": max_score, "cells": cells, "seconds": round(seconds, 2),
+              "sha256": digest(course.submitted_notebook(lab, student))}
     course.update_log(lab, student, **record)
     return record | {"student": student}
 
 
+FINAL = ("graded", "error")
+
+
 def autograde(course: Course, lab: str, students: list[str] | None = None, jobs: int = 1,
               cell_timeout: float = 60, notebook_timeout: float | None = None,
-              progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """Autograde every collected submission of ``lab`` (or only ``students``) with ``jobs``
-    workers. Returns {"graded": n, "errors": [{"student", "reason"}], "results": [...]}."""
+              progress: Callable[[str], None] = print, force: bool = False,
+              bar: bool = False) -> dict[str, Any]:
+    """Autograde the collected submissions of ``lab`` (or only ``students``) with ``jobs``
+    workers. Resumable: a submission whose record is final (graded, or an error of its own) and
+    whose file is unchanged is not graded again unless ``force``; one that was being graded when
+    the grader or its worker was killed is. Returns {"graded": n, "errors": [...], "results": [...]}."""
     course.check_lab(lab)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise CourseError(f"--jobs must be a positive integer: got {jobs!r}")
@@ -123,26 +170,65 @@ def autograde(course: Course, lab: str, students: list[str] | None = None, jobs:
         all_students = students
     if not all_students:
         raise CourseError(f"no submissions of {lab} in {sub_root}: run `mlsys-grade collect {lab} SOURCE` first")
-    results: list[dict[str, Any]] = []
+    log = course.read_log(lab)["students"]
+    done = [] if force else [s for s in all_students if log.get(s, {}).get("status") in FINAL
+                             and log[s].get("sha256") == digest(course.submitted_notebook(lab, s))]
+    if done:
+        progress(f"{len(done)} submissions already graded and unchanged: kept (--force grades them again)")
+    results: list[dict[str, Any]] = [{"student": s, **log[s]} for s in done]
+    todo = [s for s in all_students if s not in done]
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(grade_one, course, lab, s, cell_timeout, notebook_timeout): s for s in all_students}
-        for fut in as_completed(futures):
-            try:
-                r = fut.result()
-            except Exception as exc:  # the grader's own failure: record it, keep going
-                r = {"student": futures[fut], "status": "error", "score": 0.0, "max_score": 0.0, "notes": [],
-                     "reason": f"grader failure: {type(exc).__name__}: {exc}"}
-                course.update_log(lab, futures[fut], **{k: v for k, v in r.items() if k != "student"})
-            results.append(r)
-            msg = f"[{len(results)}/{len(all_students)}] {r['student']}: {r['score']:g}/{r['max_score']:g} {r['status']}"
-            detail = "; ".join(([r["reason"]] if r.get("reason") else []) + r.get("notes", []))
-            progress(msg + (f" ({detail})" if detail else ""))
-    errors = [{"student": r["student"], "reason": r["reason"]} for r in results if r["status"] == "error"]
+    meter = tqdm(total=len(all_students), initial=len(done), desc=f"autograde {lab}", unit="nb", file=sys.stderr,
+                 disable=not bar, mininterval=1.0)
+    say = meter.write if bar else progress
+    flight = course.root / "grading" / f"{lab}.inflight"
+    flight.mkdir(parents=True, exist_ok=True)
+    for stale in flight.iterdir():  # left by a grader that was killed: those are graded again below
+        stale.unlink()
+    for s in todo:
+        course.update_log(lab, s, status="queued", reason=None)
+
+    def record(r: dict[str, Any]) -> None:
+        results.append(r)
+        meter.update(1)
+        msg = f"[{len(results)}/{len(all_students)}] {r['student']}: {r['score']:g}/{r['max_score']:g} {r['status']}"
+        detail = "; ".join(([r["reason"]] if r.get("reason") else []) + r.get("notes", []))
+        say(msg + (f" ({detail})" if detail else ""))
+
+    pending = list(todo)
+    while pending:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=ctx, initializer=_init_worker,
+                                 initargs=(str(course.root), cell_timeout, notebook_timeout)) as pool:
+            futures = {pool.submit(_grade_in_worker, lab, s, str(flight / s)): s for s in pending}
+            pending = []
+            for fut in as_completed(futures):
+                s = futures[fut]
+                try:
+                    ok, output, secs = fut.result()
+                    r = finish(course, lab, s, ok, output, secs, cell_timeout)
+                except BrokenProcessPool:
+                    if (flight / s).exists():  # it was being graded when its worker died
+                        (flight / s).unlink()
+                        r = {"student": s, "status": "interrupted", "score": 0.0,
+                             "max_score": read_score(course, lab, s)[1], "notes": [],
+                             "reason": "the grading worker was killed: run autograde again to grade this submission"}
+                        course.update_log(lab, s, **{k: v for k, v in r.items() if k != "student"})
+                    else:  # never started: grade it with fresh workers
+                        pending.append(s)
+                        continue
+                except Exception as exc:  # the grader's own failure: record it, keep going
+                    r = {"student": s, "status": "error", "score": 0.0, "max_score": 0.0, "notes": [],
+                         "reason": f"grader failure: {type(exc).__name__}: {exc}"}
+                    course.update_log(lab, s, **{k: v for k, v in r.items() if k != "student"})
+                record(r)
+    meter.close()
+    errors = [{"student": r["student"], "reason": r["reason"]} for r in results if r["status"] not in ("graded",)]
     summary = {"lab": lab, "submissions": len(results), "graded": len(results) - len(errors), "errors": errors,
-               "seconds": round(time.perf_counter() - t0, 2),
+               "kept": len(done), "seconds": round(time.perf_counter() - t0, 2),
                "results": sorted(results, key=lambda r: r["student"])}
-    progress(f"{lab}: {summary['graded']} graded, {len(errors)} errors, in {summary['seconds']:.1f} s")
+    progress(f"{lab}: {summary['graded']} graded, {len(errors)} errors, in {summary['seconds']:.1f} s"
+             + (f" ({len(done)} kept from before)" if done else ""))
     for e in errors:
         progress(f"  error {e['student']}: {e['reason']}")
     return summary

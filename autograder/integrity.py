@@ -9,6 +9,7 @@ and records a flag for each deleted or edited one. Flags travel in the notebook'
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def _instructors(cell) -> bool:
 class RestoreMissingCells(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         info = resources.get("nbgrader", {})
-        source = Path.cwd() / "source" / info.get("assignment", "") / f"{info.get('notebook', '')}.ipynb"
+        root = Path(os.environ.get("MLSYS_COURSE_ROOT") or Path.cwd())
+        source = root / "source" / info.get("assignment", "") / f"{info.get('notebook', '')}.ipynb"
         if not source.is_file():
             return nb, resources
         src = nbformat.read(source, as_version=4)
@@ -68,4 +70,26 @@ class RestoreMissingCells(NbGraderPreprocessor):
             have[gid] = restored
         nb.cells = cells
         nb.metadata[FLAGS_KEY] = flags
+        return nb, resources
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """For feedback: a test cell shows its name, its visible tests and whether it passed; the
+    hidden tests' code, and tracebacks that could quote it, are left out."""
+
+    def preprocess(self, nb, resources):
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+                continue
+            hidden = HIDDEN.findall(cell.source)
+            if not hidden:
+                continue
+            n = sum(len(h.strip().splitlines()) - 2 for h in hidden)
+            cell.source = visible(cell.source) + f"\n# {meta.get('grade_id')}: {n} hidden test lines (not shown)"
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    out["evalue"] = ""
+                    out["traceback"] = [f"{out.get('ename', 'Error')}: a test in {meta.get('grade_id')!r} failed "
+                                        "(it may be one of the hidden tests)"]
         return nb, resources

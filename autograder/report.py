@@ -65,15 +65,118 @@ def rows(course: Course, labs: list[str] | None = None) -> tuple[list[str], list
     return header, out
 
 
-def export(course: Course, path: str | Path, labs: list[str] | None = None) -> int:
-    """Write the grades CSV to ``path``; returns the number of rows."""
+FORMATS = ("plain", "canvas", "gradescope", "moodle")
+
+
+def lms_rows(course: Course, fmt: str, labs: list[str] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+    """One row per student, one column per lab (its total), in the columns an LMS imports:
+    Canvas's gradebook import (Student, ID, SIS User ID, SIS Login ID, Section, <assignment>...),
+    Gradescope's score import (Name, SID, Email, <assignment>...) or Moodle's grade import
+    (Username, <grade item>...)."""
+    from nbgrader.api import Gradebook
+
+    _, plain = rows(course, labs)
+    lab_names = sorted({r["lab"] for r in plain})
+    with Gradebook(course.db_url) as gb:
+        people = {s.id: s for s in gb.students}
+    totals: dict[str, dict[str, Any]] = {}
+    for r in plain:
+        totals.setdefault(r["student_id"], {})[r["lab"]] = r["total"]
+    out = []
+    for sid in sorted(totals):
+        st = people.get(sid)
+        name = " ".join(x for x in (getattr(st, "first_name", None), getattr(st, "last_name", None)) if x) or sid
+        if fmt == "canvas":
+            row = {"Student": name, "ID": getattr(st, "lms_user_id", None) or "", "SIS User ID": "",
+                   "SIS Login ID": sid, "Section": ""}
+        elif fmt == "gradescope":
+            row = {"Name": name, "SID": sid, "Email": getattr(st, "email", None) or ""}
+        else:
+            row = {"Username": sid}
+        row.update({lab: totals[sid].get(lab, 0.0) for lab in lab_names})
+        out.append(row)
+    fixed = {"canvas": ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"],
+             "gradescope": ["Name", "SID", "Email"], "moodle": ["Username"]}[fmt]
+    return fixed + lab_names, out
+
+
+def export(course: Course, path: str | Path, labs: list[str] | None = None, fmt: str = "plain") -> int:
+    """Write the grades CSV to ``path`` in format ``fmt`` (see FORMATS); returns the number of rows."""
     path = Path(path)
     if path.suffix.lower() != ".csv":
         raise CourseError(f"--to must name a .csv file: got {str(path)!r}")
-    header, data = rows(course, labs)
+    if fmt not in FORMATS:
+        raise CourseError(f"--format must be one of {', '.join(FORMATS)}: got {fmt!r}")
+    header, data = rows(course, labs) if fmt == "plain" else lms_rows(course, fmt, labs)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=header, restval="")
         w.writeheader()
         w.writerows(data)
     return len(data)
+
+
+def class_summary(course: Course, lab: str) -> dict[str, Any]:
+    """For the instructor: how the class did on each test cell, the test most students fail,
+    every flag and every error, from the gradebook and the grading record."""
+    course.check_lab(lab)
+    _, data = rows(course, [lab])
+    if not data:
+        raise CourseError(f"nothing graded for {lab} yet: run `mlsys-grade autograde {lab}` first")
+    cells = [k.split(":", 1)[1] for k in data[0] if k.startswith(f"{lab}:")]
+    log = course.read_log(lab)["students"]
+    dist: dict[str, dict[str, int]] = {}
+    failing: dict[str, int] = {}
+    graded = [r for r in data if r["status"] == "graded"]
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.db_url) as gb:
+        maxes = {c.name: c.max_score for nb in gb.find_assignment(lab).notebooks for c in nb.grade_cells}
+    for cell in cells:
+        scores = [float(r.get(f"{lab}:{cell}") or 0) for r in graded]
+        dist[cell] = {f"{s:g}": scores.count(s) for s in sorted(set(scores))}
+        failing[cell] = sum(1 for s in scores if s < maxes.get(cell, 0))
+    worst = max(failing, key=lambda c: failing[c]) if failing else None
+    totals = [float(r["total"]) for r in data]
+    return {
+        "lab": lab, "students": len(data),
+        "status": {s: sum(1 for r in data if r["status"] == s) for s in sorted({r["status"] for r in data})},
+        "mean_total": round(sum(totals) / len(totals), 3), "max_total": data[0]["max_total"],
+        "score_distribution": dist, "failing_per_test": failing,
+        "most_common_failing_test": worst and {"test": worst, "students": failing[worst]},
+        "flags": {sid: rec["notes"] for sid, rec in sorted(log.items()) if rec.get("notes")},
+        "errors": {r["student_id"]: r["reason"] for r in data if r["status"] != "graded"},
+    }
+
+
+def summary_html(summary: dict[str, Any], path: Path) -> Path:
+    """The class summary as a page: one histogram per test cell, then the flags and errors."""
+    import base64
+    import html
+
+    from mlsys_kit.viz import figure_png, new_figure
+
+    cells = list(summary["score_distribution"])
+    fig = new_figure(3.2 * max(1, len(cells)), 2.6)
+    axes = fig.subplots(1, max(1, len(cells)), squeeze=False)[0]
+    for ax, cell in zip(axes, cells):
+        d = summary["score_distribution"][cell]
+        ax.bar(list(d), list(d.values()), color="#4C72B0")
+        ax.set_title(cell, fontsize=9)
+        ax.set_xlabel("points")
+    axes[0].set_ylabel("students")
+    img = base64.b64encode(figure_png(fig)).decode()
+    rows = "".join(f"<tr><td>{html.escape(s)}</td><td>{html.escape('; '.join(f))}</td></tr>"
+                   for s, f in summary["flags"].items())
+    errs = "".join(f"<tr><td>{html.escape(s)}</td><td>{html.escape(str(e))}</td></tr>"
+                   for s, e in summary["errors"].items())
+    worst = summary["most_common_failing_test"]
+    page = (f"<!doctype html><meta charset='utf-8'><title>{summary['lab']} summary</title>"
+            f"<h1>{html.escape(summary['lab'])}: {summary['students']} students</h1>"
+            f"<p>status: {html.escape(str(summary['status']))}; mean {summary['mean_total']} of "
+            f"{summary['max_total']}; most failed test: {html.escape(str(worst))}</p>"
+            f"<img src='data:image/png;base64,{img}'><h2>Flags</h2><table>{rows}</table>"
+            f"<h2>Errors</h2><table>{errs}</table>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return path

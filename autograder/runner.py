@@ -60,7 +60,7 @@ class Runner:
                     args[0] == m or args[0].startswith(m + ".") for m in self.reference):
                 self.flag(f"imports the reference implementation {args[0]}")
             elif event in PROBES:
-                caller = sys._getframe(2)  # the hook's caller's caller: who asked
+                caller = sys._getframe(1)  # frame 0 is this hook; 1 is whoever called the audited function
                 while caller and caller.f_code.co_filename.startswith("<frozen"):
                     caller = caller.f_back
                 if caller and caller.f_code.co_filename.startswith(STUDENT_FILE):
@@ -146,7 +146,10 @@ class Runner:
             self.watch(name)
         sys.addaudithook(self.audit)
         results = []
+        main_pid = os.getpid()
         for cell in self.spec["cells"]:
+            if os.getpid() != main_pid:  # a child that student code forked: it must not run on as the grader
+                os._exit(0)
             kind = cell["kind"]
             if kind == "test":
                 self.guard(cell["id"])
@@ -160,6 +163,11 @@ class Runner:
                 if kind == "locked":
                     ns = self.shell.user_ns
                     self.locked_names.update({k: ns[k] for k in bound_names(cell["source"]) if k in ns})
+        for key, value in list(self.shell.user_ns.items()):
+            origin = getattr(value, "__module__", None) or (value.__name__ if isinstance(value, types.ModuleType) else "")
+            if isinstance(origin, str) and any(origin == m or origin.startswith(m + ".") for m in self.reference) \
+                    and key not in self.locked_names and not key.startswith("_"):
+                self.flag(f"the notebook's {key!r} comes from the reference implementation {origin}")
         alive = [t.name for t in threading.enumerate()
                  if t is not threading.main_thread() and t.is_alive() and not t.name.startswith("IPython")]
         if alive:
@@ -254,10 +262,13 @@ def main() -> None:
     out = os.fdopen(os.dup(1), "w")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # student output that escapes the capture goes nowhere
+    main_pid = os.getpid()
     try:
         result = Runner(spec).run()
     except BaseException as exc:  # noqa: BLE001 - report, never crash silently
         result = {"fatal": f"{type(exc).__name__}: {exc}"}
+    if os.getpid() != main_pid:
+        os._exit(0)
     out.write(f"MLSYS-RESULT {nonce} {json.dumps(result)}\n")
     out.flush()
     os._exit(0)

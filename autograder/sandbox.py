@@ -51,6 +51,10 @@ def isolation_available() -> bool:
     return res.returncode == 0
 
 
+class SandboxError(RuntimeError):
+    """The notebook could not be run to the end: the reason, in words."""
+
+
 class SandboxedExecute(NbGraderPreprocessor):
     """nbgrader's Execute, sandboxed. Limits default to what a lab of this course needs."""
 
@@ -66,8 +70,11 @@ class SandboxedExecute(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
-        course_root = Path.cwd().resolve()
-        reference = list(self.reference_modules) + list(nb.metadata.get("mlsys_grade", {}).get("reference", []))
+        course_root = Path(os.environ.get("MLSYS_COURSE_ROOT") or Path.cwd()).resolve()
+        info = resources.get("nbgrader", {})
+        source = course_root / "source" / info.get("assignment", "") / f"{info.get('notebook', '')}.ipynb"
+        declared = json.loads(source.read_text()).get("metadata", {}).get("mlsys_grade", {}) if source.is_file() else {}
+        reference = list(self.reference_modules) + list(declared.get("reference", []))  # from the source: trusted
         cells, kinds = [], []
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -77,6 +84,12 @@ class SandboxedExecute(NbGraderPreprocessor):
                 "locked" if meta.get("locked") and not meta.get("solution") else "student")
             cells.append({"kind": kind, "id": meta.get("grade_id", f"cell-{i}"), "source": cell.source})
             kinds.append(i)
+        for c in cells:
+            if c["kind"] == "student":
+                used = sorted(m for m in reference if uses_module(c["source"], m))
+                if used:
+                    flags0 = nb.metadata.setdefault("mlsys_grade_flags", [])
+                    flags0.append(f"solution cell {c['id']!r} uses the reference implementation {', '.join(used)}")
         nonce = secrets.token_hex(16)
         spec = {"cells": cells, "nonce": nonce, "reference_modules": reference,
                 "test_imports": sorted({m for c in cells if c["kind"] == "test" for m in imported_modules(c["source"])}),
@@ -86,7 +99,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         outputs = result.get("outputs")
         if outputs is None:
             (workdir / FLAGS_FILE).write_text(json.dumps({"flags": flags, "fatal": result.get("fatal")}))
-            raise RuntimeError(result.get("fatal", "the sandbox returned no result"))
+            raise SandboxError(result.get("fatal", "the sandbox returned no result"))
         for i, outs in zip(kinds, outputs):
             nb.cells[i].outputs = [_output(o) for o in outs]
             nb.cells[i].execution_count = None
@@ -106,7 +119,7 @@ class SandboxedExecute(NbGraderPreprocessor):
                 "--kill-child"] + setup) if isolate else setup
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "OPENBLAS_CORETYPE",
                                                           "OPENBLAS_L2_SIZE", "TZ")}
-        env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0",
+        env.update(MPLBACKEND="Agg", IPYTHONDIR="/tmp/.ipython", HOME="/tmp", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0",
                    PYTHONPATH=str(Path(__file__).resolve().parents[1]))
         cgroup = _pids_cgroup(nonce, self.max_processes)
         limits = Limits(self.cpu_seconds, self.memory_mb, self.max_processes, self.max_file_mb, cgroup)
@@ -127,9 +140,9 @@ class SandboxedExecute(NbGraderPreprocessor):
         tag = f"MLSYS-RESULT {nonce} ".encode()
         lines = [line for line in out.splitlines() if line.startswith(tag)]
         if len(lines) != 1:
-            why = "the kernel died" if proc.returncode else "no result"
-            tail = err.decode(errors="replace").strip().splitlines()[-3:]
-            return {"fatal": f"{why} (exit status {proc.returncode}){': ' + ' | '.join(tail) if tail else ''}"}, flags
+            tail = [t for t in err.decode(errors="replace").strip().splitlines() if "Warning" not in t][-2:]
+            return {"fatal": f"the kernel died (exit status {proc.returncode}) before the notebook finished"
+                             + (f": {' | '.join(tail)}" if tail else "")}, flags
         return json.loads(lines[0][len(tag):]), flags
 
 
@@ -200,6 +213,26 @@ def imported_modules(source: str) -> set[str]:
             parts = name.split(".")
             mods.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
     return mods
+
+
+def uses_module(source: str, module: str) -> bool:
+    """Whether a cell imports ``module`` (or something in it), spells it out as an attribute chain
+    (``mlsys_kit.models.costs.param_count``) or names it in a string (``importlib``)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return module in source
+    inside = lambda name: name == module or name.startswith(module + ".")  # noqa: E731
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and module in node.value:
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(inside(n) for n in imported_modules(ast.unparse(node))):
+            return True
+        if isinstance(node, ast.Attribute) and inside(ast.unparse(node)):
+            return True
+    return False
 
 
 def _output(o: dict):

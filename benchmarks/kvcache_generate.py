@@ -4,6 +4,7 @@ Prints one JSON object. Usage: python benchmarks/kvcache_generate.py"""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import torch
@@ -13,6 +14,8 @@ from mlsys_kit.models.gpt import GPT
 
 
 def main() -> None:
+    # one thread by default: reproducible on a shared machine (TORCH_THREADS=n to change)
+    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
     model = GPT("tiny")
     g = torch.Generator().manual_seed(0)
     results = []

@@ -35,13 +35,18 @@ if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
                                         IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
                                         SaveAutoGrades)
 
-    from autograder.integrity import RestoreMissingCells
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+
+    from autograder.integrity import HideHiddenTests, RestoreMissingCells
     from autograder.sandbox import SandboxedExecute
 
     c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreMissingCells,
                                           OverwriteCells, CheckCellMetadata]
     c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    # feedback names every test but shows no hidden test's code
+    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
     # limits per submission (mlsys-grade autograde --timeout/--notebook-timeout override the first two)
     c.SandboxedExecute.timeout = 60
     c.SandboxedExecute.notebook_timeout = 600

@@ -9,6 +9,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from nbbuild import md, new_lab, setup, solution, tests, write  # noqa: E402
 
 nb = new_lab()
+# what the lab asks students to write: a solution that calls it is flagged for the instructor
+nb.metadata["mlsys_grade"] = {"reference": ["mlsys_kit.models.costs"]}
 md(nb, r"""
 # Lab 0: what a transformer costs
 
@@ -95,6 +97,7 @@ def param_count(cfg: Config) -> int:
     ### END SOLUTION
 ''', "param_count")
 tests(nb, r'''
+assert type(param_count(GPT2)) is int, "return an int"
 assert param_count(GPT2) == 124_439_808, param_count(GPT2)
 assert param_count(LLAMA2_7B) == 6_738_415_616, param_count(LLAMA2_7B)
 ### BEGIN HIDDEN TESTS
@@ -128,6 +131,7 @@ def kv_bytes_per_token(cfg: Config) -> int:
     ### END SOLUTION
 ''', "kv_bytes")
 tests(nb, r'''
+assert type(kv_bytes_per_token(OPT_13B)) is int, "return an int"
 assert kv_bytes_per_token(OPT_13B) == 819_200
 ### BEGIN HIDDEN TESTS
 assert kv_bytes_per_token(LLAMA2_70B) == 2 * 80 * 8 * 128 * 2
@@ -152,6 +156,7 @@ def forward_flops_per_token(cfg: Config, context: int) -> int:
     ### END SOLUTION
 ''', "flops")
 tests(nb, r'''
+assert type(forward_flops_per_token(GPT2, 1024)) is int, "return an int"
 assert forward_flops_per_token(GPT2, 1024) == 2 * (12 * 12 * 768 * 768 + 50257 * 768) + 4 * 12 * 1024 * 768
 ### BEGIN HIDDEN TESTS
 from dataclasses import asdict
@@ -183,6 +188,8 @@ def bound(intensity: float, peak_flops: float, bandwidth: float) -> str:
 ''', "roofline")
 tests(nb, r'''
 import math
+assert type(gemm_intensity(1, 4096, 4096)) is float, "return a float"
+assert type(bound(1.0, 2.0, 1.0)) is str, "return a str"
 assert math.isclose(gemm_intensity(1, 4096, 4096), 2 * 4096 * 4096 / (2 * (4096 + 4096 * 4096 + 4096)))
 assert bound(gemm_intensity(1, 4096, 4096), 312e12, 1.555e12) == "memory"
 ### BEGIN HIDDEN TESTS
@@ -217,9 +224,10 @@ ANSWER_OPT13B_40GB = max_concurrent_requests(OPT_13B, 40e9, 2048)
 print(ANSWER_OPT13B_40GB)
 ''', "fit")
 tests(nb, r'''
+assert type(max_concurrent_requests(GPT2, 1e9, 1024)) is int, "return an int"
 assert max_concurrent_requests(GPT2, 1e9, 1024) > 0
 ### BEGIN HIDDEN TESTS
-assert ANSWER_OPT13B_40GB == 8
+assert type(ANSWER_OPT13B_40GB) is int and ANSWER_OPT13B_40GB == 8
 assert max_concurrent_requests(LLAMA2_70B, 80e9, 4096) == 0
 assert max_concurrent_requests(LLAMA2_7B, 80e9, 4096) == 30
 assert max_concurrent_requests(GPT2, 124_439_808 * 2 + 36_864 * 10 - 1, 1) == 9

@@ -10,6 +10,7 @@ from nbbuild import md, new_lab, setup, solution, tests, write  # noqa: E402
 
 LAB = "lab2-paged-kv-cache"
 nb = new_lab()
+nb.metadata["mlsys_grade"] = {"reference": ["mlsys_kit.kvcache"]}
 md(nb, r"""
 # Lab 2: a paged KV cache
 

@@ -80,3 +80,31 @@ def test_load_from_file(tmp_path, suffix):
         assert torch.allclose(ours(idx), hf(idx).logits, atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="not found"):
         load_hf_gpt2(tmp_path / "nope.bin")
+
+
+def test_hf_loader_rejects_wrong_state_dicts():
+    hf = _hf_model(n_layer=1, n_head=2, n_embd=32, vocab=100, n_positions=32, seed=6)
+    sd = dict(hf.state_dict())
+    del sd["transformer.h.0.mlp.c_fc.weight"]
+    with pytest.raises(ValueError, match="missing"):
+        gpt_from_hf_state_dict(sd, n_head=2)
+    with pytest.raises(ValueError, match="not a GPT-2 state dict"):
+        gpt_from_hf_state_dict({"foo": torch.zeros(1)})
+    with pytest.raises(ValueError, match="n_head"):
+        gpt_from_hf_state_dict(_hf_model(n_layer=1, n_head=2, n_embd=48, vocab=100, n_positions=32).state_dict())
+
+
+def test_forward_packed_equals_forward_with_full_context_attention():
+    """forward_packed with an attention callback that sees the whole (single) sequence is the reference."""
+    import torch.nn.functional as F
+
+    m = GPT("micro", seed=3)
+    idx = torch.randint(0, 128, (1, 17), generator=torch.Generator().manual_seed(2))
+
+    def attention(layer, q, k, v):
+        return F.scaled_dot_product_attention(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
+                                              is_causal=True).transpose(0, 1)
+
+    with torch.no_grad():
+        got = m.forward_packed(idx[0], torch.arange(17), attention)
+        assert torch.allclose(got, m(idx)[0], atol=1e-5)
