@@ -254,6 +254,8 @@ def setup_and_run(cfg: dict) -> None:
         _mount("--make-rprivate", "/")
         _mount("-t", "tmpfs", "-o", "size=1m,mode=0555", "tmpfs", str(course))  # before /tmp: it may be under it
         _mount("-t", "tmpfs", "-o", "size=256m,mode=1777", "tmpfs", "/tmp")
+        if shutil.which("ip"):  # loopback only, so torch.distributed (gloo on 127.0.0.1) works offline
+            subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True)
         for line in Path("/proc/self/mounts").read_text().splitlines():
             target = line.split()[1].replace("\\040", " ")
             if target in ("/tmp", str(course)) or target.startswith(("/proc", "/dev", "/sys")):

@@ -1,5 +1,6 @@
-"""Autograding throughput on real nbgrader: one lab-0 submission, then a 20-submission batch at
---jobs 1 and --jobs 2. Prints one JSON object.
+"""Autograding throughput on real nbgrader, lab 0: one submission, then a batch at --jobs 1 and
+--jobs 2 through mlsys-grade (sandboxed), and the same batch through plain `nbgrader autograde`
+(stock Execute, no isolation, one process) for the cost of isolation. Prints one JSON object.
 
     .venv/bin/python benchmarks/autograde.py [--batch 20]
 """
@@ -10,6 +11,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,28 +42,44 @@ def course_with(n: int, tmp: Path) -> Course:
     return course
 
 
-def timed(n: int, jobs: int) -> float:
+def ours(n: int, jobs: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         course = course_with(n, Path(tmp))
         t0 = time.perf_counter()
         summary = autograde(course, LAB, jobs=jobs, progress=lambda m: print(m, file=sys.stderr))
-        assert summary["graded"] == n, summary["errors"]
+        assert summary["graded"] == n and all(r["score"] == 12 for r in summary["results"]), summary["errors"]
         return time.perf_counter() - t0
+
+
+def plain(n: int) -> float:
+    """nbgrader's own pipeline (MLSYS_GRADE_PLAIN=1 keeps the stock preprocessors), all students in one run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        course = course_with(n, Path(tmp))
+        env = dict(os.environ, MLSYS_GRADE_PLAIN="1",
+                   PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", LAB], cwd=course.root, env=env,
+                             capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        assert res.returncode == 0, res.stdout[-2000:]
+        return seconds
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--batch", type=int, default=20)
     args = ap.parse_args()
-    one = timed(1, 1)
-    j1 = timed(args.batch, 1)
-    j2 = timed(args.batch, 2)
+    one = ours(1, 1)
+    j1 = ours(args.batch, 1)
+    j2 = ours(args.batch, 2)
+    base = plain(args.batch)
     print(json.dumps({
         "lab": LAB, "cpus": os.cpu_count(), "one_submission_s": round(one, 2), "batch": args.batch,
         "batch_jobs1_s": round(j1, 2), "batch_jobs2_s": round(j2, 2),
         "submissions_per_min_jobs1": round(60 * args.batch / j1, 1),
         "submissions_per_min_jobs2": round(60 * args.batch / j2, 1),
-        "speedup_jobs2": round(j1 / j2, 2),
+        "plain_nbgrader_batch_s": round(base, 2),
+        "isolation_overhead_ratio_jobs1": round(j1 / base, 2),
     }, indent=2))
 
 

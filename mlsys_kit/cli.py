@@ -19,6 +19,7 @@ from typing import Any, Sequence
 # One line per topic: the module that has ``register(subparsers)``.
 TOPIC_CLIS = [
     "mlsys_kit.models.cli",
+    "mlsys_kit.pipeline.cli",
     "mlsys_kit.kvcache.cli",
     "mlsys_kit.serving.cli",
 ]

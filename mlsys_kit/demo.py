@@ -21,6 +21,7 @@ from typing import Any, Callable
 # One line per topic: the module that has ``section(progress) -> Section``.
 DEMO_SECTIONS = [
     "mlsys_kit.models.demo",
+    "mlsys_kit.pipeline.demo",
     "mlsys_kit.kvcache.demo",
     "mlsys_kit.serving.demo",
 ]

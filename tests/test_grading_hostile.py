@@ -269,7 +269,7 @@ def test_200_submissions_survive_a_killed_worker_and_a_killed_grader(tmp_path):
         time.sleep(0.5)
         n = graded()
         if not killed_worker and n >= 15:
-            workers = [c for c in psutil.Process(proc.pid).children() if "multiprocessing" in " ".join(c.cmdline())]
+            workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
             if workers:
                 workers[0].kill()
                 killed_worker = True

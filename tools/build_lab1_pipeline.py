@@ -1,0 +1,300 @@
+"""Writes labs/source/lab1-pipeline/lab1-pipeline.ipynb (run from the repo root; commit the .ipynb)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from nbbuild import md, new_lab, setup, solution, tests, write  # noqa: E402
+
+nb = new_lab()
+# what the lab asks students to write: a solution that calls it is flagged for the instructor
+nb.metadata["mlsys_grade"] = {"reference": ["mlsys_kit.pipeline.generators", "mlsys_kit.pipeline.simulate",
+                                            "mlsys_kit.pipeline.schedule", "mlsys_kit.pipeline.validate"]}
+md(nb, r"""
+# Lab 1: pipeline-parallel schedules
+
+A model too big for one device is cut into `p` consecutive **stages**, one per rank, and the batch
+into `m` **microbatches** that flow through them. A *schedule* says, for every rank, the order in
+which it runs its forwards and backwards. In this lab you write the 1F1B schedule, an event
+simulator that times any schedule, and the two metrics that decide between schedules: the
+**bubble** (idle time) and the **activation memory**.
+
+Reading: GPipe (NeurIPS'19, section 2.2); PipeDream-Flush / 1F1B (Megatron-LM, SC'21, section
+2.2.1); Zero Bubble (ICLR'24, section 2) for the vocabulary.
+
+**Format used throughout.** Stage `r` lives on rank `r`. A schedule is a list with one entry per
+rank; entry `r` is the ordered list of rank `r`'s actions, each a tuple `(kind, microbatch)` with
+kind `"F"` (forward) or `"BW"` (the backward, for inputs and weights together, as in the Zero
+Bubble paper's vocabulary). The helper `gpipe(p, m)` below shows it.
+
+Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then run
+the test cell below it. Hidden tests sweep many `(p, m)` and compare with a reference. Total: 10 points.
+""", "intro")
+setup(nb, r'''
+def gpipe(p, m):
+    """GPipe: every rank runs F0 .. F(m-1), then BW0 .. BW(m-1)."""
+    return [[("F", i) for i in range(m)] + [("BW", i) for i in range(m)] for _ in range(p)]
+
+
+print(gpipe(2, 3))
+''', "setup")
+md(nb, r"""
+## 1. The 1F1B schedule (3 points)
+
+GPipe keeps all `m` microbatches' activations alive until the backwards start. 1F1B (PipeDream-Flush)
+starts each backward as early as possible: rank `r` runs a **warm-up** of `p - r - 1` forwards,
+then a **steady state** that alternates one forward and one backward (`F` of the next microbatch,
+then `BW` of the oldest), and finally a **cool-down** with the backwards that are left.
+Microbatches go in order 0, 1, 2, ... for both kinds. 1F1B needs `m >= p`: raise `ValueError`
+saying so otherwise.
+
+For `p = 2, m = 3`, rank 0 runs `F0 F1 BW0 F2 BW1 BW2` and rank 1 runs `F0 BW0 F1 BW1 F2 BW2`.
+""", "md-1f1b")
+solution(nb, r'''
+def one_f_one_b(p, m):
+    """1F1B: per rank, warm-up forwards, steady F/BW pairs, cool-down backwards."""
+    ### BEGIN SOLUTION
+    if m < p:
+        raise ValueError(f"1F1B needs at least as many microbatches as stages: got m={m}, p={p}")
+    schedule = []
+    for rank in range(p):
+        warmup = p - rank - 1
+        actions = [("F", i) for i in range(warmup)]
+        for i in range(m - warmup):
+            actions.append(("F", warmup + i))
+            actions.append(("BW", i))
+        for i in range(m - warmup, m):
+            actions.append(("BW", i))
+        schedule.append(actions)
+    return schedule
+    ### END SOLUTION
+''', "one_f_one_b")
+tests(nb, r'''
+assert type(one_f_one_b(2, 3)) is list, "return a list with one list of actions per rank"
+assert one_f_one_b(2, 3) == [[("F", 0), ("F", 1), ("BW", 0), ("F", 2), ("BW", 1), ("BW", 2)],
+                             [("F", 0), ("BW", 0), ("F", 1), ("BW", 1), ("F", 2), ("BW", 2)]]
+try:
+    one_f_one_b(4, 3)
+    raise AssertionError("m < p must raise ValueError")
+except ValueError:
+    pass
+### BEGIN HIDDEN TESTS
+from mlsys_kit.pipeline import generators as _gen
+from mlsys_kit.pipeline.validate import validate as _validate
+from mlsys_kit.pipeline.schedule import Action as _A, Schedule as _S
+for _p in range(1, 9):
+    for _m in range(_p, 3 * _p + 3):
+        _mine = one_f_one_b(_p, _m)
+        _ref = [[(a.kind, a.microbatch) for a in acts] for acts in _gen.one_f_one_b(_p, _m).ranks]
+        assert _mine == _ref, (_p, _m)
+        _validate(_S([[_A(k, i, r) for k, i in acts] for r, acts in enumerate(_mine)], tuple(range(_p)), _m))
+### END HIDDEN TESTS
+''', "test_one_f_one_b", points=3)
+md(nb, r"""
+## 2. The event simulator (3 points)
+
+Each rank runs its list **in order**; an action starts when its rank is free *and* its inputs
+are there:
+
+* `F` of microbatch `i` on stage `r > 0` needs `F` of `i` on stage `r - 1` (that is another rank:
+  the activation arrives `latency` after that forward ends);
+* `BW` of `i` on stage `r` needs `F` of `i` on the same stage (same rank: no latency) and, unless
+  `r` is the last stage, `BW` of `i` on stage `r + 1` (another rank: `+ latency`).
+
+`F` takes `t_f`, `BW` takes `t_b`. Return `{"events": events, "makespan": makespan}` where
+`events[r]` lists rank `r`'s actions in the order they ran as `(kind, microbatch, start, end)`
+and `makespan` is when the last action of any rank ends. A rank cannot skip ahead in its list;
+if no rank can make progress while actions remain, the schedule deadlocks: raise `ValueError`.
+
+Hint: sweep over the ranks repeatedly, advancing each as far as its inputs allow.
+""", "md-simulate")
+solution(nb, r'''
+def simulate(schedule, t_f=1.0, t_b=2.0, latency=0.0):
+    """Start and end of every action of ``schedule`` (stage r on rank r), and the makespan."""
+    ### BEGIN SOLUTION
+    p = len(schedule)
+    end = {}  # (kind, stage, microbatch) -> end time
+    clock = [0.0] * p
+    pos = [0] * p
+    events = [[] for _ in range(p)]
+    left = sum(len(acts) for acts in schedule)
+    while left:
+        progress = False
+        for r in range(p):
+            while pos[r] < len(schedule[r]):
+                kind, i = schedule[r][pos[r]]
+                if kind == "F":
+                    deps = [("F", r - 1, i, latency)] if r > 0 else []
+                    cost = t_f
+                else:
+                    deps = [("F", r, i, 0.0)]
+                    if r < p - 1:
+                        deps.append(("BW", r + 1, i, latency))
+                    cost = t_b
+                if any((k, s, j) not in end for k, s, j, _ in deps):
+                    break
+                start = max([clock[r]] + [end[(k, s, j)] + lat for k, s, j, lat in deps])
+                end[(kind, r, i)] = start + cost
+                events[r].append((kind, i, start, start + cost))
+                clock[r] = start + cost
+                pos[r] += 1
+                left -= 1
+                progress = True
+        if not progress:
+            raise ValueError("deadlock: no rank can run its next action")
+    return {"events": events, "makespan": max(clock)}
+    ### END SOLUTION
+''', "simulate")
+tests(nb, r'''
+_res = simulate(gpipe(2, 2), t_f=1.0, t_b=2.0)
+assert type(_res) is dict and set(_res) >= {"events", "makespan"}, "return a dict with events and makespan"
+assert _res["makespan"] == 9.0, _res["makespan"]
+assert _res["events"][1][0] == ("F", 0, 1.0, 2.0)
+try:
+    simulate([[("F", 0), ("BW", 0), ("F", 1), ("BW", 1)], [("F", 0), ("F", 1), ("BW", 0), ("BW", 1)]])
+    raise AssertionError("this schedule deadlocks: simulate must raise ValueError")
+except ValueError:
+    pass
+### BEGIN HIDDEN TESTS
+import random as _random
+from mlsys_kit.pipeline import generators as _gen, simulate as _refsim
+_rng = _random.Random(1)
+for _trial in range(60):
+    _p, _m = _rng.randint(1, 6), _rng.randint(1, 12)
+    _name = _rng.choice(["gpipe", "1f1b"]) if _m >= _p else "gpipe"
+    _sched = _gen.make_schedule(_name, _p, _m)
+    _tf, _tb, _lat = _rng.uniform(0.5, 2), _rng.uniform(0.5, 3), _rng.choice([0.0, _rng.uniform(0.1, 1)])
+    _ref = _refsim(_sched, _tf, _tb, 0.0, _lat)
+    _mine = simulate([[(a.kind, a.microbatch) for a in acts] for acts in _sched.ranks], _tf, _tb, _lat)
+    assert abs(_mine["makespan"] - _ref.makespan) < 1e-9, (_name, _p, _m, _mine["makespan"], _ref.makespan)
+    for _r in range(_p):
+        _want = [(e.action.kind, e.action.microbatch, e.start, e.end) for e in _ref.events if e.rank == _r]
+        assert len(_mine["events"][_r]) == len(_want)
+        for _a, _b in zip(_mine["events"][_r], _want):
+            assert _a[:2] == _b[:2] and abs(_a[2] - _b[2]) < 1e-9 and abs(_a[3] - _b[3]) < 1e-9, (_name, _p, _m, _a, _b)
+### END HIDDEN TESTS
+''', "test_simulate", points=3)
+md(nb, r"""
+## 3. Bubble and memory (2 points)
+
+* `bubble_fraction(result)`: for each rank, `busy` is the sum of its action durations and `idle`
+  is the rest of the **whole step** `[0, makespan]`; return the mean over ranks of `idle / busy`
+  (Megatron-LM's definition: `(p-1)/m` for GPipe and 1F1B when all stages cost the same).
+* `peak_activations(result)`: per rank, the largest number of microbatches whose activations are
+  held at once: a microbatch's activations are held from the **start** of its `F` to the **end** of
+  its `BW` (when one ends exactly as another starts, count the end first).
+""", "md-metrics")
+solution(nb, r'''
+def bubble_fraction(result):
+    """Mean over ranks of idle / busy, idle counted over the whole step [0, makespan]."""
+    ### BEGIN SOLUTION
+    fractions = []
+    for evs in result["events"]:
+        busy = sum(e - s for _, _, s, e in evs)
+        idle = result["makespan"] - busy
+        fractions.append(idle / busy)
+    return sum(fractions) / len(fractions)
+    ### END SOLUTION
+
+
+def peak_activations(result):
+    """Per rank, the most microbatches held at once (from the start of F to the end of BW)."""
+    ### BEGIN SOLUTION
+    peaks = []
+    for evs in result["events"]:
+        deltas = [(s, 1) if k == "F" else (e, -1) for k, _, s, e in evs]
+        level = peak = 0
+        for _, d in sorted(deltas):
+            level += d
+            peak = max(peak, level)
+        peaks.append(peak)
+    return peaks
+    ### END SOLUTION
+''', "metrics")
+tests(nb, r'''
+# two ranks of GPipe with p=2, m=2, t_f=1, t_b=2, written out by hand
+_res = {"makespan": 9.0, "events": [
+    [("F", 0, 0.0, 1.0), ("F", 1, 1.0, 2.0), ("BW", 0, 5.0, 7.0), ("BW", 1, 7.0, 9.0)],
+    [("F", 0, 1.0, 2.0), ("F", 1, 2.0, 3.0), ("BW", 0, 3.0, 5.0), ("BW", 1, 5.0, 7.0)]]}
+assert type(bubble_fraction(_res)) is float, "return a float"
+assert abs(bubble_fraction(_res) - 0.5) < 1e-12, bubble_fraction(_res)
+assert peak_activations(_res) == [2, 2]
+### BEGIN HIDDEN TESTS
+import random as _random
+from mlsys_kit.pipeline import generators as _gen, simulate as _refsim
+_rng = _random.Random(2)
+for _trial in range(60):
+    _p, _m = _rng.randint(1, 7), _rng.randint(1, 14)
+    _name = _rng.choice(["gpipe", "1f1b"]) if _m >= _p else "gpipe"
+    _tf, _tb, _lat = _rng.uniform(0.5, 2), _rng.uniform(0.5, 3), _rng.choice([0.0, 0.3])
+    _ref = _refsim(_gen.make_schedule(_name, _p, _m), _tf, _tb, 0.0, _lat)
+    _given = {"makespan": _ref.makespan,
+              "events": [[(e.action.kind, e.action.microbatch, e.start, e.end) for e in _ref.events if e.rank == _r]
+                         for _r in range(_p)]}
+    assert abs(bubble_fraction(_given) - _ref.bubble_fraction) < 1e-9, (_name, _p, _m)
+    assert peak_activations(_given) == _ref.peak_activations, (_name, _p, _m)
+### END HIDDEN TESTS
+''', "test_metrics", points=2)
+md(nb, r"""
+## 4. A design question: which schedule, and how many microbatches? (2 points)
+
+Each rank can hold the activations of at most `cap` microbatches. Among GPipe and 1F1B and the
+microbatch counts `ms` you may split the batch into, return the `(name, m)` (`name` is `"gpipe"`
+or `"1f1b"`) with the **smallest bubble fraction** whose peak activations fit under `cap` on every
+rank, simulated with `t_f`, `t_b`. Compare bubble fractions rounded to 9 decimals; on a tie prefer
+the smaller `m`, then `"1f1b"`. Return `None` if nothing fits. (1F1B cannot take `m < p`.)
+
+Then answer for yourself: with `p = 4` and room for 8 microbatches, why does 1F1B let you use
+`m = 32` when GPipe cannot, and what does that buy?
+""", "md-choice")
+solution(nb, r'''
+def best_under_cap(p, cap, ms, t_f=1.0, t_b=2.0):
+    """The (schedule, m) with the smallest bubble whose activations fit in ``cap`` microbatches."""
+    ### BEGIN SOLUTION
+    best = None
+    for m in sorted(ms):
+        for name, make in (("1f1b", one_f_one_b), ("gpipe", gpipe)):
+            if name == "1f1b" and m < p:
+                continue
+            result = simulate(make(p, m), t_f, t_b)
+            if max(peak_activations(result)) > cap:
+                continue
+            key = (round(bubble_fraction(result), 9), m, name)
+            if best is None or key < best[0]:
+                best = (key, (name, m))
+    return None if best is None else best[1]
+    ### END SOLUTION
+''', "choose")
+tests(nb, r'''
+assert best_under_cap(4, 8, [4, 8, 16, 32]) == ("1f1b", 32)
+### BEGIN HIDDEN TESTS
+import random as _random
+from mlsys_kit.pipeline import generators as _gen, simulate as _refsim
+
+def _ref_choice(p, cap, ms, t_f, t_b):
+    best = None
+    for m in sorted(ms):
+        for name in ("1f1b", "gpipe"):
+            if name == "1f1b" and m < p:
+                continue
+            r = _refsim(_gen.make_schedule(name, p, m), t_f, t_b, 0.0)
+            if max(r.peak_activations) > cap:
+                continue
+            key = (round(r.bubble_fraction, 9), m, name)
+            if best is None or key < best[0]:
+                best = (key, (name, m))
+    return None if best is None else best[1]
+
+assert best_under_cap(4, 3, [2, 4, 8]) == ("gpipe", 2)
+assert best_under_cap(4, 1, [2, 4]) is None
+_rng = _random.Random(3)
+for _trial in range(25):
+    _p, _cap = _rng.randint(1, 6), _rng.randint(1, 10)
+    _ms = _rng.sample(range(1, 17), _rng.randint(1, 4))
+    _tf, _tb = _rng.uniform(0.5, 2), _rng.uniform(0.5, 3)
+    assert best_under_cap(_p, _cap, _ms, _tf, _tb) == _ref_choice(_p, _cap, _ms, _tf, _tb), (_p, _cap, _ms)
+### END HIDDEN TESTS
+''', "test_choose", points=2)
+write(nb, "labs/source/lab1-pipeline/lab1-pipeline.ipynb")
