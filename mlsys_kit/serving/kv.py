@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Hashable, Protocol
 
-from mlsys_kit.checks import nonneg_int, positive_int
+from mlsys_kit.checks import positive_int
 from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
 
 
