@@ -122,7 +122,7 @@ class Scheduler:
             self.swap_tokens += seq.num_computed
             self.preempted_last = True
             seq.status = RUNNING
-            seq.events.append((self.now, "decode"))
+            seq.events.append((self.now, "decode" if seq.is_decoding else "prefill"))
             self.running.append(seq)
 
     def _schedule_decodes(self, batch: Batch) -> int:
