@@ -136,7 +136,8 @@ def compare_figure(results: Mapping[str, Any], summaries: Mapping[str, Mapping[s
 
 
 def serving_explorer(requests: int = 1000, seed: int = 0):
-    """The lecture widget: request rate, length mix, KV blocks and token budget; static vs
+    """The lecture widget: request rate, length mix (median prompt and output, and their
+    distribution), KV blocks and token budget; static vs
     continuous vs chunked batching re-simulated and redrawn on every change. Returns a VBox."""
     import ipywidgets as w
 
@@ -152,12 +153,13 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     output = w.IntSlider(value=64, min=4, max=512, step=4, description="median output", continuous_update=False, style=style)
     blocks = w.IntSlider(value=2048, min=256, max=8192, step=256, description="KV blocks (16 tokens)", continuous_update=False, style=style)
     budget = w.IntSlider(value=512, min=64, max=4096, step=64, description="chunked token budget", continuous_update=False, style=style)
+    mix = w.Dropdown(options=["lognormal", "uniform", "fixed"], value="lognormal", description="length mix")
     image = w.Image(format="png")
     facts = w.HTML()
 
     def redraw(*_):
-        reqs = make_workload(requests, rate.value, length_dist("lognormal", prompt.value),
-                             length_dist("lognormal", output.value), seed=seed)
+        reqs = make_workload(requests, rate.value, length_dist(mix.value, prompt.value),
+                             length_dist(mix.value, output.value), seed=seed)
         need = max(r.prompt_len + r.output_len for r in reqs)
         nb = max(blocks.value, -(-need // 16))
         results, sums = {}, {}
@@ -170,7 +172,7 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
             f"<b>{n}</b>: {s['throughput_tokens_per_s']:.0f} tok/s, TTFT p99 {s['ttft_p99']:.2f} s, "
             f"TPOT p99 {1000 * s['tpot_p99']:.0f} ms, goodput {s['goodput']:.1f} req/s" for n, s in sums.items())
 
-    for widget in (rate, prompt, output, blocks, budget):
+    for widget in (rate, prompt, output, blocks, budget, mix):
         widget.observe(redraw, names="value")
     redraw()
-    return w.VBox([w.HBox([rate, budget]), w.HBox([prompt, output, blocks]), facts, image])
+    return w.VBox([w.HBox([rate, budget, mix]), w.HBox([prompt, output, blocks]), facts, image])

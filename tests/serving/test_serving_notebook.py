@@ -23,7 +23,7 @@ def test_serving_explorer_redraws_when_a_slider_moves():
     from mlsys_kit.viz.serving import serving_explorer
 
     box = serving_explorer(requests=200)
-    rate, budget = box.children[0].children
+    rate, budget, mix = box.children[0].children
     facts, image = box.children[2], box.children[3]
     before = (image.value, facts.value)
     rate.value = 20.0
@@ -31,3 +31,6 @@ def test_serving_explorer_redraws_when_a_slider_moves():
     before = facts.value
     budget.value = 64
     assert facts.value != before and "chunked" in facts.value
+    before = facts.value
+    mix.value = "fixed"
+    assert facts.value != before
