@@ -20,6 +20,8 @@ from typing import Any, Sequence
 TOPIC_CLIS = [
     "mlsys_kit.models.cli",
     "mlsys_kit.pipeline.cli",
+    "mlsys_kit.kvcache.cli",
+    "mlsys_kit.serving.cli",
     "mlsys_kit.zero.cli",
 ]
 

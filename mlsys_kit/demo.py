@@ -22,6 +22,8 @@ from typing import Any, Callable
 DEMO_SECTIONS = [
     "mlsys_kit.models.demo",
     "mlsys_kit.pipeline.demo",
+    "mlsys_kit.kvcache.demo",
+    "mlsys_kit.serving.demo",
     "mlsys_kit.zero.demo",
 ]
 

@@ -1,0 +1,98 @@
+"""Prefix cache: reuse the KV blocks of a prompt prefix another request already computed.
+
+PagedAttention (Kwon et al., SOSP'23), section 4.4 "Shared prefix": requests that start with
+the same tokens (a system prompt, few-shot examples) can share the physical blocks of that
+prefix. As in vLLM's automatic prefix caching, a *full* block is identified by a chained
+hash of (hash of the previous block, this block's token ids): equal hashes mean equal
+prefixes up to and including this block, whatever the block size of the rest.
+
+* The hash is SHA-256 over a fixed byte encoding (not Python's ``hash()``, which is salted
+  per process), so it is the same across processes and runs.
+* A hit is confirmed by comparing the stored token ids: a hash collision can never make a
+  sequence reuse a block holding other tokens.
+* A cached block whose last owner finished stays in the pool as *evictable* (see
+  :class:`~mlsys_kit.kvcache.allocator.BlockAllocator`): it is reused on a hit, and only
+  evicted, least recently freed first, when an allocation finds no plain free block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from typing import Callable, Sequence
+
+from mlsys_kit.kvcache.allocator import BlockAllocator
+
+ROOT_HASH = b""  # parent hash of a sequence's first block
+
+HashFn = Callable[[bytes, Sequence[int]], bytes]
+
+
+def block_hash(parent: bytes, token_ids: Sequence[int]) -> bytes:
+    """Chained SHA-256 of (parent block hash, token ids), stable across processes."""
+    h = hashlib.sha256()
+    h.update(struct.pack("<I", len(parent)))
+    h.update(parent)
+    h.update(struct.pack(f"<{len(token_ids)}q", *token_ids))
+    return h.digest()
+
+
+class PrefixCache:
+    """Index hash -> physical block of full, immutable KV blocks, with hit/miss counters.
+
+    Each entry also records its parent block (the block before it in the sequence, or -1 for
+    a first block). A hit needs equal token ids *and* the same parent block, which was itself
+    a confirmed hit: by induction the whole prefix is equal, even if the hash function had
+    collisions. A block is only indexed if its parent is, and evicting a block un-indexes its
+    descendants, so a parent id never refers to a block that was since reused.
+    """
+
+    def __init__(self, allocator: BlockAllocator, hash_fn: HashFn | None = None) -> None:
+        self.allocator = allocator
+        self.hash_fn: HashFn = hash_fn or block_hash
+        self._by_hash: dict[bytes, int] = {}
+        self._entry: dict[int, tuple[bytes, int, tuple[int, ...]]] = {}  # block -> (hash, parent, tokens)
+        self._children: dict[int, set[int]] = {}
+        self.hits = 0  # full blocks served from the cache
+        self.misses = 0  # full prompt blocks looked up and not found
+        allocator.on_evict = self._evicted
+
+    @property
+    def evictions(self) -> int:
+        return self.allocator.evictions
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def peek(self, h: bytes, token_ids: Sequence[int], parent: int) -> int | None:
+        """The block cached under ``h`` if it holds ``token_ids`` after block ``parent`` (-1: none)."""
+        block = self._by_hash.get(h)
+        if block is None:
+            return None
+        _, entry_parent, entry_tokens = self._entry[block]
+        if entry_parent != parent or entry_tokens != tuple(token_ids):
+            return None  # a hash collision: never reuse
+        return block
+
+    def insert(self, h: bytes, token_ids: Sequence[int], block: int, parent: int) -> None:
+        """Index a block that just became full. The first block with a given hash wins."""
+        if h in self._by_hash or block in self._entry or (parent != -1 and parent not in self._entry):
+            return
+        self._by_hash[h] = block
+        self._entry[block] = (h, parent, tuple(token_ids))
+        self._children.setdefault(parent, set()).add(block)
+        self.allocator.mark_cached(block)
+
+    def _unindex(self, block: int) -> None:
+        h, parent, _ = self._entry.pop(block)
+        del self._by_hash[h]
+        self._children.get(parent, set()).discard(block)
+        for child in self._children.pop(block, set()):
+            self.allocator.uncache(child)
+            self._unindex(child)
+
+    def _evicted(self, block: int) -> None:
+        self._unindex(block)
+
+    def cached_blocks(self) -> set[int]:
+        return set(self._entry)

@@ -1,0 +1,119 @@
+"""The KV-cache view a scheduler sees: free blocks, blocks an append would take, release.
+
+vLLM (Kwon et al., SOSP'23), section 4.5 "Scheduling and preemption": the scheduler admits
+and preempts by counting *blocks* of the paged cache. Both back-ends give the scheduler the
+same four things, always backed by the real :class:`~mlsys_kit.kvcache.allocator.BlockAllocator`:
+
+* :class:`SimKV` (simulator): per-sequence block lists over a real ``BlockAllocator``; block
+  counts are arithmetic on token counts, so appending k tokens costs O(new blocks), not O(k).
+  It takes the same blocks as :class:`~mlsys_kit.kvcache.block_table.BlockManager` without
+  copy-on-write or prefix caching (a test checks the two agree);
+* :class:`RunnerKV` (real engine): the :class:`~mlsys_kit.kvcache.runner.PagedModelRunner`'s
+  own ``BlockManager``; the runner appends while it runs a step, the scheduler only asks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable, Protocol
+
+from mlsys_kit.checks import positive_int
+from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
+
+
+class KVSpace(Protocol):
+    """What a scheduler may ask of the KV cache."""
+
+    block_size: int
+    num_blocks: int
+
+    @property
+    def num_free(self) -> int: ...
+
+    def blocks_needed(self, seq_id: Hashable, num_new_tokens: int) -> int: ...
+
+    def num_tokens(self, seq_id: Hashable) -> int: ...
+
+    def free(self, seq_id: Hashable) -> None: ...
+
+
+class SimKV:
+    """Block tables by arithmetic over a real :class:`BlockAllocator` (for the simulator)."""
+
+    def __init__(self, num_blocks: int, block_size: int) -> None:
+        self.allocator = BlockAllocator(positive_int("num_blocks", num_blocks), positive_int("block_size", block_size))
+        self.block_size = block_size
+        self.num_blocks = num_blocks
+        self._blocks: dict[Hashable, list[int]] = {}
+        self._tokens: dict[Hashable, int] = {}
+
+    @property
+    def num_free(self) -> int:
+        return self.allocator.num_free
+
+    @property
+    def num_used(self) -> int:
+        return self.allocator.num_used
+
+    def num_tokens(self, seq_id: Hashable) -> int:
+        return self._tokens.get(seq_id, 0)
+
+    def block_table(self, seq_id: Hashable) -> list[int]:
+        return list(self._blocks.get(seq_id, ()))
+
+    def blocks_needed(self, seq_id: Hashable, num_new_tokens: int) -> int:
+        """New blocks that appending ``num_new_tokens`` tokens to ``seq_id`` would take."""
+        t = self._tokens.get(seq_id, 0)
+        bs = self.block_size
+        return (t + num_new_tokens + bs - 1) // bs - (t + bs - 1) // bs
+
+    def append(self, seq_id: Hashable, num_new_tokens: int) -> None:
+        """Account ``num_new_tokens`` more tokens; raises OutOfBlocks and changes nothing if
+        the pool cannot hold them. (Hot path of the simulator: no argument checks.)"""
+        t = self._tokens.get(seq_id, 0)
+        bs = self.block_size
+        need = (t + num_new_tokens + bs - 1) // bs - (t + bs - 1) // bs
+        if need:
+            alloc = self.allocator
+            if need > alloc.num_free:
+                raise OutOfBlocks(f"append of {num_new_tokens} tokens to sequence {seq_id!r} needs {need} blocks, "
+                                  f"{alloc.num_free} of {self.num_blocks} are free")
+            blocks = self._blocks.setdefault(seq_id, [])
+            for _ in range(need):
+                blocks.append(alloc.allocate())
+        self._tokens[seq_id] = t + num_new_tokens
+
+    def free(self, seq_id: Hashable) -> None:
+        """Release every block of ``seq_id`` (no-op for a sequence that holds none)."""
+        for block in reversed(self._blocks.pop(seq_id, [])):
+            self.allocator.free(block)
+        self._tokens.pop(seq_id, None)
+
+
+class RunnerKV:
+    """The real engine's KV view: the runner's BlockManager and allocator, read-only except
+    :meth:`free` (the runner itself appends while running a step)."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.manager = runner.manager
+        self.allocator = runner.allocator
+        self.block_size = self.allocator.block_size
+        self.num_blocks = self.allocator.num_blocks
+
+    @property
+    def num_free(self) -> int:
+        return self.allocator.num_free
+
+    @property
+    def num_used(self) -> int:
+        return self.allocator.num_blocks - self.allocator.num_free
+
+    def num_tokens(self, seq_id: Hashable) -> int:
+        return self.manager.num_tokens(seq_id) if seq_id in self.manager else 0
+
+    def blocks_needed(self, seq_id: Hashable, num_new_tokens: int) -> int:
+        return self.manager.blocks_needed(seq_id, num_new_tokens)
+
+    def free(self, seq_id: Hashable) -> None:
+        if seq_id in self.manager:
+            self.runner.free(seq_id)

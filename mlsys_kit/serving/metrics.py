@@ -1,0 +1,96 @@
+"""Serving metrics: TTFT, TPOT, end-to-end latency, percentiles, throughput, goodput.
+
+Definitions follow DistServe (Zhong et al., OSDI'24), section 2.1: the *time to first token*
+(TTFT) runs from arrival to the first generated token; the *time per output token* (TPOT) is
+the mean gap between the later tokens, ``(finish - first token) / (output_len - 1)``; and
+*goodput* is the number of requests per second that meet both their TTFT and TPOT objectives
+(``slo_attainment`` is the same as a fraction of all requests). ``itl_max`` is each request's
+longest gap between two consecutive tokens, the stall that Sarathi-Serve (OSDI'24, section 3)
+measures as tail time-between-tokens: chunked prefill bounds it, averaging TPOT hides it. Percentiles interpolate
+linearly between order statistics (numpy's default), so p50 of [1, 2] is 1.5.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from mlsys_kit.checks import positive_number
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``values`` by linear interpolation; nan if empty."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile q must be in [0, 100]: got {q!r}")
+    if len(values) == 0:
+        return float("nan")
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def request_latencies(seqs: Sequence[Any]) -> tuple[list[float], list[float], list[float]]:
+    """(TTFT, TPOT, end-to-end) lists over finished requests; TPOT skips 1-token outputs."""
+    ttft, tpot, e2e = [], [], []
+    for s in seqs:
+        if s.finish_time is None:
+            raise ValueError(f"request {s.rid} did not finish: metrics need a completed run")
+        ttft.append(s.first_token_time - s.arrival)
+        e2e.append(s.finish_time - s.arrival)
+        if s.output_len > 1:
+            tpot.append((s.finish_time - s.first_token_time) / (s.output_len - 1))
+    return ttft, tpot, e2e
+
+
+def meets_slo(seq: Any, ttft_slo: float | None, tpot_slo: float | None) -> bool:
+    """Does a finished request meet its own SLOs (or the given defaults)? A missing SLO holds."""
+    ttft_slo = seq.req.ttft_slo if seq.req.ttft_slo is not None else ttft_slo
+    tpot_slo = seq.req.tpot_slo if seq.req.tpot_slo is not None else tpot_slo
+    if ttft_slo is not None and seq.first_token_time - seq.arrival > ttft_slo:
+        return False
+    if tpot_slo is not None and seq.output_len > 1:
+        if (seq.finish_time - seq.first_token_time) / (seq.output_len - 1) > tpot_slo:
+            return False
+    return True
+
+
+def summarize(result: Any, ttft_slo: float | None = None, tpot_slo: float | None = None) -> dict[str, Any]:
+    """The headline numbers of a :class:`~mlsys_kit.serving.engine.ServeResult`."""
+    if ttft_slo is not None:
+        positive_number("ttft_slo", ttft_slo)
+    if tpot_slo is not None:
+        positive_number("tpot_slo", tpot_slo)
+    seqs = result.seqs
+    ttft, tpot, e2e = request_latencies(seqs)
+    span = result.simulated_seconds
+    out_tokens = sum(s.output_len for s in seqs)
+    ok = sum(meets_slo(s, ttft_slo, tpot_slo) for s in seqs)
+    iters = result.iterations
+    busy = sum(r[2] * (r[3] > 0 or r[4] > 0) for r in result.records)
+    batch_tokens = sum(r[2] * r[4] + r[3] for r in result.records)
+    kv_util = (sum((r[1] - r[0]) * r[6] for r in result.records) / (span * result.num_blocks)
+               if span > 0 and result.num_blocks else 0.0)
+    d: dict[str, Any] = {"scheduler": result.scheduler, "requests": len(seqs), "output_tokens": out_tokens,
+                         "simulated_seconds": span, "iterations": iters,
+                         "throughput_tokens_per_s": out_tokens / span if span > 0 else 0.0,
+                         "throughput_requests_per_s": len(seqs) / span if span > 0 else 0.0,
+                         "goodput": ok / span if span > 0 else 0.0,
+                         "slo_attainment": ok / len(seqs) if seqs else 0.0,
+                         "mean_batch_tokens": batch_tokens / busy if busy else 0.0,
+                         "mean_kv_utilization": kv_util,
+                         "preemptions": sum(s.num_preemptions for s in seqs)}
+    itl = [s.max_gap for s in seqs if s.output_len > 1]
+    for name, xs in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e), ("itl_max", itl)):
+        for q in (50, 90, 99):
+            d[f"{name}_p{q}"] = percentile(xs, q)
+    return d
+
+
+def time_series(result: Any) -> dict[str, list[float]]:
+    """Per run of iterations: start time, decode batch size, prefill tokens, KV utilisation."""
+    recs = result.records
+    nb = max(result.num_blocks, 1)
+    return {"time": [r[0] for r in recs], "decode_batch": [r[4] for r in recs],
+            "prefill_tokens": [r[3] for r in recs], "kv_utilization": [r[6] / nb for r in recs]}

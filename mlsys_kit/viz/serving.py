@@ -1,0 +1,178 @@
+"""Serving plots: latency and throughput against request rate per scheduler (the curves of
+Orca Figure 9, vLLM Figure 12, Sarathi-Serve Figure 10), a per-request timeline, and the batch
+composition and KV use over time."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+from mlsys_kit.viz import PALETTE, new_figure
+
+SCHEDULER_COLORS = {"static": "#937860", "continuous": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
+STATE_COLORS = {"queued": PALETTE["idle"], "prefill": PALETTE["B"], "decode": PALETTE["F"], "preempted": PALETTE["BW"]}
+
+
+def plot_latency_vs_rate(sweep: Mapping[str, Sequence[Mapping[str, Any]]], title: str = "") -> Figure:
+    """``sweep[scheduler]`` is a list of :func:`~mlsys_kit.serving.metrics.summarize` dicts, each
+    with a ``rate`` key. Panels: TTFT, TPOT (p50 solid, p99 dashed) and throughput vs rate."""
+    if not sweep:
+        raise ValueError("sweep must hold at least one scheduler")
+    fig = new_figure(12, 3.6)
+    axes = fig.subplots(1, 3)
+    for name, rows in sweep.items():
+        rows = sorted(rows, key=lambda r: r["rate"])
+        rates = [r["rate"] for r in rows]
+        color = SCHEDULER_COLORS.get(name, "black")
+        for ax, key in ((axes[0], "ttft"), (axes[1], "tpot")):
+            ax.plot(rates, [r[f"{key}_p50"] for r in rows], "o-", color=color, label=f"{name} p50")
+            ax.plot(rates, [r[f"{key}_p99"] for r in rows], "s--", color=color, alpha=0.7, label=f"{name} p99")
+        axes[2].plot(rates, [r["throughput_tokens_per_s"] for r in rows], "o-", color=color, label=name)
+    for ax, label in zip(axes, ("TTFT (s)", "TPOT (s/token)", "throughput (output tokens/s)")):
+        ax.set_xlabel("request rate (requests/s)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    axes[2].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _intervals(seq: Any, end: float) -> list[tuple[float, float, str]]:
+    out = []
+    events = seq.events
+    for (t0, state), (t1, _) in zip(events, events[1:] + [(end, "")]):
+        if state == "finished":
+            break
+        out.append((t0, t1, "queued" if state == "preempted" else state))
+        if state == "preempted":  # mark the preemption instant
+            out.append((t0, t0 + 1e-9, "preempted"))
+    return out
+
+
+def plot_timeline(result: Any, max_requests: int = 40, ax_title: str = "") -> Figure:
+    """One row per request: queued (grey), prefill (orange), decode (blue); a red tick where it
+    was preempted and had to wait to be recomputed."""
+    if isinstance(max_requests, bool) or not isinstance(max_requests, int) or max_requests < 1:
+        raise ValueError(f"max_requests must be a positive integer: got {max_requests!r}")
+    seqs = result.seqs[:max_requests]
+    fig = new_figure(9, 0.18 * len(seqs) + 1.6)
+    ax = fig.subplots()
+    end = result.simulated_seconds
+    for row, seq in enumerate(seqs):
+        for t0, t1, state in _intervals(seq, seq.finish_time if seq.finish_time is not None else end):
+            if state == "preempted":
+                ax.plot([t0, t0], [row - 0.45, row + 0.45], color=STATE_COLORS["preempted"], lw=2)
+            else:
+                ax.barh(row, t1 - t0, left=t0, height=0.8, color=STATE_COLORS[state], linewidth=0)
+    for state, color in STATE_COLORS.items():
+        ax.barh(-10, 0, color=color, label=state)
+    ax.set_ylim(len(seqs) - 0.5, -0.5)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("request")
+    ax.legend(fontsize=7, ncols=4, loc="lower right")
+    ax.set_title(ax_title or f"{result.scheduler}: per-request timeline ({'real' if result.real else 'simulated'})")
+    return fig
+
+
+def plot_batch_composition(results: Sequence[Any]) -> Figure:
+    """For each run: decode batch size and prefill tokens per iteration, and KV blocks in use."""
+    fig = new_figure(12, 2.6 * len(results))
+    axes = fig.subplots(len(results), 1, squeeze=False)[:, 0]
+    for ax, res in zip(axes, results):
+        t = [r[0] for r in res.records]
+        ax.step(t, [r[4] for r in res.records], where="post", color=PALETTE["F"], label="decode batch")
+        ax.step(t, [r[3] for r in res.records], where="post", color=PALETTE["B"], alpha=0.7, label="prefill tokens")
+        ax.set_ylabel("per iteration")
+        ax.set_title(f"{res.scheduler}: batch composition and KV use", fontsize=9)
+        kv = ax.twinx()
+        kv.step(t, [100 * r[6] / max(res.num_blocks, 1) for r in res.records], where="post",
+                color=PALETTE["kv"], ls=":", label="KV used (%)")
+        kv.set_ylabel("KV used (%)")
+        kv.set_ylim(0, 105)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[-1].set_xlabel("time (s)")
+    return fig
+
+
+def compare_figure(results: Mapping[str, Any], summaries: Mapping[str, Mapping[str, Any]]) -> Figure:
+    """The lecture panel: latency percentiles, throughput, and decode batch size over time."""
+    fig = Figure(figsize=(12, 3.4))  # fixed margins: constrained layout would double the draw time
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.14, top=0.96, wspace=0.3)
+    ax_lat, ax_tp, ax_b = fig.subplots(1, 3, width_ratios=[1.3, 0.8, 1.6])
+    names = list(results)
+    keys = ["ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99"]
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        color = SCHEDULER_COLORS.get(name, "black")
+        s = summaries[name]
+        ax_lat.bar([k + i * width for k in range(len(keys))], [max(s[k], 1e-4) for k in keys], width,
+                   color=color, label=name)
+        ax_tp.bar(i, s["throughput_tokens_per_s"], color=color)
+        recs = results[name].records
+        step = max(1, len(recs) // 400)
+        ax_b.step([r[0] for r in recs[::step]], [r[4] for r in recs[::step]], where="post", color=color, lw=1,
+                  label=name)
+    ax_lat.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))], ["TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99"])
+    ax_lat.set_yscale("log")
+    ax_lat.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost most of the draw time
+    ax_lat.yaxis.set_major_locator(LogLocator(numticks=4))
+    ax_lat.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: 3x faster to draw
+    ax_lat.set_ylabel("seconds")
+    ax_lat.legend(fontsize=7)
+    ax_tp.set_xticks(range(len(names)), names, fontsize=8)
+    ax_tp.set_ylabel("output tokens/s")
+    ax_b.set_xlabel("time (s)")
+    ax_b.set_ylabel("decode batch size")
+    for ax in (ax_tp, ax_b):
+        ax.locator_params(axis="y", nbins=4)  # few ticks: tick text is most of the draw time
+    ax_b.locator_params(axis="x", nbins=5)
+    return fig
+
+
+def serving_explorer(requests: int = 1000, seed: int = 0):
+    """The lecture widget: request rate, length mix (median prompt and output, and their
+    distribution), KV blocks and token budget; static vs
+    continuous vs chunked batching re-simulated and redrawn on every change. Returns a VBox."""
+    import ipywidgets as w
+
+    from mlsys_kit.serving.cli import length_dist
+    from mlsys_kit.serving.engine import SimBackend, serve
+    from mlsys_kit.serving.metrics import summarize
+    from mlsys_kit.serving.workload import make_workload
+    from mlsys_kit.viz import figure_png
+
+    style = {"description_width": "initial"}
+    rate = w.FloatSlider(value=8.0, min=1.0, max=30.0, step=1.0, description="requests/s", continuous_update=False, style=style)
+    prompt = w.IntSlider(value=128, min=16, max=2048, step=16, description="median prompt", continuous_update=False, style=style)
+    output = w.IntSlider(value=64, min=4, max=512, step=4, description="median output", continuous_update=False, style=style)
+    blocks = w.IntSlider(value=2048, min=256, max=8192, step=256, description="KV blocks (16 tokens)", continuous_update=False, style=style)
+    budget = w.IntSlider(value=512, min=64, max=4096, step=64, description="chunked token budget", continuous_update=False, style=style)
+    mix = w.Dropdown(options=["lognormal", "uniform", "fixed"], value="lognormal", description="length mix")
+    image = w.Image(format="png")
+    facts = w.HTML()
+
+    def redraw(*_):
+        reqs = make_workload(requests, rate.value, length_dist(mix.value, prompt.value),
+                             length_dist(mix.value, output.value), seed=seed)
+        need = max(r.prompt_len + r.output_len for r in reqs)
+        nb = max(blocks.value, -(-need // 16))
+        results, sums = {}, {}
+        for name in ("static", "continuous", "chunked"):
+            tokens = budget.value if name == "chunked" else 1 << 20
+            results[name] = serve(reqs, name, SimBackend(num_blocks=nb), check=False, max_num_batched_tokens=tokens)
+            sums[name] = summarize(results[name], 1.0, 0.1)
+        image.value = figure_png(compare_figure(results, sums), dpi=60)
+        facts.value = " &nbsp; ".join(
+            f"<b>{n}</b>: {s['throughput_tokens_per_s']:.0f} tok/s, TTFT p99 {s['ttft_p99']:.2f} s, "
+            f"TPOT p99 {1000 * s['tpot_p99']:.0f} ms, goodput {s['goodput']:.1f} req/s" for n, s in sums.items())
+
+    for widget in (rate, prompt, output, blocks, budget, mix):
+        widget.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox([rate, budget, mix]), w.HBox([prompt, output, blocks]), facts, image])

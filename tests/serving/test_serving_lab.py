@@ -1,0 +1,32 @@
+"""Lab 3: the source notebook (solutions in) runs clean on a real kernel, and every mutant still
+applies to it (the full QA, grading each mutant, runs in tests/test_labs_qa.py)."""
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from autograder.qa import apply_mutant, load_mutant
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = "lab3-continuous-batching"
+NB = ROOT / "labs" / "source" / LAB / f"{LAB}.ipynb"
+
+
+def test_lab_solution_runs_clean():
+    nb = nbformat.read(NB, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, errors
+    points = sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    assert points == 13
+
+
+def test_at_least_six_mutants_apply_and_change_code():
+    nb = nbformat.read(NB, as_version=4)
+    mutants = sorted((ROOT / "autograder" / "mutants" / LAB).glob("*.py"))
+    assert len(mutants) >= 6
+    for path in mutants:
+        _, edits = load_mutant(path)
+        mutated = apply_mutant(nb, path.name, edits)
+        assert [c.source for c in mutated.cells] != [c.source for c in nb.cells], path.name

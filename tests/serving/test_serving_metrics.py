@@ -1,0 +1,58 @@
+"""Metrics against numpy and against hand-computed DistServe definitions."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from mlsys_kit.serving.engine import ServeResult
+from mlsys_kit.serving.metrics import meets_slo, percentile, request_latencies, summarize
+from mlsys_kit.serving.sequence import Seq
+from mlsys_kit.serving.workload import Request
+
+
+@settings(max_examples=200, deadline=None)
+@given(xs=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=50), q=st.floats(0, 100))
+def test_percentile_matches_numpy(xs, q):
+    assert percentile(xs, q) == pytest.approx(float(np.percentile(xs, q)), rel=1e-9, abs=1e-6)
+
+
+def _finished(rid, arrival, first, finish, out, ttft_slo=None, tpot_slo=None):
+    s = Seq(Request(rid, arrival, 4, out, None, ttft_slo, tpot_slo))
+    s.first_token_time, s.finish_time, s.num_generated = first, finish, out
+    return s
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 10), st.floats(0.01, 5), st.floats(0, 5), st.integers(1, 20)),
+                min_size=1, max_size=30), st.floats(0.05, 3), st.floats(0.01, 1))
+def test_ttft_tpot_goodput_definitions(rows, ttft_slo, tpot_slo):
+    seqs = [_finished(i, a, a + w, a + w + d, o) for i, (a, w, d, o) in enumerate(rows)]
+    span = max(s.finish_time for s in seqs) + 1.0
+    res = ServeResult("x", seqs, simulated_seconds=span)
+    ttft, tpot, e2e = request_latencies(seqs)
+    assert ttft == pytest.approx([w for _, w, _, _ in rows])
+    assert tpot == pytest.approx([d / (o - 1) for _, _, d, o in rows if o > 1])
+    assert e2e == pytest.approx([w + d for _, w, d, _ in rows])
+    good = sum(w <= ttft_slo and (o == 1 or d / (o - 1) <= tpot_slo) for _, w, d, o in rows)
+    d = summarize(res, ttft_slo, tpot_slo)
+    assert d["goodput"] == pytest.approx(good / span)
+    assert d["slo_attainment"] == pytest.approx(good / len(rows))
+    assert d["throughput_tokens_per_s"] == pytest.approx(sum(o for *_, o in rows) / span)
+    assert d["ttft_p99"] == pytest.approx(float(np.percentile(ttft, 99)))
+
+
+def test_request_slo_overrides_default():
+    s = _finished(0, 0.0, 2.0, 3.0, 2, ttft_slo=5.0)
+    assert meets_slo(s, ttft_slo=1.0, tpot_slo=None)
+    assert not meets_slo(_finished(1, 0.0, 2.0, 3.0, 2), ttft_slo=1.0, tpot_slo=None)
+    assert not meets_slo(s, ttft_slo=None, tpot_slo=0.5)
+
+
+def test_unfinished_run_and_bad_slo_rejected():
+    s = Seq(Request(0, 0.0, 3, 3))
+    with pytest.raises(ValueError, match="did not finish"):
+        summarize(ServeResult("x", [s], simulated_seconds=1.0))
+    with pytest.raises(ValueError, match="ttft_slo must be a positive"):
+        summarize(ServeResult("x", [], simulated_seconds=1.0), ttft_slo=-1)
+    with pytest.raises(ValueError, match=r"percentile q must be in \[0, 100\]"):
+        percentile([1.0], 101)

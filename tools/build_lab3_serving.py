@@ -1,0 +1,443 @@
+"""Writes labs/source/lab3-continuous-batching/lab3-continuous-batching.ipynb (run from the repo root; commit the .ipynb)."""
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+cells = []
+
+
+def md(gid, text):
+    cells.append(new_markdown_cell(text.strip(), metadata={"nbgrader": {
+        "grade": False, "grade_id": gid, "locked": True, "schema_version": 3, "solution": False, "task": False}}))
+
+
+def locked(gid, code):
+    cells.append(new_code_cell(code.strip(), metadata={"nbgrader": {
+        "grade": False, "grade_id": gid, "locked": True, "schema_version": 3, "solution": False, "task": False}}))
+
+
+def solution(gid, code):
+    cells.append(new_code_cell(code.strip(), metadata={"nbgrader": {
+        "grade": False, "grade_id": gid, "locked": False, "schema_version": 3, "solution": True, "task": False}}))
+
+
+def test(gid, points, code):
+    cells.append(new_code_cell(code.strip(), metadata={"nbgrader": {
+        "grade": True, "grade_id": gid, "locked": True, "points": points, "schema_version": 3, "solution": False,
+        "task": False}}))
+
+
+md("intro", r"""
+# Lab 3: continuous batching with KV admission, preemption and chunked prefill
+
+A serving engine runs in *iterations*: each iteration feeds every request in the batch some new
+tokens (its prompt, a chunk of it, or the one token it generated last) through one forward pass.
+**Orca** (OSDI'22, section 3) schedules at this granularity: requests join and leave the batch at
+any iteration. **vLLM** (SOSP'23, section 4.5) admits a request only if the paged KV cache has
+free *blocks* for it, and when a running request needs a block that is not there it *preempts*
+the newest running request (it drops its cache and recomputes it later, first in line).
+**Sarathi-Serve** (OSDI'24, section 4) caps the tokens of an iteration: decodes go first, prompts
+fill what is left in *chunks*, so a long prompt never stalls the decodes beside it.
+
+You write that scheduler as three functions; the engine (`mlsys_kit.serving.engine.serve`) runs it
+on a simulator and on a real tiny GPT with a paged KV cache. Each iteration your scheduler returns
+a batch: a list of `(seq, n)` entries, "feed `n` new tokens of `seq`".
+
+What you can use (all in the setup cell below):
+
+* `seq.rid` (id, also the KV-cache key), `seq.num_uncomputed` (tokens still to feed before the
+  next sample: 1 while decoding), `seq.is_decoding`, `seq.num_computed` (tokens whose K/V are cached),
+  `seq.status` (`"waiting"`/`"running"`), `seq.num_preemptions`, `seq.events` (a list of `(time, state)`);
+* `sched.kv.num_free` (free blocks now), `sched.kv.blocks_needed(rid, n)` (blocks that feeding `n` more
+  tokens to `rid` takes), `sched.kv.free(rid)` (release all of `rid`'s blocks);
+* `sched.waiting` (a deque, FCFS), `sched.running` (a list, oldest admitted first),
+  `sched.max_num_seqs`, `sched.token_budget`, `sched.now`.
+
+Blocks that you put in this iteration's batch are not taken from `kv.num_free` until the engine
+runs the batch: keep count of them yourself (`taken`). Total: 13 points.
+""")
+
+locked("setup", r'''
+from collections import deque
+
+from mlsys_kit.serving.engine import RealBackend, SimBackend, serve
+from mlsys_kit.serving.kv import SimKV
+from mlsys_kit.serving.metrics import summarize
+from mlsys_kit.serving.sequence import Seq
+from mlsys_kit.serving.workload import LengthDist, Request, make_workload
+
+NO_BUDGET = 10**9
+
+
+class LabScheduler:
+    """The engine's scheduler interface, wired to the three functions you write below."""
+
+    name = "lab"
+
+    def __init__(self, kv, max_num_seqs=8, token_budget=NO_BUDGET):
+        self.kv = kv
+        self.max_num_seqs = max_num_seqs
+        self.token_budget = token_budget
+        self.waiting = deque()
+        self.running = []
+        self.now = 0.0
+
+    def add(self, seq):
+        seq.status = "waiting"
+        self.waiting.append(seq)
+
+    def has_unfinished(self):
+        return bool(self.waiting or self.running)
+
+    def schedule(self):
+        batch = []
+        taken = schedule_decodes(self, batch)
+        schedule_prefills(self, batch, taken)
+        return batch
+
+    def finish(self, seq):
+        seq.status = "finished"
+        self.running.remove(seq)
+        self.kv.free(seq.rid)
+
+
+def lab_factory(max_num_seqs=8, token_budget=NO_BUDGET):
+    return lambda kv: LabScheduler(kv, max_num_seqs, token_budget)
+
+
+def running_seq(kv, rid, prompt_len, output_len, generated=0, computed=None):
+    """A request already running, with its KV in ``kv`` (for small hand-made scenarios)."""
+    s = Seq(Request(rid, 0.0, prompt_len, output_len), order=rid)
+    s.status, s.num_generated = "running", generated
+    s.num_computed = prompt_len + generated - 1 if computed is None else computed
+    if s.num_computed:
+        kv.append(rid, s.num_computed)
+    return s
+''')
+
+md("md-preempt", r"""
+## 1. Preemption by recompute (2 points)
+
+`preempt(sched, seq)`: take `seq` out of `sched.running`, release its KV blocks, set
+`seq.num_computed = 0` (its prompt *and* the tokens it generated so far will be prefilled again),
+count the preemption in `seq.num_preemptions`, mark it `"waiting"`, append `(sched.now, "preempted")`
+to `seq.events`, and put it at the **front** of the waiting queue: it arrived before everything
+that waits, and first-come-first-served must hold.
+""")
+
+solution("preempt", r'''
+def preempt(sched, seq):
+    ### BEGIN SOLUTION
+    sched.running.remove(seq)
+    sched.kv.free(seq.rid)
+    seq.num_computed = 0
+    seq.num_preemptions += 1
+    seq.status = "waiting"
+    seq.events.append((sched.now, "preempted"))
+    sched.waiting.appendleft(seq)
+    ### END SOLUTION
+''')
+
+test("test_preempt", 2, r'''
+kv = SimKV(16, 4)
+sched = LabScheduler(kv)
+a, b = running_seq(kv, 0, 6, 5, generated=2), running_seq(kv, 1, 9, 5, generated=1)
+sched.running = [a, b]
+sched.waiting.append(running_seq(SimKV(4, 4), 2, 3, 3, computed=0))
+free_before = kv.num_free
+preempt(sched, b)
+assert sched.running == [a] and sched.waiting[0] is b, "the preempted request goes first in line"
+assert b.num_computed == 0 and b.status == "waiting" and b.num_preemptions == 1
+assert kv.num_free == free_before + 3, "its 3 blocks (9 tokens of 4 per block) must be free again"
+### BEGIN HIDDEN TESTS
+assert b.events[-1] == (sched.now, "preempted")
+assert [s.rid for s in sched.waiting] == [1, 2]
+assert a.num_computed == 7 and kv.num_tokens(0) == 7
+preempt(sched, a)
+assert [s.rid for s in sched.waiting] == [0, 1, 2] and sched.running == [] and kv.num_free == 16
+### END HIDDEN TESTS
+''')
+
+md("md-decodes", r"""
+## 2. Decodes first, preempting the newest when blocks run out (3 points)
+
+`schedule_decodes(sched, batch)`: go through `sched.running` oldest first; for every sequence
+that `is_decoding`, add `(seq, 1)` to `batch` if the block(s) its one new token needs
+(`kv.blocks_needed(seq.rid, 1)`, usually 0, 1 at a block boundary) are free *after* what the batch
+already takes. If they are not, preempt the **newest** running sequence (the last of
+`sched.running`) and try again; if the sequence itself is the newest, preempt it and stop.
+Skip sequences that are still prefilling. Return the number of blocks the batch takes.
+""")
+
+solution("decodes", r'''
+def schedule_decodes(sched, batch):
+    ### BEGIN SOLUTION
+    kv, running = sched.kv, sched.running
+    taken = 0
+    i = 0
+    while i < len(running):
+        seq = running[i]
+        if not seq.is_decoding:
+            i += 1
+            continue
+        need = kv.blocks_needed(seq.rid, 1)
+        while need > kv.num_free - taken and running[-1] is not seq:
+            preempt(sched, running[-1])
+        if need > kv.num_free - taken:
+            preempt(sched, seq)
+            break
+        batch.append((seq, 1))
+        taken += need
+        i += 1
+    return taken
+    ### END SOLUTION
+''')
+
+test("test_decodes", 3, r'''
+kv = SimKV(5, 4)
+sched = LabScheduler(kv)
+# three decoding requests at a block boundary (8, 4 and 4 tokens cached): each needs 1 new block
+seqs = [running_seq(kv, 0, 6, 9, generated=3), running_seq(kv, 1, 4, 9, generated=1), running_seq(kv, 2, 2, 9, generated=3)]
+sched.running = list(seqs)
+assert kv.num_free == 1
+batch = []
+taken = schedule_decodes(sched, batch)
+assert [(s.rid, n) for s, n in batch] == [(0, 1), (1, 1)], [(s.rid, n) for s, n in batch]
+assert taken == 2
+assert [s.rid for s in sched.waiting] == [2], "request 1 needs a block: the newest (2) is preempted"
+### BEGIN HIDDEN TESTS
+assert seqs[2].num_preemptions == 1 and seqs[0].num_preemptions == 0 and seqs[1].num_preemptions == 0
+kv = SimKV(4, 4)
+sched = LabScheduler(kv)
+seqs = [running_seq(kv, 0, 6, 9, generated=3), running_seq(kv, 1, 4, 9, generated=1), running_seq(kv, 2, 2, 9, generated=3)]
+sched.running = list(seqs)
+batch = []
+assert schedule_decodes(sched, batch) == 1 and [(s.rid, n) for s, n in batch] == [(0, 1)]
+assert [s.rid for s in sched.waiting] == [1, 2], "2 is preempted for 0, then 1 is the newest and preempts itself"
+kv = SimKV(8, 4)
+sched = LabScheduler(kv)
+p = running_seq(kv, 5, 10, 4, computed=4)  # still prefilling: not a decode
+d = running_seq(kv, 6, 5, 4, generated=1)   # 5 cached tokens: its next token fits the block
+sched.running = [p, d]
+batch = []
+assert schedule_decodes(sched, batch) == 0 and [(s.rid, n) for s, n in batch] == [(6, 1)]
+assert not sched.waiting
+kv = SimKV(3, 4)
+sched = LabScheduler(kv)
+old, new = running_seq(kv, 0, 9, 9, generated=0, computed=8), running_seq(kv, 1, 3, 9, generated=2)  # 8 and 4 cached
+old.num_generated, old.prompt_len = 1, 8  # decoding: 8 cached, its 9th token to feed
+sched.running = [old, new]
+batch = []
+assert schedule_decodes(sched, batch) == 1 and [(s.rid, n) for s, n in batch] == [(0, 1)]
+assert [s.rid for s in sched.waiting] == [1] and new.num_computed == 0
+kv = SimKV(2, 4)
+sched = LabScheduler(kv)
+alone = running_seq(kv, 3, 7, 9, generated=2)  # 8 cached: the whole cache
+sched.running = [alone]
+batch = []
+assert schedule_decodes(sched, batch) == 0 and batch == [] and [s.rid for s in sched.waiting] == [3]
+### END HIDDEN TESTS
+''')
+
+md("md-prefills", r"""
+## 3. Prompts: continue prefills, then admit FCFS by free blocks, within the token budget (3 + 3 points)
+
+`schedule_prefills(sched, batch, taken)` fills what the decodes left of the iteration's token
+budget, `budget = sched.token_budget - len(batch)`:
+
+1. **ongoing prefills**: running sequences that are not decoding (admitted earlier, prompt only
+   partly fed), oldest first: add `(seq, n)` with `n = min(seq.num_uncomputed, budget)` if its
+   blocks are free after `taken`; if they are not, preempt newer running sequences that are *not
+   in the batch yet*; if it still does not fit, stop (prefills wait, only decodes preempt);
+2. **admission**, FCFS: while budget is left, requests wait, and fewer than `sched.max_num_seqs`
+   run: the head of `sched.waiting` is admitted only if the blocks for its *whole* remaining prompt
+   (`num_uncomputed` tokens) are free after `taken`; otherwise stop: nothing may overtake it.
+   Admitting means: pop it from the waiting queue, set `status = "running"`, append it to
+   `sched.running`, and add `(seq, min(seq.num_uncomputed, budget))` to the batch.
+
+Update `taken` and `budget` as you add entries. With `token_budget = NO_BUDGET` this is Orca's
+iteration-level batching with vLLM's block admission; with a budget (say 16) it is Sarathi-Serve.
+""")
+
+solution("prefills", r'''
+def schedule_prefills(sched, batch, taken):
+    ### BEGIN SOLUTION
+    kv, running = sched.kv, sched.running
+    budget = sched.token_budget - len(batch)
+    in_batch = {s.rid for s, _ in batch}
+    for seq in list(running):
+        if budget <= 0:
+            break
+        if seq.is_decoding or seq.status != "running":
+            continue
+        n = min(seq.num_uncomputed, budget)
+        need = kv.blocks_needed(seq.rid, n)
+        while need > kv.num_free - taken and running[-1] is not seq and running[-1].rid not in in_batch:
+            preempt(sched, running[-1])
+        if need > kv.num_free - taken:
+            break
+        batch.append((seq, n))
+        in_batch.add(seq.rid)
+        taken += need
+        budget -= n
+    while budget > 0 and sched.waiting and len(running) < sched.max_num_seqs:
+        seq = sched.waiting[0]
+        if kv.blocks_needed(seq.rid, seq.num_uncomputed) > kv.num_free - taken:
+            break
+        n = min(seq.num_uncomputed, budget)
+        sched.waiting.popleft()
+        seq.status = "running"
+        running.append(seq)
+        batch.append((seq, n))
+        taken += kv.blocks_needed(seq.rid, n)
+        budget -= n
+    ### END SOLUTION
+''')
+
+locked("checker", r'''
+def checked_run(trace, factory, blocks, block_size=4, budget=None, seats=None):
+    """Serve ``trace`` on the simulator and check every batch: KV, seats, token budget, FCFS."""
+    log = []
+
+    def make(kv):
+        sched = factory(kv)
+        inner = sched.schedule
+
+        def schedule():
+            batch = inner()
+            assert sum(kv.blocks_needed(s.rid, n) for s, n in batch) <= kv.num_free, "over the KV capacity"
+            assert seats is None or len(sched.running) <= seats, "over max_num_seqs"
+            assert budget is None or sum(n for _, n in batch) <= budget, "over the token budget"
+            log.append([(s.rid, n, s.num_uncomputed) for s, n in batch])
+            return batch
+
+        sched.schedule = schedule
+        return sched
+
+    res = serve(trace, make, SimBackend(num_blocks=blocks, block_size=block_size), fast_forward=False)
+    starts = [next(t for t, e in s.events if e == "prefill") for s in res.seqs]
+    assert starts == sorted(starts), "requests must start in arrival order (FCFS)"
+    assert all(s.num_generated == s.output_len for s in res.seqs), "every request must finish"
+    return res, log
+''')
+
+test("test_admission", 3, r'''
+kv = SimKV(6, 4)
+sched = LabScheduler(kv, max_num_seqs=2)
+for rid, p in enumerate([5, 9, 2]):
+    sched.add(running_seq(SimKV(8, 4), rid, p, 3, computed=0))
+batch = []
+schedule_prefills(sched, batch, taken=0)
+assert [(s.rid, n) for s, n in batch] == [(0, 5), (1, 9)], [(s.rid, n) for s, n in batch]
+assert [s.rid for s in sched.running] == [0, 1] and [s.rid for s in sched.waiting] == [2], "max_num_seqs is 2"
+trace = make_workload(12, 50.0, LengthDist("uniform", 8, 1, 20), LengthDist("uniform", 6, 1, 12), seed=0)
+checked_run(trace, lab_factory(4), blocks=12, seats=4)
+### BEGIN HIDDEN TESTS
+kv = SimKV(5, 4)
+sched = LabScheduler(kv)
+for rid, p in enumerate([5, 13, 2]):
+    sched.add(running_seq(SimKV(8, 4), rid, p, 3, computed=0))
+batch = []
+schedule_prefills(sched, batch, taken=1)  # 4 blocks left: 2 for request 0, request 1 needs 4
+assert [(s.rid, n) for s, n in batch] == [(0, 5)], "request 1 does not fit and request 2 may not overtake it"
+import random
+from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
+_rng = random.Random(2)
+for trial in range(60):
+    trace = make_workload(_rng.randint(1, 25), _rng.uniform(1, 300), LengthDist("uniform", 8, 1, 30),
+                          LengthDist("uniform", 8, 1, 25), "gamma", _rng.uniform(0.5, 3), 100 + trial)
+    blocks, seats = _rng.randint(14, 30), _rng.randint(1, 8)
+    mine, _ = checked_run(trace, lab_factory(seats), blocks, seats=seats)
+    ref = serve(trace, lambda kv: _Chunked(kv, seats, NO_BUDGET), SimBackend(num_blocks=blocks, block_size=4))
+    assert [s.finish_time for s in mine.seqs] == [s.finish_time for s in ref.seqs], trial
+### END HIDDEN TESTS
+''')
+
+test("test_chunked", 3, r'''
+trace = make_workload(10, 100.0, LengthDist("uniform", 30, 10, 40), LengthDist("uniform", 6, 2, 10), seed=1)
+res, log = checked_run(trace, lab_factory(4, token_budget=12), blocks=40, budget=12, seats=4)
+assert any(n < left for batch in log for _, n, left in batch), "prompts go in chunks"
+assert max(sum(n for _, n, _ in b) for b in log) == 12
+### BEGIN HIDDEN TESTS
+import random
+from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
+_rng = random.Random(3)
+for trial in range(60):
+    trace = make_workload(_rng.randint(1, 25), _rng.uniform(1, 300), LengthDist("uniform", 8, 1, 30),
+                          LengthDist("uniform", 8, 1, 25), "gamma", _rng.uniform(0.5, 3), 200 + trial)
+    blocks, seats = _rng.randint(14, 30), _rng.randint(1, 8)
+    budget = _rng.randint(seats, 24)
+    mine, _ = checked_run(trace, lab_factory(seats, budget), blocks, budget=budget, seats=seats)
+    ref = serve(trace, lambda kv: _Chunked(kv, seats, budget), SimBackend(num_blocks=blocks, block_size=4))
+    assert [(s.finish_time, s.num_preemptions) for s in mine.seqs] == [(s.finish_time, s.num_preemptions) for s in ref.seqs], trial
+### END HIDDEN TESTS
+''')
+
+md("md-real", r"""
+## 4. On the real model (2 points)
+
+The same scheduler now drives a tiny GPT (4 layers, 128 wide, random weights) whose K/V live in a
+paged cache of very few blocks, so that preemption and chunking both happen. With greedy decoding
+every request must produce exactly the tokens it produces when generated alone. Nothing to write:
+if this fails, your scheduler feeds the model the wrong tokens (think about `num_computed`).
+""")
+
+test("test_real", 2, r'''
+import torch
+from mlsys_kit.models.gpt import GPT
+
+torch.set_num_threads(1)
+model = GPT("tiny", seed=0)
+trace = make_workload(8, 1000.0, LengthDist("uniform", 16, 8, 30), LengthDist("uniform", 10, 6, 16), seed=5,
+                      vocab_size=model.config.vocab_size)
+real = serve(trace, lab_factory(6, token_budget=8), RealBackend(model, num_blocks=14, block_size=4))
+assert sum(s.num_preemptions for s in real.seqs) > 0, "this cache is small enough to force preemption"
+for s in real.seqs[:3]:
+    assert s.outputs == model.generate_reference(list(s.req.prompt), s.output_len), s.rid
+### BEGIN HIDDEN TESTS
+for s in real.seqs[3:]:
+    assert s.outputs == model.generate_reference(list(s.req.prompt), s.output_len), s.rid
+real2 = serve(trace, lab_factory(3), RealBackend(model, num_blocks=12, block_size=4))
+for s in real2.seqs:
+    assert s.outputs == model.generate_reference(list(s.req.prompt), s.output_len), s.rid
+### END HIDDEN TESTS
+''')
+
+md("md-plots", r"""
+## 5. Your own curves (not graded)
+
+The cell below simulates 400 requests per point with the engine's cost model, at increasing
+request rates, for static batching (the engine's built-in baseline), your scheduler without a
+budget, and your scheduler with a 512-token budget, on prompts long enough to hurt.
+""")
+
+locked("plots", r'''
+from mlsys_kit.viz.serving import plot_latency_vs_rate
+
+long_prompts = dict(prompt=LengthDist("lognormal", 512, 16, 2048, 1.0), output=LengthDist("lognormal", 64, 2, 256, 0.8))
+curves = {}
+for rate in (1.0, 2.0, 4.0, 6.0):
+    trace = make_workload(400, rate, seed=0, **long_prompts)
+    for name, factory in (("static", "static"), ("continuous", lab_factory(64)), ("chunked", lab_factory(64, 512))):
+        res = serve(trace, factory, SimBackend(num_blocks=4096))
+        curves.setdefault(name, []).append(dict(summarize(res), rate=rate))
+plot_latency_vs_rate(curves, "your scheduler vs static batching (simulated)")
+''')
+
+md("md-reflect", r"""
+## Reflection (not graded)
+
+1. From your plot: where does static batching's latency take off, and why does continuous
+   batching sustain a higher rate at the same latency (Orca, section 2.2)?
+2. Chunking leaves throughput almost unchanged but changes TPOT. Which percentile moves, and
+   why does a budget bound the *worst* gap between two tokens of a request (Sarathi-Serve, section 3)?
+3. What would happen without preemption when the cache is full and every running request needs
+   one more block? What does recompute cost compared with swapping to host memory (vLLM, 4.5)?
+""")
+
+nb = new_notebook(cells=cells, metadata={
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+    "mlsys_grade": {"reference": ["mlsys_kit.serving.scheduler"]}})
+nbformat.write(nb, "labs/source/lab3-continuous-batching/lab3-continuous-batching.ipynb")
+print("wrote", len(cells), "cells")
