@@ -86,9 +86,14 @@ def scratch_root(tmp: Path) -> Path:
 
 # ---- page helpers ---------------------------------------------------------------------------
 def open_notebook(page, server: LabServer, path: str) -> None:
-    page.goto(server.url(f"lab/tree/{path}"))
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=90_000)
+    """Open ``path`` in a fresh workspace and wait until it is the current, connected notebook."""
+    page.goto(server.url(f"lab/tree/{path}?reset"))
+    page.wait_for_function(
+        """path => {
+            const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            return w && w.context && w.context.path === path && w.sessionContext && w.sessionContext.session
+                && w.sessionContext.session.kernel && w.content && w.content.widgets.length > 0;
+        }""", arg=path, timeout=90_000, polling=250)
     wait_idle(page)
 
 
@@ -107,10 +112,30 @@ def command(page, name: str) -> None:
     page.evaluate("name => window.jupyterapp.commands.execute(name)", name)
 
 
-def run_all(page) -> None:
+def run_all(page, timeout_ms: int = 240_000) -> None:
+    """Run every cell and wait until each code cell has run (an execution count) and the kernel is idle."""
     command(page, "notebook:run-all-cells")
-    page.wait_for_timeout(500)
+    page.wait_for_function(
+        """() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            const k = w.sessionContext.session && w.sessionContext.session.kernel;
+            const cells = w.content.widgets.filter(c => c.model.type === 'code');
+            const failed = cells.some(c => c.model.toJSON().outputs.some(o => o.output_type === 'error'));
+            return k && k.status === 'idle' && (failed || cells.every(c => c.model.executionCount !== null));
+        }""", timeout=timeout_ms, polling=250)
     wait_idle(page)
+
+
+def run_cell(page, index: int, timeout_ms: int = 120_000) -> None:
+    """Make cell ``index`` the active one and run it (Shift+Enter's command), then wait for it."""
+    page.evaluate("i => { const w = window.jupyterapp.shell.currentWidget; w.content.activeCellIndex = i; }", index)
+    command(page, "notebook:run-cell")
+    page.wait_for_function(
+        """i => {
+            const w = window.jupyterapp.shell.currentWidget;
+            const k = w.sessionContext.session && w.sessionContext.session.kernel;
+            return k && k.status === 'idle' && w.content.widgets[i].model.executionCount !== null;
+        }""", arg=index, timeout=timeout_ms, polling=250)
 
 
 def notebook_json(page) -> dict:

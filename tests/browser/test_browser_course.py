@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from jlab import BIN, command, error_outputs, notebook_json, open_notebook, run_all, shot
+from jlab import BIN, command, notebook_json, open_notebook, run_cell, shot
 
 LAB = "lab0-costs"
 KV_ANSWER = "def kv_bytes_per_token(cfg: Config) -> int:\n    return 2 * cfg.layers * cfg.n_kv_heads * cfg.head_dim * cfg.dtype_bytes\n"
@@ -25,11 +25,16 @@ def test_student_fills_a_cell_passes_its_test_saves_and_gets_the_points(page, la
     editor.click()
     page.keyboard.press("Control+a")
     page.keyboard.insert_text(KV_ANSWER)  # as pasted: no auto-indent
-    run_all(page)
+    # what a student does: run the setup, the cell they wrote and its test; and an unfilled one's test
+    for gid in ("setup", "kv_bytes", "test_kv_bytes", "param_count", "test_param_count"):
+        run_cell(page, next(i for i, c in enumerate(cells) if grade_id(c) == gid))
     nb = notebook_json(page)
     outputs = {grade_id(c): c.get("outputs", []) for c in nb["cells"]}
+    counts = {grade_id(c): c.get("execution_count") for c in nb["cells"]}
+    assert counts["test_kv_bytes"] is not None, "the test cell did not run"
     assert not [o for o in outputs["test_kv_bytes"] if o["output_type"] == "error"], "the filled-in cell's test fails"
-    assert any(o["output_type"] == "error" for o in outputs["test_param_count"]), "an unfilled cell's test passed"
+    assert any(o["output_type"] == "error" and o["ename"] == "NotImplementedError"
+               for o in outputs["test_param_count"]), "an unfilled cell's test passed"
     shot(page, "student-lab0-after-run")
     command(page, "docmanager:save")
     saved = lab_server.root / path
