@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from kvcache_demo_update import time_updates  # noqa: E402  (median ms of n updates)
 
 SCRIPTS = {  # demo notebook: the benchmark that times its widget
     "pipeline.ipynb": "pipeline_demo_update.py",
@@ -24,15 +25,6 @@ SCRIPTS = {  # demo notebook: the benchmark that times its widget
     "serving.ipynb": "serving_widget.py",
     "zero.ipynb": "zero_demo_update.py",
 }
-
-
-def time_updates(move, n: int = 10) -> float:
-    times = []
-    for i in range(n):
-        t0 = time.perf_counter()
-        move(i)
-        times.append(time.perf_counter() - t0)
-    return round(1000 * statistics.median(times), 1)
 
 
 def costs_demo() -> dict:
