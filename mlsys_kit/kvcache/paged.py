@@ -206,16 +206,16 @@ def paged_decode_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torc
     used = -(-hi // B)  # table columns that hold any visible slot
     n_chunks = max(1, round(used / chunk_blocks))  # chunks of equal width, about chunk_blocks each
     chunk_blocks = -(-used // n_chunks)
-    k_buf = k_cache.new_empty(S * chunk_blocks, B, H, D)
+    k_buf = k_cache.new_empty(S * chunk_blocks, B, H, D)  # reused by every chunk
     v_buf = v_cache.new_empty(S * chunk_blocks, B, H, D)
     q4 = q.unsqueeze(2)  # [S, H, 1, D]
     outs, lses = [], []
     for first in range(0, used, chunk_blocks):
         ids = block_tables[:, first:min(first + chunk_blocks, used)].reshape(-1)
-        n = ids.numel() // S * B  # slots in this chunk
-        keys = torch.index_select(k_cache, 0, ids, out=k_buf[:ids.numel()]).view(S, n, H, D).transpose(1, 2)
-        values = torch.index_select(v_cache, 0, ids, out=v_buf[:ids.numel()]).view(S, n, H, D).transpose(1, 2)
         start = first * B
+        n = min(ids.numel() // S * B, hi - start)  # slots of this chunk, cut at the longest context
+        keys = torch.index_select(k_cache, 0, ids, out=k_buf[:ids.numel()]).view(S, -1, H, D)[:, :n].transpose(1, 2)
+        values = torch.index_select(v_cache, 0, ids, out=v_buf[:ids.numel()]).view(S, -1, H, D)[:, :n].transpose(1, 2)
         bias = None
         if start + n > lo:  # some sequence ends inside (or before) this chunk
             j = torch.arange(start, start + n, device=q.device)
