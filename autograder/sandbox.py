@@ -8,7 +8,8 @@ student code runs:
 * **Isolation** (Linux, with util-linux ``unshare``; no root needed): new user, mount, PID and
   network namespaces. Inside, the course root (gradebook, ``source/`` with the hidden tests,
   other students' submissions) is covered by an empty tmpfs, every other mount is read-only,
-  ``/tmp`` is a fresh tmpfs, there is no network and ``/proc`` shows only the sandbox. The cells
+  the one writable place is a private tmpfs (the working folder, also HOME and TMPDIR), there is
+  no network and ``/proc`` shows only the sandbox. The cells
   then run in a nested user namespace that holds no capabilities, so they cannot undo any of
   this. The working folder holds only the notebook's copy of the lab's data files.
 * **Limits** (``setrlimit``, configurable here): CPU seconds, address space, processes, file
@@ -113,13 +114,26 @@ class SandboxedExecute(NbGraderPreprocessor):
             flags.append("isolation unavailable on this machine: the notebook ran with limits only")
         data = [str(p.relative_to(workdir)) for p in workdir.rglob("*")
                 if p.is_file() and p.suffix != ".ipynb" and p.name != FLAGS_FILE]
+        needed = [Path(sys.prefix).resolve(), Path(__file__).resolve().parents[1]]
+        if isolate and any(course_root == p or course_root in p.parents for p in needed):
+            raise SandboxError(f"the course folder {course_root} contains the Python environment or mlsys-kit, "
+                               "which the sandbox must hide with it: keep the course in its own folder")
+        work = Path(tempfile.mkdtemp(prefix="mlsys-sbx-"))  # the sandbox mounts a private tmpfs here
+        try:
+            return self._launch(spec, workdir, course_root, nonce, isolate, data, work, flags)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _launch(self, spec, workdir, course_root, nonce, isolate, data, work, flags):
         setup = [sys.executable, "-m", "autograder.sandbox", "--setup", json.dumps({
-            "course_root": str(course_root), "workdir": str(workdir), "data": data, "isolate": isolate})]
+            "course_root": str(course_root), "workdir": str(workdir), "data": data, "isolate": isolate,
+            "work": str(work)})]
         cmd = (["unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "--mount-proc",
                 "--kill-child"] + setup) if isolate else setup
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "OPENBLAS_CORETYPE",
                                                           "OPENBLAS_L2_SIZE", "TZ")}
-        env.update(MPLBACKEND="Agg", IPYTHONDIR="/tmp/.ipython", HOME="/tmp", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0",
+        env.update(MPLBACKEND="Agg", IPYTHONDIR=str(work / ".ipython"), HOME=str(work), TMPDIR=str(work),
+                   PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0",
                    PYTHONPATH=str(Path(__file__).resolve().parents[1]))
         cgroup = _pids_cgroup(nonce, self.max_processes)
         limits = Limits(self.cpu_seconds, self.memory_mb, self.max_processes, self.max_file_mb, cgroup)
@@ -249,21 +263,19 @@ def _mount(*args: str) -> None:
 def setup_and_run(cfg: dict) -> None:
     workdir, course = Path(cfg["workdir"]), Path(cfg["course_root"])
     files = {rel: (workdir / rel).read_bytes() for rel in cfg["data"]}
-    work = Path("/tmp/work")
+    work = Path(cfg["work"])
     if cfg["isolate"]:
         _mount("--make-rprivate", "/")
-        _mount("-t", "tmpfs", "-o", "size=1m,mode=0555", "tmpfs", str(course))  # before /tmp: it may be under it
-        _mount("-t", "tmpfs", "-o", "size=256m,mode=1777", "tmpfs", "/tmp")
+        _mount("-t", "tmpfs", "-o", "size=1m,mode=0555", "tmpfs", str(course))
+        # the one writable place: a private tmpfs (other sandboxes see their own, the host an empty folder)
+        _mount("-t", "tmpfs", "-o", "size=256m,mode=0700", "tmpfs", str(work))
         if shutil.which("ip"):  # loopback only, so torch.distributed (gloo on 127.0.0.1) works offline
             subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True)
         for line in Path("/proc/self/mounts").read_text().splitlines():
             target = line.split()[1].replace("\\040", " ")
-            if target in ("/tmp", str(course)) or target.startswith(("/proc", "/dev", "/sys")):
+            if target in (str(work), str(course)) or target.startswith(("/proc", "/dev", "/sys")):
                 continue
             subprocess.run(["mount", "-o", "remount,bind,ro", target], capture_output=True)
-    else:
-        work = Path(tempfile.mkdtemp(prefix="mlsys-grade-"))
-    work.mkdir(parents=True, exist_ok=True)
     for rel, blob in files.items():
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         (work / rel).write_bytes(blob)
