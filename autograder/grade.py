@@ -29,13 +29,6 @@ from autograder.course import Course, CourseError, error_lines
 from autograder.sandbox import FLAGS_FILE
 
 
-def grade_cells(nb_path: Path) -> list[str]:
-    """grade_ids of the autograded test cells of a notebook, in order."""
-    nb = nbformat.read(nb_path, as_version=4)
-    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
-
-
 def precheck(course: Course, lab: str, student: str) -> tuple[str | None, list[str]]:
     """(fatal reason or None, notes) from reading the submission before grading it."""
     path = course.submitted_notebook(lab, student)
