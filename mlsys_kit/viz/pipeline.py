@@ -54,16 +54,21 @@ def draw_gantt(ax: Axes, events: Sequence[Event], num_ranks: int | None = None, 
     ax.set_ylim(-0.6, P - 0.4)
     ax.set_xlim(0, max(e.end for e in events) - t0)
     ax.set_xlabel(unit)
-    kinds = [k for k in KIND_ORDER if any(e.action.kind == k for e in events)]
-    ax.legend(handles=[Patch(color=PALETTE[k], label=k) for k in kinds], loc="lower right", fontsize=7,
-              ncols=len(kinds), bbox_to_anchor=(1.0, 1.0), frameon=False, borderaxespad=0.2)
-    if title:
-        ax.set_title(title, fontsize=10, loc="left")
+    _legend_and_title(ax, events, title)
 
 
 # 3x5 bitmap digits for the raster Gantt (row-major, "1" = ink)
 _DIGITS = ["111101101101111", "010110010010111", "111001111100111", "111001111001111", "101101111001001",
            "111100111001111", "111100111101111", "111001001001001", "111101111101111", "111101111001111"]
+
+
+def _legend_and_title(ax: Axes, events: Sequence[Event], title: str) -> None:
+    """One legend entry per action kind present, above the axes; the title on the left."""
+    kinds = [k for k in KIND_ORDER if any(e.action.kind == k for e in events)]
+    ax.legend(handles=[Patch(color=PALETTE[k], label=k) for k in kinds], loc="lower right", fontsize=7,
+              ncols=len(kinds), bbox_to_anchor=(1.0, 1.0), frameon=False, borderaxespad=0.2)
+    if title:
+        ax.set_title(title, fontsize=10, loc="left")
 
 
 def _hex_rgb(color: str) -> tuple[int, int, int]:
@@ -117,11 +122,7 @@ def draw_gantt_fast(ax: Axes, events: Sequence[Event], num_ranks: int, title: st
               interpolation="nearest")
     ax.set_yticks(range(num_ranks), [f"rank {r}" for r in range(num_ranks - 1, -1, -1)])
     ax.set_xlabel(unit)
-    kinds = [k for k in KIND_ORDER if any(e.action.kind == k for e in events)]
-    ax.legend(handles=[Patch(color=PALETTE[k], label=k) for k in kinds], loc="lower right", fontsize=7,
-              ncols=len(kinds), bbox_to_anchor=(1.0, 1.0), frameon=False, borderaxespad=0.2)
-    if title:
-        ax.set_title(title, fontsize=10, loc="left")
+    _legend_and_title(ax, events, title)
 
 
 def fast_figure(events: Sequence[Event], num_ranks: int, title: str,
