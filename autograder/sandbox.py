@@ -24,6 +24,7 @@ notebook, out of the sandbox's reach, and ``mlsys-grade`` adds them to the gradi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -43,6 +44,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 FLAGS_FILE = ".mlsys-grade.json"
 
 
+@functools.lru_cache(maxsize=1)
 def isolation_available() -> bool:
     """Whether unprivileged user+mount+pid+net namespaces work here."""
     if not sys.platform.startswith("linux") or not shutil.which("unshare"):
