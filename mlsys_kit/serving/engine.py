@@ -84,14 +84,23 @@ class SimBackend:
         self.kv = SimKV(num_blocks, block_size)
 
     def execute(self, batch: Batch, prefill: int, decode: int, context: int,
-                swap_tokens: int = 0) -> tuple[float, dict[int, int]]:
+                swap_tokens: int = 0, padding: Sequence[Seq] = ()) -> tuple[float, dict[int, int]]:
+        """Price one iteration. ``decode`` and ``context`` include the ``padding`` rows (finished
+        requests a static batch still computes); each of those also appends one token of K/V."""
         for seq, n in batch:
             self.kv.append(seq.rid, n)
+        for seq in padding:
+            self.kv.append(seq.rid, 1)
         return self.cost.time(prefill, decode, context) + self.cost.e * swap_tokens, {}
 
-    def advance(self, batch: Batch, k: int) -> None:
+    def advance(self, batch: Batch, k: int, padding: Sequence[Seq] = ()) -> None:
         for seq, _ in batch:
             self.kv.append(seq.rid, k)
+        for seq in padding:
+            self.kv.append(seq.rid, k)
+
+
+PAD_TOKEN = 0  # what a padding row of a static batch is fed (its output is discarded)
 
 
 class RealBackend:
@@ -110,22 +119,30 @@ class RealBackend:
         self.split_mixed = split_mixed
 
     def execute(self, batch: Batch, prefill: int, decode: int, context: int,
-                swap_tokens: int = 0) -> tuple[float, dict[int, int]]:
+                swap_tokens: int = 0, padding: Sequence[Seq] = ()) -> tuple[float, dict[int, int]]:
+        """Run one iteration; returns (seconds, {rid: sampled token} for sequences that sample).
+        ``padding`` rows (finished requests a static batch still computes) are fed a pad token
+        and really computed, their outputs thrown away. The seconds include the K/V copies of
+        any swap the scheduler did for this iteration."""
         entries = [(s.rid, s.tokens[s.num_computed:s.num_computed + n]) for s, n in batch]
+        pads = [(s.rid, [PAD_TOKEN]) for s in padding]
         t0 = time.perf_counter()
         if self.split_mixed and prefill and decode:
             logits = self.runner.step([e for (s, _), e in zip(batch, entries) if not s.is_decoding])
-            logits.update(self.runner.step([e for (s, _), e in zip(batch, entries) if s.is_decoding]))
+            rest = [e for (s, _), e in zip(batch, entries) if s.is_decoding] + pads
+            if rest:
+                logits.update(self.runner.step(rest))
         else:
-            logits = self.runner.step(entries)
+            logits = self.runner.step(entries + pads)
         sampled = {s.rid: int(logits[s.rid].argmax()) for s, n in batch if s.num_computed + n == s.length}
-        return time.perf_counter() - t0, sampled
+        return time.perf_counter() - t0 + self.kv.take_swap_seconds(), sampled
 
 
 @dataclass
 class ServeResult:
     """What a run leaves: every request's state and times, and one record per run of
-    iterations ``(start, end, iterations, prefill_tokens, decode_batch, context_tokens, kv_used)``."""
+    iterations ``(start, end, iterations, prefill_tokens, decode_batch, context_tokens, kv_used,
+    padding_rows)``; ``decode_batch`` counts the padding rows too (they are computed)."""
 
     scheduler: str
     seqs: list[Seq]
@@ -163,13 +180,11 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
     the simulator skip identical iterations; ``check`` verifies every batch (cheap; off only for
     benchmarks). ``max_model_len`` makes static and continuous batching reserve KV for that many
     tokens per request, as Orca must without knowing output lengths (None: prompt + output, an
-    oracle). ``swap_blocks`` > 0 lets vllm/chunked preempt by swapping to a host pool (simulator only)."""
+    oracle). ``swap_blocks`` > 0 lets vllm/chunked preempt by swapping to a host pool of that many
+    blocks: priced by the cost model's ``e`` in the simulator, real K/V copies on the real engine."""
     if max_model_len is not None:
         positive_int("max_model_len", max_model_len)
     validate_trace(requests, backend.model.config.n_positions if backend.real else max_model_len)
-    if swap_blocks and backend.real:
-        raise ValueError("swap preemption is simulated only (the paged runner cannot move K/V to the host): "
-                         "use swap_blocks=0 on the real engine")
     kv = backend.kv
     if max_model_len is not None and -(-max_model_len // kv.block_size) > kv.num_blocks:
         raise ValueError(f"max_model_len={max_model_len} tokens do not fit the KV cache "
@@ -186,9 +201,10 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
                                swap_blocks)
     else:
         sched = scheduler(kv)
-    seqs = [Seq(r, i) for i, r in enumerate(requests)]
+    seqs = [Seq(r, i, with_tokens=backend.real) for i, r in enumerate(requests)]
     out = ServeResult(getattr(sched, "name", type(sched).__name__), seqs, num_blocks=kv.num_blocks, real=backend.real)
     fast_forward = fast_forward and not backend.real
+    has_padding = hasattr(sched, "padding")
     now, nxt, total = 0.0, 0, len(seqs)
     records = out.records
     wall0 = time.perf_counter()
@@ -209,7 +225,11 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
                                f"{len(getattr(sched, 'running', ()))} running requests and none left to arrive")
         if check:
             _check_batch(batch, sched)
+        padding = sched.padding if has_padding else ()
         prefill = decode = context = 0
+        for seq in padding:  # finished rows a static batch still computes: one pad token each
+            decode += 1
+            context += kv.num_tokens(seq.rid) + 1
         for seq, n in batch:
             computed = seq.num_computed
             context += computed + n
@@ -226,9 +246,9 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
             k, arrivals_matter = sched.steady_steps(batch, limit) if limit > 1 else (1, True)
         finished = []
         if k == 1:
-            dt, sampled = backend.execute(batch, prefill, decode, context, getattr(sched, "swap_tokens", 0))
+            dt, sampled = backend.execute(batch, prefill, decode, context, getattr(sched, "swap_tokens", 0), padding)
             now += dt
-            records.append((start, now, 1, prefill, decode, context, kv_used))
+            records.append((start, now, 1, prefill, decode, context, kv_used, len(padding)))
             for seq, n in batch:
                 seq.num_computed += n
                 if seq.num_computed == seq.length:  # the step fed every known token: sample one
@@ -259,8 +279,8 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
                     later_gap = now - prev
                 if watch and seqs[nxt].arrival <= now:
                     break  # the next iteration sees a new arrival: schedule it for real
-            backend.advance(batch, steps)
-            records.append((start, now, steps, 0, decode, context - decode * steps, kv_used))
+            backend.advance(batch, steps, padding)
+            records.append((start, now, steps, 0, decode, context - decode * steps, kv_used, len(padding)))
             for seq, _ in batch:
                 seq.num_computed += steps
                 seq.num_generated += steps

@@ -14,17 +14,23 @@ same four things, always backed by the real :class:`~mlsys_kit.kvcache.allocator
 
 from __future__ import annotations
 
+import time
 from typing import Any, Hashable, Protocol
+
+import torch
 
 from mlsys_kit.checks import positive_int
 from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
 
 
 class KVSpace(Protocol):
-    """What a scheduler may ask of the KV cache."""
+    """What a scheduler may ask of the KV cache. ``max_seq_len`` is the longest sequence the
+    model can hold (None: no limit). ``swap_out`` / ``swap_in`` move a sequence's K/V to and
+    from host blocks (vLLM section 4.5, swapping) once :meth:`enable_swap` made a host pool."""
 
     block_size: int
     num_blocks: int
+    max_seq_len: int | None
 
     @property
     def num_free(self) -> int: ...
@@ -35,6 +41,12 @@ class KVSpace(Protocol):
 
     def free(self, seq_id: Hashable) -> None: ...
 
+    def enable_swap(self, host_blocks: int) -> None: ...
+
+    def swap_out(self, seq_id: Hashable, host_table: list[int]) -> None: ...
+
+    def swap_in(self, seq_id: Hashable, host_table: list[int], num_tokens: int) -> None: ...
+
 
 class SimKV:
     """Block tables by arithmetic over a real :class:`BlockAllocator` (for the simulator)."""
@@ -43,6 +55,7 @@ class SimKV:
         self.allocator = BlockAllocator(positive_int("num_blocks", num_blocks), positive_int("block_size", block_size))
         self.block_size = block_size
         self.num_blocks = num_blocks
+        self.max_seq_len: int | None = None
         self._blocks: dict[Hashable, list[int]] = {}
         self._tokens: dict[Hashable, int] = {}
 
@@ -88,6 +101,15 @@ class SimKV:
             self.allocator.free(block)
         self._tokens.pop(seq_id, None)
 
+    def enable_swap(self, host_blocks: int) -> None:
+        """Nothing to allocate: the simulator prices a swap, it moves no data."""
+
+    def swap_out(self, seq_id: Hashable, host_table: list[int]) -> None:
+        self.free(seq_id)
+
+    def swap_in(self, seq_id: Hashable, host_table: list[int], num_tokens: int) -> None:
+        self.append(seq_id, num_tokens)
+
 
 class RunnerKV:
     """The real engine's KV view: the runner's BlockManager and allocator, read-only except
@@ -99,6 +121,10 @@ class RunnerKV:
         self.allocator = runner.allocator
         self.block_size = self.allocator.block_size
         self.num_blocks = self.allocator.num_blocks
+        self.max_seq_len: int | None = runner.model.config.n_positions
+        self.host: torch.Tensor | None = None  # [n_layer, 2, host_blocks, block_size, heads, head_dim]
+        self._swapped_ids: dict[Hashable, list[int]] = {}
+        self.swap_seconds = 0.0  # time spent copying K/V since the last take_swap_seconds()
 
     @property
     def num_free(self) -> int:
@@ -117,3 +143,45 @@ class RunnerKV:
     def free(self, seq_id: Hashable) -> None:
         if seq_id in self.manager:
             self.runner.free(seq_id)
+
+    def enable_swap(self, host_blocks: int) -> None:
+        """Allocate the host pool: ``host_blocks`` blocks of every layer's K and V, in host memory
+        (pinned when the cache lives on a GPU, so the copies can be DMA)."""
+        store = self.runner.cache.kv[0]
+        shape = (len(self.runner.cache.kv), 2, positive_int("host_blocks", host_blocks), *store.shape[2:])
+        self.host = torch.empty(shape, dtype=store.dtype, pin_memory=store.is_cuda)
+
+    def swap_out(self, seq_id: Hashable, host_table: list[int]) -> None:
+        """Copy the sequence's K/V blocks into ``host_table``'s host blocks, then free them."""
+        if self.host is None:
+            raise RuntimeError("swap_out before enable_swap: there is no host pool")
+        table = self.manager.block_table(seq_id)
+        if len(table) != len(host_table):
+            raise ValueError(f"sequence {seq_id!r} holds {len(table)} blocks; the host table has {len(host_table)}")
+        t0 = time.perf_counter()
+        dev = torch.tensor(table, device=self.runner.cache.kv[0].device)
+        host = torch.tensor(host_table)
+        for layer, store in enumerate(self.runner.cache.kv):
+            self.host[layer][:, host] = store[:, dev].to("cpu", non_blocking=True)
+        self._swapped_ids[seq_id] = self.manager.token_ids(seq_id)
+        self.runner.free(seq_id)
+        self.swap_seconds += time.perf_counter() - t0
+
+    def swap_in(self, seq_id: Hashable, host_table: list[int], num_tokens: int) -> None:
+        """Take blocks for the sequence again and copy its K/V back from ``host_table``."""
+        ids = self._swapped_ids.pop(seq_id)
+        if len(ids) != num_tokens:
+            raise ValueError(f"sequence {seq_id!r} was swapped out with {len(ids)} tokens, not {num_tokens}")
+        t0 = time.perf_counter()
+        self.manager.append(seq_id, ids)
+        table = self.manager.block_table(seq_id)
+        dev = torch.tensor(table, device=self.runner.cache.kv[0].device)
+        host = torch.tensor(host_table)
+        for layer, store in enumerate(self.runner.cache.kv):
+            store[:, dev] = self.host[layer][:, host].to(store.device, non_blocking=True)
+        self.swap_seconds += time.perf_counter() - t0
+
+    def take_swap_seconds(self) -> float:
+        """Seconds of K/V copies since the last call (the engine adds them to the iteration)."""
+        s, self.swap_seconds = self.swap_seconds, 0.0
+        return s

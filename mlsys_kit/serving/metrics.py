@@ -2,7 +2,9 @@
 
 Definitions follow DistServe (Zhong et al., OSDI'24), section 2.1: the *time to first token*
 (TTFT) runs from arrival to the first generated token; the *time per output token* (TPOT) is
-the mean gap between the later tokens, ``(finish - first token) / (output_len - 1)``; and
+the mean gap between the later tokens, ``(last token - first token) / (output_len - 1)``; the
+*end-to-end* latency runs to the response's return (``finish_time``: for static batching the
+end of the whole batch, later than the request's last token); and
 *goodput* is the number of requests per second that meet both their TTFT and TPOT objectives
 (``slo_attainment`` is the same as a fraction of all requests). ``itl_max`` is each request's
 longest gap between two consecutive tokens, the stall that Sarathi-Serve (OSDI'24, section 3)
@@ -40,7 +42,7 @@ def request_latencies(seqs: Sequence[Any]) -> tuple[list[float], list[float], li
         ttft.append(s.first_token_time - s.arrival)
         e2e.append(s.finish_time - s.arrival)
         if s.output_len > 1:
-            tpot.append((s.finish_time - s.first_token_time) / (s.output_len - 1))
+            tpot.append((s.last_token_time - s.first_token_time) / (s.output_len - 1))
     return ttft, tpot, e2e
 
 
@@ -51,7 +53,7 @@ def meets_slo(seq: Any, ttft_slo: float | None, tpot_slo: float | None) -> bool:
     if ttft_slo is not None and seq.first_token_time - seq.arrival > ttft_slo:
         return False
     if tpot_slo is not None and seq.output_len > 1:
-        if (seq.finish_time - seq.first_token_time) / (seq.output_len - 1) > tpot_slo:
+        if (seq.last_token_time - seq.first_token_time) / (seq.output_len - 1) > tpot_slo:
             return False
     return True
 
@@ -80,6 +82,8 @@ def summarize(result: Any, ttft_slo: float | None = None, tpot_slo: float | None
                          "slo_attainment": ok / len(seqs) if seqs else 0.0,
                          "mean_batch_tokens": batch_tokens / busy if busy else 0.0,
                          "mean_kv_utilization": kv_util,
+                         "padding_fraction": (sum(r[2] * r[7] for r in result.records) / max(1, sum(
+                             r[2] * r[4] for r in result.records))),
                          "preemptions": sum(s.num_preemptions for s in seqs)}
     itl = [s.max_gap for s in seqs if s.output_len > 1]
     for name, xs in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e), ("itl_max", itl)):

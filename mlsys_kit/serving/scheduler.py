@@ -1,7 +1,8 @@
 """Four batch schedulers behind one interface: each iteration, pick (sequence, new tokens).
 
 * ``static``: request-level batching (FasterTransformer style, the baseline of Orca section 2.2):
-  a batch is formed only when the engine is idle and runs until its last request finishes.
+  a batch is formed only when the engine is idle and runs until its last request finishes;
+  finished requests keep their (computed) rows and all responses return at the batch's end.
 * ``continuous``: iteration-level scheduling (Orca, OSDI'22, section 3.1): new requests join at
   any iteration, finished ones leave at once; like Orca it *reserves* KV for a request's whole
   prompt + output at admission (section 4.2), so it never runs out of blocks.
@@ -51,9 +52,10 @@ class Scheduler:
     def enable_swap(self, host_blocks: int) -> None:
         """Preempt by *swapping* to a simulated host pool of ``host_blocks`` blocks (vLLM section
         4.5) while it has room, by recompute otherwise; swapped requests resume before any new
-        admission. Simulator only: the real runner cannot move K/V to the host."""
+        admission. The simulator prices the copies; the real engine makes them."""
         self.host = BlockAllocator(positive_int("host_blocks", host_blocks), self.kv.block_size)
         self._host_tables: dict[int, list[int]] = {}
+        self.kv.enable_swap(host_blocks)
 
     def add(self, seq: Seq) -> None:
         """A request has arrived: queue it (FCFS)."""
@@ -93,8 +95,8 @@ class Scheduler:
         bs = self.kv.block_size
         held = (seq.num_computed + bs - 1) // bs
         if self.host is not None and held <= self.host.num_free:
-            self._host_tables[seq.rid] = [self.host.allocate() for _ in range(held)]
-            self.kv.free(seq.rid)
+            self._host_tables[seq.rid] = table = [self.host.allocate() for _ in range(held)]
+            self.kv.swap_out(seq.rid, table)  # the K/V move to the host (copied on the real engine)
             self.swap_tokens += seq.num_computed
             seq.status = "swapped"
             seq.num_preemptions += 1
@@ -116,9 +118,10 @@ class Scheduler:
             if self.kv.blocks_needed(seq.rid, seq.num_computed + 1) > self.kv.num_free:
                 break
             self.swapped.popleft()
-            for block in self._host_tables.pop(seq.rid):
+            table = self._host_tables.pop(seq.rid)
+            self.kv.swap_in(seq.rid, table, seq.num_computed)  # the K/V come back
+            for block in table:
                 self.host.free(block)
-            self.kv.append(seq.rid, seq.num_computed)  # the K/V come back (SimKV only)
             self.swap_tokens += seq.num_computed
             self.preempted_last = True
             seq.status = RUNNING
@@ -199,15 +202,60 @@ class _Reserving(Scheduler):
 
 
 class StaticScheduler(_Reserving):
-    """Request-level batching: admit only when idle, then run the batch to its end."""
+    """Request-level batching as FasterTransformer does it (the baseline of Orca, section 2.2).
+
+    A batch is formed only when the engine is idle, FCFS, and its K/V are allocated as a
+    rectangle: every seat holds ``max prompt + max output`` of the batch (at least
+    ``max_model_len`` if given). Every iteration computes *every* seat: a request that has
+    produced all its tokens keeps its row, fed a pad token (:attr:`padding`), until the batch's
+    longest request ends, and only then do all responses return together (``finish_time`` is
+    the batch's end; the token times stay those of the real tokens). Prompts are not padded
+    (FasterTransformer 5's context phase removes padding)."""
 
     name = "static"
+
+    def __init__(self, kv: KVSpace, max_num_seqs: int = 64, max_num_batched_tokens: int = 2048,
+                 max_model_len: int | None = None) -> None:
+        super().__init__(kv, max_num_seqs, max_num_batched_tokens, max_model_len)
+        self.padding: list[Seq] = []  # finished requests whose rows the batch still computes
+
+    def _admit_batch(self) -> None:
+        bs, limit = self.kv.block_size, getattr(self.kv, "max_seq_len", None)
+        longest_prompt = longest_output = width = 0  # width: tokens per seat
+        while self.waiting and len(self.running) < self.max_num_seqs:
+            head = self.waiting[0]
+            prompt, out = max(longest_prompt, head.prompt_len), max(longest_output, head.output_len)
+            tokens = max(prompt + out, self.max_model_len or 0)
+            if self.running and (limit is not None and prompt + out > limit
+                                 or (len(self.running) + 1) * ((tokens + bs - 1) // bs) > self.kv.num_blocks):
+                break
+            longest_prompt, longest_output, width = prompt, out, tokens
+            self._admit(head)
+        self.reserved = len(self.running) * ((width + bs - 1) // bs)
 
     def schedule(self) -> Batch:
         self.preempted_last = False
         if not self.running:
-            self._admit_reserved()
+            self._admit_batch()
         return [(s, s.num_uncomputed) for s in self.running]
+
+    def finish(self, seq: Seq) -> None:
+        """``seq`` has all its tokens: its row keeps being computed until the batch ends, then
+        every request of the batch returns at once and the rectangle is freed."""
+        self.running.remove(seq)
+        self.padding.append(seq)
+        if self.running:
+            return
+        end = seq.finish_time
+        for s in self.padding:
+            s.status = FINISHED
+            self.kv.free(s.rid)
+            if s.finish_time != end:  # it waited, padded, for the batch's longest request
+                s.events[-1] = (s.events[-1][0], "padding")
+                s.events.append((end, "finished"))
+                s.finish_time = end
+        self.padding.clear()
+        self.reserved = 0
 
     def steady_steps(self, batch: Batch, limit: int) -> tuple[int, bool]:
         return limit, False  # nothing joins a running static batch

@@ -23,13 +23,14 @@ class Seq:
                  "num_computed", "status", "first_token_time", "finish_time", "last_token_time", "max_gap", "num_preemptions",
                  "events", "order")
 
-    def __init__(self, req: Request, order: int = 0) -> None:
+    def __init__(self, req: Request, order: int = 0, with_tokens: bool = True) -> None:
         self.req = req
         self.rid = req.rid
         self.arrival = req.arrival
         self.prompt_len = req.prompt_len
         self.output_len = req.output_len
-        self.tokens: list[int] | None = list(req.prompt) if req.prompt is not None else None
+        # token ids are tracked only where a model produces them (the real engine)
+        self.tokens: list[int] | None = list(req.prompt) if with_tokens and req.prompt is not None else None
         self.num_generated = 0
         self.num_computed = 0
         self.status = WAITING

@@ -12,7 +12,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from mlsys_kit.viz import PALETTE, new_figure
 
 SCHEDULER_COLORS = {"static": "#937860", "continuous": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
-STATE_COLORS = {"queued": PALETTE["idle"], "prefill": PALETTE["B"], "decode": PALETTE["F"], "preempted": PALETTE["BW"]}
+STATE_COLORS = {"queued": PALETTE["idle"], "prefill": PALETTE["B"], "decode": PALETTE["F"],
+                "padding": "#c9b8a6", "preempted": PALETTE["BW"]}
 
 
 def plot_latency_vs_rate(sweep: Mapping[str, Sequence[Mapping[str, Any]]], title: str = "") -> Figure:
@@ -56,7 +57,8 @@ def _intervals(seq: Any, end: float) -> list[tuple[float, float, str]]:
 
 
 def plot_timeline(result: Any, max_requests: int = 40, ax_title: str = "") -> Figure:
-    """One row per request: queued (grey), prefill (orange), decode (blue); a red tick where it
+    """One row per request: queued (grey), prefill (orange), decode (blue), padding (tan: done,
+    but its static batch still computes its row and holds its response); a red tick where it
     was preempted and had to wait to be recomputed."""
     if isinstance(max_requests, bool) or not isinstance(max_requests, int) or max_requests < 1:
         raise ValueError(f"max_requests must be a positive integer: got {max_requests!r}")

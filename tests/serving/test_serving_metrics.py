@@ -16,23 +16,27 @@ def test_percentile_matches_numpy(xs, q):
     assert percentile(xs, q) == pytest.approx(float(np.percentile(xs, q)), rel=1e-9, abs=1e-6)
 
 
-def _finished(rid, arrival, first, finish, out, ttft_slo=None, tpot_slo=None):
+def _finished(rid, arrival, first, last, out, ttft_slo=None, tpot_slo=None, held=0.0):
+    """A finished request: first and last token times; the response returned ``held`` seconds
+    after its last token (static batching holds it until its batch ends)."""
     s = Seq(Request(rid, arrival, 4, out, None, ttft_slo, tpot_slo))
-    s.first_token_time, s.finish_time, s.num_generated = first, finish, out
+    s.first_token_time, s.last_token_time, s.num_generated = first, last, out
+    s.finish_time = last + held
     return s
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 10), st.floats(0.01, 5), st.floats(0, 5), st.integers(1, 20)),
-                min_size=1, max_size=30), st.floats(0.05, 3), st.floats(0.01, 1))
-def test_ttft_tpot_goodput_definitions(rows, ttft_slo, tpot_slo):
-    seqs = [_finished(i, a, a + w, a + w + d, o) for i, (a, w, d, o) in enumerate(rows)]
+                min_size=1, max_size=30), st.floats(0.05, 3), st.floats(0.01, 1), st.floats(0, 3))
+def test_ttft_tpot_goodput_definitions(rows, ttft_slo, tpot_slo, held):
+    seqs = [_finished(i, a, a + w, a + w + d, o, held=held * (i % 2)) for i, (a, w, d, o) in enumerate(rows)]
     span = max(s.finish_time for s in seqs) + 1.0
     res = ServeResult("x", seqs, simulated_seconds=span)
     ttft, tpot, e2e = request_latencies(seqs)
     assert ttft == pytest.approx([w for _, w, _, _ in rows])
     assert tpot == pytest.approx([d / (o - 1) for _, _, d, o in rows if o > 1])
-    assert e2e == pytest.approx([w + d for _, w, d, _ in rows])
+    # end-to-end runs to the response's return; TPOT only between the tokens
+    assert e2e == pytest.approx([w + d + held * (i % 2) for i, (_, w, d, _) in enumerate(rows)])
     good = sum(w <= ttft_slo and (o == 1 or d / (o - 1) <= tpot_slo) for _, w, d, o in rows)
     d = summarize(res, ttft_slo, tpot_slo)
     assert d["goodput"] == pytest.approx(good / span)

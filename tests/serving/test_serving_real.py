@@ -23,13 +23,15 @@ def reference(prompt: tuple, n: int) -> list:
 @settings(max_examples=100, deadline=None)
 @given(n=st.integers(1, 8), rate=st.floats(5, 500), seed=st.integers(0, 10**6), name=st.sampled_from(list(SCHEDULERS)),
        block_size=st.sampled_from([2, 4, 8]), spare=st.integers(0, 12), seats=st.integers(1, 6),
-       budget=st.integers(6, 24), split=st.booleans())
-def test_outputs_match_reference_under_every_scheduler(n, rate, seed, name, block_size, spare, seats, budget, split):
+       budget=st.integers(6, 24), split=st.booleans(), swap=st.sampled_from([0, 3, 64]))
+def test_outputs_match_reference_under_every_scheduler(n, rate, seed, name, block_size, spare, seats, budget, split,
+                                                       swap):
     reqs = make_workload(n, rate, LengthDist("uniform", 10, 1, 24), LengthDist("uniform", 6, 1, 12),
                          seed=seed, vocab_size=MODEL.config.vocab_size)
     blocks = -(-36 // block_size) + spare  # the longest request fits alone; often little more
     res = serve(reqs, name, RealBackend(MODEL, num_blocks=blocks, block_size=block_size, split_mixed=split),
-                max_num_seqs=seats, max_num_batched_tokens=max(budget, seats))
+                max_num_seqs=seats, max_num_batched_tokens=max(budget, seats),
+                swap_blocks=swap if name in ("vllm", "chunked") else 0)
     for s in res.seqs:
         assert s.outputs == reference(s.req.prompt, s.output_len), (name, s)
     assert res.real and res.simulated_seconds > 0
@@ -71,8 +73,6 @@ def test_real_engine_needs_token_ids_and_fitting_context():
     with pytest.raises(ValueError, match="exceeds the model's context"):
         serve(make_workload(1, 1.0, LengthDist("fixed", 2040), LengthDist("fixed", 20), vocab_size=8), "vllm",
               RealBackend(MODEL, num_blocks=256))
-    with pytest.raises(ValueError, match="swap preemption is simulated only"):
-        serve(make_workload(1, 1.0, vocab_size=8), "vllm", RealBackend(MODEL, num_blocks=256), swap_blocks=8)
     with pytest.raises(ValueError, match="at least 4 timed iterations"):
         fit_cost_model([(1, 1, 1, 0.1)])
 
@@ -86,16 +86,64 @@ def _at_once(n, seed):
     return [Request(r.rid, 0.0, r.prompt_len, r.output_len, r.prompt) for r in reqs]
 
 
-def test_real_iterations_static_vs_continuous():
+def _static_batches(res):
+    """The batches of a static run, by the time their prefill started (a batch starts together)."""
+    batches = {}
+    for s in res.seqs:
+        start = next(t for t, state in s.events if state == "prefill")
+        batches.setdefault(start, []).append(s)
+    return list(batches.values())
+
+
+def test_real_static_batching_computes_padding_rows_fastertransformer_style():
+    """Orca section 2.2: a request-level batch computes every seat until its longest request
+    ends, and early finishers return only then. Counted in tokens the model really computed."""
     reqs = _at_once(24, 7)
-    runs = {n: serve(reqs, n, RealBackend(MODEL, num_blocks=256, block_size=8), max_num_seqs=8) for n in ("static", "continuous")}
-    for res in runs.values():
+    runs = {}
+    for name in ("static", "continuous"):
+        backend = RealBackend(MODEL, num_blocks=256, block_size=8)
+        runs[name] = res = serve(reqs, name, backend, max_num_seqs=8)
         for s in res.seqs:
             assert s.outputs == reference(s.req.prompt, s.output_len)
-    assert runs["static"].iterations > 1.3 * runs["continuous"].iterations
-    # static batches shrink as their short requests finish; continuous refills every freed seat
-    mean_decode = {n: sum(r[4] for r in res.records) / res.iterations for n, res in runs.items()}
-    assert mean_decode["continuous"] > 1.3 * mean_decode["static"]
+        assert backend.kv.num_free == 256  # every block (padding rows' included) came back
+        useful = sum(r[2] * (r[4] - r[7]) for r in res.records)
+        assert useful == sum(r.output_len - 1 for r in reqs)  # each later token fed once
+        rows = sum(r[2] * r[4] for r in res.records)
+        assert backend.runner.tokens_computed == sum(r.prompt_len for r in reqs) + rows
+        runs[name] = (res, rows)
+    static, rows = runs["static"]
+    batches = _static_batches(static)
+    assert [len(b) for b in batches] == [8, 8, 8]
+    # FasterTransformer's work: |batch| rows for (longest output - 1) decode steps
+    assert rows == sum(len(b) * (max(s.output_len for s in b) - 1) for b in batches)
+    for b in batches:
+        end = max(s.last_token_time for s in b)
+        assert all(s.finish_time == end for s in b)  # responses return together
+        held = [s for s in b if s.last_token_time < end]
+        assert held and all(s.events[-2][1] == "padding" for s in held)
+    cont, cont_rows = runs["continuous"]
+    assert cont_rows == sum(r.output_len - 1 for r in reqs)  # no padding at all
+    assert summarize(cont)["padding_fraction"] == 0 < summarize(static)["padding_fraction"]
+    assert static.iterations > 1.3 * cont.iterations
+    assert rows > 2 * cont_rows
+
+
+def test_real_swap_moves_kv_to_host_and_back():
+    """vLLM section 4.5: preemption by swapping copies the K/V to host memory and back; nothing
+    is recomputed, and outputs stay token-identical."""
+    reqs = _at_once(16, 3)
+    blocks = max(-(-(r.prompt_len + r.output_len) // 4) for r in reqs) + 2
+    computed = {}
+    for swap in (0, 512):
+        backend = RealBackend(MODEL, num_blocks=blocks, block_size=4)
+        res = serve(reqs, "vllm", backend, max_num_seqs=16, swap_blocks=swap)
+        assert sum(s.num_preemptions for s in res.seqs) > 0
+        for s in res.seqs:
+            assert s.outputs == reference(s.req.prompt, s.output_len)
+        assert backend.kv.num_free == blocks
+        computed[swap] = backend.runner.tokens_computed
+    once = sum(r.prompt_len + r.output_len - 1 for r in reqs)
+    assert computed[512] == once < computed[0]  # recompute prefills again what swap copies back
 
 
 def test_real_preemption_keeps_a_full_cache_from_stalling():
