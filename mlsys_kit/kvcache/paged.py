@@ -23,6 +23,10 @@ mixed batch those sequences take this path and only the others are padded. The c
 is read a few blocks at a time, flash-decoding style: each chunk of blocks is gathered into a
 small buffer that stays in the CPU cache, attended to at once, and the chunks' partial results
 are merged exactly through their log-sum-exp (see the function's docstring).
+
+Plan once, run per layer (:class:`AttentionPlan`, FlashInfer's plan / run split): which
+queries take which path, the gather indices and the masks depend only on the step's metadata,
+so the model runner builds them once per step and every layer only gathers and attends.
 """
 
 from __future__ import annotations
@@ -89,62 +93,99 @@ def paged_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tenso
     block_tables: [S, max_blocks] (padding entries may be any valid block id);
     context_lens: [S] tokens of each sequence in the cache (including the new ones);
     query_pos: [N] position of each query in its sequence (< its context_len).
-    Returns [N, H, D].
+    Returns [N, H, D]. A model runs this once per layer with the same metadata: build an
+    :class:`AttentionPlan` once and call its :meth:`~AttentionPlan.run` per layer instead.
     """
     if q.dim() != 3 or k_cache.dim() != 4 or k_cache.shape != v_cache.shape:
         raise ValueError(f"q must be [N, H, D] and k/v caches [num_blocks, block_size, H, D]: "
                          f"got {tuple(q.shape)}, {tuple(k_cache.shape)}, {tuple(v_cache.shape)}")
-    S, N = block_tables.shape[0], q.shape[0]
-    counts = torch.bincount(query_seq, minlength=S)
-    single = counts == 1  # sequences with one query: decodes (or one-token prefill chunks)
-    n_single = int(single.sum())
-    if n_single == S and S:  # pure decode batch: chunked fast path, no padded gather
-        return paged_decode_attention(q, k_cache, v_cache, block_tables, context_lens, query_pos, scale)
-    if n_single == 0:
-        return _padded_attention(q, k_cache, v_cache, block_tables, context_lens, query_seq, query_pos, scale)
-    # mixed batch: the one-query sequences take the fast path, so that a long prefill chunk does
-    # not pad every decode's queries to its length; the others share one padded call
-    out = torch.empty_like(q)
-    starts = torch.cumsum(counts, 0) - counts
-    dec = single.nonzero()[:, 0]
-    rows = starts[dec]  # the query of each one-query sequence
-    out[rows] = paged_decode_attention(q[rows], k_cache, v_cache, block_tables[dec], context_lens[dec],
-                                       query_pos[rows], scale)
-    many = counts > 1
-    if bool(many.any()):
-        renumber = torch.cumsum(many, 0) - 1  # sequence id within the multi-query group
-        sel = many[query_seq]
-        out[sel] = _padded_attention(q[sel], k_cache, v_cache, block_tables[many], context_lens[many],
-                                     renumber[query_seq[sel]], query_pos[sel], scale)
-    return out
+    plan = AttentionPlan(block_tables, context_lens, query_seq, query_pos, k_cache.shape[1], q.dtype)
+    return plan.run(q, k_cache, v_cache, scale)
 
 
-def _padded_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_tables: torch.Tensor,
-                      context_lens: torch.Tensor, query_seq: torch.Tensor, query_pos: torch.Tensor,
-                      scale: float | None) -> torch.Tensor:
-    """General case of :func:`paged_attention`: every sequence's context gathered and its queries
-    padded to the longest query run, one masked ``scaled_dot_product_attention`` call."""
-    S, N, H, D = block_tables.shape[0], *q.shape
+class AttentionPlan:
+    """What paged attention needs besides q, K and V, computed once per step and reused by every
+    layer (FlashInfer's plan / run split; vLLM's attention metadata): which queries take the
+    decode path and how their contexts are grouped and chunked, which are padded and masked.
+
+    Sequences with one query (decodes) take the decode path (:func:`paged_decode_attention`),
+    so that a long prefill chunk does not pad every decode's queries to its length; the others
+    share one padded, masked call: every such sequence's context gathered, its queries padded
+    to the longest query run, query i of a sequence seeing slot j iff ``j <= position(i)``
+    (causal) and ``j < context_len`` (not padding).
+    """
+
+    def __init__(self, block_tables: torch.Tensor, context_lens: torch.Tensor, query_seq: torch.Tensor,
+                 query_pos: torch.Tensor, block_size: int, dtype: torch.dtype = torch.float32,
+                 chunk_blocks: int = 16) -> None:
+        S = block_tables.shape[0]
+        counts = torch.bincount(query_seq, minlength=S)
+        single = counts == 1  # sequences with one query: decodes (or one-token prefill chunks)
+        n_single = int(single.sum())
+        self.decode_rows = self.padded_rows = None  # rows of q each path takes (None: all, or none)
+        self.decode = self.padded = None
+        if n_single == S:  # pure decode batch
+            self.decode = _plan_decode(block_tables, context_lens, query_pos, block_size, chunk_blocks, dtype)
+        elif n_single == 0:
+            self.padded = _plan_padded(block_tables, context_lens, query_seq, query_pos, block_size)
+        else:
+            starts = torch.cumsum(counts, 0) - counts
+            dec = single.nonzero()[:, 0]
+            self.decode_rows = starts[dec]  # the query of each one-query sequence
+            self.decode = _plan_decode(block_tables[dec], context_lens[dec], query_pos[self.decode_rows], block_size,
+                                       chunk_blocks, dtype)
+            many = counts > 1
+            renumber = torch.cumsum(many, 0) - 1  # sequence id within the multi-query group
+            sel = many[query_seq]
+            self.padded_rows = sel.nonzero()[:, 0]
+            self.padded = _plan_padded(block_tables[many], context_lens[many], renumber[query_seq[sel]],
+                                       query_pos[sel], block_size)
+
+    def run(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, scale: float | None = None,
+            fused: bool | None = None) -> torch.Tensor:
+        """Attention of q [N, H, D] over one layer's paged K/V; returns [N, H, D]."""
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+        if fused is None:
+            fused = _FLASH_WITH_LSE is not None and q.device.type == "cpu"
+        if self.padded is None:
+            return _run_decode(q, k_cache, v_cache, self.decode, scale, fused)
+        if self.decode is None:
+            return _run_padded(q, k_cache, v_cache, self.padded, scale)
+        out = torch.empty_like(q)
+        out[self.decode_rows] = _run_decode(q[self.decode_rows], k_cache, v_cache, self.decode, scale, fused)
+        out[self.padded_rows] = _run_padded(q[self.padded_rows], k_cache, v_cache, self.padded, scale)
+        return out
+
+
+def _plan_padded(block_tables: torch.Tensor, context_lens: torch.Tensor, query_seq: torch.Tensor,
+                 query_pos: torch.Tensor, block_size: int) -> tuple:
+    S, N = block_tables.shape[0], query_seq.shape[0]
     hi = int(context_lens.max()) if S else 0
-    # gather each sequence's context: [S, L, H, D] -> [S, H, L, D], cut to the longest context.
+    # each sequence's context is gathered by whole blocks, cut to the longest context
     # (index_select on whole blocks is a row memcpy, several times faster than k_cache[block_tables])
-    max_blocks = -(-hi // k_cache.shape[1])  # table columns that hold any context
+    max_blocks = -(-hi // block_size)  # table columns that hold any context
     flat = block_tables[:, :max_blocks].reshape(-1)
-    L = max_blocks * k_cache.shape[1]
-    keys = k_cache.index_select(0, flat).view(S, L, H, D)[:, :hi].transpose(1, 2)
-    values = v_cache.index_select(0, flat).view(S, L, H, D)[:, :hi].transpose(1, 2)
     counts = torch.bincount(query_seq, minlength=S)
     max_q = int(counts.max()) if N else 0
     starts = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(N, device=q.device) - starts[query_seq]  # index of the query within its sequence
+    rank = torch.arange(N, device=query_seq.device) - starts[query_seq]  # index of the query within its sequence
+    pos_pad = torch.zeros(S, max_q, dtype=torch.long, device=query_seq.device)  # padding queries see slot 0
+    pos_pad[query_seq, rank] = query_pos
+    j = torch.arange(hi, device=query_seq.device)
+    mask = (j <= pos_pad[:, :, None]) & (j < context_lens[:, None, None])  # [S, max_q, hi]
+    return flat, S, max_blocks * block_size, hi, max_q, query_seq, rank, mask[:, None]
+
+
+def _run_padded(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, plan: tuple,
+                scale: float) -> torch.Tensor:
+    flat, S, L, hi, max_q, query_seq, rank, mask = plan
+    H, D = q.shape[1:]
+    keys = k_cache.index_select(0, flat).view(S, L, H, D)[:, :hi].transpose(1, 2)
+    values = v_cache.index_select(0, flat).view(S, L, H, D)[:, :hi].transpose(1, 2)
     q_pad = q.new_zeros(S, max_q, H, D)
     q_pad[query_seq, rank] = q
-    pos_pad = torch.zeros(S, max_q, dtype=torch.long, device=q.device)  # padding queries see slot 0
-    pos_pad[query_seq, rank] = query_pos
-    j = torch.arange(hi, device=q.device)
-    mask = (j <= pos_pad[:, :, None]) & (j < context_lens[:, None, None])  # [S, max_q, hi]
-    out = F.scaled_dot_product_attention(q_pad.transpose(1, 2), keys, values,
-                                         attn_mask=mask[:, None], scale=scale)  # [S, H, max_q, D]
+    out = F.scaled_dot_product_attention(q_pad.transpose(1, 2), keys, values, attn_mask=mask,
+                                         scale=scale)  # [S, H, max_q, D]
     return out.transpose(1, 2)[query_seq, rank]
 
 
@@ -195,36 +236,94 @@ def paged_decode_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torc
     gather writes and re-reads the whole context in memory, a chunk is re-read from cache.
     ``fused`` picks torch's CPU flash kernel for step 2 (default: on the CPU when torch has it)
     or the explicit matmul / logsumexp version.
+
+    A serving batch mixes short and long contexts (a real kernel walks each sequence's own
+    blocks). Walking all of them to the longest would make a step cost batch x longest context,
+    so sequences are first grouped by the blocks they read, each group spanning less than a
+    factor of 4, and each group runs the chunked walk above on its own.
     """
-    S, H, D = q.shape
-    B = k_cache.shape[1]
-    scale = 1.0 / math.sqrt(D) if scale is None else scale
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     if fused is None:
         fused = _FLASH_WITH_LSE is not None and q.device.type == "cpu"
+    plan = _plan_decode(block_tables, context_lens, query_pos, k_cache.shape[1], chunk_blocks, q.dtype)
+    return _run_decode(q, k_cache, v_cache, plan, scale, fused)
+
+
+_GROUP_SPREAD = 4  # see paged_decode_attention: a group's longest context is < 4x its shortest
+
+
+def _plan_decode(block_tables: torch.Tensor, context_lens: torch.Tensor, query_pos: torch.Tensor, block_size: int,
+                 chunk_blocks: int, dtype: torch.dtype) -> list:
+    """Groups of queries [(rows or None for all, chunk width, chunks)] for :func:`_run_decode`."""
     limit = torch.minimum(query_pos + 1, context_lens)  # slots each query sees: j < limit (causal)
+    used = (limit + block_size - 1) // block_size  # blocks each query reads
+    lo, hi = (int(x) for x in torch.aminmax(used))
+    if hi <= _GROUP_SPREAD * lo:
+        return [(None, *_plan_chunks(block_tables, limit, block_size, chunk_blocks, dtype))]
+    # ragged contexts (serving batches): one walk for all would pad every query to the longest
+    # context, so queries are grouped by how many blocks they read, no group spanning more than
+    # a factor _GROUP_SPREAD: each query reads at most that many times its own blocks
+    group = torch.floor(torch.log2(used.double()) / math.log2(_GROUP_SPREAD)).long()
+    plan = []
+    for g in torch.unique(group).tolist():
+        rows = (group == g).nonzero()[:, 0]
+        plan.append((rows, *_plan_chunks(block_tables[rows], limit[rows], block_size, chunk_blocks, dtype)))
+    return plan
+
+
+def _plan_chunks(block_tables: torch.Tensor, limit: torch.Tensor, block_size: int, chunk_blocks: int,
+                 dtype: torch.dtype) -> tuple[int, list]:
+    """The chunks of one group's walk: (flat block ids, first slot, slots, bias, empty) each."""
+    S, B = block_tables.shape[0], block_size
     lo, hi = (int(x) for x in torch.aminmax(limit))
     used = -(-hi // B)  # table columns that hold any visible slot
     n_chunks = max(1, round(used / chunk_blocks))  # chunks of equal width, about chunk_blocks each
-    chunk_blocks = -(-used // n_chunks)
-    k_buf = k_cache.new_empty(S * chunk_blocks, B, H, D)  # reused by every chunk
-    v_buf = v_cache.new_empty(S * chunk_blocks, B, H, D)
-    q4 = q.unsqueeze(2)  # [S, H, 1, D]
-    outs, lses = [], []
-    for first in range(0, used, chunk_blocks):
-        ids = block_tables[:, first:min(first + chunk_blocks, used)].reshape(-1)
+    width = -(-used // n_chunks)
+    chunks = []
+    for first in range(0, used, width):
+        ids = block_tables[:, first:min(first + width, used)].reshape(-1)
         start = first * B
         n = min(ids.numel() // S * B, hi - start)  # slots of this chunk, cut at the longest context
+        bias = empty = None
+        if start + n > lo:  # some sequence ends inside (or before) this chunk
+            j = torch.arange(start, start + n, device=limit.device)
+            bias = torch.zeros(S, 1, 1, n, dtype=dtype, device=limit.device).masked_fill(
+                (j >= limit[:, None])[:, None, None], float("-inf"))
+        if start >= lo and n_chunks > 1:  # sequences that see nothing of this chunk contribute nothing
+            empty = (limit <= start)[:, None, None]
+        chunks.append((ids, n, bias, empty))
+    return width, chunks
+
+
+def _run_decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, plan: list, scale: float,
+                fused: bool) -> torch.Tensor:
+    if len(plan) == 1 and plan[0][0] is None:
+        return _run_chunks(q, k_cache, v_cache, plan[0][1], plan[0][2], scale, fused)
+    out = torch.empty_like(q)
+    for rows, width, chunks in plan:
+        out[rows] = _run_chunks(q[rows], k_cache, v_cache, width, chunks, scale, fused)
+    return out
+
+
+def _run_chunks(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, width: int, chunks: list,
+                scale: float, fused: bool) -> torch.Tensor:
+    """One group's chunked walk (see :func:`paged_decode_attention`): attend to each chunk, merge."""
+    S, H, D = q.shape
+    B = k_cache.shape[1]
+    q4 = q.unsqueeze(2)  # [S, H, 1, D]
+    if len(chunks) == 1:  # the whole context is one chunk: plain attention, nothing to merge
+        ids, n, bias, _ = chunks[0]
+        keys = k_cache.index_select(0, ids).view(S, -1, H, D)[:, :n].transpose(1, 2)
+        values = v_cache.index_select(0, ids).view(S, -1, H, D)[:, :n].transpose(1, 2)
+        return F.scaled_dot_product_attention(q4, keys, values, attn_mask=bias, scale=scale)[:, :, 0]
+    k_buf = k_cache.new_empty(S * width, B, H, D)  # reused by every chunk
+    v_buf = v_cache.new_empty(S * width, B, H, D)
+    outs, lses = [], []
+    for ids, n, bias, empty in chunks:
         keys = torch.index_select(k_cache, 0, ids, out=k_buf[:ids.numel()]).view(S, -1, H, D)[:, :n].transpose(1, 2)
         values = torch.index_select(v_cache, 0, ids, out=v_buf[:ids.numel()]).view(S, -1, H, D)[:, :n].transpose(1, 2)
-        bias = None
-        if start + n > lo:  # some sequence ends inside (or before) this chunk
-            j = torch.arange(start, start + n, device=q.device)
-            bias = q.new_zeros(S, 1, 1, n).masked_fill((j >= limit[:, None])[:, None, None], float("-inf"))
-        if n_chunks == 1:  # the whole context is one chunk: plain attention, nothing to merge
-            return F.scaled_dot_product_attention(q4, keys, values, attn_mask=bias, scale=scale)[:, :, 0]
         out, lse = _attend_with_lse(q4, keys, values, bias, scale, fused)
-        if start >= lo:  # sequences that see nothing of this chunk contribute nothing
-            empty = (limit <= start)[:, None, None]
+        if empty is not None:
             lse = lse.masked_fill(empty, float("-inf"))
             out = out.masked_fill(empty[..., None], 0.0)
         outs.append(out)

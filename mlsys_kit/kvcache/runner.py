@@ -22,7 +22,7 @@ import torch
 from mlsys_kit.checks import nonneg_int, positive_int
 from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
 from mlsys_kit.kvcache.block_table import BlockManager
-from mlsys_kit.kvcache.paged import PagedKVCache, paged_attention
+from mlsys_kit.kvcache.paged import AttentionPlan, PagedKVCache
 from mlsys_kit.models.gpt import GPT
 
 
@@ -41,6 +41,7 @@ class PagedModelRunner:
                                   dtype=param.dtype, device=param.device)
         self.block_size = block_size
         self.tokens_computed = 0  # tokens that went through the model (prefix-cache hits skip it)
+        self.padding_rows_computed = 0  # rows that went through the dense layers only (see step)
 
     def _validate(self, batch: Sequence[tuple[Hashable, list[int]]]) -> None:
         if not isinstance(batch, (list, tuple)) or not batch:
@@ -62,11 +63,16 @@ class PagedModelRunner:
                                  f"n_positions={cfg.n_positions}")
 
     @torch.no_grad()
-    def step(self, batch: Sequence[tuple[Hashable, list[int]]]) -> dict[Hashable, torch.Tensor]:
+    def step(self, batch: Sequence[tuple[Hashable, list[int]]], padding_rows: int = 0) -> dict[Hashable, torch.Tensor]:
         """Append each entry's tokens, run one forward pass, return each entry's last-token logits.
 
-        Raises OutOfBlocks before changing anything if the whole batch does not fit.
+        ``padding_rows`` extra rows go through every dense layer (embeddings, QKV, projections,
+        MLP) but neither read nor write the cache: the rows of finished requests that a static
+        batch still carries (FasterTransformer computes them in its GEMMs; its attention kernel
+        skips finished rows). Raises OutOfBlocks before changing anything if the whole batch
+        does not fit.
         """
+        nonneg_int("padding_rows", padding_rows)
         self._validate(batch)
         needed = sum(self.manager.blocks_needed_for(sid, toks) for sid, toks in batch)
         if needed > self.allocator.num_free:
@@ -100,15 +106,21 @@ class PagedModelRunner:
         block_tables = torch.tensor([t + [0] * (width - len(t)) for t in tables], **to)
         slot_t, qseq_t, pos_t, ctx_t = (torch.tensor(x, **to) for x in (slots, qseq, pos, ctx))
         n_done = len(ids)
+        plan = AttentionPlan(block_tables, ctx_t, qseq_t, pos_t, B, self.cache.kv[0].dtype)  # once, for every layer
 
         def attention(layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            if padding_rows:
+                q, k, v = q[:n_done], k[:n_done], v[:n_done]
             self.cache.write(layer, k, v, slot_t)
             store = self.cache.kv[layer]
-            return paged_attention(q, store[0], store[1], block_tables, ctx_t, qseq_t, pos_t)
+            out = plan.run(q, store[0], store[1])
+            return torch.cat([out, out.new_zeros(padding_rows, *out.shape[1:])]) if padding_rows else out
 
-        logits = self.model.forward_packed(torch.tensor(ids, **to), pos_t, attention,
+        all_pos = torch.cat([pos_t, pos_t.new_zeros(padding_rows)]) if padding_rows else pos_t
+        logits = self.model.forward_packed(torch.tensor(ids + [0] * padding_rows, **to), all_pos, attention,
                                            logits_index=torch.tensor(last, **to))
         self.tokens_computed += n_done
+        self.padding_rows_computed += padding_rows
         return {sid: logits[i] for i, (sid, _) in enumerate(batch)}
 
     def free(self, seq_id: Hashable) -> None:

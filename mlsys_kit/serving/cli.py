@@ -56,7 +56,8 @@ def _add_common(p: argparse.ArgumentParser, requests: int, rate: float, prompt: 
     p.add_argument("--max-model-len", type=arg(positive_int, int, "--max-model-len"), default=None,
                    help="KV reserved per request by static/continuous (default: prompt + output)")
     p.add_argument("--swap-blocks", type=arg(nonneg_int, int, "--swap-blocks"), default=0,
-                   help="vllm/chunked: preempt by swapping to a host pool of this many blocks (simulator only)")
+                   help="vllm/chunked: preempt by swapping to a host pool of this many blocks "
+                        "(simulated: priced by the cost model; run: real K/V copies to host memory)")
     p.add_argument("--ttft-slo", type=arg(positive_number, float, "--ttft-slo"), default=ttft, help=f"seconds (default {ttft})")
     p.add_argument("--tpot-slo", type=arg(positive_number, float, "--tpot-slo"), default=tpot, help=f"seconds (default {tpot})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -89,7 +90,8 @@ def _print(d: dict[str, Any], as_json: bool) -> None:
         emit_json(d)
         return
     for k in ("scheduler", "requests", "simulated_seconds", "throughput_tokens_per_s", "ttft_p50", "ttft_p99",
-              "tpot_p50", "tpot_p99", "goodput", "slo_attainment", "preemptions", "outputs_match_reference"):
+              "tpot_p50", "tpot_p99", "e2e_p50", "goodput", "slo_attainment", "preemptions", "padding_fraction",
+              "outputs_match_reference"):
         if k in d:
             v = d[k]
             print(f"{k:<26} {v:.4g}" if isinstance(v, float) else f"{k:<26} {v}")

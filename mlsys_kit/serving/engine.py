@@ -85,22 +85,15 @@ class SimBackend:
 
     def execute(self, batch: Batch, prefill: int, decode: int, context: int,
                 swap_tokens: int = 0, padding: Sequence[Seq] = ()) -> tuple[float, dict[int, int]]:
-        """Price one iteration. ``decode`` and ``context`` include the ``padding`` rows (finished
-        requests a static batch still computes); each of those also appends one token of K/V."""
+        """Price one iteration. ``decode`` includes the ``padding`` rows (finished requests a
+        static batch still computes in its dense layers; they attend to nothing)."""
         for seq, n in batch:
             self.kv.append(seq.rid, n)
-        for seq in padding:
-            self.kv.append(seq.rid, 1)
         return self.cost.time(prefill, decode, context) + self.cost.e * swap_tokens, {}
 
-    def advance(self, batch: Batch, k: int, padding: Sequence[Seq] = ()) -> None:
+    def advance(self, batch: Batch, k: int) -> None:
         for seq, _ in batch:
             self.kv.append(seq.rid, k)
-        for seq in padding:
-            self.kv.append(seq.rid, k)
-
-
-PAD_TOKEN = 0  # what a padding row of a static batch is fed (its output is discarded)
 
 
 class RealBackend:
@@ -121,19 +114,16 @@ class RealBackend:
     def execute(self, batch: Batch, prefill: int, decode: int, context: int,
                 swap_tokens: int = 0, padding: Sequence[Seq] = ()) -> tuple[float, dict[int, int]]:
         """Run one iteration; returns (seconds, {rid: sampled token} for sequences that sample).
-        ``padding`` rows (finished requests a static batch still computes) are fed a pad token
-        and really computed, their outputs thrown away. The seconds include the K/V copies of
-        any swap the scheduler did for this iteration."""
+        ``padding`` rows (finished requests a static batch still computes) really go through the
+        dense layers, as in FasterTransformer's GEMMs, but not through attention. The seconds
+        include the K/V copies of any swap the scheduler did for this iteration."""
         entries = [(s.rid, s.tokens[s.num_computed:s.num_computed + n]) for s, n in batch]
-        pads = [(s.rid, [PAD_TOKEN]) for s in padding]
         t0 = time.perf_counter()
-        if self.split_mixed and prefill and decode:
+        if self.split_mixed and prefill and decode - len(padding):
             logits = self.runner.step([e for (s, _), e in zip(batch, entries) if not s.is_decoding])
-            rest = [e for (s, _), e in zip(batch, entries) if s.is_decoding] + pads
-            if rest:
-                logits.update(self.runner.step(rest))
+            logits.update(self.runner.step([e for (s, _), e in zip(batch, entries) if s.is_decoding], len(padding)))
         else:
-            logits = self.runner.step(entries + pads)
+            logits = self.runner.step(entries, len(padding))
         sampled = {s.rid: int(logits[s.rid].argmax()) for s, n in batch if s.num_computed + n == s.length}
         return time.perf_counter() - t0 + self.kv.take_swap_seconds(), sampled
 
@@ -226,10 +216,8 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
         if check:
             _check_batch(batch, sched)
         padding = sched.padding if has_padding else ()
-        prefill = decode = context = 0
-        for seq in padding:  # finished rows a static batch still computes: one pad token each
-            decode += 1
-            context += kv.num_tokens(seq.rid) + 1
+        prefill = context = 0
+        decode = len(padding)  # finished rows a static batch still computes (dense layers only)
         for seq, n in batch:
             computed = seq.num_computed
             context += computed + n
@@ -266,12 +254,13 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
                         finished.append(seq)
         else:  # k identical all-decode iterations, timed one by one
             cost, steps = backend.cost, 0
+            grow = decode - len(padding)  # context tokens each iteration adds (padding rows add none)
             watch = arrivals_matter and nxt < total
             later_gap = 0.0  # the longest gap between iterations 2..k (as the stepped loop measures it)
             while steps < k:
                 prev = now
                 now += cost.time(0, decode, context)
-                context += decode
+                context += grow
                 steps += 1
                 if steps == 1:
                     first_end = now
@@ -279,8 +268,8 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
                     later_gap = now - prev
                 if watch and seqs[nxt].arrival <= now:
                     break  # the next iteration sees a new arrival: schedule it for real
-            backend.advance(batch, steps, padding)
-            records.append((start, now, steps, 0, decode, context - decode * steps, kv_used, len(padding)))
+            backend.advance(batch, steps)
+            records.append((start, now, steps, 0, decode, context - grow * steps, kv_used, len(padding)))
             for seq, _ in batch:
                 seq.num_computed += steps
                 seq.num_generated += steps

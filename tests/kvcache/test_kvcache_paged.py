@@ -110,6 +110,23 @@ def test_runner_out_of_blocks_changes_nothing(tiny):
         r.step([("a", [10**6])])
 
 
+@pytest.mark.parametrize("pad", [1, 5])
+def test_padding_rows_change_no_logits_and_no_cache(tiny, pad):
+    """Static batching's padding rows run through the dense layers only: the real rows' logits
+    and the cache are what they are without them."""
+    plain, padded = (PagedModelRunner(tiny, num_blocks=16, block_size=4) for _ in range(2))
+    for batch in ([("a", [1, 2, 3, 4, 5]), ("b", [7, 8])], [("a", [9])], [("b", [3]), ("a", [4])]):
+        want, got = plain.step(batch), padded.step(batch, padding_rows=pad)
+        for sid in want:
+            assert torch.allclose(got[sid], want[sid], atol=1e-5)
+    assert padded.padding_rows_computed == 3 * pad and padded.tokens_computed == plain.tokens_computed == 10
+    assert padded.allocator.num_free == plain.allocator.num_free
+    for a, b in zip(plain.cache.kv, padded.cache.kv):  # (a GEMM's rounding depends on its row count)
+        assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="padding_rows must be"):
+        padded.step([("a", [1])], padding_rows=-1)
+
+
 @pytest.mark.parametrize("ctx", [[9, 9, 9], [9, 4, 16], [16, 16]])
 def test_decode_paths_equal_and_ragged(ctx):
     """Pure decode (one query per sequence), with equal lengths (no mask) and ragged ones."""
@@ -195,7 +212,7 @@ def test_runner_random_schedule_matches_reference(data, block_size, prefix):
 
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), block_size=st.integers(1, 8), heads=st.integers(1, 3), head_dim=st.sampled_from([1, 4, 8]),
-       lens=st.lists(st.integers(1, 60), min_size=1, max_size=6), chunk_blocks=st.integers(1, 5),
+       lens=st.lists(st.integers(1, 60), min_size=1, max_size=10), chunk_blocks=st.integers(1, 5),
        fused=st.booleans())
 def test_decode_fast_path_equals_sdpa(data, block_size, heads, head_dim, lens, chunk_blocks, fused):
     """Decode-only batches (one query per sequence) through the chunked log-sum-exp merge, with

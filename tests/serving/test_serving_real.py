@@ -105,11 +105,12 @@ def test_real_static_batching_computes_padding_rows_fastertransformer_style():
         runs[name] = res = serve(reqs, name, backend, max_num_seqs=8)
         for s in res.seqs:
             assert s.outputs == reference(s.req.prompt, s.output_len)
-        assert backend.kv.num_free == 256  # every block (padding rows' included) came back
+        assert backend.kv.num_free == 256  # every block came back
         useful = sum(r[2] * (r[4] - r[7]) for r in res.records)
         assert useful == sum(r.output_len - 1 for r in reqs)  # each later token fed once
         rows = sum(r[2] * r[4] for r in res.records)
-        assert backend.runner.tokens_computed == sum(r.prompt_len for r in reqs) + rows
+        assert backend.runner.tokens_computed == sum(r.prompt_len for r in reqs) + useful
+        assert backend.runner.padding_rows_computed == rows - useful  # padding rows really computed
         runs[name] = (res, rows)
     static, rows = runs["static"]
     batches = _static_batches(static)

@@ -23,7 +23,6 @@ def recording(name, log, **kw):
         def schedule():
             batch = inner()
             need = sum(kv.blocks_needed(s.rid, n) for s, n in batch)
-            need += sum(kv.blocks_needed(s.rid, 1) for s in getattr(sched, "padding", ()))  # static's done rows
             assert need <= kv.num_free, "batch needs more KV blocks than are free"
             assert len(sched.running) <= sched.max_num_seqs
             if name == "chunked":
