@@ -31,7 +31,7 @@ def test_simulate_replays_a_trace(capsys, tmp_path):
 @pytest.mark.parametrize("swap", ["0", "64"])
 def test_run_real_engine_matches_reference(capsys, tmp_path, swap):
     d = run_json(capsys, "serve", "run", "--scheduler", "vllm", "--requests", "12", "--prompt-len", "8",
-                 "--output-len", "8", "--blocks", "5", "--block-size", "8", "--swap-blocks", swap,
+                 "--output-len", "8", "--lengths", "uniform", "--blocks", "4", "--block-size", "8", "--swap-blocks", swap,
                  "--plot", str(tmp_path / "tl.png"), "--json")
     assert KEYS | {"outputs_match_reference"} <= set(d)
     assert d["outputs_match_reference"] is True and d["preemptions"] > 0
