@@ -1,13 +1,20 @@
 """Real engine (paged KV cache, greedy): continuous vs static batching on the same mixed-length
-workload, every request queued at t=0 (saturation: throughput is the engine's capacity, and
-p50 latency is how long half the requests wait for it). Prints one JSON object.
+workload. Prints one JSON object; progress goes to stderr.
 
     .venv/bin/python benchmarks/serving_real.py [--preset tiny|gpt2] [--requests 128] [--seats 16]
-        [--sigma 0.8] [--static-seats 4 8 16 32 64] [--repeat 1]
+        [--sigma 0.8] [--static-seats 4 8 16 32 64] [--rates 10 20 ...] [--slo-scale 4] [--repeat 1]
 
-Static batching is FasterTransformer's (Orca section 2.2): every seat of a batch is computed
-until its longest request ends. So that static batching is not judged by one unlucky batch
-size, it is also run at every ``--static-seats`` and the best of them is compared too.
+Two comparisons:
+
+1. Saturation: every request queued at t=0; throughput is each engine's capacity. Static
+   batching is FasterTransformer's (Orca section 2.2): every seat of a batch is computed until
+   its longest request ends. So that it is not judged by one unlucky batch size, it is also run
+   at every ``--static-seats`` and the best is compared too.
+2. Equal latency (Orca section 6, DistServe's SLO scale): Poisson arrivals at each of
+   ``--rates``; a scheduler's throughput "at" a latency budget is the best it sustains with
+   p50 end-to-end latency within ``--slo-scale`` times an unloaded request's. Static batching
+   can only keep latency low by keeping its batches small and short, so at a budget it serves
+   far less than at saturation; ``equal_latency.ratio_by_slo_scale`` gives the ratio at 2, 4, 8x.
 """
 
 from __future__ import annotations
@@ -37,6 +44,11 @@ def main() -> dict:
     ap.add_argument("--sigma", type=float, default=0.8, help="lognormal shape of both lengths (CLI default 0.8)")
     ap.add_argument("--static-seats", type=int, nargs="*", default=[4, 8, 16, 32, 64])
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration; the median is kept")
+    ap.add_argument("--plot", help="PNG of p50 latency against throughput, per scheduler (equal-latency sweep)")
+    ap.add_argument("--rates", type=float, nargs="*", default=[10, 15, 20, 25, 30, 40, 50, 60, 80, 100],
+                    help="requests/s of the equal-latency sweep (none: skip it)")
+    ap.add_argument("--sweep-requests", type=int, default=192)
+    ap.add_argument("--slo-scale", type=float, default=4.0, help="latency budget / unloaded p50 latency")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -78,7 +90,47 @@ def main() -> dict:
     out["continuous_over_static_e2e_p50"] = round(out["continuous"]["e2e_p50"] / out["static"]["e2e_p50"], 2)
     out["continuous_over_best_static_e2e_p50"] = round(out["continuous"]["e2e_p50"] / best[1]["e2e_p50"], 2)
     out["median_of_repeats"] = args.repeat
+    if args.rates:
+        out["equal_latency"] = equal_latency(args, model, dist)
     return out
+
+
+def equal_latency(args: argparse.Namespace, model, dist) -> dict:
+    """Throughput vs p50 latency as the request rate grows; the best throughput within a budget."""
+    from mlsys_kit.serving import RealBackend, make_workload, serve, summarize, throughput_at_latency
+
+    def point(name: str, rate: float, n: int) -> dict:
+        reqs = make_workload(n, rate, dist, dist, seed=1, vocab_size=model.config.vocab_size)
+        res = serve(reqs, name, RealBackend(model, num_blocks=4096, block_size=16), max_num_seqs=args.seats,
+                    max_num_batched_tokens=256, check=False)
+        s = summarize(res)
+        row = {"rate": rate, "throughput_tokens_per_s": round(s["throughput_tokens_per_s"], 1),
+               "e2e_p50": round(s["e2e_p50"], 4), "ttft_p50": round(s["ttft_p50"], 4)}
+        print(f"{name:>10} rate {rate:6.1f}  {row['throughput_tokens_per_s']:8.0f} tok/s  "
+              f"e2e p50 {row['e2e_p50']:.3f} s", file=sys.stderr)
+        return row
+
+    # an unloaded request: arrivals 100x slower than the slowest rate, so each is served alone
+    unloaded = point("continuous", min(args.rates) / 100, min(args.sweep_requests, 64))["e2e_p50"]
+    curves = {name: [point(name, rate, args.sweep_requests) for rate in args.rates] for name in ("static", "continuous")}
+
+    ratios = {}
+    for scale in sorted({2.0, 4.0, 8.0, args.slo_scale}):
+        tp = [throughput_at_latency(curves[name], scale * unloaded) for name in ("static", "continuous")]
+        ratios[f"{scale:g}"] = round(tp[1] / tp[0], 2) if None not in tp and tp[0] > 0 else None
+    budget = args.slo_scale * unloaded
+    if args.plot:
+        from mlsys_kit.viz import save_figure
+        from mlsys_kit.viz.serving import plot_latency_vs_throughput
+
+        save_figure(plot_latency_vs_throughput(curves, budget, f"{args.preset} GPT, real engine, {args.seats} seats"),
+                    args.plot)
+    at = {name: throughput_at_latency(curves[name], budget) for name in curves}
+    return {"seats": args.seats, "requests": args.sweep_requests, "unloaded_e2e_p50": unloaded,
+            "slo_scale": args.slo_scale, "budget_e2e_p50": round(budget, 4),
+            "static_tokens_per_s_at_budget": at["static"], "continuous_tokens_per_s_at_budget": at["continuous"],
+            "continuous_over_static_tokens_per_s": ratios[f"{args.slo_scale:g}"], "ratio_by_slo_scale": ratios,
+            "curves": curves}
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ def section(progress: Callable[[str], None]):
         ("real: vllm / static tokens/s", real["vllm"][1]["throughput_tokens_per_s"] / st["throughput_tokens_per_s"]),
         ("real: continuous, mixed iterations as 2 passes / static tokens/s",
          real["continuous_split"][1]["throughput_tokens_per_s"] / st["throughput_tokens_per_s"]),
+        ("real: static batching's rows that were padding (%)", 100 * st["padding_fraction"]),
+        ("real: e2e p50 static / continuous", st["e2e_p50"] / co["e2e_p50"]),
         ("real: TTFT p50 static (s)", st["ttft_p50"]),
         ("real: TTFT p50 continuous (s)", co["ttft_p50"]),
     ]
@@ -80,6 +82,10 @@ def section(progress: Callable[[str], None]):
         Figure("Batch composition and KV use under long prompts: vLLM prefill-first vs chunked prefill",
                figure_png(plot_batch_composition([lp["vllm"], lp["chunked"]])),
                "mlsys-kit serve simulate --scheduler chunked --prompt-len 1024 --output-len 128 --rate 3 --json"),
+        Figure("Real engine, static batching (FasterTransformer style): a request done early keeps its row, "
+               "padded, until its batch's longest request ends (tiny GPT, 32 requests)",
+               figure_png(plot_timeline(real["static"][0])),
+               "mlsys-kit serve run --scheduler static --plot timeline.png"),
         Figure("Real engine, continuous batching: per-request timeline (tiny GPT, 32 requests)",
                figure_png(plot_timeline(real["continuous"][0])),
                "mlsys-kit serve run --scheduler continuous --plot timeline.png"),

@@ -15,7 +15,7 @@ linearly between order statistics (numpy's default), so p50 of [1, 2] is 1.5.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from mlsys_kit.checks import positive_number
 
@@ -98,3 +98,27 @@ def time_series(result: Any) -> dict[str, list[float]]:
     nb = max(result.num_blocks, 1)
     return {"time": [r[0] for r in recs], "decode_batch": [r[4] for r in recs],
             "prefill_tokens": [r[3] for r in recs], "kv_utilization": [r[6] / nb for r in recs]}
+
+
+def throughput_at_latency(points: Sequence[Mapping[str, float]], budget: float, latency: str = "e2e_p50",
+                          throughput: str = "throughput_tokens_per_s") -> float | None:
+    """The throughput a scheduler sustains within a latency budget, from a sweep over request
+    rates (Orca section 6 compares engines "at the same latency"; DistServe section 2.1 states
+    the budget as an SLO). ``points`` are one dict per rate with a ``rate`` key; walking up the
+    rates, the answer is the best throughput seen before the latency first exceeds ``budget``,
+    interpolated linearly to where the budget is crossed. None if even the lowest rate is over."""
+    positive_number("budget", budget)
+    for r in points:
+        if not isinstance(r, Mapping) or not {"rate", latency, throughput} <= set(r):
+            raise ValueError(f"each point must be a dict with 'rate', {latency!r} and {throughput!r}: got {r!r}")
+    rows = sorted(points, key=lambda r: r["rate"])
+    best, prev = None, None
+    for r in rows:
+        if r[latency] > budget:
+            if prev is not None and r[throughput] > prev[throughput]:  # cross the budget between prev and r
+                share = (budget - prev[latency]) / (r[latency] - prev[latency])
+                best = max(best, prev[throughput] + share * (r[throughput] - prev[throughput]))
+            break
+        best = r[throughput] if best is None else max(best, r[throughput])
+        prev = r
+    return best

@@ -44,6 +44,30 @@ def plot_latency_vs_rate(sweep: Mapping[str, Sequence[Mapping[str, Any]]], title
     return fig
 
 
+def plot_latency_vs_throughput(curves: Mapping[str, Sequence[Mapping[str, Any]]], budget: float | None = None,
+                               title: str = "") -> Figure:
+    """Orca Figure 8's view: p50 end-to-end latency against achieved throughput, one curve per
+    scheduler as the request rate grows (``curves[scheduler]`` = dicts with ``rate``,
+    ``throughput_tokens_per_s`` and ``e2e_p50``); a dotted line marks a latency ``budget``."""
+    if not curves:
+        raise ValueError("curves must hold at least one scheduler")
+    fig = new_figure(6, 4)
+    ax = fig.subplots()
+    for name, rows in curves.items():
+        rows = sorted(rows, key=lambda r: r["rate"])
+        ax.plot([r["throughput_tokens_per_s"] for r in rows], [r["e2e_p50"] for r in rows], "o-",
+                color=SCHEDULER_COLORS.get(name, "black"), label=name)
+    if budget is not None:
+        ax.axhline(budget, color="grey", ls=":", label=f"budget {budget:.3g} s")
+    ax.set_yscale("log")
+    ax.set_xlabel("throughput (output tokens/s)")
+    ax.set_ylabel("p50 end-to-end latency (s)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "latency against throughput, request rate rising")
+    return fig
+
+
 def _intervals(seq: Any, end: float) -> list[tuple[float, float, str]]:
     out = []
     events = seq.events

@@ -60,3 +60,36 @@ def test_unfinished_run_and_bad_slo_rejected():
         summarize(ServeResult("x", [], simulated_seconds=1.0), ttft_slo=-1)
     with pytest.raises(ValueError, match=r"percentile q must be in \[0, 100\]"):
         percentile([1.0], 101)
+
+
+curves = st.lists(st.tuples(st.floats(0.1, 10), st.floats(0, 100)), min_size=1, max_size=8, unique_by=lambda t: t).map(
+    lambda rows: [{"rate": float(i + 1), "e2e_p50": lat, "throughput_tokens_per_s": tp} for i, (lat, tp) in enumerate(rows)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(curve=curves, budget=st.floats(0.1, 12), more=st.floats(0, 5))
+def test_throughput_at_latency_is_bounded_and_monotone(curve, budget, more):
+    from mlsys_kit.serving import throughput_at_latency
+
+    got = throughput_at_latency(curve, budget)
+    if curve[0]["e2e_p50"] > budget:
+        assert got is None
+        return
+    cut = next((i for i, r in enumerate(curve) if r["e2e_p50"] > budget), len(curve))
+    within = [r["throughput_tokens_per_s"] for r in curve[:cut]]
+    assert max(within) <= got <= max(r["throughput_tokens_per_s"] for r in curve[:cut + 1])
+    assert throughput_at_latency(curve, budget + more) >= got  # a looser budget never serves less
+
+
+def test_throughput_at_latency_interpolates_to_the_crossing():
+    from mlsys_kit.serving import throughput_at_latency
+
+    curve = [{"rate": 1, "e2e_p50": 1.0, "throughput_tokens_per_s": 10.0},
+             {"rate": 2, "e2e_p50": 3.0, "throughput_tokens_per_s": 20.0},
+             {"rate": 3, "e2e_p50": 2.0, "throughput_tokens_per_s": 90.0}]  # past the first crossing: ignored
+    assert throughput_at_latency(curve, 2.0) == pytest.approx(15.0)
+    assert throughput_at_latency(curve, 0.5) is None
+    with pytest.raises(ValueError, match="each point must be a dict with 'rate'"):
+        throughput_at_latency([{"rate": 1}], 1.0)
+    with pytest.raises(ValueError, match="budget must be a positive"):
+        throughput_at_latency(curve, 0)
