@@ -83,11 +83,18 @@ def test_invariants_on_random_traces(trace, name, blocks, block_size, seats, bud
 
 @settings(max_examples=80, deadline=None)
 @given(trace=traces, name=st.sampled_from(NAMES), blocks=st.integers(25, 60), seats=st.integers(1, 16),
-       swap=st.sampled_from([0, 3, 1000]))
-def test_fast_forward_is_exact(trace, name, blocks, seats, swap):
+       swap=st.sampled_from([0, 3, 1000]), vector_steps=st.sampled_from([2, 5, 32, 10**9]))
+def test_fast_forward_is_exact(trace, name, blocks, seats, swap, vector_steps):
+    """Jumping over identical iterations (in Python, or in numpy for long runs) gives
+    bit-for-bit the times of stepping through every one."""
+    from unittest import mock
+
+    from mlsys_kit.serving import engine
+
     kw = dict(max_num_seqs=seats, max_num_batched_tokens=max(seats, 16),
               swap_blocks=swap if name in ("vllm", "chunked") else 0)
-    a = serve(trace, name, SimBackend(num_blocks=blocks, block_size=4), fast_forward=True, **kw)
+    with mock.patch.object(engine, "_VECTOR_STEPS", vector_steps):
+        a = serve(trace, name, SimBackend(num_blocks=blocks, block_size=4), fast_forward=True, **kw)
     b = serve(trace, name, SimBackend(num_blocks=blocks, block_size=4), fast_forward=False, **kw)
     assert [(s.first_token_time, s.finish_time, s.max_gap, s.num_preemptions, s.events) for s in a.seqs] == \
            [(s.first_token_time, s.finish_time, s.max_gap, s.num_preemptions, s.events) for s in b.seqs]
