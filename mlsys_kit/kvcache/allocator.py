@@ -100,6 +100,33 @@ class BlockAllocator:
         self._refcount[block] = 1
         return block
 
+    def allocate_many(self, n: int) -> list[int]:
+        """``n`` blocks, exactly as ``n`` calls of :meth:`allocate` would take them (the
+        simulator's hot path); raises OutOfBlocks and takes nothing if fewer are free."""
+        if n > self.num_free:
+            raise OutOfBlocks(f"{n} blocks wanted, {self.num_free} of {self.num_blocks} are free")
+        free = self._free
+        if n > len(free):  # some come from evicting cached blocks: one by one
+            return [self.allocate() for _ in range(n)]
+        blocks = free[len(free) - n:][::-1] if n else []
+        del free[len(free) - n:]
+        refcount = self._refcount
+        for block in blocks:
+            refcount[block] = 1
+        return blocks
+
+    def free_many(self, blocks: list[int]) -> None:
+        """:meth:`free` for each of ``blocks`` in order, with the same checks."""
+        refcount, n = self._refcount, self.num_blocks
+        for block in blocks:
+            if type(block) is not int or not 0 <= block < n:
+                self._check(block)  # raises ForeignBlock with its message
+            if refcount[block] == 1 and block not in self._cached:
+                refcount[block] = 0
+                self._free.append(block)
+            else:
+                self.free(block)
+
     def incref(self, block: int) -> None:
         """Add an owner to an allocated block (fork, prefix-cache hit on a live block)."""
         if self._refcount[self._check(block)] == 0:

@@ -87,13 +87,11 @@ class SimBackend:
                 swap_tokens: int = 0, padding: Sequence[Seq] = ()) -> tuple[float, dict[int, int]]:
         """Price one iteration. ``decode`` includes the ``padding`` rows (finished requests a
         static batch still computes in its dense layers; they attend to nothing)."""
-        for seq, n in batch:
-            self.kv.append(seq.rid, n)
+        self.kv.append_batch((seq.rid, n) for seq, n in batch)
         return self.cost.time(prefill, decode, context) + self.cost.e * swap_tokens, {}
 
     def advance(self, batch: Batch, k: int) -> None:
-        for seq, _ in batch:
-            self.kv.append(seq.rid, k)
+        self.kv.append_batch((seq.rid, k) for seq, _ in batch)
 
 
 class RealBackend:

@@ -90,15 +90,23 @@ class SimKV:
             if need > alloc.num_free:
                 raise OutOfBlocks(f"append of {num_new_tokens} tokens to sequence {seq_id!r} needs {need} blocks, "
                                   f"{alloc.num_free} of {self.num_blocks} are free")
-            blocks = self._blocks.setdefault(seq_id, [])
-            for _ in range(need):
-                blocks.append(alloc.allocate())
+            self._blocks.setdefault(seq_id, []).extend(alloc.allocate_many(need))
         self._tokens[seq_id] = t + num_new_tokens
+
+    def append_batch(self, entries: Any) -> None:
+        """:meth:`append` for each ``(seq_id, num_new_tokens)``; the common case (no new block)
+        stays in this loop. All-or-nothing per entry, like :meth:`append`."""
+        tokens, bs = self._tokens, self.block_size
+        for seq_id, n in entries:
+            t = tokens.get(seq_id, 0)
+            if (t + n + bs - 1) // bs == (t + bs - 1) // bs:
+                tokens[seq_id] = t + n
+            else:
+                self.append(seq_id, n)
 
     def free(self, seq_id: Hashable) -> None:
         """Release every block of ``seq_id`` (no-op for a sequence that holds none)."""
-        for block in reversed(self._blocks.pop(seq_id, [])):
-            self.allocator.free(block)
+        self.allocator.free_many(self._blocks.pop(seq_id, [])[::-1])
         self._tokens.pop(seq_id, None)
 
     def enable_swap(self, host_blocks: int) -> None:

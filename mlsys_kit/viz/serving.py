@@ -4,6 +4,7 @@ composition and KV use over time."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any, Mapping, Sequence
 
 from matplotlib.figure import Figure
@@ -126,39 +127,70 @@ def plot_batch_composition(results: Sequence[Any]) -> Figure:
     return fig
 
 
+class ComparePanel:
+    """The lecture panel: latency percentiles, throughput, and decode batch size over time, one
+    colour per scheduler. Built once; :meth:`update` only changes the artists' data, so a
+    widget redraw costs the rendering, not the layout of a new figure."""
+
+    KEYS = ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")
+
+    def __init__(self, names: Sequence[str]) -> None:
+        if not names:
+            raise ValueError("the panel needs at least one scheduler")
+        self.names = list(names)
+        fig = self.fig = Figure(figsize=(12, 3.4))  # fixed margins: constrained layout would double the draw time
+        fig.subplots_adjust(left=0.06, right=0.99, bottom=0.14, top=0.96, wspace=0.3)
+        self.ax_lat, self.ax_tp, self.ax_b = fig.subplots(1, 3, width_ratios=[1.3, 0.8, 1.6])
+        width = 0.8 / len(self.names)
+        self.lat_bars, self.tp_bars, self.lines = [], [], []
+        for i, name in enumerate(self.names):
+            color = SCHEDULER_COLORS.get(name, "black")
+            self.lat_bars.append(self.ax_lat.bar([k + i * width for k in range(len(self.KEYS))], [1.0] * len(self.KEYS),
+                                                 width, color=color, label=name))
+            self.tp_bars.append(self.ax_tp.bar(i, 1.0, color=color)[0])
+            self.lines.append(self.ax_b.step([0.0], [0], where="post", color=color, lw=1, label=name)[0])
+        ax_lat = self.ax_lat
+        ax_lat.set_xticks([k + 0.4 - width / 2 for k in range(len(self.KEYS))],
+                          ["TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99"])
+        ax_lat.set_yscale("log")
+        ax_lat.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost most of the draw time
+        ax_lat.yaxis.set_major_locator(LogLocator(numticks=4))
+        ax_lat.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: 3x faster to draw
+        ax_lat.set_ylabel("seconds")
+        ax_lat.legend(fontsize=7)
+        self.ax_tp.set_xticks(range(len(self.names)), self.names, fontsize=8)
+        self.ax_tp.set_ylabel("output tokens/s")
+        self.ax_b.set_xlabel("time (s)")
+        self.ax_b.set_ylabel("decode batch size")
+        for ax in (self.ax_tp, self.ax_b):
+            ax.locator_params(axis="y", nbins=4)  # few ticks: tick text is most of the draw time
+        self.ax_b.locator_params(axis="x", nbins=5)
+
+    def update(self, results: Mapping[str, Any], summaries: Mapping[str, Mapping[str, Any]]) -> Figure:
+        """Show these runs (``results[name]`` a ServeResult, ``summaries[name]`` its summary)."""
+        lat, tps, t_end, b_max = [], [], 1e-9, 1
+        for name, bars, tp_bar, line in zip(self.names, self.lat_bars, self.tp_bars, self.lines):
+            s = summaries[name]
+            for bar, key in zip(bars, self.KEYS):
+                bar.set_height(max(s[key], 1e-4))
+                lat.append(max(s[key], 1e-4))
+            tp_bar.set_height(s["throughput_tokens_per_s"])
+            tps.append(s["throughput_tokens_per_s"])
+            recs = results[name].records
+            step = max(1, len(recs) // 400)
+            t, b = [r[0] for r in recs[::step]], [r[4] for r in recs[::step]]
+            line.set_data(t, b)
+            t_end, b_max = max(t_end, max(t, default=0.0)), max(b_max, max(b, default=0))
+        self.ax_lat.set_ylim(min(lat) / 2, max(lat) * 2)
+        self.ax_tp.set_ylim(0, max(max(tps), 1e-9) * 1.1)
+        self.ax_b.set_xlim(0, t_end)
+        self.ax_b.set_ylim(0, b_max * 1.08)
+        return self.fig
+
+
 def compare_figure(results: Mapping[str, Any], summaries: Mapping[str, Mapping[str, Any]]) -> Figure:
-    """The lecture panel: latency percentiles, throughput, and decode batch size over time."""
-    fig = Figure(figsize=(12, 3.4))  # fixed margins: constrained layout would double the draw time
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.14, top=0.96, wspace=0.3)
-    ax_lat, ax_tp, ax_b = fig.subplots(1, 3, width_ratios=[1.3, 0.8, 1.6])
-    names = list(results)
-    keys = ["ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99"]
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        color = SCHEDULER_COLORS.get(name, "black")
-        s = summaries[name]
-        ax_lat.bar([k + i * width for k in range(len(keys))], [max(s[k], 1e-4) for k in keys], width,
-                   color=color, label=name)
-        ax_tp.bar(i, s["throughput_tokens_per_s"], color=color)
-        recs = results[name].records
-        step = max(1, len(recs) // 400)
-        ax_b.step([r[0] for r in recs[::step]], [r[4] for r in recs[::step]], where="post", color=color, lw=1,
-                  label=name)
-    ax_lat.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))], ["TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99"])
-    ax_lat.set_yscale("log")
-    ax_lat.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost most of the draw time
-    ax_lat.yaxis.set_major_locator(LogLocator(numticks=4))
-    ax_lat.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: 3x faster to draw
-    ax_lat.set_ylabel("seconds")
-    ax_lat.legend(fontsize=7)
-    ax_tp.set_xticks(range(len(names)), names, fontsize=8)
-    ax_tp.set_ylabel("output tokens/s")
-    ax_b.set_xlabel("time (s)")
-    ax_b.set_ylabel("decode batch size")
-    for ax in (ax_tp, ax_b):
-        ax.locator_params(axis="y", nbins=4)  # few ticks: tick text is most of the draw time
-    ax_b.locator_params(axis="x", nbins=5)
-    return fig
+    """The lecture panel (see :class:`ComparePanel`) for these runs, as a new figure."""
+    return ComparePanel(list(results)).update(results, summaries)
 
 
 def serving_explorer(requests: int = 1000, seed: int = 0):
@@ -182,6 +214,8 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     mix = w.Dropdown(options=["lognormal", "uniform", "fixed"], value="lognormal", description="length mix")
     image = w.Image(format="png")
     facts = w.HTML()
+    names = ("static", "continuous", "chunked")
+    panel = ComparePanel(names)
 
     def redraw(*_):
         reqs = make_workload(requests, rate.value, length_dist(mix.value, prompt.value),
@@ -189,11 +223,11 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
         need = max(r.prompt_len + r.output_len for r in reqs)
         nb = max(blocks.value, -(-need // 16))
         results, sums = {}, {}
-        for name in ("static", "continuous", "chunked"):
+        for name in names:
             tokens = budget.value if name == "chunked" else 1 << 20
             results[name] = serve(reqs, name, SimBackend(num_blocks=nb), check=False, max_num_batched_tokens=tokens)
             sums[name] = summarize(results[name], 1.0, 0.1)
-        image.value = figure_png(compare_figure(results, sums), dpi=60)
+        image.value = figure_png(panel.update(results, sums), dpi=60)
         facts.value = " &nbsp; ".join(
             f"<b>{n}</b>: {s['throughput_tokens_per_s']:.0f} tok/s, TTFT p99 {s['ttft_p99']:.2f} s, "
             f"TPOT p99 {1000 * s['tpot_p99']:.0f} ms, goodput {s['goodput']:.1f} req/s" for n, s in sums.items())
@@ -201,4 +235,7 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     for widget in (rate, prompt, output, blocks, budget, mix):
         widget.observe(redraw, names="value")
     redraw()
+    # what is alive now (torch, matplotlib, the kernel) never becomes garbage: leave it out of
+    # the collector's full passes, which otherwise land in a redraw now and then (+150 ms)
+    gc.freeze()
     return w.VBox([w.HBox([rate, budget, mix]), w.HBox([prompt, output, blocks]), facts, image])

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mlsys_kit.kvcache import (BlockAllocator, BlockManager, DoubleFree, ForeignBlock, NotAllocated,
+from mlsys_kit.kvcache import (BlockAllocator, BlockManager, DoubleFree, ForeignBlock, KVCacheError, NotAllocated,
                                OutOfBlocks, UnknownSequence, block_hash)
 
 
@@ -270,3 +270,36 @@ def test_allocator_random_ops(ops, n):
         else:
             a.free(held.pop(k % len(held)))
         assert a.num_free == n - len(held)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["alloc", "free", "cache"]), st.integers(0, 6), st.integers(0, 50)),
+                    max_size=40), n=st.integers(1, 12))
+def test_bulk_allocate_and_free_equal_one_at_a_time(ops, n):
+    """allocate_many / free_many (the simulator's hot path) leave the allocator exactly as the
+    same allocate / free calls one by one would, cached (evictable) blocks included."""
+    one, bulk = BlockAllocator(n, 2), BlockAllocator(n, 2)
+    held: list[int] = []
+    for op, k, pick in ops:
+        if op == "alloc":
+            if k > one.num_free:
+                with pytest.raises(OutOfBlocks):
+                    bulk.allocate_many(k)
+                assert bulk.num_free == one.num_free
+                continue
+            got = bulk.allocate_many(k)
+            assert got == [one.allocate() for _ in range(k)]
+            held += got
+        elif op == "free" and held:
+            chunk = [held.pop(pick % len(held)) for _ in range(min(k, len(held)))]
+            for b in chunk:
+                one.free(b)
+            bulk.free_many(chunk)
+        elif op == "cache" and held:
+            b = held[pick % len(held)]
+            one.mark_cached(b)
+            bulk.mark_cached(b)
+        assert bulk._free == one._free and bulk._refcount == one._refcount
+        assert list(bulk._evictable) == list(one._evictable)
+    with pytest.raises(KVCacheError):
+        bulk.free_many([n])  # not a block of this pool
