@@ -87,11 +87,15 @@ class SimBackend:
                 swap_tokens: int = 0, padding: Sequence[Seq] = ()) -> tuple[float, dict[int, int]]:
         """Price one iteration. ``decode`` includes the ``padding`` rows (finished requests a
         static batch still computes in its dense layers; they attend to nothing)."""
-        self.kv.append_batch((seq.rid, n) for seq, n in batch)
+        append = self.kv.append
+        for seq, n in batch:
+            append(seq.rid, n)
         return self.cost.time(prefill, decode, context) + self.cost.e * swap_tokens, {}
 
     def advance(self, batch: Batch, k: int) -> None:
-        self.kv.append_batch((seq.rid, k) for seq, _ in batch)
+        append = self.kv.append
+        for seq, _ in batch:
+            append(seq.rid, k)
 
 
 class RealBackend:

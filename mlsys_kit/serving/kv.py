@@ -90,19 +90,12 @@ class SimKV:
             if need > alloc.num_free:
                 raise OutOfBlocks(f"append of {num_new_tokens} tokens to sequence {seq_id!r} needs {need} blocks, "
                                   f"{alloc.num_free} of {self.num_blocks} are free")
-            self._blocks.setdefault(seq_id, []).extend(alloc.allocate_many(need))
-        self._tokens[seq_id] = t + num_new_tokens
-
-    def append_batch(self, entries: Any) -> None:
-        """:meth:`append` for each ``(seq_id, num_new_tokens)``; the common case (no new block)
-        stays in this loop. All-or-nothing per entry, like :meth:`append`."""
-        tokens, bs = self._tokens, self.block_size
-        for seq_id, n in entries:
-            t = tokens.get(seq_id, 0)
-            if (t + n + bs - 1) // bs == (t + bs - 1) // bs:
-                tokens[seq_id] = t + n
+            blocks = self._blocks.setdefault(seq_id, [])
+            if need == 1:
+                blocks.append(alloc.allocate())
             else:
-                self.append(seq_id, n)
+                blocks.extend(alloc.allocate_many(need))
+        self._tokens[seq_id] = t + num_new_tokens
 
     def free(self, seq_id: Hashable) -> None:
         """Release every block of ``seq_id`` (no-op for a sequence that holds none)."""
