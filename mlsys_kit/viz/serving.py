@@ -47,9 +47,10 @@ def plot_latency_vs_rate(sweep: Mapping[str, Sequence[Mapping[str, Any]]], title
 
 def plot_latency_vs_throughput(curves: Mapping[str, Sequence[Mapping[str, Any]]], budget: float | None = None,
                                title: str = "") -> Figure:
-    """Orca Figure 8's view: p50 end-to-end latency against achieved throughput, one curve per
-    scheduler as the request rate grows (``curves[scheduler]`` = dicts with ``rate``,
-    ``throughput_tokens_per_s`` and ``e2e_p50``); a dotted line marks a latency ``budget``."""
+    """Latency against throughput, as Orca (section 6) compares engines: p50 end-to-end latency
+    against achieved throughput, one curve per scheduler as the request rate grows
+    (``curves[scheduler]`` = dicts with ``rate``, ``throughput_tokens_per_s`` and ``e2e_p50``);
+    a dotted line marks a latency ``budget``."""
     if not curves:
         raise ValueError("curves must hold at least one scheduler")
     fig = new_figure(6, 4)
