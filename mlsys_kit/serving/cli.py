@@ -9,7 +9,7 @@ from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, one_of, positive_int, positive_number
 from mlsys_kit.serving.engine import CostModel, RealBackend, SimBackend, fit_cost_model, serve
-from mlsys_kit.serving.metrics import summarize
+from mlsys_kit.serving.metrics import summarize, throughput_at_latency
 from mlsys_kit.serving.scheduler import SCHEDULERS
 from mlsys_kit.serving.workload import LENGTHS, LengthDist, load_trace, make_workload
 
@@ -152,13 +152,22 @@ def _sweep(args: argparse.Namespace) -> int:
         from mlsys_kit.viz.serving import plot_latency_vs_rate
 
         save_figure(plot_latency_vs_rate(result, f"{args.requests} requests, simulated"), args.plot)
+    out: dict[str, Any] = {"rates": args.rates, "schedulers": result}
+    if args.latency_budget is not None:  # Orca's comparison: what each serves at the same latency
+        out["latency_budget"] = args.latency_budget
+        out["throughput_at_budget"] = {name: throughput_at_latency(rows, args.latency_budget)
+                                       for name, rows in result.items()}
     if args.json:
-        emit_json({"rates": args.rates, "schedulers": result})
+        emit_json(out)
     else:
         for name, rows in result.items():
             for r in rows:
                 print(f"{name:<11} rate {r['rate']:<7g} tokens/s {r['throughput_tokens_per_s']:<9.4g} "
-                      f"ttft p50/p99 {r['ttft_p50']:.3g}/{r['ttft_p99']:.3g}  tpot p50/p99 {r['tpot_p50']:.3g}/{r['tpot_p99']:.3g}")
+                      f"ttft p50/p99 {r['ttft_p50']:.3g}/{r['ttft_p99']:.3g}  tpot p50/p99 {r['tpot_p50']:.3g}/{r['tpot_p99']:.3g}"
+                      f"  e2e p50 {r['e2e_p50']:.3g}")
+        for name, tp in out.get("throughput_at_budget", {}).items():
+            print(f"{name:<11} tokens/s with p50 end-to-end <= {args.latency_budget:g} s: "
+                  + ("none (over budget at the lowest rate)" if tp is None else f"{tp:.4g}"))
     return 0
 
 
@@ -211,6 +220,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rates", nargs="+", type=arg(positive_number, float, "--rates"), required=True)
     p.add_argument("--schedulers", nargs="+", default=["static", "continuous", "vllm", "chunked"])
     p.add_argument("--plot", help="write the latency/throughput-vs-rate figure")
+    p.add_argument("--latency-budget", type=arg(positive_number, float, "--latency-budget"), default=None,
+                   help="seconds: also report each scheduler's throughput with p50 end-to-end latency within it")
     p.add_argument("--cost", help="a,b,c,d or a JSON from 'serve fit'")
     _add_common(p, 1000, 10.0, 128, 64, 2048, 64, 1.0, 0.1)
     p.set_defaults(func=_sweep)

@@ -42,6 +42,11 @@ def test_sweep_plot_and_fit_round_trip(capsys, tmp_path):
     d = run_json(capsys, "serve", "sweep", "--rates", "2", "6", "--schedulers", "static", "chunked", "--requests", "200",
                  "--plot", str(tmp_path / "s.png"), "--json")
     assert [r["rate"] for r in d["schedulers"]["chunked"]] == [2.0, 6.0]
+    assert "throughput_at_budget" not in d
+    d = run_json(capsys, "serve", "sweep", "--rates", "1", "2", "4", "8", "16", "--schedulers", "static", "continuous",
+                 "--requests", "300", "--latency-budget", "5", "--json")
+    at = d["throughput_at_budget"]
+    assert d["latency_budget"] == 5.0 and at["continuous"] > at["static"] > 0  # Orca: more at equal latency
     assert (tmp_path / "s.png").stat().st_size > 1000
     fit = run_json(capsys, "serve", "fit", "--requests", "6", "--out", str(tmp_path / "c.json"), "--json")
     assert fit["iterations"] >= 4 and min(fit[k] for k in "abcd") >= 0
@@ -56,6 +61,7 @@ def test_sweep_plot_and_fit_round_trip(capsys, tmp_path):
     ["serve", "simulate", "--trace", "/nonexistent.jsonl"],
     ["serve", "sweep", "--rates", "1", "--schedulers", "fifo"],
     ["serve", "simulate", "--scheduler", "chunked", "--token-budget", "8"],
+    ["serve", "sweep", "--rates", "1", "--latency-budget", "0"],
 ])
 def test_bad_input_exits_2(capsys, argv):
     with pytest.raises(SystemExit) as err:
