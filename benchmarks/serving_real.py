@@ -14,7 +14,9 @@ Two comparisons:
    ``--rates``; a scheduler's throughput "at" a latency budget is the best it sustains with
    p50 end-to-end latency within ``--slo-scale`` times an unloaded request's. Static batching
    can only keep latency low by keeping its batches small and short, so at a budget it serves
-   far less than at saturation; ``equal_latency.ratio_by_slo_scale`` gives the ratio at 2, 4, 8x.
+   far less than at saturation; ``equal_latency.ratio_by_slo_scale`` gives the ratio at 2, 4, 8x,
+   and ``norm_latency_ratio_by_slo_scale`` the same with Orca's metric (the p50 of each request's
+   end-to-end latency divided by its output tokens).
 """
 
 from __future__ import annotations
@@ -109,32 +111,44 @@ def equal_latency(args: argparse.Namespace, model, dist) -> dict:
                         max_num_batched_tokens=256, check=False)
             s = summarize(res)
             rows.append({"rate": rate, "throughput_tokens_per_s": round(s["throughput_tokens_per_s"], 1),
-                         "e2e_p50": round(s["e2e_p50"], 4), "ttft_p50": round(s["ttft_p50"], 4)})
+                         "e2e_p50": round(s["e2e_p50"], 4), "ttft_p50": round(s["ttft_p50"], 4),
+                         "norm_latency_p50": round(s["norm_latency_p50"], 6)})
         row = sorted(rows, key=lambda r: r["e2e_p50"])[len(rows) // 2]
         print(f"{name:>10} rate {rate:6.1f}  {row['throughput_tokens_per_s']:8.0f} tok/s  "
               f"e2e p50 {row['e2e_p50']:.3f} s", file=sys.stderr)
         return row
 
     # an unloaded request: arrivals 100x slower than the slowest rate, so each is served alone
-    unloaded = point("continuous", min(args.rates) / 100, min(args.sweep_requests, 128))["e2e_p50"]
+    base = point("continuous", min(args.rates) / 100, min(args.sweep_requests, 128))
+    unloaded, unloaded_norm = base["e2e_p50"], base["norm_latency_p50"]
     curves = {name: [point(name, rate, args.sweep_requests) for rate in args.rates] for name in ("static", "continuous")}
 
-    ratios = {}
-    for scale in sorted({2.0, 4.0, 8.0, args.slo_scale}):
-        tp = [throughput_at_latency(curves[name], scale * unloaded) for name in ("static", "continuous")]
-        ratios[f"{scale:g}"] = round(tp[1] / tp[0], 2) if None not in tp and tp[0] > 0 else None
+    def ratios(latency: str, unit: float) -> dict:
+        out = {}
+        for scale in sorted({2.0, 4.0, 8.0, args.slo_scale}):
+            tp = [throughput_at_latency(curves[name], scale * unit, latency) for name in ("static", "continuous")]
+            out[f"{scale:g}"] = round(tp[1] / tp[0], 2) if None not in tp and tp[0] > 0 else None
+        return out
+
     budget = args.slo_scale * unloaded
     if args.plot:
         from mlsys_kit.viz import save_figure
         from mlsys_kit.viz.serving import plot_latency_vs_throughput
 
-        save_figure(plot_latency_vs_throughput(curves, budget, f"{args.preset} GPT, real engine, {args.seats} seats"),
-                    args.plot)
+        title = f"{args.preset} GPT, real engine, {args.seats} seats"
+        save_figure(plot_latency_vs_throughput(curves, budget, title), args.plot)
+        path = Path(args.plot)
+        save_figure(plot_latency_vs_throughput(curves, args.slo_scale * unloaded_norm, title, "norm_latency_p50"),
+                    path.with_name(path.stem + "_normalized" + path.suffix))
     at = {name: throughput_at_latency(curves[name], budget) for name in curves}
+    by_e2e = ratios("e2e_p50", unloaded)
     return {"seats": args.seats, "requests": args.sweep_requests, "unloaded_e2e_p50": unloaded,
             "slo_scale": args.slo_scale, "budget_e2e_p50": round(budget, 4),
             "static_tokens_per_s_at_budget": at["static"], "continuous_tokens_per_s_at_budget": at["continuous"],
-            "continuous_over_static_tokens_per_s": ratios[f"{args.slo_scale:g}"], "ratio_by_slo_scale": ratios,
+            "continuous_over_static_tokens_per_s": by_e2e[f"{args.slo_scale:g}"], "ratio_by_slo_scale": by_e2e,
+            # the same with Orca's metric, p50 of end-to-end latency / output tokens
+            "unloaded_norm_latency_p50": unloaded_norm,
+            "norm_latency_ratio_by_slo_scale": ratios("norm_latency_p50", unloaded_norm),
             "curves": curves}
 
 

@@ -6,7 +6,10 @@ the mean gap between the later tokens, ``(last token - first token) / (output_le
 *end-to-end* latency runs to the response's return (``finish_time``: for static batching the
 end of the whole batch, later than the request's last token); and
 *goodput* is the number of requests per second that meet both their TTFT and TPOT objectives
-(``slo_attainment`` is the same as a fraction of all requests). ``itl_max`` is each request's
+(``slo_attainment`` is the same as a fraction of all requests). The *normalized latency* of a
+request is its end-to-end latency divided by its output length (seconds per token): Orca
+(section 6) compares engines by its median, vLLM (section 6) by its mean
+(``norm_latency_p50``, ``norm_latency_mean``). ``itl_max`` is each request's
 longest gap between two consecutive tokens, the stall that Sarathi-Serve (OSDI'24, section 3)
 measures as tail time-between-tokens: chunked prefill bounds it, averaging TPOT hides it. Percentiles interpolate
 linearly between order statistics (numpy's default), so p50 of [1, 2] is 1.5.
@@ -86,7 +89,9 @@ def summarize(result: Any, ttft_slo: float | None = None, tpot_slo: float | None
                              r[2] * r[4] for r in result.records))),
                          "preemptions": sum(s.num_preemptions for s in seqs)}
     itl = [s.max_gap for s in seqs if s.output_len > 1]
-    for name, xs in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e), ("itl_max", itl)):
+    norm = [lat / s.output_len for lat, s in zip(e2e, seqs)]  # seconds per output token
+    d["norm_latency_mean"] = sum(norm) / len(norm) if norm else float("nan")
+    for name, xs in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e), ("itl_max", itl), ("norm_latency", norm)):
         for q in (50, 90, 99):
             d[f"{name}_p{q}"] = percentile(xs, q)
     return d

@@ -46,24 +46,26 @@ def plot_latency_vs_rate(sweep: Mapping[str, Sequence[Mapping[str, Any]]], title
 
 
 def plot_latency_vs_throughput(curves: Mapping[str, Sequence[Mapping[str, Any]]], budget: float | None = None,
-                               title: str = "") -> Figure:
+                               title: str = "", latency: str = "e2e_p50") -> Figure:
     """Latency against throughput, as Orca (section 6) compares engines: p50 end-to-end latency
     against achieved throughput, one curve per scheduler as the request rate grows
-    (``curves[scheduler]`` = dicts with ``rate``, ``throughput_tokens_per_s`` and ``e2e_p50``);
-    a dotted line marks a latency ``budget``."""
+    (``curves[scheduler]`` = dicts with ``rate``, ``throughput_tokens_per_s`` and the
+    ``latency`` key, ``e2e_p50`` or Orca's ``norm_latency_p50``); a dotted line marks a latency
+    ``budget``."""
     if not curves:
         raise ValueError("curves must hold at least one scheduler")
     fig = new_figure(6, 4)
     ax = fig.subplots()
     for name, rows in curves.items():
         rows = sorted(rows, key=lambda r: r["rate"])
-        ax.plot([r["throughput_tokens_per_s"] for r in rows], [r["e2e_p50"] for r in rows], "o-",
+        ax.plot([r["throughput_tokens_per_s"] for r in rows], [r[latency] for r in rows], "o-",
                 color=SCHEDULER_COLORS.get(name, "black"), label=name)
     if budget is not None:
         ax.axhline(budget, color="grey", ls=":", label=f"budget {budget:.3g} s")
     ax.set_yscale("log")
     ax.set_xlabel("throughput (output tokens/s)")
-    ax.set_ylabel("p50 end-to-end latency (s)")
+    ax.set_ylabel({"e2e_p50": "p50 end-to-end latency (s)",
+                   "norm_latency_p50": "p50 normalized latency (s per output token)"}.get(latency, latency))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title or "latency against throughput, request rate rising")

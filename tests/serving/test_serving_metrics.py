@@ -43,6 +43,9 @@ def test_ttft_tpot_goodput_definitions(rows, ttft_slo, tpot_slo, held):
     assert d["slo_attainment"] == pytest.approx(good / len(rows))
     assert d["throughput_tokens_per_s"] == pytest.approx(sum(o for *_, o in rows) / span)
     assert d["ttft_p99"] == pytest.approx(float(np.percentile(ttft, 99)))
+    norm = [(w + d_ + held * (i % 2)) / o for i, (_, w, d_, o) in enumerate(rows)]  # Orca / vLLM: e2e per token
+    assert d["norm_latency_mean"] == pytest.approx(float(np.mean(norm)))
+    assert d["norm_latency_p50"] == pytest.approx(float(np.percentile(norm, 50)))
 
 
 def test_request_slo_overrides_default():
