@@ -207,10 +207,11 @@ class StaticScheduler(_Reserving):
     A batch is formed only when the engine is idle, FCFS, and its K/V are allocated as a
     rectangle: every seat holds ``max prompt + max output`` of the batch (at least
     ``max_model_len`` if given). Every iteration computes *every* seat: a request that has
-    produced all its tokens keeps its row, fed a pad token (:attr:`padding`), until the batch's
-    longest request ends, and only then do all responses return together (``finish_time`` is
-    the batch's end; the token times stay those of the real tokens). Prompts are not padded
-    (FasterTransformer 5's context phase removes padding)."""
+    produced all its tokens keeps its row (:attr:`padding`; the engine runs it through the dense
+    layers but not attention, as FasterTransformer's GEMMs and attention kernel do) until the
+    batch's longest request ends, and only then do all responses return together
+    (``finish_time`` is the batch's end; the token times stay those of the real tokens). Prompts
+    are not padded (FasterTransformer 5's context phase removes padding)."""
 
     name = "static"
 
