@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 from mlsys_kit.models.gpt import GPT
 from mlsys_kit.serving import SCHEDULERS, LengthDist, RealBackend, fit_cost_model, make_workload, serve, summarize
 from mlsys_kit.serving.engine import CostModel
+from serving_helpers import NoPreemption, static_batches
 
 torch.set_num_threads(1)
 MODEL = GPT("tiny", seed=0)
@@ -86,15 +87,6 @@ def _at_once(n, seed):
     return [Request(r.rid, 0.0, r.prompt_len, r.output_len, r.prompt) for r in reqs]
 
 
-def _static_batches(res):
-    """The batches of a static run, by the time their prefill started (a batch starts together)."""
-    batches = {}
-    for s in res.seqs:
-        start = next(t for t, state in s.events if state == "prefill")
-        batches.setdefault(start, []).append(s)
-    return list(batches.values())
-
-
 def test_real_static_batching_computes_padding_rows_fastertransformer_style():
     """Orca section 2.2: a request-level batch computes every seat until its longest request
     ends, and early finishers return only then. Counted in tokens the model really computed."""
@@ -113,7 +105,7 @@ def test_real_static_batching_computes_padding_rows_fastertransformer_style():
         assert backend.runner.padding_rows_computed == rows - useful  # padding rows really computed
         runs[name] = (res, rows)
     static, rows = runs["static"]
-    batches = _static_batches(static)
+    batches = static_batches(static)
     assert [len(b) for b in batches] == [8, 8, 8]
     # FasterTransformer's work: |batch| rows for (longest output - 1) decode steps
     assert rows == sum(len(b) * (max(s.output_len for s in b) - 1) for b in batches)
@@ -148,18 +140,6 @@ def test_real_swap_moves_kv_to_host_and_back():
 
 
 def test_real_preemption_keeps_a_full_cache_from_stalling():
-    from mlsys_kit.serving.scheduler import VLLMScheduler
-
-    class NoPreemption(VLLMScheduler):
-        def _schedule_decodes(self, batch):
-            taken = 0
-            for seq in self.running:
-                need = self.kv.blocks_needed(seq.rid, 1)
-                if need <= self.kv.num_free - taken:
-                    batch.append((seq, 1))
-                    taken += need
-            return taken
-
     reqs = _at_once(16, 3)
     blocks = max(-(-(r.prompt_len + r.output_len) // 4) for r in reqs) + 2
     with pytest.raises(RuntimeError, match="empty batch"):

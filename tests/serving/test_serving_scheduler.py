@@ -7,7 +7,8 @@ from mlsys_kit.kvcache.allocator import BlockAllocator
 from mlsys_kit.kvcache.block_table import BlockManager
 from mlsys_kit.serving import SCHEDULERS, LengthDist, SimBackend, make_workload, serve, summarize
 from mlsys_kit.serving.kv import SimKV
-from mlsys_kit.serving.scheduler import VLLMScheduler, make_scheduler
+from mlsys_kit.serving.scheduler import make_scheduler
+from serving_helpers import NoPreemption, static_batches
 
 NAMES = list(SCHEDULERS)
 
@@ -61,12 +62,9 @@ def test_invariants_on_random_traces(trace, name, blocks, block_size, seats, bud
     if name in ("static", "continuous"):
         assert all(s.num_preemptions == 0 for s in res.seqs)
     if name == "static":  # FasterTransformer: every seat computed until the longest request ends
-        batches = {}
-        for s, start in zip(res.seqs, starts):
-            batches.setdefault(start, []).append(s)
-        assert sum(r[4] for r in res.records) == sum(len(b) * (max(s.output_len for s in b) - 1)
-                                                     for b in batches.values())
-        for b in batches.values():  # ... and all its responses return together at its end
+        batches = static_batches(res)
+        assert sum(r[4] for r in res.records) == sum(len(b) * (max(s.output_len for s in b) - 1) for b in batches)
+        for b in batches:  # ... and all its responses return together at its end
             assert len({s.finish_time for s in b}) == 1 and b[0].finish_time == max(s.last_token_time for s in b)
     else:
         assert all(s.finish_time == s.last_token_time for s in res.seqs)
@@ -136,22 +134,6 @@ def test_chunked_prefill_bounds_the_stall_behind_long_prompts():
         assert res["chunked"]["itl_max_p99"] < 0.5 * res[other]["itl_max_p99"]
         assert res["chunked"]["tpot_p99"] < res[other]["tpot_p99"]
     assert res["chunked"]["throughput_tokens_per_s"] == pytest.approx(res["vllm"]["throughput_tokens_per_s"], rel=0.02)
-
-
-class NoPreemption(VLLMScheduler):
-    """vLLM admission without preemption: a decode that finds no free block just waits."""
-
-    def _preempt(self, seq):
-        raise AssertionError("unused")
-
-    def _schedule_decodes(self, batch):
-        taken = 0
-        for seq in self.running:
-            need = self.kv.blocks_needed(seq.rid, 1)
-            if need <= self.kv.num_free - taken:
-                batch.append((seq, 1))
-                taken += need
-        return taken
 
 
 def test_preemption_keeps_a_full_cache_from_stalling():
