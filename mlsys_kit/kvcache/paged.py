@@ -144,9 +144,7 @@ class AttentionPlan:
     def run(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, scale: float | None = None,
             fused: bool | None = None) -> torch.Tensor:
         """Attention of q [N, H, D] over one layer's paged K/V; returns [N, H, D]."""
-        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-        if fused is None:
-            fused = _FLASH_WITH_LSE is not None and q.device.type == "cpu"
+        scale, fused = _kernel_options(q, scale, fused)
         if self.padded is None:
             return _run_decode(q, k_cache, v_cache, self.decode, scale, fused)
         if self.decode is None:
@@ -193,6 +191,14 @@ def _run_padded(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, p
 # F.scaled_dot_product_attention computes, plus the normaliser). Private to torch, so it is
 # optional: without it (or off the CPU) the same two results come from plain matmuls.
 _FLASH_WITH_LSE = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def _kernel_options(q: torch.Tensor, scale: float | None, fused: bool | None) -> tuple[float, bool]:
+    """Defaults: scale 1/sqrt(head_dim); the fused CPU kernel wherever torch has it and q is on the CPU."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if fused is None:
+        fused = _FLASH_WITH_LSE is not None and q.device.type == "cpu"
+    return scale, fused
 
 
 def _attend_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None,
@@ -242,9 +248,7 @@ def paged_decode_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torc
     so sequences are first grouped by the blocks they read, each group spanning less than a
     factor of 4, and each group runs the chunked walk above on its own.
     """
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    if fused is None:
-        fused = _FLASH_WITH_LSE is not None and q.device.type == "cpu"
+    scale, fused = _kernel_options(q, scale, fused)
     plan = _plan_decode(block_tables, context_lens, query_pos, k_cache.shape[1], chunk_blocks, q.dtype)
     return _run_decode(q, k_cache, v_cache, plan, scale, fused)
 
