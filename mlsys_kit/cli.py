@@ -1,7 +1,8 @@
 """The ``mlsys-kit`` command.
 
 Each topic registers its own subcommands from ``mlsys_kit/<topic>/cli.py`` (a function
-``register(subparsers)``); this file only lists the topics, so adding one is one line.
+``register(subparsers)``); this file imports the topics (the entry point sits on top of them,
+never under) and lists them, so adding one is an import and a list entry.
 
 Conventions every command follows: ``--json`` prints one JSON object on stdout and nothing
 else; ``--plot FILE`` writes the picture (PNG, or anything matplotlib saves by extension);
@@ -11,19 +12,18 @@ bad input exits with status 2 and a message that says what was wrong and what is
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import sys
-from typing import Any, Sequence
+from typing import Sequence
 
-# One line per topic: the module that has ``register(subparsers)``.
-TOPIC_CLIS = [
-    "mlsys_kit.models.cli",
-    "mlsys_kit.pipeline.cli",
-    "mlsys_kit.kvcache.cli",
-    "mlsys_kit.serving.cli",
-    "mlsys_kit.zero.cli",
-]
+from mlsys_kit.common import emit_json  # noqa: F401  (re-exported for older imports)
+from mlsys_kit.kvcache import cli as kvcache_cli
+from mlsys_kit.models import cli as models_cli
+from mlsys_kit.pipeline import cli as pipeline_cli
+from mlsys_kit.serving import cli as serving_cli
+from mlsys_kit.zero import cli as zero_cli
+
+# The topics, in the order ``mlsys-kit --help`` lists them: each has ``register(subparsers)``.
+TOPIC_CLIS = [models_cli, pipeline_cli, kvcache_cli, serving_cli, zero_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--only", nargs="+", metavar="TOPIC", help="run only these sections")
     demo.set_defaults(func=_run_demo)
     for module in TOPIC_CLIS:
-        importlib.import_module(module).register(sub)
+        module.register(sub)
     return parser
 
 
@@ -45,12 +45,6 @@ def _run_demo(args: argparse.Namespace) -> int:
     from mlsys_kit.demo import run_demo
 
     return run_demo(out_dir=args.out, only=args.only)
-
-
-def emit_json(obj: Any) -> None:
-    """Print ``obj`` as the one JSON object a ``--json`` command writes."""
-    json.dump(obj, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

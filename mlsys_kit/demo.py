@@ -11,38 +11,20 @@ from __future__ import annotations
 
 import base64
 import html
-import importlib
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-# One line per topic: the module that has ``section(progress) -> Section``.
-DEMO_SECTIONS = [
-    "mlsys_kit.models.demo",
-    "mlsys_kit.pipeline.demo",
-    "mlsys_kit.kvcache.demo",
-    "mlsys_kit.serving.demo",
-    "mlsys_kit.zero.demo",
-]
+from mlsys_kit.common import Figure, Section  # noqa: F401  (re-exported for older imports)
+from mlsys_kit.kvcache import demo as kvcache_demo
+from mlsys_kit.models import demo as models_demo
+from mlsys_kit.pipeline import demo as pipeline_demo
+from mlsys_kit.serving import demo as serving_demo
+from mlsys_kit.zero import demo as zero_demo
 
-
-@dataclass
-class Figure:
-    caption: str
-    png: bytes
-    command: str  # the CLI command that draws this figure alone
-
-
-@dataclass
-class Section:
-    topic: str
-    title: str
-    summary: str
-    rows: list[tuple[str, Any]] = field(default_factory=list)  # (headline figure, value)
-    figures: list[Figure] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)  # everything else, for report.json
+# The report's sections, in order: each module has ``section(progress) -> Section``.
+DEMO_SECTIONS = [models_demo, pipeline_demo, kvcache_demo, serving_demo, zero_demo]
 
 
 def _fmt(value: Any) -> str:
@@ -54,7 +36,7 @@ def _fmt(value: Any) -> str:
 def run_demo(out_dir: str | Path = "out", only: list[str] | None = None) -> int:
     modules = DEMO_SECTIONS
     if only:
-        known = {m.split(".")[1]: m for m in modules}
+        known = {m.__name__.split(".")[1]: m for m in modules}
         unknown = [t for t in only if t not in known]
         if unknown:
             raise ValueError(f"unknown demo topic(s) {', '.join(unknown)}: choose from {', '.join(known)}")
@@ -64,11 +46,11 @@ def run_demo(out_dir: str | Path = "out", only: list[str] | None = None) -> int:
     sections: list[Section] = []
     t_all = time.perf_counter()
     for i, module in enumerate(modules, 1):
-        name = module.split(".")[1]
+        name = module.__name__.split(".")[1]
         print(f"[{i}/{len(modules)}] {name} ...", flush=True)
         t0 = time.perf_counter()
         progress: Callable[[str], None] = lambda msg, name=name: print(f"    {name}: {msg}", flush=True)
-        sec = importlib.import_module(module).section(progress)
+        sec = module.section(progress)
         sections.append(sec)
         print(f"[{i}/{len(modules)}] {name} done in {time.perf_counter() - t0:.1f} s", flush=True)
     width = max((len(k) for s in sections for k, _ in s.rows), default=10)

@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _waste(args: argparse.Namespace) -> int:
-    from mlsys_kit.cli import emit_json
+    from mlsys_kit.common import emit_json
     from mlsys_kit.kvcache.accounting import sharing_report, sweep_block_sizes, waste_report
 
     if args.shared_prefix >= args.max_len - 1:
@@ -90,7 +90,7 @@ def _waste(args: argparse.Namespace) -> int:
 
 
 def _blocks(args: argparse.Namespace) -> int:
-    from mlsys_kit.cli import emit_json
+    from mlsys_kit.common import emit_json
     from mlsys_kit.kvcache.scenario import EVENTS, replay
 
     steps = len(EVENTS) if args.steps is None else min(args.steps, len(EVENTS))
@@ -115,7 +115,7 @@ def _blocks(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from mlsys_kit.cli import emit_json
+    from mlsys_kit.common import emit_json
     from mlsys_kit.kvcache.runner import generate_paged
     from mlsys_kit.models.gpt import GPT, preset
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from mlsys_kit.demo import Figure, Section
+from mlsys_kit.common import Figure, Section
 from mlsys_kit.viz import figure_png
 
 

@@ -45,7 +45,7 @@ def config_from_args(args: argparse.Namespace) -> costs.TransformerConfig:
 
 
 def run_costs(args: argparse.Namespace) -> int:
-    from mlsys_kit.cli import emit_json
+    from mlsys_kit.common import emit_json
 
     cfg = config_from_args(args)
     device = costs.DEVICES[args.device] if args.device else None

@@ -46,7 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from mlsys_kit.cli import emit_json
+    from mlsys_kit.common import emit_json
     from mlsys_kit.pipeline.generators import make_schedule
     from mlsys_kit.pipeline.simulate import simulate
 
@@ -78,7 +78,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlsys_kit.cli import emit_json
+    from mlsys_kit.common import emit_json
     from mlsys_kit.pipeline.generators import make_schedule
     from mlsys_kit.pipeline.runtime import RunConfig, run_spawn
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from mlsys_kit.demo import Figure, Section
+from mlsys_kit.common import Figure, Section
 from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
 from mlsys_kit.pipeline.simulate import simulate
 from mlsys_kit.viz import figure_png

@@ -84,7 +84,7 @@ def simulate_one(args: argparse.Namespace, name: str, reqs: list) -> dict[str, A
 
 
 def _print(d: dict[str, Any], as_json: bool) -> None:
-    from mlsys_kit.cli import emit_json
+    from mlsys_kit.common import emit_json
 
     if as_json:
         emit_json(d)
@@ -140,7 +140,7 @@ def sweep(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from mlsys_kit.cli import emit_json
+    from mlsys_kit.common import emit_json
 
     if args.trace:
         raise ValueError("sweep generates a workload per rate: --trace is not allowed here")
@@ -174,7 +174,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _fit(args: argparse.Namespace) -> int:
     import torch
 
-    from mlsys_kit.cli import emit_json
+    from mlsys_kit.common import emit_json
     from mlsys_kit.models.gpt import GPT
 
     torch.set_num_threads(args.threads)

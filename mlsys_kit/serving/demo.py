@@ -34,7 +34,7 @@ def real_comparison(n: int = 32, rate: float = 1000.0, seed: int = 0) -> dict:
 
 
 def section(progress: Callable[[str], None]):
-    from mlsys_kit.demo import Figure, Section
+    from mlsys_kit.common import Figure, Section
     from mlsys_kit.serving.cli import sweep
     from mlsys_kit.viz import figure_png
     from mlsys_kit.viz.serving import plot_batch_composition, plot_latency_vs_rate, plot_timeline

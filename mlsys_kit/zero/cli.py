@@ -93,7 +93,7 @@ def _memory(args: argparse.Namespace) -> int:
                             f"Ψ={args.params:,} params, N_d={args.ranks}, K={args.k:g}", dev, fits)
         save_figure(fig, args.plot)
     if args.json:
-        from mlsys_kit.cli import emit_json
+        from mlsys_kit.common import emit_json
 
         emit_json(report)
         return 0
@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
                 for r in results]
         save_figure(measured_figure(rows, f"real ZeRO on {args.ranks} gloo ranks: bytes per rank"), args.plot)
     if args.json:
-        from mlsys_kit.cli import emit_json
+        from mlsys_kit.common import emit_json
 
         emit_json(results[0] if len(results) == 1 else {"stages": results})
         return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from mlsys_kit.demo import Figure, Section
+from mlsys_kit.common import Figure, Section
 from mlsys_kit.viz import figure_png
 
 
