@@ -7,6 +7,7 @@
     mlsys-grade export --to FILE.csv [--lab LAB ...] [--format plain|canvas|gradescope|moodle]
     mlsys-grade summary LAB                 score distribution per test, most failed test, flags
     mlsys-grade qa [LAB ...]                solution full, release zero, every mutant less
+    mlsys-grade build [LAB ...|--all] [--check]   labs/authoring/<lab>.py -> labs/source/<lab>/<lab>.ipynb
 
 Every command takes ``--course DIR`` (default: labs/). Bad input exits with status 2 and a
 message that says what was wrong and what is allowed; a failed QA exits with status 1.
@@ -76,7 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=checks.arg(checks.positive_int, int, "--jobs"), default=2)
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
     p.set_defaults(func=cmd_qa)
+
+    p = sub.add_parser("build", parents=[common], help="build source notebooks from labs/authoring/<lab>.py")
+    p.add_argument("labs", nargs="*", metavar="LAB", help="labs to build")
+    p.add_argument("--all", action="store_true", help="build every lab in <course>/authoring/")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 listing the labs whose committed notebook differs from its build")
+    p.set_defaults(func=cmd_build)
     return parser
+
+
+def cmd_build(args: argparse.Namespace, course: Course) -> int:
+    from autograder.build import authored_labs, build
+
+    if bool(args.labs) == bool(args.all):
+        raise CourseError(f"give LAB ... or --all (labs: {', '.join(authored_labs(course.root)) or 'none'})")
+    result = build(course.root, args.labs or None, check=args.check)
+    for lab, state in result.items():
+        print(f"{lab}: {state}")
+    stale = [lab for lab, state in result.items() if state in ("differs", "missing")]
+    if stale:
+        print(f"build --check: {', '.join(stale)} not built from labs/authoring/: run "
+              f"`mlsys-grade build {' '.join(stale)}` and commit the notebooks")
+    return 1 if stale else 0
 
 
 def cmd_release(args: argparse.Namespace, course: Course) -> int:
