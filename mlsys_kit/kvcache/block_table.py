@@ -11,12 +11,16 @@ the K/V data before writing the new token. Full blocks are never written again, 
 shared forever. With ``enable_prefix_cache`` the full blocks are also indexed by content
 (:mod:`mlsys_kit.kvcache.prefix_cache`) and a new prompt reuses the blocks of a known prefix.
 
+The simple face (what lab 2 writes): ``tables[seq_id]`` (the block table), ``lengths[seq_id]``
+(tokens held), ``blocks_needed(seq_id, n)``, ``append(seq_id, n)``, ``last_block_shared``,
+``copy_on_write``, ``fork`` and ``free``. ``append`` also takes the token ids themselves
+instead of a count: the prefix cache needs them to find and index blocks by content.
+
 Pure Python, no tensors: the model runner turns block tables into slot mappings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Hashable, Sequence
 
 from mlsys_kit.kvcache.allocator import BlockAllocator, KVCacheError, OutOfBlocks
@@ -25,14 +29,6 @@ from mlsys_kit.kvcache.prefix_cache import ROOT_HASH, HashFn, PrefixCache
 
 class UnknownSequence(KVCacheError, ValueError):
     """A sequence id that the manager does not hold (or one that already exists on fork)."""
-
-
-@dataclass
-class _Seq:
-    blocks: list[int] = field(default_factory=list)  # the block table
-    tokens: list[int] = field(default_factory=list)  # token ids whose K/V the blocks hold
-    hashes: list[bytes] = field(default_factory=list)  # chained hash per full block (prefix cache)
-    last_hits: int = 0  # leading tokens of the last append found in the prefix cache
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -49,152 +45,182 @@ class BlockManager:
         self.allocator = allocator
         self.block_size = allocator.block_size
         self.prefix_cache = PrefixCache(allocator, hash_fn) if enable_prefix_cache else None
-        self._seqs: dict[Hashable, _Seq] = {}
+        self.tables: dict[Hashable, list[int]] = {}  # seq_id -> physical block of each logical block
+        self.lengths: dict[Hashable, int] = {}  # seq_id -> tokens held
+        # content, where known: token ids (None once a count was appended), chained block hashes
+        self._ids: dict[Hashable, list[int] | None] = {}
+        self._hashes: dict[Hashable, list[bytes]] = {}
+        self._last_hits: dict[Hashable, int] = {}
 
     # -- queries -------------------------------------------------------------------------
-    def _get(self, seq_id: Hashable) -> _Seq:
-        try:
-            return self._seqs[seq_id]
-        except KeyError:
-            raise UnknownSequence(f"unknown sequence {seq_id!r}: it was never appended to or was freed") from None
+    def _known(self, seq_id: Hashable) -> Hashable:
+        if seq_id not in self.tables:
+            raise UnknownSequence(f"unknown sequence {seq_id!r}: it was never appended to or was freed")
+        return seq_id
 
     def __contains__(self, seq_id: Hashable) -> bool:
-        return seq_id in self._seqs
+        return seq_id in self.tables
 
     def seq_ids(self) -> list[Hashable]:
-        return list(self._seqs)
+        return list(self.tables)
 
     def block_table(self, seq_id: Hashable) -> list[int]:
         """Physical block of each logical block of the sequence (a copy)."""
-        return list(self._get(seq_id).blocks)
+        return list(self.tables[self._known(seq_id)])
 
     def num_tokens(self, seq_id: Hashable) -> int:
-        return len(self._get(seq_id).tokens)
+        return self.lengths[self._known(seq_id)]
 
     def token_ids(self, seq_id: Hashable) -> list[int]:
-        return list(self._get(seq_id).tokens)
+        ids = self._ids[self._known(seq_id)]
+        if ids is None:
+            raise ValueError(f"sequence {seq_id!r} was appended by count: its token ids are unknown")
+        return list(ids)
 
     def last_append_hits(self, seq_id: Hashable) -> int:
         """Leading tokens of the last append whose K/V were already cached (prefix-cache hits):
         the model runner computes only the tokens after them."""
-        return self._get(seq_id).last_hits
+        return self._last_hits[self._known(seq_id)]
 
-    # -- planning (no side effects) ------------------------------------------------------
-    def _plan(self, seq: _Seq | None, token_ids: Sequence[int]) -> tuple[bool, int, list[tuple[int, bytes]]]:
-        """(copy-on-write needed, new blocks to fill, prefix-cache hits [(block, hash)])."""
-        B, n = self.block_size, len(token_ids)
-        length = len(seq.tokens) if seq else 0
-        cow = length % B != 0 and self.allocator.refcount(seq.blocks[-1]) > 1
-        new_blocks = _cdiv(length + n, B) - _cdiv(length, B)
-        hits: list[tuple[int, bytes]] = []
-        if self.prefix_cache is not None and length % B == 0:
-            parent = seq.hashes[-1] if seq and seq.hashes else ROOT_HASH
-            prev = seq.blocks[-1] if seq and seq.blocks else -1
-            # only blocks before the last token: the last token is always computed (its logits)
-            for j in range((n - 1) // B):
-                chunk = token_ids[j * B:(j + 1) * B]
-                h = self.prefix_cache.hash_fn(parent, chunk)
-                block = self.prefix_cache.peek(h, chunk, prev)
-                if block is None:
-                    break
-                hits.append((block, h))
-                parent, prev = h, block
-        return cow, new_blocks, hits
+    def last_block_shared(self, seq_id: Hashable) -> bool:
+        """Is the sequence's last block partly filled and shared with another sequence?"""
+        length = self.lengths.get(seq_id, 0)
+        return length % self.block_size != 0 and self.allocator.refcount(self.tables[seq_id][-1]) > 1
 
-    def blocks_needed(self, seq_id: Hashable, num_new_tokens: int) -> int:
-        """Free blocks that appending ``num_new_tokens`` would take (new blocks + copy-on-write),
+    def blocks_needed(self, seq_id: Hashable, n: int) -> int:
+        """Free blocks that appending ``n`` tokens would take (new blocks + copy-on-write),
         without the prefix cache (which can only lower it): an upper bound a scheduler can use."""
-        if isinstance(num_new_tokens, bool) or not isinstance(num_new_tokens, int) or num_new_tokens < 0:
-            raise ValueError(f"num_new_tokens must be a non-negative integer: got {num_new_tokens!r}")
-        seq = self._seqs.get(seq_id)
-        B, length = self.block_size, (len(seq.tokens) if seq else 0)
-        cow = num_new_tokens > 0 and length % B != 0 and self.allocator.refcount(seq.blocks[-1]) > 1
-        return int(cow) + _cdiv(length + num_new_tokens, B) - _cdiv(length, B)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"the number of new tokens must be a non-negative integer: got {n!r}")
+        length = self.lengths.get(seq_id, 0)
+        new_blocks = _cdiv(length + n, self.block_size) - _cdiv(length, self.block_size)
+        return new_blocks + int(n > 0 and self.last_block_shared(seq_id))
+
+    def _prefix_hits(self, seq_id: Hashable, token_ids: Sequence[int]) -> list[tuple[int, bytes]]:
+        """Leading full blocks of an append that the prefix cache holds: [(block, hash)] (no side effects)."""
+        pc, B = self.prefix_cache, self.block_size
+        if pc is None or token_ids is None or self.lengths.get(seq_id, 0) % B:
+            return []
+        hashes, table = self._hashes.get(seq_id, []), self.tables.get(seq_id, [])
+        parent, prev = (hashes[-1] if hashes else ROOT_HASH), (table[-1] if table else -1)
+        hits: list[tuple[int, bytes]] = []
+        # only blocks before the last token: the last token is always computed (its logits)
+        for j in range((len(token_ids) - 1) // B):
+            chunk = token_ids[j * B:(j + 1) * B]
+            h = pc.hash_fn(parent, chunk)
+            block = pc.peek(h, chunk, prev)
+            if block is None:
+                break
+            hits.append((block, h))
+            parent, prev = h, block
+        return hits
 
     def blocks_needed_for(self, seq_id: Hashable, token_ids: Sequence[int]) -> int:
         """Exact free blocks an ``append(seq_id, token_ids)`` would take, counting prefix-cache
         hits on live blocks as free and hits on evictable blocks as one free block each."""
-        cow, new_blocks, hits = self._plan(self._seqs.get(seq_id), token_ids)
+        hits = self._prefix_hits(seq_id, token_ids)
         revived = sum(self.allocator.is_evictable(b) for b, _ in hits)
-        return int(cow) + new_blocks - len(hits) + revived
+        return self.blocks_needed(seq_id, len(token_ids)) - len(hits) + revived
 
     # -- operations ----------------------------------------------------------------------
-    def append(self, seq_id: Hashable, token_ids: Sequence[int]) -> list[tuple[int, int]]:
-        """Append tokens to a sequence (created on first use); returns the (src, dst) block
-        copies made by copy-on-write. Raises OutOfBlocks and changes nothing if the pool
-        cannot hold the whole append."""
-        if isinstance(token_ids, (str, bytes)) or not all(
-                isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in token_ids):
-            raise ValueError(f"token_ids must be a list of non-negative ints: got {token_ids!r}"[:200])
-        if len(token_ids) == 0:
-            raise ValueError("token_ids must hold at least one token")
-        token_ids = list(token_ids)
-        seq = self._seqs.get(seq_id)
-        cow, new_blocks, hits = self._plan(seq, token_ids)
+    def append(self, seq_id: Hashable, tokens: int | Sequence[int]) -> list[tuple[int, int]]:
+        """Append ``tokens`` to a sequence (created on first use): a count ``n`` of new tokens,
+        or their token ids (which the prefix cache needs). A new block is allocated only when
+        the last one is full. Returns the (src, dst) block copies made by copy-on-write. Raises
+        OutOfBlocks and changes nothing if the pool cannot hold the whole append."""
+        if isinstance(tokens, bool) or isinstance(tokens, (str, bytes)):
+            raise ValueError(f"tokens must be a count (int >= 1) or a list of token ids: got {tokens!r}")
+        if isinstance(tokens, int):
+            n, ids = tokens, None
+            if n < 1:
+                raise ValueError(f"append at least one token: got n={n}")
+            if self.prefix_cache is not None:
+                raise ValueError("with the prefix cache on, append the token ids, not a count")
+        else:
+            ids = list(tokens)
+            if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in ids):
+                raise ValueError(f"token_ids must be a list of non-negative ints: got {tokens!r}"[:200])
+            n = len(ids)
+            if n == 0:
+                raise ValueError("token_ids must hold at least one token")
+        hits = self._prefix_hits(seq_id, ids)
         alloc, B = self.allocator, self.block_size
-        looked_up = (len(seq.tokens) if seq else 0) % B == 0
-        needed = int(cow) + new_blocks - len(hits) + sum(alloc.is_evictable(b) for b, _ in hits)
+        needed = self.blocks_needed(seq_id, n) - len(hits) + sum(alloc.is_evictable(b) for b, _ in hits)
         if needed > alloc.num_free:
-            raise OutOfBlocks(f"append of {len(token_ids)} tokens to sequence {seq_id!r} needs {needed} "
+            raise OutOfBlocks(f"append of {n} tokens to sequence {seq_id!r} needs {needed} "
                               f"free blocks, {alloc.num_free} of {alloc.num_blocks} are free")
-        if seq is None:
-            seq = self._seqs[seq_id] = _Seq()
-        copies: list[tuple[int, int]] = []
-        if cow:  # first write into a shared, partly filled block: copy it, then write the copy
-            src = seq.blocks[-1]
-            dst = alloc.allocate()
-            alloc.free(src)  # drop our reference to the shared block
-            seq.blocks[-1] = dst
-            copies.append((src, dst))
+        looked_up = self.lengths.get(seq_id, 0) % B == 0
+        table = self.tables.setdefault(seq_id, [])
+        length = self.lengths.setdefault(seq_id, 0)
+        known = self._ids.setdefault(seq_id, [])
+        copies = [self.copy_on_write(seq_id)] if self.last_block_shared(seq_id) else []
+        hashes = self._hashes.setdefault(seq_id, [])
         for block, h in hits:  # prefix-cache hits: share the cached blocks
-            if alloc.is_evictable(block):
-                alloc.revive(block)
-            else:
-                alloc.incref(block)
-            seq.blocks.append(block)
-            seq.hashes.append(h)
-        seq.last_hits = len(hits) * B
-        seq.tokens.extend(token_ids[:seq.last_hits])
+            (alloc.revive if alloc.is_evictable(block) else alloc.incref)(block)
+            table.append(block)
+            hashes.append(h)
+        self._last_hits[seq_id] = skip = len(hits) * B
+        while len(table) * B < length + n:  # a new block only when the last one is full
+            table.append(alloc.allocate())
+        self.lengths[seq_id] = length + n
+        if ids is None or known is None:
+            self._ids[seq_id] = None
+        else:
+            known.extend(ids)
         pc = self.prefix_cache
-        if pc is not None and looked_up:  # every full block before the last token was looked up
-            pc.hits += len(hits)
-            pc.misses += (len(token_ids) - 1) // B - len(hits)
-        i, pos = seq.last_hits, len(seq.tokens)
-        while i < len(token_ids):
-            if pos % B == 0:
-                seq.blocks.append(alloc.allocate())
-            take = min(B - pos % B, len(token_ids) - i)
-            seq.tokens.extend(token_ids[i:i + take])
-            i, pos = i + take, pos + take
-            if pc is not None and pos % B == 0:  # a block just became full: index it
-                j = len(seq.hashes)
-                parent = seq.hashes[-1] if seq.hashes else ROOT_HASH
-                chunk = seq.tokens[j * B:(j + 1) * B]
-                seq.hashes.append(pc.hash_fn(parent, chunk))
-                pc.insert(seq.hashes[-1], chunk, seq.blocks[j], seq.blocks[j - 1] if j else -1)
+        if pc is not None:
+            if looked_up:  # every full block before the last token was looked up
+                pc.hits += len(hits)
+                pc.misses += (n - 1) // B - len(hits)
+            self._index_full_blocks(seq_id, skip)
         return copies
+
+    def _index_full_blocks(self, seq_id: Hashable, skip: int) -> None:
+        """Hash and index every block that became full (the prefix cache's insert)."""
+        pc, B, hashes, table = self.prefix_cache, self.block_size, self._hashes[seq_id], self.tables[seq_id]
+        ids = self._ids[seq_id]
+        for j in range(len(hashes), self.lengths[seq_id] // B):
+            parent = hashes[-1] if hashes else ROOT_HASH
+            chunk = ids[j * B:(j + 1) * B]
+            hashes.append(pc.hash_fn(parent, chunk))
+            pc.insert(hashes[-1], chunk, table[j], table[j - 1] if j else -1)
+
+    def copy_on_write(self, seq_id: Hashable) -> tuple[int, int]:
+        """First write into a shared, partly filled block: give the sequence a private copy.
+        Returns (src, dst) so that the model runner copies the K/V data (section 4.4, Figure 8)."""
+        table = self.tables[self._known(seq_id)]
+        src = table[-1]
+        dst = self.allocator.allocate()
+        self.allocator.free(src)  # drop our reference to the shared block
+        table[-1] = dst
+        return src, dst
 
     def fork(self, parent_id: Hashable, child_id: Hashable) -> None:
         """A new sequence sharing every block of ``parent_id`` (section 4.4)."""
-        parent = self._get(parent_id)
-        if child_id in self._seqs:
+        self._known(parent_id)
+        if child_id in self.tables:
             raise UnknownSequence(f"cannot fork into {child_id!r}: that sequence already exists")
-        for block in parent.blocks:
+        for block in self.tables[parent_id]:
             self.allocator.incref(block)
-        self._seqs[child_id] = _Seq(list(parent.blocks), list(parent.tokens), list(parent.hashes))
+        self.tables[child_id] = list(self.tables[parent_id])
+        self.lengths[child_id] = self.lengths[parent_id]
+        ids = self._ids[parent_id]
+        self._ids[child_id] = None if ids is None else list(ids)
+        self._hashes[child_id] = list(self._hashes[parent_id])
+        self._last_hits[child_id] = 0
 
     def free(self, seq_id: Hashable) -> None:
         """Release a finished sequence. Blocks are freed last-first, so that the tail of a
         cached prefix is evicted before its head (the head is the part others share)."""
-        seq = self._get(seq_id)
-        for block in reversed(seq.blocks):
+        for block in reversed(self.tables[self._known(seq_id)]):
             self.allocator.free(block)
-        del self._seqs[seq_id]
+        for d in (self.tables, self.lengths, self._ids, self._hashes, self._last_hits):
+            del d[seq_id]
 
     def owners(self) -> dict[int, list[Hashable]]:
         """Physical block -> the sequences whose tables hold it (for invariants and pictures)."""
         out: dict[int, list[Hashable]] = {}
-        for sid, seq in self._seqs.items():
-            for block in seq.blocks:
+        for sid, table in self.tables.items():
+            for block in table:
                 out.setdefault(block, []).append(sid)
         return out

@@ -50,8 +50,8 @@ class PrefixCache:
     def __init__(self, allocator: BlockAllocator, hash_fn: HashFn | None = None) -> None:
         self.allocator = allocator
         self.hash_fn: HashFn = hash_fn or block_hash
-        self._by_hash: dict[bytes, int] = {}
-        self._entry: dict[int, tuple[bytes, int, tuple[int, ...]]] = {}  # block -> (hash, parent, tokens)
+        self.index: dict[bytes, int] = {}  # hash -> block
+        self.entry: dict[int, tuple[bytes, int, tuple[int, ...]]] = {}  # block -> (hash, parent, tokens)
         self._children: dict[int, set[int]] = {}
         self.hits = 0  # full blocks served from the cache
         self.misses = 0  # full prompt blocks looked up and not found
@@ -62,30 +62,46 @@ class PrefixCache:
         return self.allocator.evictions
 
     def __len__(self) -> int:
-        return len(self._by_hash)
+        return len(self.index)
 
-    def peek(self, h: bytes, token_ids: Sequence[int], parent: int) -> int | None:
-        """The block cached under ``h`` if it holds ``token_ids`` after block ``parent`` (-1: none)."""
-        block = self._by_hash.get(h)
+    def lookup(self, h: bytes, token_ids: Sequence[int], parent: int = -1) -> int | None:
+        """A cache hit takes a reference: the block cached under ``h`` holding ``token_ids`` after
+        block ``parent`` (-1: a first block), revived if it was evictable, one more owner if it is
+        live; None on a miss. Counts ``hits`` and ``misses``. (The block manager plans a whole
+        append with :meth:`peek` first and takes its hits in bulk.)"""
+        block = self.peek(h, token_ids, parent)
+        if block is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        if self.allocator.is_evictable(block):
+            self.allocator.revive(block)
+        else:
+            self.allocator.incref(block)
+        return block
+
+    def peek(self, h: bytes, token_ids: Sequence[int], parent: int = -1) -> int | None:
+        """Look without taking: the block :meth:`lookup` would return, no reference, no counts."""
+        block = self.index.get(h)
         if block is None:
             return None
-        _, entry_parent, entry_tokens = self._entry[block]
+        _, entry_parent, entry_tokens = self.entry[block]
         if entry_parent != parent or entry_tokens != tuple(token_ids):
             return None  # a hash collision: never reuse
         return block
 
-    def insert(self, h: bytes, token_ids: Sequence[int], block: int, parent: int) -> None:
+    def insert(self, h: bytes, token_ids: Sequence[int], block: int, parent: int = -1) -> None:
         """Index a block that just became full. The first block with a given hash wins."""
-        if h in self._by_hash or block in self._entry or (parent != -1 and parent not in self._entry):
+        if h in self.index or block in self.entry or (parent != -1 and parent not in self.entry):
             return
-        self._by_hash[h] = block
-        self._entry[block] = (h, parent, tuple(token_ids))
+        self.index[h] = block
+        self.entry[block] = (h, parent, tuple(token_ids))
         self._children.setdefault(parent, set()).add(block)
         self.allocator.mark_cached(block)
 
     def _unindex(self, block: int) -> None:
-        h, parent, _ = self._entry.pop(block)
-        del self._by_hash[h]
+        h, parent, _ = self.entry.pop(block)
+        del self.index[h]
         self._children.get(parent, set()).discard(block)
         for child in self._children.pop(block, set()):
             self.allocator.uncache(child)
@@ -95,4 +111,4 @@ class PrefixCache:
         self._unindex(block)
 
     def cached_blocks(self) -> set[int]:
-        return set(self._entry)
+        return set(self.entry)

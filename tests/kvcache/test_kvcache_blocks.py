@@ -299,7 +299,84 @@ def test_bulk_allocate_and_free_equal_one_at_a_time(ops, n):
             b = held[pick % len(held)]
             one.mark_cached(b)
             bulk.mark_cached(b)
-        assert bulk._free == one._free and bulk._refcount == one._refcount
-        assert list(bulk._evictable) == list(one._evictable)
+        assert bulk.free_list == one.free_list and bulk.refcounts == one.refcounts
+        assert list(bulk.evictable) == list(one.evictable)
     with pytest.raises(KVCacheError):
         bulk.free_many([n])  # not a block of this pool
+
+
+# ------------------------------------------------------------- the simple face (lab 2's names)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(n=st.integers(1, 10), B=st.integers(1, 5),
+       ops=st.lists(st.tuples(st.sampled_from("aekf"), st.integers(0, 99), st.integers(1, 9)), max_size=40))
+def test_append_by_count_takes_the_same_blocks_as_append_by_ids(n, B, ops):
+    """``append(seq_id, n)`` (lab 2's simple face) and ``append(seq_id, token_ids)`` agree on
+    every table, length, copy-on-write copy and OutOfBlocks; ``tables``/``lengths`` are the
+    public dicts that ``block_table``/``num_tokens`` read."""
+    by_count, by_ids = BlockManager(BlockAllocator(n, B)), BlockManager(BlockAllocator(n, B))
+    nxt = 0
+    for op, k, cnt in ops:
+        live = sorted(by_count.tables)
+        if op == "f" and live:
+            sid = live[k % len(live)]
+            by_count.free(sid), by_ids.free(sid)
+        elif op == "k" and live:
+            by_count.fork(live[k % len(live)], nxt), by_ids.fork(live[k % len(live)], nxt)
+            nxt += 1
+        else:
+            sid = live[k % len(live)] if op == "e" and live else nxt
+            nxt += sid == nxt
+            assert by_count.blocks_needed(sid, cnt) == by_ids.blocks_needed(sid, cnt)
+            outcome = []
+            for m, arg in ((by_count, cnt), (by_ids, list(range(cnt)))):
+                try:
+                    outcome.append(m.append(sid, arg))
+                except OutOfBlocks:
+                    outcome.append("oob")
+            assert outcome[0] == outcome[1]
+        assert by_count.tables == by_ids.tables and by_count.lengths == by_ids.lengths
+        assert by_count.allocator.refcounts == by_ids.allocator.refcounts
+        assert by_count.allocator.free_list == by_ids.allocator.free_list
+        for sid in by_count.tables:
+            assert by_count.block_table(sid) == by_count.tables[sid]
+            assert by_count.num_tokens(sid) == by_count.lengths[sid]
+            assert len(by_count.tables[sid]) == -(-by_count.lengths[sid] // B)
+
+
+def test_count_appends_are_refused_where_token_ids_matter():
+    m = BlockManager(BlockAllocator(4, 2))
+    m.append("a", 3)
+    with pytest.raises(ValueError, match="by count"):
+        m.token_ids("a")
+    for bad in (0, -1, True, "ab", []):
+        with pytest.raises(ValueError):
+            m.append("a", bad)
+    with pytest.raises(ValueError, match="token ids"):
+        BlockManager(BlockAllocator(4, 2), enable_prefix_cache=True).append("a", 3)
+
+
+def test_copy_on_write_is_public_and_reports_the_copy():
+    m = BlockManager(BlockAllocator(6, 4))
+    m.append("p", 6)
+    m.fork("p", "c")
+    full, part = m.tables["p"]
+    assert m.last_block_shared("c") and m.last_block_shared("p")
+    assert m.copy_on_write("c") == (part, m.tables["c"][1]) and m.tables["c"][0] == full
+    assert not m.last_block_shared("p") and m.allocator.refcount(part) == 1
+
+
+def test_prefix_cache_lookup_takes_a_reference_and_peek_does_not():
+    from mlsys_kit.kvcache import PrefixCache
+
+    a = BlockAllocator(3, 2)
+    pc = PrefixCache(a)
+    b = a.allocate()
+    h = block_hash(b"", [1, 2])
+    pc.insert(h, [1, 2], b)  # parent defaults to -1: a first block
+    assert pc.peek(h, [1, 2]) == b and a.refcount(b) == 1 and pc.hits == 0
+    assert pc.lookup(h, [1, 2]) == b and a.refcount(b) == 2 and pc.hits == 1
+    assert pc.lookup(h, [2, 1]) is None and pc.misses == 1  # same hash, other tokens: a miss
+    a.free(b), a.free(b)
+    assert a.is_evictable(b) and a.num_free == 3 and list(a.evictable) == [b]
+    assert pc.lookup(h, [1, 2]) == b and a.refcount(b) == 1 and not a.is_evictable(b)  # revived
+    assert pc.index == {h: b} and pc.entry[b] == (h, -1, (1, 2))
