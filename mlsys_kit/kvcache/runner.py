@@ -22,7 +22,8 @@ import torch
 from mlsys_kit.checks import nonneg_int, positive_int
 from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
 from mlsys_kit.kvcache.block_table import BlockManager
-from mlsys_kit.kvcache.paged import AttentionPlan, PagedKVCache
+from mlsys_kit.kvcache.paged import PagedKVCache
+from mlsys_kit.kvcache.paged_decode import AttentionPlan
 from mlsys_kit.models.gpt import GPT
 
 

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
 from mlsys_kit.kvcache import OutOfBlocks
-from mlsys_kit.kvcache.paged import PagedKVCache, paged_attention, paged_decode_attention, slot_mapping
+from mlsys_kit.kvcache.paged import PagedKVCache, paged_attention, slot_mapping
+from mlsys_kit.kvcache.paged_decode import AttentionPlan, paged_decode_attention
 from mlsys_kit.kvcache.runner import PagedModelRunner, generate_paged
 from mlsys_kit.models.gpt import GPT, preset
 
@@ -47,9 +48,13 @@ def test_paged_attention_equals_sdpa_on_contiguous(data, block_size, heads, head
     bt = torch.zeros(len(seqs), width, dtype=torch.long)
     for i, t in enumerate(tables):
         bt[i, :len(t)] = t
-    out = paged_attention(torch.cat(qs), cache.kv[0][0], cache.kv[0][1], bt, torch.tensor([c for c, _ in seqs]),
-                          torch.cat(qseq), torch.cat(qpos))
+    ctx_t, qseq_t, qpos_t = torch.tensor([c for c, _ in seqs]), torch.cat(qseq), torch.cat(qpos)
+    out = paged_attention(torch.cat(qs), cache.kv[0][0], cache.kv[0][1], bt, ctx_t, qseq_t, qpos_t)
     assert torch.allclose(out, torch.cat(expected), atol=1e-5, rtol=1e-5)
+    # the fast path (paged_decode.AttentionPlan: decodes split-KV, the rest padded) equals the teaching path
+    plan = AttentionPlan(bt, ctx_t, qseq_t, qpos_t, block_size, chunk_blocks=data.draw(st.integers(1, 4)))
+    fast = plan.run(torch.cat(qs), cache.kv[0][0], cache.kv[0][1], fused=data.draw(st.booleans()))
+    assert torch.allclose(fast, out, atol=1e-5, rtol=1e-5)
 
 
 def test_kv_bytes_per_token_matches_formula():
@@ -238,6 +243,6 @@ def test_decode_fast_path_equals_sdpa(data, block_size, heads, head_dim, lens, c
     out = paged_decode_attention(q, cache.kv[0][0], cache.kv[0][1], bt, ctx, pos,
                                  chunk_blocks=chunk_blocks, fused=fused)
     assert torch.allclose(out, torch.cat(expected), atol=1e-5, rtol=1e-5)
-    # paged_attention takes the same path for a decode-only batch
+    # the teaching path gives the same answer for a decode-only batch
     via_dispatch = paged_attention(q, cache.kv[0][0], cache.kv[0][1], bt, ctx, torch.arange(len(lens)), pos)
     assert torch.allclose(via_dispatch, torch.cat(expected), atol=1e-5, rtol=1e-5)
