@@ -1,0 +1,249 @@
+"""Pictures of FlashAttention (NeurIPS'22): the bytes each algorithm moves through main memory
+as the SRAM size M and the sequence length N change (section 3.2, Theorem 2), the tile walk of
+the tiled forward (which Q and K/V tiles are on chip, the running max and sum of the online
+softmax, section 3.1), and CPU timings beside the byte counts."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+from mlsys_kit.viz import PALETTE, new_figure
+
+STANDARD, FLASH = PALETTE["B"], PALETTE["F"]
+
+
+def _bytes_label(x: float) -> str:
+    for scale, name in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if x >= scale:
+            return f"{x / scale:.3g} {name}"
+    return f"{x:.0f} B"
+
+
+def _lean_log(ax) -> None:
+    """Log axes with few ticks and plain labels: matplotlib's default log ticks (many minor
+    ticks, mathtext labels) cost over a second per draw, too slow for a live widget."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(base=10, numticks=6))
+        axis.set_minor_locator(NullLocator())
+        axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.0e}".replace("e+0", "e").replace("e-0", "e-")
+                                               if x >= 1e4 or x < 1e-2 else f"{x:g}"))
+
+
+def _traffic(seq: int, head_dim: int, sram: int, dtype: str, causal: bool) -> tuple[float, float]:
+    from mlsys_kit.attention.io import formula_io
+
+    io = formula_io(seq, head_dim, sram, dtype, causal)
+    return (io["standard_forward"] + io["standard_backward"], io["flash_forward"] + io["flash_backward"])
+
+
+def io_figure(seq: int, head_dim: int, sram_kb: float, dtype: str = "fp16", causal: bool = False,
+              title: str = "") -> Figure:
+    """Two panels, log-log: HBM bytes (forward + backward, one head) vs SRAM size M at this N,
+    and vs N at this M; standard, FlashAttention, and Theorem 2's N^2 d^2 / M scaled to meet the
+    flash curve at the chosen point. The chosen (N, M) is marked."""
+    from mlsys_kit.attention.io import block_sizes, sram_elements
+
+    M = sram_elements(sram_kb, dtype)
+    block_sizes(M, head_dim)  # validates M >= d
+    e = int(sram_kb * 1024) // M if M else 2
+    fig = Figure(figsize=(9.6, 3.6))
+    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.16, top=0.84 if title else 0.9, wspace=0.28)
+    ax_m, ax_n = fig.subplots(1, 2)
+    # sweep M from d to N d elements (Theorem 2's range), ~24 points
+    ms = np.unique(np.geomspace(head_dim, max(head_dim, seq * head_dim), 16).astype(int))
+    std_m, fl_m = zip(*(_traffic(seq, head_dim, int(m), dtype, causal) for m in ms))
+    std0, fl0 = _traffic(seq, head_dim, M, dtype, causal)
+    kb = ms * e / 1024
+    ax_m.loglog(kb, std_m, color=STANDARD, label="standard (Alg. 0 + 3)")
+    ax_m.loglog(kb, fl_m, color=FLASH, label="FlashAttention (counted loops)")
+    ax_m.loglog(kb, fl0 * M / ms, color=FLASH, ls=":", lw=1, label="Theorem 2: ∝ N²d²/M")
+    ax_m.plot([sram_kb], [fl0], "o", color=FLASH)
+    ax_m.plot([sram_kb], [std0], "o", color=STANDARD)
+    _lean_log(ax_m)
+    ax_m.set_xlabel("on-chip memory M (KB)")
+    ax_m.set_ylabel("HBM bytes, forward + backward, one head")
+    ax_m.set_title(f"N = {seq}, d = {head_dim}", fontsize=9)
+    ax_m.legend(fontsize=7, loc="lower left")
+    ns = np.unique(np.geomspace(64, max(4 * seq, 4096), 14).astype(int))
+    std_n, fl_n = zip(*(_traffic(int(n), head_dim, M, dtype, causal) for n in ns))
+    ax_n.loglog(ns, std_n, color=STANDARD, label="standard: Θ(Nd + N²)")
+    ax_n.loglog(ns, fl_n, color=FLASH, label="FlashAttention: Θ(N²d²/M)")
+    ax_n.plot([seq], [fl0], "o", color=FLASH)
+    ax_n.plot([seq], [std0], "o", color=STANDARD)
+    ax_n.annotate(f"{std0 / fl0:.2g}x fewer bytes", (seq, (std0 * fl0) ** 0.5), fontsize=8, ha="left")
+    _lean_log(ax_n)
+    ax_n.set_xlabel("sequence length N")
+    ax_n.set_title(f"M = {sram_kb:g} KB, d = {head_dim}", fontsize=9)
+    ax_n.legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def tile_walk_figure(seq: int, block_q: int, block_k: int, step: int, causal: bool = False,
+                     head_dim: int = 16, seed: int = 0, trace: list | None = None) -> Figure:
+    """The tiled forward at inner step ``step`` (0-based): left, the N x N score matrix cut into
+    tiles (visited tiles shaded, the current one highlighted with its Q rows and K/V rows, tiles
+    a causal mask skips hatched); right, the running max m and sum l of the current Q tile's
+    rows after each step so far. ``trace`` (from ``flash_forward(..., trace=[])``) may be given
+    to skip recomputing it."""
+    if trace is None:
+        trace = walk_trace(seq, block_q, block_k, causal, head_dim, seed)
+    if not 0 <= step < len(trace):
+        raise ValueError(f"step must be in 0..{len(trace) - 1} (the forward has {len(trace)} tile steps): got {step}")
+    cur = trace[step]
+    fig = Figure(figsize=(9.0, 3.9))
+    fig.subplots_adjust(left=0.07, right=0.9, bottom=0.13, top=0.88, wspace=0.3)
+    ax, ax_s = fig.subplots(1, 2, width_ratios=[1, 1.25])
+    # the tile states as one image: 0 not yet visited, 1 visited, 2 on chip now, 3 skipped (causal)
+    state = np.zeros((seq, seq), dtype=np.int8)
+    if causal:
+        for i0 in range(0, seq, block_q):
+            state[i0:i0 + block_q, min(seq, i0 + block_q):] = 3
+    for rec in trace[:step]:
+        (i0, i1), (j0, j1) = rec["q_rows"], rec["kv_rows"]
+        state[i0:i1, j0:j1] = 1
+    (i0, i1), (j0, j1) = cur["q_rows"], cur["kv_rows"]
+    state[i0:i1, j0:j1] = 2
+    cmap = ListedColormap(["#FFFFFF", "#C9D6EA", FLASH, "#E4E4E4"])
+    ax.imshow(state, cmap=cmap, vmin=-0.5, vmax=3.5, extent=(0, seq, seq, 0), interpolation="nearest")
+    ax.axhspan(i0, i1, color=PALETTE["B"], alpha=0.18, lw=0)
+    ax.axvspan(j0, j1, color=PALETTE["W"], alpha=0.18, lw=0)
+    ax.vlines(range(0, seq + 1, block_k), 0, seq, color="#888", lw=0.4)
+    ax.hlines(range(0, seq + 1, block_q), 0, seq, color="#888", lw=0.4)
+    ax.set_xlim(0, seq)
+    ax.set_ylim(seq, 0)
+    ax.set_xlabel("key j  (K/V tile on chip: green band)")
+    ax.set_ylabel("query i  (Q tile on chip: orange band)")
+    ax.set_title(f"step {step + 1}/{len(trace)}: Q rows {i0}-{i1 - 1}, K/V rows {j0}-{j1 - 1}"
+                 + ("  (grey: skipped, causal)" if causal else ""), fontsize=9)
+    mine = [r for r in trace[:step + 1] if r["q_rows"] == cur["q_rows"]]
+    xs = np.arange(len(mine))
+    rows = min(4, i1 - i0)  # a few rows of the first head
+    m = np.stack([r["m"].reshape(-1, i1 - i0)[0, :rows].numpy() for r in mine])
+    lsum = np.stack([r["l"].reshape(-1, i1 - i0)[0, :rows].numpy() for r in mine])
+    ax_s.plot(xs, m, "o-", color=PALETTE["B"], lw=1, ms=3)
+    ax_s.set_xlabel("K/V tiles seen by this Q tile")
+    ax_s.set_ylabel("running max m (orange)")
+    ax_l = ax_s.twinx()
+    ax_l.plot(xs, lsum, "s--", color=PALETTE["F"], lw=1, ms=3)
+    ax_l.set_ylabel("running sum l = Σ exp(s - m) (blue)")
+    ax_s.set_xticks(xs)
+    ax_s.set_title(f"online softmax, rows {i0}-{i0 + rows - 1}: when m grows,\n"
+                   "l is rescaled by exp(m_old - m_new) before the new tile is added", fontsize=8)
+    return fig
+
+
+def walk_trace(seq: int, block_q: int, block_k: int, causal: bool = False, head_dim: int = 16,
+               seed: int = 0) -> list:
+    """The tile steps of the tiled forward on one random head (for :func:`tile_walk_figure`)."""
+    import torch
+
+    from mlsys_kit.attention.flash import flash_forward
+
+    gen = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(1, seq, head_dim, generator=gen) for _ in range(3))
+    trace: list = []
+    flash_forward(q, k, v, causal, block_q, block_k, trace=trace)
+    return trace
+
+
+def timing_figure(rows: Sequence[dict], title: str = "") -> Figure:
+    """CPU forward time vs N for each implementation (``rows``: dicts with ``seq`` and
+    ``<impl>_ms`` keys, as ``benchmarks/attention_cpu.py`` prints)."""
+    if not rows:
+        raise ValueError("rows must not be empty")
+    fig = new_figure(6.0, 3.6)
+    ax = fig.subplots()
+    seqs = [r["seq"] for r in rows]
+    for key, label, colour in (("naive_ms", "standard (3 passes, torch)", STANDARD),
+                               ("tiled_ms", "tiled, online softmax (Python loops)", FLASH),
+                               ("sdpa_ms", "torch SDPA (fused C++ kernel)", PALETTE["W"])):
+        if key in rows[0]:
+            ax.loglog(seqs, [r[key] for r in rows], "o-", color=colour, label=label)
+    _lean_log(ax)
+    ax.set_xlabel("sequence length N")
+    ax.set_ylabel("forward time on CPU (ms)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def io_explorer(seq: int = 1024, head_dim: int = 64, sram_kb: float = 100):
+    """Lecture widget: sliders for N, d and M; the bytes panels redraw and the facts line gives
+    both byte counts, the ratio and the tile sizes. Returns an ipywidgets box."""
+    import ipywidgets as w
+
+    from mlsys_kit.attention.io import io_report
+    from mlsys_kit.viz import figure_png
+
+    style = {"description_width": "initial"}
+    n = w.SelectionSlider(options=[2 ** i for i in range(7, 15)], value=seq, description="N (seq)",
+                          continuous_update=False, style=style)
+    d = w.SelectionSlider(options=[16, 32, 64, 128, 256], value=head_dim, description="d (head dim)",
+                          continuous_update=False, style=style)
+    m = w.SelectionSlider(options=[8, 16, 32, 48, 64, 100, 128, 192, 256, 512], value=sram_kb,
+                          description="M (SRAM KB)", continuous_update=False, style=style)
+    image, facts = w.Image(format="png"), w.HTML()
+
+    def redraw(*_):
+        r = io_report(n.value, d.value, m.value, count_limit=0)
+        facts.value = (f"one head, forward + backward, fp16: standard <b>{_bytes_label(r['standard_bytes'])}</b>, "
+                       f"FlashAttention <b>{_bytes_label(r['flash_bytes'])}</b> "
+                       f"(<b>{r['ratio']:.3g}x</b> fewer); tiles of {r['block_outer']} (outer) x "
+                       f"{r['block_inner']} (inner) rows")
+        image.value = figure_png(io_figure(n.value, d.value, m.value), dpi=70)
+
+    for widget in (n, d, m):
+        widget.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox([n, d, m]), facts, image])
+
+
+def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causal: bool = True):
+    """Lecture widget: a step slider walks the tiled forward tile by tile (block sizes and causal
+    selectable); the picture shows which tiles are on chip and the running max and sum."""
+    import ipywidgets as w
+
+    from mlsys_kit.viz import figure_png
+
+    style = {"description_width": "initial"}
+    step = w.IntSlider(value=0, min=0, max=1, description="step", continuous_update=False, style=style)
+    bq = w.SelectionSlider(options=[4, 8, 16, 32], value=block_q, description="Q tile rows",
+                           continuous_update=False, style=style)
+    bk = w.SelectionSlider(options=[4, 8, 16, 32], value=block_k, description="K/V tile rows",
+                           continuous_update=False, style=style)
+    cz = w.Checkbox(value=causal, description="causal")
+    image, facts = w.Image(format="png"), w.HTML()
+    state: dict = {}
+
+    def retrace(*_):
+        state["trace"] = walk_trace(seq, bq.value, bk.value, cz.value)
+        step.unobserve(redraw, names="value")
+        step.max = len(state["trace"]) - 1
+        step.value = min(step.value, step.max)
+        step.observe(redraw, names="value")
+        redraw()
+
+    def redraw(*_):
+        trace = state["trace"]
+        rec = trace[step.value]
+        loaded = sum(r["kv_rows"][1] - r["kv_rows"][0] for r in trace[:step.value + 1])
+        facts.value = (f"N = {seq}: {len(trace)} tile steps; K/V rows loaded so far: {loaded} "
+                       f"(each K/V row is read once per Q tile); Q tile {rec['q_rows']} on chip with "
+                       f"K/V tile {rec['kv_rows']}")
+        image.value = figure_png(tile_walk_figure(seq, bq.value, bk.value, step.value, cz.value,
+                                                  trace=trace), dpi=70)
+
+    step.observe(redraw, names="value")
+    for widget in (bq, bk, cz):
+        widget.observe(retrace, names="value")
+    retrace()
+    return w.VBox([w.HBox([step, bq, bk, cz]), facts, image])
