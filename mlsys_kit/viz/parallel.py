@@ -1,0 +1,175 @@
+"""Pictures of 3D parallelism: the (t, p) heat map of the planner's best step time with the
+cells where nothing fits in memory marked, the chosen plan's time and memory breakdowns,
+and the real tensor-parallel run's counted bytes beside the model's."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from mlsys_kit.viz import PALETTE, new_figure
+
+TIME_PARTS = (("compute", "compute", "F"), ("tensor_comm", "tensor-parallel comm", "B"),
+              ("bubble", "pipeline bubble", "idle"), ("pipeline_p2p", "pipeline send/recv", "W"),
+              ("data_comm", "data-parallel comm", "BW"))
+MEMORY_PARTS = (("weights", "weights"), ("gradients", "grads"), ("optimizer", "optimizer"),
+                ("activations", "activations"), ("logits", "kv"))
+
+
+def _grid(heatmap: dict[str, Any]) -> tuple[list[int], list[int], np.ndarray]:
+    keys = [tuple(int(x) for x in k.split("x")) for k in heatmap]
+    ts, ps = sorted({t for t, _ in keys}), sorted({p for _, p in keys})
+    grid = np.full((len(ps), len(ts)), np.nan)
+    invalid = np.zeros_like(grid, dtype=bool)
+    for (t, p), v in zip(keys, heatmap.values()):
+        grid[ps.index(p), ts.index(t)] = np.inf if v is None else v
+    return ts, ps, grid
+
+
+def draw_heatmap(ax, result: dict[str, Any]) -> None:
+    """The planner's best step time per (t, p) on ``ax``; hatched cells: no plan fits in memory;
+    blank cells: no plan can run there; the chosen plan is circled."""
+    ts, ps, grid = _grid(result["heatmap"])
+    finite = grid[np.isfinite(grid)]
+    shown = np.where(np.isfinite(grid), grid, np.nan)
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    ax.imshow(shown, origin="lower", cmap="viridis_r", vmin=vmin, vmax=max(vmax, vmin * 1.0001), aspect="auto")
+    for i in range(len(ps)):
+        for j in range(len(ts)):
+            v = grid[i, j]
+            if np.isinf(v):
+                ax.add_patch(_hatch(j, i))
+                ax.text(j, i, "OOM", ha="center", va="center", fontsize=7, color="#933")
+            elif np.isfinite(v):
+                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7,
+                        color="white" if v > (vmin + vmax) / 2 else "black")
+    best = result["plans"][0]
+    ax.scatter([ts.index(best["tensor"])], [ps.index(best["pipeline"])], s=420, facecolors="none",
+               edgecolors="red", linewidths=2)
+    ax.set_xticks(range(len(ts)), [str(t) for t in ts])
+    ax.set_yticks(range(len(ps)), [str(p) for p in ps])
+    ax.set_xlabel("tensor-parallel degree t")
+    ax.set_ylabel("pipeline stages p")
+    ax.set_title("best step time (s) per (t, p); OOM: nothing fits", fontsize=9)
+
+
+def _hatch(x: float, y: float):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="xx", edgecolor="#c66", lw=0)
+
+
+def draw_breakdowns(ax_time, ax_mem, plans: Sequence[dict], device_bytes: float | None = None) -> None:
+    """Stacked bars of step time and memory per device for each of ``plans``."""
+    labels = [f"#{i + 1}\nt{p['tensor']} p{p['pipeline']} d{p['data']}" for i, p in enumerate(plans)]
+    x = list(range(len(plans)))
+    bottom = [0.0] * len(plans)
+    for key, label, colour in TIME_PARTS:
+        vals = [p["time"][key] for p in plans]
+        ax_time.bar(x, vals, bottom=bottom, color=PALETTE[colour], label=label, width=0.6)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax_time.set_xticks(x, labels, fontsize=7)
+    ax_time.set_ylabel("seconds per step")
+    ax_time.legend(fontsize=6)
+    bottom = [0.0] * len(plans)
+    for key, colour in MEMORY_PARTS:
+        vals = [p["memory"][key] / 1e9 for p in plans]
+        ax_mem.bar(x, vals, bottom=bottom, color=PALETTE[colour], label=key, width=0.6)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    if device_bytes:
+        ax_mem.axhline(device_bytes / 1e9, color="black", ls="--", lw=1, label="device memory")
+    ax_mem.set_xticks(x, labels, fontsize=7)
+    ax_mem.set_ylabel("GB per device")
+    ax_mem.legend(fontsize=6)
+
+
+def plan_figure(result: dict[str, Any], title: str = "", layout: str | None = "constrained") -> Figure:
+    """Heat map of (t, p) and the top plans' time and memory breakdowns, side by side."""
+    if not result.get("plans"):
+        raise ValueError("the planner result has no plans to draw")
+    fig = new_figure(12, 3.8, layout=layout)
+    ax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1]})
+    if layout is None:
+        fig.subplots_adjust(left=0.05, right=0.98, bottom=0.2, top=0.85, wspace=0.3)
+    draw_heatmap(ax[0], result)
+    draw_breakdowns(ax[1], ax[2], result["plans"], result["plans"][0].get("device_memory_bytes"))
+    ax[1].set_title("time per step of the top plans", fontsize=9)
+    ax[2].set_title("memory per device", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def run_figure(runs: Sequence[dict], title: str = "") -> Figure:
+    """Counted bytes sent per rank beside the model's, and step time vs one process, per run."""
+    if not runs:
+        raise ValueError("runs must not be empty")
+    fig = new_figure(9, 3.6)
+    ax = fig.subplots(1, 2)
+    labels = [f"t={r['tensor']}{' SP' if r['sequence_parallel'] else ''}{' rc' if r['recompute'] else ''}"
+              for r in runs]
+    x = np.arange(len(runs))
+    ax[0].bar(x - 0.18, [r["bytes_sent_predicted"] / 1e3 for r in runs], 0.34, color=PALETTE["weights"],
+              hatch="//", label="model")
+    ax[0].bar(x + 0.18, [r["bytes_sent_measured"] / 1e3 for r in runs], 0.34, color=PALETTE["grads"],
+              label="counted in the run")
+    ax[0].set_xticks(x, labels)
+    ax[0].set_ylabel("kB sent per rank per step")
+    ax[0].legend(fontsize=8)
+    ax[1].bar(x - 0.18, [1e3 * r["single_process_step_time_s"] for r in runs], 0.34, color=PALETTE["idle"],
+              label="one process")
+    ax[1].bar(x + 0.18, [1e3 * r["step_time_s"] for r in runs], 0.34, color=PALETTE["F"], label="t processes")
+    ax[1].set_xticks(x, labels)
+    ax[1].set_ylabel("ms per step (forward + backward)")
+    ax[1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batch: int = 512):
+    """The lecture widget: model, devices, global batch and the two link speeds as controls;
+    the (t, p) heat map with out-of-memory cells marked and the chosen plan's breakdowns redraw
+    at once. The search is narrowed to what a lecture needs (b in 1, 2; v in 1, 2; ZeRO 0/1;
+    every recomputation mode; with and without SP) so that a redraw stays well under 200 ms."""
+    import ipywidgets as w
+
+    from mlsys_kit.parallel.model import Cluster, model_config
+    from mlsys_kit.parallel.planner import plan
+    from mlsys_kit.viz import figure_png
+
+    style = {"description_width": "initial"}
+    model = w.Dropdown(options=["gpt2", "llama2-7b", "opt-13b", "llama2-70b", "gpt3-175b"], value=preset,
+                       description="model", style=style)
+    n = w.SelectionSlider(options=[8, 16, 32, 64, 128, 256], value=devices, description="devices",
+                          continuous_update=False, style=style)
+    batch = w.SelectionSlider(options=[64, 128, 256, 512, 1024], value=global_batch, description="global batch",
+                              continuous_update=False, style=style)
+    intra = w.FloatLogSlider(value=300, base=10, min=1, max=3, step=0.1, description="NVLink GB/s",
+                             continuous_update=False, style=style)
+    inter = w.FloatLogSlider(value=25, base=10, min=0, max=2.5, step=0.1, description="network GB/s",
+                             continuous_update=False, style=style)
+    image, facts = w.Image(format="png"), w.HTML()
+    space = {"microbatches": (1, 2), "interleaves": (1, 2), "zero_stages": (0, 1)}
+
+    def redraw(*_):
+        cfg = model_config(model.value)
+        cluster = Cluster(n.value, 8, "a100-80gb", intra.value * 1e9, inter.value * 1e9)
+        try:
+            res = plan(cfg, cluster, batch.value, top=3, **space)
+        except ValueError as exc:
+            facts.value = f"<b>{exc}</b>"
+            return
+        image.value = figure_png(plan_figure(res, layout=None), dpi=60)
+        b = res["plans"][0]
+        facts.value = (f"best: <b>{b['plan']}</b>, {b['step_time']:.3g} s per step, MFU {100 * b['mfu']:.0f}%, "
+                       f"{b['memory_bytes'] / 1e9:.0f} GB per device; searched {res['searched']} plans, "
+                       f"{res['fit']} fit")
+
+    for c in (model, n, batch, intra, inter):
+        c.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox([model, n, batch]), w.HBox([intra, inter]), facts, image])
