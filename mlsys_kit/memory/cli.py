@@ -1,0 +1,201 @@
+"""``mlsys-kit memory plan|run|offload``: a memory policy on a model's chain (peak, step time,
+timeline), the real check on the tiny GPT with torch, and ZeRO-Offload's device/host split."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mlsys_kit.checks import arg, nonneg_number, one_of, positive_int, positive_number
+
+CHAIN_PRESETS = ("gpt2", "opt-13b", "llama2-7b", "llama2-70b", "vgg16")
+
+
+def _count(text: str) -> int:
+    from mlsys_kit.zero.cli import _count as zero_count
+
+    return zero_count(text)
+
+
+_count.__name__ = "count (e.g. 13e9 or 13B)"
+
+
+def register(subparsers: Any) -> None:
+    mem = subparsers.add_parser("memory", help="training memory: recomputation, swapping, offload (Chen 2016, "
+                                               "vDNN, Checkmate, Capuchin, ZeRO-Offload)")
+    sub = mem.add_subparsers(dest="memory_command", metavar="SUBCOMMAND", required=True)
+    from mlsys_kit.memory.policies import POLICIES
+
+    pl = sub.add_parser("plan", help="peak memory, step time and timeline of a policy on a model's layer chain")
+    pl.add_argument("--preset", default="gpt2", type=arg(lambda n, v: one_of(n, v, CHAIN_PRESETS), str, "--preset"),
+                    help=f"model: {', '.join(CHAIN_PRESETS)} (default gpt2)")
+    pl.add_argument("--layers", type=arg(positive_int, int, "--layers"), help="override the number of blocks")
+    pl.add_argument("--batch", type=arg(positive_int, int, "--batch"), default=8, help="batch size (default 8)")
+    pl.add_argument("--seq", type=arg(positive_int, int, "--seq"), help="sequence length (default: the preset's)")
+    pl.add_argument("--policy", required=True, type=arg(lambda n, v: one_of(n, v, POLICIES), str, "--policy"),
+                    help=f"one of {', '.join(POLICIES)}")
+    pl.add_argument("--budget-gb", type=arg(positive_number, float, "--budget-gb"), metavar="GB",
+                    help="device memory budget in GB (1e9 bytes); needed by optimal and hybrid")
+    pl.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), metavar="GB/s",
+                    help="device-host link in GB/s (1e9 bytes per second; PCIe 3 x16 is ~12-16); "
+                         "needed by offload and hybrid")
+    pl.add_argument("--k", type=arg(positive_int, int, "--k"), help="layers per segment for every-k")
+    pl.add_argument("--tflops", type=arg(positive_number, float, "--tflops"),
+                    help="effective TFLOP/s of the device (default: A100 at 50%%, 156; vgg16: Titan X at 70%%, 4.27)")
+    pl.add_argument("--json", action="store_true", help="print one JSON object")
+    pl.add_argument("--timeline", action="store_true", help="with --json: add the ops and the memory curve")
+    pl.add_argument("--plot", metavar="FILE", help="write memory over the step and the timeline to FILE")
+    pl.set_defaults(func=_plan)
+
+    run = sub.add_parser("run", help="one real training step of the tiny GPT under a policy (torch): saved bytes, "
+                                     "recompute count, loss and gradients against the plain step")
+    run.add_argument("--policy", required=True, type=arg(lambda n, v: one_of(n, v, POLICIES), str, "--policy"))
+    run.add_argument("--preset", default="micro", type=arg(lambda n, v: one_of(n, v, ("micro", "tiny")), str, "--preset"))
+    run.add_argument("--batch", type=arg(positive_int, int, "--batch"), default=2)
+    run.add_argument("--seq", type=arg(positive_int, int, "--seq"), default=16)
+    run.add_argument("--k", type=arg(positive_int, int, "--k"), help="layers per segment for every-k")
+    run.add_argument("--budget-mb", type=arg(positive_number, float, "--budget-mb"), metavar="MB",
+                     help="budget in MB (1e6 bytes) for optimal/hybrid (default: 60%% of the keep-all peak)")
+    run.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), default=10.0,
+                     help="link for offload/hybrid planning, GB/s (default 10)")
+    run.add_argument("--device", default="cpu", type=arg(lambda n, v: one_of(n, v, ("cpu", "cuda")), str, "--device"))
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--plot", metavar="FILE", help="write measured vs predicted saved bytes to FILE")
+    run.set_defaults(func=_run)
+
+    off = sub.add_parser("offload", help="ZeRO-Offload (ATC'21): device and host bytes, largest model, step time")
+    off.add_argument("--params", required=True, type=arg(positive_int, _count, "--params"))
+    off.add_argument("--ranks", type=arg(positive_int, int, "--ranks"), default=1)
+    off.add_argument("--device-memory", type=arg(positive_number, float, "--device-memory"), default=32.0,
+                     metavar="GB", help="device memory in GB (default 32, the paper's V100)")
+    off.add_argument("--activations-gb", type=arg(nonneg_number, float, "--activations-gb"), default=0.0,
+                     help="device GB the activations take (default 0)")
+    off.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), default=12.0)
+    off.add_argument("--json", action="store_true")
+    off.add_argument("--plot", metavar="FILE", help="write device/host bars to FILE")
+    off.set_defaults(func=_offload)
+
+
+def build_chain(preset: str, batch: int, seq: int | None = None, layers: int | None = None,
+                tflops: float | None = None):
+    """The chain of ``preset`` (a ``models.costs`` preset or ``vgg16``) at this batch."""
+    from mlsys_kit.memory.chain import transformer_chain, vgg16_chain
+
+    one_of("preset", preset, CHAIN_PRESETS)
+    if preset == "vgg16":
+        if seq is not None or layers is not None:
+            raise ValueError("vgg16 has a fixed 224x224 input and 16 weight layers: --seq and --layers do not apply")
+        return vgg16_chain(batch, flops_per_s=(tflops or 6.1 * 0.7) * 1e12)
+    return transformer_chain(preset, batch, seq, layers, flops_per_s=(tflops or 156.0) * 1e12)
+
+
+def plan_report(args: argparse.Namespace):
+    from mlsys_kit.memory.policies import plan
+
+    chain = build_chain(args.preset, args.batch, args.seq, args.layers, args.tflops)
+    budget = args.budget_gb * 1e9 if args.budget_gb else None
+    link = args.link_gbps * 1e9 if args.link_gbps else None
+    return chain, plan(args.policy, chain, budget, link, args.k)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    chain, res = plan_report(args)
+    d = res.to_dict(timeline=args.timeline)
+    d["chain"] = {k: v for k, v in chain.to_dict().items() if k != "saved_bytes"}
+    if args.plot:
+        from mlsys_kit.viz import save_figure
+        from mlsys_kit.viz.memory import step_figure
+
+        save_figure(step_figure(res, f"{chain.name}: policy {args.policy}"), args.plot)
+    if args.json:
+        from mlsys_kit.common import emit_json
+
+        emit_json(d)
+        return 0
+    s = res.step
+    print(f"{chain.name}, policy {args.policy}: plan {s.plan}")
+    print(f"  peak {s.peak_bytes / 1e9:.3f} GB" + (f" (budget {res.budget_bytes / 1e9:g} GB: "
+                                                  f"{'fits' if res.fits else 'does NOT fit'})" if res.budget_bytes else ""))
+    print("  held at the peak: " + ", ".join(f"{k} {v / 1e9:.3f} GB" for k, v in s.peak_holders.items() if v))
+    print(f"  step {s.step_time * 1e3:.2f} ms = compute {s.compute_time * 1e3:.2f} + recompute "
+          f"{s.recompute_time * 1e3:.2f} + stalls {s.stall_time * 1e3:.2f} (x{d['slowdown']:.3f})")
+    print(f"  recomputed {s.recompute_count} layer forwards ({s.recompute_flops / 1e12:.3g} TFLOP), "
+          f"offloaded {s.offloaded_bytes / 1e9:.3f} GB")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def real_plan(policy: str, preset: str, batch: int, seq: int, k: int | None, budget_mb: float | None,
+              link_gbps: float) -> tuple[str, float | None]:
+    """The plan ``policy`` gives the tiny GPT's chain (the budget defaults to 60% of keep-all)."""
+    from mlsys_kit.memory.chain import gpt_chain
+    from mlsys_kit.memory.lifetimes import simulate
+    from mlsys_kit.memory.policies import plan
+    from mlsys_kit.models.gpt import preset as gpt_preset
+
+    chain = gpt_chain(gpt_preset(preset), batch, seq)
+    budget = budget_mb * 1e6 if budget_mb else None
+    if budget is None and policy in ("optimal", "hybrid"):
+        budget = 0.6 * simulate(chain, "K" * chain.n, keep_timeline=False).peak_bytes
+    return plan(policy, chain, budget, link_gbps * 1e9, k).step.plan, budget
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mlsys_kit.memory.real import run_plan
+
+    p, budget = real_plan(args.policy, args.preset, args.batch, args.seq, args.k, args.budget_mb, args.link_gbps)
+    out = run_plan(p, args.preset, args.batch, args.seq, device=args.device)
+    out.update(policy=args.policy, budget_bytes=budget)
+    if args.plot:
+        from mlsys_kit.viz import save_figure
+        from mlsys_kit.viz.memory import real_figure
+
+        save_figure(real_figure([out]), args.plot)
+    if args.json:
+        from mlsys_kit.common import emit_json
+
+        emit_json(out)
+        return 0
+    print(f"tiny GPT ({args.preset}, batch {args.batch}, seq {args.seq}), policy {args.policy}: plan {p}")
+    print(f"  matches the plain step: {out['matches_plain_step']} (bitwise {out['bitwise_equal']}, "
+          f"max |grad diff| {out['max_abs_grad_diff']:.3g})")
+    print(f"  saved bytes measured {out['saved_bytes_measured']:,}, predicted {out['saved_bytes_predicted']:,}")
+    print(f"  offloaded bytes measured {out['offloaded_bytes_measured']:,}, predicted {out['offloaded_bytes_predicted']:,}")
+    print(f"  recomputed blocks measured {out['recompute_count_measured']}, predicted {out['recompute_count_predicted']}")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _offload(args: argparse.Namespace) -> int:
+    from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory
+    from mlsys_kit.zero.model import max_params
+
+    act = args.activations_gb * 1e9
+    dev = args.device_memory * 1e9
+    m = offload_memory(args.params, args.ranks, activation_bytes=act)
+    m.update(device_memory_bytes=dev, fits=m["device_bytes"] <= dev,
+             max_params_offload=max_params_offload(dev, args.ranks, act),
+             max_params_zero2=max_params(max(dev - act, 1.0), args.ranks, 2),
+             max_params_baseline=max_params(max(dev - act, 1.0), args.ranks, 0),
+             link_time_per_step=m["link_bytes_per_step"] / (args.link_gbps * 1e9))
+    if args.plot:
+        from mlsys_kit.viz import save_figure
+        from mlsys_kit.viz.memory import offload_figure
+
+        save_figure(offload_figure(m), args.plot)
+    if args.json:
+        from mlsys_kit.common import emit_json
+
+        emit_json(m)
+        return 0
+    print(f"ZeRO-Offload, Ψ = {args.params:,}, N_d = {args.ranks}: device {m['device_bytes'] / 1e9:.3g} GB "
+          f"(of {args.device_memory:g}: {'fits' if m['fits'] else 'does NOT fit'}), host {m['host_bytes'] / 1e9:.3g} GB")
+    print(f"  without offload: ZeRO-2 {m['zero2_device_bytes'] / 1e9:.3g} GB, stage 0 {m['baseline_device_bytes'] / 1e9:.3g} GB")
+    print(f"  largest model in {args.device_memory:g} GB: offload {m['max_params_offload'] / 1e9:.3g}B, "
+          f"ZeRO-2 {m['max_params_zero2'] / 1e9:.3g}B, stage 0 {m['max_params_baseline'] / 1e9:.3g}B")
+    print(f"  link: {m['link_bytes_per_step'] / 1e9:.3g} GB per step, {m['link_time_per_step']:.3g} s at {args.link_gbps:g} GB/s")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0

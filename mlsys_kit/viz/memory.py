@@ -1,0 +1,195 @@
+"""Pictures of training memory: memory over one step (rising in the forward pass, falling in
+the backward pass) with what holds the peak, the compute/link timeline of a plan (F, R, B,
+offload, prefetch, stalls), several policies side by side with their recompute and stall cost,
+the real check's measured-vs-predicted bytes, ZeRO-Offload's device/host split, and the
+lecture widget."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from matplotlib.figure import Figure
+
+from mlsys_kit.viz import PALETTE, new_figure
+
+POLICY_COLOURS = {"all": "#4C72B0", "every-k": "#8172B3", "sqrt": "#937860", "optimal": "#55A868",
+                  "offload": "#DD8452", "hybrid": "#C44E52"}
+OP_COLOURS = {"F": PALETTE["F"], "R": "#8172B3", "B": PALETTE["B"], "offload": "#55A868", "prefetch": "#C44E52"}
+
+
+def _unit(top: float) -> tuple[float, str]:
+    for scale, name in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if top >= scale:
+            return scale, name
+    return 1.0, "B"
+
+
+def _tunit(top: float) -> tuple[float, str]:
+    return (1.0, "s") if top >= 1 else (1e-3, "ms") if top >= 1e-3 else (1e-6, "µs")
+
+
+def draw_memory(ax, step, scale: float, tscale: float, label: str | None = None, colour: str | None = None) -> None:
+    """Memory over the step as a step function."""
+    ts = [t / tscale for t, _ in step.memory]
+    ms = [m / scale for _, m in step.memory]
+    ax.step(ts, ms, where="post", color=colour or PALETTE["activations"], lw=1.4, label=label)
+
+
+def draw_timeline(ax, step, tscale: float) -> None:
+    """Compute ops on one row, link copies on another: F, R (recompute), B, offload, prefetch."""
+    rows = {"compute": 1, "link": 0}
+    seen = set()
+    for o in step.timeline:
+        kind = o["op"]
+        ax.barh(rows[o["stream"]], (o["end"] - o["start"]) / tscale, left=o["start"] / tscale, height=0.7,
+                color=OP_COLOURS[kind], edgecolor="white", linewidth=0.3, label=None if kind in seen else kind)
+        seen.add(kind)
+    ax.set_yticks([0, 1], ["link", "compute"])
+    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.35), frameon=False)
+
+
+def step_figure(res, title: str = "") -> Figure:
+    """One policy: memory over the step with the budget and the peak's holders, and the timeline."""
+    step = res.step
+    if not step.memory:
+        raise ValueError("the step has no memory curve: simulate with keep_timeline=True")
+    top = max([step.peak_bytes] + ([res.budget_bytes] if res.budget_bytes else []))
+    scale, unit = _unit(top)
+    tscale, tunit = _tunit(step.step_time)
+    fig = Figure(figsize=(8.0, 5.0))
+    fig.subplots_adjust(left=0.1, right=0.72, top=0.9 if title else 0.95, bottom=0.16, hspace=0.35)
+    ax, tl = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    draw_memory(ax, step, scale, tscale, colour=POLICY_COLOURS.get(res.policy))
+    if res.budget_bytes:
+        ax.axhline(res.budget_bytes / scale, color="black", ls="--", lw=1, label="budget")
+        ax.legend(fontsize=8, loc="upper left")
+    ax.plot([step.peak_time / tscale], [step.peak_bytes / scale], "v", color="black")
+    ax.set_ylabel(f"device memory ({unit})")
+    holders = "\n".join(f"{k}: {v / scale:.3g} {unit}" for k, v in step.peak_holders.items() if v)
+    fig.text(0.74, 0.85, f"plan {step.plan if len(step.plan) <= 24 else step.plan[:21] + '...'}\n\n"
+             f"peak {step.peak_bytes / scale:.3g} {unit}, held by:\n{holders}\n\n"
+             f"step {step.step_time / tscale:.3g} {tunit}\ncompute {step.compute_time / tscale:.3g}\n"
+             f"recompute {step.recompute_time / tscale:.3g}\nstalls {step.stall_time / tscale:.3g}",
+             fontsize=8, va="top", family="monospace")
+    draw_timeline(tl, step, tscale)
+    tl.set_xlabel(f"time ({tunit})")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def policies_figure(results: Sequence, title: str = "", budget_bytes: float | None = None) -> Figure:
+    """Several policies: memory over the step (left) and step time split into compute,
+    recompute and stalls (right)."""
+    if not results:
+        raise ValueError("results must hold at least one PolicyResult")
+    top = max([r.step.peak_bytes for r in results] + [budget_bytes or 0])
+    scale, unit = _unit(top)
+    tscale, tunit = _tunit(max(r.step.step_time for r in results))
+    fig = Figure(figsize=(10.0, 3.8))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.86 if title else 0.93, wspace=0.3)
+    ax, bars = fig.subplots(1, 2, width_ratios=[2.2, 1])
+    for r in results:
+        draw_memory(ax, r.step, scale, tscale, f"{r.policy} ({r.step.peak_bytes / scale:.3g})",
+                    POLICY_COLOURS.get(r.policy))
+    if budget_bytes:
+        ax.axhline(budget_bytes / scale, color="black", ls="--", lw=1, label=f"budget {budget_bytes / scale:.3g}")
+    ax.set_xlabel(f"time ({tunit})")
+    ax.set_ylabel(f"device memory ({unit})")
+    ax.legend(fontsize=7, loc="upper right")
+    x = list(range(len(results)))
+    comp = [r.step.compute_time / tscale for r in results]
+    rec = [r.step.recompute_time / tscale for r in results]
+    stall = [r.step.stall_time / tscale for r in results]
+    bars.bar(x, comp, color=PALETTE["F"], label="compute")
+    bars.bar(x, rec, bottom=comp, color="#8172B3", label="recompute")
+    bars.bar(x, stall, bottom=[a + b for a, b in zip(comp, rec)], color=PALETTE["BW"], label="stall")
+    for xi, r in zip(x, results):
+        bars.annotate("" if r.fits else "x", (xi, 0), ha="center", va="bottom", color="white", fontsize=10)
+    bars.set_xticks(x, [r.policy for r in results], fontsize=7, rotation=30)
+    bars.set_ylabel(f"step time ({tunit})")
+    bars.legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def real_figure(rows: Sequence[dict]) -> Figure:
+    """Saved bytes measured with saved_tensors_hooks beside the model's prediction, per run."""
+    if not rows:
+        raise ValueError("rows must not be empty")
+    fig = new_figure(6.4, 3.6)
+    ax = fig.subplots()
+    scale, unit = _unit(max(max(r["saved_bytes_measured"], r["saved_bytes_predicted"]) for r in rows))
+    for i, r in enumerate(rows):
+        ax.bar(i - 0.18, r["saved_bytes_predicted"] / scale, 0.34, color=PALETTE["weights"], hatch="//",
+               edgecolor="white", label="predicted" if i == 0 else None)
+        ax.bar(i + 0.18, r["saved_bytes_measured"] / scale, 0.34, color=PALETTE["activations"],
+               label="measured (torch)" if i == 0 else None)
+        ax.annotate("=" if r["saved_bytes_measured"] == r["saved_bytes_predicted"] else "!=",
+                    (i, max(r["saved_bytes_measured"], r["saved_bytes_predicted"]) / scale), ha="center", va="bottom")
+    ax.set_xticks(range(len(rows)), [f"{r.get('policy', '')}\n{r['plan']}" for r in rows], fontsize=7)
+    ax.set_ylabel(f"bytes autograd saves ({unit})")
+    ax.set_title("tiny GPT: saved activations, torch vs the chain model", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def offload_figure(m: dict) -> Figure:
+    """ZeRO-Offload: device and host bytes per rank beside ZeRO-2 and stage 0 on the device."""
+    fig = new_figure(6.0, 3.6)
+    ax = fig.subplots()
+    names = ["stage 0\n(device)", "ZeRO-2\n(device)", "Offload\ndevice", "Offload\nhost"]
+    vals = [m["baseline_device_bytes"], m["zero2_device_bytes"], m["device_bytes"], m["host_bytes"]]
+    scale, unit = _unit(max(vals))
+    ax.bar(range(4), [v / scale for v in vals], color=[PALETTE["weights"], PALETTE["weights"], PALETTE["weights"],
+                                                        PALETTE["optimizer"]])
+    if "device_memory_bytes" in m:
+        ax.axhline(m["device_memory_bytes"] / scale, color="black", ls="--", lw=1, label="device memory")
+        ax.legend(fontsize=8)
+    ax.set_xticks(range(4), names, fontsize=8)
+    ax.set_ylabel(f"bytes per rank ({unit})")
+    ax.set_title(f"ZeRO-Offload, Ψ = {m['params'] / 1e9:.3g}B, N_d = {m['ranks']}", fontsize=10)
+    return fig
+
+
+def memory_explorer(preset: str = "gpt2", batch: int = 8, budget_gb: float = 12.0, link_gbps: float = 16.0):
+    """The lecture widget: a budget slider (GB), a link-bandwidth slider (GB/s), a batch slider
+    and the model; memory over the step for every policy and their recompute/stall cost redraw
+    at once. Returns an ipywidgets box (display it)."""
+    import ipywidgets as w
+
+    from mlsys_kit.memory.cli import build_chain
+    from mlsys_kit.memory.policies import POLICIES, plan
+    from mlsys_kit.viz import figure_png
+
+    style = {"description_width": "initial"}
+    budget = w.FloatSlider(value=budget_gb, min=1, max=40, step=0.5, description="budget (GB)",
+                           continuous_update=False, style=style)
+    link = w.FloatLogSlider(value=link_gbps, base=10, min=0, max=3, step=0.05, description="link (GB/s)",
+                            continuous_update=False, style=style)
+    bsz = w.IntSlider(value=batch, min=1, max=64, description="batch", continuous_update=False, style=style)
+    model = w.Dropdown(options=["gpt2", "vgg16"], value=preset, description="model", style=style)
+    image = w.Image(format="png")
+    facts = w.HTML()
+    cache: dict = {}
+
+    def redraw(*_):
+        key = (model.value, bsz.value)
+        if key not in cache:
+            cache.clear()
+            cache[key] = build_chain(model.value, bsz.value)
+        chain = cache[key]
+        b, lk = budget.value * 1e9, link.value * 1e9
+        results = [plan(p, chain, b, lk, k=2) for p in POLICIES]
+        image.value = figure_png(policies_figure(results, f"{chain.name}, budget {budget.value:g} GB, "
+                                                          f"link {link.value:.3g} GB/s", b), dpi=65)
+        facts.value = "<br>".join(
+            f"<b>{r.policy}</b>: peak {r.step.peak_bytes / 1e9:.3g} GB {'fits' if r.fits else '<b>does not fit</b>'}, "
+            f"step x{r.step.step_time / r.step.compute_time:.3f} (recompute {r.step.recompute_time * 1e3:.3g} ms, "
+            f"stalls {r.step.stall_time * 1e3:.3g} ms), plan {r.step.plan}" for r in results)
+
+    for widget in (budget, link, bsz, model):
+        widget.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox([budget, link]), w.HBox([bsz, model]), image, facts])
