@@ -41,9 +41,11 @@ release: install
 	$(BIN)/mlsys-grade release --all
 
 # JupyterLab on the repo (labs/ and notebooks/), started in labs/ so nbgrader's extensions
-# (assignment list, formgrader, create assignment) work on the course there
+# (assignment list, formgrader, create assignment) work on the course there; the course's Jupyter
+# configuration (labs/jupyter-config: no news toast, no update check) comes first on the config path
 lab: install
-	cd labs && ../$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) $(ROOTFLAG)
+	cd labs && JUPYTER_CONFIG_PATH=$(CURDIR)/labs/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
+	  ../$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) $(ROOTFLAG)
 
 # a lecture demo as an app, code hidden (Voila): make present NB=costs
 present: install

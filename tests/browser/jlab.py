@@ -21,6 +21,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "out" / "screenshots"
 BIN = Path(sys.executable).parent
+COURSE_JUPYTER_CONFIG = ROOT / "labs" / "jupyter-config"
 
 
 def free_port() -> int:
@@ -52,7 +53,8 @@ def start_lab(root: Path) -> LabServer:
     """JupyterLab on 127.0.0.1, a random port and token, rooted at ``root``, started in
     ``root/labs`` so that nbgrader's extensions find the course there."""
     port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / ".jupyter"), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / ".jupyter"), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+               JUPYTER_CONFIG_PATH=str(COURSE_JUPYTER_CONFIG))  # the course's config, as `make lab` uses it
     log = open(root / "jupyterlab.log", "w")
     proc = subprocess.Popen(
         [str(BIN / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
