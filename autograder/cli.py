@@ -9,8 +9,10 @@
     mlsys-grade qa [LAB ...]                solution full, release zero, every mutant less
     mlsys-grade build [LAB ...|--all] [--check]   labs/authoring/<lab>.py -> labs/source/<lab>/<lab>.ipynb
 
-Every command takes ``--course DIR`` (default: labs/). Bad input exits with status 2 and a
-message that says what was wrong and what is allowed; a failed QA exits with status 1.
+Every command takes ``--course DIR`` (default: labs/), before the command
+(``mlsys-grade --course DIR autograde LAB``) or after it (``mlsys-grade autograde LAB --course DIR``).
+Bad input exits with status 2 and a message that says what was wrong and what is allowed; a
+failed QA exits with status 1.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from mlsys_kit import checks
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlsys-grade", description="Release, collect, autograde, feedback, "
                                      "export and lab QA for the mlsys-kit nbgrader course.")
+    # --course before the command or after it: two destinations, reconciled in main()
+    parser.add_argument("--course", dest="course_top", metavar="DIR", help="the nbgrader course root (default: labs)")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--course", default="labs", help="the nbgrader course root (default: labs)")
+    common.add_argument("--course", dest="course_sub", metavar="DIR", help="the nbgrader course root (default: labs)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("release", parents=[common], help="generate the student version of a lab (or all)")
@@ -49,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a cell may run before it is interrupted (default 60)")
     p.add_argument("--notebook-timeout", type=checks.arg(checks.positive_number, float, "--notebook-timeout"),
                    help="seconds a whole submission may take (default max(120, 10 x --timeout))")
+    p.add_argument("--deadline", type=checks.arg(checks.positive_number, float, "--deadline"),
+                   help="seconds the grader waits for one submission before it kills its worker with the whole "
+                        "process tree and records why (default --notebook-timeout + 60)")
     p.add_argument("--student", nargs="+", metavar="ID", help="grade only these students")
     p.add_argument("--force", action="store_true",
                    help="grade again submissions already graded (default: only new, changed or interrupted ones)")
@@ -115,6 +122,9 @@ def cmd_collect(args: argparse.Namespace, course: Course) -> int:
 
     res = collect(course, args.lab, args.source)
     print(f"collected {len(res['collected'])} submissions of {args.lab}: {', '.join(res['collected']) or 'none'}")
+    for sid, notes in res["notes"].items():
+        for n in notes:
+            print(f"  note {sid}: {n}")
     for r in res["rejected"]:
         print(f"  rejected {r['file']}: {r['reason']}")
     return 0
@@ -125,7 +135,7 @@ def cmd_autograde(args: argparse.Namespace, course: Course) -> int:
 
     out = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     summary = autograde(course, args.lab, students=args.student, jobs=args.jobs, cell_timeout=args.timeout,
-                        notebook_timeout=args.notebook_timeout, progress=out, force=args.force,
+                        notebook_timeout=args.notebook_timeout, deadline=args.deadline, progress=out, force=args.force,
                         bar=sys.stderr.isatty())
     if args.json:
         json.dump(summary, sys.stdout, indent=2)
@@ -190,8 +200,12 @@ def cmd_qa(args: argparse.Namespace, course: Course) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    top, sub = args.course_top, args.course_sub
+    if top is not None and sub is not None and top != sub:
+        parser.exit(2, f"mlsys-grade {args.command}: error: --course given twice with different folders "
+                       f"({top!r} before the command, {sub!r} after it): give it once\n")
     try:
-        return args.func(args, Course(args.course))
+        return args.func(args, Course(sub or top or "labs"))
     except CourseError as exc:
         parser.exit(2, f"mlsys-grade {args.command}: error: {exc}\n")
 

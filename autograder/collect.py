@@ -1,16 +1,26 @@
 """Collect submissions into ``submitted/<student>/<lab>/<lab>.ipynb`` and the gradebook.
 
-A submission arrives as a folder of notebooks or an LMS zip export. The student id comes from
-the file name:
+A submission arrives as a folder of notebooks or an LMS zip export. Every entry (a file of the
+folder, a member of the zip) either becomes exactly one student's submission or is listed as
+rejected with its reason; nothing is dropped without a word. Who a file belongs to
+(``docs/grading.md``, "Collect: who a file belongs to"):
 
-* ``<student>.ipynb`` (a plain folder; ``<student>_<lab>.ipynb`` works too);
-* Canvas's download naming ``<name>_[LATE_]<user id>_<submission id>_<original name>.ipynb``
-  (e.g. ``doejane_LATE_12345_67890_lab0-costs.ipynb`` -> ``doejane``);
-* a zip may hold ``<student>/<anything>.ipynb`` (a folder per student, as Moodle and
-  Gradescope exports do) or the names above.
+1. Wrapper folders named like the lab, ``submissions`` or ``submitted`` are looked through.
+2. **A folder per student owns its folder**: a file under ``alice/`` (at any depth) is a
+   candidate for ``alice`` and nobody else, whatever its own name says
+   (``alice/bob_1_1_lab0-costs.ipynb`` is Alice's, never Bob's). The folder name must be a
+   student id (ASCII letters, digits, ``.``, ``_``, ``-``).
+3. A file at the top level names its student: Canvas's download naming
+   ``<name>_[LATE_]<user id>_<submission id>_<original name>.ipynb`` (ids ASCII digits; the
+   user id goes to the gradebook), else ``<student>.ipynb``, ``<student>_<lab>.ipynb`` or
+   ``<student>-<lab>.ipynb``.
+4. **Two candidates for one student are both rejected and reported**; neither silently wins.
 
-Anything else (not a notebook, a name we cannot read, two notebooks for one student) is listed
-in the lab's grading record with the reason; nothing is silently dropped.
+Rejected before anything else: absolute paths, ``..`` (path traversal), ``__MACOSX`` and
+``._*`` (macOS metadata), Jupyter checkpoint copies, links and special files, names with control
+characters, files over the size cap, encrypted members, and anything that is not ``.ipynb``.
+A zip is refused whole, before anything is extracted, when its member count or its total
+uncompressed size passes the caps (a zip bomb).
 """
 
 from __future__ import annotations
@@ -18,94 +28,218 @@ from __future__ import annotations
 import datetime
 import re
 import shutil
-import tempfile
+import stat
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from autograder.course import STUDENT_ID, Course, CourseError
 
-CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9]+)_(?:LATE_)?(?P<uid>\d+)_(?P<sid>\d+)_(?P<orig>.+)$")
+# Canvas "download submissions": <name>_[LATE_]<user id>_<submission id>_<original file name>
+CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9]+)_(?:LATE_)?(?P<uid>[0-9]+)_(?P<sid>[0-9]+)_(?P<orig>.+)$", re.ASCII)
+WRAPPERS = {"submissions", "submitted"}
+MAX_FILE_MB = 20          # one notebook
+MAX_TOTAL_MB = 512        # a whole zip, uncompressed
+MAX_MEMBERS = 10_000      # members of a zip
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
-class Found:
-    student: str
-    path: Path
-    origin: str  # the file name as it came
+class Entry:
+    """One file of the source: its path as it came (posix) and, once read, its verdict."""
+    name: str
+    size: int
+    load: object = None            # () -> bytes, for the ones that are kept
+    student: str | None = None
+    reason: str | None = None
     lms_user_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+    mtime: float | None = None
 
 
-def student_id(relpath: str, lab: str) -> str | None:
-    """The student id a submission's (relative, posix) path names, or None if it names none."""
-    p = PurePosixPath(relpath)
-    if p.suffix != ".ipynb":
-        return None
-    stem = p.stem
+def _path_problem(name: str) -> str | None:
+    """Why a member's path can never be a submission (None: it may be one)."""
+    if CONTROL.search(name):
+        return "the name holds control characters"
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "absolute path"
+    parts = PurePosixPath(name).parts
+    if ".." in parts:
+        return "path traversal ('..')"
+    if "__MACOSX" in parts or PurePosixPath(name).name.startswith("._"):
+        return "__MACOSX metadata (macOS resource fork), not a submission"
+    if ".ipynb_checkpoints" in parts:
+        return "a Jupyter checkpoint copy (.ipynb_checkpoints), not the submission"
+    return None
+
+
+def owner(name: str, lab: str) -> tuple[str | None, str | None, str | None]:
+    """(student, lms user id, reason when none) for a member path, by the rules above."""
+    parts = [p for p in PurePosixPath(name).parts if p not in ("", ".")]
+    while len(parts) > 1 and (parts[0] == lab or parts[0] in WRAPPERS):
+        parts = parts[1:]
+    if len(parts) >= 2:  # a folder per student owns its folder
+        folder = parts[0]
+        if not STUDENT_ID.match(folder):
+            return None, None, (f"folder {folder!r} is not a student id (ASCII letters, digits, '.', '_', '-'; "
+                                "starting with a letter or digit)")
+        return folder, None, None
+    stem = PurePosixPath(parts[-1]).stem
     m = CANVAS.match(stem)
     if m:
-        sid = m.group("name")
-    elif len(p.parts) >= 2 and STUDENT_ID.match(p.parts[-2]) and p.parts[-2] not in {lab, "submissions"}:
-        sid = p.parts[-2]  # <student>/<file>.ipynb
-    else:
-        sid = re.sub(rf"[_-]{re.escape(lab)}$", "", stem)
-    return sid if STUDENT_ID.match(sid) and sid != lab else None
+        return m.group("name"), m.group("uid"), None
+    sid = re.sub(rf"[_-]{re.escape(lab)}$", "", stem)
+    if STUDENT_ID.match(sid) and sid != lab and sid not in WRAPPERS:
+        return sid, None, None
+    return None, None, ("cannot tell whose it is: name a top-level file <student>.ipynb, <student>_<lab>.ipynb or "
+                        "Canvas's <name>_<user id>_<submission id>_<file>.ipynb, or put it in a folder named "
+                        "after the student")
 
 
-def _gather(source: Path, workdir: Path) -> list[Path]:
-    if source.is_dir():
-        return sorted(p for p in source.rglob("*") if p.is_file())
-    if source.is_file() and zipfile.is_zipfile(source):
-        with zipfile.ZipFile(source) as zf:
-            for info in zf.infolist():
-                name = PurePosixPath(info.filename)
-                if info.is_dir() or name.is_absolute() or ".." in name.parts or "__MACOSX" in name.parts:
-                    continue
-                target = workdir / Path(*name.parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, length=1 << 20)
-        return sorted(p for p in workdir.rglob("*") if p.is_file())
-    raise CourseError(f"SOURCE must be a folder of notebooks or a .zip export: got {str(source)!r}")
+def _from_folder(source: Path, max_file: int) -> list[Entry]:
+    entries = []
+    for p in sorted(source.rglob("*")):
+        rel = p.relative_to(source).as_posix()
+        st = p.lstat()
+        if stat.S_ISDIR(st.st_mode):
+            continue
+        e = Entry(rel, st.st_size, mtime=st.st_mtime)
+        if stat.S_ISLNK(st.st_mode):
+            e.reason = "a symbolic link, not a file (links are never followed)"
+        elif not stat.S_ISREG(st.st_mode):
+            e.reason = "not a regular file"
+        else:
+            e.load = lambda p=p: _read_capped(p.open("rb"), max_file)
+        entries.append(e)
+    return entries
 
 
-def collect(course: Course, lab: str, source: str | Path) -> dict:
-    """Copy each submission in ``source`` to the course's submitted/ folder, add its student to
-    the gradebook, and record rejected files. Returns {"collected": [...], "rejected": [...]}."""
+def _read_capped(f, cap: int) -> bytes:
+    with f:
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        raise ValueError("larger than it declared")
+    return data
+
+
+def _from_zip(zf: zipfile.ZipFile, max_file: int, max_total: int, max_members: int) -> list[Entry]:
+    infos = zf.infolist()
+    if len(infos) > max_members:
+        raise CourseError(f"the zip has {len(infos)} members, over the cap of {max_members}: nothing was extracted "
+                          "(split the export, or raise the cap if this is a real class)")
+    total = sum(i.file_size for i in infos)
+    if total > max_total:
+        raise CourseError(f"the zip expands to {total / 2**20:.1f} MiB, over the cap of {max_total / 2**20:.0f} MiB: "
+                          "nothing was extracted (a zip bomb, or an export with more than notebooks in it)")
+    entries = []
+    names = [i.filename for i in infos]
+    for info in infos:
+        name = info.filename.replace("\\", "/")
+        if info.is_dir():
+            continue
+        e = Entry(name, info.file_size, mtime=datetime.datetime(*info.date_time).timestamp())
+        mode = info.external_attr >> 16
+        if names.count(info.filename) > 1:
+            e.reason = f"the zip holds {names.count(info.filename)} members with this same name"
+        elif stat.S_ISLNK(mode):
+            e.reason = "a symbolic link, not a file (links are never followed)"
+        elif info.flag_bits & 0x1:
+            e.reason = "an encrypted member"
+        else:
+            e.load = lambda info=info: _read_capped(zf.open(info), min(info.file_size, max_file))
+        entries.append(e)
+    return entries
+
+
+def judge_entries(entries: list[Entry], lab: str, max_file: int) -> list[Entry]:
+    """Give every entry a student or a reason (in place); then reject every student's candidates
+    when there is more than one."""
+    for e in entries:
+        if e.reason:
+            continue
+        e.reason = _path_problem(e.name)
+        if e.reason:
+            continue
+        if PurePosixPath(e.name).suffix != ".ipynb":
+            e.reason = "not a notebook (.ipynb)"
+            continue
+        if e.size > max_file:
+            e.reason = f"too large: {e.size / 2**20:.1f} MiB, over the cap of {max_file / 2**20:.0f} MiB per notebook"
+            continue
+        e.student, e.lms_user_id, e.reason = owner(e.name, lab)
+        if e.student:
+            m = CANVAS.match(PurePosixPath(e.name).stem)  # an LMS-made name inside a student's folder
+            named = m and m.group("name")
+            if named and named != e.student:
+                e.notes.append(f"its file name names {named!r}, but it is in {e.student!r}'s folder: the folder decides")
+    by_student: dict[str, list[Entry]] = {}
+    for e in entries:
+        if e.student:
+            by_student.setdefault(e.student, []).append(e)
+    for sid, cands in by_student.items():
+        if len(cands) > 1:
+            names = ", ".join(c.name for c in cands)
+            for c in cands:
+                c.reason = (f"ambiguous: {len(cands)} candidate files for student {sid!r} ({names}); none was "
+                            "taken: collect the right one alone")
+                c.student = None
+    return entries
+
+
+def collect(course: Course, lab: str, source: str | Path, max_file_mb: float = MAX_FILE_MB,
+            max_total_mb: float = MAX_TOTAL_MB, max_members: int = MAX_MEMBERS) -> dict:
+    """Copy each submission in ``source`` (a folder or a .zip) to the course's submitted/ folder,
+    add its student to the gradebook, and record rejected entries with their reasons.
+    Returns {"collected": [student...], "rejected": [{"file", "reason"}...], "notes": {student: [...]}}."""
     from nbgrader.api import Gradebook
 
     course.check_lab(lab)
+    for name, value in (("max_file_mb", max_file_mb), ("max_total_mb", max_total_mb), ("max_members", max_members)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise CourseError(f"{name} must be a positive number: got {value!r}")
+    max_file, max_total = int(max_file_mb * 2**20), int(max_total_mb * 2**20)
     source = Path(source)
     if not source.exists():
         raise CourseError(f"SOURCE {str(source)!r} does not exist: give a folder of notebooks or a .zip export")
-    with tempfile.TemporaryDirectory() as tmp:
-        base = source if source.is_dir() else Path(tmp)
-        found: dict[str, Found] = {}
-        rejected: list[dict] = []
-        for path in _gather(source, Path(tmp)):
-            rel = path.relative_to(base).as_posix()
-            sid = student_id(rel, lab)
-            if sid is None:
-                why = "not a notebook (.ipynb)" if path.suffix != ".ipynb" else \
-                    "cannot derive a student id from the file name (use <student>.ipynb or the LMS naming)"
-                rejected.append({"file": rel, "reason": why})
-            elif sid in found:
-                rejected.append({"file": rel, "reason": f"a second notebook for student {sid!r} "
-                                                       f"(kept {found[sid].origin})"})
-            else:
-                m = CANVAS.match(PurePosixPath(rel).stem)
-                found[sid] = Found(sid, path, rel, m.group("uid") if m else None)
+    zf = None
+    try:
+        if source.is_dir():
+            entries = _from_folder(source, max_file)
+        elif source.is_file() and zipfile.is_zipfile(source):
+            zf = zipfile.ZipFile(source)
+            entries = _from_zip(zf, max_file, max_total, max_members)
+        else:
+            raise CourseError(f"SOURCE must be a folder of notebooks or a .zip export: got {str(source)!r}")
+        judge_entries(entries, lab, max_file)
+        kept: list[Entry] = []
         with Gradebook(course.db_url) as gb:
-            for f in found.values():
-                dest = course.submitted_notebook(lab, f.student)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(f.path, dest)
-                (dest.parent / "timestamp.txt").write_text(
-                    datetime.datetime.fromtimestamp(f.path.stat().st_mtime).isoformat() + "\n")
-                gb.update_or_create_student(f.student, **({"lms_user_id": f.lms_user_id} if f.lms_user_id else {}))
-    for f in found.values():
-        course.update_log(lab, f.student, status="collected", source_file=f.origin, reason=None, notes=[])
+            for e in entries:  # one at a time: never more than one notebook in memory
+                if not e.student:
+                    continue
+                try:
+                    blob = e.load()
+                except (OSError, ValueError, zipfile.BadZipFile, RuntimeError) as exc:
+                    e.reason, e.student = f"could not be read: {type(exc).__name__}: {exc}"[:300], None
+                    continue
+                dest = course.submitted_notebook(lab, e.student)
+                if dest.parent.exists():
+                    shutil.rmtree(dest.parent)  # a re-collect replaces the student's earlier submission whole
+                dest.parent.mkdir(parents=True)
+                dest.write_bytes(blob)
+                stamp = datetime.datetime.fromtimestamp(e.mtime) if e.mtime else datetime.datetime.now()
+                (dest.parent / "timestamp.txt").write_text(stamp.isoformat() + "\n")
+                gb.update_or_create_student(e.student, **({"lms_user_id": e.lms_user_id} if e.lms_user_id else {}))
+                kept.append(e)
+    finally:
+        if zf is not None:
+            zf.close()
+    for e in kept:
+        course.update_log(lab, e.student, status="collected", source_file=e.name, reason=None, notes=[],
+                          collect_notes=list(e.notes))
+    rejected = [{"file": e.name, "reason": e.reason} for e in entries if e.student is None]
     log = course.read_log(lab)
-    known = {r["file"] for r in log.get("rejected_files", [])}
-    course.update_log(lab, rejected_files=log.get("rejected_files", []) + [r for r in rejected if r["file"] not in known])
-    return {"collected": sorted(found), "rejected": rejected}
+    known = {(r["file"], r["reason"]) for r in log.get("rejected_files", [])}
+    course.update_log(lab, rejected_files=log.get("rejected_files", [])
+                      + [r for r in rejected if (r["file"], r["reason"]) not in known])
+    return {"collected": sorted(e.student for e in kept), "rejected": rejected,
+            "notes": {e.student: e.notes for e in kept if e.notes}}

@@ -1,64 +1,123 @@
 """Autograde a whole class on nbgrader, never stopping on a bad submission.
 
-Each submission is graded by ``nbgrader autograde LAB --student ID --force`` in its own process
-group with a per-cell limit (nbgrader interrupts the cell and runs the rest) and a per-notebook
-wall limit (we kill the group). nbgrader writes the grades to its gradebook; we record each
-submission's fate in ``grading/<lab>.json``: ``graded`` with notes (a cell that timed out, a
-test cell the student deleted) or ``error`` with the reason (not a notebook, kernel died, ran
-past the notebook limit). A submission that errs still has its zero grades in the gradebook
-whenever nbgrader got as far as creating them, and is never missing from the export.
+The batch is one parent (the grader) and ``--jobs`` worker processes. Each worker imports
+nbgrader once and grades one submission at a time (``nbgrader autograde``'s own code, through
+its API, with the course's ``nbgrader_config.py``): the student's code runs in the sandbox that
+config names, a child of the worker. The parent is the only writer of the grading record
+``grading/<lab>.json`` and decides every submission's fate:
+
+* **No shared synchronisation object.** Each worker talks to the parent over its own two pipes
+  (a JSON line per request and per answer), owned by the parent; nothing lives in ``/dev/shm``
+  and no lock or semaphore is shared between workers (a process pool keeps its semaphores
+  there, where a sandbox that shares the machine's ``/dev/shm`` could write into them and hang
+  the batch). The workers' protocol file descriptors are not inheritable: the sandbox gets none.
+* **A deadline per submission, kept by the parent.** A worker that has not answered within
+  ``deadline`` seconds (default: the notebook limit + 60 s) is stopped and killed with its whole
+  process tree (``SIGSTOP`` first, so nothing forks on, then ``SIGKILL``), replaced, and the
+  submission recorded as ``error`` with the reason. A worker that dies is replaced and its
+  submission recorded as ``interrupted``: the next run grades it again. Each worker is a child
+  subreaper, so whatever its sandbox leaves behind stays in its tree and is killed with it.
+* **Caps.** A submitted notebook over ``collect.MAX_FILE_MB`` is not graded; the autograded
+  notebook's outputs are capped per submission by ``integrity.CapOutputs`` (in the course
+  config; grades unaffected, a note says so) and an autograded notebook still over
+  ``max_notebook_mb`` is recorded as an error with its size.
+* **Resumable.** A submission whose record is final (``graded``, or an ``error`` of its own) and
+  whose file is unchanged is kept unless ``force``; queued and interrupted ones (a killed grader
+  or worker) are graded again.
+* **Clean output.** One line per submission (and a progress bar on a terminal). The workers'
+  stderr goes to ``grading/<lab>-workers.log`` and the parent says so when anything is in it;
+  nbgrader's one known-benign SQLAlchemy warning is filtered by its exact text (``quiet_nbgrader``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
+import selectors
+import signal
+import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+import warnings
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
 import nbformat
 from tqdm import tqdm
 
-from autograder.course import Course, CourseError, error_lines
+from autograder.course import Course, CourseError, _die_with_parent, error_lines
+from autograder.integrity import NOTES_FILE
 from autograder.sandbox import FLAGS_FILE
 
+MAX_NOTEBOOK_MB = 32       # the autograded notebook, after CapOutputs has capped its outputs
+READY_SECONDS = 300        # a worker must have loaded nbgrader within this
+MAX_MESSAGE = 1 << 20      # a worker's answer line (its log is cut to 64 KiB before it is sent)
+FINAL = ("graded", "error")
 
+
+def quiet_nbgrader() -> None:
+    """Filter exactly one warning: SQLAlchemy 2's ``SAWarning`` "Object of type <SubmittedX> not
+    in session, add operation along 'Y.submissions' will not proceed", which nbgrader 0.9's
+    gradebook raises on every autograde (it builds a submission whose backrefs autoflush before
+    it adds it to the session; the row is added right after, nothing is lost). Every other
+    warning, and every error, still shows."""
+    try:
+        from sqlalchemy.exc import SAWarning
+    except ImportError:
+        return
+    warnings.filterwarnings("ignore", category=SAWarning,
+                            message=r"Object of type <Submitted\w+> not in session, add operation along "
+                                    r"'\w+\.submissions' will not proceed")
+
+
+# ---- reading a submission before and after grading (in the parent) ------------------------------
 def precheck(course: Course, lab: str, student: str) -> tuple[str | None, list[str]]:
     """(fatal reason or None, notes) from reading the submission before grading it."""
+    from autograder.collect import MAX_FILE_MB
+
     path = course.submitted_notebook(lab, student)
     if not path.is_file():
         return f"no {lab}.ipynb in submitted/{student}/{lab}/", []
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         return "the submitted notebook is an empty file", []
+    if size > MAX_FILE_MB * 2**20:
+        return f"the submitted notebook is {size / 2**20:.1f} MiB, over the cap of {MAX_FILE_MB} MiB: not graded", []
     try:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # any reason a notebook cannot be read is the student's error
         return f"not a valid notebook: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", []
-    return None, []  # deleted or edited test cells: restored and flagged by autograder.integrity
+    return None, []  # deleted, edited, duplicated or moved cells: repaired and noted by autograder.integrity
 
 
-def postcheck(course: Course, lab: str, student: str, cell_timeout: float) -> list[str]:
-    """Notes from the autograded notebook (cells that timed out) and the sandbox's flags."""
+def postcheck(course: Course, lab: str, student: str, cell_timeout: float,
+              max_notebook_mb: float = MAX_NOTEBOOK_MB) -> tuple[str | None, list[str]]:
+    """(fatal reason or None, notes) from the autograded notebook (its size, cells that timed
+    out), the integrity preprocessors' notes and the sandbox's flags."""
     path = course.autograded_notebook(lab, student)
-    notes = []
-    flags_file = path.parent / FLAGS_FILE
-    if flags_file.is_file():
-        notes += json.loads(flags_file.read_text()).get("flags", [])
+    notes: list[str] = []
+    for side in (NOTES_FILE, FLAGS_FILE):
+        f = path.parent / side
+        if f.is_file():
+            try:
+                notes += [n for n in json.loads(f.read_text()).get("flags", []) if n not in notes]
+            except (ValueError, AttributeError):
+                notes.append(f"{side} beside the autograded notebook could not be read")
     if not path.is_file():
-        return notes
+        return None, notes
+    size = path.stat().st_size
+    if size > max_notebook_mb * 2**20:
+        return (f"the autograded notebook is {size / 2**20:.1f} MiB, over the cap of {max_notebook_mb:g} MiB per "
+                "submission: not graded"), notes
     for cell in nbformat.read(path, as_version=4).cells:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error" and out.get("ename") in ("CellTimeoutError", "CellTimeout"):
                 gid = cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id", "?"))
                 notes.append(f"cell {gid!r} ran past {cell_timeout:g} s and was interrupted")
-    return notes
+    return None, notes
 
 
 def read_score(course: Course, lab: str, student: str) -> tuple[float, float, dict[str, float]]:
@@ -79,55 +138,16 @@ def digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-# ---- in a worker process: nbgrader is imported once, then grades one submission after another ---
-_API = None
-
-
-def _init_worker(root: str, cell_timeout: float, notebook_timeout: float) -> None:
-    """Load the course's nbgrader config with our limits, as ``nbgrader autograde`` would."""
-    global _API
-    from nbgrader.apps.api import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config.loader import PyFileConfigLoader
-
-    from autograder.course import _die_with_parent
-
-    _die_with_parent()
-    os.chdir(root)
-    os.environ["MLSYS_COURSE_ROOT"] = root
-    bindir = str(Path(sys.executable).parent)
-    os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    cfg = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
-    t = max(1, round(cell_timeout))
-    cfg.Execute.timeout = t
-    cfg.SandboxedExecute.timeout = t
-    cfg.SandboxedExecute.notebook_timeout = max(1, round(notebook_timeout))
-    cfg.CourseDirectory.root = root
-    _API = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
-
-
-def _grade_in_worker(lab: str, student: str, marker: str) -> tuple[bool, str, float]:
-    Path(marker).write_text(str(os.getpid()))  # "in flight": how a killed worker is told apart
-    t0 = time.perf_counter()
-    try:
-        for attempt in range(3):
-            res = _API.autograde(lab, student, force=True, create=True)
-            out = (res.get("log") or "") + (res.get("error") or "")
-            if res["success"] or "database is locked" not in out:
-                break
-            time.sleep(0.5 * (attempt + 1))
-        return bool(res["success"]), out, time.perf_counter() - t0
-    finally:
-        Path(marker).unlink(missing_ok=True)
-
-
 def finish(course: Course, lab: str, student: str, ok: bool, output: str, seconds: float,
-           cell_timeout: float) -> dict[str, Any]:
+           cell_timeout: float, max_notebook_mb: float = MAX_NOTEBOOK_MB) -> dict[str, Any]:
     """The record of one graded submission (in the parent: the only writer of the record)."""
     fatal, notes = precheck(course, lab, student)
-    notes += postcheck(course, lab, student, cell_timeout)
-    reason = fatal or (None if ok else error_lines(output))
+    late, more = postcheck(course, lab, student, cell_timeout, max_notebook_mb)
+    notes = list(course.read_log(lab)["students"].get(student, {}).get("collect_notes", [])) + notes + more
+    reason = fatal or late or (None if ok else error_lines(output))
     score, max_score, cells = read_score(course, lab, student)
+    if late:
+        score, cells = 0.0, {}
     record = {"status": "error" if reason else "graded", "reason": reason, "notes": notes, "score": score,
               "max_score": max_score, "cells": cells, "seconds": round(seconds, 2),
               "sha256": digest(course.submitted_notebook(lab, student))}
@@ -135,23 +155,153 @@ def finish(course: Course, lab: str, student: str, ok: bool, output: str, second
     return record | {"student": student}
 
 
-FINAL = ("graded", "error")
+# ---- processes: a tree, found in /proc, stopped and killed whole --------------------------------
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, start time) of every process we can see."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(d)] = (int(fields[1]), int(fields[19]))
+    return table
+
+
+def descendants(pid: int) -> dict[int, int]:
+    """{pid: start time} of every process below ``pid``."""
+    table = _proc_table()
+    kids: dict[int, list[int]] = {}
+    for p, (ppid, _) in table.items():
+        kids.setdefault(ppid, []).append(p)
+    out, stack = {}, [pid]
+    while stack:
+        for c in kids.get(stack.pop(), []):
+            if c not in out:
+                out[c] = table[c][1]
+                stack.append(c)
+    return out
+
+
+def kill_tree(pid: int, known: dict[int, int] | None = None) -> int:
+    """Stop ``pid`` and everything below it (repeating until no new process appears, so a fork
+    bomb cannot outrun it), then kill them all. ``known``: {pid: start time} of processes seen
+    below it earlier (they may have been orphaned since); killed only if still the same process.
+    Returns how many processes were killed."""
+    table = _proc_table()
+    victims = {p: t for p, t in (known or {}).items() if table.get(p, (None, None))[1] == t}
+    if pid in table:
+        victims[pid] = table[pid][1]
+    for _ in range(50):
+        new = {}
+        for p in list(victims):
+            new.update({c: t for c, t in descendants(p).items() if c not in victims})
+        for p in [*victims, *new]:
+            try:
+                os.kill(p, signal.SIGSTOP)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not new:
+            break
+        victims.update(new)
+    for p in victims:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return len(victims)
+
+
+# ---- a worker, seen from the parent --------------------------------------------------------------
+class Worker:
+    """One grading worker: a child process with a request pipe and an answer pipe."""
+
+    def __init__(self, course: Course, lab: str, cell_timeout: float, notebook_timeout: float, errlog):
+        env = dict(os.environ)
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        env["MLSYS_COURSE_ROOT"] = str(course.root)
+        env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        cfg = json.dumps({"root": str(course.root), "lab": lab, "cell_timeout": cell_timeout, "notebook_timeout": notebook_timeout})
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grade", "--worker", cfg],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, cwd=course.root,
+                                     env=env, start_new_session=True, preexec_fn=_die_with_parent)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self.buf = b""
+        self.ready = False
+        self.born = time.monotonic()
+        self.student: str | None = None
+        self.started = 0.0
+        self.tree: dict[int, int] = {}
+        self.dead = False
+
+    def send(self, student: str) -> None:
+        self.student, self.started = student, time.monotonic()
+        self.proc.stdin.write(json.dumps({"student": student}).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def read(self) -> list[dict]:
+        """Answers that arrived (non-blocking); marks the worker dead on EOF or a garbled answer."""
+        msgs = []
+        try:
+            while True:
+                chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+                if not chunk:
+                    self.dead = True
+                    break
+                self.buf += chunk
+                if len(self.buf) > MAX_MESSAGE:
+                    self.dead = True
+                    break
+        except BlockingIOError:
+            pass
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            try:
+                msgs.append(json.loads(line))
+            except ValueError:
+                self.dead = True
+        return msgs
+
+    def kill(self) -> None:
+        kill_tree(self.proc.pid, self.tree)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
 
 
 def autograde(course: Course, lab: str, students: list[str] | None = None, jobs: int = 1,
               cell_timeout: float = 60, notebook_timeout: float | None = None,
               progress: Callable[[str], None] = print, force: bool = False,
-              bar: bool = False) -> dict[str, Any]:
+              bar: bool = False, deadline: float | None = None,
+              max_notebook_mb: float = MAX_NOTEBOOK_MB) -> dict[str, Any]:
     """Autograde the collected submissions of ``lab`` (or only ``students``) with ``jobs``
     workers. Resumable: a submission whose record is final (graded, or an error of its own) and
     whose file is unchanged is not graded again unless ``force``; one that was being graded when
-    the grader or its worker was killed is. Returns {"graded": n, "errors": [...], "results": [...]}."""
+    the grader or its worker was killed is. ``deadline``: seconds a worker may take over one
+    submission before the parent kills it (default ``notebook_timeout`` + 60).
+    Returns {"graded": n, "errors": [...], "results": [...], ...}."""
     course.check_lab(lab)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise CourseError(f"--jobs must be a positive integer: got {jobs!r}")
-    if not cell_timeout or cell_timeout <= 0:
-        raise CourseError(f"--timeout must be a positive number of seconds: got {cell_timeout!r}")
+    for name, value in (("--timeout", cell_timeout), ("--notebook-timeout", notebook_timeout),
+                        ("--deadline", deadline), ("max_notebook_mb", max_notebook_mb)):
+        if value is None and name in ("--notebook-timeout", "--deadline"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise CourseError(f"{name} must be a positive number of seconds: got {value!r}" if name.startswith("--")
+                              else f"{name} must be a positive number: got {value!r}")
     notebook_timeout = notebook_timeout or max(120.0, 10 * cell_timeout)
+    deadline = deadline or notebook_timeout + 60
+    quiet_nbgrader()
     course.ensure_released(lab)
     sub_root = course.root / "submitted"
     all_students = sorted(p.parent.name for p in sub_root.glob(f"*/{lab}") if p.is_dir()) if sub_root.is_dir() else []
@@ -160,7 +310,7 @@ def autograde(course: Course, lab: str, students: list[str] | None = None, jobs:
         if unknown:
             raise CourseError(f"no submission of {lab} for {', '.join(unknown)}: collected are "
                               f"{', '.join(all_students) or 'none'}")
-        all_students = students
+        all_students = sorted(set(students))
     if not all_students:
         raise CourseError(f"no submissions of {lab} in {sub_root}: run `mlsys-grade collect {lab} SOURCE` first")
     log = course.read_log(lab)["students"]
@@ -174,10 +324,6 @@ def autograde(course: Course, lab: str, students: list[str] | None = None, jobs:
     meter = tqdm(total=len(all_students), initial=len(done), desc=f"autograde {lab}", unit="nb", file=sys.stderr,
                  disable=not bar, mininterval=1.0)
     say = meter.write if bar else progress
-    flight = course.root / "grading" / f"{lab}.inflight"
-    flight.mkdir(parents=True, exist_ok=True)
-    for stale in flight.iterdir():  # left by a grader that was killed: those are graded again below
-        stale.unlink()
     for s in todo:
         course.update_log(lab, s, status="queued", reason=None)
 
@@ -188,35 +334,91 @@ def autograde(course: Course, lab: str, students: list[str] | None = None, jobs:
         detail = "; ".join(([r["reason"]] if r.get("reason") else []) + r.get("notes", []))
         say(msg + (f" ({detail})" if detail else ""))
 
-    pending = list(todo)
-    while pending:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(str(course.root), cell_timeout, notebook_timeout)) as pool:
-            futures = {pool.submit(_grade_in_worker, lab, s, str(flight / s)): s for s in pending}
-            pending = []
-            for fut in as_completed(futures):
-                s = futures[fut]
-                try:
-                    ok, output, secs = fut.result()
-                    r = finish(course, lab, s, ok, output, secs, cell_timeout)
-                except BrokenProcessPool:
-                    if (flight / s).exists():  # it was being graded when its worker died
-                        (flight / s).unlink()
-                        r = {"student": s, "status": "interrupted", "score": 0.0,
-                             "max_score": read_score(course, lab, s)[1], "notes": [],
-                             "reason": "the grading worker was killed: run autograde again to grade this submission"}
-                        course.update_log(lab, s, **{k: v for k, v in r.items() if k != "student"})
-                    else:  # never started: grade it with fresh workers
-                        pending.append(s)
-                        continue
-                except Exception as exc:  # the grader's own failure: record it, keep going
-                    r = {"student": s, "status": "error", "score": 0.0, "max_score": 0.0, "notes": [],
-                         "reason": f"grader failure: {type(exc).__name__}: {exc}"}
-                    course.update_log(lab, s, **{k: v for k, v in r.items() if k != "student"})
-                record(r)
+    def fail(s: str, status: str, reason: str) -> None:
+        try:
+            max_score = read_score(course, lab, s)[1]
+        except Exception:  # noqa: BLE001 - the record matters more than its max score
+            max_score = 0.0
+        r = {"status": status, "score": 0.0, "max_score": max_score, "notes": [], "cells": {}, "reason": reason,
+             "sha256": digest(course.submitted_notebook(lab, s))}
+        course.update_log(lab, s, **r)
+        record(r | {"student": s})
+
+    errlog_path = course.root / "grading" / f"{lab}-workers.log"
+    errlog_path.parent.mkdir(parents=True, exist_ok=True)
+    log_start = errlog_path.stat().st_size if errlog_path.is_file() else 0
+    queue = deque(todo)
+    workers: list[Worker] = []
+    sel = selectors.DefaultSelector()
+    failed_starts = 0
+    with open(errlog_path, "ab") as errlog:
+        def spawn() -> None:
+            w = Worker(course, lab, cell_timeout, notebook_timeout, errlog)
+            sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+            workers.append(w)
+
+        def retire(w: Worker) -> None:
+            sel.unregister(w.proc.stdout)
+            w.kill()
+            workers.remove(w)
+
+        try:
+            for _ in range(min(jobs, len(queue))):
+                spawn()
+            while workers:
+                for key, _ in sel.select(timeout=0.5):
+                    w: Worker = key.data
+                    for msg in w.read():
+                        if msg.get("ready"):
+                            w.ready, failed_starts = True, 0
+                        elif msg.get("student") == w.student:
+                            s, w.student = w.student, None
+                            try:
+                                r = finish(course, lab, s, bool(msg.get("ok")), str(msg.get("output", "")),
+                                           float(msg.get("seconds", 0)), cell_timeout, max_notebook_mb)
+                            except Exception as exc:  # noqa: BLE001 - the grader's own failure: record it, go on
+                                fail(s, "error", f"grader failure: {type(exc).__name__}: {exc}")
+                                continue
+                            record(r)
+                now = time.monotonic()
+                for w in list(workers):
+                    if w.student is not None:
+                        w.tree.update(descendants(w.proc.pid))  # so an orphaned sandbox can be found and killed
+                    if w.dead or w.proc.poll() is not None:
+                        s, code = w.student, w.proc.poll()
+                        retire(w)
+                        if not w.ready:
+                            failed_starts += 1
+                        if s is not None:
+                            how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+                            fail(s, "interrupted", f"the grading worker died ({how}) while grading it: run autograde "
+                                                   "again to grade this submission")
+                    elif w.student is not None and now - w.started > deadline:
+                        s = w.student
+                        retire(w)
+                        fail(s, "error", f"grading took longer than the deadline of {deadline:g} s: its worker was "
+                                         "killed with its whole process tree")
+                    elif not w.ready and now - w.born > READY_SECONDS:
+                        retire(w)
+                        failed_starts += 1
+                if failed_starts >= 3:
+                    tail = _tail(errlog_path, log_start)
+                    while queue:
+                        fail(queue.popleft(), "error", "the grading worker could not start"
+                                                       + (f": {tail}" if tail else ""))
+                while queue and len(workers) < min(jobs, len(queue) + sum(w.student is not None for w in workers)):
+                    spawn()
+                for w in workers:
+                    if w.ready and w.student is None and queue:
+                        w.send(queue.popleft())
+                for w in [w for w in workers if w.ready and w.student is None and not queue]:
+                    retire(w)
+        finally:
+            for w in list(workers):
+                retire(w)
+            sel.close()
     meter.close()
-    errors = [{"student": r["student"], "reason": r["reason"]} for r in results if r["status"] not in ("graded",)]
+    errors = [{"student": r["student"], "reason": r["reason"]} for r in results if r["status"] != "graded"]
     summary = {"lab": lab, "submissions": len(results), "graded": len(results) - len(errors), "errors": errors,
                "kept": len(done), "seconds": round(time.perf_counter() - t0, 2),
                "results": sorted(results, key=lambda r: r["student"])}
@@ -224,5 +426,95 @@ def autograde(course: Course, lab: str, students: list[str] | None = None, jobs:
              + (f" ({len(done)} kept from before)" if done else ""))
     for e in errors:
         progress(f"  error {e['student']}: {e['reason']}")
+    extra = errlog_path.stat().st_size - log_start if errlog_path.is_file() else 0
+    if extra:
+        progress(f"  the workers wrote {extra} bytes of messages to {errlog_path}")
     return summary
 
+
+def _tail(path: Path, start: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(start)
+        lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    return " | ".join(lines[-2:])[:500]
+
+
+# ---- in a worker process: nbgrader is imported once, then grades one submission after another ---
+def _worker_main(cfg: dict) -> None:
+    """Read ``{"student": ID}`` lines, answer ``{"student", "ok", "output", "seconds"}`` lines.
+    The protocol's pipes move to private, non-inheritable descriptors; fd 0 becomes /dev/null
+    and fd 1 goes to the log (stderr), so nothing nbgrader or a kernel prints can garble it."""
+    requests = os.fdopen(os.dup(0), "rb")
+    answers = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: orphans stay in our tree
+    except OSError:
+        pass
+    quiet_nbgrader()
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = cfg["root"]
+    os.chdir(root)
+    conf = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
+    t = max(1, round(cfg["cell_timeout"]))
+    conf.Execute.timeout = t
+    conf.SandboxedExecute.timeout = t
+    conf.SandboxedExecute.notebook_timeout = max(1, round(cfg["notebook_timeout"]))
+    conf.CourseDirectory.root = root
+    api = NbGraderAPI(coursedir=CourseDirectory(config=conf), config=conf)
+
+    def say(msg: dict) -> None:
+        answers.write(json.dumps(msg).encode() + b"\n")
+        answers.flush()
+
+    say({"ready": True})
+    for line in requests:
+        req = json.loads(line)
+        student = req["student"]
+        t0 = time.perf_counter()
+        out, ok = "", False
+        try:
+            for attempt in range(3):
+                res = api.autograde(cfg["lab"], student, force=True, create=True)
+                out = (res.get("log") or "") + (res.get("error") or "")
+                ok = bool(res["success"])
+                if ok or "database is locked" not in out:
+                    break
+                time.sleep(0.5 * (attempt + 1))
+        except Exception as exc:  # noqa: BLE001 - nbgrader's own failure, reported as this submission's
+            out = f"{type(exc).__name__}: {exc}"
+        finally:
+            _reap_leftovers()
+        if len(out) > 1 << 16:
+            out = out[:1 << 15] + "\n...\n" + out[-(1 << 15):]
+        say({"student": student, "ok": ok, "output": out, "seconds": time.perf_counter() - t0})
+
+
+def _reap_leftovers() -> None:
+    """After a submission: kill whatever its sandbox left behind below this worker, reap zombies."""
+    me = os.getpid()
+    for pid in descendants(me):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        _worker_main(json.loads(sys.argv[2]))

@@ -1,23 +1,44 @@
-"""Before a submission runs: put the instructor's cells back and note what the student changed.
+"""Before and after a submission runs: repair what a student broke by accident, cap what it made.
 
-``RestoreMissingCells`` runs in nbgrader's sanitize step, before ``OverwriteCells`` (which
-restores the *content* of test and locked cells that are still there, by cell id). It puts back
-every test or locked cell of the source notebook that the submission deleted, at its place,
-and records a flag for each deleted or edited one. Flags travel in the notebook's metadata to
-``SandboxedExecute``, which writes them beside the autograded notebook.
+``RepairFromSource`` runs first in nbgrader's sanitize step (before ``DeduplicateIds``,
+``OverwriteCells`` and ``CheckCellMetadata``, which would otherwise fail the notebook or grade a
+copy in the wrong place). It rebuilds the notebook's nbgrader structure from the lab's own
+cells, matched by grade id, so honest work is graded instead of failing with 0:
+
+* **Metadata** of every cell with a known grade id is the release's (odd or outdated metadata
+  from another nbgrader version, an edited schema version, lost points); nbgrader metadata
+  with a grade id this lab does not have is removed (the cell runs as an ordinary cell).
+* **Duplicates** (a copy-pasted cell, so a grade id appears twice): an instructor's cell
+  (test, locked) is kept once; copies identical to it are removed, edited copies stay as
+  ordinary cells. A solution cell keeps its grade id on its last edited copy; the other copies
+  stay as ordinary cells, so everything the student wrote still runs, in the student's order.
+* **Moved cells**: when the graded cells are out of the lab's order, each one is put back in
+  order together with the student's own cells that followed it.
+* **Deleted cells**: test and locked cells the submission lost are put back at their place.
+
+``CapOutputs`` runs in the autograde step after the notebook ran: the outputs of one submission
+are capped in total (``max_total_kb``); past the cap, outputs that decide a grade (errors,
+stderr, results) are cut short and the others dropped, so grades do not change.
+
+Every repair and cap writes a note (``NOTES_FILE`` beside the autograded notebook, out of the
+sandbox's reach); ``mlsys-grade`` adds the notes to the grading record.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
 from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Integer
 
 HIDDEN = re.compile(r"^\s*### BEGIN HIDDEN TESTS\s*$.*?^\s*### END HIDDEN TESTS\s*$\n?", re.M | re.S)
 FLAGS_KEY = "mlsys_grade_flags"
+NOTES_FILE = ".mlsys-grade-notes.json"
 
 
 def visible(source: str) -> str:
@@ -25,51 +46,282 @@ def visible(source: str) -> str:
     return HIDDEN.sub("", source).strip()
 
 
+def _meta(cell) -> dict:
+    m = cell.get("metadata", {}).get("nbgrader")
+    return m if isinstance(m, dict) else {}
+
+
 def _gid(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    g = _meta(cell).get("grade_id")
+    return g if isinstance(g, str) and g else None
 
 
-def _instructors(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
+def _instructors(meta: dict) -> bool:
     return bool(meta.get("grade") or meta.get("locked")) and not meta.get("solution")
 
 
-class RestoreMissingCells(NbGraderPreprocessor):
+def _kind(meta: dict) -> str:
+    return "test" if meta.get("grade") and not meta.get("solution") else (
+        "locked" if _instructors(meta) else "solution")
+
+
+def _course_root() -> Path:
+    return Path(os.environ.get("MLSYS_COURSE_ROOT") or Path.cwd())
+
+
+def notes_path(resources) -> Path | None:
+    """Where the notes of the notebook being graded go: beside its autograded copy."""
+    info = resources.get("nbgrader", {})
+    if not info.get("student") or not info.get("assignment"):
+        return None
+    return _course_root() / "autograded" / info["student"] / info["assignment"] / NOTES_FILE
+
+
+def add_notes(resources, notes: list[str], reset: bool = False) -> None:
+    path = notes_path(resources)
+    if path is None or (not notes and not reset):
+        return
+    old = [] if reset or not path.is_file() else json.loads(path.read_text()).get("flags", [])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"flags": old + [n for n in notes if n not in old]}))
+
+
+def _lab_notebooks(resources):
+    """(source, release) notebooks of the lab being graded; release falls back to the source."""
+    info = resources.get("nbgrader", {})
+    root = _course_root()
+    lab, name = info.get("assignment", ""), info.get("notebook", "")
+    source = root / "source" / lab / f"{name}.ipynb"
+    release = root / "release" / lab / f"{name}.ipynb"
+    if not lab or not source.is_file():
+        return None, None
+    src = nbformat.read(source, as_version=4)
+    rel = nbformat.read(release, as_version=4) if release.is_file() else src
+    return src, rel
+
+
+def repair(nb, source, release) -> list[str]:
+    """Repair ``nb`` in place from the lab's ``source`` and ``release`` notebooks (see the module
+    docstring); returns the notes, one per kind of repair."""
+    notes: list[str] = []
+    order = {g: i for i, g in enumerate(_gid(c) for c in source.cells) if g}
+    src_cell = {_gid(c): c for c in source.cells if _gid(c)}
+    rel_meta = {_gid(c): _meta(c) for c in release.cells if _gid(c)}
+    rel_src = {_gid(c): c.source for c in release.cells if _gid(c)}
+    for g, c in src_cell.items():
+        rel_meta.setdefault(g, _meta(c))
+
+    # 1. metadata: the release's, by grade id
+    odd, unknown = [], []
+    for c in nb.cells:
+        m = _meta(c)
+        if not m and "nbgrader" not in c.get("metadata", {}):
+            continue
+        g = _gid(c)
+        if g in rel_meta:
+            want = copy.deepcopy(dict(rel_meta[g]))
+            if {k: v for k, v in m.items() if k != "checksum"} != {k: v for k, v in want.items() if k != "checksum"}:
+                odd.append(g)
+            if _instructors(want) and c.cell_type != src_cell[g].cell_type:
+                fresh = nbformat.from_dict(copy.deepcopy(src_cell[g]))
+                c.clear()
+                c.update(fresh)
+                if c.cell_type == "code":
+                    c.outputs, c.execution_count = [], None
+            elif c.cell_type != want.get("cell_type", c.cell_type):
+                c.cell_type = want["cell_type"]
+                if c.cell_type == "code":
+                    c.outputs, c.execution_count = [], None
+                else:
+                    c.pop("outputs", None)
+                    c.pop("execution_count", None)
+            c.metadata["nbgrader"] = nbformat.from_dict(want)
+        else:
+            if g or m.get("grade") or m.get("solution") or m.get("locked"):
+                unknown.append(g or "(none)")
+            del c.metadata["nbgrader"]
+    if odd:
+        notes.append(f"nbgrader metadata of {_names(odd)} differed from the release (another nbgrader version, or "
+                     "edited): the release's was used")
+    if unknown:
+        notes.append(f"cells with grade ids this lab does not have ({_names(unknown)}): graded as ordinary cells")
+
+    # 2. duplicates: one graded cell per grade id
+    cells = list(nb.cells)
+    by_gid: dict[str, list] = {}
+    for c in cells:
+        if _gid(c):
+            by_gid.setdefault(_gid(c), []).append(c)
+    dup_notes = []
+    for g, copies in by_gid.items():
+        if len(copies) < 2:
+            continue
+        meta = rel_meta[g]
+        if _instructors(meta):
+            keep = copies[0]
+            for c in copies[1:]:
+                if visible(c.source) == visible(keep.source) or visible(c.source) == visible(src_cell[g].source):
+                    cells = [x for x in cells if x is not c]
+                else:
+                    del c.metadata["nbgrader"]
+            dup_notes.append(f"{_kind(meta)} cell {g!r} appeared {len(copies)} times (copy-pasted): graded once, "
+                             "as the instructor wrote it")
+        else:
+            edited = [c for c in copies if c.source.strip() != rel_src.get(g, "").strip()]
+            keep = (edited or copies)[-1]
+            for c in copies:
+                if c is not keep:
+                    del c.metadata["nbgrader"]
+            dup_notes.append(f"solution cell {g!r} appeared {len(copies)} times (copy-pasted): every copy runs in "
+                             "the student's order; the last edited one is the graded answer")
+    notes += dup_notes
+
+    # 3. moved cells: blocks (a graded cell and the student's cells after it) back in the lab's order
+    blocks: list[list] = [[]]
+    for c in cells:
+        if _gid(c) in order:
+            blocks.append([c])
+        else:
+            blocks[-1].append(c)
+    head, rest = blocks[0], blocks[1:]
+    keys = [order[_gid(b[0])] for b in rest]
+    if keys != sorted(keys):
+        first = next(i for i in range(1, len(keys)) if keys[i] < keys[i - 1])
+        moved = sorted({_gid(rest[i][0]) for i in range(len(keys)) if keys[i] != sorted(keys)[i]},
+                       key=lambda g: order[g])
+        rest = sorted(rest, key=lambda b: order[_gid(b[0])])
+        notes.append(f"cells were out of the lab's order ({_gid(blocks[first + 1][0])!r} came after "
+                     f"{_gid(blocks[first][0])!r}; moved: {_names(moved)}): put back in order, each with the "
+                     "student's cells that followed it")
+        cells = head + [c for b in rest for c in b]
+
+    # 4. deleted instructor cells: put back at their place
+    present = {_gid(c) for c in cells if _gid(c)}
+    ids = {c.get("id") for c in cells}
+    restored = []
+    for i, scell in enumerate(source.cells):
+        g = _gid(scell)
+        if not g or g in present or not _instructors(rel_meta.get(g, {})):
+            continue
+        pos = 0
+        for prev in reversed(source.cells[:i]):
+            if _gid(prev) in present:
+                pos = max(j for j, c in enumerate(cells) if _gid(c) == _gid(prev)) + 1
+                while pos < len(cells) and not _gid(cells[pos]):  # after the student's cells that follow it
+                    pos += 1
+                break
+        fresh = nbformat.from_dict(copy.deepcopy(scell))
+        fresh.metadata["nbgrader"] = nbformat.from_dict(copy.deepcopy(dict(rel_meta[g])))
+        if fresh.cell_type == "code":
+            fresh.outputs, fresh.execution_count = [], None
+        if fresh.get("id") in ids:
+            fresh["id"] = f"{fresh['id']}-restored"
+        ids.add(fresh.get("id"))
+        cells.insert(pos, fresh)
+        present.add(g)
+        restored.append((_kind(rel_meta[g]), g))
+    for kind, g in restored:
+        notes.append(f"{kind} cell {g!r} was deleted: the instructor's version was put back and graded")
+
+    # edited instructor cells: nbgrader's OverwriteCells restores them; say so
+    for c in cells:
+        g = _gid(c)
+        if g and _instructors(rel_meta[g]) and g not in {x for _, x in restored}:
+            if visible(c.source) != visible(src_cell[g].source) and visible(c.source) != visible(rel_src.get(g, "")):
+                notes.append(f"{_kind(rel_meta[g])} cell {g!r} was edited: the instructor's version was graded")
+    nb.cells = cells
+    return notes
+
+
+def _names(gids: list[str]) -> str:
+    shown = ", ".join(repr(g) for g in gids[:5])
+    return shown + (f" and {len(gids) - 5} more" if len(gids) > 5 else "")
+
+
+class RepairFromSource(NbGraderPreprocessor):
+    """nbgrader sanitize step: ``repair`` the submission from the lab's cells (first in the list)."""
+
     def preprocess(self, nb, resources):
-        info = resources.get("nbgrader", {})
-        root = Path(os.environ.get("MLSYS_COURSE_ROOT") or Path.cwd())
-        source = root / "source" / info.get("assignment", "") / f"{info.get('notebook', '')}.ipynb"
-        if not source.is_file():
-            return nb, resources
-        src = nbformat.read(source, as_version=4)
-        flags = list(nb.metadata.get(FLAGS_KEY, []))
-        have = {_gid(c): c for c in nb.cells if _gid(c)}
-        cells = list(nb.cells)
-        for i, scell in enumerate(src.cells):
-            gid = _gid(scell)
-            if not gid or not _instructors(scell):
-                continue
-            if gid in have:
-                if visible(have[gid].source) != visible(scell.source):
-                    kind = "test" if scell.metadata["nbgrader"].get("grade") else "locked"
-                    flags.append(f"{kind} cell {gid!r} was edited: the instructor's version was graded")
-                continue
-            kind = "test" if scell.metadata["nbgrader"].get("grade") else "locked"
-            flags.append(f"{kind} cell {gid!r} was deleted: the instructor's version was put back and graded")
-            # after the nearest earlier source cell that the submission still has
-            pos = 0
-            for prev in reversed(src.cells[:i]):
-                if _gid(prev) in {_gid(c) for c in cells}:
-                    pos = next(j for j, c in enumerate(cells) if _gid(c) == _gid(prev)) + 1
-                    break
-            restored = nbformat.from_dict(scell)
-            restored.outputs = [] if restored.cell_type == "code" else restored.get("outputs")
-            if restored.cell_type == "code":
-                restored.execution_count = None
-            cells.insert(pos, restored)
-            have[gid] = restored
-        nb.cells = cells
-        nb.metadata[FLAGS_KEY] = flags
+        source, release = _lab_notebooks(resources)
+        nb.metadata.pop(FLAGS_KEY, None)  # never trusted from a submission: dropped
+        notes = repair(nb, source, release) if source is not None else []
+        add_notes(resources, notes, reset=True)
+        return nb, resources
+
+
+RestoreMissingCells = RepairFromSource  # the name older course configs use
+
+
+# ---- after the run: a cap on one submission's outputs -----------------------------------------------
+KEEP_BYTES = 2000  # what is left of an output that decides a grade, past the cap
+
+
+def _size(out) -> int:
+    return len(json.dumps(out, default=str))
+
+
+def _cut(out):
+    """A short version of an output that decides a grade (error, stderr, result)."""
+    out = copy.deepcopy(out)
+    t = out.get("output_type")
+    if t == "error":
+        out["evalue"] = str(out.get("evalue", ""))[:KEEP_BYTES]
+        out["traceback"] = [str(line)[:KEEP_BYTES] for line in out.get("traceback", [])[-5:]]
+    elif t == "stream":
+        text = "".join(out.get("text", ""))
+        out["text"] = text[:KEEP_BYTES] + ("\n[cut: this submission's outputs passed their cap]\n"
+                                           if len(text) > KEEP_BYTES else "")
+    elif t == "execute_result":
+        plain = out.get("data", {}).get("text/plain", "")
+        plain = "".join(plain) if isinstance(plain, list) else str(plain)
+        out["data"] = {"text/plain": plain[:KEEP_BYTES]}
+        out["metadata"] = {}
+    return out
+
+
+def cap_outputs(nb, budget: int) -> tuple[int, int, int]:
+    """Cap the notebook's outputs at ``budget`` bytes in total (in place). Returns (bytes the
+    outputs came to, outputs dropped, outputs cut)."""
+    used = total = dropped = cut = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept, gone = [], 0
+        for out in cell.get("outputs", []):
+            size = _size(out)
+            total += size
+            if used + size <= budget:
+                kept.append(out)
+                used += size
+            elif out.get("output_type") in ("error", "execute_result") or (
+                    out.get("output_type") == "stream" and out.get("name") == "stderr"):
+                short = _cut(out)  # decides the grade (nbgrader: error or stderr -> 0, a result -> partial credit)
+                kept.append(nbformat.from_dict(short))
+                used += _size(short)
+                cut += 1
+            else:
+                gone += 1
+        if gone:
+            kept.append(nbformat.v4.new_output("stream", name="stdout", text=f"[{gone} outputs dropped: this "
+                                               f"submission's outputs passed their cap of {budget >> 10} KiB]\n"))
+        dropped += gone
+        cell.outputs = kept
+    return total, dropped, cut
+
+
+class CapOutputs(NbGraderPreprocessor):
+    """nbgrader autograde step, after the run and before grades are saved: ``cap_outputs``."""
+
+    max_total_kb = Integer(4096, help="total output of one submission kept in the autograded notebook, KiB"
+                           ).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        budget = self.max_total_kb << 10
+        total, dropped, cut = cap_outputs(nb, budget)
+        if dropped or cut:
+            add_notes(resources, [f"outputs came to {total / 2**20:.1f} MiB, over the cap of {budget / 2**20:g} MiB "
+                                  f"per submission: {dropped} dropped and {cut} cut short in the autograded notebook "
+                                  "(grades unaffected)"])
         return nb, resources
 
 

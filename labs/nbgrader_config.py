@@ -38,15 +38,19 @@ if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades
 
-    from autograder.integrity import HideHiddenTests, RestoreMissingCells
+    from autograder.integrity import CapOutputs, HideHiddenTests, RepairFromSource
+    from autograder.report import SafeFeedback
     from autograder.sandbox import SandboxedExecute
 
-    c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreMissingCells,
+    # RepairFromSource first: duplicated, moved, deleted cells and odd metadata repaired by grade id
+    c.Autograde.sanitize_preprocessors = [ClearOutput, RepairFromSource, DeduplicateIds, OverwriteKernelspec,
                                           OverwriteCells, CheckCellMetadata]
+    # CapOutputs: the total output of one submission is capped before grades are saved
     c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-    # feedback names every test but shows no hidden test's code
-    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+                                           CapOutputs, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    # feedback names every test but shows no hidden test's code, and no active content from outputs
+    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, SafeFeedback, CSSHTMLHeaderPreprocessor]
+    c.CapOutputs.max_total_kb = 4096
     # limits per submission (mlsys-grade autograde --timeout/--notebook-timeout override the first two)
     c.SandboxedExecute.timeout = 60
     c.SandboxedExecute.notebook_timeout = 600
