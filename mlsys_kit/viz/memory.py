@@ -45,7 +45,7 @@ def draw_timeline(ax, step, tscale: float) -> None:
                 color=OP_COLOURS[kind], edgecolor="white", linewidth=0.3, label=None if kind in seen else kind)
         seen.add(kind)
     ax.set_yticks([0, 1], ["link", "compute"])
-    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.35), frameon=False)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
 
 
 def step_figure(res, title: str = "") -> Figure:
