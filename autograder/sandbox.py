@@ -1,25 +1,36 @@
-"""Run one submission's notebook in a sandbox, as an nbgrader preprocessor.
+"""Grade one submission: student code in a sandbox, tests in the trusted judge (issue #12).
 
 ``SandboxedExecute`` takes the place of nbgrader's ``Execute`` in ``nbgrader autograde`` (the
-course's ``nbgrader_config.py`` sets this up), so nbgrader still restores the instructor's test
-cells, saves the grades to its gradebook and makes the feedback. What changes is where and how
-student code runs:
+course's ``nbgrader_config.py`` sets this up), so nbgrader still restores the instructor's
+cells, saves the grades to its gradebook and makes the feedback. The cells run in notebook order:
 
-* **Isolation** (Linux, with util-linux ``unshare``; no root needed): new user, mount, PID and
-  network namespaces. Inside, the course root (gradebook, ``source/`` with the hidden tests,
-  other students' submissions) is covered by an empty tmpfs, every other mount is read-only,
-  the one writable place is a private tmpfs (the working folder, also HOME and TMPDIR), there is
-  no network and ``/proc`` shows only the sandbox. The cells
-  then run in a nested user namespace that holds no capabilities, so they cannot undo any of
-  this. The working folder holds only the notebook's copy of the lab's data files.
-* **Limits** (``setrlimit``, configurable here): CPU seconds, address space, processes, file
-  size; per-cell wall time (alarm) and per-notebook wall time (the whole process group is
-  killed); output bytes per cell.
-* **Integrity**: see ``autograder.runner``: tests run outside IPython's hooks, after a guard that
-  undoes and flags tampering; results come back on a pipe tagged with a fresh nonce.
+* solution (student) cells and locked cells run in the SANDBOX, one process per submission
+  (``autograder.runner``), which holds nothing secret;
+* test cells run in the JUDGE (``autograder.judge``), here in the grader's process, their code
+  taken from the instructor's SOURCE notebook by grade id (never from the submission); checker
+  cells run in both. A test reaches student values over ``autograder.channel``: plain data only.
 
-Flags (what was found, in words) are written to ``.mlsys-grade.json`` beside the autograded
-notebook, out of the sandbox's reach, and ``mlsys-grade`` adds them to the grading record.
+The sandbox (Linux, util-linux ``unshare``):
+
+* new mount, PID and network namespaces (plus a user namespace when the grader is not root);
+  every mount read-only, ``/sys`` and ``/proc/sys`` included; the course folder and the
+  repository checkout covered by empty tmpfs, with only the Python environment, the
+  ``mlsys_kit`` package and the runner's two files put back (read-only): no ``labs/``, no
+  grader file, no mutant; a private ``/tmp`` (the working folder, HOME, TMPDIR: the notebook's
+  data files only) and a private ``/dev/shm``; loopback network only;
+* student code runs as uid/gid 65534 in a nested user namespace mapped to a non-root uid, with
+  no capabilities, and inherits no file descriptor but its end of the channel (0-2 are
+  /dev/null);
+* limits: CPU seconds, address space, processes (a pids cgroup when the grader is root), file
+  size, per-cell wall time (in the sandbox, and again by the parent), a per-request time limit,
+  a per-submission deadline after which the parent kills the sandbox's whole PID namespace;
+  output per cell, per submission, and MIME keys per output are capped here, on the trusted side;
+* names carry no secret: the working folder is ``/tmp/submission``, the cgroup name is random,
+  the environment holds limits and the channel's descriptor number only.
+
+Notes (what was found, in words) go to ``.mlsys-grade.json`` beside the autograded notebook, out
+of the sandbox's reach, and ``mlsys-grade`` adds them to the grading record; the reference check
+(``autograder.reference_check``) is static analysis done here.
 """
 
 from __future__ import annotations
@@ -41,125 +52,219 @@ from traitlets import Bool, Integer, List, Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from autograder import channel
+from autograder.judge import Judge, SandboxLost, Session
+from autograder.sandbox_setup import STUDENT_UID, WORK
+
 FLAGS_FILE = ".mlsys-grade.json"
+REPO = Path(__file__).resolve().parents[1]
+MIME_KEYS = 8
+OUTPUTS_PER_CELL = 20
+STARTUP_SECONDS = 120
 
 
 @functools.lru_cache(maxsize=1)
 def isolation_available() -> bool:
-    """Whether unprivileged user+mount+pid+net namespaces work here."""
+    """Whether the namespaces the sandbox needs can be made here."""
     if not sys.platform.startswith("linux") or not shutil.which("unshare"):
         return False
-    res = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "true"],
-                         capture_output=True, timeout=30)
+    res = subprocess.run(_unshare_prefix() + ["true"], capture_output=True, timeout=30)
     return res.returncode == 0
 
 
+def _unshare_prefix() -> list[str]:
+    user = [] if os.getuid() == 0 else ["--user", "--map-root-user"]
+    return ["unshare", *user, "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child"]
+
+
 class SandboxError(RuntimeError):
-    """The notebook could not be run to the end: the reason, in words."""
+    """The notebook could not be graded to the end: the reason, in words."""
+
+
+def cell_plan(nb, source_nb) -> list[tuple[int, str, str, str]]:
+    """(index in nb, kind, grade id, code) for every code cell of the submission ``nb``: test,
+    checker and locked cells take their code from the instructor's ``source_nb`` by grade id."""
+    src = {}
+    for c in source_nb.cells:
+        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if c.cell_type == "code" and gid:
+            src[gid] = c
+    plan = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell-{i}"
+        s = src.get(gid)
+        meta = s.metadata.get("nbgrader", {}) if s is not None else {}
+        if s is not None and meta.get("grade") and not meta.get("solution"):
+            plan.append((i, "test", gid, s.source))
+        elif s is not None and s.metadata.get("mlsys_grade", {}).get("kind") == "checker":
+            plan.append((i, "checker", gid, s.source))
+        elif s is not None and meta.get("locked") and not meta.get("solution"):
+            plan.append((i, "locked", gid, s.source))
+        else:
+            plan.append((i, "student", gid, cell.source))
+    return plan
 
 
 class SandboxedExecute(NbGraderPreprocessor):
-    """nbgrader's Execute, sandboxed. Limits default to what a lab of this course needs."""
+    """nbgrader's Execute, split: student cells sandboxed, test cells judged (module docstring)."""
 
-    timeout = Integer(60, help="wall seconds one cell may run").tag(config=True)
-    notebook_timeout = Integer(600, help="wall seconds the whole notebook may run").tag(config=True)
-    cpu_seconds = Integer(600, help="CPU seconds for the whole notebook").tag(config=True)
-    memory_mb = Integer(6144, help="address space of the notebook's process, MiB").tag(config=True)
-    max_processes = Integer(64, help="processes the notebook may start").tag(config=True)
-    max_file_mb = Integer(64, help="largest file the notebook may write, MiB").tag(config=True)
+    timeout = Integer(60, help="wall seconds one cell (or one request of a test) may run").tag(config=True)
+    notebook_timeout = Integer(600, help="wall seconds the whole submission may run").tag(config=True)
+    cpu_seconds = Integer(600, help="CPU seconds for the sandbox").tag(config=True)
+    memory_mb = Integer(6144, help="address space of a sandbox process, MiB").tag(config=True)
+    max_processes = Integer(64, help="processes the sandbox may start").tag(config=True)
+    max_file_mb = Integer(64, help="largest file the sandbox may write, MiB").tag(config=True)
     max_output_kb = Integer(1024, help="output kept per cell, KiB").tag(config=True)
-    isolate = Bool(True, help="use namespaces (Linux); off: limits only, and a flag says so").tag(config=True)
+    max_total_output_kb = Integer(4096, help="output kept per submission, KiB").tag(config=True)
+    max_channel_mb = Integer(512, help="bytes the sandbox may send in all, MiB").tag(config=True)
+    isolate = Bool(True, help="use namespaces (Linux); off: limits only, and a note says so").tag(config=True)
     reference_modules = List(Unicode(), help="modules whose use by student code is flagged").tag(config=True)
 
     def preprocess(self, nb, resources):
+        import nbformat
+
+        from autograder.reference_check import check_submission
+
         workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
         course_root = Path(os.environ.get("MLSYS_COURSE_ROOT") or Path.cwd()).resolve()
         info = resources.get("nbgrader", {})
         source = course_root / "source" / info.get("assignment", "") / f"{info.get('notebook', '')}.ipynb"
-        declared = json.loads(source.read_text()).get("metadata", {}).get("mlsys_grade", {}) if source.is_file() else {}
-        reference = list(self.reference_modules) + list(declared.get("reference", []))  # from the source: trusted
-        cells, kinds = [], []
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            meta = cell.metadata.get("nbgrader", {})
-            kind = "test" if meta.get("grade") and not meta.get("solution") else (
-                "locked" if meta.get("locked") and not meta.get("solution") else "student")
-            cells.append({"kind": kind, "id": meta.get("grade_id", f"cell-{i}"), "source": cell.source})
-            kinds.append(i)
-        for c in cells:
-            if c["kind"] == "student":
-                used = sorted(m for m in reference if uses_module(c["source"], m))
-                if used:
-                    flags0 = nb.metadata.setdefault("mlsys_grade_flags", [])
-                    flags0.append(f"solution cell {c['id']!r} uses the reference implementation {', '.join(used)}")
-        nonce = secrets.token_hex(16)
-        spec = {"cells": cells, "nonce": nonce, "reference_modules": reference,
-                "test_imports": sorted({m for c in cells if c["kind"] == "test" for m in imported_modules(c["source"])}),
-                "limits": {"cell_seconds": self.timeout, "output_bytes": self.max_output_kb * 1024}}
-        result, flags = self.run_sandboxed(spec, workdir, course_root, nonce)
-        flags = list(nb.metadata.pop("mlsys_grade_flags", [])) + flags
-        outputs = result.get("outputs")
-        if outputs is None:
-            (workdir / FLAGS_FILE).write_text(json.dumps({"flags": flags, "fatal": result.get("fatal")}))
-            raise SandboxError(result.get("fatal", "the sandbox returned no result"))
-        for i, outs in zip(kinds, outputs):
-            nb.cells[i].outputs = [_output(o) for o in outs]
+        if not source.is_file():
+            raise SandboxError(f"the source notebook {source} is missing: the judge takes the test cells from it")
+        source_nb = nbformat.read(source, as_version=4)
+        declared = source_nb.metadata.get("mlsys_grade", {})
+        reference = list(self.reference_modules) + list(declared.get("reference", []))
+        plan = cell_plan(nb, source_nb)
+        notes = list(nb.metadata.pop("mlsys_grade_flags", []))
+        notes += check_submission([(gid, code) for _, kind, gid, code in plan if kind == "student"], reference)
+        outputs, more = self.grade(plan, workdir, course_root)
+        notes += more
+        fatal = outputs.pop("fatal", None)
+        for i, outs in outputs.items():
+            nb.cells[i].outputs = [nbformat.from_dict(o) for o in outs]
             nb.cells[i].execution_count = None
-        (workdir / FLAGS_FILE).write_text(json.dumps({"flags": flags + result.get("flags", [])}))
+        (workdir / FLAGS_FILE).write_text(json.dumps({"flags": notes, "fatal": fatal}))
+        if fatal:
+            raise SandboxError(fatal)
         return nb, resources
 
-    def run_sandboxed(self, spec: dict, workdir: Path, course_root: Path, nonce: str) -> tuple[dict, list[str]]:
-        flags: list[str] = []
+    # ---- one submission ---------------------------------------------------------------------
+    def grade(self, plan, workdir: Path, course_root: Path) -> tuple[dict, list[str]]:
+        notes: list[str] = []
         isolate = self.isolate and isolation_available()
         if self.isolate and not isolate:
-            flags.append("isolation unavailable on this machine: the notebook ran with limits only")
+            notes.append("isolation unavailable on this machine: the notebook ran with limits only")
+        if isolate and any(course_root == p or course_root in p.parents for p in (Path(sys.prefix).resolve(), REPO / "mlsys_kit")):
+            raise SandboxError(f"the course folder {course_root} contains the Python environment or mlsys_kit, "
+                               "which the sandbox must hide with it: keep the course in its own folder")
         data = [str(p.relative_to(workdir)) for p in workdir.rglob("*")
                 if p.is_file() and p.suffix != ".ipynb" and p.name != FLAGS_FILE]
-        needed = [Path(sys.prefix).resolve(), Path(__file__).resolve().parents[1]]
-        if isolate and any(course_root == p or course_root in p.parents for p in needed):
-            raise SandboxError(f"the course folder {course_root} contains the Python environment or mlsys-kit, "
-                               "which the sandbox must hide with it: keep the course in its own folder")
-        work = Path(tempfile.mkdtemp(prefix="mlsys-sbx-"))  # the sandbox mounts a private tmpfs here
-        try:
-            return self._launch(spec, workdir, course_root, nonce, isolate, data, work, flags)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-
-    def _launch(self, spec, workdir, course_root, nonce, isolate, data, work, flags):
-        setup = [sys.executable, "-m", "autograder.sandbox", "--setup", json.dumps({
-            "course_root": str(course_root), "workdir": str(workdir), "data": data, "isolate": isolate,
-            "work": str(work)})]
-        cmd = (["unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "--mount-proc",
-                "--kill-child"] + setup) if isolate else setup
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "OPENBLAS_CORETYPE",
-                                                          "OPENBLAS_L2_SIZE", "TZ")}
-        env.update(MPLBACKEND="Agg", IPYTHONDIR=str(work / ".ipython"), HOME=str(work), TMPDIR=str(work),
-                   PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0",
-                   PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-        cgroup = _pids_cgroup(nonce, self.max_processes)
+        mine, theirs = channel.socketpair()
+        err = tempfile.TemporaryFile()
+        host_work = None if isolate else Path(tempfile.mkdtemp(prefix="mlsys-sbx-"))
+        cgroup = _pids_cgroup(self.max_processes) if isolate else None
+        cfg = {"course_root": str(course_root), "workdir": str(workdir), "data": data, "isolate": isolate,
+               "work": WORK if isolate else str(host_work), "repo": str(REPO), "root": os.getuid() == 0}
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "TZ")}
+        env.update(MPLBACKEND="Agg", HOME=cfg["work"], TMPDIR=cfg["work"], IPYTHONDIR=cfg["work"] + "/.ipython",
+                   PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0", PYTHONPATH=str(REPO),
+                   MLSYS_CHANNEL_FD=str(theirs.fileno()), MLSYS_CELL_SECONDS=str(self.timeout),
+                   MLSYS_REQUEST_SECONDS=str(self.timeout), MLSYS_OUTPUT_BYTES=str(self.max_output_kb * 1024))
+        setup = [sys.executable, "-m", "autograder.sandbox_setup", json.dumps(cfg)]
+        cmd = _unshare_prefix() + setup if isolate else setup
         limits = Limits(self.cpu_seconds, self.memory_mb, self.max_processes, self.max_file_mb, cgroup)
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                cwd=workdir, env=env, start_new_session=True, preexec_fn=limits.apply)
+        deadline = time.monotonic() + self.notebook_timeout
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                cwd="/", env=env, start_new_session=True, pass_fds=(theirs.fileno(),),
+                                preexec_fn=limits.apply)
+        theirs.close()
+        session = Session(mine, request_seconds=self.timeout, grace=max(5.0, self.timeout / 2), deadline=deadline,
+                          max_total=self.max_channel_mb << 20)
+        judge = Judge(session, test_seconds=max(self.timeout, 1) * 10)
+        outputs: dict = {}
+        budget = [self.max_total_output_kb * 1024]
         try:
-            out, err = proc.communicate(json.dumps(spec).encode(), timeout=self.notebook_timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return {"fatal": f"the notebook ran past its limit of {self.notebook_timeout} s and was stopped"}, flags
+            session.wait_ready(STARTUP_SECONDS)
+            for i, kind, gid, code in plan:
+                if kind == "test":
+                    outputs[i] = judge.run_test(code, gid)
+                    continue
+                outputs[i] = clean_outputs(session.run_cell(code, self.timeout), self.max_output_kb * 1024,
+                                           budget, notes)
+                if kind == "checker":
+                    judge.run_checker(code, gid)
+        except SandboxLost as exc:
+            tail = _tail(err)
+            outputs["fatal"] = str(exc) + (f": {tail}" if tail and "died" in str(exc) else "")
         finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            mine.close()
+            _stop(proc)
             _remove_cgroup(cgroup)
-        tag = f"MLSYS-RESULT {nonce} ".encode()
-        lines = [line for line in out.splitlines() if line.startswith(tag)]
-        if len(lines) != 1:
-            tail = [t for t in err.decode(errors="replace").strip().splitlines() if "Warning" not in t][-2:]
-            return {"fatal": f"the kernel died (exit status {proc.returncode}) before the notebook finished"
-                             + (f": {' | '.join(tail)}" if tail else "")}, flags
-        return json.loads(lines[0][len(tag):]), flags
+            err.close()
+            if host_work is not None:
+                shutil.rmtree(host_work, ignore_errors=True)
+        notes += judge.notes
+        if budget[0] < 0:
+            notes.append(f"the notebook printed more than {self.max_total_output_kb} KiB in all (truncated)")
+        return outputs, notes
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Kill the sandbox's whole process tree: the launcher's group, whose PID-namespace init
+    takes every process of the namespace with it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _tail(err) -> str:
+    try:
+        err.seek(0)
+        lines = [t for t in err.read()[-4000:].decode(errors="replace").strip().splitlines() if "Warning" not in t]
+    except OSError:
+        return ""
+    return " | ".join(lines[-2:])[:400]
+
+
+def clean_outputs(outs, per_cell: int, budget: list[int], notes: list[str]) -> list[dict]:
+    """The sandbox's outputs for one cell, checked and rebuilt: known types and fields only, text
+    capped per cell and per submission, at most ``MIME_KEYS`` text MIME types per output."""
+    clean: list[dict] = []
+    for o in outs[:OUTPUTS_PER_CELL] if type(outs) is list else []:
+        if type(o) is not dict:
+            continue
+        kind = o.get("output_type")
+        if kind == "stream" and o.get("name") in ("stdout", "stderr") and type(o.get("text")) is str:
+            text = _take(o["text"], per_cell, budget)
+            clean.append({"output_type": "stream", "name": o["name"], "text": text})
+        elif kind == "display_data" and type(o.get("data")) is dict:
+            data = {}
+            for k, v in list(o["data"].items())[:MIME_KEYS]:
+                if type(k) is str and type(v) is str and len(k) <= 100 and "/" in k:
+                    data[k] = _take(v, per_cell, budget)
+            if len(o["data"]) > MIME_KEYS and "an output had more than" not in " ".join(notes):
+                notes.append(f"an output had more than {MIME_KEYS} MIME types (the rest dropped)")
+            if data:
+                clean.append({"output_type": "display_data", "data": data, "metadata": {}})
+        elif kind == "error":
+            tb = o.get("traceback")
+            tb = [_take(t, 2000, budget) for t in tb[:20] if type(t) is str] if type(tb) is list else []
+            clean.append({"output_type": "error", "ename": str(o.get("ename"))[:200],
+                          "evalue": _take(str(o.get("evalue")), 2000, budget), "traceback": tb})
+    return clean
+
+
+def _take(text: str, limit: int, budget: list[int]) -> str:
+    keep = max(0, min(limit, budget[0], len(text)))
+    budget[0] -= len(text)
+    return text if keep == len(text) else text[:keep] + f"\n[output truncated: {len(text)} characters]\n"
 
 
 class Limits:
@@ -167,14 +272,14 @@ class Limits:
 
     def __init__(self, cpu: int, memory_mb: int, nproc: int, file_mb: int, cgroup: Path | None):
         self.cpu, self.memory, self.nproc, self.fsize, self.cgroup = cpu, memory_mb << 20, nproc, file_mb << 20, cgroup
-        uid = os.getuid()
-        # RLIMIT_NPROC counts all of the user's processes (and root is exempt): allow those running now plus nproc
+        uid = STUDENT_UID if os.getuid() == 0 else os.getuid()
+        # RLIMIT_NPROC counts the user's processes: those running now plus nproc
         self.nproc_now = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == uid)
 
     def apply(self) -> None:
         for res, value in ((resource.RLIMIT_CPU, self.cpu), (resource.RLIMIT_AS, self.memory),
                            (resource.RLIMIT_FSIZE, self.fsize), (resource.RLIMIT_CORE, 0),
-                           (resource.RLIMIT_NPROC, self.nproc_now + self.nproc)):
+                           (resource.RLIMIT_NPROC, self.nproc_now + self.nproc + 8)):
             resource.setrlimit(res, (value, value))
         if self.cgroup is not None:
             (self.cgroup / "cgroup.procs").write_text(str(os.getpid()))
@@ -187,13 +292,13 @@ def _owner(p: Path) -> int:
         return -1
 
 
-def _pids_cgroup(name: str, nproc: int) -> Path | None:
-    """A cgroup-v1 pids group capping the sandbox's processes, where we are allowed to make one
-    (root exempts itself from RLIMIT_NPROC, so a fork bomb needs this)."""
+def _pids_cgroup(nproc: int) -> Path | None:
+    """A cgroup-v1 pids group capping the sandbox's processes, where we may make one. Its name
+    is random: nothing in it means anything to the sandbox."""
     base = Path("/sys/fs/cgroup/pids")
     if os.getuid() != 0 or not os.access(base, os.W_OK):
         return None
-    group = base / f"mlsys-grade-{name}"
+    group = base / f"mlsys-sbx-{secrets.token_hex(6)}"
     try:
         group.mkdir()
         (group / "pids.max").write_text(str(nproc + 8))  # + the sandbox's own launcher processes
@@ -203,92 +308,16 @@ def _pids_cgroup(name: str, nproc: int) -> Path | None:
 
 
 def _remove_cgroup(group: Path | None) -> None:
-    if group is not None:
-        for _ in range(50):
-            try:
-                group.rmdir()
-                return
-            except OSError:
-                time.sleep(0.1)
-
-
-def imported_modules(source: str) -> set[str]:
-    """Modules (and their parents) a cell imports: the ones whose attributes the guard watches."""
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    mods: set[str] = set()
-    for node in ast.walk(tree):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-            [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # `from pkg import module`
-            if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
-        for name in names:
-            parts = name.split(".")
-            mods.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-    return mods
-
-
-def uses_module(source: str, module: str) -> bool:
-    """Whether a cell imports ``module`` (or something in it), spells it out as an attribute chain
-    (``mlsys_kit.models.costs.param_count``) or names it in a string (``importlib``)."""
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return module in source
-    inside = lambda name: name == module or name.startswith(module + ".")  # noqa: E731
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and module in node.value:
-            return True
-        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(inside(n) for n in imported_modules(ast.unparse(node))):
-            return True
-        if isinstance(node, ast.Attribute) and inside(ast.unparse(node)):
-            return True
-    return False
-
-
-def _output(o: dict):
-    from nbformat import from_dict
-
-    return from_dict(o)
-
-
-# ---- inside the sandbox: namespaces are set up, then the runner starts ----------------------
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True)
-
-
-def setup_and_run(cfg: dict) -> None:
-    workdir, course = Path(cfg["workdir"]), Path(cfg["course_root"])
-    files = {rel: (workdir / rel).read_bytes() for rel in cfg["data"]}
-    work = Path(cfg["work"])
-    if cfg["isolate"]:
-        _mount("--make-rprivate", "/")
-        _mount("-t", "tmpfs", "-o", "size=1m,mode=0555", "tmpfs", str(course))
-        # the one writable place: a private tmpfs (other sandboxes see their own, the host an empty folder)
-        _mount("-t", "tmpfs", "-o", "size=256m,mode=0700", "tmpfs", str(work))
-        if shutil.which("ip"):  # loopback only, so torch.distributed (gloo on 127.0.0.1) works offline
-            subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True)
-        for line in Path("/proc/self/mounts").read_text().splitlines():
-            target = line.split()[1].replace("\\040", " ")
-            if target in (str(work), str(course)) or target.startswith(("/proc", "/dev", "/sys")):
-                continue
-            subprocess.run(["mount", "-o", "remount,bind,ro", target], capture_output=True)
-    for rel, blob in files.items():
-        (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        (work / rel).write_bytes(blob)
-    os.chdir(work)
-    runner = [sys.executable, "-m", "autograder.runner"]
-    if cfg["isolate"]:
-        # a nested user namespace without capabilities: the mounts above cannot be undone
-        os.execvp("unshare", ["unshare", "--user", "--", *runner])
-    os.execvp(sys.executable, runner)
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--setup"]:
-        setup_and_run(json.loads(sys.argv[2]))
+    if group is None:
+        return
+    for _ in range(50):
+        try:
+            for pid in (group / "cgroup.procs").read_text().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            group.rmdir()
+            return
+        except OSError:
+            time.sleep(0.1)
