@@ -100,6 +100,45 @@ def units(plan: str) -> list[tuple[int, int]]:
     return out
 
 
+def prefetch_schedule(durations: list[float], transfers: list[float | None], ready: list[float] | None = None,
+                      start: float = 0.0, link_free: float = 0.0, lookahead: int = 1) -> dict[str, Any]:
+    """When the backward ops run and when their prefetches travel (vDNN section 3.2).
+
+    ``durations[j]`` is the j-th backward-phase compute op's time; ``transfers[j]`` the time to
+    bring its saved tensors back over the link (None: nothing to fetch). The prefetch for op j
+    is issued when op ``j - lookahead`` starts (ops 0..lookahead-1: at ``start``), waits for the
+    link (one copy at a time, in issue order) and for ``ready[j]`` (its offload's end); op j
+    starts when op j-1 has ended and its prefetch has arrived; the wait is a stall.
+    Returns ``start``, ``end`` (per op), ``prefetch`` ((start, end) or None per op), ``stall``
+    (total) and ``time`` (when the last op ends)."""
+    if len(transfers) != len(durations) or (ready is not None and len(ready) != len(durations)):
+        raise ValueError(f"durations, transfers (and ready) must have the same length: got "
+                         f"{len(durations)}, {len(transfers)}" + ("" if ready is None else f", {len(ready)}"))
+    checks.positive_int("lookahead", lookahead)
+    ready = ready or [0.0] * len(durations)
+    pre: list[tuple[float, float] | None] = [None] * len(durations)
+    starts, ends = [], []
+    t, link, stall = start, link_free, 0.0
+
+    def issue(j: int, when: float) -> None:
+        nonlocal link
+        if j < len(durations) and transfers[j] is not None:
+            p_start = max(when, link, ready[j])
+            link = p_start + transfers[j]
+            pre[j] = (p_start, link)
+
+    for j in range(min(lookahead, len(durations))):
+        issue(j, start)
+    for j, dur in enumerate(durations):
+        s0 = max(t, pre[j][1]) if pre[j] else t
+        stall += s0 - t
+        issue(j + lookahead, s0)
+        starts.append(s0)
+        t = s0 + dur
+        ends.append(t)
+    return {"start": starts, "end": ends, "prefetch": pre, "stall": stall, "time": t}
+
+
 def simulate(chain: Chain, plan: str, link_bytes_per_s: float | None = None, lookahead: int = 1,
              keep_timeline: bool = True) -> StepResult:
     """Run one step of ``chain`` under ``plan`` (see the module docstring) and account for every
@@ -160,29 +199,22 @@ def simulate(chain: Chain, plan: str, link_bytes_per_s: float | None = None, loo
             order += [("R", i) for i in range(l, r + 1)] + [("B", i) for i in range(r, l - 1, -1)]
         else:
             order.append(("B", l))
-    prefetch_end: dict[int, float] = {}
-
-    def issue(j: int, when: float) -> None:
-        nonlocal link
-        if j < len(order) and order[j][0] == "B" and plan[order[j][1] - 1] == "S":
-            i = order[j][1]
-            p_start = max(when, link, offload_end[i])
-            link = p_end = p_start + chain.saved_bytes(i) / link_bytes_per_s
-            prefetch_end[i] = p_end
-            ev(p_start, 1, f"x{i - 1}", "activations", chain.out(i - 1))
-            ev(p_start, 1, f"e{i}", "activations", L[i - 1].extra_bytes)
-            op("link", "prefetch", i, p_start, p_end)
-
-    for j in range(min(lookahead, len(order))):
-        issue(j, t)
+    swapped_at = {j: i for j, (kind, i) in enumerate(order) if kind == "B" and plan[i - 1] == "S"}
+    sched = prefetch_schedule(
+        [L[i - 1].fwd_time if kind == "R" else L[i - 1].bwd_time for kind, i in order],
+        [chain.saved_bytes(i) / link_bytes_per_s if j in swapped_at else None for j, (_, i) in enumerate(order)],
+        ready=[offload_end.get(i, 0.0) for _, i in order], start=t, link_free=link, lookahead=lookahead)
+    for j, i in swapped_at.items():
+        p_start, p_end = sched["prefetch"][j]
+        ev(p_start, 1, f"x{i - 1}", "activations", chain.out(i - 1))
+        ev(p_start, 1, f"e{i}", "activations", L[i - 1].extra_bytes)
+        op("link", "prefetch", i, p_start, p_end)
+    stall += sched["stall"]
     recompute_time = recompute_flops = 0.0
     for j, (kind, i) in enumerate(order):
         layer = L[i - 1]
-        start = max(t, prefetch_end.get(i, 0.0)) if kind == "B" else t
-        stall += start - t
-        issue(j + lookahead, start)
-        dur = layer.fwd_time if kind == "R" else layer.bwd_time
-        end = start + dur
+        start, end = sched["start"][j], sched["end"][j]
+        dur = end - start
         if layer.workspace_bytes:
             ev(start, 1, f"w{i}", "workspace", layer.workspace_bytes)
             ev(end, 0, f"w{i}", "workspace", layer.workspace_bytes)
