@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from mlsys_kit.attention.flash import flash_attention
+from mlsys_kit.attention.io import one_thread
 from mlsys_kit.checks import one_of, positive_int
 
 TOLERANCE = {"fp32": 1e-5, "bf16": 1e-2}
@@ -46,6 +47,12 @@ def check_against_sdpa(seq: int, block: int, head_dim: int = 64, causal: bool = 
                          f"N x N reference): got {max(seq, kv_seq or 0)}")
     block_k = positive_int("block_k", block if block_k is None else block_k)
     kv_seq = positive_int("kv_seq", seq if kv_seq is None else kv_seq)
+    with one_thread():
+        return _check(seq, block, head_dim, causal, dtype, batch, heads, seed, block_k, kv_seq)
+
+
+def _check(seq: int, block: int, head_dim: int, causal: bool, dtype: str, batch: int, heads: int, seed: int,
+           block_k: int, kv_seq: int) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(seed)
     shapes = [(batch, heads, seq, head_dim), (batch, heads, kv_seq, head_dim), (batch, heads, kv_seq, head_dim)]
     q, k, v = (torch.randn(s, generator=gen).to(_DTYPES[dtype]).requires_grad_() for s in shapes)

@@ -23,6 +23,7 @@ backward, N = 1024, d = 64, 16 heads, batch 64, fp16, A100) is :data:`PAPER_FIGU
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -80,6 +81,23 @@ def counted_io(seq: int, head_dim: int, sram: int, dtype: str = "fp16", causal: 
     block_outer steps."""
     _check(seq, head_dim, dtype)
     outer, inner = block_sizes(sram, head_dim)
+    with one_thread():
+        return _counted(seq, head_dim, outer, inner, dtype, causal, seed)
+
+
+@contextmanager
+def one_thread():
+    """Run torch on one intra-op thread inside the block: the tiled loops do many tiny ops, and
+    on a busy machine two threads spin-waiting on each cost ~100x (measured on 2 cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _counted(seq: int, head_dim: int, outer: int, inner: int, dtype: str, causal: bool, seed: int) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(seed)
     q, k, v, do = (torch.randn(1, seq, head_dim, generator=gen).to(DTYPES[dtype]) for _ in range(4))
     out: dict[str, Any] = {"block_outer": outer, "block_inner": inner}
