@@ -90,6 +90,14 @@ def max_rate(attainment_at: Callable[[float], float], target: float = TARGET, st
     return lo
 
 
+def tightest_slo_scale(attainment_at_scale: Callable[[float], float], target: float = TARGET) -> float:
+    """The smallest factor ``s`` by which both SLOs can be multiplied with attainment still
+    >= ``target`` (DistServe section 6.2's "SLO scale" axis: lower is tighter). inf if even a
+    1000x looser SLO fails."""
+    x = max_rate(lambda inv: attainment_at_scale(1.0 / inv), target, start=1.0, steps=10, limit=1e3)
+    return 1.0 / x if x > 0 else float("inf")
+
+
 def goodput_per_device(rate: float, devices: int) -> float:
     """DistServe's cost-normalised goodput: the sustained rate over the devices it takes."""
     positive_int("devices", devices)
