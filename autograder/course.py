@@ -73,6 +73,11 @@ class Course:
 
     @property
     def db_url(self) -> str:
+        """The gradebook's URL. nbgrader creates a new gradebook by running ``alembic``, which lives
+        beside this Python: that folder is put on PATH (once) for the calls made in this process."""
+        bindir = str(Path(sys.executable).parent)
+        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
         return f"sqlite:///{self.root / 'gradebook.db'}"
 
     # ---- running nbgrader -------------------------------------------------------------
