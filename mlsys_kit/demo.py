@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from mlsys_kit.attention import demo as attention_demo
 from mlsys_kit.common import Figure, Section  # noqa: F401  (re-exported for older imports)
+from mlsys_kit.disagg import demo as disagg_demo
 from mlsys_kit.kvcache import demo as kvcache_demo
 from mlsys_kit.memory import demo as memory_demo
 from mlsys_kit.models import demo as models_demo
@@ -27,7 +28,8 @@ from mlsys_kit.serving import demo as serving_demo
 from mlsys_kit.zero import demo as zero_demo
 
 # The report's sections, in order: each module has ``section(progress) -> Section``.
-DEMO_SECTIONS = [models_demo, pipeline_demo, kvcache_demo, serving_demo, zero_demo, attention_demo, parallel_demo, memory_demo]
+DEMO_SECTIONS = [models_demo, pipeline_demo, kvcache_demo, serving_demo, zero_demo, attention_demo, parallel_demo, memory_demo,
+                 disagg_demo]
 
 
 def _fmt(value: Any) -> str:
