@@ -65,7 +65,7 @@ def main() -> dict:
         rows = []
         for _ in range(args.repeat):
             res = serve(reqs, name, RealBackend(model, num_blocks=blocks, block_size=16, **kw),
-                        max_num_seqs=seats, max_num_batched_tokens=256, check=False)
+                        max_num_seqs=seats, token_budget=256, check=False)
             s = summarize(res)
             rows.append({**{k: round(s[k], 4) for k in KEYS}, "iterations": s["iterations"]})
             print(f"{name:>10} seats {seats:>3}  {rows[-1]['throughput_tokens_per_s']:8.0f} tok/s  "
@@ -108,7 +108,7 @@ def equal_latency(args: argparse.Namespace, model, dist) -> dict:
         for rep in range(args.repeat):
             reqs = make_workload(n, rate, dist, dist, seed=1 + rep, vocab_size=model.config.vocab_size)
             res = serve(reqs, name, RealBackend(model, num_blocks=4096, block_size=16), max_num_seqs=args.seats,
-                        max_num_batched_tokens=256, check=False)
+                        token_budget=256, check=False)
             s = summarize(res)
             rows.append({"rate": rate, "throughput_tokens_per_s": round(s["throughput_tokens_per_s"], 1),
                          "e2e_p50": round(s["e2e_p50"], 4), "ttft_p50": round(s["ttft_p50"], 4),

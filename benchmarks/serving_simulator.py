@@ -18,7 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> dict:
-    from mlsys_kit.serving import SCHEDULERS, SimBackend, make_workload, serve, summarize
+    from mlsys_kit.serving import SCHEDULERS, make_workload, summarize
+    from mlsys_kit.serving.config import SIMULATED
+    from mlsys_kit.serving.simulator import simulate
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=100_000)
@@ -28,8 +30,7 @@ def main() -> dict:
     out = {"requests": args.requests, "rate": args.rate, "schedulers": {}}
     for name in SCHEDULERS:
         t0 = time.perf_counter()
-        res = serve(reqs, name, SimBackend(num_blocks=2048, block_size=16), check=False,
-                    max_num_batched_tokens=512 if name == "chunked" else 2048)
+        res = simulate(reqs, name, SIMULATED, check=False)  # 2048 blocks of 16, 64 seats, default budgets
         wall = time.perf_counter() - t0
         s = summarize(res)
         out["schedulers"][name] = {"wall_seconds": round(wall, 2), "simulated_requests_per_wall_second": round(args.requests / wall),

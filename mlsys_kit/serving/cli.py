@@ -1,4 +1,6 @@
-"""``mlsys-kit serve simulate|run|sweep|fit``: the serving engine from the command line."""
+"""``mlsys-kit serve simulate|run|sweep|fit``: the serving engine from the command line.
+Defaults come from :mod:`mlsys_kit.serving.config`; the work is done by public functions
+(:func:`~mlsys_kit.serving.simulator.simulate`, :func:`~mlsys_kit.serving.simulator.sweep`)."""
 
 from __future__ import annotations
 
@@ -8,20 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, one_of, positive_int, positive_number
-from mlsys_kit.serving.engine import CostModel, RealBackend, SimBackend, fit_cost_model, serve
+from mlsys_kit.serving.config import REAL, REAL_WORKLOAD, SIMULATED, SIMULATED_WORKLOAD, ServingConfig, WorkloadConfig
+from mlsys_kit.serving.engine import RealBackend, serve
 from mlsys_kit.serving.metrics import summarize, throughput_at_latency
 from mlsys_kit.serving.scheduler import SCHEDULERS
-from mlsys_kit.serving.workload import LENGTHS, LengthDist, load_trace, make_workload
+from mlsys_kit.serving.simulator import CostModel, fit_cost_model, simulate, sweep
+from mlsys_kit.serving.workload import ARRIVALS, LENGTHS, length_dist, load_trace, make_workload
 
-
-def length_dist(kind: str, mean: int) -> LengthDist:
-    """The CLI's length mix: ``fixed`` at ``mean``, ``uniform`` on [1, 2*mean-1], or
-    ``lognormal`` with median ``mean``, sigma 0.8, clipped to [1, 8*mean]."""
-    one_of("lengths", kind, LENGTHS)
-    positive_int("mean length", mean)
-    if kind == "uniform":
-        return LengthDist("uniform", mean, 1, max(2 * mean - 1, 1))
-    return LengthDist(kind, mean, 1, 8 * mean, 0.8)
+__all__ = ["length_dist", "register", "simulate_one", "sweep"]  # length_dist: moved to workload.py, kept here
 
 
 def _cost(text: str) -> CostModel:
@@ -37,48 +33,58 @@ def _cost(text: str) -> CostModel:
     return CostModel(*(float(p) for p in parts))
 
 
-def _add_common(p: argparse.ArgumentParser, requests: int, rate: float, prompt: int, output: int,
-                blocks: int, seats: int, ttft: float, tpot: float) -> None:
-    p.add_argument("--requests", type=arg(positive_int, int, "--requests"), default=requests, help=f"default {requests}")
-    p.add_argument("--rate", type=arg(positive_number, float, "--rate"), default=rate, help=f"requests/s (default {rate})")
-    p.add_argument("--seed", type=arg(nonneg_int, int, "--seed"), default=0)
+def _add_common(p: argparse.ArgumentParser, cfg: ServingConfig, work: WorkloadConfig) -> None:
+    p.add_argument("--requests", type=arg(positive_int, int, "--requests"), default=work.requests,
+                   help=f"default {work.requests}")
+    p.add_argument("--rate", type=arg(positive_number, float, "--rate"), default=work.rate,
+                   help=f"requests/s (default {work.rate:g})")
+    p.add_argument("--seed", type=arg(nonneg_int, int, "--seed"), default=work.seed)
     p.add_argument("--trace", help="JSONL trace to replay instead of a generated workload")
-    p.add_argument("--arrival", choices=["poisson", "gamma"], default="poisson")
-    p.add_argument("--cv", type=arg(positive_number, float, "--cv"), default=1.0, help="gamma burstiness (default 1)")
-    p.add_argument("--lengths", choices=LENGTHS, default="lognormal", help="length mix (default lognormal)")
-    p.add_argument("--prompt-len", type=arg(positive_int, int, "--prompt-len"), default=prompt, help=f"median prompt (default {prompt})")
-    p.add_argument("--output-len", type=arg(positive_int, int, "--output-len"), default=output, help=f"median output (default {output})")
-    p.add_argument("--blocks", type=arg(positive_int, int, "--blocks"), default=blocks, help=f"KV blocks (default {blocks})")
-    p.add_argument("--block-size", type=arg(positive_int, int, "--block-size"), default=16)
-    p.add_argument("--max-seqs", type=arg(positive_int, int, "--max-seqs"), default=seats, help=f"default {seats}")
-    p.add_argument("--token-budget", type=arg(positive_int, int, "--token-budget"), default=None,
-                   help="tokens per iteration: chunked's budget (default 512), vllm's prefill cap (default 2048)")
-    p.add_argument("--max-model-len", type=arg(positive_int, int, "--max-model-len"), default=None,
+    p.add_argument("--arrival", choices=list(ARRIVALS), default=work.arrival)
+    p.add_argument("--cv", type=arg(positive_number, float, "--cv"), default=work.cv, help="gamma burstiness (default 1)")
+    p.add_argument("--lengths", choices=LENGTHS, default=work.lengths, help=f"length mix (default {work.lengths})")
+    p.add_argument("--prompt-len", type=arg(positive_int, int, "--prompt-len"), default=work.prompt_len,
+                   help=f"median prompt (default {work.prompt_len})")
+    p.add_argument("--output-len", type=arg(positive_int, int, "--output-len"), default=work.output_len,
+                   help=f"median output (default {work.output_len})")
+    p.add_argument("--blocks", type=arg(positive_int, int, "--blocks"), default=cfg.num_blocks,
+                   help=f"KV blocks (default {cfg.num_blocks})")
+    p.add_argument("--block-size", type=arg(positive_int, int, "--block-size"), default=cfg.block_size)
+    p.add_argument("--max-seqs", type=arg(positive_int, int, "--max-seqs"), default=cfg.max_num_seqs,
+                   help=f"default {cfg.max_num_seqs}")
+    p.add_argument("--token-budget", type=arg(positive_int, int, "--token-budget"), default=cfg.token_budget,
+                   help=f"tokens per iteration: chunked's budget (default {cfg.budget_for('chunked')}), "
+                        f"vllm's prefill cap (default {cfg.budget_for('vllm')})")
+    p.add_argument("--max-model-len", type=arg(positive_int, int, "--max-model-len"), default=cfg.max_model_len,
                    help="KV reserved per request by static/continuous (default: prompt + output)")
-    p.add_argument("--swap-blocks", type=arg(nonneg_int, int, "--swap-blocks"), default=0,
+    p.add_argument("--swap-blocks", type=arg(nonneg_int, int, "--swap-blocks"), default=cfg.swap_blocks,
                    help="vllm/chunked: preempt by swapping to a host pool of this many blocks "
                         "(simulated: priced by the cost model; run: real K/V copies to host memory)")
-    p.add_argument("--ttft-slo", type=arg(positive_number, float, "--ttft-slo"), default=ttft, help=f"seconds (default {ttft})")
-    p.add_argument("--tpot-slo", type=arg(positive_number, float, "--tpot-slo"), default=tpot, help=f"seconds (default {tpot})")
+    p.add_argument("--ttft-slo", type=arg(positive_number, float, "--ttft-slo"), default=cfg.ttft_slo,
+                   help=f"seconds (default {cfg.ttft_slo:g})")
+    p.add_argument("--tpot-slo", type=arg(positive_number, float, "--tpot-slo"), default=cfg.tpot_slo,
+                   help=f"seconds (default {cfg.tpot_slo:g})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _configs(args: argparse.Namespace) -> tuple[ServingConfig, WorkloadConfig]:
+    """The engine and workload configuration the command line asks for."""
+    cfg = ServingConfig(args.blocks, args.block_size, args.max_seqs, args.token_budget, args.max_model_len,
+                        args.swap_blocks, args.ttft_slo, args.tpot_slo)
+    work = WorkloadConfig(args.requests, args.rate, args.prompt_len, args.output_len, args.lengths,
+                          args.arrival, args.cv, args.seed)
+    return cfg, work
+
+
 def _workload(args: argparse.Namespace, vocab: int | None = None) -> list:
-    if args.trace:
-        return load_trace(args.trace)
-    return make_workload(args.requests, args.rate, length_dist(args.lengths, args.prompt_len),
-                         length_dist(args.lengths, args.output_len), args.arrival, args.cv, args.seed, vocab)
-
-
-def _budget(args: argparse.Namespace, name: str) -> int:
-    return args.token_budget or (512 if name == "chunked" else 2048)
+    return load_trace(args.trace) if args.trace else _configs(args)[1].make(vocab)
 
 
 def simulate_one(args: argparse.Namespace, name: str, reqs: list) -> dict[str, Any]:
-    backend = SimBackend(_cost(args.cost) if args.cost else None, args.blocks, args.block_size)
-    res = serve(reqs, name, backend, max_num_seqs=args.max_seqs, max_num_batched_tokens=_budget(args, name),
-                max_model_len=args.max_model_len, swap_blocks=args.swap_blocks)
-    d = summarize(res, args.ttft_slo, args.tpot_slo)
+    """`serve simulate`'s summary of one scheduler on ``reqs`` (see :func:`~mlsys_kit.serving.simulator.simulate`)."""
+    cfg = _configs(args)[0]
+    res = simulate(reqs, name, cfg, _cost(args.cost) if args.cost else None)
+    d = summarize(res, cfg.ttft_slo, cfg.tpot_slo)
     d["wall_seconds"] = res.wall_seconds
     return d
 
@@ -111,10 +117,10 @@ def _run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     model = GPT(args.preset, seed=args.seed)
     reqs = _workload(args, model.config.vocab_size)
-    res = serve(reqs, args.scheduler, RealBackend(model, args.blocks, args.block_size), max_num_seqs=args.max_seqs,
-                max_num_batched_tokens=_budget(args, args.scheduler), max_model_len=args.max_model_len,
-                swap_blocks=args.swap_blocks)
-    d = summarize(res, args.ttft_slo, args.tpot_slo)
+    cfg = _configs(args)[0]
+    res = serve(reqs, args.scheduler, RealBackend(model, cfg.num_blocks, cfg.block_size), max_num_seqs=cfg.max_num_seqs,
+                token_budget=cfg.token_budget, max_model_len=cfg.max_model_len, swap_blocks=cfg.swap_blocks)
+    d = summarize(res, cfg.ttft_slo, cfg.tpot_slo)
     d["wall_seconds"] = res.wall_seconds
     d["outputs_match_reference"] = all(
         s.outputs == model.generate_reference(list(s.req.prompt), s.output_len) for s in res.seqs)
@@ -127,18 +133,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def sweep(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
-    """Simulate every scheduler at every rate of ``args.rates`` (same seed, same lengths)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name in args.schedulers:
-        for rate in args.rates:
-            args.rate = rate
-            d = simulate_one(args, name, _workload(args))
-            d["rate"] = rate
-            out.setdefault(name, []).append(d)
-    return out
-
-
 def _sweep(args: argparse.Namespace) -> int:
     from mlsys_kit.common import emit_json
 
@@ -146,7 +140,8 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError("sweep generates a workload per rate: --trace is not allowed here")
     for name in args.schedulers:
         one_of("scheduler", name, SCHEDULERS)
-    result = sweep(args)
+    cfg, work = _configs(args)
+    result = sweep(args.schedulers, args.rates, work, cfg, _cost(args.cost) if args.cost else None)
     if args.plot:
         from mlsys_kit.viz import save_figure
         from mlsys_kit.viz.serving import plot_latency_vs_rate
@@ -183,8 +178,8 @@ def _fit(args: argparse.Namespace) -> int:
     for i, name in enumerate(("chunked", "vllm", "continuous")):  # prefill-heavy, mixed and decode-heavy iterations
         reqs = make_workload(args.requests, 1000.0, length_dist("uniform", args.prompt_len),
                              length_dist("uniform", args.output_len), seed=args.seed + i, vocab_size=model.config.vocab_size)
-        res = serve(reqs, name, RealBackend(model, args.blocks, 16), max_num_seqs=16, max_num_batched_tokens=64)
-        records += [(r[3], r[4], r[5], r[1] - r[0]) for r in res.records]
+        res = serve(reqs, name, RealBackend(model, args.blocks, 16), max_num_seqs=16, token_budget=64)
+        records += [(r.prefill_tokens, r.decode_batch, r.context_tokens, r.end - r.start) for r in res.records]
     cost = fit_cost_model(records)
     d = {"a": cost.a, "b": cost.b, "c": cost.c, "d": cost.d, "iterations": len(records), "preset": args.preset}
     if args.out:
@@ -204,7 +199,7 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("simulate", help="simulate one scheduler on a workload (cost model)")
     p.add_argument("--scheduler", choices=list(SCHEDULERS), default="continuous")
-    _add_common(p, 1000, 10.0, 128, 64, 2048, 64, 1.0, 0.1)
+    _add_common(p, SIMULATED, SIMULATED_WORKLOAD)
     p.add_argument("--cost", help="a,b,c,d seconds (a + b*prefill + c*decode_batch + d*context) or a JSON from 'serve fit'")
     p.set_defaults(func=_simulate)
 
@@ -213,7 +208,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--preset", default="tiny", help="model preset (default tiny)")
     p.add_argument("--plot", help="write the per-request timeline (PNG/SVG/PDF)")
     p.add_argument("--threads", type=arg(positive_int, int, "--threads"), default=1, help="torch threads (default 1)")
-    _add_common(p, 32, 100.0, 32, 16, 256, 16, 0.5, 0.05)
+    _add_common(p, REAL, REAL_WORKLOAD)
     p.set_defaults(func=_run)
 
     p = sub.add_parser("sweep", help="latency and throughput vs request rate for several schedulers (simulated)")
@@ -223,7 +218,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--latency-budget", type=arg(positive_number, float, "--latency-budget"), default=None,
                    help="seconds: also report each scheduler's throughput with p50 end-to-end latency within it")
     p.add_argument("--cost", help="a,b,c,d or a JSON from 'serve fit'")
-    _add_common(p, 1000, 10.0, 128, 64, 2048, 64, 1.0, 0.1)
+    _add_common(p, SIMULATED, SIMULATED_WORKLOAD)
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("fit", help="fit the simulator's cost model to timings of the real engine")

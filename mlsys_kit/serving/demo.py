@@ -3,12 +3,13 @@ schedulers, chunked prefill under long prompts, and the real engine on the tiny 
 
 from __future__ import annotations
 
-import argparse
 from typing import Callable
 
-from mlsys_kit.serving.engine import RealBackend, SimBackend, serve
+from mlsys_kit.serving.config import REAL, SIMULATED, SIMULATED_WORKLOAD
+from mlsys_kit.serving.engine import RealBackend, serve
 from mlsys_kit.serving.metrics import summarize
-from mlsys_kit.serving.workload import LengthDist, make_workload
+from mlsys_kit.serving.simulator import SimBackend, sweep
+from mlsys_kit.serving.workload import LengthDist, length_dist, make_workload
 
 RATES = [4.0, 8.0, 12.0, 16.0, 20.0]
 
@@ -18,7 +19,6 @@ def real_comparison(n: int = 32, rate: float = 1000.0, seed: int = 0) -> dict:
     import torch
 
     from mlsys_kit.models.gpt import GPT
-    from mlsys_kit.serving.cli import length_dist
 
     torch.set_num_threads(1)
     model = GPT("tiny", seed=0)
@@ -26,30 +26,27 @@ def real_comparison(n: int = 32, rate: float = 1000.0, seed: int = 0) -> dict:
                          vocab_size=model.config.vocab_size)
     out = {}
     for name in ("static", "continuous", "vllm", "chunked"):
-        res = serve(reqs, name, RealBackend(model, 256, 16), max_num_seqs=16, max_num_batched_tokens=128)
-        out[name] = (res, summarize(res, 0.5, 0.05))
-    res = serve(reqs, "continuous", RealBackend(model, 256, 16, split_mixed=True), max_num_seqs=16)
-    out["continuous_split"] = (res, summarize(res, 0.5, 0.05))
+        res = serve(reqs, name, RealBackend(model, REAL.num_blocks, REAL.block_size), max_num_seqs=REAL.max_num_seqs,
+                    token_budget=128)
+        out[name] = (res, summarize(res, REAL.ttft_slo, REAL.tpot_slo))
+    res = serve(reqs, "continuous", RealBackend(model, REAL.num_blocks, REAL.block_size, split_mixed=True),
+                max_num_seqs=REAL.max_num_seqs)
+    out["continuous_split"] = (res, summarize(res, REAL.ttft_slo, REAL.tpot_slo))
     return out
 
 
 def section(progress: Callable[[str], None]):
     from mlsys_kit.common import Figure, Section
-    from mlsys_kit.serving.cli import sweep
     from mlsys_kit.viz import figure_png
     from mlsys_kit.viz.serving import plot_batch_composition, plot_latency_vs_rate, plot_timeline
 
     progress("simulating 4 schedulers x 5 rates x 1000 requests")
-    args = argparse.Namespace(rates=RATES, schedulers=["static", "continuous", "vllm", "chunked"], requests=1000,
-                              rate=RATES[0], seed=0, trace=None, arrival="poisson", cv=1.0, lengths="lognormal",
-                              prompt_len=128, output_len=64, blocks=2048, block_size=16, max_seqs=64,
-                              token_budget=None, max_model_len=None, swap_blocks=0, ttft_slo=1.0, tpot_slo=0.1, cost=None)
-    sw = sweep(args)
+    sw = sweep(["static", "continuous", "vllm", "chunked"], RATES, SIMULATED_WORKLOAD, SIMULATED)
     at16 = {name: next(r for r in rows if r["rate"] == 16.0) for name, rows in sw.items()}
 
     progress("long prompts: vLLM prefill-first vs Sarathi chunked prefill")
     longp = make_workload(500, 3.0, LengthDist("lognormal", 1024, 64, 4096, 1.0), LengthDist("fixed", 128), seed=2)
-    lp = {n: serve(longp, n, SimBackend(num_blocks=8192), max_num_batched_tokens=512 if n == "chunked" else 4096)
+    lp = {n: serve(longp, n, SimBackend(num_blocks=8192), token_budget=None if n == "chunked" else 4096)
           for n in ("vllm", "chunked")}
     lps = {n: summarize(r) for n, r in lp.items()}
 

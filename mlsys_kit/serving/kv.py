@@ -14,10 +14,7 @@ same four things, always backed by the real :class:`~mlsys_kit.kvcache.allocator
 
 from __future__ import annotations
 
-import time
 from typing import Any, Hashable, Protocol
-
-import torch
 
 from mlsys_kit.checks import positive_int
 from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
@@ -80,7 +77,7 @@ class SimKV:
         return (t + num_new_tokens + bs - 1) // bs - (t + bs - 1) // bs
 
     def append(self, seq_id: Hashable, num_new_tokens: int) -> None:
-        """Account ``num_new_tokens`` more tokens; raises OutOfBlocks and changes nothing if
+        """Account ``num_new_tokens`` more tokens (a count, as ``BlockManager.append(seq_id, n)``); raises OutOfBlocks and changes nothing if
         the pool cannot hold them. (Hot path of the simulator: no argument checks.)"""
         t = self._tokens.get(seq_id, 0)
         bs = self.block_size
@@ -114,7 +111,8 @@ class SimKV:
 
 class RunnerKV:
     """The real engine's KV view: the runner's BlockManager and allocator, read-only except
-    :meth:`free` (the runner itself appends while running a step)."""
+    :meth:`free` (the runner itself appends while running a step); swap copies live in
+    :class:`~mlsys_kit.serving.swap.HostKV`."""
 
     def __init__(self, runner: Any) -> None:
         self.runner = runner
@@ -123,9 +121,7 @@ class RunnerKV:
         self.block_size = self.allocator.block_size
         self.num_blocks = self.allocator.num_blocks
         self.max_seq_len: int | None = runner.model.config.n_positions
-        self.host: torch.Tensor | None = None  # [n_layer, 2, host_blocks, block_size, heads, head_dim]
-        self._swapped_ids: dict[Hashable, list[int]] = {}
-        self.swap_seconds = 0.0  # time spent copying K/V since the last take_swap_seconds()
+        self.host: Any = None  # a HostKV once enable_swap() made the host pool
 
     @property
     def num_free(self) -> int:
@@ -146,43 +142,18 @@ class RunnerKV:
             self.runner.free(seq_id)
 
     def enable_swap(self, host_blocks: int) -> None:
-        """Allocate the host pool: ``host_blocks`` blocks of every layer's K and V, in host memory
-        (pinned when the cache lives on a GPU, so the copies can be DMA)."""
-        store = self.runner.cache.kv[0]
-        shape = (len(self.runner.cache.kv), 2, positive_int("host_blocks", host_blocks), *store.shape[2:])
-        self.host = torch.empty(shape, dtype=store.dtype, pin_memory=store.is_cuda)
+        from mlsys_kit.serving.swap import HostKV
+
+        self.host = HostKV(self.runner, host_blocks)
 
     def swap_out(self, seq_id: Hashable, host_table: list[int]) -> None:
-        """Copy the sequence's K/V blocks into ``host_table``'s host blocks, then free them."""
         if self.host is None:
             raise RuntimeError("swap_out before enable_swap: there is no host pool")
-        table = self.manager.block_table(seq_id)
-        if len(table) != len(host_table):
-            raise ValueError(f"sequence {seq_id!r} holds {len(table)} blocks; the host table has {len(host_table)}")
-        t0 = time.perf_counter()
-        dev = torch.tensor(table, device=self.runner.cache.kv[0].device)
-        host = torch.tensor(host_table)
-        for layer, store in enumerate(self.runner.cache.kv):
-            self.host[layer][:, host] = store[:, dev].to("cpu", non_blocking=True)
-        self._swapped_ids[seq_id] = self.manager.token_ids(seq_id)
-        self.runner.free(seq_id)
-        self.swap_seconds += time.perf_counter() - t0
+        self.host.swap_out(seq_id, host_table)
 
     def swap_in(self, seq_id: Hashable, host_table: list[int], num_tokens: int) -> None:
-        """Take blocks for the sequence again and copy its K/V back from ``host_table``."""
-        ids = self._swapped_ids.pop(seq_id)
-        if len(ids) != num_tokens:
-            raise ValueError(f"sequence {seq_id!r} was swapped out with {len(ids)} tokens, not {num_tokens}")
-        t0 = time.perf_counter()
-        self.manager.append(seq_id, ids)
-        table = self.manager.block_table(seq_id)
-        dev = torch.tensor(table, device=self.runner.cache.kv[0].device)
-        host = torch.tensor(host_table)
-        for layer, store in enumerate(self.runner.cache.kv):
-            store[:, dev] = self.host[layer][:, host].to(store.device, non_blocking=True)
-        self.swap_seconds += time.perf_counter() - t0
+        self.host.swap_in(seq_id, host_table, num_tokens)
 
     def take_swap_seconds(self) -> float:
         """Seconds of K/V copies since the last call (the engine adds them to the iteration)."""
-        s, self.swap_seconds = self.swap_seconds, 0.0
-        return s
+        return self.host.take_seconds() if self.host is not None else 0.0

@@ -73,9 +73,9 @@ def summarize(result: Any, ttft_slo: float | None = None, tpot_slo: float | None
     out_tokens = sum(s.output_len for s in seqs)
     ok = sum(meets_slo(s, ttft_slo, tpot_slo) for s in seqs)
     iters = result.iterations
-    busy = sum(r[2] * (r[3] > 0 or r[4] > 0) for r in result.records)
-    batch_tokens = sum(r[2] * r[4] + r[3] for r in result.records)
-    kv_util = (sum((r[1] - r[0]) * r[6] for r in result.records) / (span * result.num_blocks)
+    busy = sum(r.iterations * (r.prefill_tokens > 0 or r.decode_batch > 0) for r in result.records)
+    batch_tokens = sum(r.iterations * r.decode_batch + r.prefill_tokens for r in result.records)
+    kv_util = (sum((r.end - r.start) * r.kv_used for r in result.records) / (span * result.num_blocks)
                if span > 0 and result.num_blocks else 0.0)
     d: dict[str, Any] = {"scheduler": result.scheduler, "requests": len(seqs), "output_tokens": out_tokens,
                          "simulated_seconds": span, "iterations": iters,
@@ -85,8 +85,8 @@ def summarize(result: Any, ttft_slo: float | None = None, tpot_slo: float | None
                          "slo_attainment": ok / len(seqs) if seqs else 0.0,
                          "mean_batch_tokens": batch_tokens / busy if busy else 0.0,
                          "mean_kv_utilization": kv_util,
-                         "padding_fraction": (sum(r[2] * r[7] for r in result.records) / max(1, sum(
-                             r[2] * r[4] for r in result.records))),
+                         "padding_fraction": (sum(r.iterations * r.padding_rows for r in result.records) / max(1, sum(
+                             r.iterations * r.decode_batch for r in result.records))),
                          "preemptions": sum(s.num_preemptions for s in seqs)}
     itl = [s.max_gap for s in seqs if s.output_len > 1]
     norm = [lat / s.output_len for lat, s in zip(e2e, seqs)]  # seconds per output token
@@ -101,8 +101,8 @@ def time_series(result: Any) -> dict[str, list[float]]:
     """Per run of iterations: start time, decode batch size, prefill tokens, KV utilisation."""
     recs = result.records
     nb = max(result.num_blocks, 1)
-    return {"time": [r[0] for r in recs], "decode_batch": [r[4] for r in recs],
-            "prefill_tokens": [r[3] for r in recs], "kv_utilization": [r[6] / nb for r in recs]}
+    return {"time": [r.start for r in recs], "decode_batch": [r.decode_batch for r in recs],
+            "prefill_tokens": [r.prefill_tokens for r in recs], "kv_utilization": [r.kv_used / nb for r in recs]}
 
 
 def throughput_at_latency(points: Sequence[Mapping[str, float]], budget: float, latency: str = "e2e_p50",

@@ -11,9 +11,22 @@ the prompt *and* the tokens generated so far are prefilled again when the sequen
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from mlsys_kit.serving.workload import Request
 
-WAITING, RUNNING, FINISHED = "waiting", "running", "finished"
+
+class SeqStatus(StrEnum):
+    """Where a request is. A ``str`` enum: ``SeqStatus.WAITING == "waiting"``, so code (lab 3's)
+    that writes or compares the plain strings works unchanged."""
+
+    WAITING = "waiting"  # queued: arrived, or preempted by recompute (first in line again)
+    RUNNING = "running"  # admitted: its K/V are in the cache, it is in the batch each iteration
+    SWAPPED = "swapped"  # preempted by swap: its K/V wait in host memory (vLLM section 4.5)
+    FINISHED = "finished"
+
+
+WAITING, RUNNING, SWAPPED, FINISHED = SeqStatus  # short names for the schedulers
 
 
 class Seq:
@@ -33,7 +46,7 @@ class Seq:
         self.tokens: list[int] | None = list(req.prompt) if with_tokens and req.prompt is not None else None
         self.num_generated = 0
         self.num_computed = 0
-        self.status = WAITING
+        self.status: SeqStatus | str = WAITING
         self.first_token_time: float | None = None
         self.finish_time: float | None = None
         self.last_token_time = 0.0

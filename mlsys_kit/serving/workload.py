@@ -95,6 +95,16 @@ class LengthDist:
         return min(max(x, self.low), self.high)
 
 
+def length_dist(kind: str, mean: int) -> LengthDist:
+    """The course's length mixes (CLI, demo, widget): ``fixed`` at ``mean``, ``uniform`` on
+    [1, 2*mean-1], or ``lognormal`` with median ``mean``, sigma 0.8, clipped to [1, 8*mean]."""
+    one_of("lengths", kind, LENGTHS)
+    positive_int("mean length", mean)
+    if kind == "uniform":
+        return LengthDist("uniform", mean, 1, max(2 * mean - 1, 1))
+    return LengthDist(kind, mean, 1, 8 * mean, 0.8)
+
+
 def arrival_times(n: int, rate: float, process: str = "poisson", cv: float = 1.0, seed: int = 0) -> list[float]:
     """``n`` sorted arrival times (seconds, the first at its gap from 0) at ``rate`` requests/s.
 

@@ -4,7 +4,6 @@ composition and KV use over time."""
 
 from __future__ import annotations
 
-import gc
 from typing import Any, Mapping, Sequence
 
 from matplotlib.figure import Figure
@@ -115,13 +114,14 @@ def plot_batch_composition(results: Sequence[Any]) -> Figure:
     fig = new_figure(12, 2.6 * len(results))
     axes = fig.subplots(len(results), 1, squeeze=False)[:, 0]
     for ax, res in zip(axes, results):
-        t = [r[0] for r in res.records]
-        ax.step(t, [r[4] for r in res.records], where="post", color=PALETTE["F"], label="decode batch")
-        ax.step(t, [r[3] for r in res.records], where="post", color=PALETTE["B"], alpha=0.7, label="prefill tokens")
+        t = [r.start for r in res.records]
+        ax.step(t, [r.decode_batch for r in res.records], where="post", color=PALETTE["F"], label="decode batch")
+        ax.step(t, [r.prefill_tokens for r in res.records], where="post", color=PALETTE["B"], alpha=0.7,
+                label="prefill tokens")
         ax.set_ylabel("per iteration")
         ax.set_title(f"{res.scheduler}: batch composition and KV use", fontsize=9)
         kv = ax.twinx()
-        kv.step(t, [100 * r[6] / max(res.num_blocks, 1) for r in res.records], where="post",
+        kv.step(t, [100 * r.kv_used / max(res.num_blocks, 1) for r in res.records], where="post",
                 color=PALETTE["kv"], ls=":", label="KV used (%)")
         kv.set_ylabel("KV used (%)")
         kv.set_ylim(0, 105)
@@ -181,7 +181,7 @@ class ComparePanel:
             tps.append(s["throughput_tokens_per_s"])
             recs = results[name].records
             step = max(1, len(recs) // 400)
-            t, b = [r[0] for r in recs[::step]], [r[4] for r in recs[::step]]
+            t, b = [r.start for r in recs[::step]], [r.decode_batch for r in recs[::step]]
             line.set_data(t, b)
             t_end, b_max = max(t_end, max(t, default=0.0)), max(b_max, max(b, default=0))
         self.ax_lat.set_ylim(min(lat) / 2, max(lat) * 2)
@@ -202,34 +202,34 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     continuous vs chunked batching re-simulated and redrawn on every change. Returns a VBox."""
     import ipywidgets as w
 
-    from mlsys_kit.serving.cli import length_dist
-    from mlsys_kit.serving.engine import SimBackend, serve
+    from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, SIMULATED, SIMULATED_WORKLOAD
     from mlsys_kit.serving.metrics import summarize
-    from mlsys_kit.serving.workload import make_workload
+    from mlsys_kit.serving.simulator import simulate
     from mlsys_kit.viz import figure_png
 
     style = {"description_width": "initial"}
+    work, cfg = SIMULATED_WORKLOAD, SIMULATED
     rate = w.FloatSlider(value=8.0, min=1.0, max=30.0, step=1.0, description="requests/s", continuous_update=False, style=style)
-    prompt = w.IntSlider(value=128, min=16, max=2048, step=16, description="median prompt", continuous_update=False, style=style)
-    output = w.IntSlider(value=64, min=4, max=512, step=4, description="median output", continuous_update=False, style=style)
-    blocks = w.IntSlider(value=2048, min=256, max=8192, step=256, description="KV blocks (16 tokens)", continuous_update=False, style=style)
-    budget = w.IntSlider(value=512, min=64, max=4096, step=64, description="chunked token budget", continuous_update=False, style=style)
-    mix = w.Dropdown(options=["lognormal", "uniform", "fixed"], value="lognormal", description="length mix")
+    prompt = w.IntSlider(value=work.prompt_len, min=16, max=2048, step=16, description="median prompt", continuous_update=False, style=style)
+    output = w.IntSlider(value=work.output_len, min=4, max=512, step=4, description="median output", continuous_update=False, style=style)
+    blocks = w.IntSlider(value=cfg.num_blocks, min=256, max=8192, step=256, description=f"KV blocks ({cfg.block_size} tokens)", continuous_update=False, style=style)
+    budget = w.IntSlider(value=CHUNKED_TOKEN_BUDGET, min=64, max=4096, step=64, description="chunked token budget", continuous_update=False, style=style)
+    mix = w.Dropdown(options=["lognormal", "uniform", "fixed"], value=work.lengths, description="length mix")
     image = w.Image(format="png")
     facts = w.HTML()
     names = ("static", "continuous", "chunked")
     panel = ComparePanel(names)
 
     def redraw(*_):
-        reqs = make_workload(requests, rate.value, length_dist(mix.value, prompt.value),
-                             length_dist(mix.value, output.value), seed=seed)
+        workload = work.replace(requests=requests, rate=rate.value, prompt_len=prompt.value,
+                                output_len=output.value, lengths=mix.value, seed=seed)
+        reqs = workload.make()
         need = max(r.prompt_len + r.output_len for r in reqs)
-        nb = max(blocks.value, -(-need // 16))
+        run = cfg.replace(num_blocks=max(blocks.value, -(-need // cfg.block_size)), token_budget=budget.value)
         results, sums = {}, {}
-        for name in names:
-            tokens = budget.value if name == "chunked" else 1 << 20
-            results[name] = serve(reqs, name, SimBackend(num_blocks=nb), check=False, max_num_batched_tokens=tokens)
-            sums[name] = summarize(results[name], 1.0, 0.1)
+        for name in names:  # the budget binds the chunked scheduler only (static/continuous have none)
+            results[name] = simulate(reqs, name, run, check=False)
+            sums[name] = summarize(results[name], cfg.ttft_slo, cfg.tpot_slo)
         image.value = figure_png(panel.update(results, sums), dpi=60)
         facts.value = " &nbsp; ".join(
             f"<b>{n}</b>: {s['throughput_tokens_per_s']:.0f} tok/s, TTFT p99 {s['ttft_p99']:.2f} s, "
@@ -238,7 +238,4 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     for widget in (rate, prompt, output, blocks, budget, mix):
         widget.observe(redraw, names="value")
     redraw()
-    # what is alive now (torch, matplotlib, the kernel) never becomes garbage: leave it out of
-    # the collector's full passes, which otherwise land in a redraw now and then (+150 ms)
-    gc.freeze()
     return w.VBox([w.HBox([rate, budget, mix]), w.HBox([prompt, output, blocks]), facts, image])

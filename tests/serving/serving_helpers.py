@@ -6,10 +6,10 @@ from mlsys_kit.serving.scheduler import VLLMScheduler
 class NoPreemption(VLLMScheduler):
     """vLLM admission without preemption: a decode that finds no free block just waits."""
 
-    def _preempt(self, seq):
+    def preempt(self, seq):
         raise AssertionError("unused")
 
-    def _schedule_decodes(self, batch):
+    def schedule_decodes(self, batch):
         taken = 0
         for seq in self.running:
             need = self.kv.blocks_needed(seq.rid, 1)

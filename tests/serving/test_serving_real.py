@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from mlsys_kit.models.gpt import GPT
 from mlsys_kit.serving import SCHEDULERS, LengthDist, RealBackend, fit_cost_model, make_workload, serve, summarize
-from mlsys_kit.serving.engine import CostModel
+from mlsys_kit.serving.simulator import CostModel
 from serving_helpers import NoPreemption, static_batches
 
 torch.set_num_threads(1)
@@ -31,7 +31,7 @@ def test_outputs_match_reference_under_every_scheduler(n, rate, seed, name, bloc
                          seed=seed, vocab_size=MODEL.config.vocab_size)
     blocks = -(-36 // block_size) + spare  # the longest request fits alone; often little more
     res = serve(reqs, name, RealBackend(MODEL, num_blocks=blocks, block_size=block_size, split_mixed=split),
-                max_num_seqs=seats, max_num_batched_tokens=max(budget, seats),
+                max_num_seqs=seats, token_budget=max(budget, seats),
                 swap_blocks=swap if name in ("vllm", "chunked") else 0)
     for s in res.seqs:
         assert s.outputs == reference(s.req.prompt, s.output_len), (name, s)
@@ -43,11 +43,11 @@ def test_preemption_and_chunking_really_happen_and_still_match():
                          seed=5, vocab_size=MODEL.config.vocab_size)
     for name in ("vllm", "chunked"):
         res = serve(reqs, name, RealBackend(MODEL, num_blocks=14, block_size=4), max_num_seqs=8,
-                    max_num_batched_tokens=8)
+                    token_budget=8)
         assert sum(s.num_preemptions for s in res.seqs) > 0
         if name == "chunked":
-            assert all(r[3] <= 8 for r in res.records)  # no iteration over the token budget
-            assert any(0 < r[3] and r[4] > 0 for r in res.records)  # prefill chunks mixed with decodes
+            assert all(r.prefill_tokens <= 8 for r in res.records)  # no iteration over the token budget
+            assert any(0 < r.prefill_tokens and r.decode_batch > 0 for r in res.records)  # prefill chunks mixed with decodes
         for s in res.seqs:
             assert s.outputs == reference(s.req.prompt, s.output_len)
 
@@ -62,8 +62,8 @@ def test_fit_recovers_known_coefficients_and_fits_real_timings():
     reqs = make_workload(12, 200.0, LengthDist("uniform", 20, 4, 60), LengthDist("uniform", 8, 2, 16), seed=1,
                          vocab_size=MODEL.config.vocab_size)
     res = serve(reqs, "chunked", RealBackend(MODEL, num_blocks=64, block_size=8), max_num_seqs=8,
-                max_num_batched_tokens=32)
-    model = fit_cost_model([(r[3], r[4], r[5], r[1] - r[0]) for r in res.records])
+                token_budget=32)
+    model = fit_cost_model([(r.prefill_tokens, r.decode_batch, r.context_tokens, r.end - r.start) for r in res.records])
     assert model.a >= 0 and model.b >= 0 and model.c >= 0 and model.d >= 0
     assert summarize(res)["throughput_tokens_per_s"] > 0
 
@@ -98,9 +98,9 @@ def test_real_static_batching_computes_padding_rows_fastertransformer_style():
         for s in res.seqs:
             assert s.outputs == reference(s.req.prompt, s.output_len)
         assert backend.kv.num_free == 256  # every block came back
-        useful = sum(r[2] * (r[4] - r[7]) for r in res.records)
+        useful = sum(r.iterations * (r.decode_batch - r.padding_rows) for r in res.records)
         assert useful == sum(r.output_len - 1 for r in reqs)  # each later token fed once
-        rows = sum(r[2] * r[4] for r in res.records)
+        rows = sum(r.iterations * r.decode_batch for r in res.records)
         assert backend.runner.tokens_computed == sum(r.prompt_len for r in reqs) + useful
         assert backend.runner.padding_rows_computed == rows - useful  # padding rows really computed
         runs[name] = (res, rows)

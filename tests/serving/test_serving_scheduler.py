@@ -27,7 +27,7 @@ def recording(name, log, **kw):
             assert need <= kv.num_free, "batch needs more KV blocks than are free"
             assert len(sched.running) <= sched.max_num_seqs
             if name == "chunked":
-                assert sum(n for _, n in batch) <= sched.max_num_batched_tokens
+                assert sum(n for _, n in batch) <= sched.token_budget
             log.append([(s.rid, n) for s, n in batch])
             return batch
 
@@ -51,7 +51,7 @@ def test_invariants_on_random_traces(trace, name, blocks, block_size, seats, bud
     blocks = max(blocks, -(-100 // block_size))  # every request fits the cache alone
     swap = swap if name in ("vllm", "chunked") else 0
     log = []
-    res = serve(trace, recording(name, log, max_num_seqs=seats, max_num_batched_tokens=budget, swap_blocks=swap),
+    res = serve(trace, recording(name, log, max_num_seqs=seats, token_budget=budget, swap_blocks=swap),
                 SimBackend(num_blocks=blocks, block_size=block_size), fast_forward=False)
     for s in res.seqs:  # every request finishes with all its tokens, after it arrived
         assert s.num_generated == s.output_len and s.finish_time >= s.first_token_time > s.arrival
@@ -63,12 +63,12 @@ def test_invariants_on_random_traces(trace, name, blocks, block_size, seats, bud
         assert all(s.num_preemptions == 0 for s in res.seqs)
     if name == "static":  # FasterTransformer: every seat computed until the longest request ends
         batches = static_batches(res)
-        assert sum(r[4] for r in res.records) == sum(len(b) * (max(s.output_len for s in b) - 1) for b in batches)
+        assert sum(r.decode_batch for r in res.records) == sum(len(b) * (max(s.output_len for s in b) - 1) for b in batches)
         for b in batches:  # ... and all its responses return together at its end
             assert len({s.finish_time for s in b}) == 1 and b[0].finish_time == max(s.last_token_time for s in b)
     else:
         assert all(s.finish_time == s.last_token_time for s in res.seqs)
-        assert all(r[7] == 0 for r in res.records)
+        assert all(r.padding_rows == 0 for r in res.records)
     fed = {}
     for batch in log:
         for rid, n in batch:
@@ -87,11 +87,11 @@ def test_fast_forward_is_exact(trace, name, blocks, seats, swap, vector_steps):
     bit-for-bit the times of stepping through every one."""
     from unittest import mock
 
-    from mlsys_kit.serving import engine
+    from mlsys_kit.serving import simulator
 
-    kw = dict(max_num_seqs=seats, max_num_batched_tokens=max(seats, 16),
+    kw = dict(max_num_seqs=seats, token_budget=max(seats, 16),
               swap_blocks=swap if name in ("vllm", "chunked") else 0)
-    with mock.patch.object(engine, "_VECTOR_STEPS", vector_steps):
+    with mock.patch.object(simulator, "_VECTOR_STEPS", vector_steps):
         a = serve(trace, name, SimBackend(num_blocks=blocks, block_size=4), fast_forward=True, **kw)
     b = serve(trace, name, SimBackend(num_blocks=blocks, block_size=4), fast_forward=False, **kw)
     assert [(s.first_token_time, s.finish_time, s.max_gap, s.num_preemptions, s.events) for s in a.seqs] == \
@@ -128,7 +128,7 @@ def test_chunked_prefill_bounds_the_stall_behind_long_prompts():
     """Sarathi-Serve section 5: with long prompts, prefill-first (vLLM) and whole-prompt (Orca)
     iterations stall decodes; chunking bounds every token gap and lowers the TPOT tail."""
     reqs = make_workload(500, 3.0, LengthDist("lognormal", 1024, 64, 4096, 1.0), LengthDist("fixed", 128), seed=2)
-    res = {n: summarize(serve(reqs, n, SimBackend(num_blocks=8192), max_num_batched_tokens=512 if n == "chunked" else 4096))
+    res = {n: summarize(serve(reqs, n, SimBackend(num_blocks=8192), token_budget=512 if n == "chunked" else 4096))
            for n in ("continuous", "vllm", "chunked")}
     for other in ("continuous", "vllm"):
         assert res["chunked"]["itl_max_p99"] < 0.5 * res[other]["itl_max_p99"]
@@ -153,7 +153,7 @@ def test_bad_configurations_are_rejected():
     with pytest.raises(ValueError, match="scheduler must be one of"):
         make_scheduler("fifo", SimKV(4, 4))
     with pytest.raises(ValueError, match="token budget must cover one decode"):
-        make_scheduler("chunked", SimKV(4, 4), max_num_seqs=64, max_num_batched_tokens=8)
+        make_scheduler("chunked", SimKV(4, 4), max_num_seqs=64, token_budget=8)
     with pytest.raises(ValueError, match="more than the whole cache"):
         serve(make_workload(2, 1.0, LengthDist("fixed", 100), seed=0), "vllm", SimBackend(num_blocks=2, block_size=16))
 
@@ -168,7 +168,7 @@ def test_swap_preemption_moves_kv_instead_of_recomputing():
         res = serve(reqs, "vllm", backend, swap_blocks=swap)
         assert all(s.num_generated == s.output_len for s in res.seqs)
         assert backend.kv.num_free == 120  # every block came back
-        out[swap] = (sum(r[3] for r in res.records), summarize(res))
+        out[swap] = (sum(r.prefill_tokens for r in res.records), summarize(res))
     assert out[0][1]["preemptions"] > 0 and out[10_000][1]["preemptions"] > 0
     prompts = sum(r.prompt_len for r in reqs)
     assert out[10_000][0] == prompts < out[0][0]  # recompute prefills some prompts again

@@ -13,7 +13,7 @@ from mlsys_kit.viz.serving import _intervals, plot_batch_composition, plot_laten
 def test_timeline_intervals_tile_each_request(seed, name, swap):
     swap = 0 if name == "static" else swap
     reqs = make_workload(20, 40.0, LengthDist("uniform", 10, 1, 30), LengthDist("uniform", 8, 1, 20), seed=seed)
-    res = serve(reqs, name, SimBackend(num_blocks=14, block_size=4), max_num_batched_tokens=16, max_num_seqs=6,
+    res = serve(reqs, name, SimBackend(num_blocks=14, block_size=4), token_budget=16, max_num_seqs=6,
                 swap_blocks=swap)
     for s in res.seqs:
         spans = [(a, b, st_) for a, b, st_ in _intervals(s, s.finish_time) if st_ != "preempted"]
