@@ -1,4 +1,4 @@
 """Copy-on-write allocates the copy but the table still points at the shared block (writes go there)."""
 EDITS = [
-    ("fork_cow", "    table[-1] = dst\n", "    self.alloc.free(dst)\n    self.alloc.incref(src)\n"),
+    ("fork_cow", "    table[-1] = dst\n", "    self.allocator.free(dst)\n    self.allocator.incref(src)\n"),
 ]

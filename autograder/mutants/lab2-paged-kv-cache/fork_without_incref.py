@@ -1,6 +1,6 @@
 """fork copies the block table but does not add the child as an owner of the shared blocks."""
 EDITS = [
     ("fork_cow", """    for block in self.tables[parent_id]:
-        self.alloc.incref(block)
+        self.allocator.incref(block)
 """, ""),
 ]

@@ -1,63 +1,37 @@
-"""Writes labs/source/lab3-continuous-batching/lab3-continuous-batching.ipynb (run from the repo root; commit the .ipynb)."""
+# lab3-continuous-batching: the source of labs/source/lab3-continuous-batching/lab3-continuous-batching.ipynb (jupytext percent format).
+# Build the notebook with `mlsys-grade build lab3-continuous-batching`; docs/labs.md says how a lab is written.
+# mlsys_grade: {"reference": ["mlsys_kit.serving.scheduler"]}
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+# %% [markdown] id="intro"
+# # Lab 3: continuous batching with KV admission, preemption and chunked prefill
+#
+# A serving engine runs in *iterations*: each iteration feeds every request in the batch some new
+# tokens (its prompt, a chunk of it, or the one token it generated last) through one forward pass.
+# **Orca** (OSDI'22, section 3) schedules at this granularity: requests join and leave the batch at
+# any iteration. **vLLM** (SOSP'23, section 4.5) admits a request only if the paged KV cache has
+# free *blocks* for it, and when a running request needs a block that is not there it *preempts*
+# the newest running request (it drops its cache and recomputes it later, first in line).
+# **Sarathi-Serve** (OSDI'24, section 4) caps the tokens of an iteration: decodes go first, prompts
+# fill what is left in *chunks*, so a long prompt never stalls the decodes beside it.
+#
+# You write that scheduler as three functions; the engine (`mlsys_kit.serving.engine.serve`) runs it
+# on a simulator and on a real tiny GPT with a paged KV cache. Each iteration your scheduler returns
+# a batch: a list of `(seq, n)` entries, "feed `n` new tokens of `seq`".
+#
+# What you can use (all in the setup cell below):
+#
+# * `seq.rid` (id, also the KV-cache key), `seq.num_uncomputed` (tokens still to feed before the
+#   next sample: 1 while decoding), `seq.is_decoding`, `seq.num_computed` (tokens whose K/V are cached),
+#   `seq.status` (`"waiting"`/`"running"`), `seq.num_preemptions`, `seq.events` (a list of `(time, state)`);
+# * `sched.kv.num_free` (free blocks now), `sched.kv.blocks_needed(rid, n)` (blocks that feeding `n` more
+#   tokens to `rid` takes), `sched.kv.free(rid)` (release all of `rid`'s blocks);
+# * `sched.waiting` (a deque, FCFS), `sched.running` (a list, oldest admitted first),
+#   `sched.max_num_seqs`, `sched.token_budget`, `sched.now`.
+#
+# Blocks that you put in this iteration's batch are not taken from `kv.num_free` until the engine
+# runs the batch: keep count of them yourself (`taken`). Total: 13 points.
 
-cells = []
-
-
-def md(gid, text):
-    cells.append(new_markdown_cell(text.strip(), metadata={"nbgrader": {
-        "grade": False, "grade_id": gid, "locked": True, "schema_version": 3, "solution": False, "task": False}}))
-
-
-def locked(gid, code):
-    cells.append(new_code_cell(code.strip(), metadata={"nbgrader": {
-        "grade": False, "grade_id": gid, "locked": True, "schema_version": 3, "solution": False, "task": False}}))
-
-
-def solution(gid, code):
-    cells.append(new_code_cell(code.strip(), metadata={"nbgrader": {
-        "grade": False, "grade_id": gid, "locked": False, "schema_version": 3, "solution": True, "task": False}}))
-
-
-def test(gid, points, code):
-    cells.append(new_code_cell(code.strip(), metadata={"nbgrader": {
-        "grade": True, "grade_id": gid, "locked": True, "points": points, "schema_version": 3, "solution": False,
-        "task": False}}))
-
-
-md("intro", r"""
-# Lab 3: continuous batching with KV admission, preemption and chunked prefill
-
-A serving engine runs in *iterations*: each iteration feeds every request in the batch some new
-tokens (its prompt, a chunk of it, or the one token it generated last) through one forward pass.
-**Orca** (OSDI'22, section 3) schedules at this granularity: requests join and leave the batch at
-any iteration. **vLLM** (SOSP'23, section 4.5) admits a request only if the paged KV cache has
-free *blocks* for it, and when a running request needs a block that is not there it *preempts*
-the newest running request (it drops its cache and recomputes it later, first in line).
-**Sarathi-Serve** (OSDI'24, section 4) caps the tokens of an iteration: decodes go first, prompts
-fill what is left in *chunks*, so a long prompt never stalls the decodes beside it.
-
-You write that scheduler as three functions; the engine (`mlsys_kit.serving.engine.serve`) runs it
-on a simulator and on a real tiny GPT with a paged KV cache. Each iteration your scheduler returns
-a batch: a list of `(seq, n)` entries, "feed `n` new tokens of `seq`".
-
-What you can use (all in the setup cell below):
-
-* `seq.rid` (id, also the KV-cache key), `seq.num_uncomputed` (tokens still to feed before the
-  next sample: 1 while decoding), `seq.is_decoding`, `seq.num_computed` (tokens whose K/V are cached),
-  `seq.status` (`"waiting"`/`"running"`), `seq.num_preemptions`, `seq.events` (a list of `(time, state)`);
-* `sched.kv.num_free` (free blocks now), `sched.kv.blocks_needed(rid, n)` (blocks that feeding `n` more
-  tokens to `rid` takes), `sched.kv.free(rid)` (release all of `rid`'s blocks);
-* `sched.waiting` (a deque, FCFS), `sched.running` (a list, oldest admitted first),
-  `sched.max_num_seqs`, `sched.token_budget`, `sched.now`.
-
-Blocks that you put in this iteration's batch are not taken from `kv.num_free` until the engine
-runs the batch: keep count of them yourself (`taken`). Total: 13 points.
-""")
-
-locked("setup", r'''
+# %% kind="locked" id="setup"
 from collections import deque
 
 from mlsys_kit.serving.engine import RealBackend, SimBackend, serve
@@ -113,19 +87,17 @@ def running_seq(kv, rid, prompt_len, output_len, generated=0, computed=None):
     if s.num_computed:
         kv.append(rid, s.num_computed)
     return s
-''')
 
-md("md-preempt", r"""
-## 1. Preemption by recompute (2 points)
+# %% [markdown] id="md-preempt"
+# ## 1. Preemption by recompute (2 points)
+#
+# `preempt(sched, seq)`: take `seq` out of `sched.running`, release its KV blocks, set
+# `seq.num_computed = 0` (its prompt *and* the tokens it generated so far will be prefilled again),
+# count the preemption in `seq.num_preemptions`, mark it `"waiting"`, append `(sched.now, "preempted")`
+# to `seq.events`, and put it at the **front** of the waiting queue: it arrived before everything
+# that waits, and first-come-first-served must hold.
 
-`preempt(sched, seq)`: take `seq` out of `sched.running`, release its KV blocks, set
-`seq.num_computed = 0` (its prompt *and* the tokens it generated so far will be prefilled again),
-count the preemption in `seq.num_preemptions`, mark it `"waiting"`, append `(sched.now, "preempted")`
-to `seq.events`, and put it at the **front** of the waiting queue: it arrived before everything
-that waits, and first-come-first-served must hold.
-""")
-
-solution("preempt", r'''
+# %% kind="solution" id="preempt"
 def preempt(sched, seq):
     ### BEGIN SOLUTION
     sched.running.remove(seq)
@@ -136,9 +108,8 @@ def preempt(sched, seq):
     seq.events.append((sched.now, "preempted"))
     sched.waiting.appendleft(seq)
     ### END SOLUTION
-''')
 
-test("test_preempt", 2, r'''
+# %% kind="test" id="test_preempt" points=2
 kv = SimKV(16, 4)
 sched = LabScheduler(kv)
 a, b = running_seq(kv, 0, 6, 5, generated=2), running_seq(kv, 1, 9, 5, generated=1)
@@ -156,20 +127,18 @@ assert a.num_computed == 7 and kv.num_tokens(0) == 7
 preempt(sched, a)
 assert [s.rid for s in sched.waiting] == [0, 1, 2] and sched.running == [] and kv.num_free == 16
 ### END HIDDEN TESTS
-''')
 
-md("md-decodes", r"""
-## 2. Decodes first, preempting the newest when blocks run out (3 points)
+# %% [markdown] id="md-decodes"
+# ## 2. Decodes first, preempting the newest when blocks run out (3 points)
+#
+# `schedule_decodes(sched, batch)`: go through `sched.running` oldest first; for every sequence
+# that `is_decoding`, add `(seq, 1)` to `batch` if the block(s) its one new token needs
+# (`kv.blocks_needed(seq.rid, 1)`, usually 0, 1 at a block boundary) are free *after* what the batch
+# already takes. If they are not, preempt the **newest** running sequence (the last of
+# `sched.running`) and try again; if the sequence itself is the newest, preempt it and stop.
+# Skip sequences that are still prefilling. Return the number of blocks the batch takes.
 
-`schedule_decodes(sched, batch)`: go through `sched.running` oldest first; for every sequence
-that `is_decoding`, add `(seq, 1)` to `batch` if the block(s) its one new token needs
-(`kv.blocks_needed(seq.rid, 1)`, usually 0, 1 at a block boundary) are free *after* what the batch
-already takes. If they are not, preempt the **newest** running sequence (the last of
-`sched.running`) and try again; if the sequence itself is the newest, preempt it and stop.
-Skip sequences that are still prefilling. Return the number of blocks the batch takes.
-""")
-
-solution("decodes", r'''
+# %% kind="solution" id="decodes"
 def schedule_decodes(sched, batch):
     ### BEGIN SOLUTION
     kv, running = sched.kv, sched.running
@@ -191,9 +160,8 @@ def schedule_decodes(sched, batch):
         i += 1
     return taken
     ### END SOLUTION
-''')
 
-test("test_decodes", 3, r'''
+# %% kind="test" id="test_decodes" points=3
 kv = SimKV(5, 4)
 sched = LabScheduler(kv)
 # three decoding requests at a block boundary (8, 4 and 4 tokens cached): each needs 1 new block
@@ -237,29 +205,27 @@ sched.running = [alone]
 batch = []
 assert schedule_decodes(sched, batch) == 0 and batch == [] and [s.rid for s in sched.waiting] == [3]
 ### END HIDDEN TESTS
-''')
 
-md("md-prefills", r"""
-## 3. Prompts: continue prefills, then admit FCFS by free blocks, within the token budget (3 + 3 points)
+# %% [markdown] id="md-prefills"
+# ## 3. Prompts: continue prefills, then admit FCFS by free blocks, within the token budget (3 + 3 points)
+#
+# `schedule_prefills(sched, batch, taken)` fills what the decodes left of the iteration's token
+# budget, `budget = sched.token_budget - len(batch)`:
+#
+# 1. **ongoing prefills**: running sequences that are not decoding (admitted earlier, prompt only
+#    partly fed), oldest first: add `(seq, n)` with `n = min(seq.num_uncomputed, budget)` if its
+#    blocks are free after `taken`; if they are not, preempt newer running sequences that are *not
+#    in the batch yet*; if it still does not fit, stop (prefills wait, only decodes preempt);
+# 2. **admission**, FCFS: while budget is left, requests wait, and fewer than `sched.max_num_seqs`
+#    run: the head of `sched.waiting` is admitted only if the blocks for its *whole* remaining prompt
+#    (`num_uncomputed` tokens) are free after `taken`; otherwise stop: nothing may overtake it.
+#    Admitting means: pop it from the waiting queue, set `status = "running"`, append it to
+#    `sched.running`, and add `(seq, min(seq.num_uncomputed, budget))` to the batch.
+#
+# Update `taken` and `budget` as you add entries. With `token_budget = NO_BUDGET` this is Orca's
+# iteration-level batching with vLLM's block admission; with a budget (say 16) it is Sarathi-Serve.
 
-`schedule_prefills(sched, batch, taken)` fills what the decodes left of the iteration's token
-budget, `budget = sched.token_budget - len(batch)`:
-
-1. **ongoing prefills**: running sequences that are not decoding (admitted earlier, prompt only
-   partly fed), oldest first: add `(seq, n)` with `n = min(seq.num_uncomputed, budget)` if its
-   blocks are free after `taken`; if they are not, preempt newer running sequences that are *not
-   in the batch yet*; if it still does not fit, stop (prefills wait, only decodes preempt);
-2. **admission**, FCFS: while budget is left, requests wait, and fewer than `sched.max_num_seqs`
-   run: the head of `sched.waiting` is admitted only if the blocks for its *whole* remaining prompt
-   (`num_uncomputed` tokens) are free after `taken`; otherwise stop: nothing may overtake it.
-   Admitting means: pop it from the waiting queue, set `status = "running"`, append it to
-   `sched.running`, and add `(seq, min(seq.num_uncomputed, budget))` to the batch.
-
-Update `taken` and `budget` as you add entries. With `token_budget = NO_BUDGET` this is Orca's
-iteration-level batching with vLLM's block admission; with a budget (say 16) it is Sarathi-Serve.
-""")
-
-solution("prefills", r'''
+# %% kind="solution" id="prefills"
 def schedule_prefills(sched, batch, taken):
     ### BEGIN SOLUTION
     kv, running = sched.kv, sched.running
@@ -292,9 +258,8 @@ def schedule_prefills(sched, batch, taken):
         taken += kv.blocks_needed(seq.rid, n)
         budget -= n
     ### END SOLUTION
-''')
 
-locked("checker", r'''
+# %% kind="locked" id="checker"
 def checked_run(trace, factory, blocks, block_size=4, budget=None, seats=None):
     """Serve ``trace`` on the simulator and check every batch: KV, seats, token budget, FCFS."""
     log = []
@@ -319,9 +284,8 @@ def checked_run(trace, factory, blocks, block_size=4, budget=None, seats=None):
     assert starts == sorted(starts), "requests must start in arrival order (FCFS)"
     assert all(s.num_generated == s.output_len for s in res.seqs), "every request must finish"
     return res, log
-''')
 
-test("test_admission", 3, r'''
+# %% kind="test" id="test_admission" points=3
 kv = SimKV(6, 4)
 sched = LabScheduler(kv, max_num_seqs=2)
 for rid, p in enumerate([5, 9, 2]):
@@ -351,9 +315,8 @@ for trial in range(60):
     ref = serve(trace, lambda kv: _Chunked(kv, seats, NO_BUDGET), SimBackend(num_blocks=blocks, block_size=4))
     assert [s.finish_time for s in mine.seqs] == [s.finish_time for s in ref.seqs], trial
 ### END HIDDEN TESTS
-''')
 
-test("test_chunked", 3, r'''
+# %% kind="test" id="test_chunked" points=3
 trace = make_workload(10, 100.0, LengthDist("uniform", 30, 10, 40), LengthDist("uniform", 6, 2, 10), seed=1)
 res, log = checked_run(trace, lab_factory(4, token_budget=12), blocks=40, budget=12, seats=4)
 assert any(n < left for batch in log for _, n, left in batch), "prompts go in chunks"
@@ -371,18 +334,16 @@ for trial in range(60):
     ref = serve(trace, lambda kv: _Chunked(kv, seats, budget), SimBackend(num_blocks=blocks, block_size=4))
     assert [(s.finish_time, s.num_preemptions) for s in mine.seqs] == [(s.finish_time, s.num_preemptions) for s in ref.seqs], trial
 ### END HIDDEN TESTS
-''')
 
-md("md-real", r"""
-## 4. On the real model (2 points)
+# %% [markdown] id="md-real"
+# ## 4. On the real model (2 points)
+#
+# The same scheduler now drives a tiny GPT (4 layers, 128 wide, random weights) whose K/V live in a
+# paged cache of very few blocks, so that preemption and chunking both happen. With greedy decoding
+# every request must produce exactly the tokens it produces when generated alone. Nothing to write:
+# if this fails, your scheduler feeds the model the wrong tokens (think about `num_computed`).
 
-The same scheduler now drives a tiny GPT (4 layers, 128 wide, random weights) whose K/V live in a
-paged cache of very few blocks, so that preemption and chunking both happen. With greedy decoding
-every request must produce exactly the tokens it produces when generated alone. Nothing to write:
-if this fails, your scheduler feeds the model the wrong tokens (think about `num_computed`).
-""")
-
-test("test_real", 2, r'''
+# %% kind="test" id="test_real" points=2
 import torch
 from mlsys_kit.models.gpt import GPT
 
@@ -401,17 +362,15 @@ real2 = serve(trace, lab_factory(3), RealBackend(model, num_blocks=12, block_siz
 for s in real2.seqs:
     assert s.outputs == model.generate_reference(list(s.req.prompt), s.output_len), s.rid
 ### END HIDDEN TESTS
-''')
 
-md("md-plots", r"""
-## 5. Your own curves (not graded)
+# %% [markdown] id="md-plots"
+# ## 5. Your own curves (not graded)
+#
+# The cell below simulates 400 requests per point with the engine's cost model, at increasing
+# request rates, for static batching (the engine's built-in baseline), your scheduler without a
+# budget, and your scheduler with a 512-token budget, on prompts long enough to hurt.
 
-The cell below simulates 400 requests per point with the engine's cost model, at increasing
-request rates, for static batching (the engine's built-in baseline), your scheduler without a
-budget, and your scheduler with a 512-token budget, on prompts long enough to hurt.
-""")
-
-locked("plots", r'''
+# %% kind="locked" id="plots"
 from mlsys_kit.viz.serving import plot_latency_vs_rate
 
 long_prompts = dict(prompt=LengthDist("lognormal", 512, 16, 2048, 1.0), output=LengthDist("lognormal", 64, 2, 256, 0.8))
@@ -422,22 +381,13 @@ for rate in (1.0, 2.0, 4.0, 6.0):
         res = serve(trace, factory, SimBackend(num_blocks=4096))
         curves.setdefault(name, []).append(dict(summarize(res), rate=rate))
 plot_latency_vs_rate(curves, "your scheduler vs static batching (simulated)")
-''')
 
-md("md-reflect", r"""
-## Reflection (not graded)
-
-1. From your plot: where does static batching's latency take off, and why does continuous
-   batching sustain a higher rate at the same latency (Orca, section 2.2)?
-2. Chunking leaves throughput almost unchanged but changes TPOT. Which percentile moves, and
-   why does a budget bound the *worst* gap between two tokens of a request (Sarathi-Serve, section 3)?
-3. What would happen without preemption when the cache is full and every running request needs
-   one more block? What does recompute cost compared with swapping to host memory (vLLM, 4.5)?
-""")
-
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-    "mlsys_grade": {"reference": ["mlsys_kit.serving.scheduler"]}})
-nbformat.write(nb, "labs/source/lab3-continuous-batching/lab3-continuous-batching.ipynb")
-print("wrote", len(cells), "cells")
+# %% [markdown] id="md-reflect"
+# ## Reflection (not graded)
+#
+# 1. From your plot: where does static batching's latency take off, and why does continuous
+#    batching sustain a higher rate at the same latency (Orca, section 2.2)?
+# 2. Chunking leaves throughput almost unchanged but changes TPOT. Which percentile moves, and
+#    why does a budget bound the *worst* gap between two tokens of a request (Sarathi-Serve, section 3)?
+# 3. What would happen without preemption when the cache is full and every running request needs
+#    one more block? What does recompute cost compared with swapping to host memory (vLLM, 4.5)?

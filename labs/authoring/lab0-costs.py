@@ -1,31 +1,22 @@
-"""Writes labs/source/lab0-costs/lab0-costs.ipynb (run from the repo root; commit the .ipynb)."""
+# lab0-costs: the source of labs/source/lab0-costs/lab0-costs.ipynb (jupytext percent format).
+# Build the notebook with `mlsys-grade build lab0-costs`; docs/labs.md says how a lab is written.
+# mlsys_grade: {"reference": ["mlsys_kit.models.costs"]}
 
-from __future__ import annotations
+# %% [markdown] id="intro"
+# # Lab 0: what a transformer costs
+#
+# Before we split models across devices or pack requests into a KV cache, we need to know what a
+# model *costs*: how many parameters it has, how many FLOPs a token takes, how many bytes each
+# token's keys and values occupy, and whether a kernel is limited by arithmetic or by memory.
+#
+# Reading: Kaplan et al. 2020 (section 2.1, table 1); PagedAttention (SOSP'23, section 2.3);
+# ZeRO (SC'20, section 3.1); the Roofline paper (CACM 2009).
+#
+# Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then run
+# the test cell below it. The visible tests are a start; hidden tests check more models and many
+# random configurations. Total: 12 points.
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from nbbuild import md, new_lab, setup, solution, tests, write  # noqa: E402
-
-nb = new_lab()
-# what the lab asks students to write: a solution that calls it is flagged for the instructor
-nb.metadata["mlsys_grade"] = {"reference": ["mlsys_kit.models.costs"]}
-md(nb, r"""
-# Lab 0: what a transformer costs
-
-Before we split models across devices or pack requests into a KV cache, we need to know what a
-model *costs*: how many parameters it has, how many FLOPs a token takes, how many bytes each
-token's keys and values occupy, and whether a kernel is limited by arithmetic or by memory.
-
-Reading: Kaplan et al. 2020 (section 2.1, table 1); PagedAttention (SOSP'23, section 2.3);
-ZeRO (SC'20, section 3.1); the Roofline paper (CACM 2009).
-
-Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then run
-the test cell below it. The visible tests are a start; hidden tests check more models and many
-random configurations. Total: 12 points.
-""", "intro")
-setup(nb, r'''
+# %% kind="locked" id="setup"
 from dataclasses import dataclass
 
 
@@ -71,16 +62,16 @@ LLAMA2_7B = Config(layers=32, hidden=4096, heads=32, vocab=32000, ffn_hidden=110
                    mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False)
 LLAMA2_70B = Config(layers=80, hidden=8192, heads=64, kv_heads=8, vocab=32000, ffn_hidden=28672,
                     seq_len=4096, mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False)
-''', "setup")
-md(nb, r"""
-## 1. Parameters (3 points)
 
-Count every parameter: token embedding (`vocab x hidden`), the learned position table if any,
-per layer the Q, K, V and output projections (K and V have `n_kv_heads * head_dim` outputs),
-the MLP, two norms and the biases, then the final norm and the LM head (which shares the token
-embedding's weights when `tied_embeddings`). GPT-2 small has 124,439,808 parameters.
-""", "md-params")
-solution(nb, r'''
+# %% [markdown] id="md-params"
+# ## 1. Parameters (3 points)
+#
+# Count every parameter: token embedding (`vocab x hidden`), the learned position table if any,
+# per layer the Q, K, V and output projections (K and V have `n_kv_heads * head_dim` outputs),
+# the MLP, two norms and the biases, then the final norm and the LM head (which shares the token
+# embedding's weights when `tied_embeddings`). GPT-2 small has 124,439,808 parameters.
+
+# %% kind="solution" id="param_count"
 def param_count(cfg: Config) -> int:
     ### BEGIN SOLUTION
     h, kv = cfg.hidden, cfg.n_kv_heads * cfg.head_dim
@@ -95,8 +86,8 @@ def param_count(cfg: Config) -> int:
     head = 0 if cfg.tied_embeddings else cfg.vocab * h
     return embed + cfg.layers * layer + norm + head
     ### END SOLUTION
-''', "param_count")
-tests(nb, r'''
+
+# %% kind="test" id="test_param_count" points=3
 assert type(param_count(GPT2)) is int, "return an int"
 assert param_count(GPT2) == 124_439_808, param_count(GPT2)
 assert param_count(LLAMA2_7B) == 6_738_415_616, param_count(LLAMA2_7B)
@@ -116,21 +107,21 @@ for _ in range(300):
                  learned_positions=_rng.choice([0, 7, 64]), tied_embeddings=_rng.random() < 0.5)
     assert param_count(cfg) == _ref.param_count(_ref.TransformerConfig(**asdict(cfg))), cfg
 ### END HIDDEN TESTS
-''', "test_param_count", points=3)
-md(nb, r"""
-## 2. KV cache bytes per token (2 points)
 
-Each token stores one key and one value vector per layer per **KV** head (grouped-query attention
-stores fewer than there are query heads). The PagedAttention paper quotes 800 KB per token for
-OPT-13B in fp16.
-""", "md-kv")
-solution(nb, r'''
+# %% [markdown] id="md-kv"
+# ## 2. KV cache bytes per token (2 points)
+#
+# Each token stores one key and one value vector per layer per **KV** head (grouped-query attention
+# stores fewer than there are query heads). The PagedAttention paper quotes 800 KB per token for
+# OPT-13B in fp16.
+
+# %% kind="solution" id="kv_bytes"
 def kv_bytes_per_token(cfg: Config) -> int:
     ### BEGIN SOLUTION
     return 2 * cfg.layers * cfg.n_kv_heads * cfg.head_dim * cfg.dtype_bytes
     ### END SOLUTION
-''', "kv_bytes")
-tests(nb, r'''
+
+# %% kind="test" id="test_kv_bytes" points=2
 assert type(kv_bytes_per_token(OPT_13B)) is int, "return an int"
 assert kv_bytes_per_token(OPT_13B) == 819_200
 ### BEGIN HIDDEN TESTS
@@ -138,15 +129,15 @@ assert kv_bytes_per_token(LLAMA2_70B) == 2 * 80 * 8 * 128 * 2
 assert kv_bytes_per_token(LLAMA2_7B) == 524_288
 assert kv_bytes_per_token(Config(layers=3, hidden=64, heads=8, kv_heads=2, dtype_bytes=4)) == 2 * 3 * 2 * 8 * 4
 ### END HIDDEN TESTS
-''', "test_kv_bytes", points=2)
-md(nb, r"""
-## 3. Forward FLOPs per token (2 points)
 
-Count 2 FLOPs per multiply-add. A token multiplies its activations by every weight matrix of
-every block and by the LM head (`vocab x hidden`; the embedding lookup costs nothing). Attention
-adds, per layer, `2 * context * hidden` for $QK^T$ and the same for the weighted sum of $V$.
-""", "md-flops")
-solution(nb, r'''
+# %% [markdown] id="md-flops"
+# ## 3. Forward FLOPs per token (2 points)
+#
+# Count 2 FLOPs per multiply-add. A token multiplies its activations by every weight matrix of
+# every block and by the LM head (`vocab x hidden`; the embedding lookup costs nothing). Attention
+# adds, per layer, `2 * context * hidden` for $QK^T$ and the same for the weighted sum of $V$.
+
+# %% kind="solution" id="flops"
 def forward_flops_per_token(cfg: Config, context: int) -> int:
     ### BEGIN SOLUTION
     h, kv = cfg.hidden, cfg.n_kv_heads * cfg.head_dim
@@ -154,8 +145,8 @@ def forward_flops_per_token(cfg: Config, context: int) -> int:
     matmul = cfg.layers * per_layer + cfg.vocab * h
     return 2 * matmul + 4 * cfg.layers * context * h
     ### END SOLUTION
-''', "flops")
-tests(nb, r'''
+
+# %% kind="test" id="test_flops" points=2
 assert type(forward_flops_per_token(GPT2, 1024)) is int, "return an int"
 assert forward_flops_per_token(GPT2, 1024) == 2 * (12 * 12 * 768 * 768 + 50257 * 768) + 4 * 12 * 1024 * 768
 ### BEGIN HIDDEN TESTS
@@ -166,15 +157,15 @@ for cfg in (OPT_13B, LLAMA2_7B, LLAMA2_70B, Config(layers=2, hidden=32, heads=4,
         assert forward_flops_per_token(cfg, ctx) == _ref.forward_flops_per_token(
             _ref.TransformerConfig(**asdict(cfg)), ctx), (cfg, ctx)
 ### END HIDDEN TESTS
-''', "test_flops", points=2)
-md(nb, r"""
-## 4. Arithmetic intensity and the roofline (2 points)
 
-`gemm_intensity(m, n, k, dtype_bytes)`: FLOPs of `C[m,n] = A[m,k] @ B[k,n]` divided by the bytes
-moved when A and B are read once and C written once. `bound(intensity, peak_flops, bandwidth)`
-returns `"memory"` below the ridge point `peak_flops / bandwidth` and `"compute"` at or above it.
-""", "md-roofline")
-solution(nb, r'''
+# %% [markdown] id="md-roofline"
+# ## 4. Arithmetic intensity and the roofline (2 points)
+#
+# `gemm_intensity(m, n, k, dtype_bytes)`: FLOPs of `C[m,n] = A[m,k] @ B[k,n]` divided by the bytes
+# moved when A and B are read once and C written once. `bound(intensity, peak_flops, bandwidth)`
+# returns `"memory"` below the ridge point `peak_flops / bandwidth` and `"compute"` at or above it.
+
+# %% kind="solution" id="roofline"
 def gemm_intensity(m: int, n: int, k: int, dtype_bytes: int = 2) -> float:
     ### BEGIN SOLUTION
     return 2 * m * n * k / (dtype_bytes * (m * k + k * n + m * n))
@@ -185,8 +176,8 @@ def bound(intensity: float, peak_flops: float, bandwidth: float) -> str:
     ### BEGIN SOLUTION
     return "compute" if intensity >= peak_flops / bandwidth else "memory"
     ### END SOLUTION
-''', "roofline")
-tests(nb, r'''
+
+# %% kind="test" id="test_roofline" points=2
 import math
 assert type(gemm_intensity(1, 4096, 4096)) is float, "return a float"
 assert type(bound(1.0, 2.0, 1.0)) is str, "return a str"
@@ -199,18 +190,18 @@ for m, n, k, b in [(2048, 4096, 4096, 2), (7, 3, 5, 4), (1, 1, 1, 1), (512, 64, 
 assert bound(gemm_intensity(2048, 4096, 4096), 312e12, 1.555e12) == "compute"
 assert bound(200.0, 200.0, 1.0) == "compute" and bound(199.9, 200.0, 1.0) == "memory"
 ### END HIDDEN TESTS
-''', "test_roofline", points=2)
-md(nb, r"""
-## 5. How many requests fit? (3 points)
 
-`max_concurrent_requests(cfg, memory_bytes, tokens_per_request)`: the weights take
-`params * dtype_bytes`; every request needs the KV cache of all its tokens. How many whole
-requests fit in what is left (0 if none)?
+# %% [markdown] id="md-fit"
+# ## 5. How many requests fit? (3 points)
+#
+# `max_concurrent_requests(cfg, memory_bytes, tokens_per_request)`: the weights take
+# `params * dtype_bytes`; every request needs the KV cache of all its tokens. How many whole
+# requests fit in what is left (0 if none)?
+#
+# Then answer: **how many concurrent 2,048-token requests fit next to OPT-13B (fp16) on a 40 GB
+# card** (40e9 bytes)? Put the number in `ANSWER_OPT13B_40GB`, computed with your function.
 
-Then answer: **how many concurrent 2,048-token requests fit next to OPT-13B (fp16) on a 40 GB
-card** (40e9 bytes)? Put the number in `ANSWER_OPT13B_40GB`, computed with your function.
-""", "md-fit")
-solution(nb, r'''
+# %% kind="solution" id="fit"
 def max_concurrent_requests(cfg: Config, memory_bytes: float, tokens_per_request: int) -> int:
     ### BEGIN SOLUTION
     free = memory_bytes - param_count(cfg) * cfg.dtype_bytes
@@ -222,8 +213,8 @@ def max_concurrent_requests(cfg: Config, memory_bytes: float, tokens_per_request
 ANSWER_OPT13B_40GB = max_concurrent_requests(OPT_13B, 40e9, 2048)
 ### END SOLUTION
 print(ANSWER_OPT13B_40GB)
-''', "fit")
-tests(nb, r'''
+
+# %% kind="test" id="test_fit" points=3
 assert type(max_concurrent_requests(GPT2, 1e9, 1024)) is int, "return an int"
 assert max_concurrent_requests(GPT2, 1e9, 1024) > 0
 ### BEGIN HIDDEN TESTS
@@ -232,13 +223,9 @@ assert max_concurrent_requests(LLAMA2_70B, 80e9, 4096) == 0
 assert max_concurrent_requests(LLAMA2_7B, 80e9, 4096) == 30
 assert max_concurrent_requests(GPT2, 124_439_808 * 2 + 36_864 * 10 - 1, 1) == 9
 ### END HIDDEN TESTS
-''', "test_fit", points=3)
-md(nb, r"""
-## Reflection (not graded)
 
-Why is decode memory-bound while prefill is compute-bound, and what does that suggest about
-batching many requests' decode steps together? (Keep this in mind for lab 3.)
-""", "md-reflect")
-
-write(nb, "labs/source/lab0-costs/lab0-costs.ipynb")
-print("wrote labs/source/lab0-costs/lab0-costs.ipynb")
+# %% [markdown] id="md-reflect"
+# ## Reflection (not graded)
+#
+# Why is decode memory-bound while prefill is compute-bound, and what does that suggest about
+# batching many requests' decode steps together? (Keep this in mind for lab 3.)

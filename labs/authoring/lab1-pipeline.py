@@ -1,58 +1,48 @@
-"""Writes labs/source/lab1-pipeline/lab1-pipeline.ipynb (run from the repo root; commit the .ipynb)."""
+# lab1-pipeline: the source of labs/source/lab1-pipeline/lab1-pipeline.ipynb (jupytext percent format).
+# Build the notebook with `mlsys-grade build lab1-pipeline`; docs/labs.md says how a lab is written.
+# mlsys_grade: {"reference": ["mlsys_kit.pipeline.generators", "mlsys_kit.pipeline.simulate", "mlsys_kit.pipeline.schedule", "mlsys_kit.pipeline.validate"]}
 
-from __future__ import annotations
+# %% [markdown] id="intro"
+# # Lab 1: pipeline-parallel schedules
+#
+# A model too big for one device is cut into `p` consecutive **stages**, one per rank, and the batch
+# into `m` **microbatches** that flow through them. A *schedule* says, for every rank, the order in
+# which it runs its forwards and backwards. In this lab you write the 1F1B schedule, an event
+# simulator that times any schedule, and the two metrics that decide between schedules: the
+# **bubble** (idle time) and the **activation memory**.
+#
+# Reading: GPipe (NeurIPS'19, section 2.2); PipeDream-Flush / 1F1B (Megatron-LM, SC'21, section
+# 2.2.1); Zero Bubble (ICLR'24, section 2) for the vocabulary.
+#
+# **Format used throughout.** Stage `r` lives on rank `r`. A schedule is a list with one entry per
+# rank; entry `r` is the ordered list of rank `r`'s actions, each a tuple `(kind, microbatch)` with
+# kind `"F"` (forward) or `"BW"` (the backward, for inputs and weights together, as in the Zero
+# Bubble paper's vocabulary). The helper `gpipe(p, m)` below shows it.
+#
+# Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then run
+# the test cell below it. Hidden tests sweep many `(p, m)` and compare with a reference. Total: 10 points.
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from nbbuild import md, new_lab, setup, solution, tests, write  # noqa: E402
-
-nb = new_lab()
-# what the lab asks students to write: a solution that calls it is flagged for the instructor
-nb.metadata["mlsys_grade"] = {"reference": ["mlsys_kit.pipeline.generators", "mlsys_kit.pipeline.simulate",
-                                            "mlsys_kit.pipeline.schedule", "mlsys_kit.pipeline.validate"]}
-md(nb, r"""
-# Lab 1: pipeline-parallel schedules
-
-A model too big for one device is cut into `p` consecutive **stages**, one per rank, and the batch
-into `m` **microbatches** that flow through them. A *schedule* says, for every rank, the order in
-which it runs its forwards and backwards. In this lab you write the 1F1B schedule, an event
-simulator that times any schedule, and the two metrics that decide between schedules: the
-**bubble** (idle time) and the **activation memory**.
-
-Reading: GPipe (NeurIPS'19, section 2.2); PipeDream-Flush / 1F1B (Megatron-LM, SC'21, section
-2.2.1); Zero Bubble (ICLR'24, section 2) for the vocabulary.
-
-**Format used throughout.** Stage `r` lives on rank `r`. A schedule is a list with one entry per
-rank; entry `r` is the ordered list of rank `r`'s actions, each a tuple `(kind, microbatch)` with
-kind `"F"` (forward) or `"BW"` (the backward, for inputs and weights together, as in the Zero
-Bubble paper's vocabulary). The helper `gpipe(p, m)` below shows it.
-
-Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then run
-the test cell below it. Hidden tests sweep many `(p, m)` and compare with a reference. Total: 10 points.
-""", "intro")
-setup(nb, r'''
+# %% kind="locked" id="setup"
 def gpipe(p, m):
     """GPipe: every rank runs F0 .. F(m-1), then BW0 .. BW(m-1)."""
     return [[("F", i) for i in range(m)] + [("BW", i) for i in range(m)] for _ in range(p)]
 
 
 print(gpipe(2, 3))
-''', "setup")
-md(nb, r"""
-## 1. The 1F1B schedule (3 points)
 
-GPipe keeps all `m` microbatches' activations alive until the backwards start. 1F1B (PipeDream-Flush)
-starts each backward as early as possible: rank `r` runs a **warm-up** of `p - r - 1` forwards,
-then a **steady state** that alternates one forward and one backward (`F` of the next microbatch,
-then `BW` of the oldest), and finally a **cool-down** with the backwards that are left.
-Microbatches go in order 0, 1, 2, ... for both kinds. 1F1B needs `m >= p`: raise `ValueError`
-saying so otherwise.
+# %% [markdown] id="md-1f1b"
+# ## 1. The 1F1B schedule (3 points)
+#
+# GPipe keeps all `m` microbatches' activations alive until the backwards start. 1F1B (PipeDream-Flush)
+# starts each backward as early as possible: rank `r` runs a **warm-up** of `p - r - 1` forwards,
+# then a **steady state** that alternates one forward and one backward (`F` of the next microbatch,
+# then `BW` of the oldest), and finally a **cool-down** with the backwards that are left.
+# Microbatches go in order 0, 1, 2, ... for both kinds. 1F1B needs `m >= p`: raise `ValueError`
+# saying so otherwise.
+#
+# For `p = 2, m = 3`, rank 0 runs `F0 F1 BW0 F2 BW1 BW2` and rank 1 runs `F0 BW0 F1 BW1 F2 BW2`.
 
-For `p = 2, m = 3`, rank 0 runs `F0 F1 BW0 F2 BW1 BW2` and rank 1 runs `F0 BW0 F1 BW1 F2 BW2`.
-""", "md-1f1b")
-solution(nb, r'''
+# %% kind="solution" id="one_f_one_b"
 def one_f_one_b(p, m):
     """1F1B: per rank, warm-up forwards, steady F/BW pairs, cool-down backwards."""
     ### BEGIN SOLUTION
@@ -70,8 +60,8 @@ def one_f_one_b(p, m):
         schedule.append(actions)
     return schedule
     ### END SOLUTION
-''', "one_f_one_b")
-tests(nb, r'''
+
+# %% kind="test" id="test_one_f_one_b" points=3
 assert type(one_f_one_b(2, 3)) is list, "return a list with one list of actions per rank"
 assert one_f_one_b(2, 3) == [[("F", 0), ("F", 1), ("BW", 0), ("F", 2), ("BW", 1), ("BW", 2)],
                              [("F", 0), ("BW", 0), ("F", 1), ("BW", 1), ("F", 2), ("BW", 2)]]
@@ -91,26 +81,26 @@ for _p in range(1, 9):
         assert _mine == _ref, (_p, _m)
         _validate(_S([[_A(k, i, r) for k, i in acts] for r, acts in enumerate(_mine)], tuple(range(_p)), _m))
 ### END HIDDEN TESTS
-''', "test_one_f_one_b", points=3)
-md(nb, r"""
-## 2. The event simulator (3 points)
 
-Each rank runs its list **in order**; an action starts when its rank is free *and* its inputs
-are there:
+# %% [markdown] id="md-simulate"
+# ## 2. The event simulator (3 points)
+#
+# Each rank runs its list **in order**; an action starts when its rank is free *and* its inputs
+# are there:
+#
+# * `F` of microbatch `i` on stage `r > 0` needs `F` of `i` on stage `r - 1` (that is another rank:
+#   the activation arrives `latency` after that forward ends);
+# * `BW` of `i` on stage `r` needs `F` of `i` on the same stage (same rank: no latency) and, unless
+#   `r` is the last stage, `BW` of `i` on stage `r + 1` (another rank: `+ latency`).
+#
+# `F` takes `t_f`, `BW` takes `t_b`. Return `{"events": events, "makespan": makespan}` where
+# `events[r]` lists rank `r`'s actions in the order they ran as `(kind, microbatch, start, end)`
+# and `makespan` is when the last action of any rank ends. A rank cannot skip ahead in its list;
+# if no rank can make progress while actions remain, the schedule deadlocks: raise `ValueError`.
+#
+# Hint: sweep over the ranks repeatedly, advancing each as far as its inputs allow.
 
-* `F` of microbatch `i` on stage `r > 0` needs `F` of `i` on stage `r - 1` (that is another rank:
-  the activation arrives `latency` after that forward ends);
-* `BW` of `i` on stage `r` needs `F` of `i` on the same stage (same rank: no latency) and, unless
-  `r` is the last stage, `BW` of `i` on stage `r + 1` (another rank: `+ latency`).
-
-`F` takes `t_f`, `BW` takes `t_b`. Return `{"events": events, "makespan": makespan}` where
-`events[r]` lists rank `r`'s actions in the order they ran as `(kind, microbatch, start, end)`
-and `makespan` is when the last action of any rank ends. A rank cannot skip ahead in its list;
-if no rank can make progress while actions remain, the schedule deadlocks: raise `ValueError`.
-
-Hint: sweep over the ranks repeatedly, advancing each as far as its inputs allow.
-""", "md-simulate")
-solution(nb, r'''
+# %% kind="solution" id="simulate"
 def simulate(schedule, t_f=1.0, t_b=2.0, latency=0.0):
     """Start and end of every action of ``schedule`` (stage r on rank r), and the makespan."""
     ### BEGIN SOLUTION
@@ -146,8 +136,8 @@ def simulate(schedule, t_f=1.0, t_b=2.0, latency=0.0):
             raise ValueError("deadlock: no rank can run its next action")
     return {"events": events, "makespan": max(clock)}
     ### END SOLUTION
-''', "simulate")
-tests(nb, r'''
+
+# %% kind="test" id="test_simulate" points=3
 _res = simulate(gpipe(2, 2), t_f=1.0, t_b=2.0)
 assert type(_res) is dict and set(_res) >= {"events", "makespan"}, "return a dict with events and makespan"
 assert _res["makespan"] == 9.0, _res["makespan"]
@@ -175,18 +165,18 @@ for _trial in range(60):
         for _a, _b in zip(_mine["events"][_r], _want):
             assert _a[:2] == _b[:2] and abs(_a[2] - _b[2]) < 1e-9 and abs(_a[3] - _b[3]) < 1e-9, (_name, _p, _m, _a, _b)
 ### END HIDDEN TESTS
-''', "test_simulate", points=3)
-md(nb, r"""
-## 3. Bubble and memory (2 points)
 
-* `bubble_fraction(result)`: for each rank, `busy` is the sum of its action durations and `idle`
-  is the rest of the **whole step** `[0, makespan]`; return the mean over ranks of `idle / busy`
-  (Megatron-LM's definition: `(p-1)/m` for GPipe and 1F1B when all stages cost the same).
-* `peak_activations(result)`: per rank, the largest number of microbatches whose activations are
-  held at once: a microbatch's activations are held from the **start** of its `F` to the **end** of
-  its `BW` (when one ends exactly as another starts, count the end first).
-""", "md-metrics")
-solution(nb, r'''
+# %% [markdown] id="md-metrics"
+# ## 3. Bubble and memory (2 points)
+#
+# * `bubble_fraction(result)`: for each rank, `busy` is the sum of its action durations and `idle`
+#   is the rest of the **whole step** `[0, makespan]`; return the mean over ranks of `idle / busy`
+#   (Megatron-LM's definition: `(p-1)/m` for GPipe and 1F1B when all stages cost the same).
+# * `peak_activations(result)`: per rank, the largest number of microbatches whose activations are
+#   held at once: a microbatch's activations are held from the **start** of its `F` to the **end** of
+#   its `BW` (when one ends exactly as another starts, count the end first).
+
+# %% kind="solution" id="metrics"
 def bubble_fraction(result):
     """Mean over ranks of idle / busy, idle counted over the whole step [0, makespan]."""
     ### BEGIN SOLUTION
@@ -212,8 +202,8 @@ def peak_activations(result):
         peaks.append(peak)
     return peaks
     ### END SOLUTION
-''', "metrics")
-tests(nb, r'''
+
+# %% kind="test" id="test_metrics" points=2
 # two ranks of GPipe with p=2, m=2, t_f=1, t_b=2, written out by hand
 _res = {"makespan": 9.0, "events": [
     [("F", 0, 0.0, 1.0), ("F", 1, 1.0, 2.0), ("BW", 0, 5.0, 7.0), ("BW", 1, 7.0, 9.0)],
@@ -236,20 +226,20 @@ for _trial in range(60):
     assert abs(bubble_fraction(_given) - _ref.bubble_fraction) < 1e-9, (_name, _p, _m)
     assert peak_activations(_given) == _ref.peak_activations, (_name, _p, _m)
 ### END HIDDEN TESTS
-''', "test_metrics", points=2)
-md(nb, r"""
-## 4. A design question: which schedule, and how many microbatches? (2 points)
 
-Each rank can hold the activations of at most `cap` microbatches. Among GPipe and 1F1B and the
-microbatch counts `ms` you may split the batch into, return the `(name, m)` (`name` is `"gpipe"`
-or `"1f1b"`) with the **smallest bubble fraction** whose peak activations fit under `cap` on every
-rank, simulated with `t_f`, `t_b`. Compare bubble fractions rounded to 9 decimals; on a tie prefer
-the smaller `m`, then `"1f1b"`. Return `None` if nothing fits. (1F1B cannot take `m < p`.)
+# %% [markdown] id="md-choice"
+# ## 4. A design question: which schedule, and how many microbatches? (2 points)
+#
+# Each rank can hold the activations of at most `cap` microbatches. Among GPipe and 1F1B and the
+# microbatch counts `ms` you may split the batch into, return the `(name, m)` (`name` is `"gpipe"`
+# or `"1f1b"`) with the **smallest bubble fraction** whose peak activations fit under `cap` on every
+# rank, simulated with `t_f`, `t_b`. Compare bubble fractions rounded to 9 decimals; on a tie prefer
+# the smaller `m`, then `"1f1b"`. Return `None` if nothing fits. (1F1B cannot take `m < p`.)
+#
+# Then answer for yourself: with `p = 4` and room for 8 microbatches, why does 1F1B let you use
+# `m = 32` when GPipe cannot, and what does that buy?
 
-Then answer for yourself: with `p = 4` and room for 8 microbatches, why does 1F1B let you use
-`m = 32` when GPipe cannot, and what does that buy?
-""", "md-choice")
-solution(nb, r'''
+# %% kind="solution" id="choose"
 def best_under_cap(p, cap, ms, t_f=1.0, t_b=2.0):
     """The (schedule, m) with the smallest bubble whose activations fit in ``cap`` microbatches."""
     ### BEGIN SOLUTION
@@ -266,8 +256,8 @@ def best_under_cap(p, cap, ms, t_f=1.0, t_b=2.0):
                 best = (key, (name, m))
     return None if best is None else best[1]
     ### END SOLUTION
-''', "choose")
-tests(nb, r'''
+
+# %% kind="test" id="test_choose" points=2
 assert best_under_cap(4, 8, [4, 8, 16, 32]) == ("1f1b", 32)
 ### BEGIN HIDDEN TESTS
 import random as _random
@@ -296,5 +286,3 @@ for _trial in range(25):
     _tf, _tb = _rng.uniform(0.5, 2), _rng.uniform(0.5, 3)
     assert best_under_cap(_p, _cap, _ms, _tf, _tb) == _ref_choice(_p, _cap, _ms, _tf, _tb), (_p, _cap, _ms)
 ### END HIDDEN TESTS
-''', "test_choose", points=2)
-write(nb, "labs/source/lab1-pipeline/lab1-pipeline.ipynb")

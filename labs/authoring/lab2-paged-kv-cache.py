@@ -1,41 +1,32 @@
-"""Writes labs/source/lab2-paged-kv-cache/lab2-paged-kv-cache.ipynb (run from the repo root; commit the .ipynb)."""
+# lab2-paged-kv-cache: the source of labs/source/lab2-paged-kv-cache/lab2-paged-kv-cache.ipynb (jupytext percent format).
+# Build the notebook with `mlsys-grade build lab2-paged-kv-cache`; docs/labs.md says how a lab is written.
+# mlsys_grade: {"reference": ["mlsys_kit.kvcache"]}
 
-from __future__ import annotations
+# %% [markdown] id="intro"
+# # Lab 2: a paged KV cache
+#
+# Serving systems used to reserve one contiguous chunk of KV-cache memory per request, sized for
+# the longest output it might produce. PagedAttention (Kwon et al., SOSP'23) measured that only
+# 20-38 % of that memory ever held a token, and fixed it the way operating systems fixed physical
+# memory: **pages**. The KV cache becomes a pool of fixed-size *blocks*; each sequence has a
+# *block table* mapping its logical blocks to physical ones; blocks are allocated only when the
+# last one is full, and can be **shared** between sequences (parallel sampling, a common prompt).
+#
+# You will build the memory manager of such a cache, the part vLLM calls the block manager:
+#
+# 1. a block allocator with reference counts (section 4.2 of the paper), 3 points;
+# 2. block tables: appending tokens allocates at block boundaries, 3 points;
+# 3. `fork` and **copy-on-write** (section 4.4, Figure 8), 3 points;
+# 4. prefix caching: reuse the blocks of a prompt prefix another request computed, 3 points;
+# 5. measure memory waste against the block size, 2 points.
+#
+# Reading: PagedAttention sections 3, 4.1-4.4. Fill in every `YOUR CODE HERE` (delete the
+# `raise NotImplementedError()`), then run the test cell below it. Hidden tests drive long random
+# sequences of operations against a reference implementation and check the invariants after each
+# one: no block leaked or owned twice, reference counts equal the number of owners, no write into
+# a shared block, `OutOfBlocks` exactly when the pool cannot hold a request. Total: 14 points.
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from nbbuild import md, new_lab, setup, solution, tests, write  # noqa: E402
-
-LAB = "lab2-paged-kv-cache"
-nb = new_lab()
-nb.metadata["mlsys_grade"] = {"reference": ["mlsys_kit.kvcache"]}
-md(nb, r"""
-# Lab 2: a paged KV cache
-
-Serving systems used to reserve one contiguous chunk of KV-cache memory per request, sized for
-the longest output it might produce. PagedAttention (Kwon et al., SOSP'23) measured that only
-20-38 % of that memory ever held a token, and fixed it the way operating systems fixed physical
-memory: **pages**. The KV cache becomes a pool of fixed-size *blocks*; each sequence has a
-*block table* mapping its logical blocks to physical ones; blocks are allocated only when the
-last one is full, and can be **shared** between sequences (parallel sampling, a common prompt).
-
-You will build the memory manager of such a cache, the part vLLM calls the block manager:
-
-1. a block allocator with reference counts (section 4.2 of the paper), 3 points;
-2. block tables: appending tokens allocates at block boundaries, 3 points;
-3. `fork` and **copy-on-write** (section 4.4, Figure 8), 3 points;
-4. prefix caching: reuse the blocks of a prompt prefix another request computed, 3 points;
-5. measure memory waste against the block size, 2 points.
-
-Reading: PagedAttention sections 3, 4.1-4.4. Fill in every `YOUR CODE HERE` (delete the
-`raise NotImplementedError()`), then run the test cell below it. Hidden tests drive long random
-sequences of operations against a reference implementation and check the invariants after each
-one: no block leaked or owned twice, reference counts equal the number of owners, no write into
-a shared block, `OutOfBlocks` exactly when the pool cannot hold a request. Total: 14 points.
-""", "intro")
-setup(nb, r'''
+# %% kind="locked" id="setup"
 from collections import OrderedDict
 
 
@@ -53,23 +44,24 @@ class DoubleFree(KVCacheError):
 
 class ForeignBlock(KVCacheError):
     """Not a block id of this pool (not an int in [0, num_blocks))."""
-''', "setup")
-md(nb, r"""
-## 1. The block allocator (3 points)
 
-A pool of `num_blocks` blocks of `block_size` token slots. `allocate()` hands out a free block
-with reference count 1 (raise `OutOfBlocks` if none is left); `incref(b)` adds an owner;
-`free(b)` drops one owner and returns the block to the pool when none is left. Every operation
-must be O(1): keep the free blocks on a stack (`self.free_list`, the last element is handed out
-next). Freeing a block whose count is already 0 raises `DoubleFree`; any id that is not an
-`int` in `[0, num_blocks)` raises `ForeignBlock` (in `free`, `incref` and `refcount`).
-""", "md-alloc")
-solution(nb, r'''
+# %% [markdown] id="md-alloc"
+# ## 1. The block allocator (3 points)
+#
+# A pool of `num_blocks` blocks of `block_size` token slots. `allocate()` hands out a free block
+# with reference count 1 (raise `OutOfBlocks` if none is left); `incref(b)` adds an owner;
+# `free(b)` drops one owner and returns the block to the pool when none is left (`self.refcounts[b]`
+# counts the owners of block `b`). Every operation
+# must be O(1): keep the free blocks on a stack (`self.free_list`, the last element is handed out
+# next). Freeing a block whose count is already 0 raises `DoubleFree`; any id that is not an
+# `int` in `[0, num_blocks)` raises `ForeignBlock` (in `free`, `incref` and `refcount`).
+
+# %% kind="solution" id="allocator"
 class BlockAllocator:
     def __init__(self, num_blocks: int, block_size: int):
         self.num_blocks = num_blocks
         self.block_size = block_size
-        self.ref = [0] * num_blocks                            # owners of each block
+        self.refcounts = [0] * num_blocks                            # owners of each block
         self.free_list = list(range(num_blocks - 1, -1, -1))   # block 0 is handed out first
 
     @property
@@ -90,33 +82,33 @@ class BlockAllocator:
         if not self.free_list:
             raise OutOfBlocks(f"all {self.num_blocks} blocks are in use")
         block = self.free_list.pop()
-        self.ref[block] = 1
+        self.refcounts[block] = 1
         return block
         ### END SOLUTION
 
     def incref(self, block: int) -> None:
         ### BEGIN SOLUTION
         self.check(block)
-        self.ref[block] += 1
+        self.refcounts[block] += 1
         ### END SOLUTION
 
     def free(self, block: int) -> None:
         ### BEGIN SOLUTION
         self.check(block)
-        if self.ref[block] == 0:
+        if self.refcounts[block] == 0:
             raise DoubleFree(f"block {block} is already free")
-        self.ref[block] -= 1
-        if self.ref[block] == 0:
+        self.refcounts[block] -= 1
+        if self.refcounts[block] == 0:
             self.free_list.append(block)
         ### END SOLUTION
 
     def refcount(self, block: int) -> int:
         ### BEGIN SOLUTION
         self.check(block)
-        return self.ref[block]
+        return self.refcounts[block]
         ### END SOLUTION
-''', "allocator")
-tests(nb, r'''
+
+# %% kind="test" id="test_allocator" points=3
 a = BlockAllocator(3, 16)
 blocks = [a.allocate() for _ in range(3)]
 assert sorted(blocks) == [0, 1, 2] and a.num_free == 0
@@ -178,50 +170,50 @@ def _random_ops(n, ops):
 
 _random_ops()
 ### END HIDDEN TESTS
-''', "test_allocator", points=3)
-md(nb, r"""
-## 2. Block tables (3 points)
 
-`BlockManager` keeps, per sequence, its block table (`self.tables[seq_id]`, a list of physical
-blocks) and its length in tokens (`self.lengths[seq_id]`). `append(seq_id, n)` adds `n` tokens
-(creating the sequence on first use) and allocates a new block only when the last one is full,
-so a sequence of `L` tokens holds exactly `ceil(L / B)` blocks. It must be **all or nothing**:
-if the pool cannot hold the whole append, raise `OutOfBlocks` and change nothing.
-`blocks_needed(seq_id, n)` says how many free blocks an append would take (part 3 adds one for a
-copy-on-write). `free(seq_id)` releases a finished sequence. `append` returns the list of
-copy-on-write copies it made (empty until part 3).
-""", "md-append")
-solution(nb, r'''
+# %% [markdown] id="md-append"
+# ## 2. Block tables (3 points)
+#
+# `BlockManager` keeps, per sequence, its block table (`self.tables[seq_id]`, a list of physical
+# blocks) and its length in tokens (`self.lengths[seq_id]`). `append(seq_id, n)` adds `n` tokens
+# (creating the sequence on first use) and allocates a new block only when the last one is full,
+# so a sequence of `L` tokens holds exactly `ceil(L / block_size)` blocks. It must be **all or nothing**:
+# if the pool cannot hold the whole append, raise `OutOfBlocks` and change nothing.
+# `blocks_needed(seq_id, n)` says how many free blocks an append would take (part 3 adds one for a
+# copy-on-write). `free(seq_id)` releases a finished sequence. `append` returns the list of
+# copy-on-write copies it made (empty until part 3).
+
+# %% kind="solution" id="block_manager"
 class BlockManager:
     def __init__(self, allocator: BlockAllocator):
-        self.alloc = allocator
-        self.B = allocator.block_size
+        self.allocator = allocator
+        self.block_size = allocator.block_size
         self.tables = {}   # seq_id -> list of physical block ids
         self.lengths = {}  # seq_id -> tokens stored
 
     def last_block_shared(self, seq_id) -> bool:
         """Is the sequence's last block partly filled and shared with another sequence?"""
         length = self.lengths.get(seq_id, 0)
-        return length % self.B != 0 and self.alloc.refcount(self.tables[seq_id][-1]) > 1
+        return length % self.block_size != 0 and self.allocator.refcount(self.tables[seq_id][-1]) > 1
 
     def blocks_needed(self, seq_id, n: int) -> int:
         ### BEGIN SOLUTION
         length = self.lengths.get(seq_id, 0)
-        new_blocks = -(-(length + n) // self.B) - -(-length // self.B)
+        new_blocks = -(-(length + n) // self.block_size) - -(-length // self.block_size)
         return new_blocks + int(n > 0 and self.last_block_shared(seq_id))
         ### END SOLUTION
 
     def append(self, seq_id, n: int) -> list:
         ### BEGIN SOLUTION
-        if self.blocks_needed(seq_id, n) > self.alloc.num_free:
-            raise OutOfBlocks(f"appending {n} tokens to {seq_id!r} needs more than {self.alloc.num_free} free blocks")
+        if self.blocks_needed(seq_id, n) > self.allocator.num_free:
+            raise OutOfBlocks(f"appending {n} tokens to {seq_id!r} needs more than {self.allocator.num_free} free blocks")
         table = self.tables.setdefault(seq_id, [])
         length = self.lengths.get(seq_id, 0)
         copies = []
         if n > 0 and self.last_block_shared(seq_id):
             copies.append(self.copy_on_write(seq_id))
-        while len(table) * self.B < length + n:
-            table.append(self.alloc.allocate())
+        while len(table) * self.block_size < length + n:
+            table.append(self.allocator.allocate())
         self.lengths[seq_id] = length + n
         return copies
         ### END SOLUTION
@@ -229,11 +221,11 @@ class BlockManager:
     def free(self, seq_id) -> None:
         ### BEGIN SOLUTION
         for block in self.tables.pop(seq_id):
-            self.alloc.free(block)
+            self.allocator.free(block)
         del self.lengths[seq_id]
         ### END SOLUTION
-''', "block_manager")
-tests(nb, r'''
+
+# %% kind="test" id="test_block_manager" points=3
 m = BlockManager(BlockAllocator(8, 4))
 assert m.append("a", 3) == [] and len(m.tables["a"]) == 1
 m.append("a", 1)
@@ -242,7 +234,7 @@ m.append("a", 1)
 assert len(m.tables["a"]) == 2 and m.lengths["a"] == 5
 assert m.blocks_needed("b", 9) == 3
 m.free("a")
-assert m.alloc.num_free == 8
+assert m.allocator.num_free == 8
 ### BEGIN HIDDEN TESTS
 from hypothesis import given, settings, strategies as st
 from mlsys_kit.kvcache import BlockAllocator as _RefAlloc, BlockManager as _RefManager, OutOfBlocks as _RefOOB
@@ -251,12 +243,12 @@ from mlsys_kit.kvcache import BlockAllocator as _RefAlloc, BlockManager as _RefM
 def _check_invariants(m):
     owners = {}
     for sid, table in m.tables.items():
-        assert len(table) == -(-m.lengths[sid] // m.B), "a sequence must hold ceil(L / B) blocks"
+        assert len(table) == -(-m.lengths[sid] // m.block_size), "a sequence must hold ceil(L / B) blocks"
         for b in table:
             owners[b] = owners.get(b, 0) + 1
-    for b in range(m.alloc.num_blocks):
-        assert m.alloc.refcount(b) == owners.get(b, 0), "reference count != number of owners"
-    assert m.alloc.num_free == m.alloc.num_blocks - len(owners), "leaked block"
+    for b in range(m.allocator.num_blocks):
+        assert m.allocator.refcount(b) == owners.get(b, 0), "reference count != number of owners"
+    assert m.allocator.num_free == m.allocator.num_blocks - len(owners), "leaked block"
 
 
 @settings(max_examples=80, deadline=None, derandomize=True, database=None)
@@ -281,37 +273,37 @@ def _random_appends(n, B, ops):
                 expect_oob = False
             except _RefOOB:
                 expect_oob = True
-            before = ({s: list(t) for s, t in m.tables.items()}, dict(m.lengths), m.alloc.num_free)
+            before = ({s: list(t) for s, t in m.tables.items()}, dict(m.lengths), m.allocator.num_free)
             try:
                 m.append(sid, cnt)
                 assert not expect_oob, "OutOfBlocks must be raised when the pool cannot hold the append"
             except OutOfBlocks:
                 assert expect_oob, "OutOfBlocks raised although the append fits"
-                assert ({s: list(t) for s, t in m.tables.items()}, dict(m.lengths), m.alloc.num_free) == before, \
+                assert ({s: list(t) for s, t in m.tables.items()}, dict(m.lengths), m.allocator.num_free) == before, \
                     "a failed append must change nothing"
-        assert m.alloc.num_free == ref.allocator.num_free
+        assert m.allocator.num_free == ref.allocator.num_free
         _check_invariants(m)
 
 
 _random_appends()
 ### END HIDDEN TESTS
-''', "test_block_manager", points=3)
-md(nb, r"""
-## 3. Fork and copy-on-write (3 points)
 
-Parallel sampling and beam search start several sequences from one prompt. `fork(parent, child)`
-makes the child share **every** block of the parent (add an owner to each). Full blocks are
-never written again, so they can stay shared forever; but the next token of either sequence is
-written into the last, partly filled block. The first such write must go to a private copy:
-`copy_on_write(seq_id)` allocates a new block, drops the sequence's reference to the shared one,
-points the table at the copy, and returns `(src, dst)` so that the model runner copies the K/V
-data (Figure 8 of the paper). `append` (part 2) already calls it when `last_block_shared`.
-""", "md-cow")
-solution(nb, r'''
+# %% [markdown] id="md-cow"
+# ## 3. Fork and copy-on-write (3 points)
+#
+# Parallel sampling and beam search start several sequences from one prompt. `fork(parent, child)`
+# makes the child share **every** block of the parent (add an owner to each). Full blocks are
+# never written again, so they can stay shared forever; but the next token of either sequence is
+# written into the last, partly filled block. The first such write must go to a private copy:
+# `copy_on_write(seq_id)` allocates a new block, drops the sequence's reference to the shared one,
+# points the table at the copy, and returns `(src, dst)` so that the model runner copies the K/V
+# data (Figure 8 of the paper). `append` (part 2) already calls it when `last_block_shared`.
+
+# %% kind="solution" id="fork_cow"
 def fork(self, parent_id, child_id) -> None:
     ### BEGIN SOLUTION
     for block in self.tables[parent_id]:
-        self.alloc.incref(block)
+        self.allocator.incref(block)
     self.tables[child_id] = list(self.tables[parent_id])
     self.lengths[child_id] = self.lengths[parent_id]
     ### END SOLUTION
@@ -321,8 +313,8 @@ def copy_on_write(self, seq_id) -> tuple:
     ### BEGIN SOLUTION
     table = self.tables[seq_id]
     src = table[-1]
-    dst = self.alloc.allocate()
-    self.alloc.free(src)
+    dst = self.allocator.allocate()
+    self.allocator.free(src)
     table[-1] = dst
     return (src, dst)
     ### END SOLUTION
@@ -330,16 +322,16 @@ def copy_on_write(self, seq_id) -> tuple:
 
 BlockManager.fork = fork
 BlockManager.copy_on_write = copy_on_write
-''', "fork_cow")
-tests(nb, r'''
+
+# %% kind="test" id="test_fork_cow" points=3
 m = BlockManager(BlockAllocator(8, 4))
 m.append("p", 6)                      # one full block, one half-filled
 m.fork("p", "c")
 full, part = m.tables["p"]
-assert m.tables["c"] == [full, part] and m.alloc.refcount(part) == 2
+assert m.tables["c"] == [full, part] and m.allocator.refcount(part) == 2
 copies = m.append("c", 1)
 assert len(copies) == 1 and copies[0][0] == part
-assert m.tables["c"] == [full, copies[0][1]] and m.alloc.refcount(part) == 1
+assert m.tables["c"] == [full, copies[0][1]] and m.allocator.refcount(part) == 1
 assert m.append("p", 1) == []         # p owns its block alone now: no copy
 ### BEGIN HIDDEN TESTS
 from hypothesis import given, settings, strategies as st
@@ -387,40 +379,40 @@ def _random_forks(n, B, ops):
             content[sid] = content.get(sid, []) + [(sid, start + i) for i in range(cnt)]
             for pos in range(start, start + cnt):
                 block = table[pos // B]
-                assert m.alloc.refcount(block) == 1, "write into a shared block"
+                assert m.allocator.refcount(block) == 1, "write into a shared block"
                 mem[block][pos % B] = content[sid][pos]
-        assert m.alloc.num_free == ref.allocator.num_free
+        assert m.allocator.num_free == ref.allocator.num_free
         owners = {}
         for sid, table in m.tables.items():
             assert [mem[table[p // B]][p % B] for p in range(m.lengths[sid])] == content[sid], \
                 "a sequence's K/V was overwritten"
             for b in table:
                 owners[b] = owners.get(b, 0) + 1
-        assert all(m.alloc.refcount(b) == owners.get(b, 0) for b in range(n)), "refcount != owners"
+        assert all(m.allocator.refcount(b) == owners.get(b, 0) for b in range(n)), "refcount != owners"
 
 
 _random_forks()
 ### END HIDDEN TESTS
-''', "test_fork_cow", points=3)
-md(nb, r"""
-## 4. Prefix caching (3 points, the hardest part)
 
-Requests often start with the same tokens (a system prompt). A **full** block is identified by
-a chained hash `block_hash(parent_hash, token_ids)`: SHA-256 over the bytes of the parent hash
-followed by the token ids, each as 8 little-endian signed bytes (`struct.pack("<%dq" % n,
-*ids)`); the first block's parent hash is `b""`. Do not use Python's `hash()`: it differs
-between processes, and a cache key must not.
+# %% [markdown] id="md-prefix"
+# ## 4. Prefix caching (3 points, the hardest part)
+#
+# Requests often start with the same tokens (a system prompt). A **full** block is identified by
+# a chained hash `block_hash(parent_hash, token_ids)`: SHA-256 over the bytes of the parent hash
+# followed by the token ids, each as 8 little-endian signed bytes (`struct.pack("<%dq" % n,
+# *ids)`); the first block's parent hash is `b""`. Do not use Python's `hash()`: it differs
+# between processes, and a cache key must not.
+#
+# `CachingAllocator` extends the allocator: `insert(h, tokens, block)` indexes a full, live block
+# (the first block with a given hash wins); `lookup(h, tokens)` returns a cached block with one
+# more reference, or `None`. A hit must be **confirmed by comparing the token ids** (a hash
+# collision must never hand out a block holding other tokens); count `hits` and `misses`.
+# When a cached block's last owner frees it, it stays in the pool as *evictable* (in
+# `self.evictable`, least recently freed first) so a later request can still hit it; `allocate()`
+# takes a plain free block when there is one and evicts the least recently freed cached block
+# only when there is not (un-index it, count `evictions`). Evictable blocks count as free.
 
-`CachingAllocator` extends the allocator: `insert(h, tokens, block)` indexes a full, live block
-(the first block with a given hash wins); `lookup(h, tokens)` returns a cached block with one
-more reference, or `None`. A hit must be **confirmed by comparing the token ids** (a hash
-collision must never hand out a block holding other tokens); count `hits` and `misses`.
-When a cached block's last owner frees it, it stays in the pool as *evictable* (in
-`self.evictable`, least recently freed first) so a later request can still hit it; `allocate()`
-takes a plain free block when there is one and evicts the least recently freed cached block
-only when there is not (un-index it, count `evictions`). Evictable blocks count as free.
-""", "md-prefix")
-solution(nb, r'''
+# %% kind="solution" id="prefix_cache"
 import hashlib
 import struct
 
@@ -461,7 +453,7 @@ class CachingAllocator(BlockAllocator):
     def free(self, block: int) -> None:
         ### BEGIN SOLUTION
         super().free(block)
-        if self.ref[block] == 0 and block in self.entry:
+        if self.refcounts[block] == 0 and block in self.entry:
             self.free_list.pop()  # super().free just pushed it: keep it out of the plain pool
             self.evictable[block] = None
         ### END SOLUTION
@@ -483,13 +475,13 @@ class CachingAllocator(BlockAllocator):
         self.hits += 1
         if block in self.evictable:
             del self.evictable[block]
-            self.ref[block] = 1
+            self.refcounts[block] = 1
         else:
-            self.ref[block] += 1
+            self.refcounts[block] += 1
         return block
         ### END SOLUTION
-''', "prefix_cache")
-tests(nb, r'''
+
+# %% kind="test" id="test_prefix_cache" points=3
 h1 = block_hash(b"", [1, 2])
 assert len(h1) == 32 and h1 != block_hash(b"", [2, 1]) and block_hash(h1, [3, 4]) != block_hash(b"", [3, 4])
 ca = CachingAllocator(3, 2)
@@ -579,16 +571,16 @@ def _random_cache(n, ops):
 
 _random_cache()
 ### END HIDDEN TESTS
-''', "test_prefix_cache", points=3)
-md(nb, r"""
-## 5. How much memory is wasted? (2 points)
 
-For sequences of the given lengths, what fraction of the allocated KV slots holds real tokens
-(a) with **static reservation** of `max_len` slots per sequence, and (b) with **paging** in
-blocks of `block_size`? Then run the sweep below and explain the trade-off: small blocks waste
-little in the last block but make block tables (and the attention kernel's gathers) longer.
-""", "md-waste")
-solution(nb, r'''
+# %% [markdown] id="md-waste"
+# ## 5. How much memory is wasted? (2 points)
+#
+# For sequences of the given lengths, what fraction of the allocated KV slots holds real tokens
+# (a) with **static reservation** of `max_len` slots per sequence, and (b) with **paging** in
+# blocks of `block_size`? Then run the sweep below and explain the trade-off: small blocks waste
+# little in the last block but make block tables (and the attention kernel's gathers) longer.
+
+# %% kind="solution" id="waste"
 def static_utilization(lengths, max_len: int) -> float:
     ### BEGIN SOLUTION
     return sum(lengths) / (len(lengths) * max_len)
@@ -599,8 +591,8 @@ def paged_utilization(lengths, block_size: int) -> float:
     ### BEGIN SOLUTION
     return sum(lengths) / sum(-(-n // block_size) * block_size for n in lengths)
     ### END SOLUTION
-''', "waste")
-tests(nb, r'''
+
+# %% kind="test" id="test_waste" points=2
 assert static_utilization([10, 30], 40) == 0.5
 assert paged_utilization([16, 17], 16) == 33 / 48
 ### BEGIN HIDDEN TESTS
@@ -616,8 +608,8 @@ for _ in range(50):
     assert abs(paged_utilization(lengths, B) - rep["paged_utilization"]) < 1e-12
     assert abs(static_utilization(lengths, 100) - rep["static_utilization"]) < 1e-12
 ### END HIDDEN TESTS
-''', "test_waste", points=2)
-setup(nb, r'''
+
+# %% kind="locked" id="sweep"
 # The sweep (not graded): ShareGPT-like lengths, 2048-token reservation
 import random
 import matplotlib.pyplot as plt
@@ -635,13 +627,9 @@ try:
     plt.show()
 except NotImplementedError:
     print("fill in part 5 to see the sweep")
-''', "sweep")
-md(nb, r"""
-## Reflection (not graded)
 
-vLLM's default block size is 16. Using your sweep and what you know about the attention
-kernel, why not 1? Why not 256? What would change for a model with 8x fewer KV heads?
-""", "md-reflect")
-
-write(nb, f"labs/source/{LAB}/{LAB}.ipynb")
-print(f"wrote labs/source/{LAB}/{LAB}.ipynb")
+# %% [markdown] id="md-reflect"
+# ## Reflection (not graded)
+#
+# vLLM's default block size is 16. Using your sweep and what you know about the attention
+# kernel, why not 1? Why not 256? What would change for a model with 8x fewer KV heads?

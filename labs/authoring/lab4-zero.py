@@ -1,0 +1,333 @@
+# lab4-zero: the source of labs/source/lab4-zero/lab4-zero.ipynb (jupytext percent format).
+# Build the notebook with `mlsys-grade build lab4-zero`; docs/labs.md says how a lab is written.
+
+# %% [markdown] id="intro"
+# # Lab 4: ZeRO, partitioned data parallelism
+#
+# Plain data parallelism keeps a full copy of the parameters, the gradients and the optimizer
+# states on every rank. ZeRO (Rajbhandari et al., SC'20) partitions them across the $N_d$ ranks:
+# stage 1 the optimizer states, stage 2 also the gradients, stage 3 also the parameters
+# (section 5), for the same communication volume as data parallelism in stages 1 and 2 and 1.5x
+# in stage 3 (section 7).
+#
+# You will build ZeRO-2 in a *simulated* world of $N$ ranks living in one Python process. The
+# world (`SimWorld`, given) runs real ring collectives step by step and counts every byte each
+# rank sends (`world.sent[r]`). You write:
+#
+# 1. flat-buffer partitioning with padding (when $N$ does not divide the number of parameters);
+# 2. the Adam update on one slice;
+# 3. the ZeRO-2 step: reduce-scatter the gradients, average them, Adam on the own slice only,
+#    all-gather the parameters;
+# 4. a prediction of the bytes each rank holds and sends, which you then measure.
+#
+# Everything is fp32 here: 4 bytes per parameter, 4 per gradient, and Adam's two moments,
+# $K = 8$ bytes per parameter. Fill in every cell that says `YOUR CODE HERE` (delete the
+# `raise NotImplementedError()`), then run the test cell below it. The visible tests are a
+# start; hidden tests check many more world sizes and model sizes, including ones $N$ does not
+# divide.
+
+# %% kind="locked" id="setup"
+import math
+
+import torch
+from torch import nn
+
+from mlsys_kit.zero.collectives import SimWorld  # ring collectives that count bytes (given)
+
+torch.set_num_threads(1)
+
+_w = SimWorld(3)
+_out = _w.reduce_scatter([torch.arange(6.0), torch.ones(6), torch.zeros(6)])
+print("reduce_scatter ->", [t.tolist() for t in _out], "bytes sent per rank:", _w.sent)
+del _w, _out
+
+
+def small_model(sizes=(4, 6, 2), seed=0):
+    """An MLP: Linear, Tanh, ..., Linear."""
+    torch.manual_seed(seed)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers += [nn.Linear(a, b)] + ([nn.Tanh()] if i < len(sizes) - 2 else [])
+    return nn.Sequential(*layers)
+
+
+def flat_params(model):
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def local_grad(model, flat, x, y):
+    """The gradient of this rank's MSE loss at the parameters `flat` (a padded flat buffer),
+    returned as a flat buffer of the same (padded) length, zeros in the padding."""
+    tensors, i = {}, 0
+    for name, p in model.named_parameters():
+        tensors[name] = flat[i:i + p.numel()].view_as(p).clone().requires_grad_(True)
+        i += p.numel()
+    loss = nn.functional.mse_loss(torch.func.functional_call(model, tensors, (x,)), y)
+    grads = torch.autograd.grad(loss, list(tensors.values()))
+    out = torch.zeros_like(flat)
+    out[:i] = torch.cat([g.reshape(-1) for g in grads])
+    return out
+
+
+def make_batches(sizes, n, steps, per_rank=3, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    return [(torch.randn(n * per_rank, sizes[0], generator=gen), torch.randn(n * per_rank, sizes[-1], generator=gen))
+            for _ in range(steps)]
+
+
+def reference_adam(model, batches, lr):
+    """Plain single-process torch.optim.Adam on the full batches: what ZeRO must reproduce."""
+    import copy
+    model = copy.deepcopy(model)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for x, y in batches:
+        opt.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+    return flat_params(model)
+
+
+def held_bytes(state):
+    """Bytes of model states one rank holds: its dict of tensors (None counts 0)."""
+    nb = lambda t: 0 if t is None else t.numel() * t.element_size()
+    return {"params_bytes": nb(state["params"]), "grads_bytes": nb(state["grad"]),
+            "optimizer_bytes": nb(state["m"]) + nb(state["v"])}
+
+# %% [markdown] id="md-partition"
+# ## 1. Flat buffers, padded partitions (3 points)
+#
+# ZeRO keeps each state in one flat buffer and gives rank $r$ the contiguous slice
+# $[r\cdot s, (r+1)\cdot s)$ with $s = \lceil \Psi / N \rceil$. When $N$ does not divide $\Psi$,
+# the buffer is padded with zeros to $N \cdot s$ elements, so that every slice has the same size
+# (collectives need equal chunks).
+#
+# * `shard_range(numel, n, rank)`: the `(start, stop)` of rank `rank`'s slice of a buffer of
+#   `numel` elements over `n` ranks (in the padded buffer);
+# * `pad_and_partition(flat, n)`: the `n` slices (new tensors, each `s` elements, the last ones
+#   ending in zeros).
+
+# %% kind="solution" id="partition"
+def shard_range(numel: int, n: int, rank: int) -> tuple[int, int]:
+    ### BEGIN SOLUTION
+    s = math.ceil(numel / n)
+    return rank * s, (rank + 1) * s
+    ### END SOLUTION
+
+
+def pad_and_partition(flat: torch.Tensor, n: int) -> list[torch.Tensor]:
+    ### BEGIN SOLUTION
+    s = math.ceil(flat.numel() / n)
+    padded = torch.zeros(n * s, dtype=flat.dtype)
+    padded[: flat.numel()] = flat
+    return [padded[slice(*shard_range(flat.numel(), n, r))].clone() for r in range(n)]
+    ### END SOLUTION
+
+# %% kind="test" id="test_partition" points=3
+parts = pad_and_partition(torch.arange(10.0), 4)
+assert [p.tolist() for p in parts] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 0, 0]], parts
+assert shard_range(10, 4, 3) == (9, 12)
+### BEGIN HIDDEN TESTS
+from mlsys_kit.zero.simulate import partition as _ref_partition
+for numel in range(1, 41):
+    for n in range(1, 10):
+        flat = torch.randn(numel)
+        got, ref = pad_and_partition(flat, n), _ref_partition(flat, n)
+        assert len(got) == n and all(torch.equal(a, b) for a, b in zip(got, ref)), (numel, n)
+        s = -(-numel // n)
+        assert [shard_range(numel, n, r) for r in range(n)] == [(r * s, (r + 1) * s) for r in range(n)]
+got = pad_and_partition(torch.ones(5), 2)
+got[0][0] = 7.0
+assert pad_and_partition(torch.ones(5), 2)[0][0] == 1.0
+### END HIDDEN TESTS
+
+# %% [markdown] id="md-adam"
+# ## 2. Adam on a slice (2 points)
+#
+# Adam is elementwise, which is what makes partitioning its states possible: each rank can run it
+# on its own slice of parameters, gradients and moments. Implement one step **in place** on the
+# tensors given (they may be slices of bigger buffers), the form `torch.optim.Adam` uses:
+#
+# $m \leftarrow \beta_1 m + (1-\beta_1) g$, $\;v \leftarrow \beta_2 v + (1-\beta_2) g^2$,
+# $\;p \leftarrow p - \frac{\text{lr}}{1-\beta_1^t} \cdot \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}$
+# with $t$ = `step` (1 for the first step).
+
+# %% kind="solution" id="adam"
+def adam_update(p, g, m, v, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    ### BEGIN SOLUTION
+    b1, b2 = betas
+    m.mul_(b1).add_(g, alpha=1 - b1)
+    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+    denom = v.sqrt() / math.sqrt(1 - b2 ** step) + eps
+    p.sub_(lr / (1 - b1 ** step) * m / denom)
+    ### END SOLUTION
+
+# %% kind="test" id="test_adam" points=2
+_p = torch.tensor([1.0, -2.0, 3.0]); _ref = _p.clone().requires_grad_(True)
+_opt = torch.optim.Adam([_ref], lr=0.1)
+_m, _v = torch.zeros(3), torch.zeros(3)
+for _t in range(1, 4):
+    _g = torch.tensor([0.5, -1.0, 0.25]) * _t
+    _ref.grad = _g.clone(); _opt.step()
+    adam_update(_p, _g, _m, _v, _t, lr=0.1)
+assert torch.allclose(_p, _ref.detach(), atol=1e-6), (_p, _ref)
+### BEGIN HIDDEN TESTS
+for _seed in range(5):
+    _gen = torch.Generator().manual_seed(_seed)
+    _big = torch.randn(40, generator=_gen)
+    _ref = _big[10:30].clone().requires_grad_(True)
+    _opt = torch.optim.Adam([_ref], lr=0.01 * (_seed + 1), betas=(0.8, 0.99), eps=1e-6)
+    _m, _v = torch.zeros(40), torch.zeros(40)
+    for _t in range(1, 6):
+        _g = torch.randn(20, generator=_gen)
+        _ref.grad = _g.clone(); _opt.step()
+        adam_update(_big[10:30], _g, _m[10:30], _v[10:30], _t, lr=0.01 * (_seed + 1), betas=(0.8, 0.99), eps=1e-6)
+    assert torch.allclose(_big[10:30], _ref.detach(), atol=1e-6)   # updated in place, through the slice
+    assert not _m[:10].any() and not _m[30:].any()
+### END HIDDEN TESTS
+
+# %% [markdown] id="md-zero2"
+# ## 3. The ZeRO-2 step (5 points)
+#
+# Every rank `r` holds a dict: `"params"` the **full** padded parameter buffer (ZeRO-2 keeps the
+# parameters replicated), `"grad"` only **its slice** of the averaged gradient, `"m"`, `"v"` only
+# **its slice** of Adam's moments.
+#
+# * `init_zero2(flat, n)`: the `n` rank states at the start (grad `None`, moments zero);
+# * `zero2_step(world, states, local_grads, step, lr)`: `local_grads[r]` is rank `r`'s full padded
+#   gradient of its own micro-batch's loss (a mean over its samples). Reduce-scatter them,
+#   average (the global batch is the union of the equal micro-batches), keep the gradient slice,
+#   run `adam_update` on the own slice of the parameters, then all-gather the updated slices so
+#   that every rank has all parameters again. Use `world.reduce_scatter` and
+#   `world.all_gather` (each takes and returns one tensor per rank).
+#
+# `run_zero2` (given, below) trains with your functions; the result must equal plain Adam on the
+# full batch.
+
+# %% kind="solution" id="zero2"
+def init_zero2(flat: torch.Tensor, n: int) -> list[dict]:
+    ### BEGIN SOLUTION
+    full = torch.cat(pad_and_partition(flat, n))
+    s = full.numel() // n
+    return [{"params": full.clone(), "grad": None, "m": torch.zeros(s), "v": torch.zeros(s)} for _ in range(n)]
+    ### END SOLUTION
+
+
+def zero2_step(world, states: list[dict], local_grads: list[torch.Tensor], step: int, lr: float) -> None:
+    ### BEGIN SOLUTION
+    n = world.n
+    reduced = world.reduce_scatter(local_grads)
+    shards = []
+    for r, st in enumerate(states):
+        lo, hi = shard_range(st["params"].numel(), n, r)
+        st["grad"] = reduced[r] / n
+        own = st["params"][lo:hi]
+        adam_update(own, st["grad"], st["m"], st["v"], step, lr)
+        shards.append(own)
+    for st, full in zip(states, world.all_gather(shards)):
+        st["params"] = full
+    ### END SOLUTION
+
+# %% kind="locked" id="run_zero2"
+def run_zero2(n, sizes=(4, 6, 2), steps=3, lr=1e-2, seed=0):
+    """Train `small_model(sizes)` on n simulated ranks with your ZeRO-2; returns the world,
+    the rank states, the final parameters (Ψ of them), the reference Adam's, and Ψ."""
+    model = small_model(sizes, seed)
+    flat = flat_params(model)
+    batches = make_batches(sizes, n, steps)
+    world, states = SimWorld(n), init_zero2(flat, n)
+    for t, (x, y) in enumerate(batches, 1):
+        xs, ys = x.chunk(n), y.chunk(n)
+        grads = [local_grad(model, states[r]["params"], xs[r], ys[r]) for r in range(n)]
+        zero2_step(world, states, grads, t, lr)
+    return world, states, states[0]["params"][: flat.numel()], reference_adam(model, batches, lr), flat.numel()
+
+# %% kind="test" id="test_zero2" points=5
+world, states, got, ref, psi = run_zero2(2)
+assert torch.allclose(got, ref, atol=1e-6), (got - ref).abs().max()
+assert states[0]["m"].numel() == states[1]["m"].numel() == math.ceil(psi / 2)
+### BEGIN HIDDEN TESTS
+from mlsys_kit.zero.model import comm_bytes_per_rank as _comm, memory_per_device as _mem
+from mlsys_kit.zero.simulate import pad_to_multiple as _pad
+for n, sizes in [(1, (3, 4, 2)), (2, (4, 6, 2)), (3, (4, 6, 2)), (4, (3, 5, 3)), (5, (2, 3, 1)), (6, (5, 7, 3)), (7, (1, 2, 1)), (3, (2, 9, 4, 1))]:
+    for steps in (1, 3):
+        world, states, got, ref, psi = run_zero2(n, sizes, steps=steps)
+        assert torch.allclose(got, ref, atol=1e-6), (n, sizes, steps, (got - ref).abs().max())
+        assert all(torch.equal(st["params"], states[0]["params"]) for st in states)
+        want = _mem(psi, n, 2, 8, param_bytes=4, grad_bytes=4, padded=True)
+        for st in states:
+            hb = held_bytes(st)
+            assert hb == {"params_bytes": want.params_bytes, "grads_bytes": want.grads_bytes,
+                          "optimizer_bytes": want.optimizer_bytes}, (n, sizes, hb)
+        assert world.sent == [steps * _comm(psi, n, 2, 4)] * n, (n, sizes, world.sent)
+# the kept gradient slices are the full-batch gradient, averaged
+model = small_model((4, 6, 2), 3)
+x, y = torch.randn(12, 4), torch.randn(12, 2)
+for n in (2, 3, 4, 6):
+    world, states = SimWorld(n), init_zero2(flat_params(model), n)
+    grads = [local_grad(model, states[r]["params"], x.chunk(n)[r], y.chunk(n)[r]) for r in range(n)]
+    zero2_step(world, states, grads, 1, 1e-3)
+    full = _pad(local_grad(model, flat_params(model), x, y)[: flat_params(model).numel()], n)
+    for r, st in enumerate(states):
+        lo, hi = r * (full.numel() // n), (r + 1) * (full.numel() // n)
+        assert torch.allclose(st["grad"], full[lo:hi], atol=1e-6), (n, r)
+### END HIDDEN TESTS
+
+# %% [markdown] id="md-predict"
+# ## 4. Predict, then measure (3 points)
+#
+# Before measuring, predict. For $\Psi$ parameters on $n$ ranks in fp32 (4 bytes per parameter,
+# 4 per gradient, $K = 8$ for Adam's moments) with padded flat buffers:
+#
+# * `predict_bytes(psi, n, stage)`: a dict with `params_bytes`, `grads_bytes`,
+#   `optimizer_bytes`: what one rank holds under ZeRO `stage` 0-3 (section 5). A replicated
+#   state is the whole padded buffer; a partitioned one is one slice.
+# * `predict_sent_bytes(psi, n, stage)`: bytes one rank sends per step with ring collectives
+#   (section 7): a ring reduce-scatter or all-gather over the padded buffer sends $n-1$ slices,
+#   an all-reduce is both. Stage 0 all-reduces the gradients; stages 1 and 2 reduce-scatter
+#   the gradients and all-gather the parameters; stage 3 all-gathers the parameters twice (forward
+#   and backward) and reduce-scatters the gradients.
+
+# %% kind="solution" id="predict"
+def predict_bytes(psi: int, n: int, stage: int) -> dict:
+    ### BEGIN SOLUTION
+    s = math.ceil(psi / n)
+    full = n * s
+    return {"params_bytes": 4 * (s if stage >= 3 else full),
+            "grads_bytes": 4 * (s if stage >= 2 else full),
+            "optimizer_bytes": 8 * (s if stage >= 1 else full)}
+    ### END SOLUTION
+
+
+def predict_sent_bytes(psi: int, n: int, stage: int) -> int:
+    ### BEGIN SOLUTION
+    per_collective = 4 * (n - 1) * math.ceil(psi / n)
+    return (3 if stage == 3 else 2) * per_collective
+    ### END SOLUTION
+
+# %% kind="test" id="test_predict" points=3
+world, states, got, ref, psi = run_zero2(3, (4, 6, 2), steps=1)   # psi = 44: 3 does not divide it
+print("predicted:", predict_bytes(psi, 3, 2), "measured:", held_bytes(states[0]))
+print("predicted sent:", predict_sent_bytes(psi, 3, 2), "measured:", world.sent[0])
+assert predict_bytes(psi, 3, 2) == held_bytes(states[0])
+assert predict_sent_bytes(psi, 3, 2) == world.sent[0]
+### BEGIN HIDDEN TESTS
+from mlsys_kit.zero.model import comm_bytes_per_rank as _comm, memory_per_device as _mem
+for psi in (1, 2, 7, 44, 100, 1001, 7_500_000_001):
+    for n in (1, 2, 3, 4, 7, 64):
+        for stage in range(4):
+            m = _mem(psi, n, stage, 8, param_bytes=4, grad_bytes=4, padded=True)
+            assert predict_bytes(psi, n, stage) == {"params_bytes": m.params_bytes, "grads_bytes": m.grads_bytes,
+                                                    "optimizer_bytes": m.optimizer_bytes}, (psi, n, stage)
+            assert predict_sent_bytes(psi, n, stage) == _comm(psi, n, stage, 4), (psi, n, stage)
+### END HIDDEN TESTS
+
+# %% [markdown] id="md-reflect"
+# ## Reflection (not graded)
+#
+# 1. With $\Psi = 7.5$B and $N_d = 64$ (fp16 parameters and gradients, $K = 12$), the paper gets
+#    120 GB, 31.4 GB, 16.6 GB and 1.9 GB per device for stages 0-3. Which term dominates at
+#    stage 1, and why does stage 2 help less than stage 1 did?
+# 2. Your ZeRO-2 sends exactly as many bytes as plain data parallelism. Why does stage 3 need
+#    1.5x, and when is that a good trade?
+# 3. Adam is almost blind to a constant factor on the gradient. What does that mean for a
+#    missing 1/N in the averaging, and how did the hidden tests still catch it?
