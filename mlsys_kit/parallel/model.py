@@ -33,7 +33,7 @@ holds the LM head), a pessimistic balance.
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from mlsys_kit.checks import nonneg_number, one_of, positive_int, positive_number
@@ -179,15 +179,15 @@ def pipeline_shape(p: int, m: int, v: int = 1, exact: bool = False) -> dict[str,
     adds) and ``in_flight`` (peak microbatches whose activations rank 0 holds, in units of one
     microbatch through the rank's share of the layers).
 
-    Long pipelines are simulated at ``m0 = 2p`` and ``m0 + p`` microbatches and extended to m:
-    past the warm-up every further microbatch adds busy time but no idle time, and the same
-    latency (the tests check the extension against ``exact=True``, a direct simulation)."""
+    Long pipelines are simulated at ``m0 = 2p + m mod p`` and ``m0 + p`` microbatches and
+    extended to m: past the warm-up every further round of p microbatches adds busy time but no
+    idle time, and the same latency (the tests check the extension against ``exact=True``, a direct simulation)."""
     positive_int("p", p)
     positive_int("m", m)
     positive_int("v", v)
     if p == 1:
         return {"bubble": 0.0, "latency_factor": 0.0, "in_flight": 1.0}
-    m0 = 2 * p
+    m0 = 2 * p + m % p  # so that m - m0 is a whole number of rounds of p microbatches
     if exact or m <= m0 + p:
         idle, lat, peak = _simulated(p, m, v)
     else:
@@ -226,7 +226,7 @@ def check_plan(cfg: TransformerConfig, cluster: Cluster, plan: Plan, global_batc
         raise ValueError("sequence parallelism needs tensor > 1 and seq_len a multiple of tensor")
 
 
-def evaluate(cfg: TransformerConfig, cluster: Cluster, plan: Plan, global_batch: int) -> dict[str, Any]:
+def evaluate(cfg: TransformerConfig, cluster: Cluster, plan: Plan, global_batch: int, check: bool = True) -> dict[str, Any]:
     """Memory per device and step time of ``plan`` (raises ValueError for an impossible plan).
 
     Returns the plan's fields plus ``memory`` and ``time`` breakdowns (bytes, seconds),
@@ -234,8 +234,9 @@ def evaluate(cfg: TransformerConfig, cluster: Cluster, plan: Plan, global_batch:
     :func:`~mlsys_kit.models.costs.training_flops_per_token`, no recomputation) and ``hfu``
     (FLOPs the hardware runs, recomputation included).
     """
-    positive_int("global_batch", global_batch)
-    check_plan(cfg, cluster, plan, global_batch)
+    if check:  # the planner checked every candidate already
+        positive_int("global_batch", global_batch)
+        check_plan(cfg, cluster, plan, global_batch)
     t, p, d, b, v = plan.tensor, plan.pipeline, plan.data, plan.microbatch, plan.interleave
     m = global_batch // (d * b)
     dev, db = cluster.spec, cfg.dtype_bytes
@@ -293,7 +294,7 @@ def evaluate(cfg: TransformerConfig, cluster: Cluster, plan: Plan, global_batch:
             "pipeline_p2p": shape["latency_factor"] * p2p, "data_comm": dp}
     model_flops = training_flops_per_token(cfg) * global_batch * cfg.seq_len
     extra = {"none": 0.0, "full": 1 / 3, "selective": 0.0}[plan.recompute]
-    out = asdict(plan)
+    out = dict(plan.__dict__)
     out.update(microbatches=m, step_time=step, memory_bytes=total_mem, fits=total_mem <= dev.memory_bytes,
                device_memory_bytes=dev.memory_bytes, memory=memory, time=time, bubble_fraction=shape["bubble"],
                mfu=model_flops / (step * cluster.devices * dev.peak_flops),

@@ -18,6 +18,7 @@ Two searches, both on the cost model of :mod:`mlsys_kit.parallel.model`:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections import Counter
@@ -39,6 +40,15 @@ def candidates(cfg: TransformerConfig, cluster: Cluster, global_batch: int, micr
                recomputes: Sequence[str] = RECOMPUTE, sequence_parallel: Sequence[bool] = (False, True)
                ) -> tuple[list[Plan], Counter]:
     """Every plan of the search space that can run, and why the others cannot (counts)."""
+    plans, invalid = _candidates(cfg, Cluster(cluster.devices, cluster.devices_per_node, cluster.device), global_batch,
+                                 tuple(microbatches), tuple(interleaves), tuple(zero_stages), tuple(recomputes),
+                                 tuple(sequence_parallel))
+    return list(plans), Counter(invalid)
+
+
+@functools.lru_cache(maxsize=256)
+def _candidates(cfg: TransformerConfig, cluster: Cluster, global_batch: int, microbatches: tuple, interleaves: tuple,
+                zero_stages: tuple, recomputes: tuple, sequence_parallel: tuple) -> tuple[tuple, tuple]:
     plans, invalid = [], Counter()
     n = cluster.devices
     for t, p in itertools.product(_divisors(n), _divisors(n)):
@@ -52,7 +62,7 @@ def candidates(cfg: TransformerConfig, cluster: Cluster, global_batch: int, micr
                 invalid[str(exc).split(":")[0]] += 1
                 continue
             plans.append(plan)
-    return plans, invalid
+    return tuple(plans), tuple(invalid.items())
 
 
 def _short(r: dict) -> str:
@@ -83,7 +93,7 @@ def plan(cfg: TransformerConfig, cluster: Cluster, global_batch: int, top: int =
         raise ValueError(f"no plan can run {cfg.name} on {cluster.devices} devices at global batch {global_batch}: "
                          + "; ".join(f"{k} ({v})" for k, v in invalid.most_common(3)))
     limit = cluster.spec.memory_bytes
-    rows = [evaluate(cfg, cluster, pl, global_batch) for pl in plans]
+    rows = [evaluate(cfg, cluster, pl, global_batch, check=False) for pl in plans]
     fit = sorted((r for r in rows if r["fits"]), key=lambda r: r["step_time"])
     too_big = [r for r in rows if not r["fits"]]
     if not fit:

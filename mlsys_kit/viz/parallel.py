@@ -23,29 +23,32 @@ def _grid(heatmap: dict[str, Any]) -> tuple[list[int], list[int], np.ndarray]:
     keys = [tuple(int(x) for x in k.split("x")) for k in heatmap]
     ts, ps = sorted({t for t, _ in keys}), sorted({p for _, p in keys})
     grid = np.full((len(ps), len(ts)), np.nan)
-    invalid = np.zeros_like(grid, dtype=bool)
     for (t, p), v in zip(keys, heatmap.values()):
         grid[ps.index(p), ts.index(t)] = np.inf if v is None else v
     return ts, ps, grid
 
 
-def draw_heatmap(ax, result: dict[str, Any]) -> None:
+def draw_heatmap(ax, result: dict[str, Any], labels: bool = True) -> None:
     """The planner's best step time per (t, p) on ``ax``; hatched cells: no plan fits in memory;
     blank cells: no plan can run there; the chosen plan is circled."""
     ts, ps, grid = _grid(result["heatmap"])
     finite = grid[np.isfinite(grid)]
     shown = np.where(np.isfinite(grid), grid, np.nan)
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    ax.imshow(shown, origin="lower", cmap="viridis_r", vmin=vmin, vmax=max(vmax, vmin * 1.0001), aspect="auto")
+    from matplotlib.colors import LogNorm
+
+    ax.imshow(shown, origin="lower", cmap="viridis_r", aspect="auto",
+              norm=LogNorm(vmin=vmin, vmax=max(vmax, vmin * 1.0001)))
     for i in range(len(ps)):
         for j in range(len(ts)):
             v = grid[i, j]
             if np.isinf(v):
                 ax.add_patch(_hatch(j, i))
-                ax.text(j, i, "OOM", ha="center", va="center", fontsize=7, color="#933")
-            elif np.isfinite(v):
+                if labels:
+                    ax.text(j, i, "OOM", ha="center", va="center", fontsize=7, color="#933")
+            elif np.isfinite(v) and labels:
                 ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7,
-                        color="white" if v > (vmin + vmax) / 2 else "black")
+                        color="white" if v > math.sqrt(vmin * vmax) else "black")
     best = result["plans"][0]
     ax.scatter([ts.index(best["tensor"])], [ps.index(best["pipeline"])], s=420, facecolors="none",
                edgecolors="red", linewidths=2)
@@ -130,11 +133,40 @@ def run_figure(runs: Sequence[dict], title: str = "") -> Figure:
     return fig
 
 
+def breakdown_html(best: dict) -> str:
+    """The chosen plan's time and memory breakdowns as two stacked HTML bars (no matplotlib: a
+    redraw of the lecture widget must stay under 200 ms)."""
+    def bar(parts: list[tuple[str, float, str]], unit: str) -> str:
+        total = sum(v for _, v, _ in parts) or 1.0
+        cells = "".join(f"<div title='{name} {v:.3g} {unit}' style='width:{100 * v / total:.2f}%;background:{colour};"
+                        f"height:18px'></div>" for name, v, colour in parts if v > 0)
+        legend = " &middot; ".join(f"<span style='color:{colour}'>&#9632;</span> {name} {v:.3g}"
+                                   for name, v, colour in parts if v > 0)
+        return f"<div style='display:flex;width:520px;border:1px solid #999'>{cells}</div><small>{legend} {unit}</small>"
+
+    t = [(label, best["time"][key], PALETTE[c]) for key, label, c in TIME_PARTS]
+    m = [(key, best["memory"][key] / 1e9, PALETTE[c]) for key, c in MEMORY_PARTS]
+    return f"<b>time per step</b>{bar(t, 's')}<br><b>memory per device</b>{bar(m, 'GB')}"
+
+
+def heat_table_html(result: dict[str, Any]) -> str:
+    """The heat map's numbers: best step time (s) per (t, p), OOM where nothing fits."""
+    ts, ps, grid = _grid(result["heatmap"])
+    head = "".join(f"<th>t={t}</th>" for t in ts)
+    rows = []
+    for i in reversed(range(len(ps))):
+        cells = "".join("<td></td>" if np.isnan(v) else "<td style='color:#933'>OOM</td>" if np.isinf(v)
+                        else f"<td>{v:.3g}</td>" for v in grid[i])
+        rows.append(f"<tr><th>p={ps[i]}</th>{cells}</tr>")
+    return f"<table style='font-size:11px'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+
+
 def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batch: int = 512):
     """The lecture widget: model, devices, global batch and the two link speeds as controls;
-    the (t, p) heat map with out-of-memory cells marked and the chosen plan's breakdowns redraw
-    at once. The search is narrowed to what a lecture needs (b in 1, 2; v in 1, 2; ZeRO 0/1;
-    every recomputation mode; with and without SP) so that a redraw stays well under 200 ms."""
+    the (t, p) heat map of the best step time (out-of-memory cells marked) and the chosen
+    plan's breakdowns redraw at once. The search is narrowed to what a lecture needs (b in 1, 2;
+    v in 1, 2; ZeRO-1; every recomputation mode; with and without SP), the heat map is drawn
+    into one reused Figure without cell labels (the best times are in the table below it), so that a redraw stays under 200 ms (benchmarks/parallel_demo_update.py)."""
     import ipywidgets as w
 
     from mlsys_kit.parallel.model import Cluster, model_config
@@ -152,8 +184,11 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
                              continuous_update=False, style=style)
     inter = w.FloatLogSlider(value=25, base=10, min=0, max=2.5, step=0.1, description="network GB/s",
                              continuous_update=False, style=style)
-    image, facts = w.Image(format="png"), w.HTML()
-    space = {"microbatches": (1, 2), "interleaves": (1, 2), "zero_stages": (0, 1)}
+    image, facts, bars = w.Image(format="png"), w.HTML(), w.HTML()
+    # ZeRO-1 sends what plain data parallelism sends and never holds more: stage 0 never wins
+    space = {"microbatches": (1, 2), "interleaves": (1, 2), "zero_stages": (1,)}
+    fig = new_figure(5.2, 3.6, layout=None)
+    ax = fig.add_axes([0.12, 0.14, 0.85, 0.76])
 
     def redraw(*_):
         cfg = model_config(model.value)
@@ -163,13 +198,16 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
         except ValueError as exc:
             facts.value = f"<b>{exc}</b>"
             return
-        image.value = figure_png(plan_figure(res, layout=None), dpi=60)
+        ax.clear()
+        draw_heatmap(ax, res, labels=False)
+        image.value = figure_png(fig, dpi=60)
         b = res["plans"][0]
-        facts.value = (f"best: <b>{b['plan']}</b>, {b['step_time']:.3g} s per step, MFU {100 * b['mfu']:.0f}%, "
-                       f"{b['memory_bytes'] / 1e9:.0f} GB per device; searched {res['searched']} plans, "
-                       f"{res['fit']} fit")
+        facts.value = (f"best (circled): <b>{b['plan']}</b>, {b['step_time']:.3g} s per step, MFU "
+                       f"{100 * b['mfu']:.0f}%, {b['memory_bytes'] / 1e9:.0f} of 80 GB per device; searched "
+                       f"{res['searched']} plans, {res['valid']} can run, {res['fit']} fit")
+        bars.value = breakdown_html(b) + heat_table_html(res)
 
     for c in (model, n, batch, intra, inter):
         c.observe(redraw, names="value")
     redraw()
-    return w.VBox([w.HBox([model, n, batch]), w.HBox([intra, inter]), facts, image])
+    return w.VBox([w.HBox([model, n, batch]), w.HBox([intra, inter]), facts, image, bars])
