@@ -179,15 +179,16 @@ def pipeline_shape(p: int, m: int, v: int = 1, exact: bool = False) -> dict[str,
     adds) and ``in_flight`` (peak microbatches whose activations rank 0 holds, in units of one
     microbatch through the rank's share of the layers).
 
-    Long pipelines are simulated at ``m0 = 2p + m mod p`` and ``m0 + p`` microbatches and
-    extended to m: past the warm-up every further round of p microbatches adds busy time but no
-    idle time, and the same latency (the tests check the extension against ``exact=True``, a direct simulation)."""
+    Long pipelines are simulated at ``m0 = p + m mod p`` (``2p + m mod p`` interleaved) and
+    ``m0 + p`` microbatches and extended to m: past the warm-up every further round of p
+    microbatches adds busy time but no idle time, and the same latency (the tests check the
+    extension against ``exact=True``, a direct simulation)."""
     positive_int("p", p)
     positive_int("m", m)
     positive_int("v", v)
     if p == 1:
         return {"bubble": 0.0, "latency_factor": 0.0, "in_flight": 1.0}
-    m0 = 2 * p + m % p  # so that m - m0 is a whole number of rounds of p microbatches
+    m0 = (2 * p if v > 1 else p) + m % p  # so that m - m0 is a whole number of rounds of p microbatches
     if exact or m <= m0 + p:
         idle, lat, peak = _simulated(p, m, v)
     else:

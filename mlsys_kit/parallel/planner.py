@@ -43,7 +43,7 @@ def candidates(cfg: TransformerConfig, cluster: Cluster, global_batch: int, micr
     plans, invalid = _candidates(cfg, Cluster(cluster.devices, cluster.devices_per_node, cluster.device), global_batch,
                                  tuple(microbatches), tuple(interleaves), tuple(zero_stages), tuple(recomputes),
                                  tuple(sequence_parallel))
-    return list(plans), Counter(invalid)
+    return list(plans), Counter(dict(invalid))
 
 
 @functools.lru_cache(maxsize=256)

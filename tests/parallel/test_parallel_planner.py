@@ -84,3 +84,11 @@ def test_cli_plan_plot_and_bad_input(tmp_path, capsys):
         main(["parallel", "plan", "--preset", "gpt2", "--devices", "12", "--global-batch", "16"])
     assert e.value.code == 2
     assert "multiple of devices_per_node" in capsys.readouterr().err
+
+
+def test_megatron_takeaway_tensor_inside_a_node_pipeline_across():
+    res = plan(model_config("llama2-70b"), Cluster(64), 512, top=1, microbatches=(1, 2), interleaves=(1, 2),
+               zero_stages=(1,))
+    best = res["plans"][0]
+    assert 1 < best["tensor"] <= 8 and best["pipeline"] > 1  # t within the 8-GPU node, p across nodes
+    assert all(v is None or v > best["step_time"] for k, v in res["heatmap"].items() if int(k.split("x")[0]) > 8)
