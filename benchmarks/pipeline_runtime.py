@@ -19,7 +19,7 @@ import torch.multiprocessing as mp  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mlsys_kit.pipeline import make_schedule  # noqa: E402
-from mlsys_kit.pipeline.runtime import RunConfig, _free_port, build_stages, make_data, run_step  # noqa: E402
+from mlsys_kit.pipeline.runtime import RunConfig, free_port, build_stages, make_data, run_step  # noqa: E402
 
 # ours -> (torch class, stages per rank)
 PAIRS = {"gpipe": ("ScheduleGPipe", 1), "1f1b": ("Schedule1F1B", 1),
@@ -76,7 +76,7 @@ def main(p: int = 2, m: int = 8, hidden: int = 256) -> dict:
     cfg = RunConfig(hidden=hidden, batch=8 * m, layers_per_stage=2)
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
-    mp.start_processes(_worker, args=(p, _free_port(), m, cfg, queue), nprocs=p, join=True, start_method="spawn")
+    mp.start_processes(_worker, args=(p, free_port(), m, cfg, queue), nprocs=p, join=True, start_method="spawn")
     return {"p": p, "m": m, "hidden": hidden, "batch": cfg.batch, "repeats": REPEATS, "backend": "gloo",
             **queue.get()}
 

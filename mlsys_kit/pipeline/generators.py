@@ -166,3 +166,19 @@ def make_schedule(name: str, p: int, m: int, v: int = 2) -> Schedule:
     if name == "interleaved-1f1b":
         return interleaved_1f1b(p, m, v)
     return GENERATORS[name](p, m)
+
+
+def fewest_valid_microbatches(name: str, p: int, m: int, v: int = 2) -> tuple[int, str]:
+    """The smallest m' >= m that :func:`make_schedule` accepts for ``name`` with p stages (and v
+    chunks), and the rule that decided it ("" when m itself is fine): what a widget moves its
+    m slider to instead of showing an error."""
+    if name not in GENERATORS:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}: got {name!r}")
+    positive_int("p (stages)", p)
+    positive_int("m (microbatches)", m)
+    positive_int("v (chunks per rank)", v)
+    if name in ("1f1b", "zb-h1") or (name == "interleaved-1f1b" and v == 1):
+        return (m, "") if m >= p else (p, f"{name} needs m >= p")
+    if name == "interleaved-1f1b":
+        return (m, "") if m % p == 0 else (-(-m // p) * p, "interleaved-1f1b needs m to be a multiple of p")
+    return m, ""

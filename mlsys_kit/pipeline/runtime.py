@@ -266,7 +266,8 @@ def _run_one(sched: Schedule, rank: int, cfg: RunConfig, device: torch.device, b
                      cfg.tolerance, all_events, memory)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a process group's rendezvous)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -286,7 +287,7 @@ def run_spawn(scheds: list[Schedule], cfg: RunConfig | None = None) -> list[RunR
             raise ValueError(f"batch must be a multiple of the microbatches: got batch={cfg.batch}, m={s.num_microbatches}")
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
-    mp.start_processes(_worker, args=(world, f"tcp://127.0.0.1:{_free_port()}", scheds, cfg, queue),
+    mp.start_processes(_worker, args=(world, f"tcp://127.0.0.1:{free_port()}", scheds, cfg, queue),
                        nprocs=world, join=True, start_method="spawn")
     return queue.get()
 

@@ -1,6 +1,10 @@
 """Pipeline plots: a Gantt timeline (rank x time, coloured by F/B/W/BW, microbatch numbers on the
 bars) and activation memory over time. Both take a list of
 :class:`~mlsys_kit.pipeline.simulate.Event`, so simulated and measured runs draw the same way.
+
+:func:`draw_gantt` is the one Gantt renderer (matplotlib artists). The lecture widget draws the
+same chart as one image instead (:mod:`mlsys_kit.viz.gantt_raster`, the fast path, tested to
+paint every bar where and in the colour this renderer does).
 """
 
 from __future__ import annotations
@@ -57,11 +61,6 @@ def draw_gantt(ax: Axes, events: Sequence[Event], num_ranks: int | None = None, 
     _legend_and_title(ax, events, title)
 
 
-# 3x5 bitmap digits for the raster Gantt (row-major, "1" = ink)
-_DIGITS = ["111101101101111", "010110010010111", "111001111100111", "111001111001111", "101101111001001",
-           "111100111001111", "111100111101111", "111001001001001", "111101111101111", "111101111001111"]
-
-
 def _legend_and_title(ax: Axes, events: Sequence[Event], title: str) -> None:
     """One legend entry per action kind present, above the axes; the title on the left."""
     kinds = [k for k in KIND_ORDER if any(e.action.kind == k for e in events)]
@@ -69,71 +68,6 @@ def _legend_and_title(ax: Axes, events: Sequence[Event], title: str) -> None:
               ncols=len(kinds), bbox_to_anchor=(1.0, 1.0), frameon=False, borderaxespad=0.2)
     if title:
         ax.set_title(title, fontsize=10, loc="left")
-
-
-def _hex_rgb(color: str) -> tuple[int, int, int]:
-    return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
-
-
-def gantt_raster(events: Sequence[Event], num_ranks: int, width: int = 900, row: int = 24):
-    """The Gantt chart as an RGB array (rank 0 on top), microbatch numbers in a bitmap font.
-
-    Drawing a few hundred bars and labels as one image is ~10x faster than as matplotlib
-    artists, which is what keeps the lecture widget under 200 ms per update.
-    """
-    import numpy as np
-
-    t0 = min(e.start for e in events)
-    span = max(e.end for e in events) - t0 or 1.0
-    img = np.full((num_ranks * row, width, 3), 255, dtype=np.uint8)
-    row_pad = max(1, row // 10)
-    glyphs = [np.array([c == "1" for c in d]).reshape(5, 3) for d in _DIGITS]
-    for e in events:
-        x0 = int((e.start - t0) / span * width)
-        x1 = max(x0 + 1, int((e.end - t0) / span * width))
-        y0 = e.rank * row + row_pad
-        inner = x1 - 1 if x1 - x0 >= 3 else x1  # a white gap between neighbouring bars
-        img[y0:y0 + row - 2 * row_pad, x0:inner] = _hex_rgb(PALETTE[e.action.kind])
-        if e.action.stage >= num_ranks:  # a later chunk (interleaved, V): darken a stripe
-            band = img[y0 + row - 2 * row_pad - 3:y0 + row - 2 * row_pad, x0:inner]
-            band[:] = (band * 0.6).astype(np.uint8)
-        text = str(e.action.microbatch)
-        for scale in (2, 1):
-            w = len(text) * 4 * scale - scale
-            if w + 2 <= inner - x0 and 5 * scale + 2 <= row - 2 * row_pad:
-                gx, gy = x0 + (inner - x0 - w) // 2, y0 + (row - 2 * row_pad - 5 * scale) // 2
-                for k, ch in enumerate(text):
-                    g = np.kron(glyphs[int(ch)], np.ones((scale, scale), dtype=bool))
-                    region = img[gy:gy + 5 * scale, gx + k * 4 * scale:gx + k * 4 * scale + 3 * scale]
-                    region[g] = 255
-                break
-    return img
-
-
-def draw_gantt_fast(ax: Axes, events: Sequence[Event], num_ranks: int, title: str = "", unit: str = "time") -> None:
-    """Same picture as :func:`draw_gantt`, drawn as one image (for live widgets)."""
-    t0 = min(e.start for e in events)
-    span = max(e.end for e in events) - t0
-    fig = ax.get_figure()
-    box = ax.get_position()  # draw the raster at the axes' own pixel size, so digits stay crisp
-    width = max(50, int(box.width * fig.get_figwidth() * fig.dpi))
-    row = max(6, int(box.height * fig.get_figheight() * fig.dpi / num_ranks))
-    ax.imshow(gantt_raster(events, num_ranks, width, row), extent=(0, span, -0.5, num_ranks - 0.5), aspect="auto",
-              interpolation="nearest")
-    ax.set_yticks(range(num_ranks), [f"rank {r}" for r in range(num_ranks - 1, -1, -1)])
-    ax.set_xlabel(unit)
-    _legend_and_title(ax, events, title)
-
-
-def fast_figure(events: Sequence[Event], num_ranks: int, title: str,
-                memory: Sequence[Sequence[tuple[float, float]]], unit: str = "time", dpi: int = 72) -> Figure:
-    """Gantt (as one image) over the memory plot, fixed margins: the widget's picture (save at ``dpi``)."""
-    fig = Figure(figsize=(10, 6.2), dpi=dpi)
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.93, bottom=0.08, hspace=0.3)
-    g, mem = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
-    draw_gantt_fast(g, events, num_ranks, title, unit)
-    draw_memory(mem, memory, "", unit)
-    return fig
 
 
 def draw_memory(ax: Axes, memory: Sequence[Sequence[tuple[float, float]]], title: str = "",
@@ -184,12 +118,15 @@ def bubble_table_figure(rows: Sequence[tuple[str, float, float, float]], title: 
 
 def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2):
     """The lecture widget: schedule, p, m, v, t_B/t_F, t_W/t_F and latency; the Gantt chart, the
-    memory plot and the metrics redraw when a control moves. Returns an ipywidgets box."""
+    memory plot and the metrics redraw when a control moves. The controls stay valid: when a
+    schedule cannot take the chosen m (1F1B with m < p, ...) m moves to the fewest microbatches
+    it can take and one line says so. Returns an ipywidgets box."""
     import ipywidgets as w
 
-    from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
+    from mlsys_kit.pipeline.generators import SCHEDULES, fewest_valid_microbatches, make_schedule
     from mlsys_kit.pipeline.simulate import simulate
     from mlsys_kit.viz import figure_png
+    from mlsys_kit.viz.gantt_raster import fast_figure
 
     style = {"description_width": "initial"}
     name = w.Dropdown(options=list(SCHEDULES), value=schedule, description="schedule")
@@ -202,22 +139,26 @@ def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2
     image = w.Image(format="png")
     facts = w.HTML()
 
+    note = {"text": ""}  # a one-line remark on the next redraw (m was moved to a valid value)
+
     def redraw(*_):
-        try:
-            sched = make_schedule(name.value, ps.value, ms.value, vs.value)
-        except ValueError as exc:  # e.g. 1F1B with m < p: say why, in the text and in the picture
-            facts.value = f"<span style='color:#C44E52'><b>not possible:</b> {exc}</span>"
-            fig = Figure(figsize=(10, 1.2), dpi=72)
-            fig.text(0.02, 0.5, f"{name.value} cannot run this: {exc}", va="center", fontsize=11, color="#C44E52")
-            image.value = figure_png(fig, dpi=72)
+        m_ok, why = fewest_valid_microbatches(name.value, ps.value, ms.value, vs.value)
+        if m_ok > ms.max:
+            ms.max = m_ok
+        if m_ok != ms.value:  # keep the controls inside the valid region: move m, redraw once
+            note["text"] = f"m set to {m_ok} ({why}). "
+            ms.value = m_ok  # its observer redraws
             return
+        sched = make_schedule(name.value, ps.value, ms.value, vs.value)
         res = simulate(sched, 1.0, tb.value, tw.value, lat.value, check=False, costs_per_rank=True)
         title = f"{sched.name}, p={sched.num_ranks}, m={sched.num_microbatches}, v={sched.chunks}"
         image.value = figure_png(fast_figure(res.events, sched.num_ranks, title, res.memory, "time (t_F = 1)"), dpi=72)
-        facts.value = (f"makespan <b>{res.makespan:.4g}</b> &nbsp; bubble fraction (idle/busy) "
-                       f"<b>{res.bubble_fraction:.4f}</b> &nbsp; bubble rate (idle/makespan) <b>{res.bubble_rate:.4f}</b>"
-                       f" &nbsp; peak activations <b>{max(res.peak_activations):g}</b> microbatches (rank "
-                       f"{res.peak_activations.index(max(res.peak_activations))})")
+        facts.value = (f"<i>{note['text']}</i>" if note["text"] else "") + (
+            f"makespan <b>{res.makespan:.4g}</b> &nbsp; bubble fraction (idle/busy) "
+            f"<b>{res.bubble_fraction:.4f}</b> &nbsp; bubble rate (idle/makespan) <b>{res.bubble_rate:.4f}</b>"
+            f" &nbsp; peak activations <b>{max(res.peak_activations):g}</b> microbatches (rank "
+            f"{res.peak_activations.index(max(res.peak_activations))})")
+        note["text"] = ""
 
     for widget in (name, ps, ms, vs, tb, tw, lat):
         widget.observe(redraw, names="value")

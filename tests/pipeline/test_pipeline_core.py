@@ -256,3 +256,17 @@ def test_costs_per_rank_compare_schedules_on_the_same_model(p, m):
     assert sum(inter.busy) == pytest.approx(sum(base.busy))  # the same work
     assert inter.makespan < base.makespan  # interleaving shrinks the bubble on the same model
     assert inter.bubble_fraction == pytest.approx(simulate(interleaved_1f1b(p, m, 2)).bubble_fraction)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(SCHEDULES), p=st.integers(1, 9), m=st.integers(1, 40), v=st.integers(1, 3))
+def test_fewest_valid_microbatches_is_the_first_m_the_generator_accepts(name, p, m, v):
+    """The widget's rule for keeping its m slider valid agrees with the generators themselves."""
+    from mlsys_kit.pipeline.generators import fewest_valid_microbatches
+
+    fixed, why = fewest_valid_microbatches(name, p, m, v)
+    assert fixed >= m and (why == "") == (fixed == m)
+    make_schedule(name, p, fixed, v)  # accepted
+    for smaller in range(m, fixed):
+        with pytest.raises(ValueError):
+            make_schedule(name, p, smaller, v)
