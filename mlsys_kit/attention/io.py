@@ -128,9 +128,7 @@ def formula_io(seq: int, head_dim: int, sram: int, dtype: str = "fp16", causal: 
     e = _check(seq, head_dim, dtype)
     outer, inner = block_sizes(sram, head_dim)
     N, d = seq, head_dim
-    fwd = 2 * N * d * e + 4 * N
-    for i0 in range(0, N, outer):  # each Q tile reads the K/V rows it can see
-        fwd += 2 * d * e * (min(N, i0 + outer) if causal else N)
+    fwd = flash_forward_bytes(N, d, outer, e, causal)
     bwd = 2 * N * d * e + 4 * N + 4 * N * d * e
     for j0 in range(0, N, outer):  # each K/V tile is seen by the Q rows from its first Q tile on
         first = (j0 // inner) * inner if causal else 0
@@ -138,6 +136,21 @@ def formula_io(seq: int, head_dim: int, sram: int, dtype: str = "fp16", causal: 
     return {"block_outer": outer, "block_inner": inner,
             "standard_forward": (4 * N * d + 4 * N * N) * e, "standard_backward": (8 * N * d + 7 * N * N) * e,
             "flash_forward": fwd, "flash_backward": bwd}
+
+
+def flash_forward_bytes(seq: int, head_dim: int, block_q: int, elem_bytes: int, causal: bool = False,
+                        kv_seq: int | None = None) -> int:
+    """HBM bytes of :func:`~mlsys_kit.attention.flash.flash_forward`'s loops with Q tiles of
+    ``block_q`` rows: Q read once and O written once (``elem_bytes`` per element), L written once
+    (fp32, 4 bytes per row), and each Q tile reads every K and V row it can see (all ``kv_seq``
+    rows; under ``causal``, rows up to its last query). The K/V tile size does not matter."""
+    for name, value in (("seq", seq), ("head_dim", head_dim), ("block_q", block_q), ("elem_bytes", elem_bytes)):
+        positive_int(name, value)
+    nk = seq if kv_seq is None else positive_int("kv_seq", kv_seq)
+    total = 2 * seq * head_dim * elem_bytes + 4 * seq
+    for i0 in range(0, seq, block_q):
+        total += 2 * head_dim * elem_bytes * (min(nk, i0 + block_q) if causal else nk)
+    return total
 
 
 def theorem2(seq: int, head_dim: int, sram: int) -> dict[str, float]:

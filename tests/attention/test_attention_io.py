@@ -85,3 +85,20 @@ def test_io_report_counts_small_and_uses_the_formula_for_large():
     assert fwd["flash_bytes"] == small["flash_forward_bytes"]
     with pytest.raises(ValueError, match="dtype must be one of"):
         io_report(256, 64, 100, dtype="fp8")
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 40), nk=st.integers(1, 40), d=st.integers(1, 16), bq=st.integers(1, 40), bk=st.integers(1, 40),
+       causal=st.booleans(), half=st.booleans())
+def test_forward_bytes_equal_the_counted_loop_for_any_tiles(n, nk, d, bq, bk, causal, half):
+    import torch
+
+    from mlsys_kit.attention.flash import HBM, flash_forward
+    from mlsys_kit.attention.io import flash_forward_bytes
+
+    dtype = torch.float16 if half else torch.float32
+    q, k = torch.randn(n, d).to(dtype), torch.randn(nk, d).to(dtype)
+    hbm = HBM()
+    flash_forward(q, k, k, causal, bq, bk, hbm=hbm)
+    assert hbm.total_bytes == flash_forward_bytes(n, d, bq, 2 if half else 4, causal, kv_seq=nk)
+    assert hbm.writes["O"] == n * d * (2 if half else 4)  # O is written once, whatever the K/V tiles
