@@ -149,7 +149,7 @@ def flash_forward_bytes(seq: int, head_dim: int, block_q: int, elem_bytes: int, 
     nk = seq if kv_seq is None else positive_int("kv_seq", kv_seq)
     total = 2 * seq * head_dim * elem_bytes + 4 * seq
     for i0 in range(0, seq, block_q):
-        total += 2 * head_dim * elem_bytes * (min(nk, i0 + block_q) if causal else nk)
+        total += 2 * head_dim * elem_bytes * (min(nk, seq, i0 + block_q) if causal else nk)
     return total
 
 
