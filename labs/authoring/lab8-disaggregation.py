@@ -15,7 +15,7 @@
 # 2. the time to first token (TTFT) *including* the transfer, with one transfer at a time per link;
 # 3. SLO attainment and DistServe's goodput per device;
 # 4. the placement search: how to split N devices into prefill and decode instances;
-# 5. a design question: when does disaggregation stop paying off?
+# 5. when disaggregation stops paying off: the slowest link a TTFT budget allows.
 #
 # Reading: DistServe (Zhong et al., OSDI'24), sections 2 (goodput, interference), 3 (the cost
 # of each phase and of the transfer) and 4 (placement, Algorithm 1); Mooncake (Qin et al.,
@@ -23,7 +23,7 @@
 #
 # Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then run
 # the test cell below it. The visible tests are a start; hidden tests check many more cases.
-# Total: 17 points.
+# Total: 19 points.
 
 # %% kind="locked" id="setup"
 import math
@@ -241,14 +241,14 @@ assert math.isclose(goodput_per_device([(1.0, 0.8), (2.0, 0.8)], _p1, target=0.7
 # ## 4. The placement search (5 points)
 #
 # DistServe section 4 picks, with a simulator, how many prefill and decode instances to run and
-# the tensor parallelism of each. Do it exhaustively: `search_placement(devices, tps, max_rate)`
+# the tensor parallelism of each. Do it exhaustively: `search_placement(devices, tps, rate_of)`
 # tries **every** placement that uses **exactly** `devices` devices, at least one instance of each
-# phase, tp of each phase from `tps`; `max_rate(placement)` returns the rate (req/s) that placement
+# phase, tp of each phase from `tps`; `rate_of(placement)` returns the rate (req/s) that placement
 # sustains (here `lab_max_rate`, a stand-in for the simulator). Return the best placement by
 # goodput per device: a dict with the four placement keys and `goodput_per_device` (a float).
 
 # %% kind="solution" id="search"
-def search_placement(devices: int, tps: list, max_rate) -> dict:
+def search_placement(devices: int, tps: list, rate_of) -> dict:
     ### BEGIN SOLUTION
     best = None
     for tp_p in tps:
@@ -258,7 +258,7 @@ def search_placement(devices: int, tps: list, max_rate) -> dict:
                 if rest < tp_d or rest % tp_d:
                     continue
                 p = {"prefill": n_p, "prefill_tp": tp_p, "decode": rest // tp_d, "decode_tp": tp_d}
-                g = float(max_rate(p) / devices)
+                g = float(rate_of(p) / devices)
                 if best is None or g > best["goodput_per_device"]:
                     best = dict(p, goodput_per_device=g)
     return best
@@ -295,29 +295,49 @@ assert search_placement(8, [1, 2], lab_max_rate)["goodput_per_device"] > \
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-design"
-# ## 5. When does disaggregation stop paying off? (2 points, graded by hand)
+# ## 5. When does disaggregation stop paying off? (2 points)
 #
-# Using the accounting you just wrote (and, if you like, `mlsys-kit serve disagg` and
-# `mlsys-kit serve place` with different `--link-gbps`, `--ttft-slo` and `--tpot-slo`), name **two**
-# situations in which colocated serving on the same devices has a higher goodput per device than
-# the best disaggregated placement, and explain each with the quantities above (transfer time
-# against the TTFT budget, interference against the TPOT budget, the devices each phase needs).
+# Disaggregation removes the interference between prefill and decode, but every request now
+# pays a transfer inside its TTFT budget. `slowest_link_gbps(cfg, prompt_len, ttft_slo,
+# prefill_seconds)`: the slowest link (Gbit/s, no latency) on which a request whose prefill takes
+# `prefill_seconds` still meets `ttft_slo` with its `prompt_len`-token KV moved, queueing aside;
+# `float("inf")` when the prefill alone uses the whole budget (no link is fast enough). Then set
+# `ANSWER_25GBE` to whether 25 Gbit/s Ethernet is enough for OPT-13B, 1,000-token prompts, a
+# 0.15 s prefill and a 0.25 s TTFT objective (a `bool`, computed with your function).
+#
+# Then think (not graded): name a second situation in which colocated serving on the same devices
+# beats the best disaggregated split. Hint: compare a prefill's duration with the TPOT objective,
+# and count how many devices each design lets prefill use.
 
-# %% [markdown] kind="answer" id="q_design" points=2
-# 1. **A slow link** (or a model with a large KV per token and long prompts): the transfer
-#    `prompt_len * kv_bytes / bandwidth` eats the TTFT budget. OPT-13B moves 800 KB per token, so a
-#    1,000-token prompt over 25 Gbit/s takes 0.26 s, more than a 0.25 s TTFT objective by itself;
-#    colocated serving moves nothing.
-# 2. **A loose TPOT objective**: interference only matters when a prefill inserted between two
-#    decode steps pushes the TPOT over its objective. If the TPOT SLO is several decode steps long,
-#    colocation's decodes absorb the prefills, and colocated serving uses *every* device for
-#    prefill, while a disaggregated split leaves the decode devices idle for prompts; with a tight
-#    TTFT that extra prefill capacity wins. (Also: low load, where one device handles both phases,
-#    and indivisible device counts that force a lopsided split.)
+# %% kind="solution" id="design"
+def slowest_link_gbps(cfg: dict, prompt_len: int, ttft_slo: float, prefill_seconds: float) -> float:
+    ### BEGIN SOLUTION
+    budget = ttft_slo - prefill_seconds
+    if budget <= 0:
+        return float("inf")
+    return float(kv_bytes(cfg, prompt_len) * 8 / (budget * 1e9))
+    ### END SOLUTION
 
-# %% [markdown] kind="rubric" id="q_design_rubric"
-# 1 point per situation (2 max). A situation earns its point only with the quantity that
-# explains it: transfer time = prompt tokens x KV bytes per token / link bandwidth compared with
-# the TTFT objective; or a prefill's duration compared with the TPOT objective (interference
-# harmless when the TPOT budget is loose), with colocation pooling every device for prefill; or
-# devices per phase (low load, lopsided splits). Vague answers ("overhead", "network") earn 0.
+
+### BEGIN SOLUTION
+ANSWER_25GBE = slowest_link_gbps(OPT_13B, 1000, 0.25, 0.15) <= 25.0
+### END SOLUTION
+print(ANSWER_25GBE)
+
+# %% kind="test" id="test_design" points=2
+assert type(slowest_link_gbps(OPT_13B, 1000, 0.25, 0.15)) is float, "return a float"
+assert math.isclose(slowest_link_gbps(OPT_13B, 1000, 0.25, 0.15), 819_200 * 1000 * 8 / 0.1e9)
+### BEGIN HIDDEN TESTS
+assert type(ANSWER_25GBE) is bool and ANSWER_25GBE is False  # it needs 65.5 Gbit/s
+assert slowest_link_gbps(OPT_13B, 1000, 0.25, 0.25) == float("inf")
+assert slowest_link_gbps(OPT_13B, 10, 0.25, 0.3) == float("inf")
+assert math.isclose(slowest_link_gbps(LLAMA2_70B, 2000, 2.5, 0.5), 327_680 * 2000 * 8 / 2e9)
+_rng = _random.Random(10)
+for _ in range(50):
+    cfg = {"layers": _rng.randint(1, 80), "heads": 8, "kv_heads": _rng.choice([1, 8]), "head_dim": 64,
+           "dtype_bytes": _rng.choice([1, 2, 4])}
+    p, slo, pre = _rng.randint(1, 4000), _rng.uniform(0.05, 3.0), _rng.uniform(0.0, 3.0)
+    want = float("inf") if slo <= pre else 2 * cfg["layers"] * cfg["kv_heads"] * 64 * cfg["dtype_bytes"] * p * 8 / ((slo - pre) * 1e9)
+    got = slowest_link_gbps(cfg, p, slo, pre)
+    assert got == want or math.isclose(got, want), (cfg, p, slo, pre)
+### END HIDDEN TESTS
