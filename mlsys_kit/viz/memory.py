@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mlsys_kit.viz import PALETTE, new_figure
 
@@ -97,6 +98,8 @@ def policies_figure(results: Sequence, title: str = "", budget_bytes: float | No
     ax.set_xlabel(f"time ({tunit})")
     ax.set_ylabel(f"device memory ({unit})")
     ax.legend(fontsize=7, loc="upper right")
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.yaxis.set_major_locator(MaxNLocator(5))
     x = list(range(len(results)))
     comp = [r.step.compute_time / tscale for r in results]
     rec = [r.step.recompute_time / tscale for r in results]
@@ -108,6 +111,7 @@ def policies_figure(results: Sequence, title: str = "", budget_bytes: float | No
         bars.annotate("" if r.fits else "x", (xi, 0), ha="center", va="bottom", color="white", fontsize=10)
     bars.set_xticks(x, [r.policy for r in results], fontsize=7, rotation=30)
     bars.set_ylabel(f"step time ({tunit})")
+    bars.yaxis.set_major_locator(MaxNLocator(4))
     bars.legend(fontsize=7, loc="lower right")
     if title:
         fig.suptitle(title, fontsize=10)
@@ -176,14 +180,21 @@ def memory_explorer(preset: str = "gpt2", batch: int = 8, budget_gb: float = 12.
 
     def redraw(*_):
         key = (model.value, bsz.value)
-        if key not in cache:
+        if key not in cache:  # the chain and the policies that need neither budget nor link
             cache.clear()
-            cache[key] = build_chain(model.value, bsz.value)
-        chain = cache[key]
+            chain = build_chain(model.value, bsz.value)
+            cache[key] = (chain, {p: plan(p, chain, k=2) for p in ("all", "every-k", "sqrt")})
+        chain, fixed = cache[key]
         b, lk = budget.value * 1e9, link.value * 1e9
-        results = [plan(p, chain, b, lk, k=2) for p in POLICIES]
+        results = []
+        for p in POLICIES:
+            if p in fixed:
+                r = fixed[p]
+                results.append(type(r)(p, b, lk, r.step.peak_bytes <= b, r.step))
+            else:
+                results.append(plan(p, chain, b, lk, k=2))
         image.value = figure_png(policies_figure(results, f"{chain.name}, budget {budget.value:g} GB, "
-                                                          f"link {link.value:.3g} GB/s", b), dpi=65)
+                                                          f"link {link.value:.3g} GB/s", b), dpi=60)
         facts.value = "<br>".join(
             f"<b>{r.policy}</b>: peak {r.step.peak_bytes / 1e9:.3g} GB {'fits' if r.fits else '<b>does not fit</b>'}, "
             f"step x{r.step.step_time / r.step.compute_time:.3f} (recompute {r.step.recompute_time * 1e3:.3g} ms, "

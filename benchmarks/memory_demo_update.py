@@ -1,0 +1,40 @@
+"""Python-side time of one update of the training-memory lecture widget (a slider moves: plan
+all six policies, simulate them, redraw, encode the PNG). Prints one JSON object (milliseconds,
+median of 8 moves of each slider; the goal is under 200 ms): wall time and this process's CPU
+time (a busy shared machine inflates the first much more than the second).
+
+    python benchmarks/memory_demo_update.py
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def median_ms(widget, values) -> dict:
+    wall, cpu = [], []
+    for v in values:
+        t0, c0 = time.perf_counter(), time.process_time()
+        widget.value = v
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {"wall": round(1000 * statistics.median(wall), 1), "cpu": round(1000 * statistics.median(cpu), 1)}
+
+
+if __name__ == "__main__":
+    from mlsys_kit.viz.memory import memory_explorer
+
+    box = memory_explorer()
+    budget, link = box.children[0].children
+    batch, model = box.children[1].children
+    print(json.dumps({
+        "memory_update_ms_budget": median_ms(budget, [4 + 2 * i for i in range(8)]),
+        "memory_update_ms_link": median_ms(link, [2.0 * 1.7 ** i for i in range(8)]),
+        "memory_update_ms_batch": median_ms(batch, [2 + 3 * i for i in range(8)]),
+    }, indent=2))
