@@ -114,16 +114,18 @@ def safe_output(out: dict) -> dict:
             new[mime] = clean_html(v)
         elif mime == "text/latex":
             new[mime] = v.replace("\\href", "\\text")
-        elif mime == "image/svg+xml" and "text/html" not in data:
-            new["text/html"] = svg_as_image(v)
-        elif mime == "text/markdown" and "text/html" not in data:
-            new["text/html"] = clean_html(markdown2html(v))
-        elif mime not in ("image/svg+xml", "text/markdown"):
+        elif mime in ("image/svg+xml", "text/markdown"):
+            pass  # below: shown as HTML when no text/html is there (the template's order: html, svg, markdown)
+        else:
             removed.append(mime)  # JavaScript, widgets, PDF, JSON, anything unknown
+    if "text/html" not in data and "image/svg+xml" in data:
+        new["text/html"] = svg_as_image(_text(data["image/svg+xml"]))
+    elif "text/html" not in data and "text/markdown" in data:
+        new["text/html"] = clean_html(markdown2html(_text(data["text/markdown"])))
     if not new:
         new["text/plain"] = f"[output removed from this page: {', '.join(removed) or 'empty'}]"
     meta = {m: {k: v for k, v in md.items() if k in ("width", "height") and isinstance(v, int)}
-            for m, md in out.get("metadata", {}).items() if m in IMAGE_MIMES and isinstance(md, dict)}
+            for m, md in out.get("metadata", {}).items() if m in IMAGE_MIMES and m in new and isinstance(md, dict)}
     return {**out, "data": new, "metadata": {m: md for m, md in meta.items() if md}}
 
 
