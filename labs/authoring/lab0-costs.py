@@ -93,19 +93,19 @@ assert param_count(GPT2) == 124_439_808, param_count(GPT2)
 assert param_count(LLAMA2_7B) == 6_738_415_616, param_count(LLAMA2_7B)
 ### BEGIN HIDDEN TESTS
 import random
-from dataclasses import asdict
 from mlsys_kit.models import costs as _ref
-assert param_count(OPT_13B) == 12_853_473_280
-assert param_count(LLAMA2_70B) == 68_976_648_192
+assert type(param_count(OPT_13B)) is int and param_count(OPT_13B) == 12_853_473_280
+assert type(param_count(LLAMA2_70B)) is int and param_count(LLAMA2_70B) == 68_976_648_192
 _rng = random.Random(0)
 for _ in range(300):
     heads = _rng.choice([1, 2, 4, 8])
-    cfg = Config(layers=_rng.randint(1, 6), hidden=heads * _rng.randint(1, 16), heads=heads,
-                 kv_heads=_rng.choice([None, 1, heads]), vocab=_rng.randint(5, 999),
-                 ffn_hidden=_rng.choice([None, _rng.randint(1, 99)]), mlp=_rng.choice(["gelu", "swiglu"]),
-                 norm=_rng.choice(["layernorm", "rmsnorm"]), bias=_rng.random() < 0.5,
-                 learned_positions=_rng.choice([0, 7, 64]), tied_embeddings=_rng.random() < 0.5)
-    assert param_count(cfg) == _ref.param_count(_ref.TransformerConfig(**asdict(cfg))), cfg
+    kw = dict(layers=_rng.randint(1, 6), hidden=heads * _rng.randint(1, 16), heads=heads,
+              kv_heads=_rng.choice([None, 1, heads]), vocab=_rng.randint(5, 999),
+              ffn_hidden=_rng.choice([None, _rng.randint(1, 99)]), mlp=_rng.choice(["gelu", "swiglu"]),
+              norm=_rng.choice(["layernorm", "rmsnorm"]), bias=_rng.random() < 0.5,
+              learned_positions=_rng.choice([0, 7, 64]), tied_embeddings=_rng.random() < 0.5)
+    n = param_count(Config(**kw))
+    assert type(n) is int and n == _ref.param_count(_ref.TransformerConfig(**kw)), kw
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-kv"
@@ -125,9 +125,10 @@ def kv_bytes_per_token(cfg: Config) -> int:
 assert type(kv_bytes_per_token(OPT_13B)) is int, "return an int"
 assert kv_bytes_per_token(OPT_13B) == 819_200
 ### BEGIN HIDDEN TESTS
-assert kv_bytes_per_token(LLAMA2_70B) == 2 * 80 * 8 * 128 * 2
-assert kv_bytes_per_token(LLAMA2_7B) == 524_288
-assert kv_bytes_per_token(Config(layers=3, hidden=64, heads=8, kv_heads=2, dtype_bytes=4)) == 2 * 3 * 2 * 8 * 4
+for _cfg, _want in ((LLAMA2_70B, 2 * 80 * 8 * 128 * 2), (LLAMA2_7B, 524_288),
+                    (Config(layers=3, hidden=64, heads=8, kv_heads=2, dtype_bytes=4), 2 * 3 * 2 * 8 * 4)):
+    _got = kv_bytes_per_token(_cfg)
+    assert type(_got) is int and _got == _want, (_cfg, _got)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-flops"
@@ -150,12 +151,14 @@ def forward_flops_per_token(cfg: Config, context: int) -> int:
 assert type(forward_flops_per_token(GPT2, 1024)) is int, "return an int"
 assert forward_flops_per_token(GPT2, 1024) == 2 * (12 * 12 * 768 * 768 + 50257 * 768) + 4 * 12 * 1024 * 768
 ### BEGIN HIDDEN TESTS
-from dataclasses import asdict
 from mlsys_kit.models import costs as _ref
-for cfg in (OPT_13B, LLAMA2_7B, LLAMA2_70B, Config(layers=2, hidden=32, heads=4, kv_heads=1, ffn_hidden=50)):
+_fields = ("layers", "hidden", "heads", "vocab", "kv_heads", "ffn_hidden", "seq_len", "dtype_bytes", "mlp", "norm",
+           "bias", "learned_positions", "tied_embeddings")
+for _cfg in (OPT_13B, LLAMA2_7B, LLAMA2_70B, Config(layers=2, hidden=32, heads=4, kv_heads=1, ffn_hidden=50)):
+    _kw = {f: getattr(_cfg, f) for f in _fields}
     for ctx in (1, 100, 4096):
-        assert forward_flops_per_token(cfg, ctx) == _ref.forward_flops_per_token(
-            _ref.TransformerConfig(**asdict(cfg)), ctx), (cfg, ctx)
+        _got = forward_flops_per_token(_cfg, ctx)
+        assert type(_got) is int and _got == _ref.forward_flops_per_token(_ref.TransformerConfig(**_kw), ctx), (_kw, ctx)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-roofline"
@@ -186,9 +189,12 @@ assert bound(gemm_intensity(1, 4096, 4096), 312e12, 1.555e12) == "memory"
 ### BEGIN HIDDEN TESTS
 from mlsys_kit.models import costs as _ref
 for m, n, k, b in [(2048, 4096, 4096, 2), (7, 3, 5, 4), (1, 1, 1, 1), (512, 64, 8192, 2)]:
-    assert math.isclose(gemm_intensity(m, n, k, b), _ref.gemm_intensity(m, n, k, b))
-assert bound(gemm_intensity(2048, 4096, 4096), 312e12, 1.555e12) == "compute"
-assert bound(200.0, 200.0, 1.0) == "compute" and bound(199.9, 200.0, 1.0) == "memory"
+    _got = gemm_intensity(m, n, k, b)
+    assert type(_got) is float and math.isclose(_got, _ref.gemm_intensity(m, n, k, b)), (m, n, k, b)
+for _args, _want in (((gemm_intensity(2048, 4096, 4096), 312e12, 1.555e12), "compute"),
+                     ((200.0, 200.0, 1.0), "compute"), ((199.9, 200.0, 1.0), "memory")):
+    _got = bound(*_args)
+    assert type(_got) is str and _got == _want, (_args, _got)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-fit"
@@ -219,9 +225,10 @@ assert type(max_concurrent_requests(GPT2, 1e9, 1024)) is int, "return an int"
 assert max_concurrent_requests(GPT2, 1e9, 1024) > 0
 ### BEGIN HIDDEN TESTS
 assert type(ANSWER_OPT13B_40GB) is int and ANSWER_OPT13B_40GB == 8
-assert max_concurrent_requests(LLAMA2_70B, 80e9, 4096) == 0
-assert max_concurrent_requests(LLAMA2_7B, 80e9, 4096) == 30
-assert max_concurrent_requests(GPT2, 124_439_808 * 2 + 36_864 * 10 - 1, 1) == 9
+for _args, _want in (((LLAMA2_70B, 80e9, 4096), 0), ((LLAMA2_7B, 80e9, 4096), 30),
+                     ((GPT2, 124_439_808 * 2 + 36_864 * 10 - 1, 1), 9)):
+    _got = max_concurrent_requests(*_args)
+    assert type(_got) is int and _got == _want, (_args, _got)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-reflect"
