@@ -186,13 +186,11 @@ def repair(nb, source, release) -> list[str]:
     head, rest = blocks[0], blocks[1:]
     keys = [order[_gid(b[0])] for b in rest]
     if keys != sorted(keys):
-        first = next(i for i in range(1, len(keys)) if keys[i] < keys[i - 1])
-        moved = sorted({_gid(rest[i][0]) for i in range(len(keys)) if keys[i] != sorted(keys)[i]},
-                       key=lambda g: order[g])
+        stay = _longest_increasing(keys)  # the fewest cells that explain the disorder are the moved ones
+        moved = sorted((_gid(rest[i][0]) for i in range(len(keys)) if i not in stay), key=lambda g: order[g])
         rest = sorted(rest, key=lambda b: order[_gid(b[0])])
-        notes.append(f"cells were out of the lab's order ({_gid(blocks[first + 1][0])!r} came after "
-                     f"{_gid(blocks[first][0])!r}; moved: {_names(moved)}): put back in order, each with the "
-                     "student's cells that followed it")
+        notes.append(f"cells out of the lab's order were put back in place, each with the student's cells that "
+                     f"followed it: {_names(moved)}")
         cells = head + [c for b in rest for c in b]
 
     # 4. deleted instructor cells: put back at their place
@@ -231,6 +229,22 @@ def repair(nb, source, release) -> list[str]:
                 notes.append(f"{_kind(rel_meta[g])} cell {g!r} was edited: the instructor's version was graded")
     nb.cells = cells
     return notes
+
+
+def _longest_increasing(keys: list[int]) -> set[int]:
+    """Indices of one longest strictly increasing subsequence of ``keys`` (O(n^2): a notebook's cells)."""
+    best = [1] * len(keys)
+    prev = [-1] * len(keys)
+    for i in range(len(keys)):
+        for j in range(i):
+            if keys[j] < keys[i] and best[j] + 1 > best[i]:
+                best[i], prev[i] = best[j] + 1, j
+    i = max(range(len(keys)), key=lambda k: best[k]) if keys else -1
+    out = set()
+    while i != -1:
+        out.add(i)
+        i = prev[i]
+    return out
 
 
 def _names(gids: list[str]) -> str:

@@ -4,7 +4,10 @@ killed part way; a re-run grades only what was missing and every submission has 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -43,11 +46,44 @@ def cell(nb, gid: str, source: str | None = None, prepend: str = ""):
 
 
 HONEST = {"solution": FULL, "stub": 0.0, "no-biases": 6.0, "kv-only-keys": 7.0}
+N = 28  # not 200: a lab-0 submission costs ~4 CPU-seconds, and this test must stay near 2 minutes on 2 cores
+DEADLINE = 30
+SHM_WRITER = ("import os\nfor _n in os.listdir('/dev/shm'):\n    try:\n        with open('/dev/shm/' + _n, 'r+b') as _f:\n"
+              "            _f.write(b'\\xff' * 64)\n    except OSError:\n        pass\n"
+              "open('/dev/shm/sem.mp-forged', 'wb').write(b'\\xff' * 4096)\n")
 
 
-def test_200_submissions_survive_a_killed_worker_and_a_killed_grader(tmp_path):
-    import psutil
+def children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        try:
+            if d.isdigit() and int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
 
+
+def is_worker(pid: int) -> bool:
+    try:
+        return b"--worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def shm_maps(pid: int) -> list[str]:
+    try:
+        return [line for line in Path(f"/proc/{pid}/maps").read_text().splitlines() if "/dev/shm" in line]
+    except OSError:
+        return []
+
+
+def test_batch_survives_a_hung_worker_a_killed_worker_and_a_killed_grader(tmp_path):
+    """A class-sized batch at --jobs 2 in a private /dev/shm (so that the submission that writes
+    into every file there cannot touch anything else on this machine): one worker is stopped
+    (hangs: the parent's deadline kills its tree and records why), another is killed
+    (interrupted), then the grader itself is killed; a re-run grades only what was missing and
+    every submission has its honest score."""
     course = tmp_path / "class"
     course.mkdir()
     release, solved = new_course(course)
@@ -55,63 +91,95 @@ def test_200_submissions_survive_a_killed_worker_and_a_killed_grader(tmp_path):
         "solution": solved, "stub": release,
         "no-biases": apply_mutant(solved, "m", load_mutant(ROOT / "autograder/mutants" / LAB / "no_biases.py")[1]),
         "kv-only-keys": apply_mutant(solved, "m", load_mutant(ROOT / "autograder/mutants" / LAB / "kv_only_keys.py")[1]),
+        # hostile twins: each must score exactly its honest version
         "stub+transformer": cell(release, "param_count", "get_ipython().input_transformers_cleanup.append(\n"
                                  "    lambda lines: [l for l in lines if 'assert' not in l])\n"),
         "stub+forged": cell(release, "param_count", "import os\nos.write(1, b'MLSYS-RESULT x {}\\n')\n"),
+        "solution+shm-writer": cell(solved, "kv_bytes", prepend=SHM_WRITER),
     }
-    honest = HONEST | {"stub+transformer": 0.0, "stub+forged": 0.0}
+    honest = HONEST | {"stub+transformer": 0.0, "stub+forged": 0.0, "solution+shm-writer": FULL}
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     names = list(kinds)
     expected = {}
-    for i in range(200):
+    for i in range(N):
         kind = names[i % len(names)]
         (inbox / f"s{i:03d}.ipynb").write_text(nbformat.writes(kinds[kind]))
         expected[f"s{i:03d}"] = honest[kind]
     assert grade("collect", LAB, str(inbox), course=course).returncode == 0
     log_path = course / "grading" / f"{LAB}.json"
 
-    def graded() -> int:
+    def records() -> dict:
         try:
-            return sum(1 for r in json.loads(log_path.read_text())["students"].values()
-                       if r.get("status") in ("graded", "error", "interrupted"))
+            return json.loads(log_path.read_text())["students"]
         except (OSError, ValueError):
-            return 0
+            return {}
 
+    def done() -> int:
+        return sum(1 for r in records().values() if r.get("status") in ("graded", "error", "interrupted"))
+
+    args = ["autograde", LAB, "--jobs", "2", "--timeout", "10", "--notebook-timeout", "25", "--deadline", str(DEADLINE)]
+    private_shm = ["unshare", "--user", "--map-root-user", "--mount", "--", "sh", "-c",
+                   'mount -t tmpfs -o size=64m tmpfs /dev/shm && exec "$0" "$@"', str(BIN / "mlsys-grade"),
+                   *args, "--course", str(course)]
+    hung = killed = None
+    shm_seen: list[str] = []
     with open(tmp_path / "grader.log", "w") as log:  # a file, not a pipe: nothing can fill up and block
-        proc = subprocess.Popen([str(BIN / "mlsys-grade"), "autograde", LAB, "--jobs", "2", "--timeout", "10",
-                                 "--course", str(course)], stdout=log, stderr=subprocess.STDOUT, text=True)
-        killed_worker = killed_grader = False
-        deadline = time.time() + 1500
-        while proc.poll() is None and time.time() < deadline:
-            time.sleep(0.5)
-            n = graded()
-            if not killed_worker and n >= 15:
-                workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
-                if workers:
-                    workers[0].kill()
-                    killed_worker = True
-            if killed_worker and not killed_grader and n >= 40:
-                proc.kill()
-                killed_grader = True
-        proc.kill()
-        proc.wait()
+        proc = subprocess.Popen(private_shm, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.time() + 800
+            while proc.poll() is None and time.time() < deadline:
+                time.sleep(0.3)
+                n = done()
+                workers = [p for p in children(proc.pid) if is_worker(p)]
+                for p in [proc.pid, *workers]:
+                    shm_seen += shm_maps(p)
+                if hung is None and n >= 2 and workers:
+                    hung = workers[0]
+                    os.kill(hung, signal.SIGSTOP)  # the worker hangs: only the parent's deadline can end it
+                elif hung is not None and killed is None and n >= 5:
+                    live = [p for p in workers if p != hung]
+                    if live:
+                        killed = live[0]
+                        os.kill(killed, signal.SIGKILL)  # the worker dies
+                elif killed is not None and n >= 14 and any("deadline" in (r.get("reason") or "")
+                                                            for r in records().values()):
+                    proc.kill()  # the grader itself; its workers die with it
+                    break
+        finally:
+            proc.kill()
+            proc.wait()
     out = (tmp_path / "grader.log").read_text()
-    assert killed_worker and killed_grader, out[-3000:]
-    before = json.loads(log_path.read_text())["students"]
-    assert any(r.get("status") == "interrupted" for r in before.values()), "the killed worker's submission"
-    assert sum(1 for r in before.values() if r.get("status") in ("graded", "error")) < 200
+    assert hung and killed, out[-3000:]
+    assert shm_seen == []  # neither the grader nor a worker maps anything in /dev/shm
+    assert not Path(f"/proc/{hung}").exists()  # the hung worker was killed, and reaped
+    before = records()
+    hung_students = [s for s, r in before.items() if r.get("status") == "error"]
+    assert len(hung_students) == 1, {s: r.get("reason") for s, r in before.items() if r.get("reason")}
+    assert before[hung_students[0]]["reason"] == (f"grading took longer than the deadline of {DEADLINE} s: its worker "
+                                                  "was killed with its whole process tree")
+    assert [r["reason"] for r in before.values() if r.get("status") == "interrupted"] == [
+        "the grading worker died (signal 9) while grading it: run autograde again to grade this submission"]
+    assert sum(1 for r in before.values() if r.get("status") in ("graded", "error")) < N
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert all(re.fullmatch(rf"\[\d+/{N}\] s\d{{3}}: [\d.]+/12 (graded|error|interrupted)( \(.*\))?", ln)
+               for ln in lines), lines  # one line per submission, nothing else (no SAWarning paragraphs)
 
-    res = grade("autograde", LAB, "--jobs", "2", "--timeout", "10", "--json", course=course)
+    res = grade(*args, "--json", course=course)
     assert res.returncode == 0, res.stderr[-3000:]
     summary = json.loads(res.stdout)
-    assert summary["submissions"] == 200 and 0 < summary["kept"] < 200
-    assert not summary["errors"], summary["errors"][:5]
+    assert summary["submissions"] == N and 0 < summary["kept"] < N  # only what was missing was graded
+    assert summary["errors"] == [{"student": hung_students[0], "reason": before[hung_students[0]]["reason"]}]
     scores = {r["student"]: r["score"] for r in summary["results"]}
-    assert scores == expected
-    res = grade("export", "--to", str(tmp_path / "grades.csv"), course=course)
-    lines = (tmp_path / "grades.csv").read_text().splitlines()
-    assert len(lines) == 201
+    assert scores == expected | {hung_students[0]: 0.0}  # nothing lost, no hostile submission above its honest score
+    assert "Warning" not in res.stderr, res.stderr[-2000:]
+
+    res = grade(*args, "--json", "--student", hung_students[0], "--force", course=course)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert [(r["student"], r["status"], r["score"]) for r in json.loads(res.stdout)["results"]] == [
+        (hung_students[0], "graded", expected[hung_students[0]])]
+    assert grade("export", "--to", str(tmp_path / "grades.csv"), course=course).returncode == 0
+    assert len((tmp_path / "grades.csv").read_text().splitlines()) == N + 1
 
 
 # ---- honest work is never lost: repair by grade id (autograder.integrity) ------------------------
@@ -174,9 +242,8 @@ def test_repair_moved_and_deleted_cells():
     sub.cells = [c for c in sub.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_fit"]
     notes = repair(sub, src, src)
     assert notes == [
-        "cells were out of the lab's order ('intro' came after 'test_param_count'; moved: 'intro', 'setup', "
-        "'md-params', 'param_count', 'test_param_count'): put back in order, each with the student's cells that "
-        "followed it",
+        "cells out of the lab's order were put back in place, each with the student's cells that followed it: "
+        "'test_param_count'",
         "test cell 'test_fit' was deleted: the instructor's version was put back and graded"]
     assert [g for g in gids(sub) if g] == [g for g in gids(src) if g]
     k = gids(sub).index("test_param_count")
