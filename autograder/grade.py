@@ -48,7 +48,7 @@ import nbformat
 from tqdm import tqdm
 
 from autograder.course import Course, CourseError, _die_with_parent, error_lines
-from autograder.integrity import NOTES_FILE
+from autograder.integrity import notes_file
 from autograder.sandbox import FLAGS_FILE
 
 MAX_NOTEBOOK_MB = 32       # the autograded notebook, after CapOutputs has capped its outputs
@@ -99,13 +99,12 @@ def postcheck(course: Course, lab: str, student: str, cell_timeout: float,
     out), the integrity preprocessors' notes and the sandbox's flags."""
     path = course.autograded_notebook(lab, student)
     notes: list[str] = []
-    for side in (NOTES_FILE, FLAGS_FILE):
-        f = path.parent / side
+    for f in (notes_file(course.root, lab, student), path.parent / FLAGS_FILE):
         if f.is_file():
             try:
                 notes += [n for n in json.loads(f.read_text()).get("flags", []) if n not in notes]
             except (ValueError, AttributeError):
-                notes.append(f"{side} beside the autograded notebook could not be read")
+                notes.append(f"{f.name} ({f.parent}) could not be read")
     if not path.is_file():
         return None, notes
     size = path.stat().st_size
@@ -481,6 +480,7 @@ def _worker_main(cfg: dict) -> None:
         student = req["student"]
         t0 = time.perf_counter()
         out, ok = "", False
+        notes_file(root, cfg["lab"], student).unlink(missing_ok=True)  # no note of an earlier run survives
         try:
             for attempt in range(3):
                 res = api.autograde(cfg["lab"], student, force=True, create=True)

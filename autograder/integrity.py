@@ -20,8 +20,8 @@ cells, matched by grade id, so honest work is graded instead of failing with 0:
 are capped in total (``max_total_kb``); past the cap, outputs that decide a grade (errors,
 stderr, results) are cut short and the others dropped, so grades do not change.
 
-Every repair and cap writes a note (``NOTES_FILE`` beside the autograded notebook, out of the
-sandbox's reach); ``mlsys-grade`` adds the notes to the grading record.
+Every repair and cap writes a note (``notes_file``: ``grading/notes/<lab>/<student>.json`` in
+the course, out of the sandbox's reach); ``mlsys-grade`` adds the notes to the grading record.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from traitlets import Integer
 
 HIDDEN = re.compile(r"^\s*### BEGIN HIDDEN TESTS\s*$.*?^\s*### END HIDDEN TESTS\s*$\n?", re.M | re.S)
 FLAGS_KEY = "mlsys_grade_flags"
-NOTES_FILE = ".mlsys-grade-notes.json"
 
 
 def visible(source: str) -> str:
@@ -69,12 +68,18 @@ def _course_root() -> Path:
     return Path(os.environ.get("MLSYS_COURSE_ROOT") or Path.cwd())
 
 
+def notes_file(root: Path, lab: str, student: str) -> Path:
+    """Where the notes on one submission go: under the course's grading/ folder, not beside the
+    autograded notebook (whose folder's files are copied into the sandbox)."""
+    return Path(root) / "grading" / "notes" / lab / f"{student}.json"
+
+
 def notes_path(resources) -> Path | None:
-    """Where the notes of the notebook being graded go: beside its autograded copy."""
+    """The notes file of the notebook being graded (None outside nbgrader autograde)."""
     info = resources.get("nbgrader", {})
     if not info.get("student") or not info.get("assignment"):
         return None
-    return _course_root() / "autograded" / info["student"] / info["assignment"] / NOTES_FILE
+    return notes_file(_course_root(), info["assignment"], info["student"])
 
 
 def add_notes(resources, notes: list[str], reset: bool = False) -> None:
