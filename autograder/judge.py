@@ -69,7 +69,8 @@ def remote_exception_class(type_name: str, bases: list) -> type:
         else "RemoteException"
     key = (name, base)
     if key not in _REMOTE_CLASSES:
-        _REMOTE_CLASSES[key] = type(name, (base, RemoteError), {"__module__": "sandbox"})
+        bases_ = (RemoteError,) if base is Exception else (base, RemoteError)
+        _REMOTE_CLASSES[key] = type(name, bases_, {"__module__": "sandbox"})
     return _REMOTE_CLASSES[key]
 
 
@@ -173,7 +174,7 @@ class Session:
             f"a judge-side {type(obj).__name__} cannot be sent to the sandbox: arguments are plain data "
             "(None, bool, int, float, str, bytes, list, tuple, dict, arrays, tensors) and remote handles")
 
-    def exchange(self, message: dict, seconds: float) -> Any:
+    def exchange(self, message: dict, seconds: float, limit: float | None = None) -> Any:
         """Send ``message``; return the decoded reply (raises ``SandboxLost``)."""
         if self.lost:
             raise SandboxLost(self.lost)
@@ -187,8 +188,8 @@ class Session:
         except channel.ChannelTimeout:
             self.lost = (f"the notebook ran past its limit and was stopped" if self.deadline is not None
                          and time.monotonic() >= self.deadline else
-                         f"the sandbox did not answer within {seconds:g} s (student code that ignores the "
-                         "time limit): it was stopped")
+                         f"student code ran past its limit of {limit if limit is not None else seconds:g} s and did "
+                         "not stop: the sandbox was stopped")
         except (channel.ChannelClosed, ConnectionError):
             self.lost = "the kernel died (the sandbox closed its channel) before the notebook finished"
         except (channel.ChannelError, OSError) as exc:
@@ -198,7 +199,7 @@ class Session:
         raise SandboxLost(self.lost)
 
     def request(self, op: str, **fields) -> Any:
-        reply = self.exchange({"op": op, **fields}, self.request_seconds + self.grace)
+        reply = self.exchange({"op": op, **fields}, self.request_seconds + self.grace, self.request_seconds)
         if type(reply) is not dict or len(reply) != 1 or next(iter(reply)) not in ("ok", "error"):
             self.lost = "the sandbox broke the grading protocol: a reply that is not {ok} or {error}"
             raise SandboxLost(self.lost)
@@ -234,7 +235,7 @@ class Session:
     def run_cell(self, source: str, seconds: float) -> list:
         """Run a student or locked cell in the sandbox; its outputs as the sandbox reported them
         (unchecked: ``autograder.sandbox`` checks and caps them)."""
-        reply = self.exchange({"op": "run", "source": source}, seconds + self.grace)
+        reply = self.exchange({"op": "run", "source": source}, seconds + self.grace, seconds)
         if type(reply) is not dict or type(reply.get("outputs")) is not list:
             self.lost = "the sandbox broke the grading protocol: a cell's reply without outputs"
             raise SandboxLost(self.lost)
@@ -260,11 +261,18 @@ class Namespace(dict):
         if name in JUDGE_BUILTINS or (name.startswith("__") and name.endswith("__")):
             raise KeyError(name)  # the interpreter goes on to the judge's builtins
         try:
-            return self.session.request("get", name=name)
+            value = self.session.request("get", name=name)
         except RemoteError as exc:
             if isinstance(exc, NameError):
                 raise KeyError(name) from None
             raise
+        if type(value) is Remote and value._type in ("type", "ABCMeta"):
+            # a class: if it is an exception class, the judge's own class of that name and builtin
+            # base, the one an exception of that type raised in the sandbox arrives as
+            info = self.session.request("classinfo", target=channel.Handle(value._hid, value._type))
+            if type(info) is dict and type(info.get("name")) is str and type(info.get("bases")) is list:
+                return remote_exception_class(info["name"], info["bases"])
+        return value
 
 
 class Judge:

@@ -42,14 +42,15 @@ SHARED_TRIGRAMS = 0.9   # share of the cell's distinct token 3-grams that occur 
 MIN_TRIGRAMS = 60
 
 
-def check_submission(cells: list[tuple[str, str]], reference: list[str]) -> list[str]:
+def check_submission(cells: list[tuple[str, str]], reference: list[str], lab_code: list[str] = ()) -> list[str]:
     """Flags (in words) for the solution cells ``[(grade_id, source)]`` against the ``reference``
-    modules (dotted names). No reference modules: only the code-loading machinery is checked."""
+    modules (dotted names); ``lab_code`` is the source notebook's code (names it defines are the
+    lab's, not only the reference's). No reference modules: only the code-loading machinery."""
     if not isinstance(cells, list) or not all(isinstance(c, tuple) and len(c) == 2 for c in cells):
         raise TypeError("cells must be a list of (grade_id, source) pairs")
     flags: list[str] = []
     defined = set()
-    for _gid, src in cells:
+    for src in [s for _gid, s in cells] + list(lab_code):
         defined |= _defined_names(src)
     for gid, src in cells:
         found = check_cell(src, reference, defined)

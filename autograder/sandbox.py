@@ -138,7 +138,9 @@ class SandboxedExecute(NbGraderPreprocessor):
         reference = list(self.reference_modules) + list(declared.get("reference", []))
         plan = cell_plan(nb, source_nb)
         notes = list(nb.metadata.pop("mlsys_grade_flags", []))
-        notes += check_submission([(gid, code) for _, kind, gid, code in plan if kind == "student"], reference)
+        lab_code = [c.source for c in source_nb.cells if c.cell_type == "code"]
+        notes += check_submission([(gid, code) for _, kind, gid, code in plan if kind == "student"], reference,
+                                  lab_code)
         outputs, more = self.grade(plan, workdir, course_root)
         notes += more
         fatal = outputs.pop("fatal", None)
@@ -243,6 +245,8 @@ def clean_outputs(outs, per_cell: int, budget: list[int], notes: list[str]) -> l
         kind = o.get("output_type")
         if kind == "stream" and o.get("name") in ("stdout", "stderr") and type(o.get("text")) is str:
             text = _take(o["text"], per_cell, budget)
+            if (len(o["text"]) > per_cell or "[output truncated" in o["text"]) and not any("printed more" in n for n in notes):
+                notes.append(f"a cell printed more than the output limit of {per_cell >> 10} KiB (truncated)")
             clean.append({"output_type": "stream", "name": o["name"], "text": text})
         elif kind == "display_data" and type(o.get("data")) is dict:
             data = {}
