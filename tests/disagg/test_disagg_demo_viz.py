@@ -48,3 +48,22 @@ def test_widget_recounts_and_redraws_when_sliders_move():
     before = image.value
     rate.value = 8.0
     assert image.value != before and "goodput per device" in facts.value
+
+
+def test_widget_recount_equals_slo_attainment():
+    """The widget's numpy recount (fast path) is the teaching path's slo_attainment."""
+    from hypothesis import given, settings, strategies as st
+
+    from mlsys_kit.serving.disagg import slo_attainment
+    from mlsys_kit.viz.disagg import _Curves
+
+    res = simulate_disagg(chatbot_workload(120, 9.0, seed=4), Pool(2), Pool(1, scheduler="continuous"), Link(25.0), HW)
+    curves = _Curves()
+    curves.add(("d",), res)
+
+    @settings(max_examples=40)
+    @given(st.floats(0.01, 2.0), st.floats(0.001, 0.3))
+    def check(t1, t2):
+        assert curves.attainment(("d",), t1, t2) == pytest.approx(slo_attainment(res.seqs, t1, t2))
+
+    check()
