@@ -320,15 +320,17 @@ def autograde(course: Course, lab: str, students: list[str] | None = None, jobs:
     results: list[dict[str, Any]] = [{"student": s, **log[s]} for s in done]
     todo = [s for s in all_students if s not in done]
     t0 = time.perf_counter()
+    # the bar only on a terminal: tqdm makes a multiprocessing lock (a semaphore in /dev/shm) when it starts
     meter = tqdm(total=len(all_students), initial=len(done), desc=f"autograde {lab}", unit="nb", file=sys.stderr,
-                 disable=not bar, mininterval=1.0)
-    say = meter.write if bar else progress
+                 mininterval=1.0) if bar else None
+    say = meter.write if meter is not None else progress
     for s in todo:
         course.update_log(lab, s, status="queued", reason=None)
 
     def record(r: dict[str, Any]) -> None:
         results.append(r)
-        meter.update(1)
+        if meter is not None:
+            meter.update(1)
         msg = f"[{len(results)}/{len(all_students)}] {r['student']}: {r['score']:g}/{r['max_score']:g} {r['status']}"
         detail = "; ".join(([r["reason"]] if r.get("reason") else []) + r.get("notes", []))
         say(msg + (f" ({detail})" if detail else ""))
@@ -416,7 +418,8 @@ def autograde(course: Course, lab: str, students: list[str] | None = None, jobs:
             for w in list(workers):
                 retire(w)
             sel.close()
-    meter.close()
+    if meter is not None:
+        meter.close()
     errors = [{"student": r["student"], "reason": r["reason"]} for r in results if r["status"] != "graded"]
     summary = {"lab": lab, "submissions": len(results), "graded": len(results) - len(errors), "errors": errors,
                "kept": len(done), "seconds": round(time.perf_counter() - t0, 2),
