@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("labs", nargs="*", metavar="LAB", help="labs to check (default: all)")
     p.add_argument("--jobs", type=checks.arg(checks.positive_int, int, "--jobs"), default=2)
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
+    p.add_argument("--sample", type=checks.arg(checks.positive_int, int, "--sample"), metavar="N",
+                   help="run N automatic mutants per lab, a fixed choice (default: all of them)")
     p.set_defaults(func=cmd_qa)
 
     p = sub.add_parser("build", parents=[common], help="build source notebooks from labs/authoring/<lab>.py")
@@ -187,7 +189,7 @@ def cmd_qa(args: argparse.Namespace, course: Course) -> int:
 
     labs = args.labs or course.labs()
     out = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
-    reports = [qa_lab(course, lab, jobs=args.jobs, progress=out) for lab in labs]
+    reports = [qa_lab(course, lab, jobs=args.jobs, progress=out, sample=args.sample) for lab in labs]
     if args.json:
         json.dump(reports, sys.stdout, indent=2)
         print()

@@ -7,14 +7,28 @@ For a lab, in a throw-away copy of the course, with nbgrader doing the grading:
 2. the released student version earns zero autograded points, and the grader completes;
 3. every mutant in ``autograder/mutants/<lab>/*.py`` (a realistic bug, as text edits of the
    solution cells: see docs/labs.md) earns less than full marks.
+
+Then, in fast trusted runs judged as the grader judges (``autograder.qarun``; issue #13):
+
+4. the branch coverage of the solution regions under all the lab's tests (coverage.py), and
+5. the kill rate of the automatic mutants (``autograder.mutate``), survivors listed.
+
+The lab's QA file ``autograder/mutants/<lab>/qa.toml`` records equivalent automatic mutants
+(``[[equivalent]]`` with ``mutant`` and ``reason``) and, with ``enforce = true``, makes 4 and 5
+gates: coverage 100 % (lines marked ``# qa: untested -- <reason>`` excepted) and every automatic
+mutant killed or recorded as equivalent. Without it they are reported only.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import runpy
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -68,9 +82,25 @@ def apply_mutant(nb: nbformat.NotebookNode, name: str, edits: list[tuple[str, st
     return nb
 
 
+def fast_checks(source: Path, qa_file: Path, sample: int | None = None, jobs: int = 2,
+                timeout: float = 3600) -> dict[str, Any]:
+    """Coverage and automatic mutants of a source notebook (``autograder.qarun``, in a fresh
+    process: it forks, so it must not inherit a parent's thread pools)."""
+    cmd = [sys.executable, "-m", "autograder.qarun", str(source), "--qa-file", str(qa_file), "--jobs", str(jobs)]
+    if sample is not None:
+        cmd += ["--sample", str(sample)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).parents[1])
+    if res.returncode != 0:
+        raise CourseError(f"the fast QA run of {source.name} failed: {res.stderr.strip()[-2000:]}")
+    return json.loads(res.stdout)
+
+
 def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
-           progress: Callable[[str], None] = print, mutants_dir: Path = MUTANTS) -> dict[str, Any]:
-    """Run the three checks on ``lab``; returns a report whose ``ok`` says if all held."""
+           progress: Callable[[str], None] = print, mutants_dir: Path = MUTANTS,
+           sample: int | None = None, fast: bool = True) -> dict[str, Any]:
+    """Run the checks on ``lab``; returns a report whose ``ok`` says if all held. ``sample``:
+    run only that many automatic mutants (a fixed choice per lab; default: all)."""
+    t_start = time.perf_counter()
     course.check_lab(lab)
     mutant_files = sorted((mutants_dir / lab).glob("*.py")) if (mutants_dir / lab).is_dir() else []
     mutants = {f"mutant-{re.sub(r'[^A-Za-z0-9_.-]', '-', p.stem)}": (p.name, *load_mutant(p)) for p in mutant_files}
@@ -111,9 +141,51 @@ def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
             failures.append(f"mutant {fname} ({doc}) earns full marks: the tests do not catch it")
     report = {"lab": lab, "max_score": max_score, "solution": sol["score"], "stub": stub["score"],
               "mutants": {mutants[sid][0]: {"bug": mutants[sid][1], "score": res[sid]["score"]} for sid in mutants},
-              "failures": failures, "ok": not failures}
+              "failures": failures}
+    if fast:
+        qa_file = mutants_dir / lab / "qa.toml"
+        progress(f"{lab}: branch coverage and automatic mutants" + (f" (a sample of {sample})" if sample else ""))
+        extra = fast_checks(course.source_notebook(lab), qa_file, sample=sample, jobs=max(1, jobs))
+        report.update(extra)
+        report["enforced"] = bool(_settings(qa_file).get("enforce", False))
+        failures += _fast_failures(extra, report["enforced"], progress)
+    report["ok"] = not failures
+    report["seconds"] = round(time.perf_counter() - t_start, 1)
     progress(f"{lab}: {'OK' if report['ok'] else 'FAILED'}: solution {sol['score']:g}/{max_score:g}, "
              f"stub {stub['score']:g}, mutants " + ", ".join(f"{v['score']:g}" for v in report["mutants"].values()))
     for f in failures:
         progress(f"  - {f}")
     return report
+
+
+def _settings(qa_file: Path) -> dict[str, Any]:
+    from autograder.qarun import qa_settings
+
+    return qa_settings(qa_file)
+
+
+def _fast_failures(extra: dict[str, Any], enforced: bool, progress: Callable[[str], None]) -> list[str]:
+    """Report coverage and automatic mutants; the failures they are when the lab enforces them."""
+    cov, auto = extra["coverage"], extra["automatic_mutants"]
+    progress(f"  branch coverage of the solution regions: {cov['percent']:g} % "
+             f"({cov['statements']} statements, {cov['branches']} branches)")
+    for m in cov["missing"]:
+        progress(f"    not covered: {m}")
+    progress(f"  automatic mutants: {auto['killed']}/{auto['run']} killed ({auto['kill_rate']:g} %)"
+             + (f", a sample of {auto['total']}" if auto["sampled"] else f" of {auto['total']}")
+             + f", {auto['equivalent']} recorded as equivalent")
+    for key in auto["survivors"]:
+        progress(f"    survivor: {key}")
+    hard = [f"{m}" for m in cov["unexplained"]]
+    hard += [f"equivalent mutant {k!r} in qa.toml matches no automatic mutant (stale): remove it"
+             for k in auto["stale_equivalents"]]
+    soft = []
+    if cov["percent"] < 100:
+        soft.append(f"branch coverage {cov['percent']:g} % < 100 %: {len(cov['missing'])} lines/branches no test "
+                    "drives (add a test, or mark the line '# qa: untested -- <reason>')")
+    if auto["survivors"]:
+        soft.append(f"{len(auto['survivors'])} automatic mutants survive: kill each with a test or record it in "
+                    "qa.toml as equivalent with a reason")
+    if not enforced and soft:
+        progress("  (not enforced for this lab: qa.toml has no 'enforce = true')")
+    return hard + (soft if enforced else [])

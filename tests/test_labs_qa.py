@@ -14,16 +14,22 @@ from autograder.qa import MUTANTS, qa_lab
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course(ROOT / "labs")
 MIN_MUTANTS = {"lab0-costs": 5}  # every later lab: at least 6
+CI_SAMPLE = 12  # automatic mutants per lab in `make test` (a fixed choice); `make qa` runs all of them
 
 
 @pytest.mark.parametrize("lab", COURSE.labs())
 def test_lab_passes_qa(lab):
     n = len(list((MUTANTS / lab).glob("*.py")))
     assert n >= MIN_MUTANTS.get(lab, 6), f"{lab} has {n} mutants"
-    report = qa_lab(COURSE, lab, jobs=2)
+    report = qa_lab(COURSE, lab, jobs=2, sample=CI_SAMPLE)
     assert report["ok"], report["failures"]
     assert report["solution"] == report["max_score"] > 0 and report["stub"] == 0
     assert all(m["score"] < report["max_score"] for m in report["mutants"].values())
+    cov, auto = report["coverage"], report["automatic_mutants"]
+    assert cov["solution_failed_tests"] == [] and cov["statements"] > 0
+    assert auto["run"] == min(CI_SAMPLE, auto["total"] - auto["equivalent"])
+    if report["enforced"]:  # the lab's qa.toml makes coverage and the automatic mutants gates
+        assert cov["percent"] == 100.0 and auto["survivors"] == []
 
 
 def test_qa_fails_a_lab_whose_tests_do_not_tell_right_from_wrong(tmp_path):
@@ -39,7 +45,7 @@ def test_qa_fails_a_lab_whose_tests_do_not_tell_right_from_wrong(tmp_path):
     mutants = tmp_path / "mutants" / lab
     mutants.mkdir(parents=True)
     shutil.copy(MUTANTS / lab / "kv_uses_query_heads.py", mutants)
-    report = qa_lab(Course(tmp_path), lab, jobs=2, mutants_dir=tmp_path / "mutants")
+    report = qa_lab(Course(tmp_path), lab, jobs=2, mutants_dir=tmp_path / "mutants", fast=False)
     assert not report["ok"]
     assert any("released version earns 2 points without any work" in f for f in report["failures"])
     assert any("kv_uses_query_heads.py" in f and "earns full marks" in f for f in report["failures"])

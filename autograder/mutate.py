@@ -1,0 +1,307 @@
+"""Automatic mutants of a lab's solution cells (issue #13): small, mechanical bugs that a lab's
+tests must catch, beside the hand-written realistic ones in ``autograder/mutants/<lab>/``.
+
+Mutation testing (DeMillo, Lipton and Sayward, "Hints on test data selection", IEEE Computer 1978;
+the operator set follows Offutt et al., "An experimental determination of sufficient mutant
+operators", TOSEM 1996, section 3): each mutant changes ONE place of ONE solution region, and a
+test suite is as good as the share of mutants it kills. Operators:
+
+=================  ========================================================================
+operator           change
+=================  ========================================================================
+compare-boundary   ``<`` <-> ``<=``, ``>`` <-> ``>=``
+compare-flip       a comparison negated (``==`` <-> ``!=``, ``<`` -> ``>=``, ``in`` -> ``not in``,
+                   ``is`` -> ``is not`` ...)
+constant           an int constant +1 and -1 (bools and the ints of a slice bound excluded);
+                   a float constant +1
+arithmetic         ``+`` <-> ``-``, ``*`` -> ``+``, ``/`` <-> ``//``, ``%`` -> ``//``, ``**`` -> ``*``,
+                   unary minus dropped (also in ``x += ...``)
+boolean            ``and`` <-> ``or``, ``not x`` -> ``x``, ``if c`` -> ``if not c`` (also ``while``)
+loop-control       ``break`` <-> ``continue``
+slice              a slice bound +1 or -1
+delete             a statement replaced by ``pass`` (assignments, calls, raise, del, augmented
+                   assignments; returns become ``return None``)
+return-input       ``return x`` -> ``return <the function's first parameter>``
+return-type        ``return x`` -> the same value with a wrong type, from the return annotation
+                   (int -> float, float -> int, list <-> tuple, bool -> int, dict -> list of items)
+skip-copy          ``list(x)``, ``dict(x)``, ``set(x)``, ``x.copy()``, ``x.clone()``, ``copy.copy(x)``,
+                   ``copy.deepcopy(x)``, ``x[:]`` -> ``x`` (the caller's object, not a copy)
+=================  ========================================================================
+
+Only code inside ``### BEGIN SOLUTION`` / ``### END SOLUTION`` regions is mutated (what students
+write). A mutant is a text edit of the cell (the node's exact source span replaced), so comments
+and layout elsewhere stay; every mutant compiles. Each has a stable ``key`` (cell, the line's text,
+the edit) that ``autograder/mutants/<lab>/equivalent.toml`` uses to record an equivalent mutant.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+
+BOUNDARY = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
+NEGATE = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Gt: ast.LtE,
+          ast.GtE: ast.Lt, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
+ARITH = {ast.Add: [ast.Sub], ast.Sub: [ast.Add], ast.Mult: [ast.Add], ast.Div: [ast.FloorDiv],
+         ast.FloorDiv: [ast.Div], ast.Mod: [ast.FloorDiv], ast.Pow: [ast.Mult]}
+COPY_CALLS = {"list", "dict", "set"}
+COPY_METHODS = {"copy", "clone"}
+WRONG_TYPE = {"int": "float", "float": "int", "list": "tuple", "tuple": "list", "bool": "int"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One automatic mutant of one solution cell."""
+    cell: str          # the solution cell's id (nbgrader grade_id)
+    line: int          # 1-based line in the cell's source (with its markers)
+    operator: str      # one of the operators in the module docstring
+    old: str           # the source text replaced
+    new: str           # its replacement
+    source: str        # the whole mutated cell, solution markers removed (what a student would submit)
+    key: str           # stable name: "<cell> | <the line's text> | <operator>: <old> -> <new>" (+ " #n")
+
+    def describe(self) -> str:
+        return f"{self.cell}:{self.line} {self.operator}: {self.old} -> {self.new}"
+
+
+def solution_lines(source: str) -> set[int]:
+    """1-based line numbers inside ``### BEGIN/END SOLUTION`` regions (markers excluded)."""
+    inside, lines = False, set()
+    for n, line in enumerate(source.splitlines(), 1):
+        m = MARKER.match(line)
+        if m:
+            inside = m.group(1) == "BEGIN"
+        elif inside:
+            lines.add(n)
+    return lines
+
+
+def strip_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if not MARKER.match(line))
+
+
+def _offsets(source: str) -> list[int]:
+    """Character offset of the start of each line (index 0 is line 1)."""
+    starts, pos = [], 0
+    for line in source.splitlines(keepends=True):
+        starts.append(pos)
+        pos += len(line)
+    starts.append(pos)
+    return starts
+
+
+class _Sites(ast.NodeVisitor):
+    """Collects (node, operator, replacement text) for every mutation site."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.sites: list[tuple[ast.AST, str, str]] = []
+        self.func: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+        self.slice_consts: set[int] = set()
+
+    def seg(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.source, node) or ast.unparse(node)
+
+    def add(self, node: ast.AST, operator: str, new: str) -> None:
+        self.sites.append((node, operator, new))
+
+    # ---- functions (for return-input / return-type) -------------------------------------
+    def visit_FunctionDef(self, node):
+        self.func.append(node)
+        self.generic_visit(node)
+        self.func.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        self.func.append(None)  # a return inside a lambda is not a return statement
+        self.generic_visit(node)
+        self.func.pop()
+
+    # ---- expressions ------------------------------------------------------------------
+    def visit_Compare(self, node):
+        for i, op in enumerate(node.ops):
+            for name, table in (("compare-boundary", BOUNDARY), ("compare-flip", NEGATE)):
+                if type(op) in table:
+                    ops = list(node.ops)
+                    ops[i] = table[type(op)]()
+                    self.add(node, name, ast.unparse(ast.Compare(node.left, ops, node.comparators)))
+        self.generic_visit(node)
+
+    def visit_BinOp(self, node):
+        for new_op in ARITH.get(type(node.op), []):
+            self.add(node, "arithmetic", ast.unparse(ast.BinOp(node.left, new_op(), node.right)))
+        self.generic_visit(node)
+
+    def visit_UnaryOp(self, node):
+        if isinstance(node.op, ast.USub) and not isinstance(node.operand, ast.Constant):
+            self.add(node, "arithmetic", self.seg(node.operand) if isinstance(node.operand, (ast.Name, ast.Attribute,
+                                                                                           ast.Call, ast.Subscript))
+                     else f"({self.seg(node.operand)})")
+        elif isinstance(node.op, ast.Not):
+            self.add(node, "boolean", f"({self.seg(node.operand)})")
+        self.generic_visit(node)
+
+    def visit_BoolOp(self, node):
+        other = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        self.add(node, "boolean", ast.unparse(ast.BoolOp(other, node.values)))
+        self.generic_visit(node)
+
+    def visit_Constant(self, node):
+        v = node.value
+        if id(node) in self.slice_consts or isinstance(v, bool):
+            return
+        if isinstance(v, int):
+            self.add(node, "constant", repr(v + 1))
+            self.add(node, "constant", repr(v - 1) if v - 1 >= 0 else f"({v - 1})")
+        elif isinstance(v, float):
+            self.add(node, "constant", repr(v + 1.0))
+
+    def visit_Slice(self, node):
+        for part in ("lower", "upper"):
+            bound = getattr(node, part)
+            if bound is not None:
+                text = self.seg(bound)
+                self.add(bound, "slice", f"({text}) + 1")
+                self.add(bound, "slice", f"({text}) - 1")
+                if isinstance(bound, ast.Constant):
+                    self.slice_consts.add(id(bound))
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node):
+        s = node.slice
+        if isinstance(s, ast.Slice) and s.lower is None and s.upper is None and s.step is None:
+            self.add(node, "skip-copy", self.seg(node.value))
+        self.generic_visit(node)
+
+    def visit_Call(self, node):
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in COPY_CALLS and len(node.args) == 1 and not node.keywords \
+                and not isinstance(node.args[0], (ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)):
+            self.add(node, "skip-copy", self.seg(node.args[0]))
+        elif isinstance(f, ast.Attribute) and f.attr in COPY_METHODS and not node.args and not node.keywords:
+            self.add(node, "skip-copy", self.seg(f.value))
+        elif isinstance(f, ast.Attribute) and f.attr in ("copy", "deepcopy") and isinstance(f.value, ast.Name) \
+                and f.value.id == "copy" and len(node.args) == 1:
+            self.add(node, "skip-copy", self.seg(node.args[0]))
+        self.generic_visit(node)
+
+    # ---- statements -------------------------------------------------------------------
+    def _delete(self, node):
+        self.add(node, "delete", "pass")
+
+    def visit_Assign(self, node):
+        self._delete(node)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node):
+        self._delete(node)
+        for new_op in ARITH.get(type(node.op), []):
+            self.add(node, "arithmetic", ast.unparse(ast.AugAssign(node.target, new_op(), node.value)))
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node):
+        if node.value is not None:
+            self._delete(node)
+        self.generic_visit(node)
+
+    def visit_Expr(self, node):
+        if isinstance(node.value, ast.Call):
+            self._delete(node)
+        self.generic_visit(node)
+
+    def visit_Raise(self, node):
+        self._delete(node)
+        self.generic_visit(node)
+
+    def visit_Delete(self, node):
+        self._delete(node)
+        self.generic_visit(node)
+
+    def visit_Break(self, node):
+        self.add(node, "loop-control", "continue")
+
+    def visit_Continue(self, node):
+        self.add(node, "loop-control", "break")
+
+    def visit_If(self, node):
+        self._negate_test(node)
+        self.generic_visit(node)
+
+    def visit_While(self, node):
+        self._negate_test(node)
+        self.generic_visit(node)
+
+    def _negate_test(self, node):
+        if not isinstance(node.test, (ast.Compare, ast.BoolOp, ast.UnaryOp)):  # those have their own operators
+            self.add(node.test, "boolean", f"not ({self.seg(node.test)})")
+
+    def visit_Return(self, node):
+        func = self.func[-1] if self.func else None
+        if node.value is not None and func is not None:
+            value = self.seg(node.value)
+            if isinstance(node.value, ast.Tuple) and not value.startswith("("):
+                value = f"({value})"
+            self.add(node.value, "delete", "None")
+            params = [a.arg for a in func.args.posonlyargs + func.args.args if a.arg not in ("self", "cls")]
+            if params and value != params[0]:
+                self.add(node.value, "return-input", params[0])
+            ann = func.returns
+            base = ann.id if isinstance(ann, ast.Name) else (ann.value.id if isinstance(ann, ast.Subscript) and
+                                                             isinstance(ann.value, ast.Name) else None)
+            if base in WRONG_TYPE:
+                self.add(node.value, "return-type", f"{WRONG_TYPE[base]}({value})")
+            elif base == "dict":
+                self.add(node.value, "return-type", f"list(({value}).items())")
+        self.generic_visit(node)
+
+
+def mutants(cell_id: str, source: str) -> list[Mutant]:
+    """Every automatic mutant of one solution cell (its source with the solution markers)."""
+    tree = ast.parse(source)
+    inside = solution_lines(source)
+    finder = _Sites(source)
+    finder.visit(tree)
+    starts = _offsets(source)
+    lines = source.splitlines()
+    out: list[Mutant] = []
+    seen: dict[str, int] = {}
+    for node, operator, new in finder.sites:
+        first, last = node.lineno, node.end_lineno or node.lineno
+        if not all(n in inside for n in range(first, last + 1)):
+            continue
+        a = starts[first - 1] + node.col_offset
+        b = starts[last - 1] + node.end_col_offset
+        old = source[a:b]
+        if old == new:
+            continue
+        text = source[:a] + new + source[b:]
+        try:
+            compile(text, f"<mutant of {cell_id}>", "exec")
+        except SyntaxError:
+            continue
+        key = f"{cell_id} | {lines[first - 1].strip()} | {operator}: {_short(old)} -> {_short(new)}"
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            key += f" #{seen[key]}"
+        out.append(Mutant(cell_id, first, operator, old, new, strip_markers(text), key))
+    return out
+
+
+def _short(text: str, width: int = 60) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[:width - 3] + "..."
+
+
+def lab_mutants(cells: dict[str, str]) -> list[Mutant]:
+    """Automatic mutants of every solution cell: ``cells`` maps cell id -> source with markers."""
+    return [m for cid, src in cells.items() for m in mutants(cid, src)]
+
+
+def iter_operators() -> Iterator[str]:
+    yield from ("compare-boundary", "compare-flip", "constant", "arithmetic", "boolean", "loop-control", "slice",
+                "delete", "return-input", "return-type", "skip-copy")

@@ -1,0 +1,354 @@
+"""Fast, trusted runs of a lab for QA: branch coverage of the solution cells and automatic mutants.
+
+Lab QA grades OUR OWN code (the reference solution and mutants of it), so it needs no sandbox,
+but it must judge exactly as the real grader does (docs/grading.md): student and locked cells
+run in a separate process through ``autograder.runner`` (IPython, as in the sandbox), test
+cells run here in ``autograder.judge`` against that process over the plain-data channel,
+checker cells run in both, and the cell plan is ``autograder.sandbox.cell_plan``'s. What is
+left out is only the isolation (namespaces, rlimits, uid).
+
+Speed: this process imports what the lab imports once, then forks a worker pool; for each
+variant a worker forks the student-side process (so torch, IPython and mlsys_kit are already
+loaded there) and, for a mutant, stops at the first test that fails (a mutant that loses any
+point is killed; the tests before the mutated cell cannot fail and still run, in order, since
+later tests may use what they bound). Run as a subprocess (``python -m autograder.qarun``) so
+that no OpenMP thread pool of a parent (pytest) is forked.
+
+Branch coverage (coverage.py, branch mode) is measured on the solution regions only (what
+students write), under every test cell of the lab, visible and hidden. A line may be exempted
+with ``# qa: untested -- <reason>`` (coverage then excludes the line and the block it opens);
+the reason is required.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import re
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+UNTESTED = r"#\s*qa:\s*untested\b"
+UNTESTED_WITH_REASON = re.compile(r"#\s*qa:\s*untested\s*--\s*\S.{4,}")
+MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+
+
+# ---- the submission a variant is ------------------------------------------------------------
+def solution_cells(source_nb) -> dict[str, str]:
+    """{grade id: source with markers} of the solution code cells of an nbgrader source notebook."""
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def strip_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if not MARKER.match(line))
+
+
+def plan_for(source_nb, answers: dict[str, str]) -> list[tuple[int, str, str, str]]:
+    """The grader's cell plan for a submission whose solution cells hold ``answers`` (by grade
+    id; missing ones: the source's solution with its markers removed)."""
+    import nbformat
+
+    from autograder.sandbox import cell_plan
+
+    sub = nbformat.from_dict(source_nb)
+    for c in sub.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "code" and meta.get("solution"):
+            c.source = answers.get(meta["grade_id"], strip_markers(c.source))
+    return cell_plan(sub, source_nb)
+
+
+# ---- one variant: fork the student side, judge here -----------------------------------------
+def _student_side(sock, cell_seconds: float, cov: dict | None) -> None:
+    """In the forked child: serve the judge as the sandbox's runner does; never returns."""
+    try:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(devnull, target)
+        cv = None
+        if cov:
+            import coverage
+
+            cv = coverage.Coverage(data_file=cov["data_file"], branch=True, include=[cov["dir"] + "/*"],
+                                   config_file=False)
+            cv.exclude(UNTESTED)
+            cv.start()
+        from autograder.runner import Runner
+
+        runner = Runner(sock, cell_seconds, cell_seconds, 1 << 20)
+        runner.reply({"ready": True})
+        runner.loop()
+        if cv is not None:
+            cv.stop()
+            cv.save()
+    finally:
+        os._exit(0)
+
+
+def run_variant(plan, cell_seconds: float = 30, stop_at_failure: set[str] | None = None, cov: dict | None = None,
+                wall_seconds: float = 300) -> dict[str, Any]:
+    """Run one submission's plan; returns {"tests": {gid: passed}, "fatal": str|None, "seconds"}.
+    With ``stop_at_failure`` (test ids), stop at the first of those tests that fails."""
+    from autograder import channel
+    from autograder.judge import Judge, SandboxLost, Session
+
+    t0 = time.perf_counter()
+    mine, theirs = channel.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        mine.close()
+        _student_side(theirs, cell_seconds, cov)
+    theirs.close()
+    session = Session(mine, request_seconds=cell_seconds, grace=5.0, deadline=time.monotonic() + wall_seconds)
+    judge = Judge(session, test_seconds=cell_seconds * 4)
+    tests: dict[str, bool] = {}
+    fatal = None
+    try:
+        session.wait_ready(60)
+        for _i, kind, gid, code in plan:
+            if kind == "test":
+                outs = judge.run_test(code, gid)
+                tests[gid] = not any(o.get("output_type") == "error" for o in outs)
+                if stop_at_failure and gid in stop_at_failure and not tests[gid]:
+                    break
+                continue
+            session.run_cell(code, cell_seconds)
+            if kind == "checker":
+                judge.run_checker(code, gid)
+    except SandboxLost as exc:
+        fatal = str(exc)
+    finally:
+        mine.close()
+        deadline = time.monotonic() + (30 if cov else 5)
+        while time.monotonic() < deadline:  # the child saves its coverage data after the channel closes
+            done, _status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.02)
+        else:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+    return {"tests": tests, "fatal": fatal, "seconds": round(time.perf_counter() - t0, 2), "notes": judge.notes}
+
+
+# ---- coverage ---------------------------------------------------------------------------------
+def _region_lines(source: str) -> set[int]:
+    """Lines (1-based, in the source with markers removed) that were inside solution regions."""
+    inside, out, n = False, set(), 0
+    for line in source.splitlines():
+        m = MARKER.match(line)
+        if m:
+            inside = m.group(1) == "BEGIN"
+            continue
+        n += 1
+        if inside:
+            out.add(n)
+    return out
+
+
+def coverage_run(source_nb, cell_seconds: float = 30) -> dict[str, Any]:
+    """Branch coverage of the solution regions under all the lab's tests (the solution run)."""
+    import coverage
+
+    cells = solution_cells(source_nb)
+    with tempfile.TemporaryDirectory(prefix="qa-cov-") as tmp:
+        files, wrappers = {}, {}
+        for gid, src in cells.items():
+            path = Path(tmp) / f"{gid}.py"
+            path.write_text(strip_markers(src) + "\n")
+            files[gid] = path
+            # the same code, compiled with a file name coverage can read back
+            wrappers[gid] = f"exec(compile(open({str(path)!r}).read(), {str(path)!r}, 'exec'))"
+        plan = plan_for(source_nb, wrappers)
+        spec = {"data_file": str(Path(tmp) / ".coverage"), "dir": tmp}
+        res = run_variant(plan, cell_seconds, cov=spec)
+        cv = coverage.Coverage(data_file=spec["data_file"], branch=True, include=[tmp + "/*"], config_file=False)
+        cv.exclude(UNTESTED)
+        cv.load()
+        report_file = Path(tmp) / "cov.json"
+        try:
+            cv.json_report(outfile=str(report_file))
+            data = json.loads(report_file.read_text())["files"]
+        except coverage.exceptions.NoDataError:
+            data = {}
+        per_cell, missing, unexplained = {}, [], []
+        stmts = hit = branches = taken = 0
+        for gid, path in files.items():
+            text = path.read_text().splitlines()
+            region = _region_lines(cells[gid])
+            for n in range(1, len(text) + 1):
+                if re.search(UNTESTED, text[n - 1]) and not UNTESTED_WITH_REASON.search(text[n - 1]):
+                    unexplained.append(f"{gid}:{n}: '# qa: untested' needs a reason: '# qa: untested -- <why>'")
+            f = data.get(str(path)) or next((v for k, v in data.items() if k.endswith(path.name)), None)
+            if f is None:
+                per_cell[gid] = None
+                missing.append(f"{gid}: never ran")
+                continue
+            ex = [n for n in f["executed_lines"] if n in region]
+            ms = [n for n in f["missing_lines"] if n in region]
+            eb = [b for b in f.get("executed_branches", []) if b[0] in region]
+            mb = [b for b in f.get("missing_branches", []) if b[0] in region]
+            stmts += len(ex) + len(ms)
+            hit += len(ex)
+            branches += len(eb) + len(mb)
+            taken += len(eb)
+            for n in ms:
+                missing.append(f"{gid}:{n} never runs: {text[n - 1].strip()}")
+            for a, b in mb:
+                to = "the function exits" if b < 0 else f"line {b}"
+                missing.append(f"{gid}:{a} never goes to {to}: {text[a - 1].strip()}")
+            per_cell[gid] = {"statements": len(ex) + len(ms), "missing_lines": ms, "branches": len(eb) + len(mb),
+                             "missing_branches": mb}
+    total = stmts + branches
+    percent = 100.0 * (hit + taken) / total if total else 100.0
+    failed = [g for g, ok in res["tests"].items() if not ok]
+    tests = res["tests"]
+    return {"percent": round(percent, 2), "statements": stmts, "branches": branches, "missing": missing,
+            "unexplained": unexplained, "cells": per_cell, "solution_failed_tests": failed, "tests": tests, "fatal": res["fatal"],
+            "seconds": res["seconds"]}
+
+
+# ---- automatic mutants ------------------------------------------------------------------------
+def _warm(source_nb) -> None:
+    """Import what the lab's code imports, here, before forking (each fork then starts warm)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    import autograder.runner  # noqa: F401
+    import autograder.sandbox  # noqa: F401  (cell_plan; it loads nbgrader: once, before the forks)
+
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    InteractiveShell.instance(config=cfg)  # the runner's shell, made once: each fork starts with a copy
+
+    for c in source_nb.cells:
+        if c.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(strip_markers(c.source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in names:
+                try:
+                    __import__(name)
+                except Exception:  # noqa: BLE001 - a cell's own import error shows when it runs
+                    pass
+
+
+_POOL_STATE: dict[str, Any] = {}
+
+
+def _pool_run(index: int) -> tuple[int, dict]:
+    st = _POOL_STATE
+    m = st["mutants"][index]
+    plan = plan_for(st["nb"], {m.cell: m.source})
+    return index, run_variant(plan, st["cell_seconds"], stop_at_failure=st["baseline"], wall_seconds=st["wall"])
+
+
+def mutant_runs(source_nb, mutants: list, baseline: set[str], jobs: int = 2, cell_seconds: float = 20,
+                wall_seconds: float = 120) -> list[dict]:
+    """Run each mutant, stopping at its first failing test among ``baseline`` (the tests the
+    solution passes); results in the order of ``mutants``."""
+    import multiprocessing
+
+    _POOL_STATE.update(nb=source_nb, mutants=mutants, cell_seconds=cell_seconds, wall=wall_seconds,
+                       baseline=set(baseline))
+    out: list[dict] = [None] * len(mutants)  # type: ignore[list-item]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(max(1, jobs), maxtasksperchild=25) as pool:
+        for i, res in pool.imap_unordered(_pool_run, range(len(mutants))):
+            out[i] = res
+    return out
+
+
+def load_equivalents(path: Path) -> dict[str, str]:
+    """{mutant key: reason} from a lab's QA file (``[[equivalent]]`` tables with mutant and reason)."""
+    import tomllib
+
+    if not path.is_file():
+        return {}
+    data = tomllib.loads(path.read_text())
+    out = {}
+    for i, e in enumerate(data.get("equivalent", [])):
+        if not isinstance(e, dict) or not isinstance(e.get("mutant"), str) or not isinstance(e.get("reason"), str) \
+                or len(e["reason"].split()) < 3:
+            raise ValueError(f"{path}: equivalent #{i + 1} needs mutant = \"<key>\" and reason = \"<one line, "
+                             "why no test can tell it apart>\"")
+        out[e["mutant"]] = e["reason"]
+    return out
+
+
+def qa_settings(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads(path.read_text()) if path.is_file() else {}
+
+
+def automatic_mutants_report(source_nb, equivalents: dict[str, str], baseline: set[str], sample: int | None = None,
+                             seed: str = "", jobs: int = 2) -> dict[str, Any]:
+    """Kill rate of the lab's automatic mutants (all, or a deterministic sample of ``sample``). A
+    mutant is killed when a test that the solution passes (``baseline``) fails, or when it
+    crashes or hangs the student side (the grader gives such a submission no points either)."""
+    from autograder.mutate import lab_mutants
+
+    everything = lab_mutants(solution_cells(source_nb))
+    chosen = [m for m in everything if m.key not in equivalents]
+    if sample is not None and sample < len(chosen):
+        chosen = sorted(random.Random(seed).sample(chosen, sample), key=everything.index)
+    t0 = time.perf_counter()
+    results = mutant_runs(source_nb, chosen, baseline, jobs=jobs)
+    survivors = [m for m, r in zip(chosen, results)
+                 if r["fatal"] is None and all(ok for gid, ok in r["tests"].items() if gid in baseline)]
+    killed = len(chosen) - len(survivors)
+    stale = sorted(set(equivalents) - {m.key for m in everything})
+    return {"total": len(everything), "equivalent": len(equivalents) - len(stale), "run": len(chosen),
+            "killed": killed, "kill_rate": round(100.0 * killed / len(chosen), 2) if chosen else 100.0,
+            "survivors": [m.key for m in survivors], "stale_equivalents": stale, "sampled": sample is not None
+            and sample < len(everything) - len(equivalents), "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import nbformat
+
+    p = argparse.ArgumentParser(prog="python -m autograder.qarun",
+                                description="coverage and automatic mutants of one lab (JSON on stdout)")
+    p.add_argument("notebook", help="the lab's nbgrader source notebook")
+    p.add_argument("--qa-file", help="the lab's QA file (equivalent mutants)")
+    p.add_argument("--sample", type=int, help="run this many automatic mutants (default: all)")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--no-mutants", action="store_true")
+    args = p.parse_args(argv)
+    nb = nbformat.read(args.notebook, as_version=4)
+    _warm(nb)
+    cov = coverage_run(nb)
+    out: dict[str, Any] = {"coverage": cov}
+    if not args.no_mutants:
+        eq = load_equivalents(Path(args.qa_file)) if args.qa_file else {}
+        baseline = {g for g, ok in cov["tests"].items() if ok}
+        out["automatic_mutants"] = automatic_mutants_report(nb, eq, baseline, args.sample,
+                                                            seed=Path(args.notebook).stem, jobs=args.jobs)
+    json.dump(out, sys.stdout)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    from autograder.qarun import main as _main  # run as the module itself, so the pool can pickle its functions
+
+    sys.exit(_main())
