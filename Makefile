@@ -35,7 +35,7 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
 qa: install
-	$(BIN)/mlsys-grade qa
+	$(BIN)/mlsys-grade qa --sample all
 
 release: install
 	$(BIN)/mlsys-grade release --all

@@ -83,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("labs", nargs="*", metavar="LAB", help="labs to check (default: all)")
     p.add_argument("--jobs", type=checks.arg(checks.positive_int, int, "--jobs"), default=2)
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
-    p.add_argument("--sample", type=checks.arg(checks.positive_int, int, "--sample"), metavar="N",
-                   help="run N automatic mutants per lab, a fixed choice (default: all of them)")
+    p.add_argument("--sample", type=_sample_arg, default=12, metavar="N|all",
+                   help="automatic mutants per lab: N (a fixed choice; default 12) or all (what `make qa` runs)")
     p.set_defaults(func=cmd_qa)
 
     p = sub.add_parser("build", parents=[common], help="build source notebooks from labs/authoring/<lab>.py")
@@ -94,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write nothing; exit 1 listing the labs whose committed notebook differs from its build")
     p.set_defaults(func=cmd_build)
     return parser
+
+
+def _sample_arg(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--sample takes a positive number of mutants or 'all': got {text!r}")
+    return n
 
 
 def cmd_build(args: argparse.Namespace, course: Course) -> int:
