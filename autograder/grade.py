@@ -349,6 +349,7 @@ def autograde(course: Course, lab: str, students: list[str] | None = None, jobs:
     errlog_path.parent.mkdir(parents=True, exist_ok=True)
     log_start = errlog_path.stat().st_size if errlog_path.is_file() else 0
     queue = deque(todo)
+    tries = {s: 0 for s in todo}
     workers: list[Worker] = []
     sel = selectors.DefaultSelector()
     failed_starts = 0
@@ -374,6 +375,10 @@ def autograde(course: Course, lab: str, students: list[str] | None = None, jobs:
                             w.ready, failed_starts = True, 0
                         elif msg.get("student") == w.student:
                             s, w.student = w.student, None
+                            if not msg.get("ok") and "database is locked" in str(msg.get("output")) and tries[s] < 3:
+                                tries[s] += 1  # the gradebook was busy (the grader's trouble, not the student's)
+                                queue.append(s)
+                                continue
                             try:
                                 r = finish(course, lab, s, bool(msg.get("ok")), str(msg.get("output", "")),
                                            float(msg.get("seconds", 0)), cell_timeout, max_notebook_mb)
