@@ -22,7 +22,8 @@
 # `R` recompute (continues the segment of the `C` before it). `"CRRCRR"` is two segments of three.
 #
 # Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then
-# run the test cell below it. Hidden tests check many random chains and plans. Total: 17 points.
+# run the test cell below it. Hidden tests check many random chains and plans. Total: 19 points
+# (17 graded by the tests, 2 by hand).
 
 # %% kind="locked" id="setup"
 import math
