@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from mlsys_kit.checks import positive_int
 from mlsys_kit.models.costs import TransformerConfig
-from mlsys_kit.parallel.model import RECOMPUTE, Cluster, Plan, check_plan, evaluate, pipeline_shape
+from mlsys_kit.parallel.model import RECOMPUTE, Cluster, Plan, check_plan, evaluate
 
 KEYS = ("tensor", "pipeline", "data", "microbatch", "zero_stage", "recompute", "step_time", "memory_bytes", "mfu", "fits")
 
