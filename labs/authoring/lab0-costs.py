@@ -192,7 +192,8 @@ for m, n, k, b in [(2048, 4096, 4096, 2), (7, 3, 5, 4), (1, 1, 1, 1), (512, 64, 
     _got = gemm_intensity(m, n, k, b)
     assert type(_got) is float and math.isclose(_got, _ref.gemm_intensity(m, n, k, b)), (m, n, k, b)
 for _args, _want in (((gemm_intensity(2048, 4096, 4096), 312e12, 1.555e12), "compute"),
-                     ((200.0, 200.0, 1.0), "compute"), ((199.9, 200.0, 1.0), "memory")):
+                     ((200.0, 200.0, 1.0), "compute"), ((199.9, 200.0, 1.0), "memory"),
+                     ((200.2, 200.5, 1.0), "memory"), ((100.1, 200.5, 2.0), "memory")):  # a ridge that is no integer
     _got = bound(*_args)
     assert type(_got) is str and _got == _want, (_args, _got)
 ### END HIDDEN TESTS
