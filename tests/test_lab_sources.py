@@ -175,3 +175,22 @@ def test_cli_build_check_and_errors(tmp_path, capsys):
     (tmp_path / "authoring" / "lab9.py").write_text(GOOD.replace(' points=2', ''))
     rc, _, err = run("build", "lab9")
     assert rc == 2 and "has no points" in err and "lab9.py:" in err
+
+
+def test_nbgrader_releases_answer_and_rubric_cells(tmp_path):
+    """nbgrader accepts what the builder writes for answer and rubric cells: the student's copy
+    shows "YOUR ANSWER HERE" and none of the rubric; hidden tests are gone too."""
+    from autograder.course import Course
+
+    shutil.copy(COURSE / "nbgrader_config.py", tmp_path)
+    (tmp_path / "authoring").mkdir()
+    (tmp_path / "authoring" / "lab9.py").write_text(GOOD)
+    build(tmp_path, ["lab9"])
+    release = Course(tmp_path).generate_assignment("lab9")
+    cells = {c.metadata["nbgrader"]["grade_id"]: c for c in nbformat.read(release, as_version=4).cells
+             if "nbgrader" in c.metadata}
+    assert cells["q_why"].source == "YOUR ANSWER HERE" and cells["q_why"].metadata["nbgrader"]["points"] == 1.5
+    assert cells["q_why_rubric"].source.strip() == "" and cells["q_why_rubric"].metadata["nbgrader"]["task"]
+    assert "names the circle's area formula" not in release.read_text()
+    assert "BEGIN HIDDEN TESTS" not in cells["test_area"].source and "4 * math.pi" not in cells["test_area"].source
+    assert "raise NotImplementedError()" in cells["area"].source
