@@ -7,7 +7,7 @@ policy       plan                                                               
 ``all``      keep every activation (K...K)                                            the baseline
 ``every-k``  a recomputed segment every k layers (CR..R CR..R ...)                    Chen et al. 2016, sec. 4.1
 ``sqrt``     every-k with k = round(sqrt(n)): O(sqrt n) memory, one extra forward    Chen et al. 2016, sec. 4.1
-``optimal``  least recompute time within the budget (exact DP, :mod:`.optimal`)      Checkmate (MLSys'20), sec. 4
+``optimal``  least recompute time within the budget (exact DP, :mod:`.optimal_fast`) Checkmate (MLSys'20), sec. 4
 ``offload``  swap every layer's activations to the host (vDNN_all), last one kept     vDNN (MICRO'16), sec. 3
 ``hybrid``   per layer, swap or recompute, whichever costs less time, greedily by     Capuchin (ASPLOS'20), sec. 4
              bytes freed per second added, until the peak fits the budget
@@ -23,7 +23,7 @@ from typing import Any
 from mlsys_kit import checks
 from mlsys_kit.memory.chain import Chain
 from mlsys_kit.memory.lifetimes import StepResult, simulate
-from mlsys_kit.memory.optimal import optimal_plan
+from mlsys_kit.memory.optimal_fast import optimal_plan_fast
 
 POLICIES = ("all", "every-k", "sqrt", "optimal", "offload", "hybrid")
 
@@ -126,7 +126,7 @@ def plan(policy: str, chain: Chain, budget_bytes: float | None = None, link_byte
     elif policy == "sqrt":
         p = sqrt_plan(chain.n)
     elif policy == "optimal":
-        found = optimal_plan(chain, budget_bytes)
+        found = optimal_plan_fast(chain, budget_bytes)  # = optimal.optimal_plan, vectorised
         p = found[0] if found else smallest_plan(chain)
     elif policy == "offload":
         p = offload_plan(chain.n)

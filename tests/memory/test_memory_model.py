@@ -95,6 +95,19 @@ def test_dp_equals_brute_force(chain, budget):
         assert r.peak_bytes <= budget and r.recompute_time == pytest.approx(dp[1])
 
 
+@settings(max_examples=60, deadline=None)
+@given(small_chains(max_n=12), st.integers(5, 300))
+def test_fast_dp_equals_teaching_dp(chain, budget):
+    from mlsys_kit.memory.optimal_fast import optimal_plan_fast
+
+    slow, fast = optimal_plan(chain, budget), optimal_plan_fast(chain, budget)
+    assert (slow is None) == (fast is None)
+    if fast is not None:
+        assert fast[1] == pytest.approx(slow[1])
+        assert plan_peak(chain, fast[0]) <= budget
+        assert simulate(chain, fast[0]).recompute_time == pytest.approx(fast[1])
+
+
 @settings(max_examples=40, deadline=None)
 @given(small_chains(max_n=5))
 def test_unit_formulas_equal_the_simulator_on_every_plan(chain):
