@@ -18,7 +18,7 @@
 # 2. the split-KV combine of flash-decoding: partial results over chunks of the keys, merged
 #    exactly through their log-sum-exp;
 # 3. the byte count of your forward's loop order (section 3.2, Theorem 2);
-# 4. a design question.
+# 4. a design question: how much on-chip memory buys how much traffic.
 #
 # Conventions: `q` is `[N, d]`, `k` and `v` are `[N_k, d]` (one head), fp32; scale $= 1/\sqrt{d}$;
 # `causal=True` hides key $j$ from query $i$ when $j > i$ (as
@@ -279,39 +279,64 @@ for _N, _d, _bq, _bk, _e, _c in ((1024, 64, 200, 64, 2, False), (4096, 128, 192,
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-design"
-# ## 4. Design question (2 points, graded by hand)
+# ## 4. Design question: how much SRAM buys what (2 points)
 #
-# (a) With tiles chosen as in Algorithm 1 for an SRAM of $M$ elements (outer tile
-# $\lceil M / 4d \rceil$ rows), how many bytes does your forward move for $N = 4096$, $d = 128$,
-# fp16, $M$ = 192 KB (the A100's SRAM per SM), and how many does standard attention's forward
-# move (Q, K read, S written, S read, P written, P read, V read, O written)? How does your count
-# change when $M$ doubles, and why (Theorem 2)?
+# Take $N = 4096$, $d = 128$, fp16 (2 bytes), one head, forward only, and tiles chosen as in
+# Algorithm 1 for an SRAM of $M$ elements: the Q tile (your outer loop) has
+# $\lceil M / 4d \rceil$ rows; an SRAM of `kb` kilobytes holds `kb * 1024 // 2` fp16 elements.
+# Standard attention's forward reads Q and K, writes S, reads S, writes P, reads P and V and
+# writes O: $(4Nd + 4N^2)$ elements.
 #
-# (b) On a CPU, `benchmarks/attention_cpu.py` shows the tiled Python loop *slower* than three torch
-# calls at $N = 256$, closer or faster at $N = 2048$, and torch's fused SDPA fastest everywhere.
-# Explain all three with what a tile step costs here and where the $N \times N$ matrices live.
+# `design_answers()` returns a dict of `int`s:
+# * `"block_q"`: the Q tile rows at $M$ = 192 KB (the A100's SRAM per SM);
+# * `"flash_bytes"`: what your forward moves there (use your `forward_hbm_bytes`; the K/V tile
+#   size does not change it);
+# * `"standard_bytes"`: what standard attention's forward moves;
+# * `"sram_kb_for_4x"`: the smallest whole number of KB for which your forward moves at most a
+#   quarter of standard attention's bytes. (Theorem 2 says the K/V traffic falls as $1/M$; the
+#   ceilings decide the exact answer.)
 
-# %% [markdown] kind="answer" id="q_design" points=2
-# (a) $M$ = 192 KB = 98,304 fp16 elements, outer tile $\lceil 98304 / 512 \rceil = 192$ rows, so
-# $\lceil 4096 / 192 \rceil = 22$ Q tiles. Forward: Q and O $2 \cdot 4096 \cdot 128 \cdot 2$ =
-# 2,097,152 B, L 16,384 B, K and V $22 \cdot 2 \cdot 4096 \cdot 128 \cdot 2$ = 46,137,344 B: about
-# **48.3 MB**. Standard: $(4Nd + 4N^2) \cdot 2$ = **138.4 MB** (2.9x more). Doubling $M$ doubles
-# the Q tile, halving the number of passes over K and V: the K/V term ($\approx 8N^2d^2/M$ bytes
-# here) halves, Q/O/L stay; standard attention does not change with $M$.
-#
-# (b) Each tile step is ~10 small torch calls, each with microseconds of Python and dispatch
-# overhead, so at small $N$ the $(N/64)^2$ steps cost more than three large calls whose
-# $N \times N$ matrices fit in the CPU's caches. As $N$ grows those matrices (128 MB for 8 heads
-# at $N$ = 2048) fall out of cache and every pass streams them through DRAM, the same traffic the
-# paper counts on a GPU, while the tiled loop's working set stays in cache. SDPA is a fused, tiled
-# C++ kernel: the tiling without the per-step overhead. On a GPU one fused kernel keeps the tiles in
-# SRAM and HBM bandwidth is the limit, so the byte ratio predicts the speed-up.
+# %% kind="solution" id="design"
+def design_answers():
+    ### BEGIN SOLUTION
+    N, d, e = 4096, 128, 2
 
-# %% [markdown] kind="rubric" id="q_design_rubric"
-# (a) 1 point: the byte counts within 5 % (forward about 48 MB, standard about 138 MB) with the
-# tile count shown, and the effect of doubling M (K/V passes halve; standard unchanged) tied to
-# Theorem 2's $N^2 d^2 / M$. Half a point for the counts without the M argument, or vice versa.
-# (b) 1 point: names the per-step overhead of the Python loop (dispatch of many small ops) for the
-# small-N loss AND the N x N matrices leaving the cache (memory traffic) for the large-N catch-up,
-# AND SDPA as a fused tiled kernel. Half a point for two of the three. Vague answers ("Python is
-# slow") earn 0.
+    def tile_rows(kb):
+        return math.ceil((kb * 1024 // e) / (4 * d))
+
+    standard = (4 * N * d + 4 * N * N) * e
+    kb = 1
+    while 4 * forward_hbm_bytes(N, d, tile_rows(kb), 64, e) > standard and kb < 4096:
+        kb += 1
+    return {"block_q": tile_rows(192), "flash_bytes": forward_hbm_bytes(N, d, tile_rows(192), 64, e),
+            "standard_bytes": standard, "sram_kb_for_4x": kb}
+    ### END SOLUTION
+
+# %% kind="test" id="test_design" points=2
+import math
+
+_ans = design_answers()
+assert type(_ans) is dict and set(_ans) == {"block_q", "flash_bytes", "standard_bytes", "sram_kb_for_4x"}, _ans
+assert all(type(v) is int for v in _ans.values()), "every answer is an int"
+assert _ans["standard_bytes"] == (4 * 4096 * 128 + 4 * 4096 ** 2) * 2
+### BEGIN HIDDEN TESTS
+from mlsys_kit.attention.io import block_sizes as _blocks
+from mlsys_kit.attention.io import flash_forward_bytes as _ref_bytes
+from mlsys_kit.attention.io import sram_elements as _elems
+
+_bq = _blocks(_elems(192, "fp16"), 128)[0]
+assert _ans["block_q"] == _bq == 192, _ans
+assert _ans["flash_bytes"] == _ref_bytes(4096, 128, _bq, 2) == 48_250_880, _ans
+_kb = next(kb for kb in range(1, 2048)
+           if 4 * _ref_bytes(4096, 128, _blocks(_elems(kb, "fp16"), 128)[0], 2) <= _ans["standard_bytes"])
+assert _ans["sram_kb_for_4x"] == _kb == 274, _ans
+### END HIDDEN TESTS
+
+# %% [markdown] id="md-think"
+# ## To think about (not graded)
+#
+# On a CPU, `benchmarks/attention_cpu.py` shows your kind of tiled Python loop *slower* than three
+# torch calls at $N = 256$, catching up as $N$ grows, and torch's fused SDPA fastest everywhere.
+# What does one tile step cost in Python? Where do the $N \times N$ matrices of the standard
+# version live at $N = 256$ and at $N = 2048$ (8 heads, fp32)? What does a GPU kernel have that
+# the loop here does not? (`docs/attention.md`, "Speed, honestly".)
