@@ -74,8 +74,13 @@ def remote_exception_class(type_name: str, bases: list) -> type:
     return _REMOTE_CLASSES[key]
 
 
+CALLABLE_TYPES = ("method", "function", "builtin_function_or_method", "type", "ABCMeta")
+
+
 class Remote:
-    """A handle to an object in the sandbox (see the module docstring)."""
+    """A handle to an object in the sandbox (see the module docstring). Within one test cell, a
+    method or a function/class read by name is fetched once (the cells between tests may rebind
+    them; a test cell that needs a fresh read calls ``refresh()``)."""
 
     __slots__ = ("_judge", "_hid", "_type")
 
@@ -90,9 +95,17 @@ class Remote:
     def __getattr__(self, name: str):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # Python's own protocol probes stay on the judge's side
-        return self._req("getattr", name=name)
+        cache = self._judge.methods
+        key = (self._hid, name)
+        if key in cache:
+            return cache[key]
+        value = self._req("getattr", name=name)
+        if type(value) is Remote and value._type in CALLABLE_TYPES:
+            cache[key] = value  # a method: one round trip per test cell, not per call
+        return value
 
     def __setattr__(self, name: str, value) -> None:
+        self._judge.methods.pop((self._hid, name), None)
         self._req("setattr", name=name, value=value)
 
     def __getitem__(self, key):
@@ -159,6 +172,8 @@ class Session:
         self.reader = channel.FrameReader(sock, max_message, max_total)
         self.request_seconds, self.grace, self.deadline = request_seconds, grace, deadline
         self.proxies: dict[int, Remote] = {}
+        self.methods: dict[tuple[int, str], Remote] = {}  # (object, name) -> bound method, per test cell
+        self.names: dict[str, Remote] = {}  # functions and classes read by name, per test cell
         self.lost: str | None = None
 
     def _proxy(self, h: channel.Handle) -> Remote:
@@ -232,14 +247,44 @@ class Session:
             self.lost = "the sandbox broke the grading protocol: its first message was not 'ready'"
         raise SandboxLost(self.lost)
 
+    def refresh(self) -> None:
+        """Forget the methods and names fetched so far (each test cell starts fresh)."""
+        self.methods.clear()
+        self.names.clear()
+
     def run_cell(self, source: str, seconds: float) -> list:
         """Run a student or locked cell in the sandbox; its outputs as the sandbox reported them
         (unchecked: ``autograder.sandbox`` checks and caps them)."""
+        self.refresh()
         reply = self.exchange({"op": "run", "source": source}, seconds + self.grace, seconds)
         if type(reply) is not dict or type(reply.get("outputs")) is not list:
             self.lost = "the sandbox broke the grading protocol: a cell's reply without outputs"
             raise SandboxLost(self.lost)
         return reply["outputs"]
+
+
+TRUSTED_PACKAGES = {"math", "cmath", "random", "statistics", "itertools", "functools", "operator", "collections",
+                    "dataclasses", "json", "re", "string", "heapq", "bisect", "fractions", "decimal", "copy", "typing",
+                    "numpy", "torch", "mlsys_kit", "hypothesis"}
+
+
+def judge_module(name) -> Any:
+    """The judge's own module ``name`` if it lies in a package a test may use, else None (the name
+    comes from the sandbox, so a module that could make an assert pass, like ``unittest.mock``,
+    must never be handed out)."""
+    import importlib
+    import sys
+
+    if type(name) is not str or not name or any(not part.isidentifier() for part in name.split(".")):
+        return None
+    if name.split(".")[0] not in TRUSTED_PACKAGES:  # the sandbox names the module: only these may be given
+        return None
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 class Namespace(dict):
@@ -252,6 +297,7 @@ class Namespace(dict):
         self["__name__"] = "__judge__"
         self["remote"] = self.remote
         self["remote_type"] = remote_type
+        self["refresh"] = session.refresh
 
     def remote(self, value):
         """A copy of plain ``value`` made inside the sandbox; returns its handle."""
@@ -260,6 +306,8 @@ class Namespace(dict):
     def __missing__(self, name: str):
         if name in JUDGE_BUILTINS or (name.startswith("__") and name.endswith("__")):
             raise KeyError(name)  # the interpreter goes on to the judge's builtins
+        if name in self.session.names:
+            return self.session.names[name]
         try:
             value = self.session.request("get", name=name)
         except RemoteError as exc:
@@ -272,6 +320,17 @@ class Namespace(dict):
             info = self.session.request("classinfo", target=channel.Handle(value._hid, value._type))
             if type(info) is dict and type(info.get("name")) is str and type(info.get("bases")) is list:
                 return remote_exception_class(info["name"], info["bases"])
+        if type(value) is Remote and value._type == "module":
+            # a module the notebook imported (torch, math): the judge's own import, never the
+            # sandbox's (whose functions student code may have patched)
+            modname = self.session.request("modname", target=channel.Handle(value._hid, value._type))
+            own = judge_module(modname)
+            if own is None:
+                raise NameError(f"the test reads the module {name!r} from the notebook ({modname!r}), which the "
+                                "judge does not import: import it in the test cell")
+            return own
+        if type(value) is Remote and value._type in CALLABLE_TYPES:
+            self.session.names[name] = value
         return value
 
 
@@ -286,6 +345,7 @@ class Judge:
 
     def _exec(self, source: str, name: str) -> tuple[str, BaseException | None]:
         code = compile(source, f"<{name}>", "exec")
+        self.session.refresh()
         out = io.StringIO()
         error: BaseException | None = None
         use_alarm = threading.current_thread() is threading.main_thread()

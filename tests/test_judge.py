@@ -139,3 +139,9 @@ def test_a_sandbox_that_dies_ends_the_submission(sandbox):
     session, judge = sandbox
     with pytest.raises(SandboxLost, match="the kernel died"):
         session.run_cell("import os\nos._exit(3)", 5)
+
+
+def test_a_module_read_from_the_notebook_is_the_judges_own(sandbox):
+    session, judge = sandbox
+    session.run_cell("import math\nmath.isclose = lambda *a, **k: True\nimport json as j2\n", 5)
+    assert run(judge, "assert not math.isclose(1.0, 2.0)\nassert j2.dumps([1]) == '[1]'") == []

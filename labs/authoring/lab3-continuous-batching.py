@@ -64,7 +64,7 @@ class LabScheduler:
         return bool(self.waiting or self.running)
 
     def schedule(self):
-        batch = []
+        batch = remote([])
         taken = schedule_decodes(self, batch)
         schedule_prefills(self, batch, taken)
         return batch
@@ -73,6 +73,12 @@ class LabScheduler:
         seq.status = "finished"
         self.running.remove(seq)
         self.kv.free(seq.rid)
+
+
+def remote(value):
+    """Tests write ``batch = remote([])`` for a list your function appends to: here it is the list
+    itself; in the grader (whose tests run outside your kernel) it is a list made in your kernel."""
+    return value
 
 
 def lab_factory(max_num_seqs=8, token_budget=NO_BUDGET):
@@ -168,7 +174,7 @@ sched = LabScheduler(kv)
 seqs = [running_seq(kv, 0, 6, 9, generated=3), running_seq(kv, 1, 4, 9, generated=1), running_seq(kv, 2, 2, 9, generated=3)]
 sched.running = list(seqs)
 assert kv.num_free == 1
-batch = []
+batch = remote([])
 taken = schedule_decodes(sched, batch)
 assert [(s.rid, n) for s, n in batch] == [(0, 1), (1, 1)], [(s.rid, n) for s, n in batch]
 assert taken == 2
@@ -179,7 +185,7 @@ kv = SimKV(4, 4)
 sched = LabScheduler(kv)
 seqs = [running_seq(kv, 0, 6, 9, generated=3), running_seq(kv, 1, 4, 9, generated=1), running_seq(kv, 2, 2, 9, generated=3)]
 sched.running = list(seqs)
-batch = []
+batch = remote([])
 assert schedule_decodes(sched, batch) == 1 and [(s.rid, n) for s, n in batch] == [(0, 1)]
 assert [s.rid for s in sched.waiting] == [1, 2], "2 is preempted for 0, then 1 is the newest and preempts itself"
 kv = SimKV(8, 4)
@@ -187,7 +193,7 @@ sched = LabScheduler(kv)
 p = running_seq(kv, 5, 10, 4, computed=4)  # still prefilling: not a decode
 d = running_seq(kv, 6, 5, 4, generated=1)   # 5 cached tokens: its next token fits the block
 sched.running = [p, d]
-batch = []
+batch = remote([])
 assert schedule_decodes(sched, batch) == 0 and [(s.rid, n) for s, n in batch] == [(6, 1)]
 assert not sched.waiting
 kv = SimKV(3, 4)
@@ -195,15 +201,15 @@ sched = LabScheduler(kv)
 old, new = running_seq(kv, 0, 9, 9, generated=0, computed=8), running_seq(kv, 1, 3, 9, generated=2)  # 8 and 4 cached
 old.num_generated, old.prompt_len = 1, 8  # decoding: 8 cached, its 9th token to feed
 sched.running = [old, new]
-batch = []
+batch = remote([])
 assert schedule_decodes(sched, batch) == 1 and [(s.rid, n) for s, n in batch] == [(0, 1)]
 assert [s.rid for s in sched.waiting] == [1] and new.num_computed == 0
 kv = SimKV(2, 4)
 sched = LabScheduler(kv)
 alone = running_seq(kv, 3, 7, 9, generated=2)  # 8 cached: the whole cache
 sched.running = [alone]
-batch = []
-assert schedule_decodes(sched, batch) == 0 and batch == [] and [s.rid for s in sched.waiting] == [3]
+batch = remote([])
+assert schedule_decodes(sched, batch) == 0 and list(batch) == [] and [s.rid for s in sched.waiting] == [3]
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-prefills"
@@ -259,80 +265,124 @@ def schedule_prefills(sched, batch, taken):
         budget -= n
     ### END SOLUTION
 
+# %% kind="checker" id="checks"
+def workload_from(spec):
+    """The seeded trace a spec names, made the same way in your kernel and in the grader: ``spec``
+    is plain data, {"n", "rate", "prompt": [kind, mean, low, high], "output": [...], "seed"} and
+    optionally "process", "cv" and "vocab"."""
+    from mlsys_kit.serving.workload import LengthDist as _LD, make_workload as _make
+
+    return _make(spec["n"], spec["rate"], _LD(*spec["prompt"]), _LD(*spec["output"]), spec.get("process", "poisson"),
+                 spec.get("cv", 1.0), spec["seed"], vocab_size=spec.get("vocab"))
+
+
+def check_trace(t, seats=None, budget=None):
+    """The scheduler's invariants at every step of a ``traced_run`` trace: KV capacity, seats,
+    token budget; requests start in arrival order (FCFS) and all finish."""
+    assert type(t) is dict and type(t["steps"]) is list and type(t["seqs"]) is list, "traced_run returns plain data"
+    for step in t["steps"]:
+        assert type(step["need"]) is int and step["need"] <= step["free"], "over the KV capacity"
+        assert seats is None or step["running"] <= seats, "over max_num_seqs"
+        assert budget is None or sum(n for _, n, _ in step["batch"]) <= budget, "over the token budget"
+    starts = [s["start"] for s in t["seqs"]]
+    assert None not in starts and starts == sorted(starts), "requests must start in arrival order (FCFS)"
+    assert all(s["generated"] == s["output_len"] for s in t["seqs"]), "every request must finish"
+
 # %% kind="locked" id="checker"
-def checked_run(trace, factory, blocks, block_size=4, budget=None, seats=None):
-    """Serve ``trace`` on the simulator and check every batch: KV, seats, token budget, FCFS."""
-    log = []
+def traced_run(spec, seats, budget=None, blocks=16, block_size=4):
+    """Serve the workload ``spec`` with your scheduler on the simulator; return what happened as
+    plain data: every step's batch, the KV blocks it needed and had, the seats in use, and per
+    request its finish time, preemptions, tokens and first prefill (``check_trace`` checks it)."""
+    steps = []
 
     def make(kv):
-        sched = factory(kv)
+        sched = lab_factory(seats, NO_BUDGET if budget is None else budget)(kv)
         inner = sched.schedule
 
         def schedule():
             batch = inner()
-            assert sum(kv.blocks_needed(s.rid, n) for s, n in batch) <= kv.num_free, "over the KV capacity"
-            assert seats is None or len(sched.running) <= seats, "over max_num_seqs"
-            assert budget is None or sum(n for _, n in batch) <= budget, "over the token budget"
-            log.append([(s.rid, n, s.num_uncomputed) for s, n in batch])
+            steps.append({"need": sum(kv.blocks_needed(s.rid, n) for s, n in batch), "free": kv.num_free,
+                          "running": len(sched.running), "batch": [(s.rid, n, s.num_uncomputed) for s, n in batch]})
             return batch
 
         sched.schedule = schedule
         return sched
 
-    res = serve(trace, make, SimBackend(num_blocks=blocks, block_size=block_size), fast_forward=False)
-    starts = [next(t for t, e in s.events if e == "prefill") for s in res.seqs]
-    assert starts == sorted(starts), "requests must start in arrival order (FCFS)"
-    assert all(s.num_generated == s.output_len for s in res.seqs), "every request must finish"
-    return res, log
+    res = serve(workload_from(spec), make, SimBackend(num_blocks=blocks, block_size=block_size), fast_forward=False)
+    seqs = [{"rid": s.rid, "finish": s.finish_time, "preemptions": s.num_preemptions, "generated": s.num_generated,
+             "output_len": s.output_len, "start": next((t for t, e in s.events if e == "prefill"), None)}
+            for s in res.seqs]
+    return {"steps": steps, "seqs": seqs}
+
+
+def real_run(spec, seats, budget=None, blocks=14, block_size=4):
+    """Serve the workload ``spec`` with your scheduler on the tiny GPT; per request, the tokens it
+    produced and how often it was preempted (plain data)."""
+    import torch
+    from mlsys_kit.models.gpt import GPT
+
+    torch.set_num_threads(1)
+    model = GPT("tiny", seed=0)
+    trace = workload_from(dict(spec, vocab=model.config.vocab_size))
+    res = serve(trace, lab_factory(seats, NO_BUDGET if budget is None else budget),
+                RealBackend(model, num_blocks=blocks, block_size=block_size))
+    return [{"rid": s.rid, "outputs": list(s.outputs), "preemptions": s.num_preemptions} for s in res.seqs]
 
 # %% kind="test" id="test_admission" points=3
 kv = SimKV(6, 4)
 sched = LabScheduler(kv, max_num_seqs=2)
 for rid, p in enumerate([5, 9, 2]):
     sched.add(running_seq(SimKV(8, 4), rid, p, 3, computed=0))
-batch = []
+batch = remote([])
 schedule_prefills(sched, batch, taken=0)
 assert [(s.rid, n) for s, n in batch] == [(0, 5), (1, 9)], [(s.rid, n) for s, n in batch]
 assert [s.rid for s in sched.running] == [0, 1] and [s.rid for s in sched.waiting] == [2], "max_num_seqs is 2"
-trace = make_workload(12, 50.0, LengthDist("uniform", 8, 1, 20), LengthDist("uniform", 6, 1, 12), seed=0)
-checked_run(trace, lab_factory(4), blocks=12, seats=4)
+check_trace(traced_run({"n": 12, "rate": 50.0, "prompt": ["uniform", 8, 1, 20], "output": ["uniform", 6, 1, 12],
+                        "seed": 0}, seats=4, blocks=12), seats=4)
 ### BEGIN HIDDEN TESTS
 kv = SimKV(5, 4)
 sched = LabScheduler(kv)
 for rid, p in enumerate([5, 13, 2]):
     sched.add(running_seq(SimKV(8, 4), rid, p, 3, computed=0))
-batch = []
+batch = remote([])
 schedule_prefills(sched, batch, taken=1)  # 4 blocks left: 2 for request 0, request 1 needs 4
 assert [(s.rid, n) for s, n in batch] == [(0, 5)], "request 1 does not fit and request 2 may not overtake it"
 import random
+from mlsys_kit.serving.engine import SimBackend as _Sim, serve as _serve
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
 _rng = random.Random(2)
 for trial in range(60):
-    trace = make_workload(_rng.randint(1, 25), _rng.uniform(1, 300), LengthDist("uniform", 8, 1, 30),
-                          LengthDist("uniform", 8, 1, 25), "gamma", _rng.uniform(0.5, 3), 100 + trial)
+    _spec = {"n": _rng.randint(1, 25), "rate": _rng.uniform(1, 300), "prompt": ["uniform", 8, 1, 30],
+             "output": ["uniform", 8, 1, 25], "process": "gamma", "cv": _rng.uniform(0.5, 3), "seed": 100 + trial}
     blocks, seats = _rng.randint(14, 30), _rng.randint(1, 8)
-    mine, _ = checked_run(trace, lab_factory(seats), blocks, seats=seats)
-    ref = serve(trace, lambda kv: _Chunked(kv, seats, NO_BUDGET), SimBackend(num_blocks=blocks, block_size=4))
-    assert [s.finish_time for s in mine.seqs] == [s.finish_time for s in ref.seqs], trial
+    mine = traced_run(_spec, seats=seats, blocks=blocks)
+    check_trace(mine, seats=seats)
+    ref = _serve(workload_from(_spec), lambda kv: _Chunked(kv, seats, 10**9), _Sim(num_blocks=blocks, block_size=4))
+    assert [s["finish"] for s in mine["seqs"]] == [s.finish_time for s in ref.seqs], trial
 ### END HIDDEN TESTS
 
 # %% kind="test" id="test_chunked" points=3
-trace = make_workload(10, 100.0, LengthDist("uniform", 30, 10, 40), LengthDist("uniform", 6, 2, 10), seed=1)
-res, log = checked_run(trace, lab_factory(4, token_budget=12), blocks=40, budget=12, seats=4)
+mine = traced_run({"n": 10, "rate": 100.0, "prompt": ["uniform", 30, 10, 40], "output": ["uniform", 6, 2, 10],
+                   "seed": 1}, seats=4, budget=12, blocks=40)
+check_trace(mine, seats=4, budget=12)
+log = [step["batch"] for step in mine["steps"]]
 assert any(n < left for batch in log for _, n, left in batch), "prompts go in chunks"
 assert max(sum(n for _, n, _ in b) for b in log) == 12
 ### BEGIN HIDDEN TESTS
 import random
+from mlsys_kit.serving.engine import SimBackend as _Sim, serve as _serve
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
 _rng = random.Random(3)
 for trial in range(60):
-    trace = make_workload(_rng.randint(1, 25), _rng.uniform(1, 300), LengthDist("uniform", 8, 1, 30),
-                          LengthDist("uniform", 8, 1, 25), "gamma", _rng.uniform(0.5, 3), 200 + trial)
+    _spec = {"n": _rng.randint(1, 25), "rate": _rng.uniform(1, 300), "prompt": ["uniform", 8, 1, 30],
+             "output": ["uniform", 8, 1, 25], "process": "gamma", "cv": _rng.uniform(0.5, 3), "seed": 200 + trial}
     blocks, seats = _rng.randint(14, 30), _rng.randint(1, 8)
     budget = _rng.randint(seats, 24)
-    mine, _ = checked_run(trace, lab_factory(seats, budget), blocks, budget=budget, seats=seats)
-    ref = serve(trace, lambda kv: _Chunked(kv, seats, budget), SimBackend(num_blocks=blocks, block_size=4))
-    assert [(s.finish_time, s.num_preemptions) for s in mine.seqs] == [(s.finish_time, s.num_preemptions) for s in ref.seqs], trial
+    mine = traced_run(_spec, seats=seats, budget=budget, blocks=blocks)
+    check_trace(mine, seats=seats, budget=budget)
+    ref = _serve(workload_from(_spec), lambda kv: _Chunked(kv, seats, budget), _Sim(num_blocks=blocks, block_size=4))
+    assert [(s["finish"], s["preemptions"]) for s in mine["seqs"]] == \
+        [(s.finish_time, s.num_preemptions) for s in ref.seqs], trial
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-real"
@@ -348,19 +398,20 @@ import torch
 from mlsys_kit.models.gpt import GPT
 
 torch.set_num_threads(1)
-model = GPT("tiny", seed=0)
-trace = make_workload(8, 1000.0, LengthDist("uniform", 16, 8, 30), LengthDist("uniform", 10, 6, 16), seed=5,
-                      vocab_size=model.config.vocab_size)
-real = serve(trace, lab_factory(6, token_budget=8), RealBackend(model, num_blocks=14, block_size=4))
-assert sum(s.num_preemptions for s in real.seqs) > 0, "this cache is small enough to force preemption"
-for s in real.seqs[:3]:
-    assert s.outputs == model.generate_reference(list(s.req.prompt), s.output_len), s.rid
+_model = GPT("tiny", seed=0)  # the same weights as in real_run (seeded): the reference's own copy
+_spec = {"n": 8, "rate": 1000.0, "prompt": ["uniform", 16, 8, 30], "output": ["uniform", 10, 6, 16], "seed": 5}
+_trace = workload_from(dict(_spec, vocab=_model.config.vocab_size))
+real = real_run(_spec, seats=6, budget=8, blocks=14)
+assert type(real) is list and len(real) == len(_trace), "real_run returns one record per request"
+assert sum(r["preemptions"] for r in real) > 0, "this cache is small enough to force preemption"
+for r, req in list(zip(real, _trace))[:3]:
+    assert r["outputs"] == _model.generate_reference(list(req.prompt), req.output_len), r["rid"]
 ### BEGIN HIDDEN TESTS
-for s in real.seqs[3:]:
-    assert s.outputs == model.generate_reference(list(s.req.prompt), s.output_len), s.rid
-real2 = serve(trace, lab_factory(3), RealBackend(model, num_blocks=12, block_size=4))
-for s in real2.seqs:
-    assert s.outputs == model.generate_reference(list(s.req.prompt), s.output_len), s.rid
+for r, req in list(zip(real, _trace))[3:]:
+    assert r["outputs"] == _model.generate_reference(list(req.prompt), req.output_len), r["rid"]
+real2 = real_run(_spec, seats=3, blocks=12)
+for r, req in zip(real2, _trace):
+    assert r["outputs"] == _model.generate_reference(list(req.prompt), req.output_len), r["rid"]
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-plots"
