@@ -225,6 +225,11 @@ for _trial in range(60):
                          for _r in range(_p)]}
     assert abs(bubble_fraction(_given) - _ref.bubble_fraction) < 1e-9, (_name, _p, _m)
     assert peak_activations(_given) == _ref.peak_activations, (_name, _p, _m)
+# a rank that frees a microbatch before it holds its most (F0, BW0, then F1 and F2 held at once): a
+# free must count exactly -1 and an end at time t comes before a start at t
+_late = {"makespan": 6.0, "events": [[("F", 0, 0.0, 1.0), ("BW", 0, 1.0, 2.0), ("F", 1, 2.0, 3.0),
+                                      ("F", 2, 3.0, 4.0), ("BW", 1, 4.0, 5.0), ("BW", 2, 5.0, 6.0)]]}
+assert peak_activations(_late) == [2], peak_activations(_late)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-choice"
