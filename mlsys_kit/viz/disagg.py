@@ -154,7 +154,7 @@ def disagg_explorer(requests: int = 150, seed: int = 0, devices: int = 3):
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
+    from matplotlib.image import imsave
 
     queues = {}
     for key, (_, _, res) in curves.runs.items():
@@ -164,6 +164,7 @@ def disagg_explorer(requests: int = 150, seed: int = 0, devices: int = 3):
     t_max = max(q["time"][-1] for q in queues.values())
     n_max = max(max(q[k]) for q in queues.values() for k in ("prefill", "transfer", "decode"))
     fig = new_figure(11, 3.6, layout=None)
+    fig.set_dpi(60)  # rendered at the PNG's resolution: an update encodes the buffer as it is
     canvas = FigureCanvasAgg(fig)
     ax_a, ax_q = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.25)
@@ -190,10 +191,8 @@ def disagg_explorer(requests: int = 150, seed: int = 0, devices: int = 3):
         canvas.restore_region(background)
         for line in moving:
             line.axes.draw_artist(line)
-        w_px, h_px = canvas.get_width_height()
         buf = io.BytesIO()
-        Image.frombuffer("RGBA", (w_px, h_px), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).resize(
-            (w_px * 6 // 10, h_px * 6 // 10)).save(buf, format="png", compress_level=1)
+        imsave(buf, np.asarray(canvas.buffer_rgba()), format="png", pil_kwargs={"compress_level": 1})
         return buf.getvalue()
 
     def redraw(*_):
