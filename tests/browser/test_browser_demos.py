@@ -3,11 +3,13 @@ and the same demo served as an app (Voila) with the code hidden."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from jlab import ROOT, error_outputs, notebook_json, open_notebook, run_all, shot
 
+PRINTED_VALUE = re.compile(r"^\s*(\{['\"\d]|\[\{|\[\d|\[['\"]|<[\w.]+ object at|<Figure size)")
 DEMOS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -17,14 +19,30 @@ def plot_images(page, cell):
     return [pics.nth(i).screenshot() for i in range(pics.count()) if pics.nth(i).is_visible()]
 
 
-def drag_first_slider(page, cell) -> None:
+def slider_value(handle) -> float:
+    return float(handle.get_attribute("aria-valuenow"))
+
+
+def step_first_slider(page, cell) -> tuple[float, float]:
+    """Move the first slider one step up (down when it is at its maximum), as a lecturer does with
+    the arrow keys after clicking the handle: one step from a demo's default stays a valid setting
+    (a blind 60-pixel drag once landed the pipeline widget on p = 9, m = 8 under 1F1B). Returns the
+    slider's value before and after."""
     handle = cell.locator(".widget-slider .noUi-handle").first
     handle.scroll_into_view_if_needed()
     box = handle.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 60, box["y"] + box["height"] / 2, steps=8)
-    page.mouse.up()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # focus, no move
+    before = slider_value(handle)
+    at_max = before >= float(handle.get_attribute("aria-valuemax"))
+    handle.press("ArrowLeft" if at_max else "ArrowRight")
+    page.wait_for_timeout(100)
+    return before, slider_value(handle)
+
+
+def shown_errors(cell) -> list[str]:
+    """Error text the cell's output shows (a traceback, or a widget's own error message)."""
+    text = cell.inner_text()
+    return [line for line in text.splitlines() if "Traceback" in line or "Error" in line or "error:" in line]
 
 
 def check_widgets_and_slider(page, scope, name: str) -> None:
@@ -39,18 +57,35 @@ def check_widgets_and_slider(page, scope, name: str) -> None:
     cell = slider_cell if slider_cell.count() else scope
     before = plot_images(page, cell)
     assert before, "the slider's output has no picture"
-    drag_first_slider(page, cell)
+    errors_before = shown_errors(cell)
+    old, new = step_first_slider(page, cell)
+    assert new != old, f"the slider did not move (value {old})"
     for _ in range(40):  # the kernel recomputes and redraws
         page.wait_for_timeout(250)
-        if plot_images(page, cell) != before:
+        after = plot_images(page, cell)
+        if len(after) == len(before) and after != before:
             break
-    assert plot_images(page, cell) != before, "moving the slider did not change the plot"
     shot(page, name)
+    assert shown_errors(cell) == errors_before, f"moving the slider {old:g} -> {new:g} shows an error: " \
+                                                f"{shown_errors(cell)}"
+    assert len(after) == len(before), f"the chart is gone after moving the slider {old:g} -> {new:g} " \
+                                      f"({len(before)} pictures before, {len(after)} after)"
+    assert after != before, f"moving the slider {old:g} -> {new:g} did not redraw the chart"
+
+
+def check_no_news_toast(page) -> None:
+    """The course's Jupyter configuration (labs/jupyter-config) turns JupyterLab's announcements off:
+    no "get notified about official Jupyter news?" toast over the bottom right of a demo."""
+    cfg = page.evaluate("() => JSON.parse(document.getElementById('jupyter-config-data').textContent)")
+    assert "@jupyterlab/apputils-extension:announcements" in cfg.get("disabledExtensions", []), cfg.get(
+        "disabledExtensions")
+    assert page.get_by_text("official Jupyter news").count() == 0, "the Jupyter news toast is showing"
 
 
 @pytest.mark.parametrize("demo", DEMOS)
 def test_demo_runs_renders_and_reacts_in_jupyterlab(page, lab_server, demo):
     open_notebook(page, lab_server, f"notebooks/{demo}")
+    check_no_news_toast(page)
     run_all(page)
     shot(page, f"demo-{Path(demo).stem}-ran")
     errors = error_outputs(notebook_json(page))
@@ -66,4 +101,8 @@ def test_demo_as_an_app_without_code(page, lab_server, demo):
     page.locator(".jupyter-widgets").first.wait_for(timeout=120_000)
     assert page.locator(".jp-InputArea-editor:visible").count() == 0, "code is showing"
     assert "costs_explorer()" not in body.inner_text()
+    text = body.inner_text()  # only what the lecturer means to show: no printed Python values
+    reprs = [line for line in text.splitlines() if PRINTED_VALUE.match(line)]
+    assert not reprs, f"the presenter view shows printed Python values: {reprs}"
+    assert "requests that fit on an A100-80GB" in text  # the closing table, rendered
     check_widgets_and_slider(page, body, f"voila-{Path(demo).stem}")
