@@ -194,8 +194,10 @@ def _is_ndarray(v: Any) -> bool:
 
 
 def _is_tensor(v: Any) -> bool:
+    """A torch tensor, or torch's own Parameter (sent as its data); a tensor subclass of anyone
+    else's is not plain."""
     torch = __import__("sys").modules.get("torch")
-    return torch is not None and type(v) is torch.Tensor
+    return torch is not None and (type(v) is torch.Tensor or type(v) is torch.nn.Parameter)
 
 
 # ---- decoding (hostile input) ---------------------------------------------------------------

@@ -1,8 +1,16 @@
-"""Autograding throughput on real nbgrader, lab 0: one submission, then a batch at --jobs 1 and
---jobs 2 through mlsys-grade (sandboxed), and the same batch through plain `nbgrader autograde`
-(stock Execute, no isolation, one process) for the cost of isolation. Prints one JSON object.
+"""Autograding throughput on real nbgrader, lab 0, old design vs new (issue #12) on the same batch.
 
-    .venv/bin/python benchmarks/autograde.py [--batch 20]
+* ``new``: the judge design (test cells run in the grader's process against the sandbox over the
+  plain-data channel; autograder/sandbox.py, judge.py, runner.py as they are now);
+* ``old``: the design before issue #12 (every cell, tests included, in the sandboxed kernel with
+  an in-process guard; ``autograder/sandbox.py`` and ``runner.py`` as of commit 8210a22, taken
+  with ``git show`` into a scratch package and swapped into the course's nbgrader config).
+
+Both grade the same submissions (the lab 0 solution, ``--batch`` copies) through
+``autograder.grade.autograde``: one submission at --jobs 1 (seconds per submission), then the
+batch at --jobs 1 and --jobs 2 (submissions per minute). Prints one JSON object.
+
+    .venv/bin/python benchmarks/autograde.py [--batch 10] [--designs new,old]
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,12 +36,34 @@ from autograder.grade import autograde  # noqa: E402
 from autograder.qa import solution_submission  # noqa: E402
 
 LAB = "lab0-costs"
+OLD_COMMIT = "8210a22"
 
 
-def course_with(n: int, tmp: Path) -> Course:
-    shutil.copy(ROOT / "labs" / "nbgrader_config.py", tmp)
-    shutil.copytree(ROOT / "labs" / "source" / LAB, tmp / "source" / LAB)
-    course = Course(tmp)
+def old_package(tmp: Path) -> Path:
+    """autograder_old/{sandbox,runner}.py from OLD_COMMIT, renamed so they run as themselves."""
+    pkg = tmp / "autograder_old"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for name in ("sandbox.py", "runner.py"):
+        text = subprocess.run(["git", "-C", str(ROOT), "show", f"{OLD_COMMIT}:autograder/{name}"], check=True,
+                              capture_output=True, text=True).stdout
+        (pkg / name).write_text(re.sub(r"\bautograder\.(sandbox|runner)\b", r"autograder_old.\1", text))
+    return tmp
+
+
+def course_with(n: int, tmp: Path, design: str) -> Course:
+    config = (ROOT / "labs" / "nbgrader_config.py").read_text()
+    if design == "old":
+        old = old_package(tmp / "old")
+        swap = (f"import sys as _sys\n_sys.path.insert(0, {str(old)!r})\n"
+                "from autograder_old.sandbox import SandboxedExecute")
+        config = config.replace("from autograder.sandbox import SandboxedExecute", swap)
+        assert swap in config, "labs/nbgrader_config.py no longer imports SandboxedExecute as expected"
+    course_root = tmp / "course"
+    course_root.mkdir()
+    (course_root / "nbgrader_config.py").write_text(config)
+    shutil.copytree(ROOT / "labs" / "source" / LAB, course_root / "source" / LAB)
+    course = Course(course_root)
     release = course.generate_assignment(LAB)
     solved = solution_submission(course.source_notebook(LAB), release)
     for i in range(n):
@@ -42,45 +73,40 @@ def course_with(n: int, tmp: Path) -> Course:
     return course
 
 
-def ours(n: int, jobs: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        course = course_with(n, Path(tmp))
+def timed(design: str, n: int, jobs: int) -> float:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{design}-") as tmp:
+        course = course_with(n, Path(tmp), design)
         t0 = time.perf_counter()
         summary = autograde(course, LAB, jobs=jobs, progress=lambda m: print(m, file=sys.stderr))
-        assert summary["graded"] == n and all(r["score"] == 12 for r in summary["results"]), summary["errors"]
-        return time.perf_counter() - t0
-
-
-def plain(n: int) -> float:
-    """nbgrader's own pipeline (MLSYS_GRADE_PLAIN=1 keeps the stock preprocessors), all students in one run."""
-    with tempfile.TemporaryDirectory() as tmp:
-        course = course_with(n, Path(tmp))
-        env = dict(os.environ, MLSYS_GRADE_PLAIN="1",
-                   PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
-        t0 = time.perf_counter()
-        res = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", LAB], cwd=course.root, env=env,
-                             capture_output=True, text=True)
         seconds = time.perf_counter() - t0
-        assert res.returncode == 0, res.stdout[-2000:]
+        scores = [r["score"] for r in summary["results"]]
+        assert summary["graded"] == n and all(s == 12 for s in scores), (design, summary["errors"], scores)
         return seconds
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--batch", type=int, default=20)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=10, help="submissions per batch (default 10)")
+    ap.add_argument("--designs", default="new,old", help="comma-separated: new, old (default both)")
     args = ap.parse_args()
-    one = ours(1, 1)
-    j1 = ours(args.batch, 1)
-    j2 = ours(args.batch, 2)
-    base = plain(args.batch)
-    print(json.dumps({
-        "lab": LAB, "cpus": os.cpu_count(), "one_submission_s": round(one, 2), "batch": args.batch,
-        "batch_jobs1_s": round(j1, 2), "batch_jobs2_s": round(j2, 2),
-        "submissions_per_min_jobs1": round(60 * args.batch / j1, 1),
-        "submissions_per_min_jobs2": round(60 * args.batch / j2, 1),
-        "plain_nbgrader_batch_s": round(base, 2),
-        "isolation_overhead_ratio_jobs1": round(j1 / base, 2),
-    }, indent=2))
+    designs = args.designs.split(",")
+    if args.batch < 1 or not designs or any(d not in ("new", "old") for d in designs):
+        ap.error(f"--batch must be >= 1 and --designs a list of new/old: got {args.batch}, {args.designs!r}")
+    out: dict = {"lab": LAB, "cpus": os.cpu_count(), "batch": args.batch,
+                 "load_average_at_start": round(os.getloadavg()[0], 2)}
+    for design in designs:
+        one = timed(design, 1, 1)
+        j1 = timed(design, args.batch, 1)
+        j2 = timed(design, args.batch, 2)
+        out[design] = {"one_submission_s": round(one, 2), "batch_jobs1_s": round(j1, 2), "batch_jobs2_s": round(j2, 2),
+                       "seconds_per_submission_jobs1": round(j1 / args.batch, 2),
+                       "submissions_per_min_jobs1": round(60 * args.batch / j1, 1),
+                       "submissions_per_min_jobs2": round(60 * args.batch / j2, 1)}
+    if "new" in out and "old" in out:
+        out["new_over_old_jobs1"] = round(out["new"]["batch_jobs1_s"] / out["old"]["batch_jobs1_s"], 2)
+        out["new_over_old_jobs2"] = round(out["new"]["batch_jobs2_s"] / out["old"]["batch_jobs2_s"], 2)
+    out["load_average_at_end"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -81,6 +81,14 @@ def test_torch_tensors_round_trip(dtype):
     assert type(out) is torch.Tensor and out.dtype == dtype and out.shape == (4, 3, 2)
     assert torch.equal(out, t.transpose(0, 2))
     assert channel.decode(channel.encode(torch.empty(0, 3))).shape == (0, 3)
+    param = channel.decode(channel.encode(torch.nn.Parameter(torch.ones(2))))  # torch's Parameter: its data
+    assert type(param) is torch.Tensor and not param.requires_grad and torch.equal(param, torch.ones(2))
+
+    class Mine(torch.Tensor):
+        pass
+
+    with pytest.raises(ChannelError, match="cannot be sent"):
+        channel.encode(torch.ones(2).as_subclass(Mine))
 
 
 def test_subclasses_are_not_plain_and_become_handles():
