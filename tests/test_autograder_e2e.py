@@ -35,6 +35,60 @@ def set_cell(nb, grade_id: str, source: str):
     return nb
 
 
+def by_id(nb, grade_id: str):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def duplicated(nb):
+    """A test cell and a solution cell copy-pasted (JupyterLab gives a pasted cell a new id)."""
+    nb = nbformat.from_dict(nb)
+    for gid in ("test_kv_bytes", "param_count"):
+        i = nb.cells.index(by_id(nb, gid))
+        copy = nbformat.from_dict(nb.cells[i])
+        copy["id"] = f"{copy.get('id', gid)}-copy"
+        nb.cells.insert(i + 1, copy)
+    return nb
+
+
+def moved(nb):
+    """A test cell dragged to the top of the notebook."""
+    nb = nbformat.from_dict(nb)
+    test = by_id(nb, "test_param_count")
+    nb.cells.remove(test)
+    nb.cells.insert(0, test)
+    return nb
+
+
+def odd_metadata(nb):
+    """nbgrader metadata as an older nbgrader wrote it, and a cell with a grade id of its own."""
+    nb = nbformat.from_dict(nb)
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader")
+        if meta:
+            meta["schema_version"] = 1
+            meta.pop("task", None)
+    extra = nbformat.v4.new_code_cell("bonus = 1")
+    extra.metadata["nbgrader"] = {"grade_id": "bonus", "grade": True, "points": 100, "solution": False,
+                                  "locked": False, "schema_version": 3}
+    nb.cells.append(extra)
+    return nb
+
+
+ACTIVE = ("from IPython.display import HTML, SVG, display\n"
+          "display(HTML('<script>alert(\"kim\")</script><b onmouseover=\"alert(1)\">bold</b>'))\n"
+          "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(2)\"><circle r=\"3\"/></svg>'))\n"
+          "display({'application/javascript': 'alert(3)', 'text/plain': 'js'}, raw=True)\n")
+
+
+def loud(nb):
+    """Just under the per-cell output limit (1 MiB) in each of the five solution cells: 4.7 MB in all."""
+    nb = nbformat.from_dict(nb)
+    for gid in ("param_count", "kv_bytes", "flops", "roofline", "fit"):
+        c = by_id(nb, gid)
+        c.source = "from IPython.display import display\ndisplay({'text/plain': 'z' * 950_000}, raw=True)\n" + c.source
+    return nb
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
@@ -65,6 +119,10 @@ def graded(course, tmp_path_factory):
     put("frank.ipynb", set_cell(solved, "kv_bytes", "import os\nos._exit(1)"))
     put("gina.ipynb", text="")
     put("released-unchanged_lab0-costs.ipynb", nbformat.read(release, as_version=4))
+    put("hank.ipynb", duplicated(solved))
+    put("ivy.ipynb", moved(solved))
+    put("jack.ipynb", odd_metadata(solved))
+    put("kim.ipynb", loud(set_cell(solved, "kv_bytes", ACTIVE + by_id(solved, "kv_bytes").source)))
     put("notes.txt", text="not a notebook")
     res = grade("collect", LAB, str(inbox), course=course)
     assert res.returncode == 0, res.stderr
@@ -88,6 +146,7 @@ EXPECTED = {  # student: (status, total)
     "alice": ("graded", 12), "bob": ("graded", 7), "carol": ("error", 0), "dave": ("graded", 6),
     "erin": ("graded", 12), "frank": ("error", 0), "gina": ("error", 0), "released-unchanged": ("graded", 0),
     "doejane": ("graded", 12), "smithj": ("graded", 7),
+    "hank": ("graded", 12), "ivy": ("graded", 12), "jack": ("graded", 12), "kim": ("graded", 12),
 }
 
 
@@ -103,8 +162,48 @@ def test_batch_never_stops_and_every_submission_has_a_fate(graded):
     assert notes["dave"] == ["cell 'param_count' ran past 3 s and was interrupted"]
     assert notes["erin"] == ["test cell 'test_kv_bytes' was deleted: the instructor's version was put back and graded"]
     assert f"[{len(EXPECTED)}/{len(EXPECTED)}]" in progress  # progress as it goes
-    assert "7 graded, 3 errors" in progress
-    assert not [n for s, n in notes.items() if n and s not in ("dave", "erin")], notes  # no false flags
+    assert "11 graded, 3 errors" in progress
+    assert notes["hank"] == [
+        "solution cell 'param_count' appeared 2 times (copy-pasted): every copy runs in the student's order; the "
+        "last edited one is the graded answer",
+        "test cell 'test_kv_bytes' appeared 2 times (copy-pasted): graded once, as the instructor wrote it"]
+    assert notes["ivy"] == ["cells out of the lab's order were put back in place, each with the student's cells "
+                            "that followed it: 'test_param_count'"]
+    assert len(notes["jack"]) == 2 and notes["jack"][0].startswith("nbgrader metadata of 'intro', 'setup'")
+    assert notes["jack"][1] == "cells with grade ids this lab does not have ('bonus'): graded as ordinary cells"
+    cap = [n for n in notes["kim"] if n.startswith("outputs came to ")]
+    assert len(cap) == 1 and "over the cap of 4 MiB per submission" in cap[0] and cap[0].endswith(
+        "in the autograded notebook (grades unaffected)"), notes["kim"]
+    assert "SAWarning" not in progress and "Warning" not in progress
+    quiet = ("dave", "erin", "hank", "ivy", "jack", "kim")
+    assert not [n for s, n in notes.items() if n and s not in quiet], notes  # no false flags
+
+
+def active_content(page: str) -> dict:
+    """The scripts a page runs and the event-handler attributes or script URLs it carries."""
+    from html.parser import HTMLParser
+
+    class Reader(HTMLParser):
+        scripts: list = []
+        handlers: list = []
+        inside = False
+
+        def handle_starttag(self, tag, attrs):
+            self.inside = tag == "script"
+            self.handlers += [f"{tag}[{k}]" for k, v in attrs
+                              if k.startswith("on") or (v or "").strip().lower().startswith("javascript:")]
+
+        def handle_data(self, data):
+            if self.inside:
+                self.scripts.append(data)
+
+        def handle_endtag(self, tag):
+            self.inside = False
+
+    r = Reader()
+    r.scripts, r.handlers = [], []
+    r.feed(page)
+    return {"scripts": r.scripts, "handlers": r.handlers}
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -116,6 +215,10 @@ def test_feedback_and_export(graded, course, tmp_path):
     res = grade("feedback", LAB, course=course)
     assert res.returncode == 0, res.stderr
     assert (course / "feedback" / "alice" / LAB / f"{LAB}.html").is_file()
+    page = (course / "feedback" / "kim" / LAB / f"{LAB}.html").read_text()
+    found = active_content(page)
+    assert found["scripts"] and not [s for s in found["scripts"] if "alert" in s]  # only the template's own
+    assert found["handlers"] == [] and "bold" in page and "data:image/svg+xml;base64," in page
     res = grade("export", "--to", str(tmp_path / "grades.csv"), course=course)
     assert res.returncode == 0, res.stderr
     rows = {r["student_id"]: r for r in read_csv(tmp_path / "grades.csv")}
@@ -140,6 +243,7 @@ def test_feedback_and_export(graded, course, tmp_path):
     (["autograde", "nolab"], "no lab 'nolab'"),
     (["autograde", LAB, "--jobs", "0"], "--jobs must be a positive integer: got 0"),
     (["autograde", LAB, "--timeout", "-1"], "--timeout must be a positive finite number"),
+    (["autograde", LAB, "--deadline", "0"], "--deadline must be a positive finite number: got 0.0"),
     (["autograde", LAB, "--student", "zed"], "no submission of lab0-costs for zed"),
     (["collect", LAB, "/nonexistent/folder"], "does not exist"),
     (["export", "--to", "grades.txt"], "--to must name a .csv file"),
