@@ -157,7 +157,9 @@ def finish(course: Course, lab: str, student: str, ok: bool, output: str, second
 # ---- processes: a tree, found in /proc, stopped and killed whole --------------------------------
 def _proc_table() -> dict[int, tuple[int, int]]:
     """pid -> (parent pid, start time) of every process we can see."""
-    table = {}
+    table: dict[int, tuple[int, int]] = {}
+    if not os.path.isdir("/proc"):  # not Linux: no tree to find; kill_tree still kills the worker itself
+        return table
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -192,8 +194,7 @@ def kill_tree(pid: int, known: dict[int, int] | None = None) -> int:
     Returns how many processes were killed."""
     table = _proc_table()
     victims = {p: t for p, t in (known or {}).items() if table.get(p, (None, None))[1] == t}
-    if pid in table:
-        victims[pid] = table[pid][1]
+    victims[pid] = table.get(pid, (0, -1))[1]
     for _ in range(50):
         new = {}
         for p in list(victims):
