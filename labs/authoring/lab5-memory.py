@@ -22,8 +22,7 @@
 # `R` recompute (continues the segment of the `C` before it). `"CRRCRR"` is two segments of three.
 #
 # Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then
-# run the test cell below it. Hidden tests check many random chains and plans. Total: 19 points
-# (17 graded by the tests, 2 by hand).
+# run the test cell below it. Hidden tests check many random chains and plans. Total: 19 points.
 
 # %% kind="locked" id="setup"
 import math
@@ -243,13 +242,12 @@ def optimal_plan(chain: dict, budget: int):
             for r, letters, peak, held, cost in moves:
                 if h + peak <= budget:
                     fronts[r].append((h + held, t + cost, p + letters))
-        if j + 1 <= n:
-            pareto, best = [], math.inf
-            for h, t, p in sorted(fronts[j + 1]):
-                if t < best:
-                    pareto.append((h, t, p))
-                    best = t
-            fronts[j + 1] = pareto
+        pareto, best = [], math.inf
+        for h, t, p in sorted(fronts[j + 1]):
+            if t < best:
+                pareto.append((h, t, p))
+                best = t
+        fronts[j + 1] = pareto
     if not fronts[n]:
         return None
     h, t, p = min(fronts[n], key=lambda e: (e[1], e[0]))
@@ -361,40 +359,74 @@ for _trial in range(80):
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-design"
-# ## 5. The largest batch in 16 GB, and at what slowdown (2 points, graded by hand)
+# ## 5. The largest batch in 16 GB, and at what slowdown (2 points)
 #
-# GPT-2 small (12 blocks, sequence 1,024, mixed-precision Adam: 16 bytes of model state per
-# parameter) on a 16 GB device that runs at 156 TFLOP/s. Per block, the activations take
-# $s b h (34 + 5 a s / h)$ bytes (Korthikanti et al. 2022), the block input $2 s b h$ of them.
-# `mlsys-kit memory plan --preset gpt2 --batch B --policy P --budget-gb 16 [--link-gbps 16]`
-# prints the peak and the step time of policy P (`all`, `sqrt`, `optimal`, `offload`, `hybrid`);
-# your functions from parts 1-3 give the same peaks on `--json` chains.
+# GPT-2 small (12 blocks, sequence 1,024) trained with mixed-precision Adam: its model states
+# take `GPT2_STATE_BYTES` (124,439,808 parameters x 16 bytes) for the whole step; the rest of a
+# 16 GB device is for what `peak_memory` counts. `gpt2_chain(batch)` (given, in the next cell)
+# is its chain: per block $s b h (34 + 5 a s / h)$ bytes of activations (Korthikanti et al.
+# 2022), the block input $2 s b h$ of them, times for a device at 156 TFLOP/s.
 #
-# What is the largest batch that fits in 16 GB **without** recomputation, and the largest
-# **with** the optimal checkpoint plan? At what slowdown (step time over the plain step)? Why
-# does offloading over a 16 GB/s link not help this model on this device?
+# `largest_batches(budget)`: with `budget` bytes of device memory, return a dict with
+# `"keep_all"`: the largest batch that fits with plan `"K" * 12` (an `int`, 0 if none);
+# `"optimal"`: the largest batch for which some plan fits (`optimal_plan`, an `int`); and
+# `"slowdown"`: at that batch, the optimal plan's step time over the plain step, (compute +
+# recompute) / compute, where compute is every layer's forward and backward (a `float`).
+# Use your functions from parts 1 and 3.
+#
+# Then think about it (not graded): why would offloading the activations over a 16 GB/s link
+# (`mlsys-kit memory plan --preset gpt2 --batch 8 --policy offload --link-gbps 16`) not help this
+# model on this device, while it did help VGG-16 on a 2016 GPU?
 
-# %% [markdown] kind="answer" id="q_design" points=2
-# Without recomputation (`all`): batch **12** fits (batch 13 does not); slowdown 1.0. The peak is
-# the model states (2 GB: 124M parameters x 16 bytes) plus twelve blocks of activations (about
-# 0.72 GB per block at batch 8, 90 MB per sequence) plus two activation gradients.
-#
-# With the optimal plan: batch **127** fits, at a slowdown of **1.31** (about a third of the
-# blocks' forward passes are repeated; sqrt(n) reaches only batch 50, at 1.33, because it
-# recomputes everything and keeps 4 checkpoints and a 3-block segment). Beyond that even
-# checkpointing every block does not fit: one block's recomputed activations plus the
-# checkpoints exceed the budget.
-#
-# Offloading does not help because the device computes a block in milliseconds while a block's
-# activations (hundreds of MB to GB) take tens of milliseconds over 16 GB/s: every prefetch
-# stalls the backward pass (x33 at batch 8), whereas a repeated forward pass costs a third of a
-# block's step time.
+# %% kind="locked" id="gpt2"
+GPT2_STATE_BYTES = 124_439_808 * 16
 
-# %% [markdown] kind="rubric" id="q_design_rubric"
-# 1 point: both batches (12 without recomputation; 127 with the optimal plan, 100-130 accepted
-# if the method is stated, e.g. bisection with `--policy optimal`) with the slowdown (1.0 and
-# about 1.3; 1.33 for sqrt(n) at batch ~50 also earns the point if stated as such).
-# 1 point: why offload fails here, with the quantities: a block's activation bytes over the link
-# bandwidth against its compute time (transfer time >> compute time, so stalls dominate), and that
-# recomputation costs at most one extra forward pass (a third of the compute). Vague answers
-# ("PCIe is slow") earn 0.
+
+def gpt2_chain(batch, seq=1024, layers=12, hidden=768, heads=12, flops_per_s=156e12):
+    """GPT-2 small's blocks as a chain at this batch (bytes: int, times: seconds)."""
+    act = seq * batch * hidden * 34 + 5 * heads * seq * seq * batch
+    boundary = 2 * seq * batch * hidden
+    flops = batch * seq * (2 * 12 * hidden * hidden + 4 * (seq // 2) * hidden)
+    return {"out": [boundary] * (layers + 1), "extra": [act - boundary] * layers,
+            "fwd": [flops / flops_per_s] * layers, "bwd": [2 * flops / flops_per_s] * layers}
+
+# %% kind="solution" id="design"
+def largest_batches(budget: float = 16e9) -> dict:
+    ### BEGIN SOLUTION
+    free = budget - GPT2_STATE_BYTES
+
+    def largest(fits):
+        b = 0
+        while fits(b + 1):
+            b += 1
+        return b
+
+    keep = largest(lambda b: free > 0 and peak_memory(gpt2_chain(b), "K" * 12) <= free)
+    best = largest(lambda b: free > 0 and optimal_plan(gpt2_chain(b), free) is not None)
+    slowdown = 1.0
+    if best:
+        chain = gpt2_chain(best)
+        compute = sum(chain["fwd"]) + sum(chain["bwd"])
+        slowdown = (compute + optimal_plan(chain, free)[1]) / compute
+    return {"keep_all": keep, "optimal": best, "slowdown": float(slowdown)}
+    ### END SOLUTION
+
+# %% kind="test" id="test_design" points=2
+import math
+
+_b = largest_batches(16e9)
+assert type(_b) is dict and type(_b["keep_all"]) is int and type(_b["optimal"]) is int, _b
+assert type(_b["slowdown"]) is float, _b
+assert 0 < _b["keep_all"] < _b["optimal"] and 1.0 < _b["slowdown"] <= 4 / 3 + 1e-9, _b
+### BEGIN HIDDEN TESTS
+from mlsys_kit.memory.chain import transformer_chain as _tc
+from mlsys_kit.memory.policies import largest_batch as _lb
+
+for _budget in (16e9, 12e9, 40e9):
+    _got = largest_batches(_budget)
+    _k, _ = _lb(lambda b: _tc("gpt2", b), "all", _budget)
+    _o, _r = _lb(lambda b: _tc("gpt2", b), "optimal", _budget)
+    assert _got["keep_all"] == _k and _got["optimal"] == _o, (_budget, _got, _k, _o)
+    assert math.isclose(_got["slowdown"], _r.step.step_time / _r.step.compute_time, rel_tol=1e-9), (_budget, _got)
+assert largest_batches(1.5e9) == {"keep_all": 0, "optimal": 0, "slowdown": 1.0}
+### END HIDDEN TESTS
