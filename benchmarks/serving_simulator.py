@@ -29,14 +29,15 @@ def main() -> dict:
     reqs = make_workload(args.requests, args.rate, seed=0)
     out = {"requests": args.requests, "rate": args.rate, "schedulers": {}}
     for name in SCHEDULERS:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = simulate(reqs, name, SIMULATED, check=False)  # 2048 blocks of 16, 64 seats, default budgets
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         s = summarize(res)
-        out["schedulers"][name] = {"wall_seconds": round(wall, 2), "simulated_requests_per_wall_second": round(args.requests / wall),
+        out["schedulers"][name] = {"wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "simulated_requests_per_wall_second": round(args.requests / wall),
                                    "iterations": res.iterations, "simulated_seconds": round(res.simulated_seconds, 1),
                                    "throughput_tokens_per_s": round(s["throughput_tokens_per_s"], 1),
                                    "ttft_p99": round(s["ttft_p99"], 3), "tpot_p99": round(s["tpot_p99"], 4)}
+    out["load_average_1min"] = round(__import__("os").getloadavg()[0], 2)
     return out
 
 

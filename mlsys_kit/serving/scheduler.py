@@ -95,7 +95,7 @@ class Scheduler:
         """Add one decode token for every decoding running sequence, oldest first, preempting
         the newest running sequence while blocks run short. Returns the blocks the batch takes."""
         kv, running = self.kv, self.running
-        taken = 0
+        taken, free = 0, kv.num_free  # free: blocks the batch has not taken yet
         i = 0
         while i < len(running):
             seq = running[i]
@@ -103,13 +103,15 @@ class Scheduler:
                 i += 1
                 continue
             need = kv.blocks_needed(seq.rid, 1)
-            while need > kv.num_free - taken and running[-1] is not seq:
+            while need > free and running[-1] is not seq:
                 self.preempt(running[-1])
-            if need > kv.num_free - taken:
+                free = kv.num_free - taken
+            if need > free:
                 self.preempt(seq)  # it was the newest: preempt itself
                 break
             batch.append((seq, 1))
             taken += need
+            free -= need
             i += 1
         return taken
 
@@ -267,8 +269,9 @@ class ChunkedScheduler(Scheduler):
         admission FCFS, a request only if the blocks of its whole remaining prompt are free."""
         kv, running = self.kv, self.running
         budget = self.token_budget - len(batch)
-        in_batch = {s.rid for s, _ in batch}
-        for seq in list(running) if len(batch) < len(running) else ():  # ongoing prefills
+        prefilling = len(batch) < len(running)  # some running requests are not decoding
+        in_batch = {s.rid for s, _ in batch} if prefilling else set()
+        for seq in list(running) if prefilling else ():  # ongoing prefills, oldest first
             if budget <= 0:
                 break
             if seq.is_decoding or seq.status != RUNNING:
