@@ -401,8 +401,8 @@ def largest_batches(budget: float = 16e9) -> dict:
             b += 1
         return b
 
-    keep = largest(lambda b: free > 0 and peak_memory(gpt2_chain(b), "K" * 12) <= free)
-    best = largest(lambda b: free > 0 and optimal_plan(gpt2_chain(b), free) is not None)
+    keep = largest(lambda b: peak_memory(gpt2_chain(b), "K" * 12) <= free)
+    best = largest(lambda b: optimal_plan(gpt2_chain(b), free) is not None)
     slowdown = 1.0
     if best:
         chain = gpt2_chain(best)
