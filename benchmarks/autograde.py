@@ -42,7 +42,7 @@ OLD_COMMIT = "8210a22"
 def old_package(tmp: Path) -> Path:
     """autograder_old/{sandbox,runner}.py from OLD_COMMIT, renamed so they run as themselves."""
     pkg = tmp / "autograder_old"
-    pkg.mkdir()
+    pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     for name in ("sandbox.py", "runner.py"):
         text = subprocess.run(["git", "-C", str(ROOT), "show", f"{OLD_COMMIT}:autograder/{name}"], check=True,
@@ -55,10 +55,11 @@ def course_with(n: int, tmp: Path, design: str) -> Course:
     config = (ROOT / "labs" / "nbgrader_config.py").read_text()
     if design == "old":
         old = old_package(tmp / "old")
-        swap = (f"import sys as _sys\n_sys.path.insert(0, {str(old)!r})\n"
-                "from autograder_old.sandbox import SandboxedExecute")
-        config = config.replace("from autograder.sandbox import SandboxedExecute", swap)
-        assert swap in config, "labs/nbgrader_config.py no longer imports SandboxedExecute as expected"
+        line = re.search(r"^( *)from autograder\.sandbox import SandboxedExecute$", config, re.M)
+        assert line, "labs/nbgrader_config.py no longer imports SandboxedExecute as expected"
+        pad = line.group(1)
+        config = config.replace(line.group(0), f"{pad}import sys as _sys\n{pad}_sys.path.insert(0, {str(old)!r})\n"
+                                f"{pad}from autograder_old.sandbox import SandboxedExecute")
     course_root = tmp / "course"
     course_root.mkdir()
     (course_root / "nbgrader_config.py").write_text(config)
