@@ -347,6 +347,52 @@ for rid, p in enumerate([5, 13, 2]):
 batch = remote([])
 schedule_prefills(sched, batch, taken=1)  # 4 blocks left: 2 for request 0, request 1 needs 4
 assert [(s.rid, n) for s, n in batch] == [(0, 5)], "request 1 does not fit and request 2 may not overtake it"
+# hand-made cases for each branch of the loop over running requests: two prefills of 12 tokens,
+# 4 computed (one block each), 8 to go (two more blocks each)
+
+
+def _two_prefills(blocks, budget=NO_BUDGET):
+    kv = SimKV(blocks, 4)
+    sched = LabScheduler(kv, token_budget=budget)
+    a, b = running_seq(kv, 0, 12, 3, computed=4), running_seq(kv, 1, 12, 3, computed=4)
+    sched.running = [a, b]
+    return kv, sched, a, b
+
+
+kv, sched, a, b = _two_prefills(8, budget=8)  # the budget is spent on request 0: stop there
+batch = remote([])
+schedule_prefills(sched, batch, taken=0)
+assert [(s.rid, n) for s, n in batch] == [(0, 8)] and b.num_preemptions == 0, [(s.rid, n) for s, n in batch]
+kv, sched, a, b = _two_prefills(3)  # request 0 needs 2 blocks, 1 is free: the newer request 1 is preempted
+batch = remote([])
+schedule_prefills(sched, batch, taken=0)
+assert [(s.rid, n) for s, n in batch] == [(0, 8)], [(s.rid, n) for s, n in batch]
+assert b.num_preemptions == 1 and b.status == "waiting" and [s.rid for s in sched.waiting] == [1]
+assert sched.running == [a] and a.num_preemptions == 0 and kv.num_free == 2
+kv, sched, a, b = _two_prefills(4)  # exactly the 2 blocks request 0 needs are free: nobody is preempted
+batch = remote([])
+schedule_prefills(sched, batch, taken=0)
+assert [(s.rid, n) for s, n in batch] == [(0, 8)] and sched.running == [a, b], [(s.rid, n) for s, n in batch]
+assert a.num_preemptions == 0 and b.num_preemptions == 0 and len(sched.waiting) == 0
+kv = SimKV(3, 4)  # the newer request is already in this batch (a decode): it may not be preempted
+sched = LabScheduler(kv)
+a, d = running_seq(kv, 0, 12, 3, computed=4), running_seq(kv, 1, 4, 5, generated=1)
+sched.running = [a, d]
+batch = remote([])
+batch.append((d, 1))
+schedule_prefills(sched, batch, taken=kv.blocks_needed(1, 1))
+assert [(s.rid, n) for s, n in batch] == [(1, 1)] and d.num_preemptions == 0 and a.num_preemptions == 0
+assert sched.running == [a, d] and len(sched.waiting) == 0
+kv = SimKV(5, 4)  # the decode took a block this batch (taken = 1): it counts when deciding to preempt
+sched = LabScheduler(kv)
+d, a, b = (running_seq(kv, 0, 4, 5, generated=1), running_seq(kv, 1, 12, 3, computed=4),
+           running_seq(kv, 2, 12, 3, computed=4))
+sched.running = [d, a, b]
+batch = remote([])
+batch.append((d, 1))
+schedule_prefills(sched, batch, taken=kv.blocks_needed(0, 1))
+assert [(s.rid, n) for s, n in batch] == [(0, 1), (1, 8)], [(s.rid, n) for s, n in batch]
+assert b.num_preemptions == 1 and sched.running == [d, a] and [s.rid for s in sched.waiting] == [2]
 import random
 from mlsys_kit.serving.engine import SimBackend as _Sim, serve as _serve
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
