@@ -122,6 +122,7 @@ assert a.refcount(blocks[0]) == 1 and a.num_free == 0
 a.free(blocks[0])
 assert a.num_free == 1
 ### BEGIN HIDDEN TESTS
+assert type(a.num_free) is int and type(a.refcount(blocks[1])) is int, "counts are ints"
 import random
 from hypothesis import given, settings, strategies as st
 
@@ -236,6 +237,9 @@ assert m.blocks_needed("b", 9) == 3
 m.free("a")
 assert m.allocator.num_free == 8
 ### BEGIN HIDDEN TESTS
+m.append("a", 3)  # the same id again after free: a new sequence of 3 tokens, nothing stale
+assert m.lengths["a"] == 3 and len(m.tables["a"]) == 1 and type(m.blocks_needed("a", 2)) is int
+m.free("a")
 from hypothesis import given, settings, strategies as st
 from mlsys_kit.kvcache import BlockAllocator as _RefAlloc, BlockManager as _RefManager, OutOfBlocks as _RefOOB
 
@@ -334,6 +338,13 @@ assert len(copies) == 1 and copies[0][0] == part
 assert m.tables["c"] == [full, copies[0][1]] and m.allocator.refcount(part) == 1
 assert m.append("p", 1) == []         # p owns its block alone now: no copy
 ### BEGIN HIDDEN TESTS
+_m2 = BlockManager(BlockAllocator(8, 4))
+_m2.append("p", 6)
+_m2.fork("p", "c")
+assert _m2.blocks_needed("c", 0) == 0 and _m2.blocks_needed("c", 1) == 1 and type(_m2.blocks_needed("c", 1)) is int
+assert _m2.append("c", 0) == [] and _m2.tables["c"] == _m2.tables["p"], "appending nothing copies nothing"
+_cw = _m2.copy_on_write("c")
+assert type(_cw) is tuple and len(_cw) == 2 and _m2.tables["c"][-1] == _cw[1]
 from hypothesis import given, settings, strategies as st
 from mlsys_kit.kvcache import BlockAllocator as _RefAlloc, BlockManager as _RefManager, OutOfBlocks as _RefOOB
 
@@ -492,6 +503,10 @@ ca.free(b); ca.free(b)
 assert ca.num_free == 3                      # evictable counts as free
 assert ca.lookup(h1, [1, 2]) == b            # still cached after its owners finished
 ### BEGIN HIDDEN TESTS
+_ca3 = CachingAllocator(2, 2)  # misses are counted too, and free blocks are an int
+assert _ca3.lookup(block_hash(b"", [9, 9]), [9, 9]) is None and _ca3.misses == 1 and _ca3.hits == 0
+assert _ca3.lookup(block_hash(b"", [8]), [8]) is None and _ca3.misses == 2
+assert type(_ca3.num_free) is int and _ca3.num_free == 2
 from hypothesis import given, settings, strategies as st
 from mlsys_kit.kvcache import BlockAllocator as _RefAlloc, block_hash as _ref_hash
 from mlsys_kit.kvcache.prefix_cache import PrefixCache as _RefCache
