@@ -232,3 +232,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", help="write the coefficients as JSON (use with --cost FILE)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_fit)
+
+    from mlsys_kit.serving.disagg_cli import register as register_disagg  # serve disagg|place (issue #17)
+    register_disagg(sub)
