@@ -7,7 +7,7 @@ Disaggregation gives each phase its own instances. A request's life here:
 
 1. **prefill pool**: it is dispatched (round robin) to one of ``prefill.instances`` instances,
    queues there, and is prefilled by the serving engine's own loop and scheduler
-   (:func:`~mlsys_kit.serving.engine.serve` on a :class:`~mlsys_kit.serving.engine.SimBackend`,
+   (:func:`~mlsys_kit.serving.engine.serve` on a :class:`~mlsys_kit.serving.simulator.SimBackend`,
    the request cut to one output token). The prefill samples token 1.
 2. **link**: its prompt's KV cache, ``prompt_len * kv_bytes_per_token`` bytes (PagedAttention
    section 2.3; :func:`mlsys_kit.models.costs.kv_bytes_per_token`), crosses the prefill
@@ -39,7 +39,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from mlsys_kit.checks import nonneg_number, one_of, positive_int, positive_number
-from mlsys_kit.serving.engine import CostModel, SimBackend, serve
+from mlsys_kit.serving.engine import serve
+from mlsys_kit.serving.simulator import CostModel, SimBackend
 from mlsys_kit.serving.metrics import meets_slo, percentile, request_latencies
 from mlsys_kit.serving.scheduler import SCHEDULERS, make_scheduler
 from mlsys_kit.serving.sequence import Seq

@@ -12,7 +12,7 @@ baseline gets the same devices and its own best tp.
 The cost model is a roofline of the model on the device (:func:`roofline_hardware`): an
 iteration reads every weight once (memory-bound part), a prefill token costs its matmul FLOPs
 at a fraction ``mfu`` of peak, and each context token's K/V is read once per decode step. It
-is the serving simulator's :class:`~mlsys_kit.serving.engine.CostModel` with coefficients from
+is the serving simulator's :class:`~mlsys_kit.serving.simulator.CostModel` with coefficients from
 :mod:`mlsys_kit.models.costs`, not a measurement.
 """
 
@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 from mlsys_kit.checks import positive_int, positive_number
 from mlsys_kit.models import costs
 from mlsys_kit.serving.disagg import Hardware, Link, Pool, simulate_colocated, simulate_disagg, slo_attainment
-from mlsys_kit.serving.engine import CostModel
+from mlsys_kit.serving.simulator import CostModel
 from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
 # DistServe section 6.1 / Table 1 as we read it: the chatbot workload (ShareGPT) on OPT-13B

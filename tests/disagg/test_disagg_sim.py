@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from mlsys_kit.serving.disagg import (Hardware, ImportBackend, Link, Pool, run_pool,
                                       simulate_colocated, simulate_disagg, slo_attainment, summarize_disagg,
                                       transfer_aware_ttft)
-from mlsys_kit.serving.engine import CostModel
+from mlsys_kit.serving.simulator import CostModel
 from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
 COST = CostModel(a=0.01, b=1e-4, c=2e-4, d=1e-6)
