@@ -30,6 +30,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from mlsys_kit.attention.decode import attend_with_lse, combine_splits
 from mlsys_kit.kvcache.paged import _plan_padded, _run_padded
 
 
@@ -106,11 +107,7 @@ def _attend_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
     if fused:
         out, lse = _FLASH_WITH_LSE(q, k, v, 0.0, False, attn_mask=bias, scale=scale)[:2]
         return out, lse
-    scores = torch.matmul(q, k.transpose(-1, -2)) * scale  # [S, H, 1, n]
-    if bias is not None:
-        scores = scores + bias
-    lse = torch.logsumexp(scores, -1)  # [S, H, 1]
-    return torch.matmul(torch.exp(scores - lse.unsqueeze(-1)), v), lse
+    return attend_with_lse(q, k, v, scale, bias)
 
 
 def paged_decode_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
@@ -230,6 +227,5 @@ def _run_chunks(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, w
             out = out.masked_fill(empty[..., None], 0.0)
         outs.append(out)
         lses.append(lse)
-    lse = torch.stack(lses)  # [C, S, H, 1]
-    weights = torch.exp(lse - torch.logsumexp(lse, 0))  # share of each chunk in the softmax
-    return (torch.stack(outs) * weights.unsqueeze(-1)).sum(0)[:, :, 0]
+    out, _ = combine_splits(torch.stack(outs), torch.stack(lses))  # [S, H, 1, D], merged by log-sum-exp
+    return out[:, :, 0]
