@@ -53,6 +53,7 @@ from traitlets import Bool, Integer, List, Unicode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder import channel
+from autograder.course import _die_with_parent
 from autograder.judge import Judge, SandboxLost, Session
 from autograder.sandbox_setup import STUDENT_UID, WORK
 
@@ -281,6 +282,7 @@ class Limits:
         self.nproc_now = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == uid)
 
     def apply(self) -> None:
+        _die_with_parent()  # a killed grader (worker) takes its sandbox with it: the launcher is the PID namespace's parent
         for res, value in ((resource.RLIMIT_CPU, self.cpu), (resource.RLIMIT_AS, self.memory),
                            (resource.RLIMIT_FSIZE, self.fsize), (resource.RLIMIT_CORE, 0),
                            (resource.RLIMIT_NPROC, self.nproc_now + self.nproc + 8)):
