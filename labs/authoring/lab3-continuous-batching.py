@@ -393,6 +393,15 @@ batch.append((d, 1))
 schedule_prefills(sched, batch, taken=kv.blocks_needed(0, 1))
 assert [(s.rid, n) for s, n in batch] == [(0, 1), (1, 8)], [(s.rid, n) for s, n in batch]
 assert b.num_preemptions == 1 and sched.running == [d, a] and [s.rid for s in sched.waiting] == [2]
+kv = SimKV(5, 4)  # request 0 is blocked (the newest is a decode in the batch): request 1 may not overtake it
+sched = LabScheduler(kv)
+a, c, d = (running_seq(kv, 0, 12, 3, computed=4), running_seq(kv, 1, 7, 3, computed=5),
+           running_seq(kv, 2, 4, 5, generated=1))
+sched.running = [a, c, d]
+batch = remote([])
+batch.append((d, 1))
+schedule_prefills(sched, batch, taken=kv.blocks_needed(2, 1))
+assert [(s.rid, n) for s, n in batch] == [(2, 1)], [(s.rid, n) for s, n in batch]
 import random
 from mlsys_kit.serving.engine import SimBackend as _Sim, serve as _serve
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
