@@ -42,6 +42,31 @@ print("reduce_scatter ->", [t.tolist() for t in _out], "bytes sent per rank:", _
 del _w, _out
 
 
+def remote(value):
+    """Tests write ``p = remote(tensor)`` for a tensor your function updates in place: here it is the
+    tensor itself; in the grader (whose tests run outside your kernel) it is one made in your kernel."""
+    return value
+
+
+def fresh_partition_probe(numel, n):
+    """Partition a buffer of ones, write 7 into every slice returned, partition ones again: returns
+    (the input buffer, the second call's slices). Slices must be new tensors, so neither changes."""
+    flat = torch.ones(numel)
+    for part in pad_and_partition(flat, n):
+        part.fill_(7.0)
+    return flat, pad_and_partition(torch.ones(numel), n)
+
+
+def adam_on_slice(p, g, m, v, lo, hi, step, **kw):
+    """Your ``adam_update`` on the slices ``p[lo:hi]``, ``m[lo:hi]``, ``v[lo:hi]`` (views: an update
+    in place reaches ``p``, ``m`` and ``v``)."""
+    adam_update(p[lo:hi], g, m[lo:hi], v[lo:hi], step, **kw)
+
+# %% kind="checker" id="models"
+import torch
+from torch import nn
+
+
 def small_model(sizes=(4, 6, 2), seed=0):
     """An MLP: Linear, Tanh, ..., Linear."""
     torch.manual_seed(seed)
@@ -87,6 +112,11 @@ def reference_adam(model, batches, lr):
     return flat_params(model)
 
 
+def reference_run(n, sizes=(4, 6, 2), steps=3, lr=1e-2, seed=0):
+    """The parameters plain Adam reaches on the batches ``run_zero2`` trains on (same arguments)."""
+    return reference_adam(small_model(sizes, seed), make_batches(sizes, n, steps), lr)
+
+
 def held_bytes(state):
     """Bytes of model states one rank holds: its dict of tensors (None counts 0)."""
     nb = lambda t: 0 if t is None else t.numel() * t.element_size()
@@ -124,20 +154,25 @@ def pad_and_partition(flat: torch.Tensor, n: int) -> list[torch.Tensor]:
 
 # %% kind="test" id="test_partition" points=3
 parts = pad_and_partition(torch.arange(10.0), 4)
+assert type(parts) is list and all(type(p) is torch.Tensor for p in parts), "a list of tensors"
 assert [p.tolist() for p in parts] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 0, 0]], parts
-assert shard_range(10, 4, 3) == (9, 12)
+assert type(shard_range(10, 4, 3)) is tuple and shard_range(10, 4, 3) == (9, 12)
 ### BEGIN HIDDEN TESTS
 from mlsys_kit.zero.simulate import partition as _ref_partition
 for numel in range(1, 41):
     for n in range(1, 10):
         flat = torch.randn(numel)
         got, ref = pad_and_partition(flat, n), _ref_partition(flat, n)
-        assert len(got) == n and all(torch.equal(a, b) for a, b in zip(got, ref)), (numel, n)
+        assert type(got) is list and len(got) == n, (numel, n)
+        assert all(type(a) is torch.Tensor and a.dtype == b.dtype and torch.equal(a, b) for a, b in zip(got, ref)), (numel, n)
         s = -(-numel // n)
-        assert [shard_range(numel, n, r) for r in range(n)] == [(r * s, (r + 1) * s) for r in range(n)]
-got = pad_and_partition(torch.ones(5), 2)
-got[0][0] = 7.0
-assert pad_and_partition(torch.ones(5), 2)[0][0] == 1.0
+        ranges = [shard_range(numel, n, r) for r in range(n)]
+        assert all(type(t) is tuple and [type(i) for i in t] == [int, int] for t in ranges), ranges
+        assert ranges == [(r * s, (r + 1) * s) for r in range(n)], (numel, n)
+for numel, n in [(5, 2), (4, 2), (6, 3), (1, 1)]:   # slices are new tensors: writing to them changes nothing else
+    flat, again = fresh_partition_probe(numel, n)
+    assert torch.equal(flat, torch.ones(numel)), ("writing to a slice changed the input", numel, n)
+    assert all(torch.equal(a, b) for a, b in zip(again, _ref_partition(torch.ones(numel), n))), (numel, n)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-adam"
@@ -162,27 +197,31 @@ def adam_update(p, g, m, v, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
     ### END SOLUTION
 
 # %% kind="test" id="test_adam" points=2
-_p = torch.tensor([1.0, -2.0, 3.0]); _ref = _p.clone().requires_grad_(True)
+_ref = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
 _opt = torch.optim.Adam([_ref], lr=0.1)
-_m, _v = torch.zeros(3), torch.zeros(3)
+_p, _m, _v = remote(torch.tensor([1.0, -2.0, 3.0])), remote(torch.zeros(3)), remote(torch.zeros(3))
 for _t in range(1, 4):
     _g = torch.tensor([0.5, -1.0, 0.25]) * _t
     _ref.grad = _g.clone(); _opt.step()
     adam_update(_p, _g, _m, _v, _t, lr=0.1)
-assert torch.allclose(_p, _ref.detach(), atol=1e-6), (_p, _ref)
+_got = _p.clone()   # the tensor adam_update changed in place
+assert type(_got) is torch.Tensor and torch.allclose(_got, _ref.detach(), atol=1e-6), (_got, _ref)
 ### BEGIN HIDDEN TESTS
 for _seed in range(5):
     _gen = torch.Generator().manual_seed(_seed)
-    _big = torch.randn(40, generator=_gen)
-    _ref = _big[10:30].clone().requires_grad_(True)
+    _big0 = torch.randn(40, generator=_gen)
+    _ref = _big0[10:30].clone().requires_grad_(True)
     _opt = torch.optim.Adam([_ref], lr=0.01 * (_seed + 1), betas=(0.8, 0.99), eps=1e-6)
-    _m, _v = torch.zeros(40), torch.zeros(40)
+    _big, _m, _v = remote(_big0.clone()), remote(torch.zeros(40)), remote(torch.zeros(40))
     for _t in range(1, 6):
         _g = torch.randn(20, generator=_gen)
         _ref.grad = _g.clone(); _opt.step()
-        adam_update(_big[10:30], _g, _m[10:30], _v[10:30], _t, lr=0.01 * (_seed + 1), betas=(0.8, 0.99), eps=1e-6)
-    assert torch.allclose(_big[10:30], _ref.detach(), atol=1e-6)   # updated in place, through the slice
-    assert not _m[:10].any() and not _m[30:].any()
+        adam_on_slice(_big, _g, _m, _v, 10, 30, _t, lr=0.01 * (_seed + 1), betas=(0.8, 0.99), eps=1e-6)
+    _after, _ma, _va = _big.clone(), _m.clone(), _v.clone()
+    assert torch.allclose(_after[10:30], _ref.detach(), atol=1e-6)   # updated in place, through the slice
+    assert torch.equal(_after[:10], _big0[:10]) and torch.equal(_after[30:], _big0[30:])
+    assert not _ma[:10].any() and not _ma[30:].any() and not _va[:10].any() and not _va[30:].any()
+    assert _ma[10:30].all() and _va[10:30].all(), "the moments are updated in place, through the slice"
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-zero2"
@@ -230,7 +269,8 @@ def zero2_step(world, states: list[dict], local_grads: list[torch.Tensor], step:
 # %% kind="locked" id="run_zero2"
 def run_zero2(n, sizes=(4, 6, 2), steps=3, lr=1e-2, seed=0):
     """Train `small_model(sizes)` on n simulated ranks with your ZeRO-2; returns the world,
-    the rank states, the final parameters (Ψ of them), the reference Adam's, and Ψ."""
+    the rank states, the final parameters (Ψ of them) and Ψ (`reference_run` with the same
+    arguments gives what plain Adam reaches)."""
     model = small_model(sizes, seed)
     flat = flat_params(model)
     batches = make_batches(sizes, n, steps)
@@ -239,10 +279,12 @@ def run_zero2(n, sizes=(4, 6, 2), steps=3, lr=1e-2, seed=0):
         xs, ys = x.chunk(n), y.chunk(n)
         grads = [local_grad(model, states[r]["params"], xs[r], ys[r]) for r in range(n)]
         zero2_step(world, states, grads, t, lr)
-    return world, states, states[0]["params"][: flat.numel()], reference_adam(model, batches, lr), flat.numel()
+    return world, states, states[0]["params"][: flat.numel()], flat.numel()
 
 # %% kind="test" id="test_zero2" points=5
-world, states, got, ref, psi = run_zero2(2)
+world, states, got, psi = run_zero2(2)
+ref = reference_run(2)
+assert type(states) is list and all(type(st) is dict for st in states) and type(got) is torch.Tensor
 assert torch.allclose(got, ref, atol=1e-6), (got - ref).abs().max()
 assert states[0]["m"].numel() == states[1]["m"].numel() == math.ceil(psi / 2)
 ### BEGIN HIDDEN TESTS
@@ -250,7 +292,9 @@ from mlsys_kit.zero.model import comm_bytes_per_rank as _comm, memory_per_device
 from mlsys_kit.zero.simulate import pad_to_multiple as _pad
 for n, sizes in [(1, (3, 4, 2)), (2, (4, 6, 2)), (3, (4, 6, 2)), (4, (3, 5, 3)), (5, (2, 3, 1)), (6, (5, 7, 3)), (7, (1, 2, 1)), (3, (2, 9, 4, 1))]:
     for steps in (1, 3):
-        world, states, got, ref, psi = run_zero2(n, sizes, steps=steps)
+        world, states, got, psi = run_zero2(n, sizes, steps=steps)
+        ref = reference_run(n, sizes, steps=steps)
+        assert type(got) is torch.Tensor and type(psi) is int and got.shape == ref.shape, (n, sizes)
         assert torch.allclose(got, ref, atol=1e-6), (n, sizes, steps, (got - ref).abs().max())
         assert all(torch.equal(st["params"], states[0]["params"]) for st in states)
         want = _mem(psi, n, 2, 8, param_bytes=4, grad_bytes=4, padded=True)
@@ -263,11 +307,12 @@ for n, sizes in [(1, (3, 4, 2)), (2, (4, 6, 2)), (3, (4, 6, 2)), (4, (3, 5, 3)),
 model = small_model((4, 6, 2), 3)
 x, y = torch.randn(12, 4), torch.randn(12, 2)
 for n in (2, 3, 4, 6):
-    world, states = SimWorld(n), init_zero2(flat_params(model), n)
+    world, states = SimWorld(n), remote(init_zero2(flat_params(model), n))   # zero2_step changes states
     grads = [local_grad(model, states[r]["params"], x.chunk(n)[r], y.chunk(n)[r]) for r in range(n)]
     zero2_step(world, states, grads, 1, 1e-3)
     full = _pad(local_grad(model, flat_params(model), x, y)[: flat_params(model).numel()], n)
-    for r, st in enumerate(states):
+    for r, st in enumerate(list(states)):
+        assert type(st["grad"]) is torch.Tensor, (n, r, "the kept gradient slice")
         lo, hi = r * (full.numel() // n), (r + 1) * (full.numel() // n)
         assert torch.allclose(st["grad"], full[lo:hi], atol=1e-6), (n, r)
 ### END HIDDEN TESTS
@@ -305,17 +350,20 @@ def predict_sent_bytes(psi: int, n: int, stage: int) -> int:
     ### END SOLUTION
 
 # %% kind="test" id="test_predict" points=3
-world, states, got, ref, psi = run_zero2(3, (4, 6, 2), steps=1)   # psi = 44: 3 does not divide it
+world, states, got, psi = run_zero2(3, (4, 6, 2), steps=1)   # psi = 44: 3 does not divide it
 print("predicted:", predict_bytes(psi, 3, 2), "measured:", held_bytes(states[0]))
 print("predicted sent:", predict_sent_bytes(psi, 3, 2), "measured:", world.sent[0])
-assert predict_bytes(psi, 3, 2) == held_bytes(states[0])
-assert predict_sent_bytes(psi, 3, 2) == world.sent[0]
+_pb, _ps = predict_bytes(psi, 3, 2), predict_sent_bytes(psi, 3, 2)
+assert type(_pb) is dict and all(type(b) is int for b in _pb.values()) and type(_ps) is int, "a dict of ints and an int"
+assert _pb == held_bytes(states[0])
+assert _ps == world.sent[0]
 ### BEGIN HIDDEN TESTS
 from mlsys_kit.zero.model import comm_bytes_per_rank as _comm, memory_per_device as _mem
 for psi in (1, 2, 7, 44, 100, 1001, 7_500_000_001):
     for n in (1, 2, 3, 4, 7, 64):
         for stage in range(4):
             m = _mem(psi, n, stage, 8, param_bytes=4, grad_bytes=4, padded=True)
+            assert type(predict_sent_bytes(psi, n, stage)) is int and all(type(b) is int for b in predict_bytes(psi, n, stage).values())
             assert predict_bytes(psi, n, stage) == {"params_bytes": m.params_bytes, "grads_bytes": m.grads_bytes,
                                                     "optimizer_bytes": m.optimizer_bytes}, (psi, n, stage)
             assert predict_sent_bytes(psi, n, stage) == _comm(psi, n, stage, 4), (psi, n, stage)
