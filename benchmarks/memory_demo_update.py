@@ -9,22 +9,12 @@ time (a busy shared machine inflates the first much more than the second).
 from __future__ import annotations
 
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def median_ms(widget, values) -> dict:
-    wall, cpu = [], []
-    for v in values:
-        t0, c0 = time.perf_counter(), time.process_time()
-        widget.value = v
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return {"wall": round(1000 * statistics.median(wall), 1), "cpu": round(1000 * statistics.median(cpu), 1)}
+from widget_timing import median_ms  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
 
 if __name__ == "__main__":
