@@ -19,8 +19,13 @@ def plot_images(page, cell):
     return [pics.nth(i).screenshot() for i in range(pics.count()) if pics.nth(i).is_visible()]
 
 
-def slider_value(handle) -> float:
-    return float(handle.get_attribute("aria-valuenow"))
+def slider_state(handle) -> tuple[float, float]:
+    """The slider's exact value and maximum, from its noUiSlider. Not the handle's aria-valuenow:
+    noUiSlider writes that with toFixed(1), so a FloatSlider stepping 0.25 -> 0.30 (TTFT SLO) or a
+    FloatLogSlider's exponent 0.875 -> 0.925 reads "0.3" -> "0.3" and "0.9" -> "0.9"."""
+    value, top = handle.evaluate(
+        "h => { const s = h.closest('.noUi-target').noUiSlider; return [Number(s.get()), s.options.range.max]; }")
+    return float(value), float(top)
 
 
 def step_first_slider(page, cell) -> tuple[float, float]:
@@ -32,11 +37,10 @@ def step_first_slider(page, cell) -> tuple[float, float]:
     handle.scroll_into_view_if_needed()
     box = handle.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # focus, no move
-    before = slider_value(handle)
-    at_max = before >= float(handle.get_attribute("aria-valuemax"))
-    handle.press("ArrowLeft" if at_max else "ArrowRight")
+    before, top = slider_state(handle)
+    handle.press("ArrowLeft" if before >= top else "ArrowRight")
     page.wait_for_timeout(100)
-    return before, slider_value(handle)
+    return before, slider_state(handle)[0]
 
 
 def shown_errors(cell) -> list[str]:
@@ -90,6 +94,10 @@ def test_demo_runs_renders_and_reacts_in_jupyterlab(page, lab_server, demo):
     shot(page, f"demo-{Path(demo).stem}-ran")
     errors = error_outputs(notebook_json(page))
     assert not errors, [f"{e['ename']}: {e['evalue']}" for e in errors]
+    figure_reprs = [o["data"]["text/plain"] for c in notebook_json(page)["cells"] if c["cell_type"] == "code"
+                    for o in c.get("outputs", []) if "text/plain" in o.get("data", {})
+                    and "<Figure size" in "".join(o["data"]["text/plain"]) and "image/png" not in o["data"]]
+    assert not figure_reprs, f"a figure shows as text, not a picture: {figure_reprs}"
     check_widgets_and_slider(page, page.locator(".jp-NotebookPanel:visible").first, f"demo-{Path(demo).stem}-slider")
 
 
