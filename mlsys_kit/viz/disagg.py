@@ -3,7 +3,6 @@ the two pools' queues over time, the placement search's candidates, and the lect
 
 from __future__ import annotations
 
-import gc
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -104,19 +103,21 @@ def plot_placements(search: Mapping[str, Any], title: str = "") -> Figure:
 
 class _Curves:
     """Per-request TTFT and TPOT of every (system, link, rate) run, kept as arrays so that a
-    new SLO is a recount, not a re-simulation."""
+    new SLO is a recount, not a re-simulation. Only the arrays are kept, not the runs' Seq
+    objects: the widget then leaves few objects behind for the kernel's garbage collector to
+    scan during an update (no process-wide gc.freeze, issue #18)."""
 
     def __init__(self) -> None:
-        self.runs: dict[tuple, tuple[np.ndarray, np.ndarray, Any]] = {}
+        self.runs: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def add(self, key: tuple, res: Any) -> None:
         ttft = np.array([s.first_token_time - s.arrival for s in res.seqs])
         tpot = np.array([(s.last_token_time - s.first_token_time) / (s.output_len - 1) if s.output_len > 1 else 0.0
                          for s in res.seqs])
-        self.runs[key] = (ttft, tpot, res)
+        self.runs[key] = (ttft, tpot)
 
     def attainment(self, key: tuple, ttft_slo: float, tpot_slo: float) -> float:
-        ttft, tpot, _ = self.runs[key]
+        ttft, tpot = self.runs[key]
         return float(np.mean((ttft <= ttft_slo) & (tpot <= tpot_slo)))
 
 
@@ -135,12 +136,15 @@ def disagg_explorer(requests: int = 150, seed: int = 0, devices: int = 3):
     rates = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0]  # per device
     links = [5, 10, 25, 100, 400]  # Gbps
     curves = _Curves()
-    traces = {r: chatbot_workload(requests, r * devices, seed) for r in rates}
+    queues = {}  # the 2P1D pools' queue lengths of every disaggregated run, on 200 points
     for r in rates:
-        curves.add(("vllm", None, r), simulate_colocated(traces[r], Pool(devices), hw))
+        trace = chatbot_workload(requests, r * devices, seed)
+        curves.add(("vllm", None, r), simulate_colocated(trace, Pool(devices), hw))
         for g in links:
-            curves.add(("disaggregated", g, r), simulate_disagg(traces[r], Pool(devices - 1), Pool(1, scheduler="continuous"),
-                                                                Link(g), hw))
+            res = simulate_disagg(trace, Pool(devices - 1), Pool(1, scheduler="continuous"), Link(g), hw)
+            curves.add(("disaggregated", g, r), res)
+            queues[("disaggregated", g, r)] = queue_lengths(res, np.linspace(0, max(s.finish_time for s in res.seqs), 200))
+    del res  # the runs themselves are not kept (see _Curves)
     style = {"description_width": "initial"}
     ttft = w.FloatSlider(value=0.25, min=0.05, max=2.0, step=0.05, description="TTFT SLO (s)", continuous_update=False, style=style)
     tpot = w.FloatSlider(value=0.1, min=0.02, max=0.3, step=0.01, description="TPOT SLO (s)", continuous_update=False, style=style)
@@ -156,11 +160,6 @@ def disagg_explorer(requests: int = 150, seed: int = 0, devices: int = 3):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.image import imsave
 
-    queues = {}
-    for key, (_, _, res) in curves.runs.items():
-        if key[0] == "disaggregated":
-            end = max(s.finish_time for s in res.seqs)
-            queues[key] = queue_lengths(res, np.linspace(0, end, 200))
     t_max = max(q["time"][-1] for q in queues.values())
     n_max = max(max(q[k]) for q in queues.values() for k in ("prefill", "transfer", "decode"))
     fig = new_figure(11, 3.6, layout=None)
@@ -216,7 +215,6 @@ def disagg_explorer(requests: int = 150, seed: int = 0, devices: int = 3):
     for widget in (ttft, tpot, link, rate):
         widget.observe(redraw, names="value")
     redraw()
-    gc.freeze()
     return w.VBox([w.HBox([ttft, tpot]), w.HBox([link, rate]), facts, image])
 
 
