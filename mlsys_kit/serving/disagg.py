@@ -43,7 +43,7 @@ from mlsys_kit.serving.engine import serve
 from mlsys_kit.serving.simulator import CostModel, SimBackend
 from mlsys_kit.serving.metrics import meets_slo, percentile, request_latencies
 from mlsys_kit.serving.scheduler import SCHEDULERS, make_scheduler
-from mlsys_kit.serving.sequence import Seq
+from mlsys_kit.serving.sequence import FINISHED, Seq
 from mlsys_kit.serving.workload import Request, validate_trace
 
 
@@ -236,7 +236,7 @@ def simulate_disagg(requests: Sequence[Request], prefill: Pool, decode: Pool, li
     for i, r in enumerate(requests):
         s = Seq(r, i, with_tokens=False)
         s.num_generated = s.num_computed = r.output_len
-        s.status = "finished"
+        s.status = FINISHED
         s.events = [(r.arrival, "queued")] + [e for e in prefill_seqs[i].events[1:] if e[1] != "finished"]
         s.first_token_time = transfer_end[i] if transfer_end[i] is not None else prefill_end[i]
         s.last_token_time = s.finish_time = s.first_token_time

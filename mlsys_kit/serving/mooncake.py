@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from mlsys_kit.checks import nonneg_int, one_of, positive_int
 from mlsys_kit.serving.disagg import DisaggResult, Hardware, Link, Pool, simulate_disagg
-from mlsys_kit.serving.sequence import Seq
+from mlsys_kit.serving.sequence import REJECTED, Seq
 from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
 REUSE_MODES = ("none", "local", "pool")
@@ -152,8 +152,8 @@ def simulate_mooncake(requests: Sequence[Request], prefill: Pool, decode: Pool, 
             te.append(res.transfer_end[j])
         else:
             s = Seq(r, i, with_tokens=False)
-            s.status = "rejected"
-            s.events.append((r.arrival, "rejected"))
+            s.status = REJECTED
+            s.events.append((r.arrival, REJECTED.value))
             seqs.append(s)
             pe.append(None)
             te.append(None)

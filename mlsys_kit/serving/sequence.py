@@ -24,9 +24,10 @@ class SeqStatus(StrEnum):
     RUNNING = "running"  # admitted: its K/V are in the cache, it is in the batch each iteration
     SWAPPED = "swapped"  # preempted by swap: its K/V wait in host memory (vLLM section 4.5)
     FINISHED = "finished"
+    REJECTED = "rejected"  # turned away at arrival, never scheduled (Mooncake section 7, early rejection)
 
 
-WAITING, RUNNING, SWAPPED, FINISHED = SeqStatus  # short names for the schedulers
+WAITING, RUNNING, SWAPPED, FINISHED, REJECTED = SeqStatus  # short names for the schedulers
 
 
 class Seq:

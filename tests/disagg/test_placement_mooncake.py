@@ -10,6 +10,7 @@ from mlsys_kit.serving.disagg import Hardware, Link, Pool, simulate_disagg, slo_
 from mlsys_kit.serving.mooncake import REUSE_MODES, early_reject, plan_prefix_reuse, prefix_workload, simulate_mooncake
 from mlsys_kit.serving.placement import (chatbot_workload, colocated_goodput, disagg_goodput, goodput_per_device,
                                          max_rate, placements, roofline_hardware, search_placement)
+from mlsys_kit.serving.sequence import SeqStatus
 from mlsys_kit.serving.workload import LengthDist, make_workload
 
 HW = roofline_hardware()
@@ -107,6 +108,9 @@ def test_early_rejection_under_overload():
     drop = early_reject(reqs, P, D, HW, Link(100.0), 0.25, 0.1)
     assert s1["rejected"] == len(drop) > 0 and s0["rejected"] == 0
     assert all(guard.seqs[i].finish_time is None for i in drop)
+    # a rejected request's status is the enum's member, as every other status is
+    assert {i for i, s in enumerate(guard.seqs) if s.status is SeqStatus.REJECTED} == set(drop)
+    assert all(type(s.status) is SeqStatus for s in guard.seqs)
     assert slo_attainment(guard.seqs, 0.25, 0.1) > slo_attainment(plain.seqs, 0.25, 0.1)
     assert s1["wasted_prefill_tokens"] < s0["wasted_prefill_tokens"]
     # attainment is over all requests: the rejected ones are misses

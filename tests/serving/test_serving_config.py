@@ -45,7 +45,7 @@ def test_configs_reject_bad_values_with_what_is_allowed():
 
 
 def test_status_is_one_enum_that_equals_its_strings():
-    assert [s.value for s in SeqStatus] == ["waiting", "running", "swapped", "finished"]
+    assert [s.value for s in SeqStatus] == ["waiting", "running", "swapped", "finished", "rejected"]
     assert SeqStatus.SWAPPED == "swapped" and isinstance(SeqStatus.RUNNING, str)
     from mlsys_kit.serving import LengthDist
 
