@@ -48,23 +48,34 @@ def _read_only(target: str) -> None:
     _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(target))
 
 
-def _expose(path: Path) -> None:
-    """Make ``path`` reachable by an unprivileged uid without opening what is next to it: the
-    first ancestor that others may not enter is covered by a tmpfs holding only ``path``."""
-    parts = path.parts
-    for i in range(1, len(parts)):
-        anc = Path(*parts[:i])
-        if anc == Path("/") or os.stat(anc).st_mode & 0o001:
-            continue
-        fd = os.open(anc, os.O_PATH)
-        rest = Path(*parts[i:])
-        _mount("tmpfs", str(anc), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-        (anc / rest).mkdir(parents=True)
-        _mount(f"/proc/self/fd/{fd}/{rest}", str(anc / rest), None, MS_BIND | MS_REC)
-        _read_only(str(anc / rest))
-        _read_only(str(anc))
+def _rebind(cover: str, paths: list[Path], options: str, mode: str) -> None:
+    """Mount a fresh tmpfs on ``cover`` and put back, at their own absolute paths and read-only,
+    the ``paths`` below it that the sandbox needs (the environment, the checkout's kept parts):
+    what else was there is gone from view."""
+    inside = [p for p in paths if Path(cover) in p.parents]
+    fds = {p: os.open(p, os.O_PATH) for p in inside}  # taken before the cover hides them
+    _mount("tmpfs", cover, "tmpfs", MS_NOSUID | MS_NODEV, f"{options},mode={mode}")
+    for p, fd in fds.items():
+        p.mkdir(parents=True, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", str(p), None, MS_BIND | MS_REC)
+        _read_only(str(p))
         os.close(fd)
-        return
+
+
+def _expose(paths: list[Path]) -> None:
+    """Make ``paths`` reachable by an unprivileged uid without opening what is next to them: each
+    first ancestor that others may not enter (``/root``) is covered by a tmpfs holding only them."""
+    covers: list[str] = []
+    for path in paths:
+        for i in range(1, len(path.parts)):
+            anc = Path(*path.parts[:i])
+            if anc != Path("/") and not os.stat(anc).st_mode & 0o001:
+                if str(anc) not in covers:
+                    covers.append(str(anc))
+                break
+    for cover in covers:
+        _rebind(cover, paths, "size=1m", "0755")
+        _read_only(cover)
 
 
 def setup_and_run(cfg: dict) -> None:
@@ -103,13 +114,14 @@ def setup_and_run(cfg: dict) -> None:
         _read_only(str(repo))
         # the interpreter may live under a folder the student's uid cannot enter (/root/.pyenv):
         # cover that folder with an empty tmpfs and put back only the interpreter's tree
+        needed = list(dict.fromkeys([Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), repo]))
         if cfg["root"]:
-            for needed in (Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()):
-                _expose(needed)
-        # 3. private, writable: /tmp (the working folder) and /dev/shm
+            _expose(needed)
+        # 3. private, writable: /tmp (the working folder) and /dev/shm; an environment or checkout
+        #    that lives below one of them (a clone under /tmp) is put back at its own path, read-only
         for target, size in (("/tmp", "256m"), ("/dev/shm", "64m")):
             if os.path.isdir(target):
-                _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+                _rebind(target, needed, f"size={size}", "1777")
         if shutil.which("ip"):  # loopback only, so torch.distributed (gloo on 127.0.0.1) works offline
             subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True)
     work.mkdir(parents=True, exist_ok=True)
