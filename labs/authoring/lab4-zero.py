@@ -1,5 +1,6 @@
 # lab4-zero: the source of labs/source/lab4-zero/lab4-zero.ipynb (jupytext percent format).
 # Build the notebook with `mlsys-grade build lab4-zero`; docs/labs.md says how a lab is written.
+# mlsys_grade: {"reference": ["mlsys_kit.zero.simulate", "mlsys_kit.zero.model"]}
 
 # %% [markdown] id="intro"
 # # Lab 4: ZeRO, partitioned data parallelism
