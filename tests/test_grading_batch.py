@@ -7,43 +7,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 
-from autograder.qa import apply_mutant, load_mutant, solution_submission
-
-ROOT = Path(__file__).resolve().parents[1]
-LAB = "lab0-costs"
-BIN = Path(sys.executable).parent
-FULL = 12.0
-
-
-def grade(*args: str, course: Path, timeout: float = 1800) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "mlsys-grade"), *args, "--course", str(course)], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def new_course(root: Path):
-    shutil.copy(ROOT / "labs" / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "labs" / "source" / LAB, root / "source" / LAB)
-    res = grade("release", LAB, course=root)
-    assert res.returncode == 0, res.stderr
-    release = nbformat.read(root / "release" / LAB / f"{LAB}.ipynb", as_version=4)
-    return release, solution_submission(root / "source" / LAB / f"{LAB}.ipynb", root / "release" / LAB / f"{LAB}.ipynb")
-
-
-def cell(nb, gid: str, source: str | None = None, prepend: str = ""):
-    nb = nbformat.from_dict(nb)
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade_id") == gid:
-            c.source = prepend + (c.source if source is None else source)
-    return nb
+from autograder.qa import apply_mutant, load_mutant
+from grading_helpers import BIN, FULL, LAB, ROOT, cell, grade, new_course
 
 
 HONEST = {"solution": FULL, "stub": 0.0, "no-biases": 6.0, "kv-only-keys": 7.0}

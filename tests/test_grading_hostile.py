@@ -13,43 +13,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.qa import solution_submission
-
-ROOT = Path(__file__).resolve().parents[1]
-LAB = "lab0-costs"
-BIN = Path(sys.executable).parent
-FULL = 12.0
-
-
-def grade(*args: str, course: Path, timeout: float = 1800) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "mlsys-grade"), *args, "--course", str(course)], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def new_course(root: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
-    shutil.copy(ROOT / "labs" / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "labs" / "source" / LAB, root / "source" / LAB)
-    res = grade("release", LAB, course=root)
-    assert res.returncode == 0, res.stderr
-    release = nbformat.read(root / "release" / LAB / f"{LAB}.ipynb", as_version=4)
-    return release, solution_submission(root / "source" / LAB / f"{LAB}.ipynb", root / "release" / LAB / f"{LAB}.ipynb")
-
-
-def cell(nb, gid: str, source: str | None = None, prepend: str = ""):
-    """A copy of nb with solution cell ``gid`` replaced (or ``prepend`` put before its code)."""
-    nb = nbformat.from_dict(nb)
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade_id") == gid:
-            c.source = prepend + (c.source if source is None else source)
-    return nb
+from grading_helpers import FULL, LAB, ROOT, cell, grade, new_course
 
 
 def without(nb, gid: str):
