@@ -3,10 +3,14 @@
 For a lab, in a throw-away copy of the course, with nbgrader doing the grading:
 
 1. the source solution, submitted as a student would (the release with the solution regions
-   filled in), earns full marks;
+   filled in), earns every autograded point;
 2. the released student version earns zero autograded points, and the grader completes;
 3. every mutant in ``autograder/mutants/<lab>/*.py`` (a realistic bug, as text edits of the
-   solution cells: see docs/labs.md) earns less than full marks.
+   solution cells: see docs/labs.md) earns less than the autograded maximum.
+
+Manually graded points (a design question's ``answer`` cell, nbgrader task cells) are reported
+apart as ``manual_points``: nbgrader leaves them for the instructor in the formgrader, so no
+submission earns them here, and the checks above are against the autograded maximum.
 
 Then, in fast trusted runs judged as the grader judges (``autograder.qarun``; issue #13):
 
@@ -68,6 +72,18 @@ def solution_submission(source: Path, release: Path) -> nbformat.NotebookNode:
     return nb
 
 
+def manual_points(source: Path) -> float:
+    """Points of the cells an instructor grades by hand in the source notebook: nbgrader's
+    manually graded answers (grade and solution) and task cells."""
+    nb = nbformat.read(source, as_version=4)
+    total = 0.0
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if (meta.get("grade") and meta.get("solution")) or meta.get("task"):
+            total += float(meta.get("points") or 0)
+    return total
+
+
 def apply_mutant(nb: nbformat.NotebookNode, name: str, edits: list[tuple[str, str, str]]) -> nbformat.NotebookNode:
     nb = nbformat.from_dict(nb)  # a copy
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells
@@ -122,12 +138,13 @@ def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
         progress(f"{lab}: grading the solution, the stub and {len(mutants)} mutants")
         summary = autograde(tc, lab, jobs=jobs, cell_timeout=cell_timeout, progress=lambda m: progress("  " + m))
     res = {r["student"]: r for r in summary["results"]}
-    max_score = res["solution"]["max_score"]
+    manual = manual_points(course.source_notebook(lab))
+    max_score = res["solution"]["max_score"] - manual  # the autograded maximum
     failures = []
     sol = res["solution"]
     if sol["status"] != "graded" or sol["score"] != max_score or sol["notes"]:
-        failures.append(f"solution earns {sol['score']:g}/{max_score:g} ({sol['status']}; "
-                        f"{sol.get('reason') or ''} {'; '.join(sol['notes'])}), must earn full marks")
+        failures.append(f"solution earns {sol['score']:g}/{max_score:g} autograded points ({sol['status']}; "
+                        f"{sol.get('reason') or ''} {'; '.join(sol['notes'])}), must earn them all")
     stub = res["stub"]
     if stub["status"] != "graded":
         failures.append(f"released version broke the grader: {stub['reason']}")
@@ -139,7 +156,7 @@ def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
     for sid, (fname, doc, _edits) in mutants.items():
         if res[sid]["score"] >= max_score:
             failures.append(f"mutant {fname} ({doc}) earns full marks: the tests do not catch it")
-    report = {"lab": lab, "max_score": max_score, "solution": sol["score"], "stub": stub["score"],
+    report = {"lab": lab, "max_score": max_score, "manual_points": manual, "solution": sol["score"], "stub": stub["score"],
               "mutants": {mutants[sid][0]: {"bug": mutants[sid][1], "score": res[sid]["score"]} for sid in mutants},
               "failures": failures}
     if fast:
@@ -151,7 +168,8 @@ def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
         failures += _fast_failures(extra, report["enforced"], progress)
     report["ok"] = not failures
     report["seconds"] = round(time.perf_counter() - t_start, 1)
-    progress(f"{lab}: {'OK' if report['ok'] else 'FAILED'}: solution {sol['score']:g}/{max_score:g}, "
+    progress(f"{lab}: {'OK' if report['ok'] else 'FAILED'}: solution {sol['score']:g}/{max_score:g}"
+             + (f" (+{manual:g} graded by hand)" if manual else "") + ", "
              f"stub {stub['score']:g}, mutants " + ", ".join(f"{v['score']:g}" for v in report["mutants"].values()))
     for f in failures:
         progress(f"  - {f}")

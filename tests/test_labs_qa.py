@@ -8,8 +8,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.build import build
 from autograder.course import Course, CourseError
-from autograder.qa import MUTANTS, qa_lab
+from autograder.qa import MUTANTS, manual_points, qa_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course(ROOT / "labs")
@@ -24,6 +25,7 @@ def test_lab_passes_qa(lab):
     report = qa_lab(COURSE, lab, jobs=2, sample=CI_SAMPLE)
     assert report["ok"], report["failures"]
     assert report["solution"] == report["max_score"] > 0 and report["stub"] == 0
+    assert report["manual_points"] == manual_points(COURSE.source_notebook(lab))
     assert all(m["score"] < report["max_score"] for m in report["mutants"].values())
     cov, auto = report["coverage"], report["automatic_mutants"]
     assert cov["solution_failed_tests"] == [] and cov["statements"] > 0
@@ -61,3 +63,25 @@ def test_stale_mutant_is_an_error(tmp_path):
     (tmp_path / lab / "stale.py").write_text('EDITS = [("kv_bytes", "2", "3")]\n')
     with pytest.raises(CourseError, match="docstring must describe the bug"):
         qa_lab(COURSE, lab, mutants_dir=tmp_path)
+
+
+def test_manual_points_are_reported_apart(tmp_path):
+    """A design question graded by hand (an nbgrader answer cell with points, its rubric a task
+    cell): nbgrader leaves its points to the instructor, so QA checks the solution, the stub and
+    the mutants against the autograded maximum and reports the manual points beside it."""
+    from test_lab_sources import GOOD
+
+    shutil.copy(ROOT / "labs" / "nbgrader_config.py", tmp_path)
+    (tmp_path / "authoring").mkdir()
+    (tmp_path / "authoring" / "lab9.py").write_text(GOOD)
+    build(tmp_path, ["lab9"])
+    mutants = tmp_path / "mutants" / "lab9"
+    mutants.mkdir(parents=True)
+    (mutants / "diameter.py").write_text('"""The area of a circle of diameter r."""\n'
+                                         'EDITS = [("area", "math.pi * r * r", "math.pi * r * r / 4")]\n')
+    course = Course(tmp_path)
+    assert manual_points(course.source_notebook("lab9")) == 1.5
+    report = qa_lab(course, "lab9", jobs=2, mutants_dir=tmp_path / "mutants", fast=False)
+    assert report["ok"], report["failures"]
+    assert (report["max_score"], report["manual_points"], report["solution"], report["stub"]) == (2, 1.5, 2, 0)
+    assert report["mutants"]["diameter.py"]["score"] == 0
