@@ -25,7 +25,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder.course import Course, CourseError, error_lines
 
-FIXED = ["student_id", "lab", "status", "total", "max_total", "reason", "notes"]
+FIXED = ["student_id", "lab", "status", "total", "max_total", "reason", "notes", "needs_manual_grade"]
 
 
 def feedback(course: Course, lab: str) -> list[Path]:
@@ -170,6 +170,7 @@ def rows(course: Course, labs: list[str] | None = None) -> tuple[list[str], list
                 try:
                     sub = gb.find_submission(lab, sid)
                     row["total"] = sub.score
+                    row["needs_manual_grade"] = bool(sub.needs_manual_grade)  # a design answer to grade by hand
                     row.update({f"{lab}:{g.name}": g.score for nb in sub.notebooks for g in nb.grades
                                 if g.max_score > 0})
                     row["status"] = rec.get("status", "graded")
@@ -249,22 +250,38 @@ def class_summary(course: Course, lab: str) -> dict[str, Any]:
     from nbgrader.api import Gradebook
 
     with Gradebook(course.db_url) as gb:
-        maxes = {c.name: c.max_score for nb in gb.find_assignment(lab).notebooks for c in nb.grade_cells}
+        grade_cells = [c for nb in gb.find_assignment(lab).notebooks for c in nb.grade_cells]
+        maxes = {c.name: c.max_score for c in grade_cells}
+        # answers graded by hand (design questions): {cell: students whose answer awaits its grade}
+        manual = {c.name: sum(1 for r in graded for g in [_grade(gb, lab, r["student_id"], c.name)]
+                              if g is not None and g.needs_manual_grade)
+                  for c in grade_cells if c.cell_type == "markdown"}
     for cell in cells:
         scores = [float(r.get(f"{lab}:{cell}") or 0) for r in graded]
         dist[cell] = {f"{s:g}": scores.count(s) for s in sorted(set(scores))}
-        failing[cell] = sum(1 for s in scores if s < maxes.get(cell, 0))
+        if cell not in manual:  # an ungraded answer is not a failed test
+            failing[cell] = sum(1 for s in scores if s < maxes.get(cell, 0))
     worst = max(failing, key=lambda c: failing[c]) if failing else None
     totals = [float(r["total"]) for r in data]
     return {
         "lab": lab, "students": len(data),
         "status": {s: sum(1 for r in data if r["status"] == s) for s in sorted({r["status"] for r in data})},
         "mean_total": round(sum(totals) / len(totals), 3), "max_total": data[0]["max_total"],
+        "manual_points": sum(maxes[c] for c in manual), "awaiting_manual_grade": manual,
         "score_distribution": dist, "failing_per_test": failing,
         "most_common_failing_test": worst and {"test": worst, "students": failing[worst]},
         "flags": {sid: rec["notes"] for sid, rec in sorted(log.items()) if rec.get("notes")},
         "errors": {r["student_id"]: r["reason"] for r in data if r["status"] != "graded"},
     }
+
+
+def _grade(gb, lab: str, student: str, cell: str):
+    from nbgrader.api import MissingEntry
+
+    try:
+        return gb.find_grade(cell, lab, lab, student)
+    except MissingEntry:
+        return None
 
 
 def summary_html(summary: dict[str, Any], path: Path) -> Path:
@@ -293,6 +310,8 @@ def summary_html(summary: dict[str, Any], path: Path) -> Path:
             f"<h1>{html.escape(summary['lab'])}: {summary['students']} students</h1>"
             f"<p>status: {html.escape(str(summary['status']))}; mean {summary['mean_total']} of "
             f"{summary['max_total']}; most failed test: {html.escape(str(worst))}</p>"
+            + "".join(f"<p>{html.escape(c)}: {n} answers to grade by hand in the formgrader</p>"
+                      for c, n in summary.get("awaiting_manual_grade", {}).items()) +
             f"<img src='data:image/png;base64,{img}'><h2>Flags</h2><table>{rows}</table>"
             f"<h2>Errors</h2><table>{errs}</table>")
     path.parent.mkdir(parents=True, exist_ok=True)
