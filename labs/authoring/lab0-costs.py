@@ -14,7 +14,8 @@
 #
 # Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then run
 # the test cell below it. The visible tests are a start; hidden tests check more models and many
-# random configurations. Total: 12 points.
+# random configurations. Total: 16 points: 14 autograded, and 2 for the closing "why" answer,
+# which your instructor grades by hand.
 
 # %% kind="locked" id="setup"
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ LLAMA2_7B = Config(layers=32, hidden=4096, heads=32, vocab=32000, ffn_hidden=110
                    mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False)
 LLAMA2_70B = Config(layers=80, hidden=8192, heads=64, kv_heads=8, vocab=32000, ffn_hidden=28672,
                     seq_len=4096, mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False)
+
+# (peak dense fp16/bf16 tensor-core FLOP/s, memory bandwidth in bytes/s): NVIDIA data sheets
+A100_40GB = (312e12, 1.555e12)
+H100_SXM = (989e12, 3.35e12)
 
 # %% [markdown] id="md-params"
 # ## 1. Parameters (3 points)
@@ -232,8 +237,105 @@ for _args, _want in (((LLAMA2_70B, 80e9, 4096), 0), ((LLAMA2_7B, 80e9, 4096), 30
     assert type(_got) is int and _got == _want, (_args, _got)
 ### END HIDDEN TESTS
 
-# %% [markdown] id="md-reflect"
-# ## Reflection (not graded)
+# %% [markdown] id="md-design"
+# ## 6. Design question: when does decode stop being memory-bound? (4 points)
 #
-# Why is decode memory-bound while prefill is compute-bound, and what does that suggest about
-# batching many requests' decode steps together? (Keep this in mind for lab 3.)
+# In a **decode** step every request in the batch contributes one token, so each weight matrix
+# `W[k, n]` of the model multiplies a `[b, k]` activation for a batch of `b` requests: a GEMM with
+# `m = b`. In **prefill** the prompt's tokens go through together (`m` = the prompt length).
+#
+# Write `compute_bound_batch(n, k, peak_flops, bandwidth, dtype_bytes=2, max_batch=4096)`: the
+# smallest batch `b` in `1 .. max_batch` at which the decode GEMM `[b, k] @ [k, n]` is compute-bound
+# by your `gemm_intensity` and `bound` (all arguments positive), or `None` if no batch in that
+# range is. Then set, with your function, the decode batch at which LLaMA-2-7B's `hidden x hidden`
+# projections (fp16) become compute-bound on an A100 (`A100_40GB`) in `ANSWER_A100_BATCH` and on an
+# H100 (`H100_SXM`) in `ANSWER_H100_BATCH` (2 points, autograded).
+#
+# Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
+# **why is decode memory-bound while prefill is compute-bound, what do your two batch sizes say
+# about batching many requests' decode steps together, and what stops you from batching that many?**
+
+# %% kind="solution" id="decode_batch"
+def compute_bound_batch(n: int, k: int, peak_flops: float, bandwidth: float, dtype_bytes: int = 2,
+                        max_batch: int = 4096) -> int | None:
+    ### BEGIN SOLUTION
+    for b in range(1, max_batch + 1):
+        if bound(gemm_intensity(b, n, k, dtype_bytes), peak_flops, bandwidth) == "compute":
+            return b
+    return None
+    ### END SOLUTION
+
+
+### BEGIN SOLUTION
+ANSWER_A100_BATCH = compute_bound_batch(LLAMA2_7B.hidden, LLAMA2_7B.hidden, *A100_40GB)
+ANSWER_H100_BATCH = compute_bound_batch(LLAMA2_7B.hidden, LLAMA2_7B.hidden, *H100_SXM)
+### END SOLUTION
+print(ANSWER_A100_BATCH, ANSWER_H100_BATCH)
+
+# %% kind="test" id="test_decode_batch" points=2
+assert type(compute_bound_batch(2, 2, 1.0, 1.0, 1)) is int, "return an int (or None when no batch is compute-bound)"
+assert compute_bound_batch(2, 2, 1.0, 1.0, 1) == 1  # intensity 2*1*2*2 / (1*2 + 2*2 + 1*2) = 1.0: at the ridge
+assert compute_bound_batch(256, 256, *A100_40GB) is None  # fp16 intensity never reaches 256/2 = 128 < 200
+assert type(ANSWER_A100_BATCH) is int and type(ANSWER_H100_BATCH) is int, "set both answers with your function"
+### BEGIN HIDDEN TESTS
+from mlsys_kit.models import costs as _ref
+
+
+def _ref_batch(n, k, peak_flops, bandwidth, dtype_bytes=2, max_batch=4096):
+    _dev = _ref.Device("gpu", peak_flops, bandwidth, 1.0)
+    for _b in range(1, max_batch + 1):
+        if _ref.roofline(_ref.gemm_intensity(_b, n, k, dtype_bytes), _dev)["bound"] == "compute":
+            return _b
+    return None
+
+
+assert ANSWER_A100_BATCH == _ref_batch(4096, 4096, 312e12, 1.555e12) == 223, ANSWER_A100_BATCH
+assert ANSWER_H100_BATCH == _ref_batch(4096, 4096, 989e12, 3.35e12) == 345, ANSWER_H100_BATCH
+# fixed cases at the boundaries (intensity of [b, 2b] @ [2b, 2b] in 1-byte types is exactly b):
+# the ridge itself, the last batch allowed, one past it, and a max_batch that is not the default
+for _args, _kw, _want in (((2, 2, 3.0, 2.0, 1), {}, 3), ((8192, 8192, 4096.0, 1.0, 1), {}, 4096),
+                          ((8194, 8194, 4097.0, 1.0, 1), {}, None), ((8194, 8194, 4097.0, 1.0, 1), {"max_batch": 4097}, 4097),
+                          ((64, 64, 32.0, 1.0, 1), {"max_batch": 31}, None), ((64, 64, 32.0, 1.0, 1), {"max_batch": 32}, 32),
+                          ((4096, 11008, 312e12, 1.555e12, 4), {}, _ref_batch(4096, 11008, 312e12, 1.555e12, 4)),
+                          ((768, 768, 312e12, 1.555e12, 2), {}, _ref_batch(768, 768, 312e12, 1.555e12, 2)),
+                          ((768, 768, 312e12, 1.555e12, 4), {}, None)):  # fp32: intensity stays under 768/4 = 192
+    _got = compute_bound_batch(*_args, **_kw)
+    assert (_got is None if _want is None else type(_got) is int and _got == _want), (_args, _kw, _got, _want)
+import random as _random
+_rng = _random.Random(6)
+for _ in range(40):
+    _n, _k = _rng.choice([16, 64, 768, 4096, 11008]), _rng.choice([16, 64, 768, 4096, 8192])
+    _dev = _rng.choice([(312e12, 1.555e12), (989e12, 3.35e12), (312e12, 2.039e12), (_rng.uniform(1, 300), 1.0)])
+    _d, _mx = _rng.choice([1, 2, 4]), _rng.choice([1, 7, 300, 4096])
+    _want = _ref_batch(_n, _k, *_dev, _d, _mx)
+    _got = compute_bound_batch(_n, _k, *_dev, _d, max_batch=_mx)
+    assert (_got is None if _want is None else type(_got) is int and _got == _want), (_n, _k, _dev, _d, _mx, _got, _want)
+### END HIDDEN TESTS
+
+# %% [markdown] kind="answer" id="q_decode_why" points=2
+# Each weight byte read from memory is used by one multiply-add per token in the GEMM. Prefill runs
+# thousands of prompt tokens through each matrix at once, so its intensity is far above the ridge
+# (about 200 FLOP/byte on an A100) and it is compute-bound. A decode step of one request reads every
+# weight for a single token: about 1 FLOP per byte, so it waits on memory. Batching `b` requests'
+# decode steps reuses each weight read `b` times and raises the intensity almost linearly in `b`:
+# throughput grows nearly for free until about 223 requests on an A100 (345 on an H100, whose
+# FLOP/s grew faster than its bandwidth), after which decode is compute-bound and more batching only
+# adds latency. What stops you is memory: every request keeps its own KV cache (section 5: only 8
+# 2,048-token requests fit beside OPT-13B on 40 GB), and attention's reads of that cache are per
+# request and do not get cheaper with batching. Hence paging the KV cache (lab 2) and continuous
+# batching (lab 3).
+
+# %% [markdown] kind="rubric" id="q_decode_why_rubric"
+# Rubric (2 points):
+#
+# * 1 point: the intensity argument: decode (batch 1) reads all the weights for one token, about
+#   1 FLOP per byte, far below the ridge (~200 FLOP/byte); prefill reuses each weight across all
+#   the prompt's tokens, so it sits above the ridge. Half a point for "few FLOPs per byte" without
+#   relating it to the ridge or to the weights read per token.
+# * 1 point: batching decode steps shares each weight read across the batch, so intensity (and
+#   throughput) grows with the batch up to the computed size (~223 on an A100, ~345 on an H100);
+#   AND it names the limit: KV-cache memory per request (section 5) or per-request attention reads.
+#   Half a point for only one of the two.
+# * Typical wrong answer (0 points for that part): "decode is memory-bound because the KV cache is
+#   big" or "prefill has more FLOPs": a size, not bytes moved per FLOP; or "batching makes each
+#   request faster" (it raises throughput, not one request's speed).
