@@ -20,7 +20,8 @@
 # Bubble paper's vocabulary). The helper `gpipe(p, m)` below shows it.
 #
 # Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then run
-# the test cell below it. Hidden tests sweep many `(p, m)` and compare with a reference. Total: 10 points.
+# the test cell below it. Hidden tests sweep many `(p, m)` and compare with a reference. Total: 12 points:
+# 10 autograded, and 2 for the closing "why" answer, which your instructor grades by hand.
 
 # %% kind="locked" id="setup"
 def gpipe(p, m):
@@ -233,16 +234,18 @@ assert peak_activations(_late) == [2], peak_activations(_late)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-choice"
-# ## 4. A design question: which schedule, and how many microbatches? (2 points)
+# ## 4. Design question: which schedule, and how many microbatches? (4 points)
 #
 # Each rank can hold the activations of at most `cap` microbatches. Among GPipe and 1F1B and the
 # microbatch counts `ms` you may split the batch into, return the `(name, m)` (`name` is `"gpipe"`
 # or `"1f1b"`) with the **smallest bubble fraction** whose peak activations fit under `cap` on every
 # rank, simulated with `t_f`, `t_b`. Compare bubble fractions rounded to 9 decimals; on a tie prefer
 # the smaller `m`, then `"1f1b"`. Return `None` if nothing fits. (1F1B cannot take `m < p`.)
+# (2 points, autograded.)
 #
-# Then answer for yourself: with `p = 4` and room for 8 microbatches, why does 1F1B let you use
-# `m = 32` when GPipe cannot, and what does that buy?
+# Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
+# **with `p = 4` and room for 8 microbatches, why does 1F1B let you use `m = 32` when GPipe cannot,
+# and what does that buy (give the two bubble fractions)?**
 
 # %% kind="solution" id="choose"
 def best_under_cap(p, cap, ms, t_f=1.0, t_b=2.0):
@@ -263,7 +266,10 @@ def best_under_cap(p, cap, ms, t_f=1.0, t_b=2.0):
     ### END SOLUTION
 
 # %% kind="test" id="test_choose" points=2
-assert best_under_cap(4, 8, [4, 8, 16, 32]) == ("1f1b", 32)
+_got = best_under_cap(4, 8, [4, 8, 16, 32])
+assert type(_got) is tuple and len(_got) == 2, "return a (name, m) tuple, or None"
+assert type(_got[0]) is str and type(_got[1]) is int, "name is a str and m an int"
+assert _got == ("1f1b", 32), _got
 ### BEGIN HIDDEN TESTS
 import random as _random
 from mlsys_kit.pipeline import generators as _gen, simulate as _refsim
@@ -282,12 +288,38 @@ def _ref_choice(p, cap, ms, t_f, t_b):
                 best = (key, (name, m))
     return None if best is None else best[1]
 
-assert best_under_cap(4, 3, [2, 4, 8]) == ("gpipe", 2)
+_got = best_under_cap(4, 3, [2, 4, 8])
+assert type(_got) is tuple and type(_got[0]) is str and type(_got[1]) is int and _got == ("gpipe", 2), _got
 assert best_under_cap(4, 1, [2, 4]) is None
 _rng = _random.Random(3)
 for _trial in range(25):
     _p, _cap = _rng.randint(1, 6), _rng.randint(1, 10)
     _ms = _rng.sample(range(1, 17), _rng.randint(1, 4))
     _tf, _tb = _rng.uniform(0.5, 2), _rng.uniform(0.5, 3)
-    assert best_under_cap(_p, _cap, _ms, _tf, _tb) == _ref_choice(_p, _cap, _ms, _tf, _tb), (_p, _cap, _ms)
+    _got, _want = best_under_cap(_p, _cap, _ms, _tf, _tb), _ref_choice(_p, _cap, _ms, _tf, _tb)
+    assert (_got is None if _want is None else
+            type(_got) is tuple and type(_got[0]) is str and type(_got[1]) is int and _got == _want), (_p, _cap, _ms, _got)
 ### END HIDDEN TESTS
+
+# %% [markdown] kind="answer" id="q_choose_why" points=2
+# GPipe runs all `m` forwards before the first backward, so every rank holds the activations of
+# all `m` microbatches at its peak: with room for 8, GPipe can use at most `m = 8`. 1F1B starts a
+# backward as soon as the last stage can, so rank `r` never holds more than `p - r` microbatches
+# (its warm-up of `p - r - 1` plus the one in flight), at most `p = 4` whatever `m` is: `m = 32`
+# fits in the same memory. That buys a smaller bubble, `(p - 1) / m`: 3/8 = 0.375 for GPipe at
+# `m = 8` against 3/32 ≈ 0.094 for 1F1B at `m = 32`, so the ranks idle about 4x less for the same
+# batch (the two schedules have the same bubble at the same `m`: 1F1B wins by being allowed a
+# larger `m`). The price: smaller microbatches (less efficient kernels) and more messages between
+# stages.
+
+# %% [markdown] kind="rubric" id="q_choose_why_rubric"
+# Rubric (2 points):
+#
+# * 1 point: memory. GPipe's peak activations grow with `m` (all forwards before any backward:
+#   `m` held at once), 1F1B's are bounded by `p` (rank `r` holds at most `p - r`), independent of
+#   `m`; so under a cap of 8 GPipe is limited to `m <= 8` while 1F1B can take `m = 32`.
+# * 1 point: what it buys, with numbers: the bubble `(p - 1) / m` falls from 3/8 (GPipe, `m = 8`)
+#   to 3/32 (1F1B, `m = 32`): less idle time, a shorter step for the same batch. Half a point
+#   without the numbers, or without saying the bubble is the same for both at equal `m`.
+# * Typical wrong answer: "1F1B has a smaller bubble than GPipe" (not at the same `m`: the gain
+#   comes only from the larger `m` its memory allows), or "1F1B does less work" (same F and BW count).
