@@ -43,6 +43,12 @@ print("reduce_scatter ->", [t.tolist() for t in _out], "bytes sent per rank:", _
 del _w, _out
 
 
+# The design question's model and clusters (section 5 of this lab): the paper's 7.5B-parameter model
+PSI_7B5 = 7_500_000_000
+CLUSTER_64x40GB = (64, 40e9)   # (ranks, bytes per device): 64 GPUs of 40 GB
+CLUSTER_8x80GB = (8, 80e9)     # 8 GPUs of 80 GB
+
+
 def remote(value):
     """Tests write ``p = remote(tensor)`` for a tensor your function updates in place: here it is the
     tensor itself; in the grader (whose tests run outside your kernel) it is one made in your kernel."""
@@ -56,6 +62,15 @@ def fresh_partition_probe(numel, n):
     for part in pad_and_partition(flat, n):
         part.fill_(7.0)
     return flat, pad_and_partition(torch.ones(numel), n)
+
+
+def fresh_init_probe(numel, n):
+    """``init_zero2`` on a buffer of ones, then 7 written into rank 0's parameters: returns (the input
+    buffer, every rank's parameters). Each rank holds its own copy, so only rank 0's change."""
+    flat = torch.ones(numel)
+    states = init_zero2(flat, n)
+    states[0]["params"].fill_(7.0)
+    return flat, [st["params"] for st in states]
 
 
 def adam_on_slice(p, g, m, v, lo, hi, step, **kw):
@@ -304,6 +319,13 @@ for n, sizes in [(1, (3, 4, 2)), (2, (4, 6, 2)), (3, (4, 6, 2)), (4, (3, 5, 3)),
             assert hb == {"params_bytes": want.params_bytes, "grads_bytes": want.grads_bytes,
                           "optimizer_bytes": want.optimizer_bytes}, (n, sizes, hb)
         assert world.sent == [steps * _comm(psi, n, 2, 4)] * n, (n, sizes, world.sent)
+# every rank holds its own parameter buffer (a write to one rank's leaves the others' alone)
+for numel, n in [(5, 2), (6, 3), (4, 4), (3, 1)]:
+    flat, params = fresh_init_probe(numel, n)
+    assert type(params) is list and len(params) == n and all(type(p) is torch.Tensor for p in params), (numel, n)
+    assert torch.equal(flat, torch.ones(numel)), ("init_zero2 wrote into its input", numel, n)
+    assert torch.equal(params[0], torch.full((n * -(-numel // n),), 7.0)), (numel, n)
+    assert all(torch.equal(p, _pad(torch.ones(numel), n)) for p in params[1:]), ("ranks share one params tensor", numel, n)
 # the kept gradient slices are the full-batch gradient, averaged
 model = small_model((4, 6, 2), 3)
 x, y = torch.randn(12, 4), torch.randn(12, 2)
@@ -370,13 +392,100 @@ for psi in (1, 2, 7, 44, 100, 1001, 7_500_000_001):
             assert predict_sent_bytes(psi, n, stage) == _comm(psi, n, stage, 4), (psi, n, stage)
 ### END HIDDEN TESTS
 
-# %% [markdown] id="md-reflect"
-# ## Reflection (not graded)
+# %% [markdown] id="md-design"
+# ## 5. Design question: the smallest ZeRO stage that fits (4 points)
 #
-# 1. With $\Psi = 7.5$B and $N_d = 64$ (fp16 parameters and gradients, $K = 12$), the paper gets
-#    120 GB, 31.4 GB, 16.6 GB and 1.9 GB per device for stages 0-3. Which term dominates at
-#    stage 1, and why does stage 2 help less than stage 1 did?
-# 2. Your ZeRO-2 sends exactly as many bytes as plain data parallelism. Why does stage 3 need
-#    1.5x, and when is that a good trade?
-# 3. Adam is almost blind to a constant factor on the gradient. What does that mean for a
-#    missing 1/N in the averaging, and how did the hidden tests still catch it?
+# A higher stage saves memory but stage 3 sends 1.5x the bytes of stages 0-2 (your
+# `predict_sent_bytes`), so one picks the smallest stage whose model states fit.
+#
+# Write `smallest_stage(psi, n, device_bytes)`: the smallest ZeRO stage 0-3 at which the model
+# states one rank holds by your `predict_bytes` (fp32 Adam, padded buffers; parameters, gradients
+# and moments added up, activations left out) fit in `device_bytes` (at most that many bytes), or
+# `None` if not even stage 3 fits. Then set, with your function, the stage that the paper's 7.5B
+# model (`PSI_7B5`) needs on 64 GPUs of 40 GB (`CLUSTER_64x40GB`, a tuple `(n, device_bytes)`) in
+# `ANSWER_STAGE_64x40GB`, and on 8 GPUs of 80 GB (`CLUSTER_8x80GB`) in `ANSWER_STAGE_8x80GB`
+# (2 points, autograded).
+#
+# Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
+# **why does going from stage 1 to stage 2 save less than going from stage 0 to stage 1 did, and
+# why not simply always run stage 3, which needs the least memory of all?**
+
+# %% kind="solution" id="design"
+def smallest_stage(psi: int, n: int, device_bytes: float) -> int | None:
+    ### BEGIN SOLUTION
+    for stage in range(4):
+        if sum(predict_bytes(psi, n, stage).values()) <= device_bytes:
+            return stage
+    return None
+    ### END SOLUTION
+
+
+### BEGIN SOLUTION
+ANSWER_STAGE_64x40GB = smallest_stage(PSI_7B5, *CLUSTER_64x40GB)
+ANSWER_STAGE_8x80GB = smallest_stage(PSI_7B5, *CLUSTER_8x80GB)
+### END SOLUTION
+print(ANSWER_STAGE_64x40GB, ANSWER_STAGE_8x80GB)
+
+# %% kind="test" id="test_design" points=2
+assert type(smallest_stage(44, 3, 1e6)) is int and smallest_stage(44, 3, 1e6) == 0, "everything fits: stage 0"
+assert smallest_stage(10**12, 2, 80e9) is None, "16 bytes per parameter over 2 ranks: 8 TB each, no stage fits"
+assert type(ANSWER_STAGE_64x40GB) is int and type(ANSWER_STAGE_8x80GB) is int, "set both answers with your function"
+### BEGIN HIDDEN TESTS
+from mlsys_kit.zero.model import memory_per_device as _mem
+
+
+def _ref_stage(psi, n, device_bytes):
+    for _s in range(4):
+        if _mem(psi, n, _s, 8, param_bytes=4, grad_bytes=4, padded=True).total_bytes <= device_bytes:
+            return _s
+    return None
+
+
+assert ANSWER_STAGE_64x40GB == _ref_stage(7_500_000_000, 64, 40e9) == 2, ANSWER_STAGE_64x40GB
+assert ANSWER_STAGE_8x80GB == _ref_stage(7_500_000_000, 8, 80e9) == 1, ANSWER_STAGE_8x80GB
+# fixed cases at every boundary: psi = 44 on 3 ranks (padded to 45, 15 per rank) holds
+# 720, 480, 360 and 240 bytes at stages 0-3; exactly that many bytes fits, one byte less does not
+_cases = [((44, 3, 720), 0), ((44, 3, 719), 1), ((44, 3, 480), 1), ((44, 3, 479.5), 2), ((44, 3, 360.0), 2),
+          ((44, 3, 359), 3), ((44, 3, 240), 3), ((44, 3, 239), None), ((1, 1, 16), 0), ((1, 1, 15), None),
+          ((7, 2, 100), 1), ((7, 2, 64), 3), ((7_500_000_000, 64, 16e9), 3), ((10**12, 1024, 80e9), 3)]
+for _args, _want in _cases:
+    assert _ref_stage(*_args) == _want, (_args, _want)
+    _got = smallest_stage(*_args)
+    assert (_got is None if _want is None else type(_got) is int and _got == _want), (_args, _got, _want)
+import random as _random
+_rng = _random.Random(4)
+for _ in range(60):
+    _psi, _n = _rng.choice([1, 2, 7, 44, 1001, 10**6, 7_500_000_000]), _rng.choice([1, 2, 3, 8, 64, 1024])
+    _dev = _rng.choice([_rng.uniform(0, 20) * _psi, _mem(_psi, _n, _rng.randrange(4), 8, param_bytes=4, grad_bytes=4,
+                                                          padded=True).total_bytes + _rng.choice([-1, 0, 1])])
+    _want, _got = _ref_stage(_psi, _n, _dev), smallest_stage(_psi, _n, _dev)
+    assert (_got is None if _want is None else type(_got) is int and _got == _want), (_psi, _n, _dev, _got, _want)
+### END HIDDEN TESTS
+
+# %% [markdown] kind="answer" id="q_design_why" points=2
+# Stage 1 partitions the optimizer states, the biggest term: $K = 8$ of the 16 bytes per parameter
+# here (12 of 16 in the paper's mixed precision), so almost all of it disappears on 64 ranks (7.5B:
+# 120 GB to 61 GB in fp32). Stage 2 partitions only the gradients, 4 of the 16 bytes (2 of 16 in
+# the paper), so it saves less (61 GB to 31 GB); the replicated parameters are then what is left
+# (30 GB), and only stage 3 removes them. But stage 3 pays for that in communication: the
+# parameters are no longer on every rank, so they must be all-gathered before the forward and
+# again before the backward pass, 3 collectives of the model size per step instead of 2 (1.5x the
+# bytes, the gather on the critical path of every layer). Stages 1 and 2 save memory for free (the
+# same bytes as data parallelism), so one picks the smallest stage that fits and keeps the memory
+# it leaves for activations and a bigger batch; stage 3 is worth it only when the model does not fit
+# otherwise (the 7.5B model on 16 GB devices) or the network is fast enough to hide the gathers.
+
+# %% [markdown] kind="rubric" id="q_design_why_rubric"
+# Rubric (2 points):
+#
+# * 1 point: the sizes of the terms: the optimizer states are the biggest part of the model states
+#   ($K$ = 8 of 16 bytes per parameter here, 12 of 16 in the paper), so partitioning them (stage 1)
+#   saves the most; the gradients are a smaller term (4 or 2 bytes), so stage 2 saves less. Half a
+#   point for "stage 2 partitions less" without saying which term is bigger.
+# * 1 point: stage 3 costs communication: the parameters must be all-gathered for the forward and
+#   the backward pass, 1.5x the bytes of stages 0-2 (which cost nothing extra); AND so one uses the
+#   smallest stage that fits (stage 3 only when needed or when the network hides it). Half a point
+#   for only one of the two.
+# * Typical wrong answer (0 points for that part): "stage 3 is slower because it computes more"
+#   (the computation is the same; the bytes sent are not), or "stage 2 saves less because there are
+#   fewer ranks" (the ranks are the same at every stage).
