@@ -15,7 +15,8 @@ from autograder.qa import solution_submission
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0-costs"
 BIN = Path(sys.executable).parent
-FULL = 12.0
+FULL = 14.0  # lab 0's autograded maximum (its 2-point design answer is graded by hand)
+MAX = 16.0  # with the answer graded by hand
 
 
 def grade(*args: str, course: Path, timeout: float = 1800) -> subprocess.CompletedProcess:

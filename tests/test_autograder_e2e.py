@@ -142,11 +142,12 @@ def graded(course, tmp_path_factory):
     return json.loads(res.stdout), res.stderr
 
 
-EXPECTED = {  # student: (status, total)
-    "alice": ("graded", 12), "bob": ("graded", 7), "carol": ("error", 0), "dave": ("graded", 6),
-    "erin": ("graded", 12), "frank": ("error", 0), "gina": ("error", 0), "released-unchanged": ("graded", 0),
-    "doejane": ("graded", 12), "smithj": ("graded", 7),
-    "hank": ("graded", 12), "ivy": ("graded", 12), "jack": ("graded", 12), "kim": ("graded", 12),
+FULL, MAX = 14, 16  # lab 0's autograded maximum; with its 2-point design answer graded by hand
+EXPECTED = {  # student: (status, total before the answer is graded by hand)
+    "alice": ("graded", FULL), "bob": ("graded", 9), "carol": ("error", 0), "dave": ("graded", 8),
+    "erin": ("graded", FULL), "frank": ("error", 0), "gina": ("error", 0), "released-unchanged": ("graded", 0),
+    "doejane": ("graded", FULL), "smithj": ("graded", 9),
+    "hank": ("graded", FULL), "ivy": ("graded", FULL), "jack": ("graded", FULL), "kim": ("graded", FULL),
 }
 
 
@@ -225,11 +226,11 @@ def test_feedback_and_export(graded, course, tmp_path):
     assert set(rows) == set(EXPECTED)
     for sid, (status, total) in EXPECTED.items():
         assert (rows[sid]["status"], float(rows[sid]["total"])) == (status, total), sid
-        assert float(rows[sid]["max_total"]) == 12
+        assert float(rows[sid]["max_total"]) == MAX
     cells = [k for k in rows["alice"] if k.startswith(f"{LAB}:")]
     assert cells == [f"{LAB}:{c}" for c in ("test_param_count", "test_kv_bytes", "test_flops", "test_roofline",
-                                             "test_fit")]
-    assert sum(float(rows["bob"][c]) for c in cells) == 7
+                                             "test_fit", "test_decode_batch", "q_decode_why")]
+    assert sum(float(rows["bob"][c]) for c in cells) == 9
     assert rows["frank"]["reason"] and rows["erin"]["notes"]
 
     # idempotent: grading the whole batch again changes nothing in the export
@@ -259,3 +260,59 @@ def test_bad_input_is_rejected_clearly(course, args, message):
 def test_not_a_course_root(tmp_path):
     res = grade("autograde", LAB, course=tmp_path)
     assert res.returncode == 2 and "is not an nbgrader course root" in res.stderr
+
+
+RUBRIC = "Typical wrong answer (0 points for that part)"  # words of lab 0's rubric (cell q_decode_why_rubric)
+
+
+def test_an_answer_graded_by_hand_in_the_real_pipeline(graded, course, tmp_path):
+    """Lab 0's closing "why" answer after `mlsys-grade autograde`: nbgrader's gradebook holds it as
+    awaiting a manual grade with its 2 points while the solution has every autograded point; the
+    released notebook has no rubric, the source cell and the autograded notebook the formgrader
+    renders have it; once the instructor grades it (as the formgrader does), the export counts it."""
+    from nbgrader.api import Gradebook
+
+    summary, _ = graded
+    res = {r["student"]: r for r in summary["results"]}
+    assert (res["alice"]["score"], res["alice"]["max_score"]) == (FULL, MAX)
+    assert (res["released-unchanged"]["score"], res["released-unchanged"]["max_score"]) == (0, MAX)
+    source = nbformat.read(course / "source" / LAB / f"{LAB}.ipynb", as_version=4)
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        notebook = gb.find_notebook(LAB, LAB)
+        auto = [g.name for g in notebook.grade_cells if g.cell_type == "code"]
+        assert [(g.name, g.max_score) for g in notebook.grade_cells if g.cell_type == "markdown"] == [("q_decode_why", 2)]
+        assert [(t.name, t.max_score) for t in notebook.task_cells] == [("q_decode_why_rubric", 0)]
+        assert sum(gb.find_grade_cell(n, LAB, LAB).max_score for n in auto) == FULL
+        grades = {n: gb.find_grade(n, LAB, LAB, "alice") for n in auto}
+        assert sum(g.score for g in grades.values()) == FULL and not any(g.needs_manual_grade for g in grades.values())
+        answer = gb.find_grade("q_decode_why", LAB, LAB, "alice")
+        assert answer.needs_manual_grade and answer.max_score == 2 and answer.score == 0 and answer.manual_score is None
+        assert gb.find_submission(LAB, "alice").needs_manual_grade
+        blank = gb.find_grade("q_decode_why", LAB, LAB, "released-unchanged")  # left as released: 0, nothing to read
+        assert not blank.needs_manual_grade and blank.score == 0
+        assert RUBRIC in gb.find_source_cell("q_decode_why_rubric", LAB, LAB).source
+    release = (course / "release" / LAB / f"{LAB}.ipynb").read_text()
+    assert RUBRIC not in release and "MARK SCHEME" not in release
+    released = nbformat.read(course / "release" / LAB / f"{LAB}.ipynb", as_version=4)
+    assert by_id(released, "q_decode_why").source == "YOUR ANSWER HERE"
+    assert by_id(released, "q_decode_why_rubric").source == ""
+    shown = nbformat.read(course / "autograded" / "alice" / LAB / f"{LAB}.ipynb", as_version=4)  # the formgrader's page
+    assert RUBRIC in by_id(shown, "q_decode_why_rubric").source
+    assert by_id(shown, "q_decode_why").source == by_id(source, "q_decode_why").source  # alice's answer, as submitted
+    assert shown.cells.index(by_id(shown, "q_decode_why_rubric")) == shown.cells.index(by_id(shown, "q_decode_why")) + 1
+
+    with Gradebook(db) as gb:  # the instructor gives 1.5 of 2 points in the formgrader
+        answer = gb.find_grade("q_decode_why", LAB, LAB, "alice")
+        answer.manual_score, answer.needs_manual_grade = 1.5, False
+        gb.db.commit()
+    try:
+        assert grade("export", "--to", str(tmp_path / "g.csv"), course=course).returncode == 0
+        row = next(r for r in read_csv(tmp_path / "g.csv") if r["student_id"] == "alice")
+        assert (float(row["total"]), float(row["max_total"]), row["needs_manual_grade"]) == (FULL + 1.5, MAX, "False")
+        assert float(row[f"{LAB}:q_decode_why"]) == 1.5
+    finally:  # back as autograde left it, for any test that runs later
+        with Gradebook(db) as gb:
+            answer = gb.find_grade("q_decode_why", LAB, LAB, "alice")
+            answer.manual_score, answer.needs_manual_grade = None, True
+            gb.db.commit()

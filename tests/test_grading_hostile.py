@@ -109,15 +109,15 @@ def corpus(release, solved, course: Path, secret: Path) -> dict[str, tuple]:
     source_nb = str(course / "source" / LAB / (LAB + ".ipynb"))
     return {
         # limits
-        "infinite-loop": (cell(solved, "param_count", "while True:\n    pass"), "graded", 6, "ran past 3 s"),
-        "memory-bomb": (cell(solved, "kv_bytes", prepend="x = bytearray(40 * 2**30)\n"), "graded", 7, None),
-        "fork-bomb": (cell(solved, "kv_bytes", prepend="import os\nwhile True:\n    os.fork()\n"), "graded", 7, None),
+        "infinite-loop": (cell(solved, "param_count", "while True:\n    pass"), "graded", 8, "ran past 3 s"),
+        "memory-bomb": (cell(solved, "kv_bytes", prepend="x = bytearray(40 * 2**30)\n"), "graded", 9, None),
+        "fork-bomb": (cell(solved, "kv_bytes", prepend="import os\nwhile True:\n    os.fork()\n"), "graded", 9, None),
         "giant-output": (cell(solved, "kv_bytes", prepend="print('x' * 20_000_000)\n"), "graded", FULL,
                          "printed more than"),
         "output-amplification": (cell(solved, "kv_bytes", prepend=AMPLIFY), "graded", FULL, "MIME types"),
-        "system-exit": (cell(solved, "kv_bytes", prepend="raise SystemExit(0)\n"), "graded", 7, None),
+        "system-exit": (cell(solved, "kv_bytes", prepend="raise SystemExit(0)\n"), "graded", 9, None),
         "huge-file": (cell(solved, "kv_bytes", prepend="open('big.bin', 'wb').write(b'0' * (100 * 2**20))\n"),
-                      "graded", 7, None),
+                      "graded", 9, None),
         "kills-kernel": (cell(solved, "kv_bytes", "import os\nos._exit(1)\n"), "error", 0, "the kernel died"),
         "ignores-alarm-sleeps": (cell(solved, "kv_bytes", "import signal, time\nsignal.signal(signal.SIGALRM, "
                                       "signal.SIG_IGN)\ntime.sleep(10**6)\n"), "error", 0, "did not stop"),
@@ -136,10 +136,10 @@ def corpus(release, solved, course: Path, secret: Path) -> dict[str, tuple]:
         "monkeypatch-library": (cell(solved, "roofline", "import math\nmath.isclose = lambda *a, **k: True\n"
                                      + WRONG_INTENSITY), "graded", 10, None),
         "builtins": (cell(solved, "param_count", ALWAYS_EQUAL + "import builtins\nbuiltins.type = lambda x: int\n"
-                          "def param_count(cfg):\n    return AlwaysEqual()\n"), "graded", 6, None),
+                          "def param_count(cfg):\n    return AlwaysEqual()\n"), "graded", 8, None),
         "trace-function": (cell(stub, "param_count", "import sys\nsys.settrace(lambda *a: None)\n"), "graded", 0, None),
         # the grader's own state, reached from inside
-        "frame-walk-from-callee": (cell(solved, "param_count", FRAME_WALK), "graded", 6, None),
+        "frame-walk-from-callee": (cell(solved, "param_count", FRAME_WALK), "graded", 8, None),
         "patched-serialiser": (cell(solved, "roofline", PATCHED_SERIALISER), "graded", 10, None),
         "thread-patches-runner": (cell(stub, "param_count", THREAD), "error", 0, "broke the grading protocol"),
         "runner-object": (cell(stub, "param_count", RUNNER_OBJECT), "graded", 0, None),
@@ -147,9 +147,9 @@ def corpus(release, solved, course: Path, secret: Path) -> dict[str, tuple]:
                                    "broke the grading protocol"),
         # values that lie
         "always-equal": (cell(solved, "param_count", ALWAYS_EQUAL + "def param_count(cfg):\n    return AlwaysEqual()\n"),
-                         "graded", 6, None),
+                         "graded", 8, None),
         "always-equal-int": (cell(solved, "kv_bytes", SNEAKY_INT + "def kv_bytes_per_token(cfg):\n    return Sneaky(0)\n"),
-                             "graded", 7, None),
+                             "graded", 9, None),
         # the reference implementation, four ways
         "reference-implementation": (cell(stub, "param_count", "from dataclasses import asdict\n"
                                           "from mlsys_kit.models import costs\ndef param_count(cfg):\n"
@@ -305,4 +305,4 @@ def test_class_summary_and_export(hostile, tmp_path):
     res = grade("export", "--to", str(tmp_path / "g.csv"), "--format", "canvas", course=course)
     assert res.returncode == 0, res.stderr
     lines = (tmp_path / "g.csv").read_text().splitlines()
-    assert len(lines) == 1 + len(cases) and next(l for l in lines if "honest-solution" in l).endswith(",12.0")
+    assert len(lines) == 1 + len(cases) and next(l for l in lines if "honest-solution" in l).endswith(f",{FULL}")
