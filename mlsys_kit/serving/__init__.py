@@ -2,8 +2,9 @@
 simulator and the serving metrics (Orca, vLLM, Sarathi-Serve, DistServe).
 
 Read in this order (the teaching path): ``sequence`` (a request's state), ``kv`` (the blocks a
-scheduler sees), ``scheduler`` (static, continuous, vllm, chunked), ``engine`` (schedule, run,
-postprocess); then, beside it, ``swap`` and ``simulator`` (cost model and fast-forward).
+scheduler sees), ``scheduler`` (the interface, vllm, chunked), ``engine`` (schedule, run,
+postprocess); then, beside it, ``baselines`` (static, continuous), ``swap`` and ``simulator``
+(cost model and fast-forward).
 Defaults: ``config``."""
 
 from mlsys_kit.serving.config import ServingConfig, WorkloadConfig, default_token_budget

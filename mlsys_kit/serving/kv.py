@@ -60,10 +60,6 @@ class SimKV:
     def num_free(self) -> int:
         return self.allocator.num_free
 
-    @property
-    def num_used(self) -> int:
-        return self.allocator.num_used
-
     def num_tokens(self, seq_id: Hashable) -> int:
         return self._tokens.get(seq_id, 0)
 
@@ -126,10 +122,6 @@ class RunnerKV:
     @property
     def num_free(self) -> int:
         return self.allocator.num_free
-
-    @property
-    def num_used(self) -> int:
-        return self.allocator.num_blocks - self.allocator.num_free
 
     def num_tokens(self, seq_id: Hashable) -> int:
         return self.manager.num_tokens(seq_id) if seq_id in self.manager else 0

@@ -1,33 +1,35 @@
-"""Four batch schedulers behind one interface: each iteration, pick (sequence, new tokens).
+"""Batch schedulers behind one interface: each iteration, pick (sequence, new tokens).
 
-* ``static``: request-level batching (FasterTransformer style, the baseline of Orca section 2.2):
-  a batch is formed only when the engine is idle and runs until its last request finishes;
-  finished requests keep their (computed) rows and all responses return at the batch's end.
-* ``continuous``: iteration-level scheduling (Orca, OSDI'22, section 3.1): new requests join at
-  any iteration, finished ones leave at once; like Orca it *reserves* KV for a request's whole
-  prompt + output at admission (section 4.2), so it never runs out of blocks.
+The teaching path (this file):
+
+* :class:`Scheduler`: the interface (``add`` arrived requests, ``schedule`` one iteration,
+  ``finish`` the done) and what both schedulers below share: preemption by recompute
+  (:meth:`Scheduler.preempt`) and decodes first (:meth:`Scheduler.schedule_decodes`).
 * ``vllm``: admission by free KV blocks with preemption by recompute (vLLM, SOSP'23, section
   4.5): blocks are taken as tokens arrive; when a decode needs a block and none is free the
   newest running request is preempted (all-or-nothing eviction, FCFS kept). Prefill iterations
   run alone, as in vLLM: new prompts are prioritised and never mixed with decodes.
 * ``chunked``: chunked prefill with stall-free batching (Sarathi-Serve, OSDI'24, sections
-  4.1-4.2): every iteration has a token budget; decodes go first (:meth:`Scheduler.schedule_decodes`),
-  then prompt chunks fill what is left (:meth:`ChunkedScheduler.schedule_prefills`), so a long
-  prompt never stalls the decodes beside it.
+  4.1-4.2): every iteration has a token budget; decodes go first, then prompt chunks fill what
+  is left (:meth:`ChunkedScheduler.schedule_prefills`), so a long prompt never stalls the
+  decodes beside it.
 
 A scheduler only decides; the engine runs the batch, then calls :meth:`Scheduler.finish` for
 each request that completed. The KV view (:mod:`mlsys_kit.serving.kv`) is always backed by the
 real block allocator. Lab 3 writes ``preempt``, ``schedule_decodes`` and ``schedule_prefills``.
-Beside this file: preemption by swapping (:mod:`~mlsys_kit.serving.swap`) and the simulator's
-fast-forward over identical iterations (:mod:`~mlsys_kit.serving.simulator`).
+Beside this file: the baselines ``static`` and ``continuous`` (Orca) in
+:mod:`~mlsys_kit.serving.baselines`, preemption by swapping (:mod:`~mlsys_kit.serving.swap`)
+and the simulator's fast-forward over identical iterations (:mod:`~mlsys_kit.serving.simulator`).
+:func:`make_scheduler` builds any of the four by name.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 from typing import Callable
 
-from mlsys_kit.checks import positive_int
+from mlsys_kit.checks import one_of, positive_int
 from mlsys_kit.serving.config import default_token_budget
 from mlsys_kit.serving.kv import KVSpace
 from mlsys_kit.serving.sequence import FINISHED, RUNNING, WAITING, Seq
@@ -131,94 +133,6 @@ class Scheduler:
         return self.swap.tokens if self.swap is not None else 0
 
 
-class _Reserving(Scheduler):
-    """Static and Orca-style batching reserve a request's KV for its whole life at admission:
-    ``max_model_len`` tokens (Orca does not know output lengths), or prompt + output if None."""
-
-    def __init__(self, kv: KVSpace, max_num_seqs: int = 64, token_budget: int | None = None,
-                 max_model_len: int | None = None) -> None:
-        super().__init__(kv, max_num_seqs, token_budget)
-        self.max_model_len = None if max_model_len is None else positive_int("max_model_len", max_model_len)
-        self.reserved = 0  # blocks promised to running requests
-
-    def _blocks(self, seq: Seq) -> int:
-        tokens = self.max_model_len if self.max_model_len is not None else seq.prompt_len + seq.output_len
-        return (tokens + self.kv.block_size - 1) // self.kv.block_size
-
-    def finish(self, seq: Seq) -> None:
-        super().finish(seq)
-        self.reserved -= self._blocks(seq)
-
-
-class StaticScheduler(_Reserving):
-    """Request-level batching as FasterTransformer does it (the baseline of Orca, section 2.2).
-
-    A batch is formed only when the engine is idle, FCFS, and its K/V are allocated as a
-    rectangle: every seat holds ``max prompt + max output`` of the batch (at least
-    ``max_model_len`` if given). Every iteration computes *every* seat: a request that has
-    produced all its tokens keeps its row (:attr:`padding`; the engine runs it through the dense
-    layers but not attention, as FasterTransformer's GEMMs and attention kernel do) until the
-    batch's longest request ends, and only then do all responses return together
-    (``finish_time`` is the batch's end; the token times stay those of the real tokens). Prompts
-    are not padded (FasterTransformer 5's context phase removes padding)."""
-
-    name = "static"
-
-    def __init__(self, kv: KVSpace, max_num_seqs: int = 64, token_budget: int | None = None,
-                 max_model_len: int | None = None) -> None:
-        super().__init__(kv, max_num_seqs, token_budget, max_model_len)
-        self.padding: list[Seq] = []  # finished requests whose rows the batch still computes
-
-    def schedule(self) -> Batch:
-        if not self.running:  # form a batch: FCFS while the rectangle fits
-            bs, limit = self.kv.block_size, self.kv.max_seq_len
-            longest_prompt = longest_output = width = 0  # width: tokens per seat
-            while self.waiting and len(self.running) < self.max_num_seqs:
-                head = self.waiting[0]
-                prompt, out = max(longest_prompt, head.prompt_len), max(longest_output, head.output_len)
-                tokens = max(prompt + out, self.max_model_len or 0)
-                if self.running and (limit is not None and prompt + out > limit
-                                     or (len(self.running) + 1) * ((tokens + bs - 1) // bs) > self.kv.num_blocks):
-                    break
-                longest_prompt, longest_output, width = prompt, out, tokens
-                self.admit(head)
-            self.reserved = len(self.running) * ((width + bs - 1) // bs)
-        return [(s, s.num_uncomputed) for s in self.running]
-
-    def finish(self, seq: Seq) -> None:
-        """``seq`` has all its tokens: its row keeps being computed until the batch ends, then
-        every request of the batch returns at once and the rectangle is freed."""
-        self.running.remove(seq)
-        self.padding.append(seq)
-        if self.running:
-            return
-        end = seq.finish_time
-        for s in self.padding:
-            s.status = FINISHED
-            self.kv.free(s.rid)
-            if s.finish_time != end:  # it waited, padded, for the batch's longest request
-                s.events[-1] = (s.events[-1][0], "padding")
-                s.events.append((end, "finished"))
-                s.finish_time = end
-        self.padding.clear()
-        self.reserved = 0
-
-
-class ContinuousScheduler(_Reserving):
-    """Orca: iteration-level admission, KV reserved for the request's whole life at admission."""
-
-    name = "continuous"
-
-    def schedule(self) -> Batch:
-        while self.waiting and len(self.running) < self.max_num_seqs:
-            need = self._blocks(self.waiting[0])
-            if self.reserved + need > self.kv.num_blocks:
-                break
-            self.reserved += need
-            self.admit(self.waiting[0])
-        return [(s, s.num_uncomputed) for s in self.running]
-
-
 class VLLMScheduler(Scheduler):
     """vLLM: prefill-first admission by free blocks; decodes preempt the newest on shortage."""
 
@@ -298,27 +212,28 @@ class ChunkedScheduler(Scheduler):
             budget -= n
 
 
-SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
-    "static": StaticScheduler,
-    "continuous": ContinuousScheduler,
-    "vllm": VLLMScheduler,
-    "chunked": ChunkedScheduler,
-}
-
-
 def make_scheduler(name: str, kv: KVSpace, max_num_seqs: int = 64, token_budget: int | None = None,
                    max_model_len: int | None = None, swap_blocks: int = 0) -> Scheduler:
-    """The scheduler called ``name`` (one of static, continuous, vllm, chunked); ``token_budget``
-    None takes the scheduler's default (:func:`~mlsys_kit.serving.config.default_token_budget`);
-    ``max_model_len`` is the per-request reservation of static and continuous batching;
-    ``swap_blocks`` > 0 makes vllm and chunked preempt by swapping to a host pool that size."""
-    if name not in SCHEDULERS:
-        raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}: got {name!r}")
+    """The scheduler called ``name`` (one of :data:`SCHEDULERS`: static, continuous, vllm,
+    chunked); ``token_budget`` None takes the scheduler's default
+    (:func:`~mlsys_kit.serving.config.default_token_budget`); ``max_model_len`` is the
+    per-request reservation of static and continuous batching; ``swap_blocks`` > 0 makes vllm
+    and chunked preempt by swapping to a host pool that size."""
+    one_of("scheduler", name, SCHEDULER_NAMES)
     if name in ("static", "continuous"):
         if swap_blocks:
             raise ValueError(f"{name} batching never preempts: swap needs the vllm or chunked scheduler")
-        return SCHEDULERS[name](kv, max_num_seqs, token_budget, max_model_len)
-    sched = SCHEDULERS[name](kv, max_num_seqs, token_budget)
+        # imported here: the baselines subclass Scheduler, so that module imports this one
+        from mlsys_kit.serving.baselines import ContinuousScheduler, StaticScheduler
+
+        cls = StaticScheduler if name == "static" else ContinuousScheduler
+        return cls(kv, max_num_seqs, token_budget, max_model_len)
+    sched = (VLLMScheduler if name == "vllm" else ChunkedScheduler)(kv, max_num_seqs, token_budget)
     if swap_blocks:
         sched.enable_swap(swap_blocks)
     return sched
+
+
+SCHEDULER_NAMES = ("static", "continuous", "vllm", "chunked")  # the order of the CLI, the tables, the figures
+# name -> factory(kv, max_num_seqs=64, token_budget=None, ...): make_scheduler with the name filled in
+SCHEDULERS: dict[str, Callable[..., Scheduler]] = {name: partial(make_scheduler, name) for name in SCHEDULER_NAMES}

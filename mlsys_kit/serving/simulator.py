@@ -32,8 +32,8 @@ from mlsys_kit.checks import nonneg_number
 from mlsys_kit.serving.config import SIMULATED, SIMULATED_WORKLOAD, ServingConfig, WorkloadConfig
 from mlsys_kit.serving.engine import IterationRecord, ServeResult, serve
 from mlsys_kit.serving.kv import SimKV
-from mlsys_kit.serving.scheduler import (Batch, ChunkedScheduler, ContinuousScheduler, StaticScheduler,
-                                         VLLMScheduler)
+from mlsys_kit.serving.baselines import ContinuousScheduler, StaticScheduler
+from mlsys_kit.serving.scheduler import Batch, ChunkedScheduler, VLLMScheduler
 from mlsys_kit.serving.sequence import Seq
 from mlsys_kit.serving.workload import Request
 

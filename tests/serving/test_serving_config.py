@@ -10,15 +10,19 @@ from mlsys_kit.serving import (IterationRecord, SeqStatus, ServingConfig, SimBac
                                default_token_budget, make_workload, serve)
 from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, PREFILL_TOKEN_BUDGET, SIMULATED
 from mlsys_kit.serving.kv import SimKV
-from mlsys_kit.serving.scheduler import SCHEDULERS, ChunkedScheduler, make_scheduler
+from mlsys_kit.serving.baselines import ContinuousScheduler, StaticScheduler
+from mlsys_kit.serving.scheduler import SCHEDULERS, ChunkedScheduler, VLLMScheduler, make_scheduler
 from mlsys_kit.serving.simulator import simulate, sweep
 
 
 @pytest.mark.parametrize("name", list(SCHEDULERS))
 def test_every_way_to_build_a_scheduler_gets_the_same_default_budget(name):
     by_name = make_scheduler(name, SimKV(64, 4))
-    by_class = SCHEDULERS[name](SimKV(64, 4))
-    assert by_name.token_budget == by_class.token_budget == default_token_budget(name) == SIMULATED.budget_for(name)
+    by_class = {"static": StaticScheduler, "continuous": ContinuousScheduler, "vllm": VLLMScheduler,
+                "chunked": ChunkedScheduler}[name](SimKV(64, 4))
+    by_registry = SCHEDULERS[name](SimKV(64, 4))
+    assert type(by_name) is type(by_class) is type(by_registry) and by_class.name == name
+    assert by_name.token_budget == by_class.token_budget == by_registry.token_budget == default_token_budget(name) == SIMULATED.budget_for(name)
     assert type(by_name.token_budget) is int
     assert default_token_budget("chunked") == CHUNKED_TOKEN_BUDGET == 512 and PREFILL_TOKEN_BUDGET == 2048
 
