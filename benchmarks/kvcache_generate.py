@@ -9,6 +9,7 @@ import time
 
 import torch
 
+from mlsys_kit.kvcache.config import KVCACHE
 from mlsys_kit.kvcache.runner import generate_paged
 from mlsys_kit.models.gpt import GPT
 
@@ -16,13 +17,13 @@ from mlsys_kit.models.gpt import GPT
 def main() -> None:
     # one thread by default: reproducible on a shared machine (TORCH_THREADS=n to change)
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
-    model = GPT("tiny")
+    model = GPT(KVCACHE.preset, seed=KVCACHE.seed)
     g = torch.Generator().manual_seed(0)
     results = []
     for prompts, prompt_len, new in [(1, 32, 64), (8, 32, 64), (32, 128, 64)]:
         batch = torch.randint(0, model.config.vocab_size, (prompts, prompt_len), generator=g).tolist()
-        generate_paged(model, batch, 2, block_size=16)  # warm-up
-        outs, stats = generate_paged(model, batch, new, block_size=16)
+        generate_paged(model, batch, 2, block_size=KVCACHE.generate_block_size)  # warm-up
+        outs, stats = generate_paged(model, batch, new, block_size=KVCACHE.generate_block_size)
         row = {"prompts": prompts, "prompt_len": prompt_len, "max_new_tokens": new,
                "paged_tokens_per_s": stats["tokens_per_s"]}
         if prompts <= 8:

@@ -24,12 +24,13 @@ import numpy as np
 from mlsys_kit.checks import nonneg_int, positive_int
 from mlsys_kit.kvcache.allocator import BlockAllocator
 from mlsys_kit.kvcache.block_table import BlockManager
+from mlsys_kit.kvcache.config import KVCacheConfig as C
 
 SHAREGPT_MEAN_PROMPT = 161
 SHAREGPT_MEAN_OUTPUT = 338
 
 
-def sample_workload(requests: int, max_len: int = 2048, seed: int = 0) -> list[tuple[int, int]]:
+def sample_workload(requests: int, max_len: int = C.max_len, seed: int = C.seed) -> list[tuple[int, int]]:
     """(prompt_len, output_len) per request, ShareGPT-like means, prompt + output <= max_len."""
     positive_int("requests", requests)
     positive_int("max_len", max_len)
@@ -51,7 +52,7 @@ def _lifetime_lengths(workload: list[tuple[int, int]]) -> np.ndarray:
     return np.concatenate([np.arange(p, p + o + 1) for p, o in workload])
 
 
-def waste_report(block_size: int, requests: int, max_len: int = 2048, seed: int = 0,
+def waste_report(block_size: int, requests: int, max_len: int = C.max_len, seed: int = C.seed,
                  workload: list[tuple[int, int]] | None = None) -> dict:
     """Fractions of allocated KV memory that hold real tokens, static reservation vs paging."""
     positive_int("block_size", block_size)
@@ -76,7 +77,7 @@ def waste_report(block_size: int, requests: int, max_len: int = 2048, seed: int 
     }
 
 
-def sweep_block_sizes(block_sizes: list[int], requests: int, max_len: int = 2048, seed: int = 0) -> list[dict]:
+def sweep_block_sizes(block_sizes: list[int], requests: int, max_len: int = C.max_len, seed: int = C.seed) -> list[dict]:
     """waste_report for each block size on the same workload (fragmentation vs table size)."""
     workload = sample_workload(requests, max_len, seed)
     out = []
@@ -87,8 +88,8 @@ def sweep_block_sizes(block_sizes: list[int], requests: int, max_len: int = 2048
     return out
 
 
-def sharing_report(block_size: int, requests: int, samples: int = 4, shared_prefix: int = 64,
-                   max_len: int = 2048, seed: int = 0) -> dict:
+def sharing_report(block_size: int, requests: int, samples: int = C.samples, shared_prefix: int = C.shared_prefix,
+                   max_len: int = C.max_len, seed: int = C.seed) -> dict:
     """Blocks held when every request is complete, run on the real BlockManager.
 
     Parallel sampling: each request's prompt is forked into ``samples`` sequences that

@@ -13,30 +13,33 @@ import time
 import torch
 
 from mlsys_kit.checks import arg, nonneg_int, positive_int
+from mlsys_kit.kvcache.config import KVCACHE
 
-SWEEP = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+SWEEP = list(KVCACHE.sweep)  # block sizes of the trade-off figure (kept: its old public name)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    C = KVCACHE  # every default below comes from mlsys_kit/kvcache/config.py
     p = subparsers.add_parser("kvcache", help="paged KV cache: memory waste, paged generation")
     sub = p.add_subparsers(dest="kvcache_command", metavar="SUBCOMMAND", required=True)
 
     w = sub.add_parser("waste", help="KV memory holding real tokens: static reservation vs paging")
-    w.add_argument("--block-size", type=arg(positive_int, int, "--block-size"), default=16)
-    w.add_argument("--requests", type=arg(positive_int, int, "--requests"), default=1000)
-    w.add_argument("--max-len", type=arg(positive_int, int, "--max-len"), default=2048,
-                   help="maximum sequence length that static reservation reserves (default 2048)")
-    w.add_argument("--seed", type=arg(nonneg_int, int, "--seed"), default=0)
-    w.add_argument("--samples", type=arg(positive_int, int, "--samples"), default=4,
-                   help="parallel samples per request for the fork-sharing figure (default 4)")
-    w.add_argument("--shared-prefix", type=arg(nonneg_int, int, "--shared-prefix"), default=64,
-                   help="tokens of a system prompt every request shares, for the prefix-cache figure (default 64)")
+    w.add_argument("--block-size", type=arg(positive_int, int, "--block-size"), default=C.block_size)
+    w.add_argument("--requests", type=arg(positive_int, int, "--requests"), default=C.requests)
+    w.add_argument("--max-len", type=arg(positive_int, int, "--max-len"), default=C.max_len,
+                   help=f"maximum sequence length that static reservation reserves (default {C.max_len})")
+    w.add_argument("--seed", type=arg(nonneg_int, int, "--seed"), default=C.seed)
+    w.add_argument("--samples", type=arg(positive_int, int, "--samples"), default=C.samples,
+                   help=f"parallel samples per request for the fork-sharing figure (default {C.samples})")
+    w.add_argument("--shared-prefix", type=arg(nonneg_int, int, "--shared-prefix"), default=C.shared_prefix,
+                   help="tokens of a system prompt every request shares, for the prefix-cache figure "
+                        f"(default {C.shared_prefix})")
     w.add_argument("--json", action="store_true", help="print one JSON object")
     w.add_argument("--plot", metavar="FILE", help="write the figure (png, svg, pdf)")
     w.set_defaults(func=_waste)
 
     b = sub.add_parser("blocks", help="the block pool after a scripted arrive/decode/fork/finish timeline")
-    b.add_argument("--block-size", type=arg(positive_int, int, "--block-size"), default=4)
+    b.add_argument("--block-size", type=arg(positive_int, int, "--block-size"), default=C.grid_block_size)
     b.add_argument("--steps", type=arg(nonneg_int, int, "--steps"), default=None,
                    help="events to replay (default: all)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
@@ -44,13 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.set_defaults(func=_blocks)
 
     g = sub.add_parser("generate", help="greedy generation with the paged cache vs full recomputation")
-    g.add_argument("--preset", default="tiny", help="model preset: tiny, micro, gpt2 (default tiny)")
+    g.add_argument("--preset", default=C.preset, help=f"model preset: tiny, micro, gpt2 (default {C.preset})")
     g.add_argument("--weights", metavar="FILE", help="Hugging Face GPT-2 weights (.safetensors or .bin) you have")
-    g.add_argument("--prompts", type=arg(positive_int, int, "--prompts"), default=4)
-    g.add_argument("--prompt-len", type=arg(positive_int, int, "--prompt-len"), default=16)
-    g.add_argument("--max-new-tokens", type=arg(positive_int, int, "--max-new-tokens"), default=32)
-    g.add_argument("--block-size", type=arg(positive_int, int, "--block-size"), default=16)
-    g.add_argument("--seed", type=arg(nonneg_int, int, "--seed"), default=0)
+    g.add_argument("--prompts", type=arg(positive_int, int, "--prompts"), default=C.prompts)
+    g.add_argument("--prompt-len", type=arg(positive_int, int, "--prompt-len"), default=C.prompt_len)
+    g.add_argument("--max-new-tokens", type=arg(positive_int, int, "--max-new-tokens"), default=C.max_new_tokens)
+    g.add_argument("--block-size", type=arg(positive_int, int, "--block-size"), default=C.generate_block_size)
+    g.add_argument("--seed", type=arg(nonneg_int, int, "--seed"), default=C.seed)
     g.add_argument("--no-reference", action="store_true", help="skip the slow no-cache reference run")
     g.add_argument("--json", action="store_true", help="print one JSON object")
     g.set_defaults(func=_generate)

@@ -22,6 +22,7 @@ import torch
 from mlsys_kit.checks import nonneg_int, positive_int
 from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
 from mlsys_kit.kvcache.block_table import BlockManager
+from mlsys_kit.kvcache.config import KVCacheConfig
 from mlsys_kit.kvcache.paged import PagedKVCache
 from mlsys_kit.kvcache.paged_decode import AttentionPlan
 from mlsys_kit.models.gpt import GPT
@@ -129,7 +130,8 @@ class PagedModelRunner:
         self.manager.free(seq_id)
 
 
-def generate_paged(model: GPT, prompts: Sequence[list[int]], max_new_tokens: int, block_size: int = 16,
+def generate_paged(model: GPT, prompts: Sequence[list[int]], max_new_tokens: int,
+                   block_size: int = KVCacheConfig.generate_block_size,
                    num_blocks: int | None = None, enable_prefix_cache: bool = False) -> tuple[list[list[int]], dict]:
     """Greedy generation for all prompts at once with the paged cache: one prefill step for every
     prompt, then one batched decode step per new token. Returns (new tokens per prompt, stats)."""

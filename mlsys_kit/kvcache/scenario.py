@@ -14,6 +14,7 @@ import random
 from mlsys_kit.checks import nonneg_int, positive_int
 from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
 from mlsys_kit.kvcache.block_table import BlockManager
+from mlsys_kit.kvcache.config import KVCacheConfig
 
 # (event, arguments); token counts do not depend on the block size
 EVENTS: list[tuple] = [
@@ -49,7 +50,7 @@ def describe(event: tuple) -> str:
     return f"seq {event[1]} finishes"
 
 
-def replay(steps: int, block_size: int = 4, total_slots: int = 256, enable_prefix_cache: bool = True,
+def replay(steps: int, block_size: int = KVCacheConfig.grid_block_size, total_slots: int = 256, enable_prefix_cache: bool = True,
            seed: int = 0) -> tuple[BlockManager, list[str]]:
     """Run the first ``steps`` events; returns the manager and one log line per event.
 

@@ -168,13 +168,14 @@ def kv_cache_explorer():
     import ipywidgets as w
 
     from mlsys_kit.kvcache.accounting import waste_report
+    from mlsys_kit.kvcache.config import KVCACHE as C
     from mlsys_kit.kvcache.scenario import EVENTS
     from mlsys_kit.viz import figure_png
 
-    step = w.IntSlider(value=5, min=0, max=len(EVENTS), description="event")
-    play = w.Play(value=5, min=0, max=len(EVENTS), interval=900, description="play")
+    step = w.IntSlider(value=C.widget_step, min=0, max=len(EVENTS), description="event")
+    play = w.Play(value=C.widget_step, min=0, max=len(EVENTS), interval=900, description="play")
     w.jslink((play, "value"), (step, "value"))
-    block = w.SelectionSlider(options=[1, 2, 4, 8, 16, 32], value=4, description="block size")
+    block = w.SelectionSlider(options=list(C.widget_block_sizes), value=C.grid_block_size, description="block size")
     image = w.Image(format="png")
     facts = w.HTML()
     waste_cache: dict[int, dict] = {}
@@ -183,13 +184,13 @@ def kv_cache_explorer():
         fig, log, n = timeline_figure(step.value, block.value)
         image.value = figure_png(fig, dpi=80)
         if block.value not in waste_cache:
-            waste_cache[block.value] = waste_report(block.value, 1000)
+            waste_cache[block.value] = waste_report(block.value, C.requests, C.max_len, C.seed)
         r = waste_cache[block.value]
         recent = "".join(f"<li>{line}</li>" for line in log[-3:-1]) + (f"<li><b>{log[-1]}</b></li>" if log else "")
         facts.value = (f"<ul>{recent}</ul>"
                        f"<p>{n['live_sequences']} live sequences hold {n['tokens']} tokens in "
                        f"{n['paged_slots']} paged slots ({n['shared_blocks']} shared blocks); static reservation "
-                       f"would take {n['static_slots']}.<br>1000 ShareGPT-like requests, max_len 2048: static "
+                       f"would take {n['static_slots']}.<br>{C.requests} ShareGPT-like requests, max_len {C.max_len}: static "
                        f"reservation keeps <b>{100 * r['static_utilization']:.1f} %</b> of KV memory for tokens, "
                        f"paging with blocks of {block.value} <b>{100 * r['paged_utilization']:.1f} %</b> "
                        f"({r['paged_waste_slots_per_seq']:.1f} slots wasted per sequence).</p>")
