@@ -36,7 +36,7 @@ if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
                                         SaveAutoGrades)
 
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import GetGrades
+    from nbgrader.preprocessors import ClearMarkScheme, GetGrades
 
     from autograder.integrity import CapOutputs, HideHiddenTests, RepairFromSource
     from autograder.report import SafeFeedback
@@ -49,7 +49,9 @@ if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
     c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                            CapOutputs, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     # feedback names every test but shows no hidden test's code, and no active content from outputs
-    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, SafeFeedback, CSSHTMLHeaderPreprocessor]
+    # a rubric (mark scheme) is for the instructor: the formgrader shows it, a feedback page never does
+    c.GenerateFeedback.preprocessors = [GetGrades, ClearMarkScheme, HideHiddenTests, SafeFeedback,
+                                        CSSHTMLHeaderPreprocessor]
     c.CapOutputs.max_total_kb = 4096
     # limits per submission (mlsys-grade autograde --timeout/--notebook-timeout override the first two)
     c.SandboxedExecute.timeout = 60

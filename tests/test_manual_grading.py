@@ -17,7 +17,7 @@ from autograder.build import build
 from autograder.course import Course
 from autograder.grade import autograde
 from autograder.qa import solution_submission
-from autograder.report import class_summary, export
+from autograder.report import class_summary, export, feedback
 from test_lab_sources import GOOD
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +56,8 @@ def test_an_answer_graded_by_hand(tmp_path):
     with Gradebook(course.db_url) as gb:  # an answer left as released earns 0 with no one to grade it
         blank = gb.find_grade("q_why", "lab9", "lab9", "bob")
         assert not blank.needs_manual_grade and blank.score == 0
+    pages = {p.parts[-3]: p.read_text() for p in feedback(course, "lab9")}
+    assert "pi r squared" in pages["ada"] and "area formula" not in pages["ada"]  # the rubric is the instructor's
     s = class_summary(course, "lab9")
     assert s["manual_points"] == 1.5 and s["awaiting_manual_grade"] == {"q_why": 1}
     assert "q_why" not in s["failing_per_test"] and s["failing_per_test"]["test_area"] == 1
