@@ -16,9 +16,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mlsys_kit.zero.config import ZERO  # noqa: E402
 from mlsys_kit.zero.simulate import ZeroSimulation, small_model, split_batch  # noqa: E402
 
-SIZES = (32, 64, 64, 16)
+SIZES = ZERO.run_sizes  # the MLP of `mlsys-kit zero run`
 
 
 def steps_per_second(stage: int, n: int, steps: int = 20) -> float:

@@ -8,6 +8,7 @@ from typing import Sequence
 from matplotlib.figure import Figure
 
 from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.zero.config import ZERO
 from mlsys_kit.zero.model import PAPER_NAMES, StageMemory
 
 _PARTS = (("params_bytes", "parameters", "weights"), ("grads_bytes", "gradients", "grads"),
@@ -99,10 +100,12 @@ def measured_figure(rows: Sequence[dict], title: str = "") -> Figure:
     return fig
 
 
-def zero_explorer(params_b: float = 7.5, ranks: int = 64, k: float = 12, device_gb: float = 32):
+def zero_explorer(params_b: float = ZERO.example_params / 1e9, ranks: int = ZERO.example_ranks, k: float = ZERO.k,
+                  device_gb: float = ZERO.example_device_gb):
     """The lecture widget: sliders for model size (billions of parameters), N_d, K and device
-    memory; the stacked bars of stages 0-3, the communication volume and the largest model that
-    fits redraw at once. Returns an ipywidgets box (display it)."""
+    memory, starting at the paper's Figure 1 (:data:`mlsys_kit.zero.config.ZERO`); the stacked
+    bars of stages 0-3, the communication volume and the largest model that fits redraw at once.
+    Returns an ipywidgets box (display it)."""
     import ipywidgets as w
 
     from mlsys_kit.viz import figure_png

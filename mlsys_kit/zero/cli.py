@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from mlsys_kit.checks import arg, one_of, positive_int, positive_number
+from mlsys_kit.zero.config import ZERO
 
 
 def _count(text: str) -> int:
@@ -33,8 +34,8 @@ def register(subparsers: Any) -> None:
                      help="data-parallel ranks N_d")
     mem.add_argument("--stage", type=arg(lambda n, v: one_of(n, v, (0, 1, 2, 3)), int, "--stage"),
                      help="one stage 0-3 (default: all four)")
-    mem.add_argument("--k", type=arg(positive_number, float, "--k"), default=12.0,
-                     help="optimizer bytes per parameter K (default 12, mixed-precision Adam)")
+    mem.add_argument("--k", type=arg(positive_number, float, "--k"), default=float(ZERO.k),
+                     help=f"optimizer bytes per parameter K (default {ZERO.k:g}, mixed-precision Adam)")
     mem.add_argument("--device-memory", type=arg(positive_number, float, "--device-memory"),
                      metavar="GB", help="device memory in GB: adds the largest model that fits per stage "
                           "(with --stage: an error if the model does not fit)")
@@ -47,7 +48,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--stage", required=True, nargs="+", type=arg(lambda n, v: one_of(n, v, (1, 2, 3)), int, "--stage"),
                      help="ZeRO stage 1, 2 or 3 (several: one launch, JSON {\"stages\": [...]})")
     run.add_argument("--ranks", required=True, type=arg(positive_int, int, "--ranks"))
-    run.add_argument("--steps", type=arg(positive_int, int, "--steps"), default=5)
+    run.add_argument("--steps", type=arg(positive_int, int, "--steps"), default=ZERO.run_steps)
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--plot", metavar="FILE", help="write measured vs model bytes per rank to FILE")
     run.add_argument("--compare-peers", action="store_true",

@@ -28,10 +28,11 @@ import torch.distributed as dist
 from torch import nn
 
 from mlsys_kit.checks import one_of, positive_int
+from mlsys_kit.zero.config import ZERO
 from mlsys_kit.zero.runtime import ZeroDataParallel
 from mlsys_kit.zero.simulate import small_model
 
-DEFAULT_SIZES = (32, 64, 64, 16)
+DEFAULT_SIZES = ZERO.run_sizes  # the MLP's widths (name kept for scripts that import it)
 
 
 def _device() -> torch.device:
@@ -159,8 +160,9 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def run_stages(stages: list[int], ranks: int, steps: int = 5, sizes: tuple[int, ...] = DEFAULT_SIZES,
-               per_rank_batch: int = 8, lr: float = 1e-3, seed: int = 0, atol: float = 1e-6,
+def run_stages(stages: list[int], ranks: int, steps: int = ZERO.run_steps, sizes: tuple[int, ...] = ZERO.run_sizes,
+               per_rank_batch: int = ZERO.run_per_rank_batch, lr: float = ZERO.lr, seed: int = ZERO.seed,
+               atol: float = ZERO.atol,
                reduce_op: str = "reduce_scatter", peers: bool = False) -> list[dict]:
     """Spawn ``ranks`` processes once and run DDP and every stage in ``stages`` there; with
     ``peers``, also torch's ``ZeroRedundancyOptimizer`` (stage 1) and ``fully_shard`` (stage 3)."""
@@ -180,7 +182,7 @@ def run_stages(stages: list[int], ranks: int, steps: int = 5, sizes: tuple[int, 
         return json.loads(Path(out).read_text())
 
 
-def run_zero(stage: int, ranks: int, steps: int = 5, **kw: Any) -> dict:
+def run_zero(stage: int, ranks: int, steps: int = ZERO.run_steps, **kw: Any) -> dict:
     """Real ZeRO-``stage`` on ``ranks`` processes against DDP + Adam: ``matches_ddp``,
     ``max_abs_diff``, measured and model bytes per rank, step times (seconds)."""
     one_of("stage", stage, (1, 2, 3))
@@ -191,11 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     """``torchrun`` entry point: the process group comes from torchrun's environment."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--stage", type=int, nargs="+", default=[1, 2, 3])
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=ZERO.run_steps)
     args = p.parse_args(argv)
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
-        cfg = _config(args.stage, dist.get_world_size(), args.steps, DEFAULT_SIZES, 8, 1e-3, 0, 1e-6)
+        cfg = _config(args.stage, dist.get_world_size(), args.steps, ZERO.run_sizes, ZERO.run_per_rank_batch,
+                      ZERO.lr, ZERO.seed, ZERO.atol)
         results = compare_with_ddp(cfg)
         if dist.get_rank() == 0:
             json.dump(results if len(results) > 1 else results[0], sys.stdout, indent=2)

@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlsys_kit.checks import nonneg_int, one_of, positive_int, positive_number
+from mlsys_kit.zero.config import ZERO
 
 STAGES = (0, 1, 2, 3)
 PAPER_NAMES = {0: "baseline", 1: "P_os", 2: "P_os+g", 3: "P_os+g+p"}
@@ -96,7 +97,7 @@ def shard_elements(params: int, ranks: int) -> int:
     return -(-params // ranks)
 
 
-def memory_per_device(params: int, ranks: int, stage: int, k: float = 12, *,
+def memory_per_device(params: int, ranks: int, stage: int, k: float = ZERO.k, *,
                       param_bytes: float = 2, grad_bytes: float = 2,
                       padded: bool = False) -> StageMemory:
     """Bytes of parameters, gradients and optimizer states one rank holds (section 5).
@@ -118,12 +119,12 @@ def memory_per_device(params: int, ranks: int, stage: int, k: float = 12, *,
     return StageMemory(stage, p, g, o, p + g + o, COMM_VOLUME_PSI[stage])
 
 
-def all_stages(params: int, ranks: int, k: float = 12, **kw: Any) -> list[StageMemory]:
+def all_stages(params: int, ranks: int, k: float = ZERO.k, **kw: Any) -> list[StageMemory]:
     """:func:`memory_per_device` for stages 0, 1, 2 and 3."""
     return [memory_per_device(params, ranks, s, k, **kw) for s in STAGES]
 
 
-def bytes_per_param(ranks: int, stage: int, k: float = 12, *,
+def bytes_per_param(ranks: int, stage: int, k: float = ZERO.k, *,
                     param_bytes: float = 2, grad_bytes: float = 2) -> float:
     """Bytes each device needs per model parameter under ``stage`` (Ψ = 1 in section 5)."""
     _check(stage, 1, ranks, k)
@@ -131,7 +132,7 @@ def bytes_per_param(ranks: int, stage: int, k: float = 12, *,
     return m.total_bytes
 
 
-def max_params(device_bytes: float, ranks: int, stage: int, k: float = 12, **kw: Any) -> int:
+def max_params(device_bytes: float, ranks: int, stage: int, k: float = ZERO.k, **kw: Any) -> int:
     """The largest Ψ whose model states fit in ``device_bytes`` per device (Table 2, left).
 
     Activations, buffers and fragmentation are not counted, as in the paper.
@@ -140,7 +141,7 @@ def max_params(device_bytes: float, ranks: int, stage: int, k: float = 12, **kw:
     return int(math.floor(device_bytes / bytes_per_param(ranks, stage, k, **kw) * (1 + 1e-12)))
 
 
-def check_fits(params: int, ranks: int, stage: int, device_bytes: float, k: float = 12) -> StageMemory:
+def check_fits(params: int, ranks: int, stage: int, device_bytes: float, k: float = ZERO.k) -> StageMemory:
     """Return the stage's memory if it fits in ``device_bytes``; else a ValueError that says
     by how much it does not, the largest model that fits, and the stages that would fit."""
     m = memory_per_device(params, ranks, stage, k)
