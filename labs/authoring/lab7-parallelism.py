@@ -23,7 +23,7 @@
 # tensor per rank and `sent`, a list with one byte counter per rank, to which it adds what each
 # rank sends with the ring algorithm. Fill in every cell that says `YOUR CODE HERE` (delete the
 # `raise NotImplementedError()`), then run the test cell below it. Hidden tests check many more
-# shapes, degrees and plans. Total: 17 points.
+# shapes, degrees and plans. Total: 19 points (17 autograded, 2 graded by hand).
 
 # %% kind="locked" id="setup"
 import math
@@ -240,7 +240,10 @@ for _tok, _h, _t in [(64, 16, 2), (64, 16, 4), (2048, 4096, 8), (12, 6, 3), (409
 # `network` (bytes/s one device sends inside a node / to another node). A **plan**: `t`, `p`, `d`
 # (t x p x d = devices), `b` (microbatch, sequences), `v` (model chunks per rank, interleaving),
 # `sp` (sequence parallelism), `recompute` (`"none"`, `"selective"`, `"full"`), `zero` (0 or 1).
-# `m = global_batch / (d b)` microbatches per step.
+# `m = global_batch / (d b)` microbatches per step. Sizes divide evenly, as in every real plan (and
+# in `candidate_plans` below): `t` divides `heads` (which divides `hidden`), `p` divides `layers`,
+# `d b` divides `global_batch`. Every other quotient is a true division (`5as/h`, `12 psi / d`,
+# ...): do not round it.
 #
 # `activation_bytes(model, b, t, sp, recompute)`: bytes one layer keeps for the backward pass of
 # one microbatch, Korthikanti et al. table 2, with `s b h` = seq x b x hidden and `a` = heads:
@@ -373,9 +376,12 @@ def _ref_cost(model, cluster, plan, global_batch):
     return mem, step, (p - 1) / (v * m), mem <= cluster["memory"]
 
 
-for _m in (GPT_13B, GPT_175B, {"layers": 4, "hidden": 64, "heads": 4, "seq": 128}):
+# the last two models make 5 a s / h = 31.25 and 5 a s / h = 20.833...: not whole numbers (with the
+# second, s b h (34 + 5 a s / h) in floating point falls just below a multiple of t: round nothing)
+for _m in (GPT_13B, GPT_175B, {"layers": 4, "hidden": 64, "heads": 4, "seq": 128}, {"layers": 6, "hidden": 64, "heads": 4, "seq": 100},
+           {"layers": 6, "hidden": 1152, "heads": 24, "seq": 200}):
     for _b in (1, 2, 4):
-        for _t in (1, 2, 4, 8):
+        for _t in [_k for _k in (1, 2, 4, 8) if _m["heads"] % _k == 0]:
             for _sp in ((False, True) if _t > 1 else (False,)):
                 for _rc in ("none", "selective", "full"):
                     _cfg = _TC(layers=_m["layers"], hidden=_m["hidden"], heads=_m["heads"], seq_len=_m["seq"])
@@ -393,6 +399,29 @@ for _model, _cluster, _batch in [(GPT_13B, A100_NODES(32), 256), (GPT_175B, A100
         assert math.isclose(_got["memory_bytes"], _mem, rel_tol=1e-9), (_plan, _got["memory_bytes"], _mem)
         assert math.isclose(_got["step_time"], _step, rel_tol=1e-9), (_plan, _got["step_time"], _step)
         assert math.isclose(_got["bubble"], _bub, rel_tol=1e-12) and _got["fits"] == _fits, _plan
+    # a plan whose memory is exactly the device's memory fits
+    for _plan in _plans[:3]:
+        _at = plan_cost(_model, dict(_cluster, memory=plan_cost(_model, _cluster, _plan, _batch)["memory_bytes"]), _plan, _batch)
+        assert _at["fits"] is True, ("memory equal to the capacity fits", _plan)
+# fixed cases where the quotients are not whole: 5 a s / h = 31.25, 12 psi / d with d = 5 or 15 (ZeRO-1)
+_odd = {"layers": 6, "hidden": 64, "heads": 4, "seq": 100}
+_odd_cluster = {"devices": 30, "per_node": 6, "memory": 1e9, "flops": 1e12, "nvlink": 1e11, "network": 1e10}
+for _plan in [{"t": 2, "p": 3, "d": 5, "b": 1, "v": 1, "sp": True, "recompute": "none", "zero": 1},
+              {"t": 2, "p": 3, "d": 5, "b": 1, "v": 2, "sp": False, "recompute": "none", "zero": 1},
+              {"t": 1, "p": 2, "d": 15, "b": 2, "v": 1, "sp": False, "recompute": "selective", "zero": 1},
+              {"t": 2, "p": 1, "d": 15, "b": 4, "v": 1, "sp": True, "recompute": "full", "zero": 1},
+              {"t": 1, "p": 1, "d": 30, "b": 1, "v": 1, "sp": False, "recompute": "none", "zero": 0}]:
+    _got = plan_cost(_odd, _odd_cluster, _plan, 60)
+    _mem, _step, _bub, _fits = _ref_cost(_odd, _odd_cluster, _plan, 60)
+    assert type(_got["memory_bytes"]) is float and type(_got["step_time"]) is float and type(_got["bubble"]) is float
+    assert math.isclose(_got["memory_bytes"], _mem, rel_tol=1e-12), (_plan, _got["memory_bytes"], _mem)
+    assert math.isclose(_got["step_time"], _step, rel_tol=1e-12), (_plan, _got["step_time"], _step)
+    assert math.isclose(_got["bubble"], _bub, rel_tol=1e-12) and _got["fits"] is True, _plan
+# the memory boundary, in exact numbers: 16 psi + p (layers / p) 2 s b h = 786432 + 76800 bytes
+_edge = {"t": 2, "p": 3, "d": 5, "b": 1, "v": 1, "sp": False, "recompute": "full", "zero": 0}
+_got = plan_cost(_odd, dict(_odd_cluster, memory=863232.0), _edge, 60)
+assert _got["memory_bytes"] == 863232.0 and _got["fits"] is True, ("memory equal to the capacity fits", _got)
+assert plan_cost(_odd, dict(_odd_cluster, memory=863231.0), _edge, 60)["fits"] is False, "one byte short does not fit"
 # the bubble and the microbatches in flight are what the pipeline simulator measures
 for _p, _m_, _v in [(4, 8, 1), (4, 8, 2), (8, 16, 2), (2, 6, 1)]:
     _sh = _shape(_p, _m_, _v, exact=True)
@@ -401,7 +430,7 @@ for _p, _m_, _v in [(4, 8, 1), (4, 8, 2), (8, 16, 2), (2, 6, 1)]:
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-plan"
-# ## 4. Search, then pick a plan (3 points)
+# ## 4. Design question: search, then pick a plan (5 points)
 #
 # `best_plan(model, cluster, global_batch)`: among `candidate_plans(model, cluster, global_batch)`
 # (given, above), the plan with the smallest `step_time` among those that fit (the first one in
@@ -409,8 +438,13 @@ for _p, _m_, _v in [(4, 8, 1), (4, 8, 2), (8, 16, 2), (2, 6, 1)]:
 #
 # Then the question: **a 13B-parameter GPT (`GPT_13B`) is to be trained on 32 A100-80GB in 4
 # nodes of 8 (`A100_NODES(32)`), global batch 256. Which plan?** Put your planner's answer in
-# `ANSWER_PLAN`, and look at it: does it follow Megatron-LM's takeaway (tensor parallelism inside
-# a node, pipeline across nodes, then data parallelism)?
+# `ANSWER_PLAN` (3 points, autograded with `best_plan`).
+#
+# Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
+# **does `ANSWER_PLAN` follow Megatron-LM's takeaway (tensor parallelism inside a node, pipeline
+# across nodes, then data parallelism)? Why is its `t` small and inside a node rather than 8 (a
+# whole node), and why not pure data parallelism (`t = p = 1`)?** Use numbers from your `plan_cost`
+# (e.g. the tensor-parallel traffic and the compute of one microbatch at `t = 2` and `t = 8`).
 
 # %% kind="solution" id="plan"
 def best_plan(model, cluster, global_batch):
@@ -452,12 +486,42 @@ assert best_plan(GPT_175B, dict(A100_NODES(8), memory=1e9), 8) is None
 assert best_plan(GPT_13B, dict(A100_NODES(64), network=2e9), 128) == _ref_best(GPT_13B, dict(A100_NODES(64), network=2e9), 128)
 ### END HIDDEN TESTS
 
+# %% [markdown] kind="answer" id="q_plan_why" points=2
+# Yes. The planner picks `t = 2, p = 4, d = 4` (`b = 1`, interleaved `v = 2`, no recomputation,
+# 7.41 s a step, 60.9 GB of 80 GB): tensor parallelism inside a node, one pipeline stage per node,
+# and data parallelism with `t d = 8`, so the gradient all-reduce stays on NVLink too.
+# Why `t` is small: tensor parallelism all-reduces activations in every layer of every
+# microbatch, on the critical path, so it needs NVLink (300 GB/s against 25 GB/s between nodes),
+# and even there its share grows with `t`: compute per rank falls as `1/t` while the bytes a rank
+# sends grow as `(t - 1)/t`. One microbatch on one stage computes for 110 ms and all-reduces for
+# 2.8 ms at `t = 2` (2.5 %), but 27.5 ms against 4.9 ms at `t = 8` (18 %): `t = 8` takes 8.35 s.
+# The pipeline costs only its bubble, `(p - 1)/(v m) = 3/128` (2.3 %, `m = 64`), and sends one
+# activation per microbatch between stages, which the slow inter-node link can carry.
+# Why not pure data parallelism: every device would hold all 12.6 billion parameters (201 GB of
+# model states), so it fits only with ZeRO-1 and recomputation (69 GB with selective), and every
+# step all-reduces the whole model's fp16 gradients, 25 GB, across the 25 GB/s network: about
+# 2 s of the 9.0 s step. Split by `t p = 8`, each device all-reduces 1/8 of them, inside a node.
+
+# %% [markdown] kind="rubric" id="q_plan_why_rubric"
+# Rubric (2 points):
+#
+# * 1 point: tensor parallelism inside a node, small: its all-reduces happen in every layer and
+#   microbatch and need NVLink; its share of the time grows with `t` (compute `/ t`, traffic
+#   `(t - 1)/t`), with numbers from `plan_cost` (e.g. 2.8 ms of 110 ms at `t = 2` against 4.9 ms
+#   of 27.5 ms at `t = 8`, or the step times 7.41 s against 8.35 s). Half a point without numbers.
+# * 1 point: the pipeline crosses the nodes because it only costs a small bubble (3/128 here) and
+#   point-to-point activations; pure data parallelism replicates the model (it fits only with
+#   ZeRO-1 and recomputation) and all-reduces all its gradients over the slow network (9.0 s a
+#   step). Half a point for only one of the two.
+# * Typical wrong answer: "more tensor parallelism is always faster because each GPU computes
+#   less" (it ignores the growing all-reduce share), or "the pipeline has no cost" (the bubble).
+
 # %% [markdown] id="md-reflect"
 # ## Reflection (not graded)
 #
 # 1. Sequence parallelism sends one all-gather more per block than tensor parallelism. What does it
 #    buy, and why does the planner often choose it anyway?
-# 2. Lower `network` to 2e9 in `A100_NODES(32)` and run `best_plan` again. What changes, and which
-#    of Megatron-LM's takeaways does it illustrate?
+# 2. Lower `network` to 2e9 in `A100_NODES(32)` and run `best_plan` again. Does the plan change?
+#    Which of its collectives cross the network at all?
 # 3. The interleaved schedule halves the bubble at v = 2. What does it cost, in memory and in
 #    point-to-point messages? (`mlsys-kit pipeline simulate --schedule interleaved-1f1b`)
