@@ -23,7 +23,7 @@
 #
 # Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then run
 # the test cell below it. The visible tests are a start; hidden tests check many more cases.
-# Total: 19 points.
+# Total: 21 points (19 autograded, 2 graded by hand).
 
 # %% kind="locked" id="setup"
 import math
@@ -171,7 +171,8 @@ for _ in range(60):
 # `ttft` and `tpot` (seconds; `tpot` is None for a one-token answer, which has no later tokens). A
 # request meets its SLOs when it finished, its TTFT is `<= ttft_slo` **and** its TPOT is
 # `<= tpot_slo`. Attainment is the fraction of **all** requests that meet them: a request
-# rejected under overload (Mooncake's early rejection) or never finished is a miss.
+# rejected under overload (Mooncake's early rejection) or never finished is a miss. An empty
+# `records` has no attainment: raise `ValueError`.
 #
 # `goodput_per_device(points, placement, target=0.9)`: DistServe's goodput is the highest request
 # rate a system sustains with attainment `>= target`; `points` is a sweep, a list of
@@ -219,6 +220,11 @@ assert slo_attainment(_recs, 0.25, 0.1) == 0.5
 assert slo_attainment([{"finished": True, "ttft": 0.25, "tpot": 0.1}], 0.25, 0.1) == 1.0  # at the SLO: met
 assert slo_attainment([{"finished": True, "ttft": 0.3, "tpot": 0.01}], 0.25, 0.1) == 0.0  # both must hold
 assert slo_attainment([{"finished": True, "ttft": 0.01, "tpot": 0.3}], 0.25, 0.1) == 0.0
+try:
+    slo_attainment([], 0.25, 0.1)
+    raise AssertionError("an empty list of records must raise ValueError")
+except ValueError:
+    pass
 _rng = _random.Random(9)
 for _ in range(100):
     recs = [{"finished": _rng.random() < 0.8, "ttft": _rng.uniform(0, 1), "tpot": _rng.choice([None, _rng.uniform(0, 0.2)])}
@@ -245,7 +251,10 @@ assert math.isclose(goodput_per_device([(1.0, 0.8), (2.0, 0.8)], _p1, target=0.7
 # tries **every** placement that uses **exactly** `devices` devices, at least one instance of each
 # phase, tp of each phase from `tps`; `rate_of(placement)` returns the rate (req/s) that placement
 # sustains (here `lab_max_rate`, a stand-in for the simulator). Return the best placement by
-# goodput per device: a dict with the four placement keys and `goodput_per_device` (a float).
+# goodput per device: a dict with the four placement keys (ints) and `goodput_per_device` (a
+# float); `None` if no placement uses exactly `devices`. Ties: try the prefill tp in `tps` order,
+# then for each the decode tp in `tps` order, then the number of prefill instances from 1 up,
+# and keep the first best placement.
 
 # %% kind="solution" id="search"
 def search_placement(devices: int, tps: list, rate_of) -> dict:
@@ -277,14 +286,28 @@ def _keys(p):
     return {"prefill": p[0], "prefill_tp": p[1], "decode": p[2], "decode_tp": p[3]}
 
 
-for _n, _tps in ((2, [1]), (4, [1]), (4, [1, 2]), (6, [1, 2, 4]), (8, [1, 2, 4, 8]), (12, [1, 2, 4]), (5, [2, 4])):
+def _ref_search(n, tps):
+    """The first best placement in the stated order (prefill tp, decode tp, prefill instances)."""
+    best = None
+    for p in sorted(_placements(n, tps), key=lambda p: (tps.index(p[1]), tps.index(p[3]), p[0])):
+        g = lab_max_rate(_keys(p)) / n
+        if best is None or g > best["goodput_per_device"]:
+            best = dict(_keys(p), goodput_per_device=g)
+    return best
+
+
+for _n, _tps in ((2, [1]), (4, [1]), (4, [1, 2]), (6, [1, 2, 4]), (8, [1, 2, 4, 8]), (12, [1, 2, 4]), (5, [2, 4]),
+                 (5, [1, 2]), (5, [2, 1]), (7, [4, 2, 1]), (8, [8]), (24, [16, 8]), (3, [2, 1])):
     _cands = [_keys(p) for p in _placements(_n, _tps)]
     _got = search_placement(_n, _tps, lab_max_rate)
     if not _cands:
-        assert _got is None
+        assert _got is None, (_n, _tps, "no placement uses exactly these devices: None", _got)
         continue
     _want = max(lab_max_rate(p) / _n for p in _cands)
     assert type(_got) is dict and math.isclose(_got["goodput_per_device"], _want), (_n, _tps, _got, _want)
+    assert all(type(_got[k]) is int for k in ("prefill", "prefill_tp", "decode", "decode_tp")), ("ints", _got)
+    assert type(_got["goodput_per_device"]) is float and _got == _ref_search(_n, _tps), \
+        ("on a tie, the first in the stated order", _n, _tps, _got, _ref_search(_n, _tps))
     _used = _got["prefill"] * _got["prefill_tp"] + _got["decode"] * _got["decode_tp"]
     assert _used == _n and _got["prefill_tp"] in _tps and _got["decode_tp"] in _tps
     assert math.isclose(lab_max_rate({k: _got[k] for k in ("prefill", "prefill_tp", "decode", "decode_tp")}) / _n,
@@ -295,7 +318,7 @@ assert search_placement(8, [1, 2], lab_max_rate)["goodput_per_device"] > \
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-design"
-# ## 5. When does disaggregation stop paying off? (2 points)
+# ## 5. Design question: when does disaggregation stop paying off? (4 points)
 #
 # Disaggregation removes the interference between prefill and decode, but every request now
 # pays a transfer inside its TTFT budget. `slowest_link_gbps(cfg, prompt_len, ttft_slo,
@@ -303,10 +326,12 @@ assert search_placement(8, [1, 2], lab_max_rate)["goodput_per_device"] > \
 # `prefill_seconds` still meets `ttft_slo` with its `prompt_len`-token KV moved, queueing aside;
 # `float("inf")` when the prefill alone uses the whole budget (no link is fast enough). Then set
 # `ANSWER_25GBE` to whether 25 Gbit/s Ethernet is enough for OPT-13B, 1,000-token prompts, a
-# 0.15 s prefill and a 0.25 s TTFT objective (a `bool`, computed with your function).
+# 0.15 s prefill and a 0.25 s TTFT objective (a `bool`, computed with your function). (2 points,
+# autograded.)
 #
-# Then think (not graded): name a second situation in which colocated serving on the same devices
-# beats the best disaggregated split. Hint: compare a prefill's duration with the TPOT objective,
+# Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
+# **name a second situation in which colocated serving on the same devices beats the best
+# disaggregated split, and say why.** Hint: compare a prefill's duration with the TPOT objective,
 # and count how many devices each design lets prefill use.
 
 # %% kind="solution" id="design"
@@ -341,3 +366,28 @@ for _ in range(50):
     got = slowest_link_gbps(cfg, p, slo, pre)
     assert got == want or math.isclose(got, want), (cfg, p, slo, pre)
 ### END HIDDEN TESTS
+
+# %% [markdown] kind="answer" id="q_colocate_why" points=2
+# When prefills are short compared with the TPOT objective (short prompts, or a loose TPOT, e.g.
+# a 20 ms prefill against a 100 ms TPOT) and the load is prefill-heavy (long prompts relative to
+# the answers). Then interference costs little: a colocated engine can slip a prefill between two
+# decode steps and every running request still gets its next token within the TPOT objective, so
+# disaggregation removes a cost that was hardly there. What it adds is real: a split must
+# dedicate devices to each phase, so only the `prefill x prefill_tp` devices of the split can run
+# prompts, whereas a colocated engine runs prefill on all N devices (and decode too); each phase
+# also loses the other's idle capacity (a prefill device waits when no prompt arrives, a decode
+# device when few requests are running). With few devices the split is also coarse (2 devices:
+# one of each, whatever the ratio of work). So the colocated system serves a higher rate within
+# both SLOs: a higher goodput per device, and no KV transfer inside the TTFT either.
+
+# %% [markdown] kind="rubric" id="q_colocate_why_rubric"
+# Rubric (2 points):
+#
+# * 1 point: the situation. Interference is small because a prefill is short compared with the
+#   TPOT objective (short prompts or a loose TPOT), so colocated serving meets the TPOT anyway;
+#   or an equivalent situation with the reason (a prefill-heavy load, very few devices).
+# * 1 point: why colocation then wins: all N devices can run prefill (and decode) instead of a
+#   fixed share of them, with no capacity idle in one phase while the other is busy, and no
+#   transfer in the TTFT: higher goodput per device. Half a point if only the transfer is named.
+# * Typical wrong answer: "when the link is slow" (that is the first situation, which the
+#   autograded part already covers), or "colocated is always cheaper" with no condition.
