@@ -17,13 +17,13 @@ def section(progress: Callable[[str], None]) -> Section:
 
     from mlsys_kit.attention.check import check_against_sdpa
     from mlsys_kit.attention.decode import split_kv_decode
-    from mlsys_kit.attention.io import paper_example
+    from mlsys_kit.attention.io import PAPER_FIGURE_2, PAPER_SRAM_KB, paper_example
     from mlsys_kit.viz.attention import io_figure, tile_walk_figure, walk_trace
 
     progress("counting HBM bytes of both algorithms at the paper's settings")
     rows: list[tuple[str, object]] = []
     examples = {}
-    for kb in (100, 192):
+    for kb in (PAPER_SRAM_KB, 192):  # the paper's typical M; the A100's 192 KB of SRAM per SM
         ex = paper_example(kb)
         examples[kb] = ex
         rows += [(f"Figure 2 workload, M = {kb} KB: standard GB (paper 40.3)", round(ex["standard_gb"], 2)),
@@ -31,8 +31,9 @@ def section(progress: Callable[[str], None]) -> Section:
                  (f"Figure 2 workload, M = {kb} KB: ratio (paper 9.2)", round(ex["ratio"], 2))]
     figures = [Figure("HBM bytes of standard attention and FlashAttention (forward + backward, one head, fp16) "
                       "vs SRAM size M and sequence length N, counted by running the loops (Theorem 2)",
-                      figure_png(io_figure(1024, 64, 100)),
-                      "mlsys-kit attention io --seq 1024 --head-dim 64 --sram-kb 100 --plot attention_io.png")]
+                      figure_png(io_figure(PAPER_FIGURE_2["seq"], PAPER_FIGURE_2["head_dim"], PAPER_SRAM_KB)),
+                      f"mlsys-kit attention io --seq {PAPER_FIGURE_2['seq']} --head-dim {PAPER_FIGURE_2['head_dim']} "
+                      f"--sram-kb {PAPER_SRAM_KB} --plot attention_io.png")]
 
     progress("tiled forward + backward against fp64 SDPA + autograd")
     checks = [check_against_sdpa(256, 64, 64, causal=c, dtype=dt) for c in (False, True) for dt in ("fp32", "bf16")]

@@ -7,8 +7,7 @@ import argparse
 from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_number, one_of, positive_int, positive_number
-
-CHAIN_PRESETS = ("gpt2", "opt-13b", "llama2-7b", "llama2-70b", "vgg16")
+from mlsys_kit.memory.config import CHAIN_PRESETS, MEMORY, RUN_PRESETS
 
 
 def _count(text: str) -> int:
@@ -21,16 +20,18 @@ _count.__name__ = "count (e.g. 13e9 or 13B)"
 
 
 def register(subparsers: Any) -> None:
+    C = MEMORY  # every default below comes from mlsys_kit/memory/config.py
     mem = subparsers.add_parser("memory", help="training memory: recomputation, swapping, offload (Chen 2016, "
                                                "vDNN, Checkmate, Capuchin, ZeRO-Offload)")
     sub = mem.add_subparsers(dest="memory_command", metavar="SUBCOMMAND", required=True)
     from mlsys_kit.memory.policies import POLICIES
 
     pl = sub.add_parser("plan", help="peak memory, step time and timeline of a policy on a model's layer chain")
-    pl.add_argument("--preset", default="gpt2", type=arg(lambda n, v: one_of(n, v, CHAIN_PRESETS), str, "--preset"),
-                    help=f"model: {', '.join(CHAIN_PRESETS)} (default gpt2)")
+    pl.add_argument("--preset", default=C.plan_preset, type=arg(lambda n, v: one_of(n, v, CHAIN_PRESETS), str, "--preset"),
+                    help=f"model: {', '.join(CHAIN_PRESETS)} (default {C.plan_preset})")
     pl.add_argument("--layers", type=arg(positive_int, int, "--layers"), help="override the number of blocks")
-    pl.add_argument("--batch", type=arg(positive_int, int, "--batch"), default=8, help="batch size (default 8)")
+    pl.add_argument("--batch", type=arg(positive_int, int, "--batch"), default=C.plan_batch,
+                    help=f"batch size (default {C.plan_batch})")
     pl.add_argument("--seq", type=arg(positive_int, int, "--seq"), help="sequence length (default: the preset's)")
     pl.add_argument("--policy", required=True, type=arg(lambda n, v: one_of(n, v, POLICIES), str, "--policy"),
                     help=f"one of {', '.join(POLICIES)}")
@@ -50,14 +51,14 @@ def register(subparsers: Any) -> None:
     run = sub.add_parser("run", help="one real training step of the tiny GPT under a policy (torch): saved bytes, "
                                      "recompute count, loss and gradients against the plain step")
     run.add_argument("--policy", required=True, type=arg(lambda n, v: one_of(n, v, POLICIES), str, "--policy"))
-    run.add_argument("--preset", default="micro", type=arg(lambda n, v: one_of(n, v, ("micro", "tiny")), str, "--preset"))
-    run.add_argument("--batch", type=arg(positive_int, int, "--batch"), default=2)
-    run.add_argument("--seq", type=arg(positive_int, int, "--seq"), default=16)
+    run.add_argument("--preset", default=C.run_preset, type=arg(lambda n, v: one_of(n, v, RUN_PRESETS), str, "--preset"))
+    run.add_argument("--batch", type=arg(positive_int, int, "--batch"), default=C.run_batch)
+    run.add_argument("--seq", type=arg(positive_int, int, "--seq"), default=C.run_seq)
     run.add_argument("--k", type=arg(positive_int, int, "--k"), help="layers per segment for every-k")
     run.add_argument("--budget-mb", type=arg(positive_number, float, "--budget-mb"), metavar="MB",
                      help="budget in MB (1e6 bytes) for optimal/hybrid (default: 60%% of the keep-all peak)")
-    run.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), default=10.0,
-                     help="link for offload/hybrid planning, GB/s (default 10)")
+    run.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), default=C.run_link_gbps,
+                     help=f"link for offload/hybrid planning, GB/s (default {C.run_link_gbps:g})")
     run.add_argument("--device", default="cpu", type=arg(lambda n, v: one_of(n, v, ("cpu", "cuda")), str, "--device"))
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--plot", metavar="FILE", help="write measured vs predicted saved bytes to FILE")
@@ -65,12 +66,12 @@ def register(subparsers: Any) -> None:
 
     off = sub.add_parser("offload", help="ZeRO-Offload (ATC'21): device and host bytes, largest model, step time")
     off.add_argument("--params", required=True, type=arg(positive_int, _count, "--params"))
-    off.add_argument("--ranks", type=arg(positive_int, int, "--ranks"), default=1)
-    off.add_argument("--device-memory", type=arg(positive_number, float, "--device-memory"), default=32.0,
-                     metavar="GB", help="device memory in GB (default 32, the paper's V100)")
-    off.add_argument("--activations-gb", type=arg(nonneg_number, float, "--activations-gb"), default=0.0,
-                     help="device GB the activations take (default 0)")
-    off.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), default=12.0)
+    off.add_argument("--ranks", type=arg(positive_int, int, "--ranks"), default=C.offload_ranks)
+    off.add_argument("--device-memory", type=arg(positive_number, float, "--device-memory"), default=C.offload_device_gb,
+                     metavar="GB", help=f"device memory in GB (default {C.offload_device_gb:g}, the paper's V100)")
+    off.add_argument("--activations-gb", type=arg(nonneg_number, float, "--activations-gb"),
+                     default=C.offload_activations_gb, help=f"device GB the activations take (default {C.offload_activations_gb:g})")
+    off.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), default=C.offload_link_gbps)
     off.add_argument("--json", action="store_true")
     off.add_argument("--plot", metavar="FILE", help="write device/host bars to FILE")
     off.set_defaults(func=_offload)

@@ -14,6 +14,7 @@ from mlsys_kit.viz import figure_png
 def section(progress: Callable[[str], None]) -> Section:
     from mlsys_kit.memory.chain import uniform_chain
     from mlsys_kit.memory.cli import build_chain, real_plan
+    from mlsys_kit.memory.config import MEMORY
     from mlsys_kit.memory.policies import POLICIES, largest_batch, plan
     from mlsys_kit.memory.real import run_plan
     from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory
@@ -64,10 +65,10 @@ def section(progress: Callable[[str], None]) -> Section:
               max_params_offload(32e9, activation_bytes=6e9) / 1e9)]
 
     progress("real check: tiny GPT under every policy, torch's saved_tensors_hooks")
-    real = []
+    real, C = [], MEMORY  # `mlsys-kit memory run`'s defaults
     for p in POLICIES:
-        pl, _ = real_plan(p, "micro", 2, 16, 1 if p == "every-k" else None, None, 10.0)
-        r = run_plan(pl, "micro", 2, 16)
+        pl, _ = real_plan(p, C.run_preset, C.run_batch, C.run_seq, 1 if p == "every-k" else None, None, C.run_link_gbps)
+        r = run_plan(pl, C.run_preset, C.run_batch, C.run_seq)
         r["policy"] = p
         real.append(r)
     rows += [("real tiny GPT: every policy matches the plain step (bitwise)", all(r["bitwise_equal"] for r in real)),

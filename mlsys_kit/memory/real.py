@@ -23,6 +23,7 @@ from typing import Any
 
 from mlsys_kit import checks
 from mlsys_kit.memory.chain import gpt_chain
+from mlsys_kit.memory.config import MEMORY
 from mlsys_kit.memory.lifetimes import check_plan, simulate, units
 
 
@@ -77,7 +78,8 @@ class _Offload:
         return self.back[uid].as_strided(size, stride, offset)
 
 
-def run_plan(plan: str, preset: str = "micro", batch: int = 2, seq: int = 16, seed: int = 0,
+def run_plan(plan: str, preset: str = MEMORY.run_preset, batch: int = MEMORY.run_batch, seq: int = MEMORY.run_seq,
+             seed: int = MEMORY.seed,
              device: str = "cpu") -> dict[str, Any]:
     """One training step of the tiny GPT under ``plan`` (K/C/R/S per block), checked against
     the plain step and the chain model. Returns plain data (JSON-ready)."""

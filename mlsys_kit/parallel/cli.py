@@ -11,7 +11,7 @@ from mlsys_kit.checks import arg, nonneg_number, positive_int, positive_number
 
 def register(subparsers: Any) -> None:
     from mlsys_kit.models.costs import DEVICES, PRESETS
-    from mlsys_kit.parallel.model import PAPER_MODELS
+    from mlsys_kit.parallel.model import PAPER_MODELS, Cluster  # Cluster's fields: the one home of the defaults
 
     top = subparsers.add_parser("parallel", help="tensor/sequence parallelism and the 3D-parallel planner")
     sub = top.add_subparsers(dest="parallel_command", metavar="SUBCOMMAND", required=True)
@@ -20,16 +20,17 @@ def register(subparsers: Any) -> None:
     pl.add_argument("--preset", required=True, choices=[*PRESETS, *PAPER_MODELS], help="model (models.costs presets "
                     "and the Megatron-LM paper's models)")
     pl.add_argument("--devices", required=True, type=arg(positive_int, int, "--devices"))
-    pl.add_argument("--devices-per-node", type=arg(positive_int, int, "--devices-per-node"), default=8)
+    pl.add_argument("--devices-per-node", type=arg(positive_int, int, "--devices-per-node"),
+                    default=Cluster.devices_per_node)
     pl.add_argument("--global-batch", required=True, type=arg(positive_int, int, "--global-batch"),
                     help="sequences per training step")
-    pl.add_argument("--device", choices=list(DEVICES), default="a100-80gb")
-    pl.add_argument("--intra-bandwidth", type=arg(positive_number, float, "--intra-bandwidth"), default=300.0,
-                    metavar="GB/s", help="bytes/s one device sends inside a node (default 300, NVLink3)")
-    pl.add_argument("--inter-bandwidth", type=arg(positive_number, float, "--inter-bandwidth"), default=25.0,
-                    metavar="GB/s", help="bytes/s one device sends to another node (default 25, 200 Gb/s IB)")
-    pl.add_argument("--latency", type=arg(nonneg_number, float, "--latency"), default=10.0, metavar="US",
-                    help="inter-node latency in microseconds (default 10; intra-node is half)")
+    pl.add_argument("--device", choices=list(DEVICES), default=Cluster.device)
+    pl.add_argument("--intra-bandwidth", type=arg(positive_number, float, "--intra-bandwidth"), default=Cluster.intra_bandwidth / 1e9,
+                    metavar="GB/s", help=f"bytes/s one device sends inside a node (default {Cluster.intra_bandwidth / 1e9:g}, NVLink3)")
+    pl.add_argument("--inter-bandwidth", type=arg(positive_number, float, "--inter-bandwidth"), default=Cluster.inter_bandwidth / 1e9,
+                    metavar="GB/s", help=f"bytes/s one device sends to another node (default {Cluster.inter_bandwidth / 1e9:g}, 200 Gb/s IB)")
+    pl.add_argument("--latency", type=arg(nonneg_number, float, "--latency"), default=Cluster.inter_latency * 1e6,
+                    metavar="US", help=f"inter-node latency in microseconds (default {Cluster.inter_latency * 1e6:g}; intra-node is half)")
     pl.add_argument("--top", type=arg(positive_int, int, "--top"), default=5, help="plans to report (default 5)")
     pl.add_argument("--json", action="store_true", help="print one JSON object")
     pl.add_argument("--plot", metavar="FILE", help="write the (t, p) heat map and the top plans' breakdowns")

@@ -176,13 +176,18 @@ def timing_figure(rows: Sequence[dict], title: str = "") -> Figure:
     return fig
 
 
-def io_explorer(seq: int = 1024, head_dim: int = 64, sram_kb: float = 100):
-    """Lecture widget: sliders for N, d and M; the bytes panels redraw and the facts line gives
-    both byte counts, the ratio and the tile sizes. Returns an ipywidgets box."""
+def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: float | None = None):
+    """Lecture widget: sliders for N, d and M (None: the paper's Figure 2 setting,
+    :data:`~mlsys_kit.attention.io.PAPER_FIGURE_2` and ``PAPER_SRAM_KB``); the bytes panels redraw
+    and the facts line gives both byte counts, the ratio and the tile sizes. Returns an ipywidgets box."""
     import ipywidgets as w
 
-    from mlsys_kit.attention.io import io_report
+    from mlsys_kit.attention.io import PAPER_FIGURE_2, PAPER_SRAM_KB, io_report
     from mlsys_kit.viz import figure_png
+
+    seq = PAPER_FIGURE_2["seq"] if seq is None else seq
+    head_dim = PAPER_FIGURE_2["head_dim"] if head_dim is None else head_dim
+    sram_kb = PAPER_SRAM_KB if sram_kb is None else sram_kb
 
     style = {"description_width": "initial"}
     n = w.SelectionSlider(options=[2 ** i for i in range(7, 15)], value=seq, description="N (seq)",

@@ -11,6 +11,7 @@ from typing import Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mlsys_kit.memory.config import MEMORY
 from mlsys_kit.viz import PALETTE, new_figure
 
 POLICY_COLOURS = {"all": "#4C72B0", "every-k": "#8172B3", "sqrt": "#937860", "optimal": "#55A868",
@@ -157,7 +158,8 @@ def offload_figure(m: dict) -> Figure:
     return fig
 
 
-def memory_explorer(preset: str = "gpt2", batch: int = 8, budget_gb: float = 12.0, link_gbps: float = 16.0):
+def memory_explorer(preset: str = MEMORY.plan_preset, batch: int = MEMORY.plan_batch,
+                    budget_gb: float = MEMORY.widget_budget_gb, link_gbps: float = MEMORY.widget_link_gbps):
     """The lecture widget: a budget slider (GB), a link-bandwidth slider (GB/s), a batch slider
     and the model; memory over the step for every policy and their recompute/stall cost redraw
     at once. Returns an ipywidgets box (display it)."""

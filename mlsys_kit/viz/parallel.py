@@ -180,9 +180,9 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
                           continuous_update=False, style=style)
     batch = w.SelectionSlider(options=[64, 128, 256, 512, 1024], value=global_batch, description="global batch",
                               continuous_update=False, style=style)
-    intra = w.FloatLogSlider(value=300, base=10, min=1, max=3, step=0.1, description="NVLink GB/s",
+    intra = w.FloatLogSlider(value=Cluster.intra_bandwidth / 1e9, base=10, min=1, max=3, step=0.1, description="NVLink GB/s",
                              continuous_update=False, style=style)
-    inter = w.FloatLogSlider(value=25, base=10, min=0, max=2.5, step=0.1, description="network GB/s",
+    inter = w.FloatLogSlider(value=Cluster.inter_bandwidth / 1e9, base=10, min=0, max=2.5, step=0.1, description="network GB/s",
                              continuous_update=False, style=style)
     image, facts, bars = w.Image(format="png"), w.HTML(), w.HTML()
     # ZeRO-1 sends what plain data parallelism sends and never holds more: stage 0 never wins
@@ -192,7 +192,7 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
 
     def redraw(*_):
         cfg = model_config(model.value)
-        cluster = Cluster(n.value, 8, "a100-80gb", intra.value * 1e9, inter.value * 1e9)
+        cluster = Cluster(n.value, intra_bandwidth=intra.value * 1e9, inter_bandwidth=inter.value * 1e9)
         try:
             res = plan(cfg, cluster, batch.value, top=3, **space)
         except ValueError as exc:
