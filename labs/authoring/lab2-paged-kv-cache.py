@@ -18,16 +18,25 @@
 # 2. block tables: appending tokens allocates at block boundaries, 3 points;
 # 3. `fork` and **copy-on-write** (section 4.4, Figure 8), 3 points;
 # 4. prefix caching: reuse the blocks of a prompt prefix another request computed, 3 points;
-# 5. measure memory waste against the block size, 2 points.
+# 5. measure memory waste against the block size, 2 points;
+# 6. a design question: how many more requests paging fits, and which block size, 2 + 2 points.
 #
 # Reading: PagedAttention sections 3, 4.1-4.4. Fill in every `YOUR CODE HERE` (delete the
 # `raise NotImplementedError()`), then run the test cell below it. Hidden tests drive long random
 # sequences of operations against a reference implementation and check the invariants after each
 # one: no block leaked or owned twice, reference counts equal the number of owners, no write into
-# a shared block, `OutOfBlocks` exactly when the pool cannot hold a request. Total: 14 points.
+# a shared block, `OutOfBlocks` exactly when the pool cannot hold a request. Total: 18 points: 16
+# autograded, and 2 for the closing "why" answer, which your instructor grades by hand.
 
 # %% kind="locked" id="setup"
 from collections import OrderedDict
+
+
+# The design question's setting (section 6): OPT-13B on one A100-40GB keeps about 12 GB for its KV
+# cache at 800 KB per token (2 x 40 layers x 5120 x 2 bytes): 14,648 token slots
+DESIGN_POOL_SLOTS = 14_648
+DESIGN_LENGTH = 300       # tokens a request reaches (prompt + output)
+DESIGN_MAX_LEN = 2048     # what static reservation sets aside per request
 
 
 class KVCacheError(Exception):
@@ -643,8 +652,107 @@ try:
 except NotImplementedError:
     print("fill in part 5 to see the sweep")
 
-# %% [markdown] id="md-reflect"
-# ## Reflection (not graded)
+# %% [markdown] id="md-design"
+# ## 6. Design question: how many more requests does paging fit? (4 points)
 #
-# vLLM's default block size is 16. Using your sweep and what you know about the attention
-# kernel, why not 1? Why not 256? What would change for a model with 8x fewer KV heads?
+# A pool of `pool_slots` KV token slots serves requests that each reach `length` tokens. **Static
+# reservation** sets aside `max_len` slots per request; **paging** cuts the pool into blocks of
+# `block_size` slots (`pool_slots // block_size` whole blocks) and gives each request the blocks
+# its `length` tokens fill, the last one perhaps partly.
+#
+# Write `extra_sequences(pool_slots, length, max_len, block_size)`: how many more requests fit at
+# once with paging than with static reservation (an `int`, negative if fewer; all arguments
+# positive ints, `length <= max_len`, `block_size <= pool_slots`). Then set, with your function,
+# the answer for the setting of the setup cell (`DESIGN_POOL_SLOTS`, `DESIGN_LENGTH`,
+# `DESIGN_MAX_LEN`) with blocks of 16 slots in `ANSWER_EXTRA_B16` and of 256 slots in
+# `ANSWER_EXTRA_B256` (2 points, autograded).
+#
+# Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
+# **vLLM's default block size is 16. Using your two answers, your sweep above and what you know
+# about the attention kernel: why not 256, and why not 1?**
+
+# %% kind="solution" id="design"
+def extra_sequences(pool_slots: int, length: int, max_len: int, block_size: int) -> int:
+    ### BEGIN SOLUTION
+    static = pool_slots // max_len
+    paged = (pool_slots // block_size) // -(-length // block_size)
+    return paged - static
+    ### END SOLUTION
+
+
+### BEGIN SOLUTION
+ANSWER_EXTRA_B16 = extra_sequences(DESIGN_POOL_SLOTS, DESIGN_LENGTH, DESIGN_MAX_LEN, 16)
+ANSWER_EXTRA_B256 = extra_sequences(DESIGN_POOL_SLOTS, DESIGN_LENGTH, DESIGN_MAX_LEN, 256)
+### END SOLUTION
+print(ANSWER_EXTRA_B16, ANSWER_EXTRA_B256)
+
+# %% kind="test" id="test_design" points=2
+assert type(extra_sequences(64, 10, 32, 4)) is int, "a count of requests is an int"
+assert extra_sequences(64, 10, 32, 4) == 16 // 3 - 2, "16 blocks of 4, 3 per request: 5, against 2 reservations of 32"
+assert type(ANSWER_EXTRA_B16) is int and type(ANSWER_EXTRA_B256) is int, "set both answers with your function"
+### BEGIN HIDDEN TESTS
+from mlsys_kit.kvcache.allocator import BlockAllocator as _RefBA, OutOfBlocks as _RefOOB
+from mlsys_kit.kvcache.block_table import BlockManager as _RefBM
+
+
+def _ref_extra(pool_slots, length, max_len, block_size):
+    """Paging by filling the reference block manager with requests until it is out of blocks."""
+    bm, fits = _RefBM(_RefBA(pool_slots // block_size, block_size)), 0
+    while True:
+        try:
+            bm.append(fits, length)
+        except _RefOOB:
+            break
+        fits += 1
+    return fits - pool_slots // max_len
+
+
+assert ANSWER_EXTRA_B16 == _ref_extra(14_648, 300, 2048, 16) == 41, ANSWER_EXTRA_B16
+assert ANSWER_EXTRA_B256 == _ref_extra(14_648, 300, 2048, 256) == 21, ANSWER_EXTRA_B256
+# fixed cases at the edges: a length that fills its blocks exactly or by one token more, blocks of
+# one slot, a block as big as the pool, a pool with a partial block left over, fewer than static
+_cases = [((64, 8, 32, 4), 8 - 2), ((64, 9, 32, 4), 5 - 2), ((64, 7, 32, 4), 8 - 2), ((10, 3, 3, 1), 3 - 3),
+          ((100, 1, 1, 1), 0), ((100, 5, 50, 100), 1 - 2), ((67, 10, 30, 4), 16 // 3 - 2), ((66, 10, 30, 16), 4 - 2),
+          ((4096, 17, 2048, 16), 128 - 2), ((4096, 16, 2048, 16), 256 - 2), ((4097, 2048, 2048, 2048), 0),
+          ((14_648, 300, 2048, 1), 48 - 7), ((14_648, 2048, 2048, 16), 0), ((14_648, 300, 400, 16), 48 - 36)]
+for _args, _want in _cases:
+    assert _ref_extra(*_args) == _want, (_args, _ref_extra(*_args), _want)
+    _got = extra_sequences(*_args)
+    assert type(_got) is int and _got == _want, (_args, _got, _want)
+import random as _random
+_rng = _random.Random(6)
+for _ in range(40):
+    _b = _rng.choice([1, 2, 3, 4, 8, 16, 32, 64])
+    _pool = _rng.randint(_b, 3000)
+    _max = _rng.randint(1, 600)
+    _len = _rng.randint(1, _max)
+    _got, _want = extra_sequences(_pool, _len, _max, _b), _ref_extra(_pool, _len, _max, _b)
+    assert type(_got) is int and _got == _want, (_pool, _len, _max, _b, _got, _want)
+### END HIDDEN TESTS
+
+# %% [markdown] kind="answer" id="q_block_size" points=2
+# Paging wastes at most one partly filled block per request. With blocks of 16 the 300-token requests
+# take 19 blocks (304 slots, 4 wasted), so 48 fit instead of 7 reserved ones (41 more); with blocks of
+# 256 each takes 2 blocks (512 slots, 212 wasted), only 28 fit (21 more): big blocks bring back the
+# internal fragmentation paging was meant to remove (the sweep's curve falls as the block grows), and
+# they make sharing coarser (copy-on-write copies a whole block; prefix caching reuses only full
+# blocks). Blocks of 1 waste nothing, but the block table gets one entry per token: the attention
+# kernel then gathers every key and value through its own table lookup, with small scattered reads
+# instead of contiguous ones that fill the GPU's memory transactions and warps, and the tables and
+# the allocator's work grow 16x. 16 tokens keep the waste under one block (a few % of a typical
+# request) while each block of K/V is a contiguous read that is big enough to be fast. With 8x fewer
+# KV heads a block holds 8x fewer bytes, so reads get smaller per block: one would pick a bigger block.
+
+# %% [markdown] kind="rubric" id="q_block_size_rubric"
+# Rubric (2 points):
+#
+# * 1 point: why not 256: the waste of paging is the last, partly filled block of each request, so
+#   it grows with the block size (41 vs 21 more requests here, the sweep's falling curve); AND/OR
+#   coarser sharing (copy-on-write of a whole block, prefix caching only of full blocks). Half a
+#   point for "more waste" without saying where the waste is (the last block).
+# * 1 point: why not 1: a block table entry per token, so the attention kernel gathers K/V token by
+#   token (small scattered memory reads, more table lookups, more allocator work), which makes the
+#   kernel slower although no slot is wasted. Half a point for "more overhead" without naming the
+#   kernel's reads or the table size.
+# * Typical wrong answer (0 points for that part): "block size 1 wastes more memory" (it wastes none),
+#   or "bigger blocks are faster so 256 is best" (ignores the fragmentation it measured).
