@@ -11,7 +11,8 @@
 # Sublinear Memory Cost*, 2016; Checkmate, MLSys'20) and swapping to host memory (vDNN,
 # MICRO'16).
 #
-# A **chain** is a plain dict for n layers numbered 1..n:
+# A **chain** is a plain dict for n >= 1 layers numbered 1..n (bytes are `int`s >= 0, seconds
+# `float`s > 0):
 #
 # * `out[i]` (i = 0..n): bytes of layer i's output $x_i$ (`out[0]` is the input $x_0$);
 # * `extra[i-1]`: bytes layer i saves for its backward pass **besides its input** $x_{i-1}$;
@@ -22,7 +23,8 @@
 # `R` recompute (continues the segment of the `C` before it). `"CRRCRR"` is two segments of three.
 #
 # Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then
-# run the test cell below it. Hidden tests check many random chains and plans. Total: 19 points.
+# run the test cell below it. Hidden tests check many random chains and plans. Total: 21 points:
+# 19 autograded, and 2 for the closing "why" answer, which your instructor grades by hand.
 
 # %% kind="locked" id="setup"
 import math
@@ -79,13 +81,12 @@ def peak_memory(chain: dict, plan: str) -> int:
     out, extra = chain["out"], chain["extra"]
     n = len(extra)
     live = {"x0": out[0]}
-    peak = out[0]
+    peaks = []
 
     def run(allocs, frees):
-        nonlocal peak
         for name, nbytes in allocs:
             live[name] = nbytes
-        peak = max(peak, sum(live.values()))
+        peaks.append(sum(live.values()))
         for name in frees:
             del live[name]
 
@@ -99,8 +100,9 @@ def peak_memory(chain: dict, plan: str) -> int:
             for i in range(l, r + 1):
                 run([(f"e{i}", extra[i - 1]), (f"x{i}", out[i])], [f"x{i}"] if i == r else [])
         for i in range(r, l - 1, -1):
-            run([(f"g{i - 1}", out[i - 1])], [f"g{i}", f"e{i}", f"x{i - 1}"] + (["g0"] if i == 1 else []))
-    return int(peak)
+            # (g0, freed after B_1, the last op, changes no peak)
+            run([(f"g{i - 1}", out[i - 1])], [f"g{i}", f"e{i}", f"x{i - 1}"])
+    return int(max(peaks))
     ### END SOLUTION
 
 # %% kind="test" id="test_peak" points=5
@@ -137,6 +139,13 @@ for _trial in range(40):
     for _plan in _plans(_n):
         _got = peak_memory(_ch, _plan)
         assert type(_got) is int and _got == _plan_peak(_ref, _plan), (_ch, _plan, _got, _plan_peak(_ref, _plan))
+# zero-byte tensors are allowed: an all-zero chain peaks at 0
+for _plan in ("K", "C"):
+    _got = peak_memory({"out": [0, 0], "extra": [0], "fwd": [1.0], "bwd": [1.0]}, _plan)
+    assert type(_got) is int and _got == 0, (_plan, _got)
+_ch = {"out": [0, 3, 0, 2], "extra": [0, 0, 5], "fwd": [1.0] * 3, "bwd": [1.0] * 3}
+for _plan in _plans(3):
+    assert peak_memory(_ch, _plan) == _plan_peak(_ref_chain(_ch), _plan), _plan
 # a long chain
 _ch = {"out": [_rng.randint(1, 99) for _ in range(41)], "extra": [_rng.randint(0, 99) for _ in range(40)],
        "fwd": [1.0] * 40, "bwd": [1.0] * 40}
@@ -159,7 +168,7 @@ for _plan in ("K" * 40, "CRRRR" * 8, "KC" * 20, "C" * 40):
 # %% kind="solution" id="sqrt"
 def sqrt_plan(n: int) -> str:
     ### BEGIN SOLUTION
-    k = max(1, round(math.sqrt(n)))
+    k = round(math.sqrt(n))  # >= 1 for n >= 1
     return "".join("C" if i % k == 0 else "R" for i in range(n))
     ### END SOLUTION
 
@@ -220,24 +229,23 @@ def optimal_plan(chain: dict, budget: int):
     out, extra, fwd = chain["out"], chain["extra"], chain["fwd"]
     n = len(extra)
 
-    def unit_peak(l, r, kind):
-        if kind == "K":
-            return 2 * out[l - 1] + extra[l - 1] + out[l]
-        best, prefix = 0, 0
+    def segment_peak(l, r):
+        # R_i and B_i of the segment C R..R over layers l..r, above what earlier units hold (its
+        # forward ops F_i never peak higher: B_i holds all they do, plus gradients)
+        peaks, prefix = [], 0
         for i in range(l, r + 1):
             e = extra[i - 1]
-            best = max(best, out[l - 1] + (out[i - 1] if i > l else 0) + out[i],
-                       out[l - 1] + out[r] + prefix + e + out[i],
-                       out[l - 1] + out[i] + prefix + e + out[i - 1])
+            peaks.append(out[l - 1] + out[r] + prefix + e + out[i])
+            peaks.append(out[l - 1] + out[i] + prefix + e + out[i - 1])
             prefix += e + out[i]
-        return best
+        return max(peaks)
 
-    fronts = [[] for _ in range(n + 1)]
-    fronts[0] = [(0, 0.0, "")]
+    fronts = [[(0, 0.0, "")]] + [[] for _ in range(n)]  # fronts[j]: (held, time, plan) after layer j
     for j in range(n):
-        moves = [(j + 1, "K", unit_peak(j + 1, j + 1, "K"), out[j] + extra[j], 0.0)]
+        # a K layer peaks in its B: its input and extras, g_{j+1} and g_j
+        moves = [(j + 1, "K", 2 * out[j] + extra[j] + out[j + 1], out[j] + extra[j], 0.0)]
         for r in range(j + 1, n + 1):
-            moves.append((r, "C" + "R" * (r - j - 1), unit_peak(j + 1, r, "C"), out[j], sum(fwd[j:r])))
+            moves.append((r, "C" + "R" * (r - j - 1), segment_peak(j + 1, r), out[j], sum(fwd[j:r])))
         for h, t, p in fronts[j]:
             for r, letters, peak, held, cost in moves:
                 if h + peak <= budget:
@@ -250,7 +258,7 @@ def optimal_plan(chain: dict, budget: int):
         fronts[j + 1] = pareto
     if not fronts[n]:
         return None
-    h, t, p = min(fronts[n], key=lambda e: (e[1], e[0]))
+    h, t, p = fronts[n][-1]  # a Pareto front: held bytes rising, time falling
     return p, float(t)
     ### END SOLUTION
 
@@ -292,6 +300,28 @@ for _trial in range(60):
     assert "S" not in _got[0] and _plan_peak(_ref, _got[0]) <= _budget, (_ch, _budget, _got)
     assert math.isclose(_got[1], _want[1]), (_ch, _budget, _got, _want)
     assert math.isclose(_got[1], sum(f for f, c in zip(_ch["fwd"], _got[0]) if c != "K"))
+# budgets exactly at a plan's peak (and one byte below): a peak counted one byte high loses it
+import itertools as _it
+
+
+def _plans(n):
+    for p in _it.product("KCR", repeat=n):
+        if p[0] != "R" and all(c != "R" or p[i - 1] in "CR" for i, c in enumerate(p) if i):
+            yield "".join(p)
+
+
+for _trial in range(8):
+    _n = 2 + _trial % 3
+    _ch = {"out": [_rng.randint(0, 12) for _ in range(_n + 1)], "extra": [_rng.randint(0, 20) for _ in range(_n)],
+           "fwd": [float(_rng.randint(1, 4)) for _ in range(_n)], "bwd": [1.0] * _n}
+    _ref = _ref_chain(_ch)
+    for _budget in sorted({_plan_peak(_ref, _p) - _d for _p in _plans(_n) for _d in (0, 1)}):
+        _want, _got = _ref_opt(_ref, _budget), optimal_plan(_ch, _budget)
+        if _want is None:
+            assert _got is None, (_ch, _budget, _got)
+            continue
+        assert type(_got) is tuple and type(_got[0]) is str and type(_got[1]) is float, _got
+        assert _plan_peak(_ref, _got[0]) <= _budget and math.isclose(_got[1], _want[1]), (_ch, _budget, _got, _want)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-prefetch"
@@ -359,7 +389,7 @@ for _trial in range(80):
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-design"
-# ## 5. The largest batch in 16 GB, and at what slowdown (2 points)
+# ## 5. Design question: the largest batch in 16 GB, and at what slowdown (4 points)
 #
 # GPT-2 small (12 blocks, sequence 1,024) trained with mixed-precision Adam: its model states
 # take `GPT2_STATE_BYTES` (124,439,808 parameters x 16 bytes) for the whole step; the rest of a
@@ -372,11 +402,14 @@ for _trial in range(80):
 # `"optimal"`: the largest batch for which some plan fits (`optimal_plan`, an `int`); and
 # `"slowdown"`: at that batch, the optimal plan's step time over the plain step, (compute +
 # recompute) / compute, where compute is every layer's forward and backward (a `float`).
-# Use your functions from parts 1 and 3.
+# Use your functions from parts 1 and 3. (2 points, autograded.)
 #
-# Then think about it (not graded): why would offloading the activations over a 16 GB/s link
+# Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
+# **why would offloading the activations over a 16 GB/s link
 # (`mlsys-kit memory plan --preset gpt2 --batch 8 --policy offload --link-gbps 16`) not help this
-# model on this device, while it did help VGG-16 on a 2016 GPU?
+# model on this device, while it did help VGG-16 on a 2016 GPU
+# (`mlsys-kit memory plan --preset vgg16 --batch 256 --policy offload --link-gbps 16`)?** Give the
+# numbers the two commands print that decide it.
 
 # %% kind="locked" id="gpt2"
 GPT2_STATE_BYTES = 124_439_808 * 16
@@ -429,4 +462,37 @@ for _budget in (16e9, 12e9, 40e9):
     assert _got["keep_all"] == _k and _got["optimal"] == _o, (_budget, _got, _k, _o)
     assert math.isclose(_got["slowdown"], _r.step.step_time / _r.step.compute_time, rel_tol=1e-9), (_budget, _got)
 assert largest_batches(1.5e9) == {"keep_all": 0, "optimal": 0, "slowdown": 1.0}
+# a budget where batch 5 keeping everything fits to the byte
+from mlsys_kit.memory.optimal import plan_peak as _plan_peak
+_budget = float(_plan_peak(_tc("gpt2", 5), "K" * 12))  # the model states included
+_got = largest_batches(_budget)
+assert type(_got["keep_all"]) is int and _got["keep_all"] == 5, (_budget, _got)
 ### END HIDDEN TESTS
+
+# %% [markdown] kind="answer" id="q_offload_why" points=2
+# Offloading pays when a layer's copy to the host (and back) hides behind the layer's compute. For
+# GPT-2 small at batch 8 the step computes in about 30 ms on a 156 TFLOP/s device, but it would move
+# about 7.9 GB of activations each way over the link: 7.9 GB / 16 GB/s is about 0.5 s per direction,
+# so the step takes about 990 ms, 33x the compute, almost all of it stalls. Hiding the copies would
+# need a link of a few hundred GB/s. VGG-16 at batch 256 on a Titan X (about 4.3 TFLOP/s effective)
+# computes for about 5.8 s and offloads about 15.6 GB, which 16 GB/s moves in about 1 s each way,
+# mostly under the compute: the step is only about 14 % slower. The device got about 36x faster
+# while the PCIe link stayed at 16 GB/s, and a transformer block does few FLOPs per byte of
+# activation (its attention scores alone are 5 a s^2 b bytes), so the ratio of compute time to copy
+# time, which decides whether the copies hide, fell by orders of magnitude. Recomputation (one
+# extra forward, at most 4/3 the step) is the cheaper way to buy the memory back here.
+
+# %% [markdown] kind="rubric" id="q_offload_why_rubric"
+# Rubric (2 points):
+#
+# * 1 point: the criterion. Offloading is free only when the copies overlap the compute (the
+#   prefetch of part 4 arrives before the layer's backward needs it); when the transfer time exceeds
+#   the compute time, the difference is a stall.
+# * 1 point: the numbers that decide it, from the two commands: GPT-2 on the 156 TFLOP/s device
+#   computes in about 30 ms but moves about 7.9 GB each way (about 0.5 s at 16 GB/s): step about
+#   33x slower; VGG-16 on the 2016 GPU computes for about 5.8 s against about 1 s of copies each
+#   way: about 1.14x. The device is about 36x faster with the same link. Half a point for the right
+#   direction without numbers.
+# * Typical wrong answer: "GPT-2 has more activations" or "the host memory is too small" (the
+#   bytes per step are of the same order for both; what changed is the compute time they must hide
+#   behind), or "offloading does not save memory" (it does: the peak falls to about 3.5 GB).
