@@ -272,7 +272,7 @@ def test_repair_odd_metadata_and_unknown_grade_ids():
     sub.cells[-1].metadata["nbgrader"] = {"grade_id": "bonus", "grade": True, "points": 100, "solution": False}
     notes = repair(sub, src, src)
     assert notes[0].startswith("nbgrader metadata of 'intro', 'setup', 'md-params', 'param_count', "
-                               "'test_param_count' and 13 more differed from the release")
+                               "'test_param_count' and 17 more differed from the release")
     assert notes[1] == "cells with grade ids this lab does not have ('bonus'): graded as ordinary cells"
     for c in sub.cells[:-1]:
         g = c.metadata["nbgrader"]["grade_id"]
@@ -280,14 +280,23 @@ def test_repair_odd_metadata_and_unknown_grade_ids():
     assert "nbgrader" not in sub.cells[-1].metadata
 
 
-@given(st.permutations(range(6)), st.lists(st.integers(0, 17), max_size=4))
+def _sections(nb) -> list[list[int]]:
+    """Cell indices of the lab's sections: the opening cells, then one section per "md-" heading."""
+    starts = [0] + [i for i, g in enumerate(gids(nb)) if g and g.startswith("md-")]
+    return [list(range(a, b)) for a, b in zip(starts, starts[1:] + [len(nb.cells)])]
+
+
+SECTIONS = _sections(lab_source())  # lab 0: 7 (the opening, five functions, the design question)
+
+
+@given(st.permutations(range(len(SECTIONS))), st.lists(st.integers(0, sum(map(len, SECTIONS)) - 1), max_size=4))
 def test_repair_restores_the_lab_order_whatever_the_student_did(order, copies):
     """Shuffle the lab's sections (each a graded cell and a student's cell after it), paste
     copies of random graded cells: the repaired notebook has every graded cell once, in the
     lab's order, and every cell the student wrote."""
     src, sub = lab_source(), lab_source()
     blocks = [[c, student_cell(f"mine_{i} = {i}")] for i, c in enumerate(sub.cells)]
-    sections = [blocks[k * 3:(k + 1) * 3] for k in range(6)]
+    sections = [[blocks[i] for i in section] for section in SECTIONS]
     shuffled = [b for k in order for b in sections[k]]
     cells = [c for b in shuffled for c in b]
     for n in copies:
@@ -317,7 +326,8 @@ def test_cap_outputs_keeps_every_grade():
     before = [determine_grade(c) for c in tests]
     total, dropped, cut = cap_outputs(nb, 1 << 20)
     assert (dropped, cut) == (1, 2) and total > 10_000_000
-    assert [determine_grade(c) for c in tests] == before == [(0, 3.0), (2.0, 2.0), (0, 2.0), (0.5, 2.0), (3.0, 3.0)]
+    assert [determine_grade(c) for c in tests] == before == [(0, 3.0), (2.0, 2.0), (0, 2.0), (0.5, 2.0), (3.0, 3.0),
+                                                             (2.0, 2.0), (None, 2.0)]  # None: graded by hand
     assert len(json.dumps([c.get("outputs", []) for c in nb.cells])) < 1 << 20
     assert by_gid(nb, "param_count").outputs[0].text.startswith("[1 outputs dropped")
 
