@@ -29,7 +29,8 @@
 #   `sched.max_num_seqs`, `sched.token_budget`, `sched.now`.
 #
 # Blocks that you put in this iteration's batch are not taken from `kv.num_free` until the engine
-# runs the batch: keep count of them yourself (`taken`). Total: 13 points.
+# runs the batch: keep count of them yourself (`taken`). Total: 17 points: 15 autograded, and 2 for
+# the closing "why" answer, which your instructor grades by hand.
 
 # %% kind="locked" id="setup"
 from collections import deque
@@ -41,6 +42,14 @@ from mlsys_kit.serving.sequence import Seq
 from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
 NO_BUDGET = 10**9
+
+# The design question's setting (section 6): 60 requests at 4 per second with long prompts, served
+# with 64 seats and 4096 KV blocks of 16 tokens on the simulator; the budgets to choose from
+DESIGN_SPEC = {"n": 60, "rate": 4.0, "prompt": ["lognormal", 512, 16, 2048, 1.0],
+               "output": ["lognormal", 24, 2, 64, 0.8], "seed": 0}
+DESIGN_BUDGETS = [128, 256, 512, 1024, 2048, NO_BUDGET]
+DESIGN_SEATS, DESIGN_BLOCKS = 64, 4096
+DESIGN_ITL_TARGET = 0.1   # seconds: the longest gap between two tokens of a request (its p99)
 
 
 class LabScheduler:
@@ -488,12 +497,95 @@ for rate in (1.0, 2.0, 4.0, 6.0):
         curves.setdefault(name, []).append(dict(summarize(res), rate=rate))
 plot_latency_vs_rate(curves, "your scheduler vs static batching (simulated)")
 
-# %% [markdown] id="md-reflect"
-# ## Reflection (not graded)
+# %% [markdown] id="md-design"
+# ## 6. Design question: which token budget? (4 points)
 #
-# 1. From your plot: where does static batching's latency take off, and why does continuous
-#    batching sustain a higher rate at the same latency (Orca, section 2.2)?
-# 2. Chunking leaves throughput almost unchanged but changes TPOT. Which percentile moves, and
-#    why does a budget bound the *worst* gap between two tokens of a request (Sarathi-Serve, section 3)?
-# 3. What would happen without preemption when the cache is full and every running request needs
-#    one more block? What does recompute cost compared with swapping to host memory (vLLM, 4.5)?
+# A token budget bounds how long one iteration takes, hence the longest gap a decoding request
+# waits between two of its tokens; a bigger budget feeds prompts faster (a lower TTFT). So an
+# operator with a latency target on that gap picks the **largest** budget that still meets it.
+#
+# Write `largest_budget(spec, budgets, itl_target)`: serve the workload `spec` (`workload_from(spec)`)
+# with your scheduler (`lab_factory(DESIGN_SEATS, budget)`) on the simulator
+# (`SimBackend(num_blocks=DESIGN_BLOCKS)`) for each budget in `budgets`, and return the largest
+# budget at which the 99th percentile over requests of each request's longest gap between two tokens,
+# `summarize(result)["itl_max_p99"]`, is at most `itl_target` seconds; `None` if no budget meets it.
+# Then set, with your function, the budget for `DESIGN_SPEC`, `DESIGN_BUDGETS` and
+# `DESIGN_ITL_TARGET` in `ANSWER_BUDGET` (2 points, autograded).
+#
+# Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
+# **why does a bigger budget lengthen the worst gap between two tokens but shorten the time to the
+# first token, and why is "no budget" (vLLM's scheduler) the worst for that gap, although its
+# throughput is no better (Sarathi-Serve, section 3)?**
+
+# %% kind="solution" id="design"
+def largest_budget(spec, budgets, itl_target):
+    ### BEGIN SOLUTION
+    for budget in sorted(budgets, reverse=True):
+        result = serve(workload_from(spec), lab_factory(DESIGN_SEATS, budget), SimBackend(num_blocks=DESIGN_BLOCKS))
+        if summarize(result)["itl_max_p99"] <= itl_target:
+            return budget
+    return None
+    ### END SOLUTION
+
+
+### BEGIN SOLUTION
+ANSWER_BUDGET = largest_budget(DESIGN_SPEC, DESIGN_BUDGETS, DESIGN_ITL_TARGET)
+### END SOLUTION
+print(ANSWER_BUDGET)
+
+# %% kind="test" id="test_design" points=2
+assert type(ANSWER_BUDGET) is int and ANSWER_BUDGET in DESIGN_BUDGETS, "set the answer with your function: one of DESIGN_BUDGETS"
+assert largest_budget({"n": 5, "rate": 10.0, "prompt": ["uniform", 100, 50, 150], "output": ["uniform", 5, 2, 8], "seed": 1},
+                      [64, 128], 0.001) is None, "no budget keeps every gap under 1 ms"
+### BEGIN HIDDEN TESTS
+from mlsys_kit.serving.engine import SimBackend as _Sim, serve as _serve
+from mlsys_kit.serving.metrics import summarize as _summarize
+from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
+
+
+def _itl(spec, budget):
+    """The reference chunked scheduler's p99 longest gap for one budget."""
+    return _summarize(_serve(workload_from(spec), lambda kv: _Chunked(kv, 64, budget), _Sim(num_blocks=4096)))["itl_max_p99"]
+
+
+def _ref_budget(spec, budgets, target):
+    return max((b for b in budgets if _itl(spec, b) <= target), default=None)
+
+
+assert ANSWER_BUDGET == _ref_budget(DESIGN_SPEC, [128, 256, 512, 1024, 2048, 10**9], 0.1) == 512, ANSWER_BUDGET
+# the boundary: a target equal to a budget's own gap is met; budgets in any order
+_spec = {"n": 40, "rate": 8.0, "prompt": ["lognormal", 400, 16, 1500, 1.0], "output": ["uniform", 20, 2, 40], "seed": 3}
+_gaps = {b: _itl(_spec, b) for b in (64, 256, 1024)}
+assert _gaps[64] < _gaps[256] < _gaps[1024], _gaps
+for _budgets, _target, _want in (([1024, 64, 256], _gaps[256], 256), ([256, 1024, 64], _gaps[1024], 1024),
+                                 ([64, 1024, 256], _gaps[64], 64), ([1024, 256], _gaps[64], None)):
+    _got = largest_budget(_spec, _budgets, _target)
+    assert (_got is None if _want is None else type(_got) is int and _got == _want), (_budgets, _target, _got, _want)
+### END HIDDEN TESTS
+
+# %% [markdown] kind="answer" id="q_budget_why" points=2
+# An iteration takes about a + b x (prefill tokens) + c x (decodes): its time grows with the tokens
+# it carries. Every decoding request waits for the whole iteration to get its next token, so the
+# longest gap between two tokens is set by the biggest iteration, which the budget caps: 512 tokens
+# keep it under 100 ms here, 1024 do not. A bigger budget moves more of each waiting prompt into
+# every iteration, so prompts finish their prefill in fewer iterations and the first token comes
+# sooner (a lower TTFT). Without a budget a whole 2,000-token prompt goes into one iteration and
+# every decode beside it stalls for it (a generation stall, several hundred ms here); its
+# throughput is no better because decode-only iterations are memory-bound and a chunk of prefill
+# rides along in them almost for free: chunking spreads the same prefill work over more iterations
+# without wasting the GPU. So the budget trades TTFT against the worst inter-token gap, and the
+# operator takes the largest budget that meets the gap target.
+
+# %% [markdown] kind="rubric" id="q_budget_why_rubric"
+# Rubric (2 points):
+#
+# * 1 point: an iteration's time grows with its tokens, and every running decode waits for the
+#   whole iteration, so the budget caps the worst gap; a bigger budget lets each prompt's prefill
+#   finish in fewer iterations, hence a lower TTFT. Half a point for only one of the two directions.
+# * 1 point: without a budget a long prompt is prefilled in one iteration and stalls every decode
+#   beside it (a generation stall); throughput stays about the same because the chunks ride along
+#   with memory-bound decodes (the same total work, spread out). Half a point for the stall without
+#   saying why throughput does not suffer.
+# * Typical wrong answer (0 points for that part): "a bigger budget runs more requests at once"
+#   (the seats cap that, not the budget), or "no budget is worst because it preempts more"
+#   (preemption is not what sets the gap here).

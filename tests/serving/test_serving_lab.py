@@ -18,8 +18,9 @@ def test_lab_solution_runs_clean():
     NotebookClient(nb, timeout=300, kernel_name="python3").execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
-    points = sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
-    assert points == 13
+    graded = [c.metadata["nbgrader"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert sum(m["points"] for m in graded if not m["solution"]) == 15  # test cells, autograded
+    assert sum(m["points"] for m in graded if m["solution"]) == 2  # the design question's "why", graded by hand
 
 
 def test_at_least_six_mutants_apply_and_change_code():
