@@ -143,6 +143,7 @@ def graded(course, tmp_path_factory):
 
 
 FULL, MAX = 14, 16  # lab 0's autograded maximum; with its 2-point design answer graded by hand
+RUBRIC = "Typical wrong answer (0 points for that part)"  # words of lab 0's rubric (cell q_decode_why_rubric)
 EXPECTED = {  # student: (status, total before the answer is graded by hand)
     "alice": ("graded", FULL), "bob": ("graded", 9), "carol": ("error", 0), "dave": ("graded", 8),
     "erin": ("graded", FULL), "frank": ("error", 0), "gina": ("error", 0), "released-unchanged": ("graded", 0),
@@ -216,6 +217,8 @@ def test_feedback_and_export(graded, course, tmp_path):
     res = grade("feedback", LAB, course=course)
     assert res.returncode == 0, res.stderr
     assert (course / "feedback" / "alice" / LAB / f"{LAB}.html").is_file()
+    mine = (course / "feedback" / "alice" / LAB / f"{LAB}.html").read_text()  # a student's page shows no rubric
+    assert "throughput grows nearly for free" in mine and RUBRIC not in mine and "MARK SCHEME" not in mine
     page = (course / "feedback" / "kim" / LAB / f"{LAB}.html").read_text()
     found = active_content(page)
     assert found["scripts"] and not [s for s in found["scripts"] if "alert" in s]  # only the template's own
@@ -261,8 +264,6 @@ def test_not_a_course_root(tmp_path):
     res = grade("autograde", LAB, course=tmp_path)
     assert res.returncode == 2 and "is not an nbgrader course root" in res.stderr
 
-
-RUBRIC = "Typical wrong answer (0 points for that part)"  # words of lab 0's rubric (cell q_decode_why_rubric)
 
 
 def test_an_answer_graded_by_hand_in_the_real_pipeline(graded, course, tmp_path):
