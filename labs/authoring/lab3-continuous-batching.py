@@ -570,7 +570,7 @@ for _budgets, _target, _want in (([1024, 64, 256], _gaps[256], 256), ([256, 1024
 # keep it under 100 ms here, 1024 do not. A bigger budget moves more of each waiting prompt into
 # every iteration, so prompts finish their prefill in fewer iterations and the first token comes
 # sooner (a lower TTFT). Without a budget a whole 2,000-token prompt goes into one iteration and
-# every decode beside it stalls for it (a generation stall, several hundred ms here); its
+# every decode beside it stalls for it (a generation stall, about 300 ms here); its
 # throughput is no better because decode-only iterations are memory-bound and a chunk of prefill
 # rides along in them almost for free: chunking spreads the same prefill work over more iterations
 # without wasting the GPU. So the budget trades TTFT against the worst inter-token gap, and the
