@@ -253,9 +253,11 @@ def class_summary(course: Course, lab: str) -> dict[str, Any]:
         grade_cells = [c for nb in gb.find_assignment(lab).notebooks for c in nb.grade_cells]
         maxes = {c.name: c.max_score for c in grade_cells}
         # answers graded by hand (design questions): {cell: students whose answer awaits its grade}
-        manual = {c.name: sum(1 for r in graded for g in [_grade(gb, lab, r["student_id"], c.name)]
-                              if g is not None and g.needs_manual_grade)
-                  for c in grade_cells if c.cell_type == "markdown"}
+        manual = {c.name: 0 for c in grade_cells if c.cell_type == "markdown"}
+        for r in graded:
+            for name in manual:
+                g = _grade(gb, lab, r["student_id"], name)
+                manual[name] += bool(g is not None and g.needs_manual_grade)
     for cell in cells:
         scores = [float(r.get(f"{lab}:{cell}") or 0) for r in graded]
         dist[cell] = {f"{s:g}": scores.count(s) for s in sorted(set(scores))}
