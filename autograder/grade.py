@@ -133,28 +133,6 @@ def read_score(course: Course, lab: str, student: str) -> tuple[float, float, di
         return float(sub.score), float(sub.max_score), cells
 
 
-def settle_rubrics(db_url: str, lab: str, student: str) -> int:
-    """A rubric is an nbgrader task cell worth 0 points (so the formgrader shows its mark scheme
-    beside the answer it grades); nbgrader marks every task as awaiting a manual grade, which would
-    keep each submission "needs manual grade" after its answers are graded. Mark those 0-point
-    tasks settled; returns how many were. Answer cells keep awaiting the instructor."""
-    from nbgrader.api import Gradebook, MissingEntry, TaskCell
-
-    n = 0
-    with Gradebook(db_url) as gb:
-        try:
-            sub = gb.find_submission(lab, student)
-        except MissingEntry:
-            return 0
-        for nb in sub.notebooks:
-            for g in nb.grades:
-                if isinstance(g.cell, TaskCell) and not g.cell.max_score and g.needs_manual_grade:
-                    g.auto_score, g.needs_manual_grade = 0.0, False
-                    n += 1
-        gb.db.commit()
-    return n
-
-
 def digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
@@ -520,11 +498,6 @@ def _worker_main(cfg: dict) -> None:
                 if ok or "database is locked" not in out:
                     break
                 time.sleep(0.5 * (attempt + 1))
-            if ok:
-                try:
-                    settle_rubrics(api.coursedir.db_url, cfg["lab"], student)
-                except Exception as exc:  # noqa: BLE001 - the grade stands; the formgrader still shows the task
-                    out += f"\nrubric cells left awaiting a manual grade: {type(exc).__name__}: {exc}"
         except Exception as exc:  # noqa: BLE001 - nbgrader's own failure, reported as this submission's
             out = f"{type(exc).__name__}: {exc}"
         finally:

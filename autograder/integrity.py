@@ -364,3 +364,23 @@ class HideHiddenTests(NbGraderPreprocessor):
                     out["traceback"] = [f"{out.get('ename', 'Error')}: a test in {meta.get('grade_id')!r} failed "
                                         "(it may be one of the hidden tests)"]
         return nb, resources
+
+
+class SettleRubrics(NbGraderPreprocessor):
+    """Runs after nbgrader's SaveAutoGrades. A rubric is an nbgrader task cell worth 0 points (so
+    the formgrader shows its mark scheme beside the answer it grades); nbgrader marks every task as
+    awaiting a manual grade, which would keep each submission "needs manual grade" after its
+    answers are graded. Those 0-point tasks are settled here; answer cells keep awaiting the
+    instructor. As a preprocessor it holds for `mlsys-grade autograde` and the formgrader alike."""
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook, TaskCell
+
+        r = resources["nbgrader"]
+        with Gradebook(r["db_url"]) as gb:
+            sub = gb.find_submission_notebook(r["notebook"], r["assignment"], r["student"])
+            for g in sub.grades:
+                if isinstance(g.cell, TaskCell) and not g.cell.max_score and g.needs_manual_grade:
+                    g.auto_score, g.needs_manual_grade = 0.0, False
+            gb.db.commit()
+        return nb, resources

@@ -38,16 +38,18 @@ if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import ClearMarkScheme, GetGrades
 
-    from autograder.integrity import CapOutputs, HideHiddenTests, RepairFromSource
+    from autograder.integrity import CapOutputs, HideHiddenTests, RepairFromSource, SettleRubrics
     from autograder.report import SafeFeedback
     from autograder.sandbox import SandboxedExecute
 
     # RepairFromSource first: duplicated, moved, deleted cells and odd metadata repaired by grade id
     c.Autograde.sanitize_preprocessors = [ClearOutput, RepairFromSource, DeduplicateIds, OverwriteKernelspec,
                                           OverwriteCells, CheckCellMetadata]
-    # CapOutputs: the total output of one submission is capped before grades are saved
+    # CapOutputs: the total output of one submission is capped before grades are saved;
+    # SettleRubrics: 0-point rubric tasks do not keep a submission awaiting a manual grade
     c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                           CapOutputs, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+                                           CapOutputs, SaveAutoGrades, SettleRubrics, AssignLatePenalties,
+                                           CheckCellMetadata]
     # feedback names every test but shows no hidden test's code, and no active content from outputs
     # a rubric (mark scheme) is for the instructor: the formgrader shows it, a feedback page never does
     c.GenerateFeedback.preprocessors = [GetGrades, ClearMarkScheme, HideHiddenTests, SafeFeedback,
