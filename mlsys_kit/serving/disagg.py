@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from mlsys_kit.checks import nonneg_number, one_of, positive_int, positive_number
+from mlsys_kit.serving.config import DISAGG, DisaggConfig
 from mlsys_kit.serving.engine import serve
 from mlsys_kit.serving.simulator import CostModel, SimBackend
 from mlsys_kit.serving.metrics import meets_slo, percentile, request_latencies
@@ -52,8 +53,8 @@ class Link:
     """The wire between a prefill instance and the decode side: ``gbps`` gigabits per second
     (None: infinitely fast) and a fixed ``latency`` in seconds per transfer."""
 
-    gbps: float | None = 100.0
-    latency: float = 0.0
+    gbps: float | None = DISAGG.link_gbps
+    latency: float = DISAGG.link_latency
 
     def __post_init__(self) -> None:
         if self.gbps is not None:
@@ -89,6 +90,14 @@ class Pool:
     @property
     def devices(self) -> int:
         return self.instances * self.tp
+
+
+def pools_and_link(cfg: DisaggConfig = DISAGG) -> tuple[Pool, Pool, Link]:
+    """The prefill pool, the decode pool and the KV link that ``cfg`` describes."""
+    if not isinstance(cfg, DisaggConfig):
+        raise TypeError(f"cfg must be a DisaggConfig: got {type(cfg).__name__}")
+    return (Pool(cfg.prefill, cfg.prefill_tp, cfg.prefill_scheduler), Pool(cfg.decode, cfg.decode_tp, cfg.decode_scheduler),
+            Link(cfg.link_gbps, cfg.link_latency))
 
 
 @dataclass(frozen=True)

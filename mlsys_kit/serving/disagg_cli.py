@@ -8,6 +8,9 @@
   ``kv_bytes_moved_measured``, ``kv_bytes_moved_predicted``);
 * ``serve place --devices N``: the exhaustive placement search, with colocated serving on the
   same devices beside it.
+
+Every default comes from :data:`~mlsys_kit.serving.config.DISAGG` (simulated) and
+:data:`~mlsys_kit.serving.config.REAL_PAIR` (``--real``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, nonneg_number, positive_int, positive_number
 from mlsys_kit.models.costs import DEVICES, PRESETS
+from mlsys_kit.serving.config import DISAGG, REAL_PAIR, SCHEDULER_NAMES
 
 
 def _hw(args: argparse.Namespace):
@@ -76,8 +80,8 @@ def _real(args: argparse.Namespace) -> int:
     from mlsys_kit.common import emit_json
     from mlsys_kit.serving.disagg_real import run_pair
 
-    d = run_pair(args.requests if args.requests_given else 4, args.rate if args.rate_given else 50.0,
-                 args.prompt_len, args.output_len, args.preset, args.seed)
+    d = run_pair(args.requests if args.requests_given else REAL_PAIR.requests,
+                 args.rate if args.rate_given else REAL_PAIR.rate, args.prompt_len, args.output_len, args.preset, args.seed)
     if args.plot:
         from mlsys_kit.viz import save_figure
         from mlsys_kit.viz.disagg import plot_real_pair
@@ -126,49 +130,53 @@ class _Given(argparse.Action):
 
 
 def _common(p: argparse.ArgumentParser, requests: int) -> None:
-    p.add_argument("--ttft-slo", type=arg(positive_number, float, "--ttft-slo"), default=0.25,
-                   help="seconds (default 0.25, DistServe's chatbot on OPT-13B)")
-    p.add_argument("--tpot-slo", type=arg(positive_number, float, "--tpot-slo"), default=0.1,
-                   help="seconds per token (default 0.1)")
-    p.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), default=100.0,
-                   help="KV link bandwidth, Gbit/s (default 100)")
-    p.add_argument("--link-latency", type=arg(nonneg_number, float, "--link-latency"), default=0.0,
-                   help="seconds per transfer (default 0)")
-    p.add_argument("--model", default="opt-13b", choices=list(PRESETS),
-                   help=f"cost-model preset: {', '.join(PRESETS)} (default opt-13b)")
-    p.add_argument("--device", default="a100-80gb", choices=list(DEVICES),
-                   help=f"{', '.join(DEVICES)} (default a100-80gb)")
+    c = DISAGG
+    p.add_argument("--ttft-slo", type=arg(positive_number, float, "--ttft-slo"), default=c.ttft_slo,
+                   help=f"seconds (default {c.ttft_slo:g}, DistServe's chatbot on OPT-13B)")
+    p.add_argument("--tpot-slo", type=arg(positive_number, float, "--tpot-slo"), default=c.tpot_slo,
+                   help=f"seconds per token (default {c.tpot_slo:g})")
+    p.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), default=c.link_gbps,
+                   help=f"KV link bandwidth, Gbit/s (default {c.link_gbps:g})")
+    p.add_argument("--link-latency", type=arg(nonneg_number, float, "--link-latency"), default=c.link_latency,
+                   help=f"seconds per transfer (default {c.link_latency:g})")
+    p.add_argument("--model", default=c.model, choices=list(PRESETS),
+                   help=f"cost-model preset: {', '.join(PRESETS)} (default {c.model})")
+    p.add_argument("--device", default=c.device, choices=list(DEVICES),
+                   help=f"{', '.join(DEVICES)} (default {c.device})")
     p.add_argument("--requests", type=arg(positive_int, int, "--requests"), default=requests, action=_Given,
                    help=f"requests per simulated run (default {requests})")
-    p.add_argument("--seed", type=arg(nonneg_int, int, "--seed"), default=0)
+    p.add_argument("--seed", type=arg(nonneg_int, int, "--seed"), default=c.seed)
     p.add_argument("--plot", help="write the figure (PNG/SVG/PDF)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def register(sub: Any) -> None:
     """Add ``disagg`` and ``place`` to the ``serve`` subcommands (``sub``)."""
-    from mlsys_kit.serving.scheduler import SCHEDULERS
-
+    c, r = DISAGG, REAL_PAIR
     p = sub.add_parser("disagg", help="disaggregated prefill/decode serving (DistServe): simulate, or --real on gloo")
-    p.add_argument("--prefill", type=arg(positive_int, int, "--prefill"), default=2, help="prefill instances (default 2)")
-    p.add_argument("--decode", type=arg(positive_int, int, "--decode"), default=1, help="decode instances (default 1)")
-    p.add_argument("--prefill-tp", type=arg(positive_int, int, "--prefill-tp"), default=1)
-    p.add_argument("--decode-tp", type=arg(positive_int, int, "--decode-tp"), default=1)
-    p.add_argument("--prefill-scheduler", choices=list(SCHEDULERS), default="vllm")
-    p.add_argument("--decode-scheduler", choices=list(SCHEDULERS), default="continuous")
-    p.add_argument("--rate", type=arg(positive_number, float, "--rate"), default=6.0, action=_Given,
-                   help="requests/s (default 6)")
+    p.add_argument("--prefill", type=arg(positive_int, int, "--prefill"), default=c.prefill,
+                   help=f"prefill instances (default {c.prefill})")
+    p.add_argument("--decode", type=arg(positive_int, int, "--decode"), default=c.decode,
+                   help=f"decode instances (default {c.decode})")
+    p.add_argument("--prefill-tp", type=arg(positive_int, int, "--prefill-tp"), default=c.prefill_tp)
+    p.add_argument("--decode-tp", type=arg(positive_int, int, "--decode-tp"), default=c.decode_tp)
+    p.add_argument("--prefill-scheduler", choices=list(SCHEDULER_NAMES), default=c.prefill_scheduler)
+    p.add_argument("--decode-scheduler", choices=list(SCHEDULER_NAMES), default=c.decode_scheduler)
+    p.add_argument("--rate", type=arg(positive_number, float, "--rate"), default=c.rate, action=_Given,
+                   help=f"requests/s (default {c.rate:g}; --real: {r.rate:g})")
     p.add_argument("--real", action="store_true",
                    help="run a prefill process and a decode process on gloo with the tiny GPT instead")
-    p.add_argument("--preset", default="micro", help="--real: model preset (default micro)")
-    p.add_argument("--prompt-len", type=arg(positive_int, int, "--prompt-len"), default=24, help="--real: longest prompt")
-    p.add_argument("--output-len", type=arg(positive_int, int, "--output-len"), default=8, help="--real: longest output")
-    _common(p, 400)
+    p.add_argument("--preset", default=r.preset, help=f"--real: model preset (default {r.preset})")
+    p.add_argument("--prompt-len", type=arg(positive_int, int, "--prompt-len"), default=r.prompt_len,
+                   help=f"--real: longest prompt (default {r.prompt_len})")
+    p.add_argument("--output-len", type=arg(positive_int, int, "--output-len"), default=r.output_len,
+                   help=f"--real: longest output (default {r.output_len})")
+    _common(p, c.requests)
     p.set_defaults(func=_disagg, requests_given=False, rate_given=False)
 
     p = sub.add_parser("place", help="exhaustive prefill/decode placement search for N devices (DistServe section 4)")
     p.add_argument("--devices", type=arg(positive_int, int, "--devices"), required=True)
-    p.add_argument("--tps", nargs="+", type=arg(positive_int, int, "--tps"), default=[1, 2, 4],
-                   help="tensor-parallel degrees to try (default 1 2 4)")
-    _common(p, 300)
+    p.add_argument("--tps", nargs="+", type=arg(positive_int, int, "--tps"), default=list(c.search_tps),
+                   help=f"tensor-parallel degrees to try (default {' '.join(map(str, c.search_tps))})")
+    _common(p, c.search_requests)
     p.set_defaults(func=_place)

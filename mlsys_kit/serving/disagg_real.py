@@ -37,7 +37,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from mlsys_kit.checks import positive_int
+from mlsys_kit.serving.config import REAL_PAIR, PairConfig
 
 STOP = -1
 
@@ -166,8 +166,9 @@ def _worker(rank: int, port: int, cfg: dict, out: str) -> None:
     os._exit(0)  # skip interpreter teardown (gloo threads), as mlsys_kit.zero.launch does
 
 
-def run_pair(requests: int = 4, rate: float = 50.0, prompt_len: int = 24, output_len: int = 8,
-             preset: str = "micro", seed: int = 0, block_size: int = 16) -> dict[str, Any]:
+def run_pair(requests: int = REAL_PAIR.requests, rate: float = REAL_PAIR.rate, prompt_len: int = REAL_PAIR.prompt_len,
+             output_len: int = REAL_PAIR.output_len, preset: str = REAL_PAIR.preset, seed: int = REAL_PAIR.seed,
+             block_size: int = REAL_PAIR.block_size) -> dict[str, Any]:
     """Run the prefill/decode pair on 2 gloo processes and check it: ``outputs_match_reference``,
     ``kv_bytes_moved_measured`` (received by the decode process, equal to what the prefill
     process sent), ``kv_bytes_moved_predicted`` (the simulator's), the serving metrics of the
@@ -178,11 +179,7 @@ def run_pair(requests: int = 4, rate: float = 50.0, prompt_len: int = 24, output
     from mlsys_kit.serving.metrics import percentile, request_latencies
     from mlsys_kit.serving.sequence import Seq
 
-    for name, v in (("requests", requests), ("prompt_len", prompt_len), ("output_len", output_len),
-                    ("block_size", block_size)):
-        positive_int(name, v)
-    if output_len < 2:
-        raise ValueError(f"output_len must be >= 2 (token 1 comes from the prefill side): got {output_len}")
+    PairConfig(requests, rate, prompt_len, output_len, preset, seed, block_size)  # checks every argument
     model = _model({"preset": preset, "seed": seed})
     if prompt_len + output_len > model.config.n_positions:
         raise ValueError(f"prompt_len + output_len = {prompt_len + output_len} exceeds the {preset} model's "

@@ -23,17 +23,18 @@ from typing import Any, Callable, Sequence
 
 from mlsys_kit.checks import positive_int, positive_number
 from mlsys_kit.models import costs
+from mlsys_kit.serving.config import DISAGG
 from mlsys_kit.serving.disagg import Hardware, Link, Pool, simulate_colocated, simulate_disagg, slo_attainment
 from mlsys_kit.serving.simulator import CostModel
 from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
 # DistServe section 6.1 / Table 1 as we read it: the chatbot workload (ShareGPT) on OPT-13B
-# with a 0.25 s TTFT and a 0.1 s TPOT objective, 90 % attainment.
-CHATBOT_SLO = {"ttft": 0.25, "tpot": 0.1}
-TARGET = 0.9
+# with a 0.25 s TTFT and a 0.1 s TPOT objective, 90 % attainment (serving/config.py's DISAGG).
+CHATBOT_SLO = {"ttft": DISAGG.ttft_slo, "tpot": DISAGG.tpot_slo}
+TARGET = DISAGG.target
 
 
-def roofline_hardware(preset: str = "opt-13b", device: str = "a100-80gb", mfu: float = 0.6,
+def roofline_hardware(preset: str = DISAGG.model, device: str = DISAGG.device, mfu: float = 0.6,
                       bandwidth_util: float = 0.7, overhead: float = 0.002, memory_util: float = 0.9,
                       tp_efficiency: float = 0.9) -> Hardware:
     """A :class:`Hardware` for ``preset`` on ``device`` (see :mod:`mlsys_kit.models.costs`):

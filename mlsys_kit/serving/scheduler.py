@@ -30,7 +30,7 @@ from functools import partial
 from typing import Callable
 
 from mlsys_kit.checks import one_of, positive_int
-from mlsys_kit.serving.config import default_token_budget
+from mlsys_kit.serving.config import SCHEDULER_NAMES, default_token_budget
 from mlsys_kit.serving.kv import KVSpace
 from mlsys_kit.serving.sequence import FINISHED, RUNNING, WAITING, Seq
 from mlsys_kit.serving.swap import HostSwap
@@ -234,6 +234,5 @@ def make_scheduler(name: str, kv: KVSpace, max_num_seqs: int = 64, token_budget:
     return sched
 
 
-SCHEDULER_NAMES = ("static", "continuous", "vllm", "chunked")  # the order of the CLI, the tables, the figures
 # name -> factory(kv, max_num_seqs=64, token_budget=None, ...): make_scheduler with the name filled in
 SCHEDULERS: dict[str, Callable[..., Scheduler]] = {name: partial(make_scheduler, name) for name in SCHEDULER_NAMES}

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from mlsys_kit.serving.config import DISAGG
 from mlsys_kit.viz import PALETTE, new_figure
 
 SYSTEM_COLORS = {"disaggregated": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
@@ -121,18 +122,26 @@ class _Curves:
         return float(np.mean((ttft <= ttft_slo) & (tpot <= tpot_slo)))
 
 
-def disagg_explorer(requests: int = 150, seed: int = 0, devices: int = 3):
+def disagg_explorer(requests: int = 150, seed: int = DISAGG.seed, devices: int = DISAGG.prefill + DISAGG.decode):
     """The lecture widget: SLO attainment against the rate per device for colocated vLLM and
-    2 prefill + 1 decode instances on the same 3 devices (OPT-13B roofline on A100), with
-    TTFT/TPOT SLO sliders, the link's speed, and the two pools' queues at a chosen rate.
-    Every run is simulated once up front; a slider move only recounts and redraws."""
+    disaggregated serving on the same ``devices`` (default 2 prefill + 1 decode instances,
+    OPT-13B roofline on A100: :data:`~mlsys_kit.serving.config.DISAGG`), with TTFT/TPOT SLO
+    sliders, the link's speed, and the two pools' queues at a chosen rate. Every run is
+    simulated once up front; a slider move only recounts and redraws."""
     import ipywidgets as w
 
-    from mlsys_kit.serving.disagg import Link, Pool, queue_lengths, simulate_colocated, simulate_disagg
+    from mlsys_kit.checks import positive_int
+
+    c = DISAGG
+    positive_int("requests", requests)
+    if positive_int("devices", devices) <= c.decode:
+        raise ValueError(f"devices must be > {c.decode} (the decode instances) to leave room for prefill: got {devices}")
+    from mlsys_kit.serving.disagg import Link, Pool, pools_and_link, queue_lengths, simulate_colocated, simulate_disagg
     from mlsys_kit.serving.placement import chatbot_workload, roofline_hardware
     from mlsys_kit.viz import figure_png
 
-    hw = roofline_hardware()
+    hw = roofline_hardware(c.model, c.device)
+    prefill, decode, _ = pools_and_link(c.replace(prefill=devices - c.decode))
     rates = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0]  # per device
     links = [5, 10, 25, 100, 400]  # Gbps
     curves = _Curves()
@@ -141,14 +150,14 @@ def disagg_explorer(requests: int = 150, seed: int = 0, devices: int = 3):
         trace = chatbot_workload(requests, r * devices, seed)
         curves.add(("vllm", None, r), simulate_colocated(trace, Pool(devices), hw))
         for g in links:
-            res = simulate_disagg(trace, Pool(devices - 1), Pool(1, scheduler="continuous"), Link(g), hw)
+            res = simulate_disagg(trace, prefill, decode, Link(g, c.link_latency), hw)
             curves.add(("disaggregated", g, r), res)
             queues[("disaggregated", g, r)] = queue_lengths(res, np.linspace(0, max(s.finish_time for s in res.seqs), 200))
     del res  # the runs themselves are not kept (see _Curves)
     style = {"description_width": "initial"}
-    ttft = w.FloatSlider(value=0.25, min=0.05, max=2.0, step=0.05, description="TTFT SLO (s)", continuous_update=False, style=style)
-    tpot = w.FloatSlider(value=0.1, min=0.02, max=0.3, step=0.01, description="TPOT SLO (s)", continuous_update=False, style=style)
-    link = w.SelectionSlider(options=links, value=100, description="link (Gbps)", continuous_update=False, style=style)
+    ttft = w.FloatSlider(value=c.ttft_slo, min=0.05, max=2.0, step=0.05, description="TTFT SLO (s)", continuous_update=False, style=style)
+    tpot = w.FloatSlider(value=c.tpot_slo, min=0.02, max=0.3, step=0.01, description="TPOT SLO (s)", continuous_update=False, style=style)
+    link = w.SelectionSlider(options=links, value=c.link_gbps, description="link (Gbps)", continuous_update=False, style=style)
     rate = w.SelectionSlider(options=rates, value=3.0, description="queues at req/s/device", continuous_update=False, style=style)
     image, facts = w.Image(format="png"), w.HTML()
     # One figure whose axes never change (the queue panel's limits cover every precomputed run):
