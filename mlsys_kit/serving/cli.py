@@ -11,7 +11,8 @@ from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, one_of, positive_int, positive_number
 from mlsys_kit.serving.config import REAL, REAL_WORKLOAD, SIMULATED, SIMULATED_WORKLOAD, ServingConfig, WorkloadConfig
-from mlsys_kit.serving.engine import RealBackend, serve
+from mlsys_kit.serving.engine import serve
+from mlsys_kit.serving.real import RealBackend
 from mlsys_kit.serving.metrics import summarize, throughput_at_latency
 from mlsys_kit.serving.scheduler import SCHEDULERS
 from mlsys_kit.serving.simulator import CostModel, fit_cost_model, simulate, sweep

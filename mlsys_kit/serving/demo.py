@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Callable
 
 from mlsys_kit.serving.config import REAL, SIMULATED, SIMULATED_WORKLOAD
-from mlsys_kit.serving.engine import RealBackend, serve
+from mlsys_kit.serving.engine import serve
+from mlsys_kit.serving.real import RealBackend
 from mlsys_kit.serving.metrics import summarize
 from mlsys_kit.serving.simulator import SimBackend, sweep
 from mlsys_kit.serving.workload import LengthDist, length_dist, make_workload

@@ -4,9 +4,9 @@ The loop is Orca's (OSDI'22, section 3.1, Figure 4): every iteration it admits t
 have arrived, asks the scheduler for a batch (:mod:`~mlsys_kit.serving.scheduler`), runs it on
 a back-end, and retires finished requests at once. Two back-ends:
 
-* :class:`RealBackend` runs each batch through :class:`~mlsys_kit.kvcache.runner.PagedModelRunner`
-  (one forward pass for prefill chunks and decodes mixed) and greedy-samples; its clock is the
-  measured wall time of each iteration;
+* :class:`~mlsys_kit.serving.real.RealBackend` runs each batch through
+  :class:`~mlsys_kit.kvcache.runner.PagedModelRunner` (one forward pass for prefill chunks and
+  decodes mixed) and greedy-samples; its clock is the measured wall time of each iteration;
 * :class:`~mlsys_kit.serving.simulator.SimBackend` prices an iteration with a cost model instead
   and, to simulate 100k requests in seconds, jumps over runs of identical decode iterations
   (its ``fast_forward``); see :mod:`mlsys_kit.serving.simulator`.
@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 from mlsys_kit.checks import positive_int
 from mlsys_kit.serving.config import ServingConfig
-from mlsys_kit.serving.kv import RunnerKV
+from mlsys_kit.serving.kv import KVSpace
 from mlsys_kit.serving.scheduler import Batch, Scheduler, make_scheduler
 from mlsys_kit.serving.sequence import RUNNING, Seq
-from mlsys_kit.serving.workload import Request, validate_trace
+from mlsys_kit.serving.workload import Request, validate_for_engine
 
 
 class IterationRecord(NamedTuple):
@@ -60,36 +60,18 @@ class ServeResult:
         return sum(r.iterations for r in self.records)
 
 
-class RealBackend:
-    """Runs batches on the tiny GPT through the paged KV cache; greedy decoding; wall clock."""
+class Backend(Protocol):
+    """What the loop needs of a back-end: the KV view its scheduler sees, whether it runs a real
+    model (``real``: then requests need prompt token ids), and ``execute``, which runs one
+    iteration and returns (seconds it took, {rid: sampled token} for sequences that sample).
+    The two: :class:`~mlsys_kit.serving.real.RealBackend` and
+    :class:`~mlsys_kit.serving.simulator.SimBackend` (which may also offer ``fast_forward``)."""
 
-    real = True
-
-    def __init__(self, model: Any, num_blocks: int = 256, block_size: int = 16, split_mixed: bool = False) -> None:
-        from mlsys_kit.kvcache.runner import PagedModelRunner
-
-        self.model = model
-        self.runner = PagedModelRunner(model, num_blocks, block_size)
-        self.kv = RunnerKV(self.runner)
-        # run a mixed iteration as two passes, prompts then decodes (the runner pads every
-        # sequence of a pass to its longest query run, which makes mixed passes slow on CPU)
-        self.split_mixed = split_mixed
+    kv: KVSpace
+    real: bool
 
     def execute(self, batch: Batch, prefill: int, decode: int, context: int,
-                swap_tokens: int = 0, padding: Sequence[Seq] = ()) -> tuple[float, dict[int, int]]:
-        """Run one iteration; returns (seconds, {rid: sampled token} for sequences that sample).
-        ``padding`` rows (finished requests a static batch still computes) really go through the
-        dense layers, as in FasterTransformer's GEMMs, but not through attention. The seconds
-        include the K/V copies of any swap the scheduler did for this iteration."""
-        entries = [(s.rid, s.tokens[s.num_computed:s.num_computed + n]) for s, n in batch]
-        t0 = time.perf_counter()
-        if self.split_mixed and prefill and decode - len(padding):
-            logits = self.runner.step([e for (s, _), e in zip(batch, entries) if not s.is_decoding])
-            logits.update(self.runner.step([e for (s, _), e in zip(batch, entries) if s.is_decoding], len(padding)))
-        else:
-            logits = self.runner.step(entries, len(padding))
-        sampled = {s.rid: int(logits[s.rid].argmax()) for s, n in batch if s.num_computed + n == s.length}
-        return time.perf_counter() - t0 + self.kv.take_swap_seconds(), sampled
+                swap_tokens: int = 0, padding: Sequence[Seq] = ()) -> tuple[float, dict[int, int]]: ...
 
 
 def check_batch(batch: Batch) -> None:
@@ -144,23 +126,7 @@ def postprocess(batch: Batch, sampled: dict[int, int], now: float) -> list[Seq]:
     return finished
 
 
-def _validate(requests: Sequence[Request], backend: Any, max_model_len: int | None) -> None:
-    if max_model_len is not None:
-        positive_int("max_model_len", max_model_len)
-    validate_trace(requests, backend.model.config.n_positions if backend.real else max_model_len)
-    kv = backend.kv
-    if max_model_len is not None and -(-max_model_len // kv.block_size) > kv.num_blocks:
-        raise ValueError(f"max_model_len={max_model_len} tokens do not fit the KV cache "
-                         f"({kv.num_blocks} blocks of {kv.block_size})")
-    for line, r in enumerate(requests, 1):
-        if (r.prompt_len + r.output_len + kv.block_size - 1) // kv.block_size > kv.num_blocks:
-            raise ValueError(f"line {line}: request {r.rid} needs {r.prompt_len + r.output_len} tokens of KV, "
-                             f"more than the whole cache ({kv.num_blocks} blocks of {kv.block_size})")
-        if backend.real and r.prompt is None:
-            raise ValueError(f"line {line}: the real engine needs prompt token ids (request {r.rid} has a length only)")
-
-
-def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Scheduler], backend: Any,
+def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Scheduler], backend: Backend,
           fast_forward: bool = True, check: bool = True, max_num_seqs: int = ServingConfig.max_num_seqs,
           token_budget: int | None = None, max_model_len: int | None = None,
           swap_blocks: int = 0) -> ServeResult:
@@ -173,7 +139,8 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
     request, as Orca must without knowing output lengths (None: prompt + output, an oracle).
     ``swap_blocks`` > 0 lets vllm/chunked preempt by swapping to a host pool of that many
     blocks: priced by the cost model's ``e`` in the simulator, real K/V copies on the real engine."""
-    _validate(requests, backend, max_model_len)
+    validate_for_engine(requests, backend.kv, backend.model.config.n_positions if backend.real else None,
+                        max_model_len, need_prompts=backend.real)
     kv = backend.kv
     if isinstance(scheduler, str):
         sched = make_scheduler(scheduler, kv, positive_int("max_num_seqs", max_num_seqs),
@@ -228,10 +195,15 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
 
 
 def __getattr__(name: str) -> Any:
-    """``SimBackend``, ``CostModel`` and ``fit_cost_model`` live in :mod:`mlsys_kit.serving.simulator`
-    (the fast path sits above this module); they are still importable from here."""
+    """The back-ends live beside this module, ``RealBackend`` in :mod:`mlsys_kit.serving.real`,
+    ``SimBackend`` (with ``CostModel`` and ``fit_cost_model``) in :mod:`mlsys_kit.serving.simulator`;
+    they are still importable from here (lab 3 does: ``from mlsys_kit.serving.engine import ...``)."""
     if name in ("SimBackend", "CostModel", "fit_cost_model"):
         from mlsys_kit.serving import simulator
 
         return getattr(simulator, name)
+    if name == "RealBackend":
+        from mlsys_kit.serving.real import RealBackend
+
+        return RealBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

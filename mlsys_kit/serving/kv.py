@@ -8,13 +8,14 @@ same four things, always backed by the real :class:`~mlsys_kit.kvcache.allocator
   counts are arithmetic on token counts, so appending k tokens costs O(new blocks), not O(k).
   It takes the same blocks as :class:`~mlsys_kit.kvcache.block_table.BlockManager` without
   copy-on-write or prefix caching (a test checks the two agree);
-* :class:`RunnerKV` (real engine): the :class:`~mlsys_kit.kvcache.runner.PagedModelRunner`'s
-  own ``BlockManager``; the runner appends while it runs a step, the scheduler only asks.
+* :class:`~mlsys_kit.serving.real.RunnerKV` (real engine, beside the real back-end): the
+  :class:`~mlsys_kit.kvcache.runner.PagedModelRunner`'s own ``BlockManager``; the runner
+  appends while it runs a step, the scheduler only asks.
 """
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Protocol
+from typing import Hashable, Protocol
 
 from mlsys_kit.checks import positive_int
 from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
@@ -103,49 +104,3 @@ class SimKV:
 
     def swap_in(self, seq_id: Hashable, host_table: list[int], num_tokens: int) -> None:
         self.append(seq_id, num_tokens)
-
-
-class RunnerKV:
-    """The real engine's KV view: the runner's BlockManager and allocator, read-only except
-    :meth:`free` (the runner itself appends while running a step); swap copies live in
-    :class:`~mlsys_kit.serving.swap.HostKV`."""
-
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-        self.manager = runner.manager
-        self.allocator = runner.allocator
-        self.block_size = self.allocator.block_size
-        self.num_blocks = self.allocator.num_blocks
-        self.max_seq_len: int | None = runner.model.config.n_positions
-        self.host: Any = None  # a HostKV once enable_swap() made the host pool
-
-    @property
-    def num_free(self) -> int:
-        return self.allocator.num_free
-
-    def num_tokens(self, seq_id: Hashable) -> int:
-        return self.manager.num_tokens(seq_id) if seq_id in self.manager else 0
-
-    def blocks_needed(self, seq_id: Hashable, num_new_tokens: int) -> int:
-        return self.manager.blocks_needed(seq_id, num_new_tokens)
-
-    def free(self, seq_id: Hashable) -> None:
-        if seq_id in self.manager:
-            self.runner.free(seq_id)
-
-    def enable_swap(self, host_blocks: int) -> None:
-        from mlsys_kit.serving.swap import HostKV
-
-        self.host = HostKV(self.runner, host_blocks)
-
-    def swap_out(self, seq_id: Hashable, host_table: list[int]) -> None:
-        if self.host is None:
-            raise RuntimeError("swap_out before enable_swap: there is no host pool")
-        self.host.swap_out(seq_id, host_table)
-
-    def swap_in(self, seq_id: Hashable, host_table: list[int], num_tokens: int) -> None:
-        self.host.swap_in(seq_id, host_table, num_tokens)
-
-    def take_swap_seconds(self) -> float:
-        """Seconds of K/V copies since the last call (the engine adds them to the iteration)."""
-        return self.host.take_seconds() if self.host is not None else 0.0

@@ -19,7 +19,7 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from mlsys_kit.checks import nonneg_int, nonneg_number, one_of, positive_int, positive_number
 
@@ -164,6 +164,27 @@ def validate_trace(requests: Sequence[Request], max_context: int | None = None) 
                              f"exceeds the model's context of {max_context} tokens")
         seen.add(r.rid)
         last = r.arrival
+
+
+def validate_for_engine(requests: Sequence[Request], kv: Any, max_context: int | None, max_model_len: int | None,
+                        need_prompts: bool = False) -> None:
+    """What :func:`~mlsys_kit.serving.engine.serve` checks before it starts: the trace itself
+    (:func:`validate_trace`; against ``max_context``, else ``max_model_len``), that one request's
+    ``max_model_len`` reservation and every request's prompt + output fit the whole KV cache
+    ``kv`` (its ``num_blocks`` blocks of ``block_size``), and that requests carry prompt token
+    ids where a real model needs them (``need_prompts``)."""
+    if max_model_len is not None:
+        positive_int("max_model_len", max_model_len)
+    validate_trace(requests, max_context if max_context is not None else max_model_len)
+    if max_model_len is not None and -(-max_model_len // kv.block_size) > kv.num_blocks:
+        raise ValueError(f"max_model_len={max_model_len} tokens do not fit the KV cache "
+                         f"({kv.num_blocks} blocks of {kv.block_size})")
+    for line, r in enumerate(requests, 1):
+        if (r.prompt_len + r.output_len + kv.block_size - 1) // kv.block_size > kv.num_blocks:
+            raise ValueError(f"line {line}: request {r.rid} needs {r.prompt_len + r.output_len} tokens of KV, "
+                             f"more than the whole cache ({kv.num_blocks} blocks of {kv.block_size})")
+        if need_prompts and r.prompt is None:
+            raise ValueError(f"line {line}: the real engine needs prompt token ids (request {r.rid} has a length only)")
 
 
 def save_trace(requests: Iterable[Request], path: str | Path) -> Path:
