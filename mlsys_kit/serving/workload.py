@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,11 @@ def validate_for_engine(requests: Sequence[Request], kv: Any, max_context: int |
     ``max_model_len`` reservation and every request's prompt + output fit the whole KV cache
     ``kv`` (its ``num_blocks`` blocks of ``block_size``), and that requests carry prompt token
     ids where a real model needs them (``need_prompts``)."""
+    if not all(isinstance(getattr(kv, name, None), numbers.Integral) for name in ("block_size", "num_blocks")):
+        raise TypeError(f"kv must be a KV view with int block_size and num_blocks (SimKV, RunnerKV): "
+                        f"got {type(kv).__name__}")
+    if max_context is not None:
+        positive_int("max_context", max_context)
     if max_model_len is not None:
         positive_int("max_model_len", max_model_len)
     validate_trace(requests, max_context if max_context is not None else max_model_len)

@@ -86,3 +86,25 @@ def test_bad_arguments_raise_value_errors():
         LengthDist("uniform", 5, 10, 2)
     with pytest.raises(ValueError, match="prompt has 2 token ids"):
         Request(0, 0.0, 3, 1, (1, 2))
+
+
+def test_validate_for_engine_checks_what_serve_needs():
+    """The engine's input checks (workload.validate_for_engine) name what is wrong and what is allowed."""
+    from mlsys_kit.serving.kv import SimKV
+    from mlsys_kit.serving.workload import validate_for_engine
+
+    kv = SimKV(4, 16)  # 64 tokens of KV in all
+    fits = [Request(0, 0.0, 30, 34), Request(1, 1.0, 10, 10)]
+    validate_for_engine(fits, kv, None, None)
+    with pytest.raises(ValueError, match="line 2: request 1 needs 65 tokens of KV, more than the whole cache"):
+        validate_for_engine([fits[0], Request(1, 1.0, 60, 5)], kv, None, None)
+    with pytest.raises(ValueError, match="max_model_len=65 tokens do not fit the KV cache"):
+        validate_for_engine(fits, kv, None, 65)
+    with pytest.raises(ValueError, match="exceeds the model's context of 40"):
+        validate_for_engine(fits, kv, 40, None)
+    with pytest.raises(ValueError, match="line 1: the real engine needs prompt token ids"):
+        validate_for_engine(fits, kv, None, None, need_prompts=True)
+    with pytest.raises(TypeError, match="kv must be a KV view"):
+        validate_for_engine(fits, None, None, None)
+    with pytest.raises(ValueError, match="max_context must be a positive integer"):
+        validate_for_engine(fits, kv, 0, None)
