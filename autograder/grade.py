@@ -393,11 +393,17 @@ def autograde(course: Course, lab: str, students: list[str] | None = None, jobs:
                         w.tree.update(descendants(w.proc.pid))  # so an orphaned sandbox can be found and killed
                     if w.dead or w.proc.poll() is not None:
                         s, code = w.student, w.proc.poll()
+                        if code is None and w.dead:  # EOF can come before the exit status: wait for it
+                            try:
+                                code = w.proc.wait(timeout=2)
+                            except subprocess.TimeoutExpired:  # alive: its answer was garbled or oversized
+                                pass
                         retire(w)
                         if not w.ready:
                             failed_starts += 1
                         if s is not None:
-                            how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+                            how = ("a garbled or oversized answer" if code is None else
+                                   f"signal {-code}" if code < 0 else f"exit status {code}")
                             fail(s, "interrupted", f"the grading worker died ({how}) while grading it: run autograde "
                                                    "again to grade this submission")
                     elif w.student is not None and now - w.started > deadline:
