@@ -39,6 +39,14 @@ def nonneg_number(name: str, value: Any) -> float:
     return float(value)
 
 
+def fraction(name: str, value: Any) -> float:
+    """Return ``value`` as float if it is a number in (0, 1] (an efficiency, an attainment
+    target), else raise ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1:
+        raise ValueError(f"{name} must be in (0, 1]: got {value!r}")
+    return float(value)
+
+
 def one_of(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     """Return ``value`` if it is in ``allowed``, else raise ValueError listing the choices."""
     allowed = list(allowed)

@@ -36,7 +36,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from mlsys_kit.checks import nonneg_number, one_of, positive_int, positive_number
+from mlsys_kit.checks import fraction, nonneg_number, one_of, positive_int, positive_number
 from mlsys_kit.models.costs import DEVICES, TransformerConfig, Device, forward_flops_per_token, param_count, training_flops_per_token
 from mlsys_kit.parallel.tensor import layer_comm_elements
 from mlsys_kit.zero.model import comm_bytes_per_rank, memory_per_device, shard_elements
@@ -68,8 +68,7 @@ class Cluster:
             positive_number(f, getattr(self, f))
         for f in ("intra_latency", "inter_latency"):
             nonneg_number(f, getattr(self, f))
-        if not 0 < self.compute_efficiency <= 1:
-            raise ValueError(f"compute_efficiency must be in (0, 1]: got {self.compute_efficiency!r}")
+        fraction("compute_efficiency", self.compute_efficiency)
         if self.devices > self.devices_per_node and self.devices % self.devices_per_node:
             raise ValueError(f"devices ({self.devices}) must be a multiple of devices_per_node "
                              f"({self.devices_per_node}) when it spans several nodes")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from mlsys_kit.checks import nonneg_int, nonneg_number, one_of, positive_int, positive_number
+from mlsys_kit.checks import fraction, nonneg_int, nonneg_number, one_of, positive_int, positive_number
 from mlsys_kit.models.costs import DEVICES, PRESETS
 from mlsys_kit.serving.workload import ARRIVALS, LENGTHS, Request, length_dist, make_workload
 
@@ -148,8 +148,7 @@ class DisaggConfig:
         one_of("decode_scheduler", self.decode_scheduler, SCHEDULER_NAMES)
         positive_number("ttft_slo", self.ttft_slo)
         positive_number("tpot_slo", self.tpot_slo)
-        if not (isinstance(self.target, (int, float)) and not isinstance(self.target, bool) and 0 < self.target <= 1):
-            raise ValueError(f"target must be a fraction in (0, 1]: got {self.target!r}")
+        fraction("target", self.target)
         if self.link_gbps is not None:
             positive_number("link_gbps", self.link_gbps)
         nonneg_number("link_latency", self.link_latency)

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from mlsys_kit.checks import nonneg_number, one_of, positive_int, positive_number
+from mlsys_kit.checks import fraction, nonneg_number, one_of, positive_int, positive_number
 from mlsys_kit.serving.config import DISAGG, DisaggConfig
 from mlsys_kit.serving.engine import serve
 from mlsys_kit.serving.simulator import CostModel, SimBackend
@@ -117,8 +117,7 @@ class Hardware:
         positive_number("device_kv_bytes", self.device_kv_bytes)
         nonneg_number("weight_bytes", self.weight_bytes)
         positive_int("block_size", self.block_size)
-        if not 0 < self.tp_efficiency <= 1:
-            raise ValueError(f"tp_efficiency must be in (0, 1]: got {self.tp_efficiency!r}")
+        fraction("tp_efficiency", self.tp_efficiency)
 
     def speedup(self, tp: int) -> float:
         return tp * self.tp_efficiency ** math.log2(tp)

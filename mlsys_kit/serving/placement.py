@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Sequence
 
-from mlsys_kit.checks import positive_int, positive_number
+from mlsys_kit.checks import fraction, positive_int, positive_number
 from mlsys_kit.models import costs
 from mlsys_kit.serving.config import DISAGG
 from mlsys_kit.serving.disagg import Hardware, Link, Pool, simulate_colocated, simulate_disagg, slo_attainment
@@ -70,8 +70,7 @@ def max_rate(attainment_at: Callable[[float], float], target: float = TARGET, st
     """The highest rate at which ``attainment_at(rate) >= target``: double from ``start`` until
     it fails, then bisect ``steps`` times (attainment assumed to fall as the rate grows).
     0.0 if even ``start / 1024`` fails."""
-    if not 0 < target <= 1:
-        raise ValueError(f"target attainment must be in (0, 1]: got {target!r}")
+    fraction("target attainment", target)
     positive_number("start", start)
     lo, hi = 0.0, start
     while attainment_at(hi) >= target:
