@@ -57,10 +57,11 @@ from typing import Any
 import nbformat
 
 from autograder.course import LAB_NAME, CourseError
+from autograder.judge import bound_names, lab_answers
 
 KINDS = {"code": ("locked", "checker", "solution", "test"), "markdown": ("answer", "rubric")}
 CELL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ALLOWED_KEYS = {"kind", "id", "points"}
+ALLOWED_KEYS = {"kind", "id", "points", "judge"}
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 HEADER_KEY = re.compile(r"^#\s*mlsys_grade:\s*(.*)$")
 HEADER_KEYS = {"reference"}
@@ -77,7 +78,8 @@ class Cell:
     kind: str | None = None
     id: str | None = None
     points: float | None = None
-    line: int = 0  # the ``# %%`` line in the authoring file (1-based), for error messages
+    line: int = 0
+    judge: bool = True  # a locked cell: also run in the judge (judge=false: the sandbox only)  # the ``# %%`` line in the authoring file (1-based), for error messages
 
 
 @dataclass
@@ -156,12 +158,17 @@ def parse(text: str, name: str) -> LabSource:
         where = f"{name}:{line}"
         unknown = set(meta) - ALLOWED_KEYS
         if unknown:
-            raise BuildError(f"{where}: unknown cell option(s) {sorted(unknown)}: a cell takes kind=, id= and "
-                             "points=")
+            raise BuildError(f"{where}: unknown cell option(s) {sorted(unknown)}: a cell takes kind=, id=, "
+                             "points= and (locked cells) judge=false")
         if cell.cell_type not in KINDS:
             raise BuildError(f"{where}: cell type {cell.cell_type!r}: cells are code ('# %%') or markdown "
                              "('# %% [markdown]')")
         kind, cid, points = meta.get("kind"), meta.get("id"), meta.get("points")
+        judged = meta.get("judge", True)
+        if "judge" in meta and (kind not in ("locked", "checker") or judged is not False):
+            raise BuildError(f"{where}: judge=false is the one value of judge=, on a locked cell whose names no "
+                             f"test reads (it then runs in the student's kernel and the sandbox only): got "
+                             f"judge={judged!r} on a {kind or cell.cell_type} cell")
         allowed = KINDS[cell.cell_type]
         if kind is None and cell.cell_type == "code":
             raise BuildError(f"{where}: a code cell needs a kind: one of {', '.join(allowed)}")
@@ -206,7 +213,7 @@ def parse(text: str, name: str) -> LabSource:
                                  "mark-scheme markers")
         if not source.strip() and kind != "answer":
             raise BuildError(f"{where}: empty {kind or cell.cell_type} cell")
-        lab.cells.append(Cell(cell.cell_type, source, kind, cid, points, line))
+        lab.cells.append(Cell(cell.cell_type, source, kind, cid, points, line, judged is not False))
     ids = {}
     for c in lab.cells:
         if c.id is not None:
@@ -221,6 +228,13 @@ def parse(text: str, name: str) -> LabSource:
                 raise BuildError(f"{name}:{c.line}: rubric cell {c.id!r} must follow the answer cell it grades")
     if not any(c.kind == "test" for c in lab.cells):
         raise BuildError(f"{name}: no test cell: a lab needs at least one kind=\"test\" cell with points")
+    answers = set(lab_answers(c.source for c in lab.cells if c.kind == "solution"))
+    for c in lab.cells:
+        clash = sorted(answers & set(bound_names(c.source))) if c.kind in ("test", "locked", "checker") else []
+        if clash:
+            raise BuildError(f"{name}:{c.line}: {c.kind} cell {c.id!r} binds {', '.join(clash)}, which a solution "
+                             "cell defines (the student's answer): in the grader only answers are read from the "
+                             "student's notebook, so a test or helper must not bind one; rename it")
     return lab
 
 
@@ -260,6 +274,8 @@ def to_notebook(lab: LabSource) -> nbformat.NotebookNode:
                                                   points=0)
         if c.kind in ("checker", "rubric"):
             cell.metadata["mlsys_grade"] = {"kind": c.kind}
+        if not c.judge:
+            cell.metadata["mlsys_grade"] = {"kind": c.kind, "judge": False}
         nb.cells.append(cell)
     nbformat.validate(nb)
     return nb

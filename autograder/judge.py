@@ -1,21 +1,37 @@
-"""The trusted judge: runs a lab's test cells in the grader's process, never student code.
+"""The trusted judge: runs a lab's locked, checker and test cells in the grader's process,
+never student code (issues #12 and #23: "the sandbox observes, the judge judges"; "the judge owns
+every name").
 
-Issue #12, "the sandbox observes, the judge judges". A test cell's code (visible and hidden parts,
-taken from the instructor's source notebook by grade id) is executed HERE, in a namespace where:
+A lab's locked and checker cells run twice: in the sandbox, so that student code finds the helpers
+it uses, and HERE, so that every helper, constant and class a test reads is the judge's own. Test
+cells run only here, their code taken from the instructor's source notebook by grade id. In the
+test cells' namespace:
 
-* names the cell binds, names checker cells bound, and Python's builtins are the judge's own;
-* any other name is looked up in the sandbox's namespace, each time it is read, and arrives as
-  plain data (None, bool, int, float, str, bytes, list, tuple, dict, numpy arrays, torch
-  tensors: copies, rebuilt here, so ``type(x) is int`` and ``==`` are the judge's) or as a
-  ``Remote`` handle to an object that stays in the sandbox;
-* ``remote(value)`` makes a copy of a plain value inside the sandbox and returns its handle.
+* every name is the judge's (what locked cells and earlier tests bound, Python's builtins), except
+  the lab's ANSWERS: the names its solution cells define (``lab_answers``). Only those are looked up
+  in the sandbox, each time they are read; any other unknown name is a ``NameError`` here, never
+  a value the student's notebook happens to hold;
+* an answer that is plain data (None, bool, int, float, str, bytes, list, tuple, dict, set, deque,
+  numpy arrays, torch tensors; and the standard library's and numpy's subclasses of plain types,
+  such as str enums and numpy scalars, as their exact base value) arrives as a COPY built here, so
+  ``type(x) is int``, ``==`` and ``math.isclose`` are the judge's; an object of a class the
+  student defined arrives as a handle (``Remote``): calls, attributes, items, ``len``, ``bool``,
+  ``in`` and iteration go over the channel; ``==``/``is`` between handles is identity of the remote
+  object; there is no arithmetic or ordering on handles;
+* arguments go BY VALUE-RESULT: the judge's lists, dicts, sets, deques, arrays, tensors and the lab's
+  own objects (instances of classes the locked cells define or import from ``mlsys_kit``) are sent
+  as mirrors, and when the call returns (or raises), what student code did to them is copied back
+  into the very objects the test holds (``JudgeNodes``), so a test sees an argument mutated in
+  place, as it would in the student's kernel; the lab's functions and classes go by name (the
+  sandbox's own copy of the same locked cell). Anything else of the judge's (a lambda, a module)
+  is refused with a clear error.
+* an exception raised in the sandbox arrives as a judge-side exception of the nearest builtin
+  class, or of the lab's own exception class of that name (``except OutOfBlocks`` works), marked
+  ``RemoteError``.
 
-A ``Remote`` forwards calls, attribute and item access, ``len``, ``bool``, ``in`` and iteration
-(materialised as a list) over the channel; it compares equal only to itself (identity of the
-remote object), hashes by handle, and has no arithmetic or ordering. Arguments sent to the
-sandbox are plain data and handles; a judge-side function or object is refused with a clear
-error. An exception raised in the sandbox comes back as a judge-side exception of the nearest
-builtin class (``except ValueError`` works), marked ``RemoteError``.
+Where a test needs a whole run with student code inside it (a scheduler in the engine, a training
+loop), the loop is the lab's locked helper, so it runs HERE and calls the student's functions
+through their handles at each step; nothing the sandbox reports about a run is believed.
 
 Each test cell yields nbgrader outputs (its printed text, and an error output if it raised), so
 nbgrader's ``SaveAutoGrades`` scores it exactly as it scores a cell run in a kernel. If the
@@ -25,8 +41,11 @@ no ``except Exception`` in a test can swallow it) ends the submission with that 
 
 from __future__ import annotations
 
+import ast
 import builtins
 import contextlib
+import dataclasses
+import enum
 import io
 import keyword
 import signal
@@ -34,7 +53,7 @@ import socket
 import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, Iterable, NamedTuple
 
 from autograder import channel
 
@@ -53,15 +72,201 @@ class RemoteError(Exception):
     """Base of every exception that was raised in the sandbox (by student code)."""
 
 
+# ---- the lab's names: what locked cells bound, here and (the same code) in the sandbox --------
+def bound_names(source: str) -> list[str]:
+    """The names a cell binds at its top level (assignments, defs, classes, imports, for/with
+    targets), in order; what a locked cell gives the lab's namespace."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    out: list[str] = []
+
+    def add(name: str) -> None:
+        if name not in out:
+            out.append(name)
+
+    def targets(node) -> None:
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                add(n.id)
+
+    def visit(stmts) -> None:
+        for st in stmts:
+            if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                add(st.name)
+            elif isinstance(st, (ast.Import, ast.ImportFrom)):
+                for a in st.names:
+                    if a.name != "*":
+                        add(a.asname or a.name.split(".")[0])
+            elif isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                for t in (st.targets if isinstance(st, ast.Assign) else [st.target]):
+                    targets(t)
+            elif isinstance(st, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
+                if isinstance(st, (ast.For, ast.AsyncFor)):
+                    targets(st.target)
+                else:
+                    for item in st.items:
+                        if item.optional_vars is not None:
+                            targets(item.optional_vars)
+                visit(st.body)
+                visit(getattr(st, "orelse", []))
+            elif isinstance(st, (ast.If, ast.While)):
+                visit(st.body)
+                visit(st.orelse)
+            elif isinstance(st, ast.Try):
+                visit(st.body)
+                for h in st.handlers:
+                    if h.name:
+                        add(h.name)
+                    visit(h.body)
+                visit(st.orelse)
+                visit(st.finalbody)
+            elif isinstance(st, ast.Expr) and isinstance(st.value, ast.NamedExpr):
+                targets(st.value)
+    visit(tree.body)
+    return out
+
+
+def lab_answers(solution_sources: Iterable[str]) -> list[str]:
+    """The lab's answers: every name its solution cells (the instructor's, markers included) bind
+    at top level. Only these resolve in the sandbox when a test reads them."""
+    out: list[str] = []
+    for src in solution_sources:
+        for name in bound_names(src):
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def lab_code(obj: Any, namespace: str | None) -> bool:
+    """Is ``obj`` a class or function of the lab: defined by its cells (in the namespace called
+    ``namespace``) or by mlsys_kit? (A standard-library class such as OrderedDict is plain data's
+    business, not the lab's.)"""
+    if not (isinstance(obj, type) or type(obj).__name__ == "function"):
+        return False
+    mod = getattr(obj, "__module__", None)
+    return type(mod) is str and (mod == namespace or mod.startswith("mlsys_kit."))
+
+
+class LabRegistry:
+    """The classes and functions the lab's locked cells bound, by name (``lab:<name>``): the
+    judge sends one of them by name, and the sandbox uses its own copy (the same locked cell ran
+    there)."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, Any] = {}
+        self.refs: dict[int, str] = {}
+
+    def record(self, names: Iterable[str], ns: dict) -> None:
+        for name in names:
+            obj = dict.get(ns, name)
+            if lab_code(obj, dict.get(ns, "__name__")):
+                self.by_name[name] = obj
+                self.refs.setdefault(id(obj), f"lab:{name}")
+
+    def ref(self, obj: Any) -> str | None:
+        ref = self.refs.get(id(obj))
+        return ref if ref is not None and self.by_name.get(ref[4:]) is obj else None
+
+    def get(self, ref: str) -> Any:
+        return self.by_name.get(ref[4:]) if ref.startswith("lab:") else None
+
+
+def _frozen(cls: type) -> bool:
+    params = getattr(cls, "__dataclass_params__", None)
+    return dataclasses.is_dataclass(cls) and params is not None and params.frozen
+
+
+def plain_base(value: Any) -> tuple[bool, Any]:
+    """(True, its exact base value) for an enum member or numpy scalar that is a number or a
+    string (a str enum crosses as its str); (False, None) otherwise."""
+    if isinstance(value, enum.Enum):
+        for base in (bool, int, float, str, bytes):
+            if isinstance(value, base):
+                return True, base(value.value) if base is not bool else bool(value)
+        return False, None
+    np = __import__("sys").modules.get("numpy")
+    if np is not None and isinstance(value, np.generic) and isinstance(value, (np.number, np.bool_)):
+        item = value.item()
+        return (True, item) if type(item) in (bool, int, float) else (False, None)
+    return False, None
+
+
+class JudgeNodes(channel.Nodes):
+    """The judge's side of crossing with identity (see ``channel.Nodes``): its containers, arrays,
+    tensors and the lab's objects go as nodes; what comes back under their keys is applied to the
+    same objects. Objects are made only of the lab's classes and of mlsys_kit classes the judge
+    itself sent, and a student object inside one the judge made is refused (trusted code, the
+    engine, relies on their fields)."""
+
+    refuse_handles_in = True
+
+    def __init__(self, registry: LabRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+        self.kit_classes: dict[str, type] = {}
+
+    def class_ref(self, cls: type) -> str | None:
+        ref = self.registry.ref(cls)
+        if ref is None and type(cls.__module__) is str and cls.__module__.startswith("mlsys_kit.") \
+                and "<locals>" not in cls.__qualname__:
+            ref = f"kit:{cls.__module__}:{cls.__qualname__}"
+            self.kit_classes[ref] = cls
+        return ref
+
+    def outgoing(self, v: Any) -> tuple | None:
+        t = type(v)
+        if t in channel._CONTAINER_TAGS or channel._is_ndarray(v) or channel._is_tensor(v):
+            return ("node", self.key_for(v))
+        ok, base = plain_base(v)
+        if ok:
+            return ("value", base)
+        ref = self.registry.ref(v)
+        if ref is not None:
+            return ("code", ref)
+        if isinstance(v, BaseException):
+            return None
+        ref = self.class_ref(t)
+        if ref is None:
+            return None
+        if _frozen(t):
+            return ("object", ref, channel.fields_of(v))
+        return ("node", self.key_for(v))
+
+    def describe(self, obj: Any) -> tuple[str, dict]:
+        return self.class_ref(type(obj)), channel.fields_of(obj)
+
+    def object_class(self, ref: str) -> type:
+        cls = self.registry.get(ref) if ref.startswith("lab:") else self.kit_classes.get(ref)
+        if not isinstance(cls, type) or issubclass(cls, BaseException):
+            raise channel.ChannelError(f"the sandbox sent an object of {ref!r}: only the lab's own classes cross "
+                                       "by value")
+        return cls
+
+    def code(self, ref: str) -> Any:
+        obj = self.registry.get(ref)
+        if obj is None:
+            raise channel.ChannelError(f"the sandbox named {ref!r}, which is none of the lab's functions or classes")
+        return obj
+
+
 _REMOTE_CLASSES: dict[tuple[str, type], type] = {}
 
 
-def remote_exception_class(type_name: str, bases: list) -> type:
+def remote_exception_class(type_name: str, bases: list, registry: LabRegistry | None = None) -> type:
     """A judge-side class for an exception raised in the sandbox: named like the remote one,
-    deriving from its nearest builtin Exception base and from ``RemoteError``."""
+    deriving from the lab's own exception class named in its MRO if there is one (``OutOfBlocks``),
+    else from its nearest builtin Exception base, and from ``RemoteError``."""
     base: type = Exception
     for name in bases if type(bases) is list else []:
-        cls = JUDGE_BUILTINS.get(name) if type(name) is str else None
+        if type(name) is not str:
+            continue
+        lab = registry.by_name.get(name) if registry is not None else None
+        if isinstance(lab, type) and issubclass(lab, Exception):
+            base = lab
+            break
+        cls = JUDGE_BUILTINS.get(name)
         if isinstance(cls, type) and issubclass(cls, Exception):
             base = cls
             break
@@ -80,7 +285,7 @@ CALLABLE_TYPES = ("method", "function", "builtin_function_or_method", "type", "A
 class Remote:
     """A handle to an object in the sandbox (see the module docstring). Within one test cell, a
     method or a function/class read by name is fetched once (the cells between tests may rebind
-    them; a test cell that needs a fresh read calls ``refresh()``)."""
+    them)."""
 
     __slots__ = ("_judge", "_hid", "_type")
 
@@ -174,6 +379,8 @@ class Session:
         self.proxies: dict[int, Remote] = {}
         self.methods: dict[tuple[int, str], Remote] = {}  # (object, name) -> bound method, per test cell
         self.names: dict[str, Remote] = {}  # functions and classes read by name, per test cell
+        self.registry = LabRegistry()
+        self.nodes = JudgeNodes(self.registry)
         self.lost: str | None = None
 
     def _proxy(self, h: channel.Handle) -> Remote:
@@ -187,19 +394,20 @@ class Session:
             return channel.Handle(obj._hid, obj._type)
         raise channel.ChannelError(
             f"a judge-side {type(obj).__name__} cannot be sent to the sandbox: arguments are plain data "
-            "(None, bool, int, float, str, bytes, list, tuple, dict, arrays, tensors) and remote handles")
+            "(None, bool, int, float, str, bytes, list, tuple, dict, set, deque, arrays, tensors), the lab's own "
+            "objects, functions and classes (those its locked cells define or import), and remote handles")
 
     def exchange(self, message: dict, seconds: float, limit: float | None = None) -> Any:
         """Send ``message``; return the decoded reply (raises ``SandboxLost``)."""
         if self.lost:
             raise SandboxLost(self.lost)
-        data = channel.encode(message, self._handle_of)  # ChannelError here is the test's own error
+        data = channel.encode(message, self._handle_of, nodes=self.nodes)  # ChannelError here is the test's own
         timeout = seconds
         if self.deadline is not None:
             timeout = min(timeout, self.deadline - time.monotonic())
         try:
             self.sock.sendall(channel.frame(data))
-            reply = channel.decode(self.reader.read(timeout=max(timeout, 0.0)), self._proxy)
+            reply = channel.decode(self.reader.read(timeout=max(timeout, 0.0)), self._proxy, self.nodes)
         except channel.ChannelTimeout:
             self.lost = (f"the notebook ran past its limit and was stopped" if self.deadline is not None
                          and time.monotonic() >= self.deadline else
@@ -214,7 +422,12 @@ class Session:
         raise SandboxLost(self.lost)
 
     def request(self, op: str, **fields) -> Any:
-        reply = self.exchange({"op": op, **fields}, self.request_seconds + self.grace, self.request_seconds)
+        message = {"op": op, **fields}
+        self.nodes.envelope = {id(message), id(fields.get("args")), id(fields.get("kwargs"))}
+        try:
+            reply = self.exchange(message, self.request_seconds + self.grace, self.request_seconds)
+        finally:
+            self.nodes.envelope = set()
         if type(reply) is not dict or len(reply) != 1 or next(iter(reply)) not in ("ok", "error"):
             self.lost = "the sandbox broke the grading protocol: a reply that is not {ok} or {error}"
             raise SandboxLost(self.lost)
@@ -224,7 +437,9 @@ class Session:
         if type(err) is not dict:
             self.lost = "the sandbox broke the grading protocol: a malformed error"
             raise SandboxLost(self.lost)
-        cls = remote_exception_class(err.get("type"), err.get("bases"))
+        if err.get("forget") is True:  # the sandbox could not send its answer: it dropped every key
+            self.nodes.forget()
+        cls = remote_exception_class(err.get("type"), err.get("bases"), self.registry)
         message = err.get("message") if type(err.get("message")) is str else ""
         raise cls(message[:2000])
 
@@ -248,64 +463,58 @@ class Session:
         raise SandboxLost(self.lost)
 
     def refresh(self) -> None:
-        """Forget the methods and names fetched so far (each test cell starts fresh)."""
+        """Forget the methods and names fetched so far, and every node key on both sides (each
+        test cell starts fresh)."""
         self.methods.clear()
         self.names.clear()
+        if self.nodes.objects or self.nodes.peer_has:
+            self.nodes.forget()
+            self.request("forget")
 
-    def run_cell(self, source: str, seconds: float) -> list:
+    def run_cell(self, source: str, seconds: float, binds: list[str] | None = None) -> list:
         """Run a student or locked cell in the sandbox; its outputs as the sandbox reported them
-        (unchecked: ``autograder.sandbox`` checks and caps them)."""
-        self.refresh()
-        reply = self.exchange({"op": "run", "source": source}, seconds + self.grace, seconds)
+        (unchecked: ``autograder.sandbox`` checks and caps them). ``binds``: for a locked cell, the
+        names it binds, which the sandbox records as the lab's (``LabRegistry``)."""
+        self.methods.clear()
+        self.names.clear()
+        message: dict = {"op": "run", "source": source}
+        if binds is not None:
+            message["binds"] = list(binds)
+        self.nodes.envelope = {id(message), id(message.get("binds"))}
+        try:
+            reply = self.exchange(message, seconds + self.grace, seconds)
+        finally:
+            self.nodes.envelope = set()
         if type(reply) is not dict or type(reply.get("outputs")) is not list:
             self.lost = "the sandbox broke the grading protocol: a cell's reply without outputs"
             raise SandboxLost(self.lost)
         return reply["outputs"]
 
 
-TRUSTED_PACKAGES = {"math", "cmath", "random", "statistics", "itertools", "functools", "operator", "collections",
-                    "dataclasses", "json", "re", "string", "heapq", "bisect", "fractions", "decimal", "copy", "typing",
-                    "numpy", "torch", "mlsys_kit", "hypothesis"}
-
-
-def judge_module(name) -> Any:
-    """The judge's own module ``name`` if it lies in a package a test may use, else None (the name
-    comes from the sandbox, so a module that could make an assert pass, like ``unittest.mock``,
-    must never be handed out)."""
-    import importlib
+def _judge_module() -> None:
+    """Classes a locked cell defines here say ``__module__ == "__judge__"``; ``dataclasses`` (and
+    ``typing``) look that module up in ``sys.modules``: give them an empty one."""
     import sys
+    import types
 
-    if type(name) is not str or not name or any(not part.isidentifier() for part in name.split(".")):
-        return None
-    if name.split(".")[0] not in TRUSTED_PACKAGES:  # the sandbox names the module: only these may be given
-        return None
-    if name in sys.modules:
-        return sys.modules[name]
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+    sys.modules.setdefault("__judge__", types.ModuleType("__judge__", "the judge's namespace (autograder.judge)"))
 
 
 class Namespace(dict):
-    """The test cells' globals: the judge's own names first, then the sandbox's (read each time)."""
+    """The judge's namespace for locked, checker and test cells: its own names, and the lab's
+    answers read from the sandbox each time (nothing else is ever read from there)."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, answers: Iterable[str] = ()):
         super().__init__()
         self.session = session
+        self.answers = frozenset(answers)
+        _judge_module()
         self["__builtins__"] = JUDGE_BUILTINS
         self["__name__"] = "__judge__"
-        self["remote"] = self.remote
-        self["remote_type"] = remote_type
-        self["refresh"] = session.refresh
-
-    def remote(self, value):
-        """A copy of plain ``value`` made inside the sandbox; returns its handle."""
-        return self.session.request("make", value=value)
 
     def __missing__(self, name: str):
-        if name in JUDGE_BUILTINS or (name.startswith("__") and name.endswith("__")):
-            raise KeyError(name)  # the interpreter goes on to the judge's builtins
+        if name not in self.answers:
+            raise KeyError(name)  # the interpreter goes on to the judge's builtins, then NameError
         if name in self.session.names:
             return self.session.names[name]
         try:
@@ -314,32 +523,18 @@ class Namespace(dict):
             if isinstance(exc, NameError):
                 raise KeyError(name) from None
             raise
-        if type(value) is Remote and value._type in ("type", "ABCMeta"):
-            # a class: if it is an exception class, the judge's own class of that name and builtin
-            # base, the one an exception of that type raised in the sandbox arrives as
-            info = self.session.request("classinfo", target=channel.Handle(value._hid, value._type))
-            if type(info) is dict and type(info.get("name")) is str and type(info.get("bases")) is list:
-                return remote_exception_class(info["name"], info["bases"])
-        if type(value) is Remote and value._type == "module":
-            # a module the notebook imported (torch, math): the judge's own import, never the
-            # sandbox's (whose functions student code may have patched)
-            modname = self.session.request("modname", target=channel.Handle(value._hid, value._type))
-            own = judge_module(modname)
-            if own is None:
-                raise NameError(f"the test reads the module {name!r} from the notebook ({modname!r}), which the "
-                                "judge does not import: import it in the test cell")
-            return own
         if type(value) is Remote and value._type in CALLABLE_TYPES:
             self.session.names[name] = value
         return value
 
 
 class Judge:
-    """Runs checker and test cells for one submission against one sandbox session."""
+    """Runs locked, checker and test cells for one submission against one sandbox session.
+    ``answers``: the names the lab's solution cells define (``lab_answers``)."""
 
-    def __init__(self, session: Session, test_seconds: float = 60.0):
+    def __init__(self, session: Session, test_seconds: float = 60.0, answers: Iterable[str] = ()):
         self.session = session
-        self.ns = Namespace(session)
+        self.ns = Namespace(session, answers)
         self.test_seconds = test_seconds
         self.notes: list[str] = []
 
@@ -369,10 +564,15 @@ class Judge:
                 signal.signal(signal.SIGALRM, old)
         return out.getvalue(), error
 
-    def run_checker(self, source: str, gid: str) -> None:
-        text, error = self._exec(source, f"checker {gid}")
+    def run_locked(self, source: str, gid: str, binds: list[str] | None = None) -> None:
+        """A locked (or checker) cell, here: what it binds is the judge's; the classes and
+        functions among it are the lab's (``LabRegistry``)."""
+        _text, error = self._exec(source, f"locked {gid}")
+        self.session.registry.record(bound_names(source) if binds is None else binds, self.ns)
         if error is not None:
-            self.notes.append(f"checker cell {gid!r} failed in the judge: {type(error).__name__}: {error}"[:300])
+            self.notes.append(f"locked cell {gid!r} failed in the judge: {type(error).__name__}: {error}"[:300])
+
+    run_checker = run_locked
 
     def run_test(self, source: str, gid: str) -> list[dict]:
         """The nbgrader outputs of test cell ``gid``."""
@@ -383,6 +583,32 @@ class Judge:
         if error is not None:
             outs.append(error_output(error, f"<test {gid}>"))
         return outs
+
+
+class PlanCell(NamedTuple):
+    """One code cell of a submission, as the grader runs it (``autograder.sandbox.cell_plan``):
+    ``kind`` is "student" (the sandbox), "locked" (the sandbox, then the judge unless ``judge``
+    is False) or "test" (the judge)."""
+
+    index: int
+    kind: str
+    gid: str
+    code: str
+    judge: bool = True
+
+
+def drive(plan: Iterable[PlanCell], session: Session, judge: Judge, cell_seconds: float):
+    """Run a submission's cells in notebook order; yields (cell, outputs): a test cell's outputs
+    are the judge's, the others' are what the sandbox reported (unchecked)."""
+    for cell in plan:
+        if cell.kind == "test":
+            yield cell, judge.run_test(cell.code, cell.gid)
+            continue
+        binds = bound_names(cell.code) if cell.kind == "locked" else None
+        outs = session.run_cell(cell.code, cell_seconds, binds)
+        if cell.kind == "locked" and cell.judge:
+            judge.run_locked(cell.code, cell.gid, binds)
+        yield cell, outs
 
 
 def error_output(error: BaseException, filename: str) -> dict:

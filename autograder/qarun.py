@@ -51,7 +51,7 @@ def strip_markers(source: str) -> str:
     return "\n".join(line for line in source.splitlines() if not MARKER.match(line))
 
 
-def plan_for(source_nb, answers: dict[str, str]) -> list[tuple[int, str, str, str]]:
+def plan_for(source_nb, answers: dict[str, str]) -> list:
     """The grader's cell plan for a submission whose solution cells hold ``answers`` (by grade
     id; missing ones: the source's solution with its markers removed)."""
     import nbformat
@@ -95,12 +95,13 @@ def _student_side(sock, cell_seconds: float, cov: dict | None) -> None:
         os._exit(0)
 
 
-def run_variant(plan, cell_seconds: float = 30, stop_at_failure: set[str] | None = None, cov: dict | None = None,
-                wall_seconds: float = 300) -> dict[str, Any]:
-    """Run one submission's plan; returns {"tests": {gid: passed}, "fatal": str|None, "seconds"}.
-    With ``stop_at_failure`` (test ids), stop at the first of those tests that fails."""
+def run_variant(plan, answers: list[str], cell_seconds: float = 30, stop_at_failure: set[str] | None = None,
+                cov: dict | None = None, wall_seconds: float = 300) -> dict[str, Any]:
+    """Run one submission's plan (``answers``: the lab's answer names); returns {"tests": {gid:
+    passed}, "fatal": str|None, "seconds"}. With ``stop_at_failure`` (test ids), stop at the first
+    of those tests that fails."""
     from autograder import channel
-    from autograder.judge import Judge, SandboxLost, Session
+    from autograder.judge import Judge, SandboxLost, Session, drive
 
     t0 = time.perf_counter()
     mine, theirs = channel.socketpair()
@@ -110,21 +111,16 @@ def run_variant(plan, cell_seconds: float = 30, stop_at_failure: set[str] | None
         _student_side(theirs, cell_seconds, cov)
     theirs.close()
     session = Session(mine, request_seconds=cell_seconds, grace=5.0, deadline=time.monotonic() + wall_seconds)
-    judge = Judge(session, test_seconds=cell_seconds * 4)
+    judge = Judge(session, test_seconds=cell_seconds * 4, answers=answers)
     tests: dict[str, bool] = {}
     fatal = None
     try:
         session.wait_ready(60)
-        for _i, kind, gid, code in plan:
-            if kind == "test":
-                outs = judge.run_test(code, gid)
-                tests[gid] = not any(o.get("output_type") == "error" for o in outs)
-                if stop_at_failure and gid in stop_at_failure and not tests[gid]:
+        for cell, outs in drive(plan, session, judge, cell_seconds):
+            if cell.kind == "test":
+                tests[cell.gid] = not any(o.get("output_type") == "error" for o in outs)
+                if stop_at_failure and cell.gid in stop_at_failure and not tests[cell.gid]:
                     break
-                continue
-            session.run_cell(code, cell_seconds)
-            if kind == "checker":
-                judge.run_checker(code, gid)
     except SandboxLost as exc:
         fatal = str(exc)
     finally:
@@ -174,7 +170,9 @@ def coverage_run(source_nb, cell_seconds: float = 30) -> dict[str, Any]:
             wrappers[gid] = f"exec(compile(open({str(path)!r}).read(), {str(path)!r}, 'exec'))"
         plan = plan_for(source_nb, wrappers)
         spec = {"data_file": str(Path(tmp) / ".coverage"), "dir": tmp}
-        res = run_variant(plan, cell_seconds, cov=spec)
+        from autograder.sandbox import answers_of
+
+        res = run_variant(plan, answers_of(source_nb), cell_seconds, cov=spec)
         cv = coverage.Coverage(data_file=spec["data_file"], branch=True, include=[tmp + "/*"], config_file=False)
         cv.exclude(UNTESTED)
         cv.load()
@@ -258,10 +256,13 @@ _POOL_STATE: dict[str, Any] = {}
 
 
 def _pool_run(index: int) -> tuple[int, dict]:
+    from autograder.sandbox import answers_of
+
     st = _POOL_STATE
     m = st["mutants"][index]
     plan = plan_for(st["nb"], {m.cell: m.source})
-    return index, run_variant(plan, st["cell_seconds"], stop_at_failure=st["baseline"], wall_seconds=st["wall"])
+    return index, run_variant(plan, answers_of(st["nb"]), st["cell_seconds"], stop_at_failure=st["baseline"],
+                              wall_seconds=st["wall"])
 
 
 def mutant_runs(source_nb, mutants: list, baseline: set[str], jobs: int = 2, cell_seconds: float = 20,

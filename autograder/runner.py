@@ -1,29 +1,42 @@
-"""The sandbox's side of grading: run cells, answer the judge's questions (issue #12).
+"""The sandbox's side of grading: run cells, answer the judge's questions (issues #12, #23).
 
 This process runs inside the sandbox (see ``autograder.sandbox``) as an unprivileged user and
-holds NOTHING secret: no hidden test, no source notebook, no grade. It is started with one open
-file descriptor besides /dev/null, its end of the channel (``autograder.channel``), and serves
-requests until the channel closes:
+holds NOTHING secret: no hidden test, no source notebook, no grade, no reference. It is started
+with one open file descriptor besides /dev/null, its end of the channel (``autograder.channel``),
+and serves requests until the channel closes:
 
-* ``{"op": "run", "source": str}``: run a student or locked cell through IPython (magics, rich
-  display, as in Jupyter) with a per-cell time limit; reply ``{"outputs": [...]}`` (captured,
-  capped: the grader checks and caps them again, it trusts nothing from here).
-* the judge's requests while a test cell runs in the judge: ``get`` (a name in the notebook's
-  namespace), ``getattr``/``setattr``, ``getitem``/``setitem``, ``call`` (plain data + handles),
-  ``len``, ``bool``, ``contains``, ``iter`` (materialised as a list), ``make`` (``remote(value)``:
-  a copy of a plain value made here), ``release``; reply ``{"ok": value}`` or ``{"error": ...}``.
+* ``{"op": "run", "source": str, "binds": [names]?}``: run a student or locked cell through
+  IPython (magics, rich display, as in Jupyter) with a per-cell time limit; reply
+  ``{"outputs": [...]}`` (captured, capped: the grader checks and caps them again, it trusts
+  nothing from here). ``binds`` marks a locked cell: the classes and functions it binds are
+  recorded as the lab's (``lab:<name>``), so that the judge can send one by name.
+* the judge's requests while a test cell runs in the judge: ``get`` (one of the lab's answers),
+  ``getattr``/``setattr``, ``getitem``/``setitem``, ``call``, ``len``, ``bool``, ``contains``,
+  ``iter`` (materialised as a list), ``make`` (a value made here), ``forget`` (drop the mirrors);
+  reply ``{"sync": [...], "ok": value}`` or ``{"sync": [...], "error": ...}``.
 
-Values go back as plain data when they are exactly plain (``type(x) is int``, ...) and as
-handles otherwise; the handle table is keyed by object identity, so one object always has the
-same handle. Everything here can be rewritten by student code, and that is fine: the judge treats
-whatever arrives as the student's answer, and never runs anything it receives.
+Arguments arrive by value-result: the judge's containers, arrays, tensors and lab objects come as
+nodes, kept here as MIRRORS (``Mirrors``, one per key, updated in place when the judge sends them
+again); after the request, the state of every mirror it touched goes back in ``sync``. Values go
+to the judge as plain data when they are exactly plain, as their exact base value when they are
+the standard library's or numpy's subclasses of plain types (str/int enums, numpy scalars), as
+objects when they are the lab's (a class a locked cell bound, or an mlsys_kit class the judge has
+sent), and as handles otherwise (a class the student defined stays a handle; the handle table is
+keyed by object identity, so one object always has the same handle). What student code prints
+while serving the judge goes nowhere. Everything here can be rewritten by student code, and that is
+fine: the judge treats whatever arrives as the student's answer, and never runs anything it
+receives.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import os
 import signal
 import socket
+import sys
 import traceback
 
 from autograder import channel
@@ -38,6 +51,117 @@ BUILTIN_EXCEPTIONS = {n for n, v in vars(__import__("builtins")).items()
 
 class CellTimeout(Exception):
     pass
+
+
+STDLIB = frozenset(sys.stdlib_module_names)
+
+
+def plain_value(obj):
+    """(True, exact base value) for the standard library's and numpy's subclasses of plain types
+    (str/int enums, numpy scalars); (False, None) for anything else (a class the student defines
+    stays a handle)."""
+    t = type(obj)
+    mod = getattr(t, "__module__", "") or ""
+    root = mod.split(".")[0] if isinstance(mod, str) else ""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, np.generic) and isinstance(obj, (np.number, np.bool_)):
+        item = obj.item()
+        return (True, item) if type(item) in (bool, int, float) else (False, None)
+    import enum
+
+    if not (isinstance(obj, enum.Enum) or root in STDLIB or root == "numpy"):
+        return False, None
+    if isinstance(obj, bool):
+        return True, bool(obj)
+    if isinstance(obj, int):
+        return True, int.__index__(obj)
+    if isinstance(obj, float):
+        return True, float.__float__(obj)
+    if isinstance(obj, str):
+        return True, str.__getitem__(obj, slice(None))
+    if isinstance(obj, bytes):
+        return True, bytes.__getitem__(obj, slice(None))
+    return False, None
+
+
+class Mirrors(channel.Nodes):
+    """The sandbox's side of crossing with identity (``channel.Nodes``): what the judge sends is
+    kept here as a mirror under the judge's key (filled in place when it comes again); what
+    student code returns gets a key of the sandbox's; every reply carries what changed."""
+
+    own_keys = range(channel.SANDBOX_KEYS, 1 << 64)
+    refuse_handles_out = True  # the judge refuses them inside its own objects: say so here, as the test's error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lab: dict[str, object] = {}      # name -> class or function a locked cell bound
+        self.lab_refs: dict[int, str] = {}    # id(that object) -> "lab:<name>"
+        self.kit: dict[str, type] = {}        # "kit:<module>:<qualname>" -> class received
+        self.kit_refs: dict[int, str] = {}
+
+    def record(self, names, ns) -> None:
+        for name in names if type(names) is list else []:
+            obj = ns.get(name) if type(name) is str else None
+            mod = getattr(obj, "__module__", None) if isinstance(obj, type) or type(obj).__name__ == "function" else None
+            if type(mod) is str and (mod == ns.get("__name__") or mod.startswith("mlsys_kit.")):
+                self.lab[name] = obj
+                self.lab_refs.setdefault(id(obj), f"lab:{name}")
+
+    # -- receiving --------------------------------------------------------------------------------
+    def object_class(self, ref):
+        if ref.startswith("lab:") and isinstance(self.lab.get(ref[4:]), type):
+            return self.lab[ref[4:]]
+        if ref.startswith("kit:") and ref.count(":") == 2:
+            cls = self.kit.get(ref)
+            if cls is None:
+                _, module, qualname = ref.split(":")
+                if not module.startswith("mlsys_kit."):
+                    raise channel.ChannelError(f"{ref!r} is not a class of mlsys_kit")
+                cls = importlib.import_module(module)
+                for part in qualname.split("."):
+                    cls = getattr(cls, part)
+                if not isinstance(cls, type):
+                    raise channel.ChannelError(f"{ref!r} is not a class")
+                self.kit[ref] = cls
+                self.kit_refs[id(cls)] = ref
+            return cls
+        raise channel.ChannelError(f"this sandbox has no class {ref!r} (the lab's locked cells bind its classes)")
+
+    def code(self, ref):
+        if ref.startswith("lab:") and ref[4:] in self.lab:
+            return self.lab[ref[4:]]
+        raise channel.ChannelError(f"this sandbox has no function or class {ref!r}")
+
+    # -- sending -------------------------------------------------------------------------------------
+    def class_ref(self, cls):
+        return self.lab_refs.get(id(cls)) or self.kit_refs.get(id(cls))
+
+    def outgoing(self, v):
+        t = type(v)
+        key = self.keys.get(id(v))
+        if key is not None and self.objects.get(key) is v:
+            return ("node", key)
+        if t in channel._CONTAINER_TAGS or channel._is_ndarray(v) or channel._is_tensor(v):
+            return ("node", self.key_for(v))
+        ok, base = plain_value(v)
+        if ok:
+            return ("value", base)
+        ref = self.lab_refs.get(id(v))
+        if ref is not None:
+            return ("code", ref)
+        ref = self.class_ref(t)
+        if ref is None or isinstance(v, BaseException):
+            return None
+        params = getattr(t, "__dataclass_params__", None)
+        if params is not None and params.frozen:
+            return ("object", ref, channel.fields_of(v))
+        return ("node", self.key_for(v))
+
+    def describe(self, obj):
+        ref = self.class_ref(type(obj))
+        if ref is None:
+            raise channel.ChannelError(f"a {type(obj).__qualname__} cannot be sent back as a lab object")
+        return ref, channel.fields_of(obj)
 
 
 class Handles:
@@ -58,20 +182,18 @@ class Handles:
         name = type(obj).__qualname__
         return channel.Handle(hid, name if isinstance(name, str) else "object")
 
-    def resolve(self, value):
-        """Arguments from the judge: handles back to objects, recursively (containers are copies)."""
-        t = type(value)
-        if t is channel.Handle:
-            if value.id not in self.by_id:
-                raise LookupError(f"no object with handle {value.id} in the sandbox")
-            return self.by_id[value.id]
-        if t is list:
-            return [self.resolve(v) for v in value]
-        if t is tuple:
-            return tuple(self.resolve(v) for v in value)
-        if t is dict:
-            return {k: self.resolve(v) for k, v in value.items()}
-        return value
+    def get(self, h: channel.Handle):
+        """The object a handle from the judge refers to."""
+        if h.id not in self.by_id:
+            raise channel.ChannelError(f"no object with handle {h.id} in the sandbox")
+        return self.by_id[h.id]
+
+
+class _Sink(io.TextIOBase):
+    """Where student code's printing goes while it serves the judge: nowhere."""
+
+    def write(self, text):
+        return len(text) if isinstance(text, str) else 0
 
 
 class Runner:
@@ -80,6 +202,8 @@ class Runner:
         self.reader = channel.FrameReader(sock, max_total=1 << 62)
         self.cell_seconds, self.request_seconds, self.output_bytes = cell_seconds, request_seconds, output_bytes
         self.handles = Handles()
+        self.mirrors = Mirrors()
+        self.main_pid = os.getpid()
         from IPython.core.interactiveshell import InteractiveShell
         from IPython.utils.capture import capture_output
         from traitlets.config import Config
@@ -135,43 +259,33 @@ class Runner:
     # ---- the judge's requests -----------------------------------------------------------
     def serve(self, req: dict):
         op = req.get("op")
-        h = self.handles.resolve
         if op == "get":
-            name = req["name"]
-            if name not in self.ns:
+            name = req.get("name")
+            if type(name) is not str or name not in self.ns:
                 raise NameError(f"name {name!r} is not defined")
             return self.ns[name]
-        if op == "make":
-            return self.handles(h(req["value"]))
-        if op == "release":
+        if op == "forget":
+            self.mirrors.forget()
             return None
-        if op == "modname":  # a module: the judge imports its own copy by this name
-            mod = h(req["target"])
-            return mod.__name__ if type(mod).__name__ == "module" and type(mod.__name__) is str else None
-        if op == "classinfo":  # an exception class: the judge uses its own class of the same name
-            cls = h(req["target"])
-            if isinstance(cls, type) and issubclass(cls, BaseException):
-                return {"name": cls.__name__, "bases": exception_bases(cls)}
-            return None
-        target = h(req["target"])
+        target = req.get("target")
         if op == "getattr":
             return getattr(target, req["name"])
         if op == "setattr":
-            setattr(target, req["name"], h(req["value"]))
+            setattr(target, req["name"], req["value"])
             return None
         if op == "getitem":
-            return target[h(req["key"])]
+            return target[req["key"]]
         if op == "setitem":
-            target[h(req["key"])] = h(req["value"])
+            target[req["key"]] = req["value"]
             return None
         if op == "call":
-            return target(*h(req["args"]), **h(req["kwargs"]))
+            return target(*req["args"], **req["kwargs"])
         if op == "len":
             return len(target)
         if op == "bool":
             return bool(target)
         if op == "contains":
-            return h(req["value"]) in target
+            return req["value"] in target
         if op == "iter":
             items = []
             for x in target:
@@ -181,44 +295,64 @@ class Runner:
             return items
         raise ValueError(f"unknown request {op!r}")
 
-    def reply(self, value) -> None:
+    def reply(self, message: dict) -> None:
+        """Send ``message`` (with every node that changed here since it last crossed)."""
+        self.mirrors.envelope = {id(message), id(message.get("error"))}
         try:
-            data = channel.encode(value, self.handles)
-        except channel.ChannelError as exc:
-            data = channel.encode({"error": {"type": "ValueError", "bases": ["ValueError"],
+            data = channel.encode(message, self.handles, nodes=self.mirrors)
+        except (channel.ChannelError, RecursionError) as exc:
+            self.mirrors.forget()  # what crossed is unknown now: the judge forgets too (it ends the test)
+            data = channel.encode({"error": {"type": "ValueError", "bases": ["ValueError"], "forget": True,
                                              "message": f"the value cannot be sent to the judge: {exc}"}})
+        finally:
+            self.mirrors.envelope = set()
         self.sock.sendall(channel.frame(data))
 
+    def answer(self, req) -> None:
+        """Serve one request of the judge's (printing silenced) and reply."""
+        sink = _Sink()
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                value = self.timed(self.request_seconds, lambda: self.serve(req))
+            result = {"ok": value}
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the judge as data
+            result = {"error": exception_info(exc)}
+        if os.getpid() != self.main_pid:
+            os._exit(0)
+        self.reply(result)
+
     def loop(self) -> None:
-        main_pid = os.getpid()
+        self.main_pid = os.getpid()
         while True:
             try:
-                req = channel.decode(self.reader.read())
+                frame = self.reader.read()
             except channel.ChannelClosed:
                 return
-            if os.getpid() != main_pid:  # a child that student code forked must not serve the judge
+            if os.getpid() != self.main_pid:  # a child that student code forked must not serve the judge
                 os._exit(0)
+            try:
+                req = channel.decode(frame, self.handles.get, self.mirrors)
+            except (channel.ChannelError, ImportError, AttributeError) as exc:
+                self.reply({"error": exception_info(ValueError(f"the judge's request could not be read here: {exc}"))})
+                continue
             if type(req) is not dict:
                 continue
             if req.get("op") == "run":
                 outs = self.run_cell(req.get("source", ""))
-                if os.getpid() != main_pid:
+                if os.getpid() != self.main_pid:
                     os._exit(0)
+                if "binds" in req:
+                    self.mirrors.record(req["binds"], self.ns)
                 self.reply({"outputs": outs})
                 continue
-            try:
-                value = self.timed(self.request_seconds, lambda: self.serve(req))
-                if os.getpid() != main_pid:
-                    os._exit(0)
-                self.reply({"ok": value})
-            except BaseException as exc:  # noqa: BLE001 - every failure goes back to the judge as data
-                if os.getpid() != main_pid:
-                    os._exit(0)
-                self.reply({"error": exception_info(exc)})
+            self.answer(req)
 
 
 def exception_bases(cls: type) -> list:
-    return [c.__name__ for c in cls.__mro__ if c.__name__ in BUILTIN_EXCEPTIONS and c.__module__ == "builtins"]
+    """The names of the exception's classes, most derived first: the lab's own (the judge maps one
+    it defines, like ``OutOfBlocks``, to its own class) and Python's builtin ones."""
+    return [c.__name__ for c in cls.__mro__ if isinstance(c.__name__, str) and (
+        c.__module__ != "builtins" or c.__name__ in BUILTIN_EXCEPTIONS)][:32]
 
 
 def exception_info(exc: BaseException) -> dict:

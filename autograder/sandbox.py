@@ -54,7 +54,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder import channel
 from autograder.course import _die_with_parent
-from autograder.judge import Judge, SandboxLost, Session
+from autograder.judge import Judge, PlanCell, SandboxLost, Session, drive, lab_answers
 from autograder.sandbox_setup import STUDENT_UID, WORK
 
 FLAGS_FILE = ".mlsys-grade.json"
@@ -82,9 +82,10 @@ class SandboxError(RuntimeError):
     """The notebook could not be graded to the end: the reason, in words."""
 
 
-def cell_plan(nb, source_nb) -> list[tuple[int, str, str, str]]:
-    """(index in nb, kind, grade id, code) for every code cell of the submission ``nb``: test,
-    checker and locked cells take their code from the instructor's ``source_nb`` by grade id."""
+def cell_plan(nb, source_nb) -> list[PlanCell]:
+    """Every code cell of the submission ``nb``, as the grader runs it: test and locked (and
+    checker) cells take their code from the instructor's ``source_nb`` by grade id; a locked cell
+    whose source says ``judge: false`` runs in the sandbox only."""
     src = {}
     for c in source_nb.cells:
         gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -98,14 +99,19 @@ def cell_plan(nb, source_nb) -> list[tuple[int, str, str, str]]:
         s = src.get(gid)
         meta = s.metadata.get("nbgrader", {}) if s is not None else {}
         if s is not None and meta.get("grade") and not meta.get("solution"):
-            plan.append((i, "test", gid, s.source))
-        elif s is not None and s.metadata.get("mlsys_grade", {}).get("kind") == "checker":
-            plan.append((i, "checker", gid, s.source))
+            plan.append(PlanCell(i, "test", gid, s.source))
         elif s is not None and meta.get("locked") and not meta.get("solution"):
-            plan.append((i, "locked", gid, s.source))
+            judged = s.metadata.get("mlsys_grade", {}).get("judge", True) is not False
+            plan.append(PlanCell(i, "locked", gid, s.source, judged))
         else:
-            plan.append((i, "student", gid, cell.source))
+            plan.append(PlanCell(i, "student", gid, cell.source))
     return plan
+
+
+def answers_of(source_nb) -> list[str]:
+    """The lab's answers: the names its solution cells bind (``autograder.judge.lab_answers``)."""
+    return lab_answers(c.source for c in source_nb.cells
+                       if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 
 class SandboxedExecute(NbGraderPreprocessor):
@@ -140,9 +146,8 @@ class SandboxedExecute(NbGraderPreprocessor):
         plan = cell_plan(nb, source_nb)
         notes = list(nb.metadata.pop("mlsys_grade_flags", []))
         lab_code = [c.source for c in source_nb.cells if c.cell_type == "code"]
-        notes += check_submission([(gid, code) for _, kind, gid, code in plan if kind == "student"], reference,
-                                  lab_code)
-        outputs, more = self.grade(plan, workdir, course_root)
+        notes += check_submission([(c.gid, c.code) for c in plan if c.kind == "student"], reference, lab_code)
+        outputs, more = self.grade(plan, answers_of(source_nb), workdir, course_root)
         notes += more
         fatal = outputs.pop("fatal", None)
         for i, outs in outputs.items():
@@ -154,7 +159,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         return nb, resources
 
     # ---- one submission ---------------------------------------------------------------------
-    def grade(self, plan, workdir: Path, course_root: Path) -> tuple[dict, list[str]]:
+    def grade(self, plan, answers: list[str], workdir: Path, course_root: Path) -> tuple[dict, list[str]]:
         notes: list[str] = []
         isolate = self.isolate and isolation_available()
         if self.isolate and not isolate:
@@ -185,19 +190,14 @@ class SandboxedExecute(NbGraderPreprocessor):
         theirs.close()
         session = Session(mine, request_seconds=self.timeout, grace=max(5.0, self.timeout / 2), deadline=deadline,
                           max_total=self.max_channel_mb << 20)
-        judge = Judge(session, test_seconds=max(self.timeout, 1) * 10)
+        judge = Judge(session, test_seconds=max(self.timeout, 1) * 10, answers=answers)
         outputs: dict = {}
         budget = [self.max_total_output_kb * 1024]
         try:
             session.wait_ready(STARTUP_SECONDS)
-            for i, kind, gid, code in plan:
-                if kind == "test":
-                    outputs[i] = judge.run_test(code, gid)
-                    continue
-                outputs[i] = clean_outputs(session.run_cell(code, self.timeout), self.max_output_kb * 1024,
-                                           budget, notes)
-                if kind == "checker":
-                    judge.run_checker(code, gid)
+            for cell, outs in drive(plan, session, judge, self.timeout):
+                outputs[cell.index] = outs if cell.kind == "test" else \
+                    clean_outputs(outs, self.max_output_kb * 1024, budget, notes)
         except SandboxLost as exc:
             tail = _tail(err)
             outputs["fatal"] = str(exc) + (f": {tail}" if tail and "died" in str(exc) else "")

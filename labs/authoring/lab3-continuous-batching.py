@@ -56,6 +56,8 @@ class LabScheduler:
     """The engine's scheduler interface, wired to the three functions you write below."""
 
     name = "lab"
+    # what your functions get of a scheduler (the grader sends these fields to your code)
+    _mirror_fields = ("kv", "max_num_seqs", "token_budget", "waiting", "running", "now")
 
     def __init__(self, kv, max_num_seqs=8, token_budget=NO_BUDGET):
         self.kv = kv
@@ -73,7 +75,7 @@ class LabScheduler:
         return bool(self.waiting or self.running)
 
     def schedule(self):
-        batch = remote([])
+        batch = []
         taken = schedule_decodes(self, batch)
         schedule_prefills(self, batch, taken)
         return batch
@@ -82,12 +84,6 @@ class LabScheduler:
         seq.status = "finished"
         self.running.remove(seq)
         self.kv.free(seq.rid)
-
-
-def remote(value):
-    """Tests write ``batch = remote([])`` for a list your function appends to: here it is the list
-    itself; in the grader (whose tests run outside your kernel) it is a list made in your kernel."""
-    return value
 
 
 def lab_factory(max_num_seqs=8, token_budget=NO_BUDGET):
@@ -183,7 +179,7 @@ sched = LabScheduler(kv)
 seqs = [running_seq(kv, 0, 6, 9, generated=3), running_seq(kv, 1, 4, 9, generated=1), running_seq(kv, 2, 2, 9, generated=3)]
 sched.running = list(seqs)
 assert kv.num_free == 1
-batch = remote([])
+batch = []
 taken = schedule_decodes(sched, batch)
 assert [(s.rid, n) for s, n in batch] == [(0, 1), (1, 1)], [(s.rid, n) for s, n in batch]
 assert taken == 2
@@ -194,7 +190,7 @@ kv = SimKV(4, 4)
 sched = LabScheduler(kv)
 seqs = [running_seq(kv, 0, 6, 9, generated=3), running_seq(kv, 1, 4, 9, generated=1), running_seq(kv, 2, 2, 9, generated=3)]
 sched.running = list(seqs)
-batch = remote([])
+batch = []
 assert schedule_decodes(sched, batch) == 1 and [(s.rid, n) for s, n in batch] == [(0, 1)]
 assert [s.rid for s in sched.waiting] == [1, 2], "2 is preempted for 0, then 1 is the newest and preempts itself"
 kv = SimKV(8, 4)
@@ -202,7 +198,7 @@ sched = LabScheduler(kv)
 p = running_seq(kv, 5, 10, 4, computed=4)  # still prefilling: not a decode
 d = running_seq(kv, 6, 5, 4, generated=1)   # 5 cached tokens: its next token fits the block
 sched.running = [p, d]
-batch = remote([])
+batch = []
 assert schedule_decodes(sched, batch) == 0 and [(s.rid, n) for s, n in batch] == [(6, 1)]
 assert not sched.waiting
 kv = SimKV(3, 4)
@@ -210,14 +206,14 @@ sched = LabScheduler(kv)
 old, new = running_seq(kv, 0, 9, 9, generated=0, computed=8), running_seq(kv, 1, 3, 9, generated=2)  # 8 and 4 cached
 old.num_generated, old.prompt_len = 1, 8  # decoding: 8 cached, its 9th token to feed
 sched.running = [old, new]
-batch = remote([])
+batch = []
 assert schedule_decodes(sched, batch) == 1 and [(s.rid, n) for s, n in batch] == [(0, 1)]
 assert [s.rid for s in sched.waiting] == [1] and new.num_computed == 0
 kv = SimKV(2, 4)
 sched = LabScheduler(kv)
 alone = running_seq(kv, 3, 7, 9, generated=2)  # 8 cached: the whole cache
 sched.running = [alone]
-batch = remote([])
+batch = []
 assert schedule_decodes(sched, batch) == 0 and list(batch) == [] and [s.rid for s in sched.waiting] == [3]
 ### END HIDDEN TESTS
 
@@ -342,7 +338,7 @@ kv = SimKV(6, 4)
 sched = LabScheduler(kv, max_num_seqs=2)
 for rid, p in enumerate([5, 9, 2]):
     sched.add(running_seq(SimKV(8, 4), rid, p, 3, computed=0))
-batch = remote([])
+batch = []
 schedule_prefills(sched, batch, taken=0)
 assert [(s.rid, n) for s, n in batch] == [(0, 5), (1, 9)], [(s.rid, n) for s, n in batch]
 assert [s.rid for s in sched.running] == [0, 1] and [s.rid for s in sched.waiting] == [2], "max_num_seqs is 2"
@@ -353,7 +349,7 @@ kv = SimKV(5, 4)
 sched = LabScheduler(kv)
 for rid, p in enumerate([5, 13, 2]):
     sched.add(running_seq(SimKV(8, 4), rid, p, 3, computed=0))
-batch = remote([])
+batch = []
 schedule_prefills(sched, batch, taken=1)  # 4 blocks left: 2 for request 0, request 1 needs 4
 assert [(s.rid, n) for s, n in batch] == [(0, 5)], "request 1 does not fit and request 2 may not overtake it"
 # hand-made cases for each branch of the loop over running requests: two prefills of 12 tokens,
@@ -369,17 +365,17 @@ def _two_prefills(blocks, budget=NO_BUDGET):
 
 
 kv, sched, a, b = _two_prefills(8, budget=8)  # the budget is spent on request 0: stop there
-batch = remote([])
+batch = []
 schedule_prefills(sched, batch, taken=0)
 assert [(s.rid, n) for s, n in batch] == [(0, 8)] and b.num_preemptions == 0, [(s.rid, n) for s, n in batch]
 kv, sched, a, b = _two_prefills(3)  # request 0 needs 2 blocks, 1 is free: the newer request 1 is preempted
-batch = remote([])
+batch = []
 schedule_prefills(sched, batch, taken=0)
 assert [(s.rid, n) for s, n in batch] == [(0, 8)], [(s.rid, n) for s, n in batch]
 assert b.num_preemptions == 1 and b.status == "waiting" and [s.rid for s in sched.waiting] == [1]
 assert sched.running == [a] and a.num_preemptions == 0 and kv.num_free == 2
 kv, sched, a, b = _two_prefills(4)  # exactly the 2 blocks request 0 needs are free: nobody is preempted
-batch = remote([])
+batch = []
 schedule_prefills(sched, batch, taken=0)
 assert [(s.rid, n) for s, n in batch] == [(0, 8)] and sched.running == [a, b], [(s.rid, n) for s, n in batch]
 assert a.num_preemptions == 0 and b.num_preemptions == 0 and len(sched.waiting) == 0
@@ -387,7 +383,7 @@ kv = SimKV(3, 4)  # the newer request is already in this batch (a decode): it ma
 sched = LabScheduler(kv)
 a, d = running_seq(kv, 0, 12, 3, computed=4), running_seq(kv, 1, 4, 5, generated=1)
 sched.running = [a, d]
-batch = remote([])
+batch = []
 batch.append((d, 1))
 schedule_prefills(sched, batch, taken=kv.blocks_needed(1, 1))
 assert [(s.rid, n) for s, n in batch] == [(1, 1)] and d.num_preemptions == 0 and a.num_preemptions == 0
@@ -397,7 +393,7 @@ sched = LabScheduler(kv)
 d, a, b = (running_seq(kv, 0, 4, 5, generated=1), running_seq(kv, 1, 12, 3, computed=4),
            running_seq(kv, 2, 12, 3, computed=4))
 sched.running = [d, a, b]
-batch = remote([])
+batch = []
 batch.append((d, 1))
 schedule_prefills(sched, batch, taken=kv.blocks_needed(0, 1))
 assert [(s.rid, n) for s, n in batch] == [(0, 1), (1, 8)], [(s.rid, n) for s, n in batch]
@@ -407,7 +403,7 @@ sched = LabScheduler(kv)
 a, c, d = (running_seq(kv, 0, 12, 3, computed=4), running_seq(kv, 1, 7, 3, computed=5),
            running_seq(kv, 2, 4, 5, generated=1))
 sched.running = [a, c, d]
-batch = remote([])
+batch = []
 batch.append((d, 1))
 schedule_prefills(sched, batch, taken=kv.blocks_needed(2, 1))
 assert [(s.rid, n) for s, n in batch] == [(2, 1)], [(s.rid, n) for s, n in batch]
@@ -485,7 +481,7 @@ for r, req in zip(real2, _trace):
 # request rates, for static batching (the engine's built-in baseline), your scheduler without a
 # budget, and your scheduler with a 512-token budget, on prompts long enough to hurt.
 
-# %% kind="locked" id="plots"
+# %% kind="locked" id="plots" judge=false
 from mlsys_kit.viz.serving import plot_latency_vs_rate
 
 long_prompts = dict(prompt=LengthDist("lognormal", 512, 16, 2048, 1.0), output=LengthDist("lognormal", 64, 2, 256, 0.8))

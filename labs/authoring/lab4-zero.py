@@ -49,12 +49,6 @@ CLUSTER_64x40GB = (64, 40e9)   # (ranks, bytes per device): 64 GPUs of 40 GB
 CLUSTER_8x80GB = (8, 80e9)     # 8 GPUs of 80 GB
 
 
-def remote(value):
-    """Tests write ``p = remote(tensor)`` for a tensor your function updates in place: here it is the
-    tensor itself; in the grader (whose tests run outside your kernel) it is one made in your kernel."""
-    return value
-
-
 def fresh_partition_probe(numel, n):
     """Partition a buffer of ones, write 7 into every slice returned, partition ones again: returns
     (the input buffer, the second call's slices). Slices must be new tensors, so neither changes."""
@@ -215,7 +209,7 @@ def adam_update(p, g, m, v, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
 # %% kind="test" id="test_adam" points=2
 _ref = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
 _opt = torch.optim.Adam([_ref], lr=0.1)
-_p, _m, _v = remote(torch.tensor([1.0, -2.0, 3.0])), remote(torch.zeros(3)), remote(torch.zeros(3))
+_p, _m, _v = torch.tensor([1.0, -2.0, 3.0]), torch.zeros(3), torch.zeros(3)
 for _t in range(1, 4):
     _g = torch.tensor([0.5, -1.0, 0.25]) * _t
     _ref.grad = _g.clone(); _opt.step()
@@ -228,7 +222,7 @@ for _seed in range(5):
     _big0 = torch.randn(40, generator=_gen)
     _ref = _big0[10:30].clone().requires_grad_(True)
     _opt = torch.optim.Adam([_ref], lr=0.01 * (_seed + 1), betas=(0.8, 0.99), eps=1e-6)
-    _big, _m, _v = remote(_big0.clone()), remote(torch.zeros(40)), remote(torch.zeros(40))
+    _big, _m, _v = _big0.clone(), torch.zeros(40), torch.zeros(40)
     for _t in range(1, 6):
         _g = torch.randn(20, generator=_gen)
         _ref.grad = _g.clone(); _opt.step()
@@ -330,7 +324,7 @@ for numel, n in [(5, 2), (6, 3), (4, 4), (3, 1)]:
 model = small_model((4, 6, 2), 3)
 x, y = torch.randn(12, 4), torch.randn(12, 2)
 for n in (2, 3, 4, 6):
-    world, states = SimWorld(n), remote(init_zero2(flat_params(model), n))   # zero2_step changes states
+    world, states = SimWorld(n), init_zero2(flat_params(model), n)   # zero2_step changes states in place
     grads = [local_grad(model, states[r]["params"], x.chunk(n)[r], y.chunk(n)[r]) for r in range(n)]
     zero2_step(world, states, grads, 1, 1e-3)
     full = _pad(local_grad(model, flat_params(model), x, y)[: flat_params(model).numel()], n)

@@ -30,11 +30,6 @@
 import math
 
 
-def remote(value):
-    """Identity here; the grader uses it to build values inside your kernel."""
-    return value
-
-
 def uniform(n, out=10, extra=5, fwd=1.0, bwd=2.0):
     """n identical layers; the input is as big as an output."""
     return {"out": [out] * (n + 1), "extra": [extra] * n, "fwd": [fwd] * n, "bwd": [bwd] * n}

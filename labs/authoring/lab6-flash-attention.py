@@ -41,11 +41,6 @@ import torch
 torch.set_num_threads(1)
 
 
-def remote(value):
-    """Identity here; the grader uses it to build values inside your kernel."""
-    return value
-
-
 def naive_attention(q, k, v, causal=False):
     """The three-pass reference (Algorithm 0): returns (O, L) with L the log-sum-exp of each row."""
     s = q @ k.T / math.sqrt(q.shape[1])

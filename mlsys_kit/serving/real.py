@@ -54,7 +54,13 @@ class RealBackend:
 class RunnerKV:
     """The real engine's KV view: the runner's BlockManager and allocator, read-only except
     :meth:`free` (the runner itself appends while running a step); swap copies live in
-    :class:`~mlsys_kit.serving.swap.HostKV`."""
+    :class:`~mlsys_kit.serving.swap.HostKV`.
+
+    A scheduler that runs in another process (a student's, in the grader's sandbox) gets a
+    mirror of this view carrying only ``_mirror_fields``: the block accounting, not the model
+    (freeing blocks is bookkeeping; the K/V tensors stay where they are)."""
+
+    _mirror_fields = ("manager", "allocator", "block_size", "num_blocks", "max_seq_len")
 
     def __init__(self, runner: Any) -> None:
         self.runner = runner
@@ -77,7 +83,7 @@ class RunnerKV:
 
     def free(self, seq_id: Hashable) -> None:
         if seq_id in self.manager:
-            self.runner.free(seq_id)
+            self.manager.free(seq_id)  # what PagedModelRunner.free does: a mirror has no runner
 
     def enable_swap(self, host_blocks: int) -> None:
         from mlsys_kit.serving.swap import HostKV
