@@ -167,20 +167,27 @@ class Nodes:
     # -- what changed since the last crossing ----------------------------------------------------
     @staticmethod
     def shallow(v: Any) -> tuple:
-        """(tokens, items): a node's content one level deep; ``tokens`` compares equal exactly when
-        the same objects (and equal scalars) sit in the same places; ``items`` holds them."""
+        """A node's content one level deep: the objects in it, in order (held, so that comparing
+        them by identity later is sound), or for an array or tensor its version and buffer."""
         t = type(v)
-        if _is_tensor(v):
-            return (v._version, v.data_ptr(), tuple(v.shape), str(v.dtype)), ()
-        if _is_ndarray(v):
-            return (v.shape, v.dtype.str, v.tobytes()), ()
         if t in _DICTS:
-            items = tuple(x for kv in v.items() for x in kv)
-        elif t in _CONTAINER_TAGS:
-            items = tuple(v)
-        else:
-            items = tuple(x for kv in fields_of(v).items() for x in kv)
-        return tuple([x if type(x) in _SCALARS else id(x) for x in items]), items
+            return tuple(x for kv in v.items() for x in kv)
+        if t in _CONTAINER_TAGS:
+            return tuple(v)
+        if _is_tensor(v):
+            return (v._version, v.data_ptr(), tuple(v.shape), str(v.dtype))
+        if _is_ndarray(v):
+            return (v.shape, v.dtype.str, v.tobytes())
+        get = _FIELD_GETTERS.get(t)
+        if get is None:
+            get = _field_getter(t)
+        return get(v)
+
+    @staticmethod
+    def same(a: tuple, b: tuple) -> bool:
+        """Did a node keep its content? The same objects in the same places (equal scalars that
+        are different objects count as a change: it only costs a resend)."""
+        return len(a) == len(b) and all(map(_is, a, b))
 
     def scan(self) -> dict[int, tuple]:
         """{key: shallow content} of the known nodes that changed since they last crossed; keys
@@ -197,7 +204,8 @@ class Nodes:
                 self.dropped.append(key)
                 continue
             snap = self.shallow(obj)
-            if key not in self.snaps or self.snaps[key][0] != snap[0]:
+            old = self.snaps.get(key)
+            if old is None or not (old == snap if _is_tensor(obj) or _is_ndarray(obj) else self.same(old, snap)):
                 changed[key] = snap
         return changed
 
@@ -483,6 +491,37 @@ class _Encoder:
 
 
 _SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+_is = __import__("operator").is_
+_FIELD_GETTERS: dict[type, Callable[[Any], tuple]] = {}
+
+
+def _field_getter(cls: type) -> Callable[[Any], tuple]:
+    """A fast function from a lab object to its fields' values, in a fixed order (names first,
+    so that a field that appears or disappears is a change too)."""
+    import operator
+
+    names = _field_names(cls)
+    if names is None or names[1]:
+        fixed = names[0] if names is not None else ()
+
+        def get(obj, fixed=fixed):
+            d = vars(obj) if hasattr(obj, "__dict__") else {}
+            return tuple(d) + tuple(d.values()) + tuple(getattr(obj, n, _MISSING) for n in fixed)
+    else:
+        many = operator.attrgetter(*names[0]) if len(names[0]) > 1 else None
+        one = names[0][0] if len(names[0]) == 1 else None
+
+        def get(obj, many=many, one=one, names=names[0]):
+            try:
+                return many(obj) if many is not None else (getattr(obj, one),) if one is not None else ()
+            except AttributeError:
+                return tuple(getattr(obj, n, _MISSING) for n in names)
+    if len(_FIELD_GETTERS) < 4096:
+        _FIELD_GETTERS[cls] = get
+    return get
+
+
+_MISSING = object()
 
 
 def _containers() -> dict[type, bytes]:

@@ -10,7 +10,7 @@ Both grade the same submissions (the lab 0 solution, ``--batch`` copies) through
 ``autograder.grade.autograde``: one submission at --jobs 1 (seconds per submission), then the
 batch at --jobs 1 and --jobs 2 (submissions per minute). Prints one JSON object.
 
-    .venv/bin/python benchmarks/autograde.py [--batch 10] [--designs new,old]
+    .venv/bin/python benchmarks/autograde.py [--batch 10] [--designs new,old] [--lab lab0-costs]
 """
 
 from __future__ import annotations
@@ -97,16 +97,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=10, help="submissions per batch (default 10)")
     ap.add_argument("--designs", default="new,old", help="comma-separated: new, old (default both)")
+    ap.add_argument("--lab", default=LAB, help=f"the lab to grade (default {LAB})")
     args = ap.parse_args()
     designs = args.designs.split(",")
     if args.batch < 1 or not designs or any(d not in ("new", "old") for d in designs):
         ap.error(f"--batch must be >= 1 and --designs a list of new/old: got {args.batch}, {args.designs!r}")
-    out: dict = {"lab": LAB, "cpus": os.cpu_count(), "batch": args.batch,
+    if not (ROOT / "labs" / "source" / args.lab).is_dir():
+        ap.error(f"--lab must be a lab under labs/source: got {args.lab!r}")
+    out: dict = {"lab": args.lab, "cpus": os.cpu_count(), "batch": args.batch,
                  "load_average_at_start": round(os.getloadavg()[0], 2)}
     for design in designs:
-        one = timed(design, 1, 1)
-        j1 = timed(design, args.batch, 1)
-        j2 = timed(design, args.batch, 2)
+        one = timed(design, 1, 1, args.lab)
+        j1 = timed(design, args.batch, 1, args.lab)
+        j2 = timed(design, args.batch, 2, args.lab)
         out[design] = {"one_submission_s": round(one, 2), "batch_jobs1_s": round(j1, 2), "batch_jobs2_s": round(j2, 2),
                        "seconds_per_submission_jobs1": round(j1 / args.batch, 2),
                        "submissions_per_min_jobs1": round(60 * args.batch / j1, 1),

@@ -13,6 +13,7 @@ import math
 import socket
 import struct
 import threading
+from collections import OrderedDict, deque
 
 import numpy as np
 import pytest
@@ -154,15 +155,16 @@ def is_plain(v) -> bool:
     t = type(v)
     if t in (type(None), bool, int, float, str, bytes, Handle, np.ndarray, torch.Tensor):
         return True
-    if t in (list, tuple):
+    if t in (list, tuple, set, frozenset, deque):
         return all(is_plain(x) for x in v)
-    return t is dict and all(type(k) in (str, int) and is_plain(x) for k, x in v.items())
+    return t in (dict, OrderedDict) and all(is_plain(k) and is_plain(x) for k, x in v.items())
 
 
 @pytest.mark.parametrize("raw, words", [
     (b"i\x00\x00\x10\x01" + b"\x00" * 4097, "int of 4097 bytes"),
     (b"l\xff\xff\xff\xff", "does not fit"),
-    (b"d\x00\x00\x00\x01l\x00\x00\x00\x00N", "dict key of type list"),
+    (b"d\x00\x00\x00\x01l\x00\x00\x00\x00N", "a list cannot be a dict key"),
+    (b"m" + b"\x00" * 7 + b"\x01l\x00\x00\x00\x00", "not expected in this message"),  # a node without a table
     (b"d\x00\x00\x00\x02s\x00\x00\x00\x01aNs\x00\x00\x00\x01aN", "duplicate dict key"),
     (b"s\x00\x00\x00\x02\xff\xfe", "invalid UTF-8"),
     (b"a" + struct.pack(">I", 2) + b"|O" + b"\x00" + struct.pack(">Q", 0), "not allowed"),

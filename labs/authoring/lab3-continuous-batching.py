@@ -411,10 +411,10 @@ import random
 from mlsys_kit.serving.engine import SimBackend as _Sim, serve as _serve
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
 _rng = random.Random(2)
-for trial in range(60):
-    _spec = {"n": _rng.randint(1, 25), "rate": _rng.uniform(1, 300), "prompt": ["uniform", 8, 1, 30],
-             "output": ["uniform", 8, 1, 25], "process": "gamma", "cv": _rng.uniform(0.5, 3), "seed": 100 + trial}
-    blocks, seats = _rng.randint(14, 30), _rng.randint(1, 8)
+for trial in range(20):  # whole runs, each step through the judge: few, small and tight (preemptions)
+    _spec = {"n": _rng.randint(1, 16), "rate": _rng.uniform(1, 300), "prompt": ["uniform", 8, 1, 30],
+             "output": ["uniform", 8, 1, 20], "process": "gamma", "cv": _rng.uniform(0.5, 3), "seed": 100 + trial}
+    blocks, seats = _rng.randint(13, 24), _rng.randint(1, 8)
     mine = traced_run(_spec, seats=seats, blocks=blocks)
     check_trace(mine, seats=seats)
     ref = _serve(workload_from(_spec), lambda kv: _Chunked(kv, seats, 10**9), _Sim(num_blocks=blocks, block_size=4))
@@ -433,10 +433,10 @@ import random
 from mlsys_kit.serving.engine import SimBackend as _Sim, serve as _serve
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
 _rng = random.Random(3)
-for trial in range(60):
-    _spec = {"n": _rng.randint(1, 25), "rate": _rng.uniform(1, 300), "prompt": ["uniform", 8, 1, 30],
-             "output": ["uniform", 8, 1, 25], "process": "gamma", "cv": _rng.uniform(0.5, 3), "seed": 200 + trial}
-    blocks, seats = _rng.randint(14, 30), _rng.randint(1, 8)
+for trial in range(20):  # whole runs, each step through the judge: few, small and tight (preemptions)
+    _spec = {"n": _rng.randint(1, 16), "rate": _rng.uniform(1, 300), "prompt": ["uniform", 8, 1, 30],
+             "output": ["uniform", 8, 1, 20], "process": "gamma", "cv": _rng.uniform(0.5, 3), "seed": 200 + trial}
+    blocks, seats = _rng.randint(13, 24), _rng.randint(1, 8)
     budget = _rng.randint(seats, 24)
     mine = traced_run(_spec, seats=seats, budget=budget, blocks=blocks)
     check_trace(mine, seats=seats, budget=budget)
