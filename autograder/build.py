@@ -30,8 +30,9 @@ differs from what its source builds. Cell kinds (docs/labs.md has the table):
 kind       cell type   nbgrader role
 =========  ==========  ====================================================================
 (none)     markdown    explanation; with an ``id`` it is locked (read-only for students)
-locked     code        setup and helpers, read-only, run in the student's kernel
-checker    code        locked; also run by the trusted judge (functions tests call)
+locked     code        setup and helpers, read-only; run in the student's kernel, the sandbox
+                       and the trusted judge (``judge=false``: not the judge)
+checker    code        a locked cell by another name (functions tests call)
 solution   code        autograded answer: the reference between ``### BEGIN/END SOLUTION``
 test       code        autograded tests with ``points``; hidden part between
                        ``### BEGIN/END HIDDEN TESTS``

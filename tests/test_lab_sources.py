@@ -100,6 +100,8 @@ def test_builder_output_for_every_kind():
     assert meta["q_why_rubric"]["task"] and nb.cells[7].source.startswith("=== BEGIN MARK SCHEME ===")
     assert nb.cells[0].source == "# Lab 9\n\nSome text."
     assert nb.cells[3].source.splitlines()[1].strip() == "### BEGIN SOLUTION"
+    sandbox_only = to_notebook(parse(GOOD.replace('id="checks"', 'id="checks" judge=false'), "good.py"))
+    assert sandbox_only.cells[5].metadata["mlsys_grade"] == {"kind": "checker", "judge": False}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -124,6 +126,10 @@ def test_builder_output_for_every_kind():
     (GOOD.replace('# mlsys_grade: {"reference"', '# mlsys_grade: {"refs"'), "keys ['reference']"),
     (GOOD.replace('"reference": ["mlsys_kit.models.costs"]', '"reference": "costs"'), "list of mlsys_kit module"),
     (GOOD.replace("# mlsys_grade", "x = 1\n# mlsys_grade"), "code before the first '# %%' cell"),
+    (GOOD.replace('id="test_area" points=2', 'id="test_area" points=2 judge=false'), "judge=false is the one value"),
+    (GOOD.replace('id="setup"', 'id="setup" judge=true'), "got judge=True on a locked cell"),
+    (GOOD.replace("import math\n", "import math\narea = None\n"), "locked cell 'setup' binds area"),
+    (GOOD.replace("assert type(area(1.0)) is float\n", "area = lambda r: 0.0\n"), "test cell 'test_area' binds area"),
     ("x = 1\n", "no '# %%' cell markers"),
 ])
 def test_builder_rejects_bad_sources(text, message):
