@@ -572,7 +572,6 @@ class Judge:
         if error is not None:
             self.notes.append(f"locked cell {gid!r} failed in the judge: {type(error).__name__}: {error}"[:300])
 
-    run_checker = run_locked
 
     def run_test(self, source: str, gid: str) -> list[dict]:
         """The nbgrader outputs of test cell ``gid``."""

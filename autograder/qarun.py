@@ -3,7 +3,7 @@
 Lab QA grades OUR OWN code (the reference solution and mutants of it), so it needs no sandbox,
 but it must judge exactly as the real grader does (docs/grading.md): student and locked cells
 run in a separate process through ``autograder.runner`` (IPython, as in the sandbox), test
-cells run here in ``autograder.judge`` against that process over the plain-data channel,
+cells run here in ``autograder.judge`` against that process over the channel, locked and
 checker cells run in both, and the cell plan is ``autograder.sandbox.cell_plan``'s. What is
 left out is only the isolation (namespaces, rlimits, uid).
 

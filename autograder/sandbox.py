@@ -4,11 +4,14 @@
 course's ``nbgrader_config.py`` sets this up), so nbgrader still restores the instructor's
 cells, saves the grades to its gradebook and makes the feedback. The cells run in notebook order:
 
-* solution (student) cells and locked cells run in the SANDBOX, one process per submission
+* solution (student) cells run in the SANDBOX, one process per submission
   (``autograder.runner``), which holds nothing secret;
-* test cells run in the JUDGE (``autograder.judge``), here in the grader's process, their code
-  taken from the instructor's SOURCE notebook by grade id (never from the submission); checker
-  cells run in both. A test reaches student values over ``autograder.channel``: plain data only.
+* locked (and checker) cells run in the sandbox, for the student code that uses their helpers,
+  and in the JUDGE (``autograder.judge``), here in the grader's process, whose copy is the only
+  one a test sees (``judge: false`` cells: the sandbox only);
+* test cells run in the judge. Test and locked code is taken from the instructor's SOURCE
+  notebook by grade id (never from the submission). The judge reads only the lab's answers from
+  the sandbox (``answers_of``), over ``autograder.channel``: data, never code.
 
 The sandbox (Linux, util-linux ``unshare``):
 

@@ -633,7 +633,7 @@ for _ in range(50):
     assert abs(static_utilization(lengths, 100) - rep["static_utilization"]) < 1e-12
 ### END HIDDEN TESTS
 
-# %% kind="locked" id="sweep"
+# %% kind="locked" id="sweep" judge=false
 # The sweep (not graded): ShareGPT-like lengths, 2048-token reservation
 import random
 import matplotlib.pyplot as plt
