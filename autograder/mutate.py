@@ -28,6 +28,26 @@ skip-copy          ``list(x)``, ``dict(x)``, ``set(x)``, ``x.copy()``, ``x.clone
                    ``copy.deepcopy(x)``, ``x[:]`` -> ``x`` (the caller's object, not a copy)
 =================  ========================================================================
 
+And the bugs students make (issue #25), which the operators above do not express:
+
+=================  ========================================================================
+operator           change
+=================  ========================================================================
+param-fixed        a parameter replaced by the value the lab's tests pass most often (the
+                   function ignores it: every test that keeps that value cannot tell)
+drop-sort          ``sorted(x, ...)`` -> ``x``, ``reversed(x)`` -> ``x``
+swap-loops         two directly nested ``for`` loops exchanged
+in-place-arg       ``y = p <op> e`` -> ``p <op>= e; y = p`` and ``p.add(e)`` -> ``p.add_(e)`` (torch),
+                   for a parameter ``p``: the caller's argument changed instead of a new value
+memo-first-arg     a function's results cached on the function, keyed on its first argument
+                   only (module-level state that outlives a call, keyed on too little)
+drop-rounding      ``round(x[, n])`` -> ``x``, ``math.isclose(a, b, ...)`` -> ``a == b``,
+                   ``torch.allclose(a, b, ...)`` -> ``torch.equal(a, b)``, a tiny float
+                   tolerance added to one side of a comparison dropped
+=================  ========================================================================
+
+A counter update removed (``n += 1``) is the ``delete`` operator above.
+
 Only code inside ``### BEGIN SOLUTION`` / ``### END SOLUTION`` regions is mutated (what students
 write). A mutant is a text edit of the cell (the node's exact source span replaced), so comments
 and layout elsewhere stay; every mutant compiles. Each has a stable ``key`` (cell, the line's text,
@@ -38,8 +58,8 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 from dataclasses import dataclass
-from typing import Iterator
 
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
@@ -51,6 +71,9 @@ ARITH = {ast.Add: [ast.Sub], ast.Sub: [ast.Add], ast.Mult: [ast.Add], ast.Div: [
 COPY_CALLS = {"list", "dict", "set"}
 COPY_METHODS = {"copy", "clone"}
 WRONG_TYPE = {"int": "float", "float": "int", "list": "tuple", "tuple": "list", "bool": "int"}
+INPLACE_METHODS = {"add", "sub", "mul", "div", "clamp", "neg", "abs", "exp", "sqrt", "pow", "fill", "zero",
+                   "masked_fill", "addcmul", "addcdiv"}
+TOLERANCE = 1e-6  # a float constant at most this big, added to one side of a comparison, is a tolerance
 
 
 @dataclass(frozen=True)
@@ -97,11 +120,27 @@ def _offsets(source: str) -> list[int]:
 class _Sites(ast.NodeVisitor):
     """Collects (node, operator, replacement text) for every mutation site."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, test_values: dict[str, dict[str, Counter]] | None = None):
         self.source = source
         self.sites: list[tuple[ast.AST, str, str]] = []
         self.func: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
         self.slice_consts: set[int] = set()
+        self.test_values = test_values or {}  # function name -> {"#i" or keyword: values the tests pass}
+        # whole-cell edits (several spans): (first line, last line, operator, old, new, the cell's new text)
+        self.texts: list[tuple[int, int, str, str, str, str]] = []
+        self.starts = _offsets(source)
+        self.lines = source.splitlines()
+        self.region = solution_lines(source)
+
+    def params(self) -> list[str]:
+        func = self.func[-1] if self.func else None
+        if func is None:
+            return []
+        return [a.arg for a in func.args.posonlyargs + func.args.args + func.args.kwonlyargs
+                if a.arg not in ("self", "cls")]
+
+    def offset(self, line: int, col: int) -> int:
+        return self.starts[line - 1] + col
 
     def seg(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.source, node) or ast.unparse(node)
@@ -112,8 +151,41 @@ class _Sites(ast.NodeVisitor):
     # ---- functions (for return-input / return-type) -------------------------------------
     def visit_FunctionDef(self, node):
         self.func.append(node)
+        first = next((st for st in node.body if st.lineno in self.region), None)
+        if first is not None:
+            indent = " " * first.col_offset
+            per = self.test_values.get(node.name, {})
+            for i, param in enumerate(self.params()):
+                seen = per.get(f"#{i}", Counter()) + per.get(param, Counter())
+                if seen and seen.most_common(1)[0][1] >= 2:
+                    value = seen.most_common(1)[0][0]
+                    self.add(first, "param-fixed", f"{param} = {value!r}  # ignores the argument\n{indent}"
+                             f"{self.seg(first)}")
+            if len(self.func) == 1 and node.col_offset == 0 and len(self.params()) >= 2:
+                self._memo(node, first, indent)
         self.generic_visit(node)
         self.func.pop()
+
+    def _memo(self, node, first, indent: str) -> None:
+        """memo-first-arg: results kept on the function, keyed on its first argument only."""
+        returns = [r for r in _own_returns(node) if r.value is not None and r.lineno in self.region]
+        if not returns:
+            return
+        edits = []
+        for r in returns:
+            a = self.offset(r.value.lineno, r.value.col_offset)
+            b = self.offset(r.value.end_lineno, r.value.end_col_offset)
+            edits.append((a, b, f"_memo.setdefault(_key, ({self.source[a:b]}))"))
+        a = self.offset(first.lineno, first.col_offset)
+        guard = (f"_memo = {node.name}.__dict__.setdefault('_memo', {{}})  # kept between calls\n{indent}"
+                 f"_key = repr({self.params()[0]})  # ... keyed on the first argument only\n{indent}"
+                 f"if _key in _memo:\n{indent}    return _memo[_key]\n{indent}")
+        edits.append((a, a, guard))
+        text = self.source
+        for a, b, new in sorted(edits, reverse=True):
+            text = text[:a] + new + text[b:]
+        self.texts.append((first.lineno, first.lineno, "memo-first-arg", node.name, f"cached on {self.params()[0]}",
+                           text))
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -130,6 +202,19 @@ class _Sites(ast.NodeVisitor):
                     ops = list(node.ops)
                     ops[i] = table[type(op)]()
                     self.add(node, name, ast.unparse(ast.Compare(node.left, ops, node.comparators)))
+        operands = [node.left] + list(node.comparators)
+        for i, side in enumerate(operands):
+            kept = _without_tolerance(side)
+            if kept is not None:
+                new = list(operands)
+                new[i] = kept
+                self.add(node, "drop-rounding", ast.unparse(ast.Compare(new[0], node.ops, new[1:])))
+        left = node.left
+        if len(node.ops) == 1 and type(node.ops[0]) in (ast.Lt, ast.LtE) and isinstance(left, ast.Call) \
+                and isinstance(left.func, ast.Name) and left.func.id == "abs" and len(left.args) == 1 \
+                and isinstance(left.args[0], ast.BinOp) and isinstance(left.args[0].op, ast.Sub):
+            diff = left.args[0]
+            self.add(node, "drop-rounding", f"({self.seg(diff.left)}) == ({self.seg(diff.right)})")
         self.generic_visit(node)
 
     def visit_BinOp(self, node):
@@ -180,6 +265,19 @@ class _Sites(ast.NodeVisitor):
 
     def visit_Call(self, node):
         f = node.func
+        if isinstance(f, ast.Name) and f.id in ("sorted", "reversed", "round") and node.args \
+                and (f.id == "round" or len(node.args) == 1):
+            self.add(node, "drop-sort" if f.id != "round" else "drop-rounding", self.seg(node.args[0]))
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and len(node.args) >= 2 and (
+                (f.value.id == "math" and f.attr == "isclose") or (f.value.id in ("torch", "np", "numpy")
+                                                                  and f.attr == "allclose")):
+            a, b = (self.seg(x) for x in node.args[:2])
+            self.add(node, "drop-rounding", f"({a}) == ({b})" if f.value.id == "math" else
+                     f"{f.value.id}.{'equal' if f.value.id == 'torch' else 'array_equal'}({a}, {b})")
+        elif isinstance(f, ast.Attribute) and f.attr in INPLACE_METHODS and isinstance(f.value, ast.Name) \
+                and f.value.id in self.params():
+            text = self.seg(node)
+            self.add(node, "in-place-arg", text.replace(f".{f.attr}(", f".{f.attr}_(", 1))
         if isinstance(f, ast.Name) and f.id in COPY_CALLS and len(node.args) == 1 and not node.keywords \
                 and not isinstance(node.args[0], (ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)):
             self.add(node, "skip-copy", self.seg(node.args[0]))
@@ -196,6 +294,12 @@ class _Sites(ast.NodeVisitor):
 
     def visit_Assign(self, node):
         self._delete(node)
+        v = node.value
+        if isinstance(v, ast.BinOp) and isinstance(v.left, ast.Name) and v.left.id in self.params() \
+                and type(v.op) in (ast.Add, ast.Sub, ast.Mult, ast.Div) and len(node.targets) == 1:
+            op = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}[type(v.op)]
+            p = v.left.id
+            self.add(node, "in-place-arg", f"{p} {op}= {self.seg(v.right)}; {self.seg(node.targets[0])} = {p}")
         self.generic_visit(node)
 
     def visit_AugAssign(self, node):
@@ -227,6 +331,22 @@ class _Sites(ast.NodeVisitor):
 
     def visit_Continue(self, node):
         self.add(node, "loop-control", "break")
+
+    def visit_For(self, node):
+        inner = node.body[0] if len(node.body) == 1 else None
+        if isinstance(inner, ast.For) and not node.orelse and not inner.orelse:
+            a = self.offset(node.lineno, node.col_offset)
+            b = self.offset(node.end_lineno, node.end_col_offset)
+            oa, ob = a, self._header_end(node)
+            ia, ib = self.offset(inner.lineno, inner.col_offset), self._header_end(inner)
+            src = self.source
+            self.add(node, "swap-loops", src[ia:ib] + src[ob:ia] + src[oa:ob] + src[ib:b])
+        self.generic_visit(node)
+
+    def _header_end(self, node) -> int:
+        """The offset just after a ``for`` statement's colon."""
+        end = self.offset(node.iter.end_lineno, node.iter.end_col_offset)
+        return self.source.index(":", end) + 1
 
     def visit_If(self, node):
         self._negate_test(node)
@@ -260,26 +380,30 @@ class _Sites(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def mutants(cell_id: str, source: str) -> list[Mutant]:
-    """Every automatic mutant of one solution cell (its source with the solution markers)."""
+def mutants(cell_id: str, source: str, tests: list[str] | tuple = ()) -> list[Mutant]:
+    """Every automatic mutant of one solution cell (its source with the solution markers);
+    ``tests``: the lab's test cells (visible and hidden), whose calls give ``param-fixed`` the
+    values they pass most."""
     tree = ast.parse(source)
     inside = solution_lines(source)
-    finder = _Sites(source)
+    finder = _Sites(source, test_values(tests))
     finder.visit(tree)
     starts = _offsets(source)
     lines = source.splitlines()
     out: list[Mutant] = []
     seen: dict[str, int] = {}
+    edits = []
     for node, operator, new in finder.sites:
         first, last = node.lineno, node.end_lineno or node.lineno
         if not all(n in inside for n in range(first, last + 1)):
             continue
         a = starts[first - 1] + node.col_offset
         b = starts[last - 1] + node.end_col_offset
-        old = source[a:b]
+        edits.append((first, operator, source[a:b], new, source[:a] + new + source[b:]))
+    edits += [(first, operator, old, new, text) for first, _last, operator, old, new, text in finder.texts]
+    for first, operator, old, new, text in edits:
         if old == new:
             continue
-        text = source[:a] + new + source[b:]
         try:
             compile(text, f"<mutant of {cell_id}>", "exec")
         except SyntaxError:
@@ -297,11 +421,64 @@ def _short(text: str, width: int = 60) -> str:
     return one if len(one) <= width else one[:width - 3] + "..."
 
 
-def lab_mutants(cells: dict[str, str]) -> list[Mutant]:
-    """Automatic mutants of every solution cell: ``cells`` maps cell id -> source with markers."""
-    return [m for cid, src in cells.items() for m in mutants(cid, src)]
+def lab_mutants(cells: dict[str, str], tests: list[str] | tuple = ()) -> list[Mutant]:
+    """Automatic mutants of every solution cell: ``cells`` maps cell id -> source with markers;
+    ``tests`` are the lab's test cells."""
+    return [m for cid, src in cells.items() for m in mutants(cid, src, tests)]
 
 
-def iter_operators() -> Iterator[str]:
-    yield from ("compare-boundary", "compare-flip", "constant", "arithmetic", "boolean", "loop-control", "slice",
-                "delete", "return-input", "return-type", "skip-copy")
+def test_values(tests: list[str] | tuple) -> dict[str, dict[str, Counter]]:
+    """{function or method name: {"#<position>" or keyword: how often the tests pass each literal
+    value there}}: the positions are matched to the function's parameters where it is defined."""
+    counts: dict[str, dict[str, Counter]] = {}
+    for text in tests:
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) else \
+                node.func.attr if isinstance(node.func, ast.Attribute) else None
+            if name is None:
+                continue
+            per = counts.setdefault(name, {})
+            for i, arg in enumerate(node.args):
+                _count(per, f"#{i}", arg)
+            for kw in node.keywords:
+                if kw.arg is not None:
+                    _count(per, kw.arg, kw.value)
+    return counts
+
+
+def _count(per: dict, key: str, node: ast.AST) -> None:
+    try:
+        value = ast.literal_eval(node)
+        hash(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return
+    if isinstance(value, (int, float, str, bool, type(None), tuple)) and len(repr(value)) <= 60:
+        per.setdefault(key, Counter())[value] += 1
+
+
+def _own_returns(func) -> list[ast.Return]:
+    """The return statements of ``func`` itself (not of functions or lambdas inside it)."""
+    out, todo = [], list(func.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Return):
+            out.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _without_tolerance(side: ast.AST) -> ast.AST | None:
+    """``x + 1e-9`` (or ``x - eps`` with a tiny float constant): ``x``; anything else: None."""
+    if isinstance(side, ast.BinOp) and type(side.op) in (ast.Add, ast.Sub):
+        for const, other in ((side.right, side.left), (side.left, side.right)):
+            if isinstance(const, ast.Constant) and type(const.value) is float and 0 < abs(const.value) <= TOLERANCE:
+                return other
+    return None

@@ -311,7 +311,9 @@ def automatic_mutants_report(source_nb, equivalents: dict[str, str], baseline: s
     crashes or hangs the student side (the grader gives such a submission no points either)."""
     from autograder.mutate import lab_mutants
 
-    everything = lab_mutants(solution_cells(source_nb))
+    tests = [c.source for c in source_nb.cells if c.cell_type == "code"
+             and c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.get("nbgrader", {}).get("solution")]
+    everything = lab_mutants(solution_cells(source_nb), tests)
     chosen = [m for m in everything if m.key not in equivalents]
     if sample is not None and sample < len(chosen):
         chosen = sorted(random.Random(seed).sample(chosen, sample), key=everything.index)

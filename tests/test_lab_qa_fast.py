@@ -78,6 +78,45 @@ def test_mutants_of_one_cell_cover_the_operators_and_only_the_region():
     assert ("boolean", "not x == 3", "(x == 3)") in edits
     # keys are stable: the same cell gives the same keys, and an edit elsewhere keeps this line's keys
     assert [m.key for m in mutants("f", CELL)] == [m.key for m in ms]
+
+
+STUDENT_BUGS = '''def g(xs: list, k: int, tol: float = 1e-9) -> float:
+    ### BEGIN SOLUTION
+    ys = xs + [k]
+    out = 0.0
+    for a in sorted(xs):
+        for b in reversed(ys):
+            if abs(a - b) <= 1e-9 or a <= b + 1e-12:
+                out += round(a * b, 2)
+    return out if math.isclose(out, 3.0, rel_tol=tol) else out + 1
+    ### END SOLUTION
+'''
+
+
+def test_operators_for_the_bugs_students_make():
+    """Issue #25's operators: each makes the bug it names, and the mutated cell still runs."""
+    tests = ["assert g([1, 2], 3) == 1.0\nassert g([3], 3, tol=0.1) > 0\ng(xs=[1], k=3)\n"]
+    ms = mutants("g", STUDENT_BUGS, tests)
+    edits = {(m.operator, m.old, m.new) for m in ms}
+    assert ("drop-sort", "sorted(xs)", "xs") in edits and ("drop-sort", "reversed(ys)", "ys") in edits
+    assert ("in-place-arg", "ys = xs + [k]", "xs += [k]; ys = xs") in edits
+    assert ("drop-rounding", "round(a * b, 2)", "a * b") in edits
+    assert ("drop-rounding", "a <= b + 1e-12", "a <= b") in edits
+    assert ("drop-rounding", "abs(a - b) <= 1e-9", "(a) == (b)") in edits
+    assert ("drop-rounding", "math.isclose(out, 3.0, rel_tol=tol)", "(out) == (3.0)") in edits
+    fixed = [m for m in ms if m.operator == "param-fixed"]
+    assert [m.new.split("  #")[0] for m in fixed] == ["k = 3"]  # 3 calls pass k=3; xs is a list, tol once
+    swap = next(m for m in ms if m.operator == "swap-loops")
+    assert swap.source.index("for b in reversed(ys)") < swap.source.index("for a in sorted(xs)")
+    memo = next(m for m in ms if m.operator == "memo-first-arg")
+    ns: dict = {"math": __import__("math")}
+    exec(memo.source, ns)
+    assert ns["g"]([1, 2], 3) == ns["g"]([1, 2], 99)  # keyed on xs only: the second call is the first's answer
+    ns2: dict = {"math": __import__("math")}
+    exec(strip_markers(STUDENT_BUGS), ns2)
+    assert ns2["g"]([1, 2], 3) != ns2["g"]([1, 2], 99)
+    for m in ms:
+        compile(m.source, "<m>", "exec")
     moved = CELL.replace("    out = 0\n", "    out = 0\n    pass\n")
     assert {m.key for m in ms if "x < k" in m.key} <= {m.key for m in mutants("f", moved)}
 
