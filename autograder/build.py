@@ -110,6 +110,11 @@ def _markers(source: str, begin: str, end: str) -> list[str]:
     return problems
 
 
+def _visible(source: str) -> str:
+    """A test cell without its hidden region(s)."""
+    return re.sub(r"^\s*### BEGIN HIDDEN TESTS\s*$.*?^\s*### END HIDDEN TESTS\s*$", "", source, flags=re.M | re.S)
+
+
 def _cell_lines(text: str) -> list[int]:
     return [i + 1 for i, line in enumerate(text.splitlines()) if line.startswith("# %%")]
 
@@ -229,6 +234,11 @@ def parse(text: str, name: str) -> LabSource:
                 raise BuildError(f"{name}:{c.line}: rubric cell {c.id!r} must follow the answer cell it grades")
     if not any(c.kind == "test" for c in lab.cells):
         raise BuildError(f"{name}: no test cell: a lab needs at least one kind=\"test\" cell with points")
+    for c in lab.cells:
+        shown = _visible(c.source) if c.kind == "test" else c.source if c.kind in ("locked", "checker") else ""
+        if re.search(r"\bstudent_rng\b", shown):
+            raise BuildError(f"{name}:{c.line}: {c.kind} cell {c.id!r} uses student_rng outside a hidden region: "
+                             "each student's variant is for hidden tests; visible tests are the same for everyone")
     answers = set(lab_answers(c.source for c in lab.cells if c.kind == "solution"))
     for c in lab.cells:
         clash = sorted(answers & set(bound_names(c.source))) if c.kind in ("test", "locked", "checker") else []

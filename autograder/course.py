@@ -29,6 +29,25 @@ class CourseError(ValueError):
     """Bad input to the grading CLI: says what was wrong and what is allowed."""
 
 
+def course_secret(root: str | Path) -> bytes:
+    """The course's secret (``grading/secret``, made on first use, readable by its owner only):
+    it seeds each student's hidden inputs (``autograder.differential``), so it never leaves the
+    course folder, which the grading sandbox cannot see."""
+    path = Path(root) / "grading" / "secret"
+    if not path.is_file():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    data = path.read_bytes()
+    if len(data) < 16:
+        raise CourseError(f"{path} holds {len(data)} bytes: a course secret is at least 16 random bytes "
+                          "(delete the file to make a new one; every student's hidden inputs then change)")
+    return data
+
+
 @dataclass
 class RunResult:
     returncode: int

@@ -56,6 +56,7 @@ import traceback
 from typing import Any, Iterable, NamedTuple
 
 from autograder import channel
+from autograder.differential import StudentRng, Variant, same_as_reference
 
 JUDGE_BUILTINS = vars(builtins)
 
@@ -361,6 +362,12 @@ class Remote:
     def __reduce__(self):
         raise TypeError("a remote handle cannot be pickled")
 
+    def __copy__(self):
+        return self  # a handle names the student's object: a copy names the same one
+
+    def __deepcopy__(self, memo):
+        return self
+
 
 def remote_type(value) -> str:
     """The type name of a remote object (``type(x).__qualname__`` in the sandbox, as it said)."""
@@ -532,11 +539,16 @@ class Judge:
     """Runs locked, checker and test cells for one submission against one sandbox session.
     ``answers``: the names the lab's solution cells define (``lab_answers``)."""
 
-    def __init__(self, session: Session, test_seconds: float = 60.0, answers: Iterable[str] = ()):
+    def __init__(self, session: Session, test_seconds: float = 60.0, answers: Iterable[str] = (),
+                 variant: Variant | None = None):
         self.session = session
         self.ns = Namespace(session, answers)
         self.test_seconds = test_seconds
         self.notes: list[str] = []
+        self.variant = variant or Variant(b"", "", "")
+        self.rng = StudentRng(self.variant)
+        self.ns["student_rng"] = self.rng  # hidden tests draw their inputs from the student's own variant
+        self.ns["same_as_reference"] = same_as_reference
 
     def _exec(self, source: str, name: str) -> tuple[str, BaseException | None]:
         code = compile(source, f"<{name}>", "exec")
@@ -575,6 +587,7 @@ class Judge:
 
     def run_test(self, source: str, gid: str) -> list[dict]:
         """The nbgrader outputs of test cell ``gid``."""
+        self.rng.cell = gid
         text, error = self._exec(source, f"test {gid}")
         outs: list[dict] = []
         if text:

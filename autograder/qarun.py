@@ -95,11 +95,23 @@ def _student_side(sock, cell_seconds: float, cov: dict | None) -> None:
         os._exit(0)
 
 
+QA_SECRET = b"mlsys-grade qa: students' variants"  # QA's own course secret (autograder.differential)
+VARIANTS = 3
+
+
+def qa_variants(source_nb, count: int = VARIANTS) -> list:
+    """The student variants QA runs a lab on: as many students' hidden inputs (``student_rng``)."""
+    from autograder.differential import Variant
+
+    lab = source_nb.metadata.get("mlsys_grade", {}).get("lab") or "lab"
+    return [Variant(QA_SECRET, lab, f"qa-student-{i}") for i in range(max(1, count))]
+
+
 def run_variant(plan, answers: list[str], cell_seconds: float = 30, stop_at_failure: set[str] | None = None,
-                cov: dict | None = None, wall_seconds: float = 300) -> dict[str, Any]:
-    """Run one submission's plan (``answers``: the lab's answer names); returns {"tests": {gid:
-    passed}, "fatal": str|None, "seconds"}. With ``stop_at_failure`` (test ids), stop at the first
-    of those tests that fails."""
+                cov: dict | None = None, wall_seconds: float = 300, variant=None) -> dict[str, Any]:
+    """Run one submission's plan (``answers``: the lab's answer names; ``variant``: the student
+    whose hidden inputs the tests draw); returns {"tests": {gid: passed}, "fatal": str|None,
+    "seconds"}. With ``stop_at_failure`` (test ids), stop at the first of those tests that fails."""
     from autograder import channel
     from autograder.judge import Judge, SandboxLost, Session, drive
 
@@ -111,7 +123,7 @@ def run_variant(plan, answers: list[str], cell_seconds: float = 30, stop_at_fail
         _student_side(theirs, cell_seconds, cov)
     theirs.close()
     session = Session(mine, request_seconds=cell_seconds, grace=5.0, deadline=time.monotonic() + wall_seconds)
-    judge = Judge(session, test_seconds=cell_seconds * 4, answers=answers)
+    judge = Judge(session, test_seconds=cell_seconds * 4, answers=answers, variant=variant)
     tests: dict[str, bool] = {}
     fatal = None
     try:
@@ -155,8 +167,9 @@ def _region_lines(source: str) -> set[int]:
     return out
 
 
-def coverage_run(source_nb, cell_seconds: float = 30) -> dict[str, Any]:
-    """Branch coverage of the solution regions under all the lab's tests (the solution run)."""
+def coverage_run(source_nb, cell_seconds: float = 30, variants: list | None = None) -> dict[str, Any]:
+    """Branch coverage of the solution regions under all the lab's tests (the solution run, on
+    the first variant), and the solution's tests on every variant (it must pass them all)."""
     import coverage
 
     cells = solution_cells(source_nb)
@@ -172,7 +185,8 @@ def coverage_run(source_nb, cell_seconds: float = 30) -> dict[str, Any]:
         spec = {"data_file": str(Path(tmp) / ".coverage"), "dir": tmp}
         from autograder.sandbox import answers_of
 
-        res = run_variant(plan, answers_of(source_nb), cell_seconds, cov=spec)
+        variants = variants or qa_variants(source_nb)
+        res = run_variant(plan, answers_of(source_nb), cell_seconds, cov=spec, variant=variants[0])
         cv = coverage.Coverage(data_file=spec["data_file"], branch=True, include=[tmp + "/*"], config_file=False)
         cv.exclude(UNTESTED)
         cv.load()
@@ -215,6 +229,14 @@ def coverage_run(source_nb, cell_seconds: float = 30) -> dict[str, Any]:
     percent = 0.0 if never or not total else 100.0 * (hit + taken) / total
     failed = [g for g, ok in res["tests"].items() if not ok]
     tests = res["tests"]
+    from autograder.sandbox import answers_of
+
+    for v in variants[1:]:  # the same solution, other students' hidden inputs
+        other = run_variant(plan_for(source_nb, {}), answers_of(source_nb), cell_seconds, variant=v)
+        failed += [f"{g} (student {v.student})" for g, ok in other["tests"].items() if not ok]
+        if other["fatal"] and not res["fatal"]:
+            res["fatal"] = f"{other['fatal']} (student {v.student})"
+        tests = {g: ok and other["tests"].get(g, False) for g, ok in tests.items()}
     return {"percent": round(percent, 2), "statements": stmts, "branches": branches, "missing": missing,
             "unexplained": unexplained, "cells": per_cell, "solution_failed_tests": failed, "tests": tests, "fatal": res["fatal"],
             "seconds": res["seconds"]}
@@ -255,29 +277,42 @@ def _warm(source_nb) -> None:
 _POOL_STATE: dict[str, Any] = {}
 
 
-def _pool_run(index: int) -> tuple[int, dict]:
+def _pool_run(job: tuple[int, int]) -> tuple[tuple[int, int], dict]:
     from autograder.sandbox import answers_of
 
     st = _POOL_STATE
+    index, v = job
     m = st["mutants"][index]
     plan = plan_for(st["nb"], {m.cell: m.source})
-    return index, run_variant(plan, answers_of(st["nb"]), st["cell_seconds"], stop_at_failure=st["baseline"],
-                              wall_seconds=st["wall"])
+    return job, run_variant(plan, answers_of(st["nb"]), st["cell_seconds"], stop_at_failure=st["baseline"],
+                            wall_seconds=st["wall"], variant=st["variants"][v])
+
+
+def _killed(res: dict, baseline: set[str]) -> bool:
+    return res["fatal"] is not None or not all(ok for gid, ok in res["tests"].items() if gid in baseline)
 
 
 def mutant_runs(source_nb, mutants: list, baseline: set[str], jobs: int = 2, cell_seconds: float = 20,
-                wall_seconds: float = 120) -> list[dict]:
+                wall_seconds: float = 120, variants: list | None = None) -> list[dict]:
     """Run each mutant, stopping at its first failing test among ``baseline`` (the tests the
-    solution passes); results in the order of ``mutants``."""
+    solution passes), on the first student variant, and each one killed there on the others too
+    (a mutant killed for one student but not another is a survivor: the lab is not fair).
+    Results in the order of ``mutants``: the first variant's run, with ``survives_on`` listing
+    the students it survives for."""
     import multiprocessing
 
+    variants = variants or qa_variants(source_nb)
     _POOL_STATE.update(nb=source_nb, mutants=mutants, cell_seconds=cell_seconds, wall=wall_seconds,
-                       baseline=set(baseline))
+                       baseline=set(baseline), variants=variants)
     out: list[dict] = [None] * len(mutants)  # type: ignore[list-item]
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(max(1, jobs), maxtasksperchild=25) as pool:
-        for i, res in pool.imap_unordered(_pool_run, range(len(mutants))):
-            out[i] = res
+        for (i, _v), res in pool.imap_unordered(_pool_run, [(i, 0) for i in range(len(mutants))]):
+            out[i] = dict(res, survives_on=[] if _killed(res, baseline) else [variants[0].student])
+        more = [(i, v) for i in range(len(mutants)) if not out[i]["survives_on"] for v in range(1, len(variants))]
+        for (i, v), res in pool.imap_unordered(_pool_run, more):
+            if not _killed(res, baseline):
+                out[i]["survives_on"].append(variants[v].student)
     return out
 
 
@@ -305,7 +340,7 @@ def qa_settings(path: Path) -> dict[str, Any]:
 
 
 def automatic_mutants_report(source_nb, equivalents: dict[str, str], baseline: set[str], sample: int | None = None,
-                             seed: str = "", jobs: int = 2) -> dict[str, Any]:
+                             seed: str = "", jobs: int = 2, variants: list | None = None) -> dict[str, Any]:
     """Kill rate of the lab's automatic mutants (all, or a deterministic sample of ``sample``). A
     mutant is killed when a test that the solution passes (``baseline``) fails, or when it
     crashes or hangs the student side (the grader gives such a submission no points either)."""
@@ -318,14 +353,15 @@ def automatic_mutants_report(source_nb, equivalents: dict[str, str], baseline: s
     if sample is not None and sample < len(chosen):
         chosen = sorted(random.Random(seed).sample(chosen, sample), key=everything.index)
     t0 = time.perf_counter()
-    results = mutant_runs(source_nb, chosen, baseline, jobs=jobs)
-    survivors = [m for m, r in zip(chosen, results)
-                 if r["fatal"] is None and all(ok for gid, ok in r["tests"].items() if gid in baseline)]
+    results = mutant_runs(source_nb, chosen, baseline, jobs=jobs, variants=variants)
+    survivors = [m for m, r in zip(chosen, results) if r["survives_on"]]
     killed = len(chosen) - len(survivors)
     stale = sorted(set(equivalents) - {m.key for m in everything})
     return {"total": len(everything), "equivalent": len(equivalents) - len(stale), "run": len(chosen),
             "killed": killed, "kill_rate": round(100.0 * killed / len(chosen), 2) if chosen else 100.0,
-            "survivors": [m.key for m in survivors], "stale_equivalents": stale, "sampled": sample is not None
+            "survivors": [m.key for m in survivors],
+            "survives_on": {m.key: r["survives_on"] for m, r in zip(chosen, results) if r["survives_on"]},
+            "variants": len(variants or qa_variants(source_nb)), "stale_equivalents": stale, "sampled": sample is not None
             and sample < len(everything) - len(equivalents), "seconds": round(time.perf_counter() - t0, 2)}
 
 
@@ -339,16 +375,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample", type=int, help="run this many automatic mutants (default: all)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--no-mutants", action="store_true")
+    p.add_argument("--variants", type=int, default=VARIANTS,
+                   help=f"students' variants of the hidden inputs to run on (default {VARIANTS})")
     args = p.parse_args(argv)
+    if args.variants < 1:
+        p.error(f"--variants must be at least 1: got {args.variants}")
     nb = nbformat.read(args.notebook, as_version=4)
+    nb.metadata.setdefault("mlsys_grade", {}).setdefault("lab", Path(args.notebook).stem)
     _warm(nb)
-    cov = coverage_run(nb)
+    variants = qa_variants(nb, args.variants)
+    cov = coverage_run(nb, variants=variants)
     out: dict[str, Any] = {"coverage": cov}
     if not args.no_mutants:
         eq = load_equivalents(Path(args.qa_file)) if args.qa_file else {}
         baseline = {g for g, ok in cov["tests"].items() if ok}
         out["automatic_mutants"] = automatic_mutants_report(nb, eq, baseline, args.sample,
-                                                            seed=Path(args.notebook).stem, jobs=args.jobs)
+                                                            seed=Path(args.notebook).stem, jobs=args.jobs,
+                                                            variants=variants)
     json.dump(out, sys.stdout)
     print()
     return 0

@@ -56,7 +56,8 @@ from traitlets import Bool, Integer, List, Unicode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder import channel
-from autograder.course import _die_with_parent
+from autograder.course import _die_with_parent, course_secret
+from autograder.differential import Variant
 from autograder.judge import Judge, PlanCell, SandboxLost, Session, drive, lab_answers
 from autograder.sandbox_setup import STUDENT_UID, WORK
 
@@ -150,7 +151,8 @@ class SandboxedExecute(NbGraderPreprocessor):
         notes = list(nb.metadata.pop("mlsys_grade_flags", []))
         lab_code = [c.source for c in source_nb.cells if c.cell_type == "code"]
         notes += check_submission([(c.gid, c.code) for c in plan if c.kind == "student"], reference, lab_code)
-        outputs, more = self.grade(plan, answers_of(source_nb), workdir, course_root)
+        variant = Variant(course_secret(course_root), info.get("assignment", ""), info.get("student", ""))
+        outputs, more = self.grade(plan, answers_of(source_nb), workdir, course_root, variant)
         notes += more
         fatal = outputs.pop("fatal", None)
         for i, outs in outputs.items():
@@ -162,7 +164,8 @@ class SandboxedExecute(NbGraderPreprocessor):
         return nb, resources
 
     # ---- one submission ---------------------------------------------------------------------
-    def grade(self, plan, answers: list[str], workdir: Path, course_root: Path) -> tuple[dict, list[str]]:
+    def grade(self, plan, answers: list[str], workdir: Path, course_root: Path,
+              variant: Variant | None = None) -> tuple[dict, list[str]]:
         notes: list[str] = []
         isolate = self.isolate and isolation_available()
         if self.isolate and not isolate:
@@ -193,7 +196,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         theirs.close()
         session = Session(mine, request_seconds=self.timeout, grace=max(5.0, self.timeout / 2), deadline=deadline,
                           max_total=self.max_channel_mb << 20)
-        judge = Judge(session, test_seconds=max(self.timeout, 1) * 10, answers=answers)
+        judge = Judge(session, test_seconds=max(self.timeout, 1) * 10, answers=answers, variant=variant)
         outputs: dict = {}
         budget = [self.max_total_output_kb * 1024]
         try:
