@@ -13,17 +13,14 @@ submission that erred is a row with its reason, never a missing line:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
-import html as html_lib
-import re
 from pathlib import Path
 from typing import Any
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder.course import Course, CourseError, error_lines
+from autograder.inert import clean_html, inert_notebook, svg_as_image  # noqa: F401 - clean_html: the old home
 
 FIXED = ["student_id", "lab", "status", "total", "max_total", "reason", "notes", "needs_manual_grade"]
 
@@ -41,110 +38,13 @@ def feedback(course: Course, lab: str) -> list[Path]:
 
 
 # ---- feedback pages carry no active content --------------------------------------------------------
-SAFE_TAGS = frozenset({
-    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details", "div", "dl",
-    "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p", "pre", "s",
-    "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
-    "tr", "tt", "u", "ul", "var"})
-PLAIN_ATTRS = frozenset({"class", "title", "colspan", "rowspan", "align", "valign", "border", "alt", "width",
-                         "height"})
-IMAGE_URL = re.compile(r"^data:image/(png|jpeg|gif|svg\+xml);base64,[A-Za-z0-9+/=]*$")
-LINK_URL = re.compile(r"^(https?:|mailto:|#)", re.I)
-BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
-IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif")
-
-
-def _url(value: str) -> str:
-    """A URL as a browser reads it: entities decoded, whitespace and control characters gone."""
-    return re.sub(r"[\x00-\x20\x7f]+", "", html_lib.unescape(value))
-
-
-def _attr_ok(tag: str, name: str, value: str) -> bool:
-    if name in PLAIN_ATTRS:
-        return True
-    if tag == "a" and name == "href":
-        return bool(LINK_URL.match(_url(value)))
-    if tag == "img" and name == "src":
-        return bool(IMAGE_URL.match(_url(value)))
-    return False  # event handlers (on*), style, srcset, formaction, xlink:href, ...
-
-
-def clean_html(text: str) -> str:
-    """HTML with only inert tags and attributes left (bleach, an allow-list): scripts, iframes,
-    objects, embeds, forms, styles, event handlers and ``javascript:`` URLs are removed; what
-    they enclosed stays as escaped text. MathJax's ``\\href`` is turned into plain text."""
-    import bleach
-
-    out = bleach.clean(text, tags=SAFE_TAGS, attributes=_attr_ok, protocols={"http", "https", "mailto", "data"},
-                       strip=True, strip_comments=True)
-    return out.replace("\\href", "\\text")
-
-
-def svg_as_image(svg: str) -> str:
-    """An SVG as an ``<img>`` of a data URL: browsers run no script and load nothing in an SVG
-    shown as an image, whatever its elements and attributes say."""
-    return f'<img src="data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()}">'
-
-
-def _text(value) -> str:
-    return "".join(value) if isinstance(value, list) else str(value)
-
-
-def safe_output(out: dict) -> dict:
-    """One notebook output with its active content escaped or dropped (a new dict)."""
-    if out.get("output_type") not in ("display_data", "execute_result"):
-        return out  # streams and errors are text: the template escapes them
-    from nbconvert.filters import markdown2html
-
-    data, new, removed = out.get("data", {}), {}, []
-    for mime, value in data.items():
-        v = _text(value)
-        if mime == "text/plain":
-            new[mime] = v
-        elif mime in IMAGE_MIMES:
-            if BASE64.match(v):
-                try:
-                    base64.b64decode(re.sub(r"\s", "", v), validate=True)
-                    new[mime] = v
-                    continue
-                except (binascii.Error, ValueError):
-                    pass
-            removed.append(mime)
-        elif mime == "text/html":
-            new[mime] = clean_html(v)
-        elif mime == "text/latex":
-            new[mime] = v.replace("\\href", "\\text")
-        elif mime in ("image/svg+xml", "text/markdown"):
-            pass  # below: shown as HTML when no text/html is there (the template's order: html, svg, markdown)
-        else:
-            removed.append(mime)  # JavaScript, widgets, PDF, JSON, anything unknown
-    if "text/html" not in data and "image/svg+xml" in data:
-        new["text/html"] = svg_as_image(_text(data["image/svg+xml"]))
-    elif "text/html" not in data and "text/markdown" in data:
-        new["text/html"] = clean_html(markdown2html(_text(data["text/markdown"])))
-    if not new:
-        new["text/plain"] = f"[output removed from this page: {', '.join(removed) or 'empty'}]"
-    meta = {m: {k: v for k, v in md.items() if k in ("width", "height") and isinstance(v, int)}
-            for m, md in out.get("metadata", {}).items() if m in IMAGE_MIMES and m in new and isinstance(md, dict)}
-    return {**out, "data": new, "metadata": {m: md for m, md in meta.items() if md}}
-
-
 class SafeFeedback(NbGraderPreprocessor):
-    """nbgrader generate_feedback: every output through ``safe_output``; the student's markdown
-    (answers and their own cells, not the instructor's locked cells) rendered and cleaned."""
+    """nbgrader generate_feedback: ``inert.inert_notebook`` once more. The autograded notebook is
+    already inert (``inert.InertNotebook`` in the autograde step); this is defence in depth, and
+    covers notebooks autograded before that preprocessor was in the course config."""
 
     def preprocess(self, nb, resources):
-        import nbformat
-        from nbconvert.filters import markdown2html
-
-        for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if cell.cell_type == "markdown" and not (meta.get("locked") and not meta.get("solution")):
-                cell.source = f"<div>\n{clean_html(markdown2html(cell.source))}\n</div>"
-                cell.pop("attachments", None)
-            if cell.cell_type == "code":
-                cell.outputs = [nbformat.from_dict(safe_output(o)) for o in cell.get("outputs", [])]
-        nb.metadata.pop("widgets", None)
+        inert_notebook(nb)
         return nb, resources
 
 
