@@ -95,9 +95,8 @@ def _attr_ok(tag: str, name: str, value: str) -> bool:
 
 
 def _filter(tag: str, name: str, value: str) -> str | None:
-    if name == "class":
-        kept = [c for c in value.split() if c not in DENIED_CLASSES]
-        return " ".join(kept) or None
+    if name == "class" and DENIED_CLASSES & set(value.split()):
+        return " ".join(c for c in value.split() if c not in DENIED_CLASSES) or None
     return value if _attr_ok(tag, name, value) else None
 
 

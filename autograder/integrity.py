@@ -350,7 +350,7 @@ VERDICTS = {
     "visible": "failed in the visible tests (run this cell in your notebook to see why)",
     "hidden": "failed in a hidden test",
     "timeout": "ran past its time limit",
-    "failed": "failed",
+    "failed": "failed",  # an error with no line of the test's own code to place it
 }
 TIMEOUT_ERRORS = frozenset({"TestTimeout", "CellTimeout", "CellTimeoutError"})
 AFTER_HIDDEN = ("[outputs not shown: this cell ran after the hidden tests of {gid!r}, and what it shows could "
@@ -389,13 +389,14 @@ def verdict(cell) -> str:
         return "passed"
     if not errors:
         stderr = any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in cell.get("outputs", []))
-        return "visible" if stderr else ("failed" if graded else "passed")
+        return "visible" if stderr else ("by_hand" if graded else "passed")
     err = errors[0]
     if str(err.get("ename")) in TIMEOUT_ERRORS:
         return "timeout"
-    tb = "".join(str(t) for t in err.get("traceback", []) if isinstance(t, str))
-    where = re.compile(r'File "<test ' + re.escape(str(meta.get("grade_id"))) + r'>", line (\d+)')
-    lines = {int(m.group(1)) for m in where.finditer(tb)}
+    # a frame is an entry of its own that starts with File "<test ...>": the exception's message (the last
+    # entry, which student code may have written) is never read as one
+    where = re.compile(r'\s*File "<test ' + re.escape(str(meta.get("grade_id"))) + r'>", line (\d+)')
+    lines = {int(m.group(1)) for t in err.get("traceback", []) if isinstance(t, str) for m in [where.match(t)] if m}
     if not lines:
         return "failed"
     return "hidden" if lines & hidden_lines(cell.source) else "visible"
@@ -403,11 +404,8 @@ def verdict(cell) -> str:
 
 def verdict_text(cell) -> str:
     v = verdict(cell)
-    text = VERDICTS[v]
-    if v == "failed":
-        meta = _meta(cell)
-        if isinstance(meta.get("score"), (int, float)) and isinstance(meta.get("points"), (int, float)):
-            text = f"scored {meta['score']:g} of {meta['points']:g} points"
+    meta = _meta(cell)
+    text = f"scored {meta['score']:g} of {meta['points']:g} points" if v == "by_hand" else VERDICTS[v]
     return f"{_gid(cell)}: {text}\n"
 
 
