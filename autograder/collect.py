@@ -143,7 +143,7 @@ def strip_bloat(blob: bytes, cap: int) -> tuple[bytes | None, str]:
     if len(out) > cap:
         return None, (f"{over}; its code and text alone (outputs and metadata cleared) are {len(out) / 2**20:.1f} "
                       "MiB")
-    left = f"{len(out) / 2**20:.1f} MiB" if len(out) >= 2**20 else f"{len(out) / 2**10:.0f} KiB"
+    left = f"{len(out) / 2**20:.1f} MiB" if len(out) >= 2**20 else f"{len(out) / 2**10:.1f} KiB"
     return out, (f"the notebook was {size:.1f} MiB, over the cap of {cap / 2**20:.0f} MiB per notebook, because of its "
                  f"outputs and metadata: they were cleared before grading ({left} left; its code and text are as "
                  "submitted)")

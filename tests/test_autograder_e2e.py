@@ -226,7 +226,9 @@ def test_feedback_and_export(graded, course, tmp_path):
     res = grade("export", "--to", str(tmp_path / "grades.csv"), course=course)
     assert res.returncode == 0, res.stderr
     rows = {r["student_id"]: r for r in read_csv(tmp_path / "grades.csv")}
-    assert set(rows) == set(EXPECTED)
+    assert set(rows) == set(EXPECTED) | {"notes.txt", "__MACOSX/._junk"}  # files rejected at collect have rows too
+    assert [(rows[f]["status"], rows[f]["file"]) for f in ("notes.txt", "__MACOSX/._junk")] == [
+        ("rejected", "notes.txt"), ("rejected", "__MACOSX/._junk")]
     for sid, (status, total) in EXPECTED.items():
         assert (rows[sid]["status"], float(rows[sid]["total"])) == (status, total), sid
         assert float(rows[sid]["max_total"]) == MAX
