@@ -66,7 +66,7 @@ def markdown_payload(hit: str) -> str:
         "",
         f'<img src="x" onerror="{q(js("md-onerror", hit))}">',
         "",
-        f"[a javascript link](javascript:{js('md-link', hit).replace('(', '%28').replace(')', '%29')})",
+        "[a javascript link](javascript:window.__mlsys_pwned='md-link')",
         f"[a reference link][evil] and <javascript:alert('md-autolink')> and ![an image]({hit}/md-image)",
         "",
         f"[evil]: javascript:alert('md-reference')",

@@ -18,22 +18,25 @@ import pytest
 from jlab import BIN, shot
 
 from autograder.qa import solution_submission
-from inert_payloads import ANSWER_WORDS, CODE_LINE, hostile
+from inert_payloads import ANSWER_WORDS, CODE_LINE, hostile, js
 
 LAB = "lab0-costs"
 STUDENT = "inertstudent"
 
-# what, in the page, would run or load: every element's event handlers, script URLs and active tags
+# what, in the parts of the page a submission wrote (rendered markdown and raw cells, outputs; not the
+# formgrader's own score inputs and buttons), would run or load: active tags, event handlers, script URLs
 SCAN = """() => {
     const found = [];
-    const roots = [...document.querySelectorAll('[id=notebook-container]')];
-    for (const el of (roots.length ? roots : [document.body]).flatMap(r => [...r.querySelectorAll('*')])) {
+    const roots = [...document.querySelectorAll('.text_cell_render, .output_area, .output_subarea, .mlsys-inert')];
+    if (roots.length < 5) return ['only ' + roots.length + ' rendered parts found'];
+    for (const el of roots.flatMap(r => [...r.querySelectorAll('*')])) {
         const tag = el.tagName.toLowerCase();
         if (['script', 'iframe', 'frame', 'object', 'embed', 'form', 'input', 'button', 'meta', 'link', 'base',
              'style', 'svg', 'math', 'video', 'audio', 'template'].includes(tag)) found.push('<' + tag + '>');
         for (const a of el.attributes) {
             const v = a.value.replace(/[\\x00-\\x20]+/g, '').toLowerCase();
-            if (a.name.startsWith('on') || a.name === 'srcdoc' || a.name === 'style') found.push(tag + '[' + a.name + ']');
+            if (a.name.startsWith('on') || a.name === 'srcdoc' || a.name === 'style')
+                found.push(tag + '[' + a.name + '=' + a.value.slice(0, 30) + '] in .' + el.parentElement.className);
             else if (/^(javascript|vbscript|data:text)/.test(v)) found.push(tag + '[' + a.name + '=' + v.slice(0, 20) + ']');
             else if (tag === 'img' && a.name === 'src' && !v.startsWith('data:image/')) found.push('img[src=' + v + ']');
         }
@@ -72,7 +75,10 @@ def watch(page) -> dict:
 
     def on_dialog(d):
         seen["dialogs"].append(d.message)
-        d.dismiss()
+        try:
+            d.dismiss()
+        except Exception:  # noqa: BLE001 - already dismissed (the page went on)
+            pass
 
     page.on("dialog", on_dialog)
     page.on("request", lambda r: seen["requests"].append(r.url) if "/hit/" in r.url else None)
@@ -112,10 +118,10 @@ def test_formgrader_and_feedback_pages_run_nothing(page, lab_server, hits, tmp_p
     seen = watch(page)
     url = lab_server.url(f"formgrader/submissions/{submission}/")
     page.goto(url)
-    page.locator("#notebook-container").wait_for(timeout=60_000)
+    page.locator("#notebook-container").first.wait_for(timeout=60_000)
     page.get_by_text(ANSWER_WORDS).first.wait_for(timeout=60_000)
     assert_ran_nothing(page, seen, hit_paths, url)
-    text = page.inner_text("#notebook-container")
+    text = "\n".join(page.locator("#notebook-container").all_inner_texts())
     assert ANSWER_WORDS in text and CODE_LINE in text and "frac{2 b n k}" in text
     assert "bold output text" in text and "raw words" in text
     assert "[removed from this notebook: application/javascript" in text
@@ -124,7 +130,6 @@ def test_formgrader_and_feedback_pages_run_nothing(page, lab_server, hits, tmp_p
 
     # the student's feedback page
     feedback = course / "feedback" / STUDENT / LAB / f"{LAB}.html"
-    seen = watch(page)
     url = feedback.as_uri()
     page.goto(url)
     page.get_by_text(ANSWER_WORDS).first.wait_for(timeout=60_000)
@@ -133,3 +138,18 @@ def test_formgrader_and_feedback_pages_run_nothing(page, lab_server, hits, tmp_p
     assert "test_param_count: passed" in text and CODE_LINE in text
     page.get_by_text(ANSWER_WORDS).first.scroll_into_view_if_needed()
     shot(page, "inert-feedback")
+
+    # the control: the same kinds of payload on a page nobody cleaned do run, and this test sees them
+    from nbconvert import HTMLExporter
+
+    raw = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(f'<img src="x" onerror="{js("control-md", hit)}">'),
+        nbformat.v4.new_code_cell("x", outputs=[
+            nbformat.v4.new_output("display_data", data={"text/html": f"<script>{js('control-html', hit)}</script>"})])])
+    control = tmp_path / "control.html"
+    control.write_text(HTMLExporter(template_name="classic").from_notebook_node(raw)[0])
+    page.goto(control.as_uri())
+    page.wait_for_timeout(2500)
+    assert page.evaluate("() => window.__mlsys_pwned") and page.title().startswith("PWNED")
+    assert {"control-md", "control-html"} <= set(seen["dialogs"]), seen["dialogs"]
+    assert {"/hit/control-md", "/hit/control-html"} <= set(hit_paths), hit_paths
