@@ -287,8 +287,8 @@ def collect(course: Course, lab: str, source: str | Path, max_file_mb: float = M
                 try:
                     blob = e.load(max_read)
                 except (OSError, ValueError, zipfile.BadZipFile, RuntimeError) as exc:
-                    e.reason, e.claimed, e.student = (f"could not be read: {type(exc).__name__}: {exc}"[:300], e.student,
-                                                      None)
+                    why = f"could not be read: {type(exc).__name__}: {exc}"[:300]
+                    e.reason, e.claimed, e.student = why, e.student, None
                     continue
                 if len(blob) > max_file:  # over the cap: graded if its outputs and metadata were the weight
                     blob, why = strip_bloat(blob, max_file)

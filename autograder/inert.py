@@ -228,6 +228,25 @@ def render_markdown(source: str, attachments: dict | None = None) -> str:
     return _Render(attachments, embed=True)(source)
 
 
+def _markdown2html(context, source) -> str:
+    """nbconvert's ``markdown2html`` filter, cleaned: the course config gives it to the
+    formgrader's and feedback's exporter (nbgrader's formgrade template renders markdown cells
+    without the exporter's ``clean_html``, whatever ``sanitize_html`` says). Attachments come from
+    the cell being rendered, png, jpeg and gif only; a missing one is dropped (nbconvert would
+    fail the whole page)."""
+    cell = context.get("cell") or {}
+    return clean_html(render_markdown(_text(source), cell.get("attachments") if hasattr(cell, "get") else None))
+
+
+def _pass_context(fn):
+    import jinja2
+
+    return jinja2.pass_context(fn)
+
+
+markdown2html = _pass_context(_markdown2html)
+
+
 def benign_markdown(source: str, attachments: dict | None = None) -> bool:
     """Whether a markdown source can be shown as it is: read as HTML (what a renderer passes
     through) and as nbconvert renders it, nothing is active; no ``javascript:``-like word

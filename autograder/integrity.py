@@ -22,6 +22,13 @@ stderr, results) are cut short and the others dropped, so grades do not change.
 
 Every repair and cap writes a note (``notes_file``: ``grading/notes/<lab>/<student>.json`` in
 the course, out of the sandbox's reach); ``mlsys-grade`` adds the notes to the grading record.
+
+``HideHiddenTests`` runs in nbgrader's generate_feedback step (after ``GetGrades``): a test cell
+shows its visible tests and the judge's verdict alone (``VERDICTS``: passed, failed in the
+visible tests, failed in a hidden test, ran past its time limit), and no code cell that ran
+after the first test cell with hidden tests shows its output, since student code may keep what a
+hidden test passed it and show it later. The formgrader keeps every output (``autograder.inert``
+makes them inert).
 """
 
 from __future__ import annotations

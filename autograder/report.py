@@ -1,14 +1,14 @@
 """Feedback and grade export.
 
 Feedback is nbgrader's own (``generate_feedback``: one HTML page per student), with two
-preprocessors of ours in the course config: ``integrity.HideHiddenTests`` and ``SafeFeedback``,
-which escapes or drops active content that a student's outputs or markdown could carry into
-the page (scripts, iframes, objects, event-handler attributes, ``javascript:`` URLs), in HTML
-and in every other MIME type that renders as HTML (SVG, markdown, JavaScript, widgets). The export is
-one CSV row per student per lab, read from nbgrader's gradebook and our grading record, so a
-submission that erred is a row with its reason, never a missing line:
+preprocessors of ours in the course config: ``integrity.HideHiddenTests`` (a test cell shows its
+verdict only; nothing that ran after a hidden test is shown) and ``SafeFeedback``, which makes
+the notebook inert once more (``autograder.inert``: the autograded notebook already is). The
+export is one CSV row per student per lab, read from nbgrader's gradebook and our grading
+record, so a submission that erred is a row with its reason, never a missing line, and a row
+for every entry rejected at collect (status ``rejected``):
 
-    student_id,lab,status,total,max_total,reason,notes,<lab>:<test cell>...
+    student_id,lab,status,total,max_total,reason,notes,needs_manual_grade,file,<lab>:<test cell>...
 """
 
 from __future__ import annotations

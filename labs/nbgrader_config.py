@@ -59,10 +59,11 @@ if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
     c.GenerateFeedback.preprocessors = [GetGrades, ClearMarkScheme, HideHiddenTests, SafeFeedback,
                                         CSSHTMLHeaderPreprocessor]
     c.CapOutputs.max_total_kb = 4096
-    # defence in depth: the formgrader's and feedback's exporter sanitise what they render (markdown, raw
-    # cells, HTML and markdown outputs; no JavaScript output), with the same allow-list as InertNotebook
+    # defence in depth: the formgrader's and feedback's exporter sanitise what they render (markdown cells and
+    # outputs, raw cells, HTML outputs; no JavaScript output), with the same allow-list as InertNotebook
     c.HTMLExporter.sanitize_html = True
-    c.HTMLExporter.filters = {"clean_html": "autograder.inert.clean_html"}
+    c.HTMLExporter.filters = {"clean_html": "autograder.inert.clean_html",
+                              "markdown2html": "autograder.inert.markdown2html"}
     # limits per submission (mlsys-grade autograde --timeout/--notebook-timeout override the first two)
     c.SandboxedExecute.timeout = 60
     c.SandboxedExecute.notebook_timeout = 600

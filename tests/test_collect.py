@@ -263,7 +263,8 @@ def test_course_option_before_or_after_the_command(course, tmp_path):
 # ---- nothing lost: bloated notebooks, and a row in the export for every rejected entry -------------------
 def test_a_notebook_over_the_cap_by_its_outputs_and_metadata_is_collected_cleared(course, tmp_path):
     bloat = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output("stream", name="stdout", text="y" * 900_000)]),
+        nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output("stream", name="stdout",
+                                                                           text="y" * 900_000)]),
         nbformat.v4.new_markdown_cell("my answer")])
     bloat.cells[0].metadata.update(junk="z" * 900_000, nbgrader={"grade_id": "param_count", "solution": True,
                                                                 "grade": False, "locked": False, "schema_version": 3,

@@ -22,8 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.inert import (benign_html, benign_markdown, clean_html, inert_markdown, inert_notebook, inert_output,
-                              render_markdown)
+from autograder.inert import benign_html, benign_markdown, clean_html, inert_markdown, inert_notebook, inert_output
 from autograder.integrity import VERDICTS, feedback_view
 from grading_helpers import FULL, LAB, cell, grade, new_course
 from inert_payloads import (ANSWER_WORDS, CODE_LINE, active, hostile, html_payload, markdown_payload, svg_payload,
