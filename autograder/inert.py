@@ -107,10 +107,10 @@ _CLEANER = nh3.Cleaner(
 
 
 def clean_html(text) -> str:
-    """HTML with only inert tags and attributes left (nh3's allow-list, above): scripts and the
-    other active elements are removed with their content, other disallowed tags are removed
-    and their text kept; MathJax's ``\\href`` becomes ``\\text``. Also nbconvert's ``clean_html``
-    filter in the course config (the formgrader's and feedback's own sanitising)."""
+    """HTML with only inert tags and attributes left (nh3's allow-list, above): script, style and
+    template are removed with their content, every other disallowed tag is removed and its text
+    kept (as text); MathJax's ``\\href`` becomes ``\\text``. Also nbconvert's ``clean_html`` filter
+    in the course config (the formgrader's and feedback's own sanitising)."""
     text = text.decode() if isinstance(text, bytes) else str(text)
     return _CLEANER.clean(text).replace("\\href", "\\text")
 
