@@ -22,6 +22,13 @@ stderr, results) are cut short and the others dropped, so grades do not change.
 
 Every repair and cap writes a note (``notes_file``: ``grading/notes/<lab>/<student>.json`` in
 the course, out of the sandbox's reach); ``mlsys-grade`` adds the notes to the grading record.
+
+``HideHiddenTests`` runs in nbgrader's generate_feedback step (after ``GetGrades``): a test cell
+shows its visible tests and the judge's verdict alone (``VERDICTS``: passed, failed in the
+visible tests, failed in a hidden test, ran past its time limit), and no code cell that ran
+after the first test cell with hidden tests shows its output, since student code may keep what a
+hidden test passed it and show it later. The formgrader keeps every output (``autograder.inert``
+makes them inert).
 """
 
 from __future__ import annotations
@@ -344,25 +351,102 @@ class CapOutputs(NbGraderPreprocessor):
         return nb, resources
 
 
+# ---- feedback: a test cell shows the judge's verdict, and nothing a hidden test gave student code ----------
+VERDICTS = {
+    "passed": "passed",
+    "visible": "failed in the visible tests (run this cell in your notebook to see why)",
+    "hidden": "failed in a hidden test",
+    "timeout": "ran past its time limit",
+    "failed": "failed",  # an error with no line of the test's own code to place it
+}
+TIMEOUT_ERRORS = frozenset({"TestTimeout", "CellTimeout", "CellTimeoutError"})
+AFTER_HIDDEN = ("[outputs not shown: this cell ran after the hidden tests of {gid!r}, and what it shows could "
+                "quote their inputs]\n")
+
+
+def hidden_lines(source: str) -> set[int]:
+    """The line numbers (1: the cell's first line) of a test cell's hidden part, markers included."""
+    out, inside = set(), False
+    for n, line in enumerate(source.splitlines(), 1):
+        text = line.strip()
+        if text == "### BEGIN HIDDEN TESTS":
+            inside = True
+        if inside:
+            out.add(n)
+        if text == "### END HIDDEN TESTS":
+            inside = False
+    return out
+
+
+def _is_test(cell) -> bool:
+    meta = _meta(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def verdict(cell) -> str:
+    """Which of ``VERDICTS`` a test cell earned, from its grade (nbgrader's ``GetGrades`` puts
+    ``score`` and ``points`` in its metadata) and the judge's error output: where the failing
+    line of the test's own code is (``File "<test GRADE_ID>", line N`` in the traceback) tells
+    a visible failure from a hidden one."""
+    meta = _meta(cell)
+    score, points = meta.get("score"), meta.get("points")
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    graded = isinstance(score, (int, float)) and isinstance(points, (int, float))
+    if graded and score >= points:
+        return "passed"
+    if not errors:
+        stderr = any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in cell.get("outputs", []))
+        return "visible" if stderr else ("by_hand" if graded else "passed")
+    err = errors[0]
+    if str(err.get("ename")) in TIMEOUT_ERRORS:
+        return "timeout"
+    # a frame is an entry of its own that starts with File "<test ...>": the exception's message (the last
+    # entry, which student code may have written) is never read as one
+    where = re.compile(r'\s*File "<test ' + re.escape(str(meta.get("grade_id"))) + r'>", line (\d+)')
+    lines = {int(m.group(1)) for t in err.get("traceback", []) if isinstance(t, str) for m in [where.match(t)] if m}
+    if not lines:
+        return "failed"
+    return "hidden" if lines & hidden_lines(cell.source) else "visible"
+
+
+def verdict_text(cell) -> str:
+    v = verdict(cell)
+    meta = _meta(cell)
+    text = f"scored {meta['score']:g} of {meta['points']:g} points" if v == "by_hand" else VERDICTS[v]
+    return f"{_gid(cell)}: {text}\n"
+
+
+def feedback_view(nb) -> None:
+    """In place, for a feedback page: each test cell shows its visible tests and its verdict
+    alone (no output, no exception text, no value); every code cell after the first test cell
+    with hidden tests shows no output, only a note (student code may have kept what a hidden
+    test passed it and print it later, or return it into a later test's message)."""
+    after: str | None = None
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if _is_test(cell):
+            gid = _gid(cell)
+            has_hidden = bool(HIDDEN.search(cell.source))
+            line = verdict_text(cell)
+            if has_hidden:
+                n = sum(len(h.strip().splitlines()) - 2 for h in HIDDEN.findall(cell.source))
+                cell.source = visible(cell.source) + f"\n# {gid}: {n} hidden test lines (not shown)"
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=line)]
+            if has_hidden and after is None:
+                after = gid
+        elif after is not None:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=AFTER_HIDDEN.format(gid=after))]
+
+
 class HideHiddenTests(NbGraderPreprocessor):
-    """For feedback: a test cell shows its name, its visible tests and whether it passed; the
-    hidden tests' code, and tracebacks that could quote it, are left out."""
+    """nbgrader generate_feedback, after ``GetGrades``: ``feedback_view``. A test cell shows its
+    name, its visible tests and one verdict (``VERDICTS``); hidden tests' code, tracebacks,
+    printed text and every output that ran after a hidden test are left out. The formgrader
+    (the instructor's view) keeps every output."""
 
     def preprocess(self, nb, resources):
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
-                continue
-            hidden = HIDDEN.findall(cell.source)
-            if not hidden:
-                continue
-            n = sum(len(h.strip().splitlines()) - 2 for h in hidden)
-            cell.source = visible(cell.source) + f"\n# {meta.get('grade_id')}: {n} hidden test lines (not shown)"
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    out["evalue"] = ""
-                    out["traceback"] = [f"{out.get('ename', 'Error')}: a test in {meta.get('grade_id')!r} failed "
-                                        "(it may be one of the hidden tests)"]
+        feedback_view(nb)
         return nb, resources
 
 

@@ -1,31 +1,28 @@
 """Feedback and grade export.
 
 Feedback is nbgrader's own (``generate_feedback``: one HTML page per student), with two
-preprocessors of ours in the course config: ``integrity.HideHiddenTests`` and ``SafeFeedback``,
-which escapes or drops active content that a student's outputs or markdown could carry into
-the page (scripts, iframes, objects, event-handler attributes, ``javascript:`` URLs), in HTML
-and in every other MIME type that renders as HTML (SVG, markdown, JavaScript, widgets). The export is
-one CSV row per student per lab, read from nbgrader's gradebook and our grading record, so a
-submission that erred is a row with its reason, never a missing line:
+preprocessors of ours in the course config: ``integrity.HideHiddenTests`` (a test cell shows its
+verdict only; nothing that ran after a hidden test is shown) and ``SafeFeedback``, which makes
+the notebook inert once more (``autograder.inert``: the autograded notebook already is). The
+export is one CSV row per student per lab, read from nbgrader's gradebook and our grading
+record, so a submission that erred is a row with its reason, never a missing line, and a row
+for every entry rejected at collect (status ``rejected``):
 
-    student_id,lab,status,total,max_total,reason,notes,<lab>:<test cell>...
+    student_id,lab,status,total,max_total,reason,notes,needs_manual_grade,file,<lab>:<test cell>...
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
-import html as html_lib
-import re
 from pathlib import Path
 from typing import Any
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder.course import Course, CourseError, error_lines
+from autograder.inert import clean_html, inert_notebook, svg_as_image  # noqa: F401 - clean_html: the old home
 
-FIXED = ["student_id", "lab", "status", "total", "max_total", "reason", "notes", "needs_manual_grade"]
+FIXED = ["student_id", "lab", "status", "total", "max_total", "reason", "notes", "needs_manual_grade", "file"]
 
 
 def feedback(course: Course, lab: str) -> list[Path]:
@@ -41,114 +38,20 @@ def feedback(course: Course, lab: str) -> list[Path]:
 
 
 # ---- feedback pages carry no active content --------------------------------------------------------
-SAFE_TAGS = frozenset({
-    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details", "div", "dl",
-    "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p", "pre", "s",
-    "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
-    "tr", "tt", "u", "ul", "var"})
-PLAIN_ATTRS = frozenset({"class", "title", "colspan", "rowspan", "align", "valign", "border", "alt", "width",
-                         "height"})
-IMAGE_URL = re.compile(r"^data:image/(png|jpeg|gif|svg\+xml);base64,[A-Za-z0-9+/=]*$")
-LINK_URL = re.compile(r"^(https?:|mailto:|#)", re.I)
-BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
-IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif")
-
-
-def _url(value: str) -> str:
-    """A URL as a browser reads it: entities decoded, whitespace and control characters gone."""
-    return re.sub(r"[\x00-\x20\x7f]+", "", html_lib.unescape(value))
-
-
-def _attr_ok(tag: str, name: str, value: str) -> bool:
-    if name in PLAIN_ATTRS:
-        return True
-    if tag == "a" and name == "href":
-        return bool(LINK_URL.match(_url(value)))
-    if tag == "img" and name == "src":
-        return bool(IMAGE_URL.match(_url(value)))
-    return False  # event handlers (on*), style, srcset, formaction, xlink:href, ...
-
-
-def clean_html(text: str) -> str:
-    """HTML with only inert tags and attributes left (bleach, an allow-list): scripts, iframes,
-    objects, embeds, forms, styles, event handlers and ``javascript:`` URLs are removed; what
-    they enclosed stays as escaped text. MathJax's ``\\href`` is turned into plain text."""
-    import bleach
-
-    out = bleach.clean(text, tags=SAFE_TAGS, attributes=_attr_ok, protocols={"http", "https", "mailto", "data"},
-                       strip=True, strip_comments=True)
-    return out.replace("\\href", "\\text")
-
-
-def svg_as_image(svg: str) -> str:
-    """An SVG as an ``<img>`` of a data URL: browsers run no script and load nothing in an SVG
-    shown as an image, whatever its elements and attributes say."""
-    return f'<img src="data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()}">'
-
-
-def _text(value) -> str:
-    return "".join(value) if isinstance(value, list) else str(value)
-
-
-def safe_output(out: dict) -> dict:
-    """One notebook output with its active content escaped or dropped (a new dict)."""
-    if out.get("output_type") not in ("display_data", "execute_result"):
-        return out  # streams and errors are text: the template escapes them
-    from nbconvert.filters import markdown2html
-
-    data, new, removed = out.get("data", {}), {}, []
-    for mime, value in data.items():
-        v = _text(value)
-        if mime == "text/plain":
-            new[mime] = v
-        elif mime in IMAGE_MIMES:
-            if BASE64.match(v):
-                try:
-                    base64.b64decode(re.sub(r"\s", "", v), validate=True)
-                    new[mime] = v
-                    continue
-                except (binascii.Error, ValueError):
-                    pass
-            removed.append(mime)
-        elif mime == "text/html":
-            new[mime] = clean_html(v)
-        elif mime == "text/latex":
-            new[mime] = v.replace("\\href", "\\text")
-        elif mime in ("image/svg+xml", "text/markdown"):
-            pass  # below: shown as HTML when no text/html is there (the template's order: html, svg, markdown)
-        else:
-            removed.append(mime)  # JavaScript, widgets, PDF, JSON, anything unknown
-    if "text/html" not in data and "image/svg+xml" in data:
-        new["text/html"] = svg_as_image(_text(data["image/svg+xml"]))
-    elif "text/html" not in data and "text/markdown" in data:
-        new["text/html"] = clean_html(markdown2html(_text(data["text/markdown"])))
-    if not new:
-        new["text/plain"] = f"[output removed from this page: {', '.join(removed) or 'empty'}]"
-    meta = {m: {k: v for k, v in md.items() if k in ("width", "height") and isinstance(v, int)}
-            for m, md in out.get("metadata", {}).items() if m in IMAGE_MIMES and m in new and isinstance(md, dict)}
-    return {**out, "data": new, "metadata": {m: md for m, md in meta.items() if md}}
-
-
 class SafeFeedback(NbGraderPreprocessor):
-    """nbgrader generate_feedback: every output through ``safe_output``; the student's markdown
-    (answers and their own cells, not the instructor's locked cells) rendered and cleaned."""
+    """nbgrader generate_feedback: ``inert.inert_notebook`` once more. The autograded notebook is
+    already inert (``inert.InertNotebook`` in the autograde step); this is defence in depth, and
+    covers notebooks autograded before that preprocessor was in the course config."""
 
     def preprocess(self, nb, resources):
-        import nbformat
-        from nbconvert.filters import markdown2html
-
-        for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if cell.cell_type == "markdown" and not (meta.get("locked") and not meta.get("solution")):
-                cell.source = f"<div>\n{clean_html(markdown2html(cell.source))}\n</div>"
-                cell.pop("attachments", None)
-            if cell.cell_type == "code":
-                cell.outputs = [nbformat.from_dict(safe_output(o)) for o in cell.get("outputs", [])]
-        nb.metadata.pop("widgets", None)
+        inert_notebook(nb)
         return nb, resources
 
 
 def rows(course: Course, labs: list[str] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+    """The plain export: a row per student per lab, and a row for every entry rejected at collect
+    (``rejected_rows``). A row whose student is not known (a rejected file that names no one)
+    has its file's name as ``student_id`` and ``_named_by_file`` set (not a column)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     labs = [course.check_lab(lab) for lab in labs] if labs else course.labs()
@@ -156,17 +59,24 @@ def rows(course: Course, labs: list[str] | None = None) -> tuple[list[str], list
     with Gradebook(course.db_url) as gb:
         students = sorted(s.id for s in gb.students)
         for lab in labs:
+            log = course.read_log(lab)
             try:
                 assignment = gb.find_assignment(lab)
-            except MissingEntry:
-                continue  # never released: nothing to grade
+            except MissingEntry:  # never released: nothing graded; what collect took or rejected still shows
+                lab_rows = [{"student_id": sid, "lab": lab, "status": rec.get("status", "collected"), "total": 0.0,
+                             "max_total": "", "reason": rec.get("reason") or "", "file": rec.get("source_file", ""),
+                             "notes": " | ".join(rec.get("collect_notes", []))}
+                            for sid, rec in sorted(log["students"].items())]
+                out += rejected_rows(lab, lab_rows, log.get("rejected_files", []), "")
+                continue
             cells = [c.name for nb in assignment.notebooks for c in nb.grade_cells if c.max_score > 0]
             header += [f"{lab}:{c}" for c in cells]
-            log = course.read_log(lab)["students"]
-            for sid in sorted(set(students) | set(log)):
-                rec = log.get(sid, {})
+            lab_rows = []
+            for sid in sorted(set(students) | set(log["students"])):
+                rec = log["students"].get(sid, {})
                 row: dict[str, Any] = {"student_id": sid, "lab": lab, "max_total": assignment.max_score,
-                                       "reason": rec.get("reason") or "", "notes": " | ".join(rec.get("notes", []))}
+                                       "reason": rec.get("reason") or "", "notes": " | ".join(rec.get("notes", [])),
+                                       "file": rec.get("source_file", "")}
                 try:
                     sub = gb.find_submission(lab, sid)
                     row["total"] = sub.score
@@ -180,18 +90,56 @@ def rows(course: Course, labs: list[str] | None = None) -> tuple[list[str], list
                     row["reason"] = row["reason"] or "no submission"
                 if row["status"] == "error" and rec.get("score") == 0:
                     row["total"] = 0.0  # e.g. stopped at the notebook limit: nothing earned is kept
-                out.append(row)
+                lab_rows.append(row)
+            out += rejected_rows(lab, lab_rows, log.get("rejected_files", []), assignment.max_score)
     return header, out
 
 
+def rejected_rows(lab: str, lab_rows: list[dict[str, Any]], rejected: list[dict], max_total) -> list[dict[str, Any]]:
+    """``lab_rows`` with every entry rejected at collect accounted for: the rejection of a
+    student who has a row is that row's (status ``rejected`` with the reason when nothing of
+    theirs was collected, else a note); any other is a row of its own, status ``rejected``,
+    named by its student or, when none can be told, by its file."""
+    from autograder.collect import claimant
+
+    by_student = {r["student_id"]: r for r in lab_rows}
+    extra: list[dict[str, Any]] = []
+    for rej in rejected:
+        file, reason = str(rej.get("file", "")), str(rej.get("reason", ""))
+        sid = rej["student"] if "student" in rej else claimant(file, lab)  # records made before collect kept it
+        row = by_student.get(sid) if sid else None
+        if row is not None and row["status"] in ("missing", "rejected"):
+            if row["status"] == "missing":
+                row.update(status="rejected", reason=reason, file=file, total=0.0)
+            else:
+                row["file"] = f"{row['file']} | {file}"
+                if reason not in row["reason"]:
+                    row["reason"] = f"{row['reason']} | {reason}"
+        elif row is not None:
+            row["notes"] = " | ".join(x for x in (row.get("notes"), f"rejected at collect: {file}: {reason}") if x)
+        else:
+            row = {"student_id": sid or file, "lab": lab, "status": "rejected", "total": 0.0, "max_total": max_total,
+                   "reason": reason, "notes": "", "file": file}
+            if sid:
+                by_student[sid] = row
+            else:
+                row["_named_by_file"] = True
+            extra.append(row)
+    return lab_rows + extra
+
+
 FORMATS = ("plain", "canvas", "gradescope", "moodle")
+NOTES_COLUMN = "Notes"
 
 
 def lms_rows(course: Course, fmt: str, labs: list[str] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """One row per student, one column per lab (its total), in the columns an LMS imports:
     Canvas's gradebook import (Student, ID, SIS User ID, SIS Login ID, Section, <assignment>...),
     Gradescope's score import (Name, SID, Email, <assignment>...) or Moodle's grade import
-    (Username, <grade item>...)."""
+    (Username, <grade item>...). A ``Notes`` column before the labs says, per lab, when a
+    student's file was rejected at collect (the total there is 0): such a student never
+    vanishes. A rejected file that names no student cannot be a row here: ``export`` says how
+    many there are (the plain export lists them)."""
     from nbgrader.api import Gradebook
 
     _, plain = rows(course, labs)
@@ -199,8 +147,16 @@ def lms_rows(course: Course, fmt: str, labs: list[str] | None = None) -> tuple[l
     with Gradebook(course.db_url) as gb:
         people = {s.id: s for s in gb.students}
     totals: dict[str, dict[str, Any]] = {}
+    notes: dict[str, list[str]] = {}
     for r in plain:
+        if r.get("_named_by_file"):
+            continue
         totals.setdefault(r["student_id"], {})[r["lab"]] = r["total"]
+        if r["status"] == "rejected":
+            notes.setdefault(r["student_id"], []).append(f"{r['lab']}: rejected at collect ({r['reason']})")
+        elif "rejected at collect: " in (r.get("notes") or ""):
+            notes.setdefault(r["student_id"], []).append(
+                f"{r['lab']}: {'; '.join(n for n in r['notes'].split(' | ') if n.startswith('rejected at collect: '))}")
     out = []
     for sid in sorted(totals):
         st = people.get(sid)
@@ -212,15 +168,20 @@ def lms_rows(course: Course, fmt: str, labs: list[str] | None = None) -> tuple[l
             row = {"Name": name, "SID": sid, "Email": getattr(st, "email", None) or ""}
         else:
             row = {"Username": sid}
+        row[NOTES_COLUMN] = "; ".join(notes.get(sid, []))
         row.update({lab: totals[sid].get(lab, 0.0) for lab in lab_names})
         out.append(row)
     fixed = {"canvas": ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"],
              "gradescope": ["Name", "SID", "Email"], "moodle": ["Username"]}[fmt]
-    return fixed + lab_names, out
+    return fixed + [NOTES_COLUMN] + lab_names, out
 
 
 def export(course: Course, path: str | Path, labs: list[str] | None = None, fmt: str = "plain") -> int:
-    """Write the grades CSV to ``path`` in format ``fmt`` (see FORMATS); returns the number of rows."""
+    """Write the grades CSV to ``path`` in format ``fmt`` (see FORMATS); returns the number of rows.
+    In an LMS format, a rejected file that names no student has no row: a line on stderr says
+    how many there are."""
+    import sys
+
     path = Path(path)
     if path.suffix.lower() != ".csv":
         raise CourseError(f"--to must name a .csv file: got {str(path)!r}")
@@ -229,9 +190,14 @@ def export(course: Course, path: str | Path, labs: list[str] | None = None, fmt:
     header, data = rows(course, labs) if fmt == "plain" else lms_rows(course, fmt, labs)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=header, restval="")
+        w = csv.DictWriter(f, fieldnames=header, restval="", extrasaction="ignore")
         w.writeheader()
         w.writerows(data)
+    if fmt != "plain":
+        nameless = [r for r in rows(course, labs)[1] if r.get("_named_by_file")]
+        if nameless:
+            print(f"note: {len(nameless)} files rejected at collect name no student, so they have no row in this "
+                  f"{fmt} file: `mlsys-grade export --format plain` lists them", file=sys.stderr)
     return len(data)
 
 
@@ -239,10 +205,11 @@ def class_summary(course: Course, lab: str) -> dict[str, Any]:
     """For the instructor: how the class did on each test cell, the test most students fail,
     every flag and every error, from the gradebook and the grading record."""
     course.check_lab(lab)
-    _, data = rows(course, [lab])
-    if not data:
+    header, everything = rows(course, [lab])
+    data = [r for r in everything if not r.get("_named_by_file")]  # students (a file that names no one is not)
+    if not data or all(r["max_total"] == "" for r in data):
         raise CourseError(f"nothing graded for {lab} yet: run `mlsys-grade autograde {lab}` first")
-    cells = [k.split(":", 1)[1] for k in data[0] if k.startswith(f"{lab}:")]
+    cells = [k.split(":", 1)[1] for k in header if k.startswith(f"{lab}:")]
     log = course.read_log(lab)["students"]
     dist: dict[str, dict[str, int]] = {}
     failing: dict[str, int] = {}
@@ -268,12 +235,13 @@ def class_summary(course: Course, lab: str) -> dict[str, Any]:
     return {
         "lab": lab, "students": len(data),
         "status": {s: sum(1 for r in data if r["status"] == s) for s in sorted({r["status"] for r in data})},
-        "mean_total": round(sum(totals) / len(totals), 3), "max_total": data[0]["max_total"],
+        "mean_total": round(sum(totals) / len(totals), 3), "max_total": next(r["max_total"] for r in data
+                                                                              if r["max_total"] != ""),
         "manual_points": sum(maxes[c] for c in manual), "awaiting_manual_grade": manual,
         "score_distribution": dist, "failing_per_test": failing,
         "most_common_failing_test": worst and {"test": worst, "students": failing[worst]},
         "flags": {sid: rec["notes"] for sid, rec in sorted(log.items()) if rec.get("notes")},
-        "errors": {r["student_id"]: r["reason"] for r in data if r["status"] != "graded"},
+        "errors": {r["student_id"]: r["reason"] for r in everything if r["status"] != "graded"},
     }
 
 

@@ -38,6 +38,7 @@ if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import ClearMarkScheme, GetGrades
 
+    from autograder.inert import InertNotebook
     from autograder.integrity import CapOutputs, HideHiddenTests, RepairFromSource, SettleRubrics
     from autograder.report import SafeFeedback
     from autograder.sandbox import SandboxedExecute
@@ -46,15 +47,23 @@ if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
     c.Autograde.sanitize_preprocessors = [ClearOutput, RepairFromSource, DeduplicateIds, OverwriteKernelspec,
                                           OverwriteCells, CheckCellMetadata]
     # CapOutputs: the total output of one submission is capped before grades are saved;
-    # SettleRubrics: 0-point rubric tasks do not keep a submission awaiting a manual grade
+    # SettleRubrics: 0-point rubric tasks do not keep a submission awaiting a manual grade;
+    # InertNotebook (after SaveAutoGrades: grades never depend on it): the autograded notebook, which the
+    # formgrader renders and feedback is made from, keeps no active content (scripts, handlers, widgets, ...)
     c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                            CapOutputs, SaveAutoGrades, SettleRubrics, AssignLatePenalties,
-                                           CheckCellMetadata]
-    # feedback names every test but shows no hidden test's code, and no active content from outputs
+                                           InertNotebook, CheckCellMetadata]
+    # feedback: a test cell shows its visible tests and the judge's verdict only, and no cell that ran after a
+    # hidden test shows its output; no active content (SafeFeedback: the notebook made inert once more);
     # a rubric (mark scheme) is for the instructor: the formgrader shows it, a feedback page never does
     c.GenerateFeedback.preprocessors = [GetGrades, ClearMarkScheme, HideHiddenTests, SafeFeedback,
                                         CSSHTMLHeaderPreprocessor]
     c.CapOutputs.max_total_kb = 4096
+    # defence in depth: the formgrader's and feedback's exporter sanitise what they render (markdown cells and
+    # outputs, raw cells, HTML outputs; no JavaScript output), with the same allow-list as InertNotebook
+    c.HTMLExporter.sanitize_html = True
+    c.HTMLExporter.filters = {"clean_html": "autograder.inert.clean_html",
+                              "markdown2html": "autograder.inert.markdown2html"}
     # limits per submission (mlsys-grade autograde --timeout/--notebook-timeout override the first two)
     c.SandboxedExecute.timeout = 60
     c.SandboxedExecute.notebook_timeout = 600

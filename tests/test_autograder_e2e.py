@@ -222,11 +222,18 @@ def test_feedback_and_export(graded, course, tmp_path):
     page = (course / "feedback" / "kim" / LAB / f"{LAB}.html").read_text()
     found = active_content(page)
     assert found["scripts"] and not [s for s in found["scripts"] if "alert" in s]  # only the template's own
-    assert found["handlers"] == [] and "bold" in page and "data:image/svg+xml;base64," in page
+    assert found["handlers"] == [] and "<b>bold</b>" not in page  # kim's cell ran after a hidden test: no output shown
+    assert "[outputs not shown: this cell ran after the hidden tests of" in page
+    shown = nbformat.read(course / "autograded" / "kim" / LAB / f"{LAB}.ipynb", as_version=4)  # the formgrader's
+    html = [o["data"].get("text/html", "") for o in by_id(shown, "kv_bytes").outputs if "data" in o]
+    assert any("<b>bold</b>" in h for h in html) and any('<img src="data:image/svg+xml;base64,' in h for h in html)
+    assert not active_content("".join(html))["scripts"] and not active_content("".join(html))["handlers"]
     res = grade("export", "--to", str(tmp_path / "grades.csv"), course=course)
     assert res.returncode == 0, res.stderr
     rows = {r["student_id"]: r for r in read_csv(tmp_path / "grades.csv")}
-    assert set(rows) == set(EXPECTED)
+    assert set(rows) == set(EXPECTED) | {"notes.txt", "__MACOSX/._junk"}  # files rejected at collect have rows too
+    assert [(rows[f]["status"], rows[f]["file"]) for f in ("notes.txt", "__MACOSX/._junk")] == [
+        ("rejected", "notes.txt"), ("rejected", "__MACOSX/._junk")]
     for sid, (status, total) in EXPECTED.items():
         assert (rows[sid]["status"], float(rows[sid]["total"])) == (status, total), sid
         assert float(rows[sid]["max_total"]) == MAX

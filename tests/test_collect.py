@@ -258,3 +258,81 @@ def test_course_option_before_or_after_the_command(course, tmp_path):
     assert code == 2 and "is not an nbgrader course root: it has no nbgrader_config.py" in err
     code, _, err = run("--course")
     assert code == 2 and "argument --course: expected one argument" in err
+
+
+# ---- nothing lost: bloated notebooks, and a row in the export for every rejected entry -------------------
+def test_a_notebook_over_the_cap_by_its_outputs_and_metadata_is_collected_cleared(course, tmp_path):
+    bloat = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output("stream", name="stdout",
+                                                                           text="y" * 900_000)]),
+        nbformat.v4.new_markdown_cell("my answer")])
+    bloat.cells[0].metadata.update(junk="z" * 900_000, nbgrader={"grade_id": "param_count", "solution": True,
+                                                                "grade": False, "locked": False, "schema_version": 3,
+                                                                "padding": "p" * 100_000})
+    bloat.metadata["widgets"] = {"state": "w" * 900_000}
+    code = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("# " + "c" * (2 << 20))])
+    src = tmp_path / "in"
+    (src / "bloat").mkdir(parents=True)
+    nbformat.write(bloat, src / "bloat" / "lab0-costs.ipynb")
+    nbformat.write(code, src / "gus.ipynb")
+    from autograder.collect import collect as do
+
+    res = do(Course(course), LAB, src, max_file_mb=1)
+    assert res["collected"] == ["bloat"]
+    note, = res["notes"]["bloat"]
+    assert note.startswith("the notebook was 2.7 MiB, over the cap of 1 MiB per notebook, because of its outputs and "
+                           "metadata: they were cleared before grading (") and note.endswith(
+        " KiB left; its code and text are as submitted)")
+    got = nbformat.read(course / "submitted" / "bloat" / LAB / f"{LAB}.ipynb", as_version=4)
+    assert got.metadata == {} and got.cells[0].outputs == [] and got.cells[1].source == "my answer"
+    assert got.cells[0].metadata == {"nbgrader": {"grade_id": "param_count", "solution": True, "grade": False,
+                                                  "locked": False, "schema_version": 3}}
+    assert res["rejected"] == [{"file": "gus.ipynb", "student": "gus", "reason":
+                                "too large: 2.0 MiB, over the cap of 1 MiB per notebook; its code and text alone "
+                                "(outputs and metadata cleared) are 2.0 MiB"}]
+    log = json.loads((course / "grading" / f"{LAB}.json").read_text())
+    assert log["students"]["bloat"]["collect_notes"] == [note]
+
+
+def test_every_rejected_entry_has_a_row_in_every_export(course, tmp_path):
+    import csv
+
+    from autograder.report import export
+
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("carol/lab0-costs.ipynb", nb_text("carol"))
+        zf.writestr("dave/a.ipynb", nb_text("dave a"))
+        zf.writestr("dave/b.ipynb", nb_text("dave b"))
+        zf.writestr("notes.txt", "not a notebook")
+        zf.writestr("__MACOSX/._junk", "x")
+        link = zipfile.ZipInfo("frank/lab0-costs.ipynb")
+        link.external_attr = (0o120777 << 16)
+        zf.writestr(link, "/etc/passwd")
+    res = collect(course, z)
+    assert {r["file"]: r["student"] for r in res["rejected"]} == {
+        "dave/a.ipynb": "dave", "dave/b.ipynb": "dave", "notes.txt": None, "__MACOSX/._junk": None,
+        "frank/lab0-costs.ipynb": "frank"}
+    c = Course(course)
+    export(c, tmp_path / "plain.csv")
+    rows = {r["student_id"]: r for r in csv.DictReader(open(tmp_path / "plain.csv"))}
+    assert {s: (r["status"], r["file"]) for s, r in rows.items()} == {
+        "carol": ("collected", "carol/lab0-costs.ipynb"), "dave": ("rejected", "dave/a.ipynb | dave/b.ipynb"),
+        "frank": ("rejected", "frank/lab0-costs.ipynb"), "notes.txt": ("rejected", "notes.txt"),
+        "__MACOSX/._junk": ("rejected", "__MACOSX/._junk")}
+    assert rows["frank"]["reason"] == "a symbolic link, not a file (links are never followed)"
+    for fmt, key in (("canvas", "SIS Login ID"), ("gradescope", "SID"), ("moodle", "Username")):
+        export(c, tmp_path / f"{fmt}.csv", fmt=fmt)
+        lms = {r[key]: r for r in csv.DictReader(open(tmp_path / f"{fmt}.csv"))}
+        assert set(lms) == {"carol", "dave", "frank"}, fmt
+        assert lms["frank"]["Notes"] == ("lab0-costs: rejected at collect (a symbolic link, not a file (links are "
+                                         "never followed))") and lms["carol"]["Notes"] == ""
+
+    # dave's right file collected alone: his earlier rejections are replaced, as his submission would be
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "dave.ipynb").write_text(nb_text("dave"))
+    collect(course, tmp_path / "again")
+    export(c, tmp_path / "plain.csv")
+    rows = {r["student_id"]: r for r in csv.DictReader(open(tmp_path / "plain.csv"))}
+    assert (rows["dave"]["status"], rows["dave"]["notes"]) == ("collected", "")
+    assert rows["frank"]["status"] == "rejected"

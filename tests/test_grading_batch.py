@@ -335,7 +335,8 @@ def test_cap_outputs_keeps_every_grade():
 # ---- feedback pages carry no active content (autograder.report.SafeFeedback) ------------------------
 from html.parser import HTMLParser  # noqa: E402
 
-from autograder.report import SafeFeedback, clean_html, safe_output  # noqa: E402
+from autograder.inert import inert_output  # noqa: E402
+from autograder.report import SafeFeedback, clean_html  # noqa: E402
 
 ACTIVE_TAGS = {"script", "iframe", "object", "embed", "frame", "frameset", "applet", "base", "form", "meta", "link",
                "style", "svg", "math"}
@@ -388,7 +389,7 @@ HOSTILE_HTML = ['<script>alert(1)</script>', '<img src=x onerror="alert(2)">', '
 
 
 def test_clean_html_exact():
-    assert clean_html('<script>alert(1)</script><b onmouseover="alert(2)">x</b>') == "alert(1)<b>x</b>"
+    assert clean_html('<script>alert(1)</script><b onmouseover="alert(2)">x</b>') == "<b>x</b>"
     assert clean_html('<a href="javascript:alert(1)">x</a><a href="https://ok.org" onclick="y">z</a>') == \
         '<a>x</a><a href="https://ok.org">z</a>'
     assert clean_html('<iframe src="https://evil.org"></iframe><img src="data:image/png;base64,AAAA" onload="x">') \
@@ -406,21 +407,24 @@ def test_clean_html_leaves_nothing_active(fragments, wrapper):
 
 def test_safe_output_every_mime_that_renders_as_html():
     svg = '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
-    out = safe_output({"output_type": "display_data", "metadata": {"image/png": {"width": 3, "filenames": "x"}},
-                       "data": {"image/svg+xml": svg, "application/javascript": "alert(3)",
-                                "application/vnd.jupyter.widget-view+json": {"model_id": "m"},
-                                "text/markdown": "**hi** <script>alert(4)</script>", "text/plain": "fallback",
-                                "image/png": "AAAA\" onerror=\"alert(5)"}})
-    assert set(out["data"]) == {"text/html", "text/plain"} and out["metadata"] == {}
+    out, note = inert_output({"output_type": "display_data", "metadata": {"image/png": {"width": 3, "filenames": "x"}},
+                              "data": {"image/svg+xml": svg, "application/javascript": "alert(3)",
+                                       "application/vnd.jupyter.widget-view+json": {"model_id": "m"},
+                                       "text/markdown": "**hi** <script>alert(4)</script>", "text/plain": "fallback",
+                                       "image/png": "AAAA\" onerror=\"alert(5)"}})
+    assert set(out["data"]) == {"text/html", "text/plain", "text/markdown"} and out["metadata"] == {}
     import base64 as b64
 
     assert out["data"]["text/html"] == f'<img src="data:image/svg+xml;base64,{b64.b64encode(svg.encode()).decode()}">'
-    gone = safe_output({"output_type": "execute_result", "data": {"application/javascript": "alert(1)"},
-                        "metadata": {}, "execution_count": 1})
-    assert gone["data"] == {"text/plain": "[output removed from this page: application/javascript]"}
-    md = safe_output({"output_type": "display_data", "metadata": {},
-                      "data": {"text/markdown": "**hi** <script>alert(4)</script>"}})
-    assert md["data"] == {"text/html": "<p><strong>hi</strong> alert(4)</p>\n"}
+    assert note["data"]["text/plain"].startswith("[removed from this notebook: application/javascript, "
+                                                 "application/vnd.jupyter.widget-view+json, image/png (not base64)")
+    gone = inert_output({"output_type": "execute_result", "data": {"application/javascript": "alert(1)"},
+                         "metadata": {}, "execution_count": 1})
+    assert [o["data"] for o in gone] == [{"text/plain": "[removed from this notebook: application/javascript (active "
+                                                        "or unknown content is not shown to the grader)]"}]
+    md, = inert_output({"output_type": "display_data", "metadata": {},
+                        "data": {"text/markdown": "**hi** <script>alert(4)</script>"}})
+    assert md["data"] == {"text/markdown": '<div class="mlsys-inert"><p><strong>hi</strong> </p>&#10;</div>'}
 
 
 def test_feedback_page_runs_only_the_templates_own_scripts():
