@@ -43,7 +43,7 @@ from mlsys_kit.serving.config import DISAGG, DisaggConfig
 from mlsys_kit.serving.engine import serve
 from mlsys_kit.serving.simulator import CostModel, SimBackend
 from mlsys_kit.serving.metrics import meets_slo, percentile, request_latencies
-from mlsys_kit.serving.scheduler import SCHEDULERS, make_scheduler
+from mlsys_kit.serving.registry import SCHEDULERS, make_scheduler
 from mlsys_kit.serving.sequence import FINISHED, Seq
 from mlsys_kit.serving.workload import Request, validate_trace
 
@@ -69,7 +69,7 @@ class Link:
 @dataclass(frozen=True)
 class Pool:
     """A group of identical instances: how many, their tensor parallelism, their scheduler
-    (one of :data:`~mlsys_kit.serving.scheduler.SCHEDULERS`) and its limits."""
+    (one of :data:`~mlsys_kit.serving.registry.SCHEDULERS`) and its limits."""
 
     instances: int = 1
     tp: int = 1

@@ -15,7 +15,7 @@ from mlsys_kit.cli import build_parser
 from mlsys_kit.serving import disagg_real, placement
 from mlsys_kit.serving.config import DISAGG, FIGURE1, MOONCAKE, REAL_PAIR, SCHEDULER_NAMES, DisaggConfig, PairConfig
 from mlsys_kit.serving.disagg import Link, Pool, pools_and_link
-from mlsys_kit.serving.scheduler import SCHEDULERS
+from mlsys_kit.serving.registry import SCHEDULERS
 
 ROOT = Path(__file__).resolve().parents[2]
 
