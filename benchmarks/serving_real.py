@@ -137,7 +137,7 @@ def equal_latency(args: argparse.Namespace, model, dist) -> dict:
 
     budget = args.slo_scale * unloaded
     if args.plot:
-        from mlsys_kit.viz import save_figure
+        from mlsys_kit.viz.figure import save_figure
         from mlsys_kit.serving.viz import plot_latency_vs_throughput
 
         title = f"{args.preset} GPT, real engine, {args.seats} seats"

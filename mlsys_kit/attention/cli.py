@@ -52,8 +52,8 @@ def _io(args: argparse.Namespace) -> int:
     report = io_report(args.seq, args.head_dim, args.sram_kb, args.dtype, args.causal,
                        backward=not args.forward_only, batch_heads=args.heads)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.attention import io_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.attention.viz import io_figure
 
         save_figure(io_figure(args.seq, args.head_dim, args.sram_kb, args.dtype, args.causal,
                               f"HBM traffic, {args.dtype}{', causal' if args.causal else ''}"), args.plot)
@@ -82,8 +82,8 @@ def _check(args: argparse.Namespace) -> int:
     r = check_against_sdpa(args.seq, args.block, args.head_dim, args.causal, args.dtype, heads=args.heads,
                            seed=args.seed)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.attention import tile_walk_figure, walk_trace
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.attention.viz import tile_walk_figure, walk_trace
 
         trace = walk_trace(args.seq, args.block, args.block, args.causal)
         save_figure(tile_walk_figure(args.seq, args.block, args.block, len(trace) - 1, args.causal, trace=trace),

@@ -15,8 +15,8 @@ def section(progress: Callable[[str], None]):
     from mlsys_kit.serving.mooncake import prefix_workload, simulate_mooncake
     from mlsys_kit.serving.placement import chatbot_workload, roofline_hardware, search_placement
     from mlsys_kit.serving.workload import LengthDist, make_workload
-    from mlsys_kit.viz import figure_png
-    from mlsys_kit.viz.disagg import plot_disagg_run, plot_placements, plot_real_pair
+    from mlsys_kit.viz.figure import figure_png
+    from mlsys_kit.disagg.viz import plot_disagg_run, plot_placements, plot_real_pair
 
     c, f1, mc = DISAGG, FIGURE1, MOONCAKE
     hw = roofline_hardware(c.model, c.device)

@@ -72,8 +72,8 @@ def _waste(args: argparse.Namespace) -> int:
     report["sharing"] = sharing_report(args.block_size, min(args.requests, 200), args.samples,
                                        args.shared_prefix, args.max_len, args.seed)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.kvcache import waste_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.kvcache.viz import waste_figure
 
         save_figure(waste_figure(report, sweep), args.plot)
     if args.json:
@@ -105,8 +105,8 @@ def _blocks(args: argparse.Namespace) -> int:
               "prefix_cache": {"hits": mgr.prefix_cache.hits, "misses": mgr.prefix_cache.misses,
                                "evictions": mgr.prefix_cache.evictions}}
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.kvcache import block_grid_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.kvcache.viz import block_grid_figure
 
         save_figure(block_grid_figure(mgr, title=log[-1] if log else "empty pool"), args.plot)
     if args.json:

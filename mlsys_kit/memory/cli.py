@@ -104,8 +104,8 @@ def _plan(args: argparse.Namespace) -> int:
     d = res.to_dict(timeline=args.timeline)
     d["chain"] = {k: v for k, v in chain.to_dict().items() if k != "saved_bytes"}
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.memory import step_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.memory.viz import step_figure
 
         save_figure(step_figure(res, f"{chain.name}: policy {args.policy}"), args.plot)
     if args.json:
@@ -149,8 +149,8 @@ def _run(args: argparse.Namespace) -> int:
     out = run_plan(p, args.preset, args.batch, args.seq, device=args.device)
     out.update(policy=args.policy, budget_bytes=budget)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.memory import real_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.memory.viz import real_figure
 
         save_figure(real_figure([out]), args.plot)
     if args.json:
@@ -182,8 +182,8 @@ def _offload(args: argparse.Namespace) -> int:
              max_params_baseline=max_params(max(dev - act, 1.0), args.ranks, 0),
              link_time_per_step=m["link_bytes_per_step"] / (args.link_gbps * 1e9))
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.memory import offload_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.memory.viz import offload_figure
 
         save_figure(offload_figure(m), args.plot)
     if args.json:

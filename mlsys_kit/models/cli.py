@@ -51,8 +51,8 @@ def run_costs(args: argparse.Namespace) -> int:
     device = costs.DEVICES[args.device] if args.device else None
     out = costs.summary(cfg, device)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.costs import costs_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.models.viz import costs_figure
 
         out["plot"] = str(save_figure(costs_figure(cfg, device or costs.DEVICES["a100-40gb"]), args.plot))
     if args.json:

@@ -58,8 +58,8 @@ def _plan(args: argparse.Namespace) -> int:
                       args.inter_bandwidth * 1e9, args.latency * 0.5e-6, args.latency * 1e-6)
     res = plan(model_config(args.preset), cluster, args.global_batch, top=args.top)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.parallel import plan_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.parallel.viz import plan_figure
 
         save_figure(plan_figure(res, f"{args.preset} on {args.devices} x {args.device}, global batch "
                                      f"{args.global_batch}"), args.plot)
@@ -88,8 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     res = run_tensor_parallel([run_config(args.tensor, args.sequence_parallel, args.recompute,
                                           batch=args.batch, seq=args.seq)])[0]
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.parallel import run_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.parallel.viz import run_figure
 
         save_figure(run_figure([res], f"tensor parallelism on {args.tensor} gloo ranks"), args.plot)
     if args.json:

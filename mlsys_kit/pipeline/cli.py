@@ -58,8 +58,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
     out["deadlock_free_with_blocking_send"] = is_valid(sched, blocking_send=True)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.pipeline import gantt_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.pipeline.viz import gantt_figure
 
         title = f"{sched.name}, p={sched.num_ranks}, m={sched.num_microbatches}: bubble {res.bubble_fraction:.3f}"
         out["plot"] = str(save_figure(gantt_figure(res.events, sched.num_ranks, title, res.memory), args.plot))
@@ -87,8 +87,8 @@ def _run(args: argparse.Namespace) -> int:
     [res] = run_spawn([sched], cfg)
     out = res.to_dict()
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.pipeline import gantt_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.pipeline.viz import gantt_figure
 
         title = f"measured {sched.name}, p={sched.num_ranks}, m={sched.num_microbatches} (gloo, CPU)"
         out["plot"] = str(save_figure(gantt_figure(res.events, sched.num_ranks, title, res.memory, "seconds"), args.plot))

@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     d["outputs_match_reference"] = all(
         s.outputs == model.generate_reference(list(s.req.prompt), s.output_len) for s in res.seqs)
     if args.plot:
-        from mlsys_kit.viz import save_figure
+        from mlsys_kit.viz.figure import save_figure
         from mlsys_kit.serving.viz import plot_timeline
 
         save_figure(plot_timeline(res), args.plot)
@@ -139,7 +139,7 @@ def _sweep(args: argparse.Namespace) -> int:
     cfg, work = _configs(args)
     result = sweep(args.schedulers, args.rates, work, cfg, _cost(args.cost) if args.cost else None)
     if args.plot:
-        from mlsys_kit.viz import save_figure
+        from mlsys_kit.viz.figure import save_figure
         from mlsys_kit.serving.viz import plot_latency_vs_rate
 
         save_figure(plot_latency_vs_rate(result, f"{args.requests} requests, simulated"), args.plot)

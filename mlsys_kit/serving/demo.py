@@ -13,7 +13,7 @@ from mlsys_kit.serving.real import RealBackend
 from mlsys_kit.serving.simulator import SimBackend, sweep
 from mlsys_kit.serving.viz import plot_batch_composition, plot_latency_vs_rate, plot_timeline
 from mlsys_kit.serving.workload import LengthDist, length_dist, make_workload
-from mlsys_kit.viz import figure_png
+from mlsys_kit.viz.figure import figure_png
 
 RATES = [4.0, 8.0, 12.0, 16.0, 20.0]
 

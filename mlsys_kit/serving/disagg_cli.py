@@ -62,8 +62,8 @@ def _disagg(args: argparse.Namespace) -> int:
              model=args.model, device=args.device,
              goodput=disagg_goodput(prefill, decode, hw, link, args.ttft_slo, args.tpot_slo, _workload(args)))
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.disagg import plot_disagg_run
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.disagg.viz import plot_disagg_run
 
         save_figure(plot_disagg_run(res, args.ttft_slo, args.tpot_slo,
                                     f"{args.prefill} prefill + {args.decode} decode, {args.rate:g} req/s"), args.plot)
@@ -83,8 +83,8 @@ def _real(args: argparse.Namespace) -> int:
     d = run_pair(args.requests if args.requests_given else REAL_PAIR.requests,
                  args.rate if args.rate_given else REAL_PAIR.rate, args.prompt_len, args.output_len, args.preset, args.seed)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.disagg import plot_real_pair
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.disagg.viz import plot_real_pair
 
         save_figure(plot_real_pair(d), args.plot)
     if args.json:
@@ -106,8 +106,8 @@ def _place(args: argparse.Namespace) -> int:
     out.update(ttft_slo=args.ttft_slo, tpot_slo=args.tpot_slo, link_gbps=args.link_gbps, model=args.model,
                device=args.device, requests=args.requests)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.disagg import plot_placements
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.disagg.viz import plot_placements
 
         save_figure(plot_placements(out), args.plot)
     if args.json:

@@ -12,7 +12,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, SIMULATED, SIMULATED_WORKLOAD
 from mlsys_kit.serving.metrics import summarize
 from mlsys_kit.serving.simulator import simulate
-from mlsys_kit.viz import PALETTE, figure_png, new_figure
+from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
 
 SCHEDULER_COLORS = {"static": "#937860", "continuous": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
 STATE_COLORS = {"queued": PALETTE["idle"], "prefill": PALETTE["B"], "decode": PALETTE["F"],

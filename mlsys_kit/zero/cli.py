@@ -85,8 +85,8 @@ def _memory(args: argparse.Namespace) -> int:
 
     report = memory_report(args.params, args.ranks, args.stage, args.k, args.device_memory)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.zero import memory_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.zero.viz import memory_figure
 
         dev = args.device_memory * 1e9 if args.device_memory else None
         fits = [max_params(dev, args.ranks, s, args.k) for s in range(4)] if dev else None
@@ -115,8 +115,8 @@ def _run(args: argparse.Namespace) -> int:
 
     results = run_stages(args.stage, args.ranks, args.steps, peers=args.compare_peers)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.zero import measured_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.zero.viz import measured_figure
 
         rows = [{"stage": r["stage"], "measured": r["measured_bytes_per_rank"], "model": r["model_bytes_per_rank"]}
                 for r in results]

@@ -48,7 +48,7 @@ def test_function_defaults_are_the_configs():
     assert placement.CHATBOT_SLO == {"ttft": DISAGG.ttft_slo, "tpot": DISAGG.tpot_slo}
     assert placement.TARGET == DISAGG.target
     assert Link() == Link(DISAGG.link_gbps, DISAGG.link_latency)
-    from mlsys_kit.viz.disagg import disagg_explorer
+    from mlsys_kit.disagg.viz import disagg_explorer
 
     assert default(disagg_explorer, "devices") == DISAGG.prefill + DISAGG.decode
 
@@ -140,7 +140,7 @@ def test_configs_reject_bad_groups_with_what_is_allowed():
     with pytest.raises(ValueError, match="rate must be a positive finite number"):
         disagg_real.run_pair(rate=0.0)
     with pytest.raises(ValueError, match="devices must be > 1"):
-        from mlsys_kit.viz.disagg import disagg_explorer
+        from mlsys_kit.disagg.viz import disagg_explorer
 
         disagg_explorer(devices=1)
     with pytest.raises(Exception, match="cannot assign"):

@@ -48,7 +48,7 @@ def test_function_defaults_are_the_configs():
 
 
 def test_widget_starts_at_the_configs():
-    from mlsys_kit.viz.kvcache import kv_cache_explorer
+    from mlsys_kit.kvcache.viz import kv_cache_explorer
 
     play, step, block = kv_cache_explorer().children[0].children
     assert step.value == play.value == KVCACHE.widget_step

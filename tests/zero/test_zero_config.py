@@ -38,7 +38,7 @@ def test_model_and_launcher_defaults_are_the_configs():
 
 
 def test_widget_starts_at_the_papers_figure_1():
-    from mlsys_kit.viz.zero import zero_explorer
+    from mlsys_kit.zero.viz import zero_explorer
 
     assert _default(zero_explorer, "params_b") == ZERO.example_params / 1e9 == 7.5
     (size, nd), (kk, mem) = (box.children for box in zero_explorer().children[:2])

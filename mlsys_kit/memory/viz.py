@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from mlsys_kit.memory.config import MEMORY
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.viz.figure import PALETTE, new_figure
 
 POLICY_COLOURS = {"all": "#4C72B0", "every-k": "#8172B3", "sqrt": "#937860", "optimal": "#55A868",
                   "offload": "#DD8452", "hybrid": "#C44E52"}
@@ -167,7 +167,7 @@ def memory_explorer(preset: str = MEMORY.plan_preset, batch: int = MEMORY.plan_b
 
     from mlsys_kit.memory.cli import build_chain
     from mlsys_kit.memory.policies import POLICIES, plan
-    from mlsys_kit.viz import figure_png
+    from mlsys_kit.viz.figure import figure_png
 
     style = {"description_width": "initial"}
     budget = w.FloatSlider(value=budget_gb, min=1, max=40, step=0.5, description="budget (GB)",

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from mlsys_kit.kvcache.block_table import BlockManager
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.viz.figure import PALETTE, new_figure
 
 _SEQ_COLOURS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
                 "#CCB974", "#64B5CD", "#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02"]
@@ -170,7 +170,7 @@ def kv_cache_explorer():
     from mlsys_kit.kvcache.accounting import waste_report
     from mlsys_kit.kvcache.config import KVCACHE as C
     from mlsys_kit.kvcache.scenario import EVENTS
-    from mlsys_kit.viz import figure_png
+    from mlsys_kit.viz.figure import figure_png
 
     step = w.IntSlider(value=C.widget_step, min=0, max=len(EVENTS), description="event")
     play = w.Play(value=C.widget_step, min=0, max=len(EVENTS), interval=900, description="play")

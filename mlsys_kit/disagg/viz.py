@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlsys_kit.serving.config import DISAGG
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.viz.figure import PALETTE, new_figure
 
 SYSTEM_COLORS = {"disaggregated": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
 QUEUE_COLORS = {"prefill": PALETTE["B"], "transfer": PALETTE["BW"], "decode": PALETTE["F"]}
@@ -138,7 +138,7 @@ def disagg_explorer(requests: int = 150, seed: int = DISAGG.seed, devices: int =
         raise ValueError(f"devices must be > {c.decode} (the decode instances) to leave room for prefill: got {devices}")
     from mlsys_kit.serving.disagg import Link, Pool, pools_and_link, queue_lengths, simulate_colocated, simulate_disagg
     from mlsys_kit.serving.placement import chatbot_workload, roofline_hardware
-    from mlsys_kit.viz import figure_png
+    from mlsys_kit.viz.figure import figure_png
 
     hw = roofline_hardware(c.model, c.device)
     prefill, decode, _ = pools_and_link(c.replace(prefill=devices - c.decode))

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.viz.figure import PALETTE, new_figure
 from mlsys_kit.zero.config import ZERO
 from mlsys_kit.zero.model import PAPER_NAMES, StageMemory
 
@@ -108,7 +108,7 @@ def zero_explorer(params_b: float = ZERO.example_params / 1e9, ranks: int = ZERO
     Returns an ipywidgets box (display it)."""
     import ipywidgets as w
 
-    from mlsys_kit.viz import figure_png
+    from mlsys_kit.viz.figure import figure_png
     from mlsys_kit.zero.model import STAGES, all_stages, max_params
 
     style = {"description_width": "initial"}
