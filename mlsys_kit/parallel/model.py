@@ -162,7 +162,8 @@ def _simulated(p: int, m: int, v: int) -> tuple[float, float, float]:
     """(idle per rank in units of one microbatch's forward, extra makespan per unit of
     point-to-point latency, peak microbatches in flight on rank 0) from the event simulator at
     uniform costs t_f = 1, t_b = 2 (one microbatch through a rank's share of the layers)."""
-    from mlsys_kit.pipeline import make_schedule, simulate
+    from mlsys_kit.pipeline.generators import make_schedule
+    from mlsys_kit.pipeline.simulate import simulate
 
     sched = make_schedule("interleaved-1f1b" if v > 1 else "1f1b", p, m, v)
     r0 = simulate(sched, 1.0, 2.0, 0.0, latency=0.0, check=False, costs_per_rank=True)

@@ -218,7 +218,8 @@ def partition_stages(times: Sequence[Sequence[float]], memory: Sequence[Sequence
 def _in_flight(p: int, m: int) -> list[float]:
     """Microbatches whose activations each stage of a 1F1B pipeline holds at its peak (the
     simulator's ``peak_activations``; p - s for stage s)."""
-    from mlsys_kit.pipeline import make_schedule, simulate
+    from mlsys_kit.pipeline.generators import make_schedule
+    from mlsys_kit.pipeline.simulate import simulate
 
     if p == 1:
         return [1.0]
