@@ -188,7 +188,9 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any) -> Any:
+    """Add ``serve simulate|run|sweep|fit``; returns the ``serve`` subcommands, where
+    :mod:`mlsys_kit.cli` adds disaggregation's ``serve disagg|place`` (:mod:`mlsys_kit.disagg.cli`)."""
     serve_p = subparsers.add_parser("serve", help="continuous batching: simulate, run the real engine, sweep rates")
     sub = serve_p.add_subparsers(dest="serve_command", metavar="SUBCOMMAND", required=True)
 
@@ -227,6 +229,4 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", help="write the coefficients as JSON (use with --cost FILE)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_fit)
-
-    from mlsys_kit.serving.disagg_cli import register as register_disagg  # serve disagg|place (issue #17)
-    register_disagg(sub)
+    return sub

@@ -1,4 +1,4 @@
-"""One home per default for disaggregated serving (serving/config.py's DisaggConfig and
+"""One home per default for disaggregated serving (disagg/config.py's DisaggConfig and
 PairConfig): the CLI, the real pair, the placement module, the widget, the demo and the
 benchmarks agree with it, and the configs reject bad values saying what is allowed."""
 
@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from config_helpers import check_field
 
 from mlsys_kit.cli import build_parser
-from mlsys_kit.serving import disagg_real, placement
-from mlsys_kit.serving.config import DISAGG, FIGURE1, MOONCAKE, REAL_PAIR, SCHEDULER_NAMES, DisaggConfig, PairConfig
-from mlsys_kit.serving.disagg import Link, Pool, pools_and_link
+from mlsys_kit.disagg import placement, real as disagg_real
+from mlsys_kit.disagg.config import DISAGG, FIGURE1, MOONCAKE, REAL_PAIR, DisaggConfig, PairConfig
+from mlsys_kit.serving.config import SCHEDULER_NAMES
+from mlsys_kit.disagg.simulate import Link, Pool, pools_and_link
 from mlsys_kit.serving.registry import SCHEDULERS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ Mooncake (Qin et al., FAST'25):
   would reach the decode pool from the requests already accepted (the outputs' lengths are
   taken as known: an oracle Mooncake replaces with a predictor).
 
-A rejected request counts as an SLO miss in :func:`~mlsys_kit.serving.disagg.slo_attainment`.
+A rejected request counts as an SLO miss in :func:`~mlsys_kit.disagg.simulate.slo_attainment`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections import OrderedDict
 from typing import Any, Sequence
 
 from mlsys_kit.checks import nonneg_int, one_of, positive_int
-from mlsys_kit.serving.disagg import DisaggResult, Hardware, Link, Pool, simulate_disagg
+from mlsys_kit.disagg.simulate import DisaggResult, Hardware, Link, Pool, simulate_disagg
 from mlsys_kit.serving.sequence import REJECTED, Seq
 from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
@@ -55,7 +55,7 @@ def plan_prefix_reuse(requests: Sequence[Request], prefix_ids: Sequence[int], pr
     """Decide, per request in arrival order (round-robin instances), how many prompt tokens are
     recomputed, reused locally, or fetched from the pool; a fetch delays the prefill by the
     transfer. Returns ``compute_tokens``, ``ready``, ``instance`` (for
-    :func:`~mlsys_kit.serving.disagg.simulate_disagg`) and the token counters."""
+    :func:`~mlsys_kit.disagg.simulate.simulate_disagg`) and the token counters."""
     one_of("reuse mode", mode, REUSE_MODES)
     positive_int("instances", instances)
     nonneg_int("local_capacity", local_capacity)

@@ -9,8 +9,8 @@
 * ``serve place --devices N``: the exhaustive placement search, with colocated serving on the
   same devices beside it.
 
-Every default comes from :data:`~mlsys_kit.serving.config.DISAGG` (simulated) and
-:data:`~mlsys_kit.serving.config.REAL_PAIR` (``--real``).
+Every default comes from :data:`~mlsys_kit.disagg.config.DISAGG` (simulated) and
+:data:`~mlsys_kit.disagg.config.REAL_PAIR` (``--real``).
 """
 
 from __future__ import annotations
@@ -20,23 +20,24 @@ from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, nonneg_number, positive_int, positive_number
 from mlsys_kit.models.costs import DEVICES, PRESETS
-from mlsys_kit.serving.config import DISAGG, REAL_PAIR, SCHEDULER_NAMES
+from mlsys_kit.disagg.config import DISAGG, REAL_PAIR
+from mlsys_kit.serving.config import SCHEDULER_NAMES
 
 
 def _hw(args: argparse.Namespace):
-    from mlsys_kit.serving.placement import roofline_hardware
+    from mlsys_kit.disagg.placement import roofline_hardware
 
     return roofline_hardware(args.model, args.device)
 
 
 def _link(args: argparse.Namespace):
-    from mlsys_kit.serving.disagg import Link
+    from mlsys_kit.disagg.simulate import Link
 
     return Link(args.link_gbps, args.link_latency)
 
 
 def _workload(args: argparse.Namespace):
-    from mlsys_kit.serving.placement import chatbot_workload
+    from mlsys_kit.disagg.placement import chatbot_workload
 
     return lambda rate: chatbot_workload(args.requests, rate, args.seed)
 
@@ -46,8 +47,8 @@ def _disagg(args: argparse.Namespace) -> int:
 
     if args.real:
         return _real(args)
-    from mlsys_kit.serving.disagg import Pool, simulate_disagg, summarize_disagg
-    from mlsys_kit.serving.placement import disagg_goodput
+    from mlsys_kit.disagg.simulate import Pool, simulate_disagg, summarize_disagg
+    from mlsys_kit.disagg.placement import disagg_goodput
 
     hw, link = _hw(args), _link(args)
     prefill = Pool(args.prefill, args.prefill_tp, args.prefill_scheduler)
@@ -78,7 +79,7 @@ def _disagg(args: argparse.Namespace) -> int:
 
 def _real(args: argparse.Namespace) -> int:
     from mlsys_kit.common import emit_json
-    from mlsys_kit.serving.disagg_real import run_pair
+    from mlsys_kit.disagg.real import run_pair
 
     d = run_pair(args.requests if args.requests_given else REAL_PAIR.requests,
                  args.rate if args.rate_given else REAL_PAIR.rate, args.prompt_len, args.output_len, args.preset, args.seed)
@@ -99,7 +100,7 @@ def _real(args: argparse.Namespace) -> int:
 
 def _place(args: argparse.Namespace) -> int:
     from mlsys_kit.common import emit_json
-    from mlsys_kit.serving.placement import search_placement
+    from mlsys_kit.disagg.placement import search_placement
 
     out = search_placement(args.devices, _hw(args), _link(args), args.ttft_slo, args.tpot_slo, _workload(args),
                            tuple(args.tps))

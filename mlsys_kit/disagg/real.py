@@ -37,7 +37,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from mlsys_kit.serving.config import REAL_PAIR, PairConfig
+from mlsys_kit.disagg.config import REAL_PAIR, PairConfig
 
 STOP = -1
 
@@ -175,7 +175,7 @@ def run_pair(requests: int = REAL_PAIR.requests, rate: float = REAL_PAIR.rate, p
     per-request times and the measured transfer throughput."""
     import torch.multiprocessing as mp
 
-    from mlsys_kit.serving.disagg import Hardware, Pool, simulate_disagg
+    from mlsys_kit.disagg.simulate import Hardware, Pool, simulate_disagg
     from mlsys_kit.serving.metrics import percentile, request_latencies
     from mlsys_kit.serving.sequence import Seq
 
