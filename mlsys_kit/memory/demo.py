@@ -12,11 +12,10 @@ from mlsys_kit.viz.figure import figure_png
 
 
 def section(progress: Callable[[str], None]) -> Section:
-    from mlsys_kit.memory.chain import uniform_chain
-    from mlsys_kit.memory.cli import build_chain, real_plan
+    from mlsys_kit.memory.chain import build_chain, uniform_chain
     from mlsys_kit.memory.config import MEMORY
     from mlsys_kit.memory.policies import POLICIES, largest_batch, plan
-    from mlsys_kit.memory.real import run_plan
+    from mlsys_kit.memory.real import real_plan, run_plan
     from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory
     from mlsys_kit.memory.viz import policies_figure, real_figure, step_figure
 

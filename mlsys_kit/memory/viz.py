@@ -165,7 +165,7 @@ def memory_explorer(preset: str = MEMORY.plan_preset, batch: int = MEMORY.plan_b
     at once. Returns an ipywidgets box (display it)."""
     import ipywidgets as w
 
-    from mlsys_kit.memory.cli import build_chain
+    from mlsys_kit.memory.chain import build_chain
     from mlsys_kit.memory.policies import POLICIES, plan
     from mlsys_kit.viz.figure import figure_png
 

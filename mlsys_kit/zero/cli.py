@@ -6,21 +6,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlsys_kit.checks import arg, one_of, positive_int, positive_number
+from mlsys_kit.checks import arg, count_arg, one_of, positive_int, positive_number
 from mlsys_kit.zero.config import ZERO
 
-
-def _count(text: str) -> int:
-    """Parse a parameter count: ``7500000000``, ``7.5e9`` or ``7.5B`` / ``350M`` / ``20K``."""
-    t = text.strip().upper().replace("_", "").replace(",", "")
-    mult = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}.get(t[-1:], None)
-    value = float(t[:-1]) * mult if mult else float(t)
-    if value != int(value):
-        raise ValueError(f"not a whole number of parameters: {text!r}")
-    return int(value)
-
-
-_count.__name__ = "count (e.g. 7.5e9 or 7.5B)"
+_count = count_arg("7.5e9 or 7.5B")  # --params: 7500000000, 7.5e9 or 7.5B
 
 
 def register(subparsers: Any) -> None:

@@ -32,8 +32,6 @@ from mlsys_kit.zero.config import ZERO
 from mlsys_kit.zero.runtime import ZeroDataParallel
 from mlsys_kit.zero.simulate import small_model
 
-DEFAULT_SIZES = ZERO.run_sizes  # the MLP's widths (name kept for scripts that import it)
-
 
 def _device() -> torch.device:
     if torch.cuda.is_available():  # NCCL: one GPU per rank
