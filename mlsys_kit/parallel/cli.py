@@ -83,7 +83,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from mlsys_kit.common import emit_json
-    from mlsys_kit.parallel.runtime import run_config, run_tensor_parallel
+    from mlsys_kit.parallel.launch import run_config, run_tensor_parallel
 
     res = run_tensor_parallel([run_config(args.tensor, args.sequence_parallel, args.recompute,
                                           batch=args.batch, seq=args.seq)])[0]
