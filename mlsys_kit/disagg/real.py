@@ -37,6 +37,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from mlsys_kit.common import ceil_div
 from mlsys_kit.disagg.config import REAL_PAIR, PairConfig
 
 STOP = -1
@@ -184,7 +185,7 @@ def run_pair(requests: int = REAL_PAIR.requests, rate: float = REAL_PAIR.rate, p
     if prompt_len + output_len > model.config.n_positions:
         raise ValueError(f"prompt_len + output_len = {prompt_len + output_len} exceeds the {preset} model's "
                          f"context of {model.config.n_positions}")
-    blocks = requests * (-(-(prompt_len + output_len) // block_size))
+    blocks = requests * ceil_div(prompt_len + output_len, block_size)
     cfg = {"requests": requests, "rate": rate, "prompt_len": prompt_len, "output_len": output_len, "preset": preset,
            "seed": seed, "block_size": block_size, "blocks": blocks}
     reqs = _trace(cfg, model.config.vocab_size)

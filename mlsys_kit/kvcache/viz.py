@@ -18,6 +18,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from mlsys_kit.common import ceil_div
 from mlsys_kit.kvcache.block_table import BlockManager
 from mlsys_kit.viz.figure import PALETTE, new_figure
 
@@ -39,7 +40,7 @@ def block_grid_image(manager: BlockManager, columns: int = 16) -> tuple[np.ndarr
     """RGB image [rows, columns * block_size] of the pool and (row, col, refcount) of shared blocks."""
     alloc, B = manager.allocator, manager.block_size
     n = alloc.num_blocks
-    rows = -(-n // columns)
+    rows = ceil_div(n, columns)
     img = np.ones((rows, columns * B, 3))
     fill = np.zeros(n, dtype=int)
     colour = np.tile(_FREE, (n, 1))
@@ -85,7 +86,7 @@ def draw_block_grid(ax: Axes, manager: BlockManager, columns: int = 16, title: s
 
 def block_grid_figure(manager: BlockManager, columns: int = 16, title: str | None = None) -> Figure:
     """The physical block pool coloured by owning sequence; 'xN' marks a block shared by N."""
-    rows = -(-manager.allocator.num_blocks // columns)
+    rows = ceil_div(manager.allocator.num_blocks, columns)
     fig = new_figure(8.0, 0.5 + 0.45 * rows)
     draw_block_grid(fig.add_subplot(), manager, columns, title)
     return fig
@@ -145,7 +146,7 @@ def timeline_figure(steps: int, block_size: int, columns: int = 16) -> tuple[Fig
     numbers = {"live_sequences": len(mgr.seq_ids()), "tokens": tokens,
                "static_slots": STATIC_MAX_LEN * len(mgr.seq_ids()), "paged_slots": alloc.num_used * block_size,
                "shared_blocks": sum(alloc.refcount(b) > 1 for b in range(alloc.num_blocks))}
-    rows = -(-alloc.num_blocks // columns)
+    rows = ceil_div(alloc.num_blocks, columns)
     # a fixed layout, not the constrained one: the widget redraws this on every slider move
     fig = Figure(figsize=(9.5, max(2.6, 0.9 + 0.32 * rows)))
     fig.subplots_adjust(left=0.01, right=0.97, top=0.9, bottom=0.08, wspace=0.45)

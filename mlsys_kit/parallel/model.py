@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlsys_kit.checks import fraction, nonneg_number, one_of, positive_int, positive_number
+from mlsys_kit.common import ceil_div
 from mlsys_kit.models.costs import DEVICES, TransformerConfig, Device, forward_flops_per_token, param_count, training_flops_per_token
 from mlsys_kit.parallel.tensor import layer_comm_elements
 from mlsys_kit.zero.model import comm_bytes_per_rank, memory_per_device, shard_elements
@@ -111,7 +112,7 @@ def tp_step_elements(layers: int, tokens: int, hidden: int, t: int, sequence_par
     if sequence_parallel and t > 1:
         total += 2 * (t - 1) * tokens * hidden // t
         if sp_replicated_params:
-            total += 2 * (t - 1) * (-(-sp_replicated_params // t))
+            total += 2 * (t - 1) * ceil_div(sp_replicated_params, t)
     return total
 
 

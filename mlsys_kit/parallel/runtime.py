@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from mlsys_kit.common import ceil_div
 from mlsys_kit.models.gpt import GPT
 
 
@@ -50,7 +51,7 @@ class Comm:
         self.sent = 0  # bytes this rank sent (ring accounting)
 
     def _count(self, numel: int, times: int, elem: int) -> None:
-        self.sent += times * (self.t - 1) * (-(-numel // self.t)) * elem
+        self.sent += times * (self.t - 1) * ceil_div(numel, self.t) * elem
 
     def all_reduce(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous()

@@ -22,6 +22,7 @@ by name with :func:`mlsys_kit.serving.registry.make_scheduler` (``"static"``, ``
 from __future__ import annotations
 
 from mlsys_kit.checks import positive_int
+from mlsys_kit.common import ceil_div
 from mlsys_kit.serving.kv import KVSpace
 from mlsys_kit.serving.interface import Batch, BaseScheduler
 from mlsys_kit.serving.sequence import FINISHED, Seq
@@ -75,11 +76,11 @@ class StaticScheduler(_Reserving):
                 prompt, out = max(longest_prompt, head.prompt_len), max(longest_output, head.output_len)
                 tokens = max(prompt + out, self.max_model_len or 0)
                 if self.running and (limit is not None and prompt + out > limit
-                                     or (len(self.running) + 1) * ((tokens + bs - 1) // bs) > self.kv.num_blocks):
+                                     or (len(self.running) + 1) * ceil_div(tokens, bs) > self.kv.num_blocks):
                     break
                 longest_prompt, longest_output, width = prompt, out, tokens
                 self.admit(head)
-            self.reserved = len(self.running) * ((width + bs - 1) // bs)
+            self.reserved = len(self.running) * ceil_div(width, bs)
         return [(s, s.num_uncomputed) for s in self.running]
 
     def finish(self, seq: Seq) -> None:

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from mlsys_kit.checks import nonneg_number
+from mlsys_kit.common import ceil_div
 from mlsys_kit.serving.config import SIMULATED, SIMULATED_WORKLOAD, ServingConfig, WorkloadConfig
 from mlsys_kit.serving.engine import IterationRecord, ServeResult, serve
 from mlsys_kit.serving.interface import Batch
@@ -89,7 +90,7 @@ def _kv_steady(kv: SimKV, batch: Batch, limit: int) -> int:
     """Largest k <= limit such that k more tokens for every sequence of ``batch`` fit in the
     free blocks (binary search; each probe is O(batch))."""
     free, bs = kv.num_free, kv.block_size
-    if len(batch) * ((limit + bs - 1) // bs) <= free:  # each needs at most ceil(k/bs) blocks
+    if len(batch) * ceil_div(limit, bs) <= free:  # each needs at most ceil(k/bs) blocks
         return limit
 
     def fits(k: int) -> bool:

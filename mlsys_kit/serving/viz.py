@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
+from mlsys_kit.common import ceil_div
 from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, SIMULATED, SIMULATED_WORKLOAD
 from mlsys_kit.serving.metrics import summarize
 from mlsys_kit.serving.simulator import simulate
@@ -223,7 +224,7 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
                                 output_len=output.value, lengths=mix.value, seed=seed)
         reqs = workload.make()
         need = max(r.prompt_len + r.output_len for r in reqs)
-        run = cfg.replace(num_blocks=max(blocks.value, -(-need // cfg.block_size)), token_budget=budget.value)
+        run = cfg.replace(num_blocks=max(blocks.value, ceil_div(need, cfg.block_size)), token_budget=budget.value)
         results, sums = {}, {}
         for name in names:  # the budget binds the chunked scheduler only (static/continuous have none)
             results[name] = simulate(reqs, name, run, check=False)

@@ -35,6 +35,7 @@ import torch.distributed as dist
 from torch import nn
 
 from mlsys_kit.checks import one_of, positive_int, positive_number
+from mlsys_kit.common import ceil_div
 
 
 class _Unit:
@@ -45,7 +46,7 @@ class _Unit:
         self.module, self.world, self.rank, self.stage, self.reduce_op = module, world, rank, stage, reduce_op
         self.params = params
         self.numel = sum(p.numel() for p in self.params)
-        self.shard_numel = -(-self.numel // world)
+        self.shard_numel = ceil_div(self.numel, world)
         self.own = slice(rank * self.shard_numel, (rank + 1) * self.shard_numel)
         p0 = self.params[0]
         self.full = torch.zeros(self.shard_numel * world, dtype=p0.dtype, device=p0.device)
