@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, one_of, positive_int, positive_number
+from mlsys_kit.common import emit_json
 
 
 def register(subparsers: Any) -> None:
@@ -58,8 +59,6 @@ def _io(args: argparse.Namespace) -> int:
         save_figure(io_figure(args.seq, args.head_dim, args.sram_kb, args.dtype, args.causal,
                               f"HBM traffic, {args.dtype}{', causal' if args.causal else ''}"), args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(report)
         return 0
     r = report
@@ -89,8 +88,6 @@ def _check(args: argparse.Namespace) -> int:
         save_figure(tile_walk_figure(args.seq, args.block, args.block, len(trace) - 1, args.causal, trace=trace),
                     args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(r)
         return 0
     print(f"tiled attention, N = {r['seq']}, d = {r['head_dim']}, tiles of {r['block']} rows, {r['dtype']}"

@@ -19,36 +19,29 @@ import argparse
 from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, nonneg_number, positive_int, positive_number
+from mlsys_kit.common import emit_json
 from mlsys_kit.models.costs import DEVICES, PRESETS
 from mlsys_kit.disagg.config import DISAGG, REAL_PAIR
+from mlsys_kit.disagg.placement import chatbot_workload, disagg_goodput, roofline_hardware, search_placement
+from mlsys_kit.disagg.simulate import Link, Pool, simulate_disagg, summarize_disagg
 from mlsys_kit.serving.config import SCHEDULER_NAMES
 
 
 def _hw(args: argparse.Namespace):
-    from mlsys_kit.disagg.placement import roofline_hardware
-
     return roofline_hardware(args.model, args.device)
 
 
 def _link(args: argparse.Namespace):
-    from mlsys_kit.disagg.simulate import Link
-
     return Link(args.link_gbps, args.link_latency)
 
 
 def _workload(args: argparse.Namespace):
-    from mlsys_kit.disagg.placement import chatbot_workload
-
     return lambda rate: chatbot_workload(args.requests, rate, args.seed)
 
 
 def _disagg(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-
     if args.real:
         return _real(args)
-    from mlsys_kit.disagg.simulate import Pool, simulate_disagg, summarize_disagg
-    from mlsys_kit.disagg.placement import disagg_goodput
 
     hw, link = _hw(args), _link(args)
     prefill = Pool(args.prefill, args.prefill_tp, args.prefill_scheduler)
@@ -78,7 +71,6 @@ def _disagg(args: argparse.Namespace) -> int:
 
 
 def _real(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
     from mlsys_kit.disagg.real import run_pair
 
     d = run_pair(args.requests if args.requests_given else REAL_PAIR.requests,
@@ -99,9 +91,6 @@ def _real(args: argparse.Namespace) -> int:
 
 
 def _place(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.disagg.placement import search_placement
-
     out = search_placement(args.devices, _hw(args), _link(args), args.ttft_slo, args.tpot_slo, _workload(args),
                            tuple(args.tps))
     out.update(ttft_slo=args.ttft_slo, tpot_slo=args.tpot_slo, link_gbps=args.link_gbps, model=args.model,

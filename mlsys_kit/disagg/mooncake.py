@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 from mlsys_kit.checks import nonneg_int, one_of, positive_int
 from mlsys_kit.disagg.simulate import DisaggResult, Hardware, Link, Pool, simulate_disagg
+from mlsys_kit.serving.metrics import meets_slo
 from mlsys_kit.serving.sequence import REJECTED, Seq
 from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
@@ -127,8 +128,6 @@ def simulate_mooncake(requests: Sequence[Request], prefill: Pool, decode: Pool, 
     over ALL requests (rejected ones never finish) and the counters: rejected, tokens
     recomputed / reused / transferred, and ``wasted_prefill_tokens`` (prefilled for requests
     that then missed an SLO)."""
-    from mlsys_kit.serving.metrics import meets_slo
-
     drop = early_reject(requests, prefill, decode, hw, link, ttft_slo, tpot_slo) if reject else set()
     keep = [i for i in range(len(requests)) if i not in drop]
     sub = [requests[i] for i in keep]

@@ -8,7 +8,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from mlsys_kit.checks import positive_int
 from mlsys_kit.disagg.config import DISAGG
+from mlsys_kit.disagg.placement import chatbot_workload, roofline_hardware
+from mlsys_kit.disagg.simulate import Link, Pool, pools_and_link, queue_lengths, simulate_colocated, simulate_disagg
 from mlsys_kit.viz.figure import PALETTE, new_figure
 
 SYSTEM_COLORS = {"disaggregated": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
@@ -56,8 +59,6 @@ def plot_attainment_vs_rate(curves: Mapping[str, Sequence[tuple[float, float]]],
 def plot_disagg_run(res: Any, ttft_slo: float | None, tpot_slo: float | None, title: str = "") -> Figure:
     """One run: the queues of both pools over time, and each request's TTFT against its TPOT
     with the SLO box (a request inside it met both)."""
-    from mlsys_kit.disagg.simulate import queue_lengths
-
     done = [s for s in res.seqs if s.finish_time is not None]
     if not done:
         raise ValueError("no request finished: nothing to plot")
@@ -130,15 +131,10 @@ def disagg_explorer(requests: int = 150, seed: int = DISAGG.seed, devices: int =
     simulated once up front; a slider move only recounts and redraws."""
     import ipywidgets as w
 
-    from mlsys_kit.checks import positive_int
-
     c = DISAGG
     positive_int("requests", requests)
     if positive_int("devices", devices) <= c.decode:
         raise ValueError(f"devices must be > {c.decode} (the decode instances) to leave room for prefill: got {devices}")
-    from mlsys_kit.disagg.simulate import Link, Pool, pools_and_link, queue_lengths, simulate_colocated, simulate_disagg
-    from mlsys_kit.disagg.placement import chatbot_workload, roofline_hardware
-    from mlsys_kit.viz.figure import figure_png
 
     hw = roofline_hardware(c.model, c.device)
     prefill, decode, _ = pools_and_link(c.replace(prefill=devices - c.decode))

@@ -19,8 +19,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from mlsys_kit.common import ceil_div
+from mlsys_kit.kvcache.accounting import waste_report
 from mlsys_kit.kvcache.block_table import BlockManager
-from mlsys_kit.viz.figure import PALETTE, new_figure
+from mlsys_kit.kvcache.config import KVCACHE as C
+from mlsys_kit.kvcache.scenario import EVENTS, replay
+from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
 
 _SEQ_COLOURS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
                 "#CCB974", "#64B5CD", "#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02"]
@@ -138,8 +141,6 @@ STATIC_MAX_LEN = 128  # what a static system would reserve per request in the sc
 def timeline_figure(steps: int, block_size: int, columns: int = 16) -> tuple[Figure, list[str], dict]:
     """Block pool after ``steps`` events of the scripted timeline, next to the memory it takes
     under static reservation vs paging. Returns (figure, event log, numbers)."""
-    from mlsys_kit.kvcache.scenario import EVENTS, replay
-
     mgr, log = replay(steps, block_size)
     alloc = mgr.allocator
     tokens = sum(mgr.num_tokens(s) for s in mgr.seq_ids())
@@ -167,11 +168,6 @@ def timeline_figure(steps: int, block_size: int, columns: int = 16) -> tuple[Fig
 def kv_cache_explorer():
     """Lecture widget: step through arrive / decode / fork / finish, change the block size."""
     import ipywidgets as w
-
-    from mlsys_kit.kvcache.accounting import waste_report
-    from mlsys_kit.kvcache.config import KVCACHE as C
-    from mlsys_kit.kvcache.scenario import EVENTS
-    from mlsys_kit.viz.figure import figure_png
 
     step = w.IntSlider(value=C.widget_step, min=0, max=len(EVENTS), description="event")
     play = w.Play(value=C.widget_step, min=0, max=len(EVENTS), interval=900, description="play")

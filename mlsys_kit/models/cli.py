@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlsys_kit import checks
+from mlsys_kit.common import emit_json
 from mlsys_kit.models import costs
 
 
@@ -45,8 +46,6 @@ def config_from_args(args: argparse.Namespace) -> costs.TransformerConfig:
 
 
 def run_costs(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-
     cfg = config_from_args(args)
     device = costs.DEVICES[args.device] if args.device else None
     out = costs.summary(cfg, device)

@@ -7,10 +7,11 @@ import argparse
 from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_number, positive_int, positive_number
+from mlsys_kit.common import emit_json
+from mlsys_kit.models.costs import DEVICES, PRESETS
 
 
 def register(subparsers: Any) -> None:
-    from mlsys_kit.models.costs import DEVICES, PRESETS
     from mlsys_kit.parallel.model import PAPER_MODELS, Cluster  # Cluster's fields: the one home of the defaults
 
     top = subparsers.add_parser("parallel", help="tensor/sequence parallelism and the 3D-parallel planner")
@@ -50,7 +51,6 @@ def register(subparsers: Any) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
     from mlsys_kit.parallel.model import Cluster, model_config
     from mlsys_kit.parallel.planner import plan
 
@@ -82,7 +82,6 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
     from mlsys_kit.parallel.launch import run_config, run_tensor_parallel
 
     res = run_tensor_parallel([run_config(args.tensor, args.sequence_parallel, args.recompute,

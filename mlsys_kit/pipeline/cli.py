@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 
 from mlsys_kit.checks import arg, nonneg_number, positive_int, positive_number
-from mlsys_kit.pipeline.generators import SCHEDULES
+from mlsys_kit.common import emit_json
+from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
+from mlsys_kit.pipeline.simulate import simulate
+from mlsys_kit.pipeline.validate import is_valid
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,16 +49,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.pipeline.generators import make_schedule
-    from mlsys_kit.pipeline.simulate import simulate
-
     sched = make_schedule(args.schedule, args.stages, args.microbatches, args.chunks)
     res = simulate(sched, args.cost_f, args.cost_b, args.cost_w, args.latency, costs_per_rank=True)
     out = res.to_dict()
     out.update(cost_f=args.cost_f, cost_b=args.cost_b, cost_w=args.cost_w, latency=args.latency)
-    from mlsys_kit.pipeline.validate import is_valid
-
     out["deadlock_free_with_blocking_send"] = is_valid(sched, blocking_send=True)
     if args.plot:
         from mlsys_kit.viz.figure import save_figure
@@ -78,8 +75,6 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.pipeline.generators import make_schedule
     from mlsys_kit.pipeline.runtime import RunConfig, run_spawn
 
     sched = make_schedule(args.schedule, args.stages, args.microbatches, args.chunks)

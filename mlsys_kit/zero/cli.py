@@ -7,7 +7,9 @@ import argparse
 from typing import Any
 
 from mlsys_kit.checks import arg, count_arg, one_of, positive_int, positive_number
+from mlsys_kit.common import emit_json
 from mlsys_kit.zero.config import ZERO
+from mlsys_kit.zero.model import STAGES, all_stages, check_fits, comm_elements_per_rank, max_params, memory_per_device
 
 _count = count_arg("7.5e9 or 7.5B")  # --params: 7500000000, 7.5e9 or 7.5B
 
@@ -49,8 +51,6 @@ def register(subparsers: Any) -> None:
 def memory_report(params: int, ranks: int, stage: int | None, k: float,
                   device_gb: float | None = None) -> dict[str, Any]:
     """The JSON object of ``mlsys-kit zero memory`` (one stage, or ``{"stages": [...]}``)."""
-    from mlsys_kit.zero.model import STAGES, comm_elements_per_rank, max_params, memory_per_device
-
     def one(s: int) -> dict[str, Any]:
         d = memory_per_device(params, ranks, s, k).to_dict()
         d.update(params=params, ranks=ranks, k=k, ring_elements_sent_per_rank=comm_elements_per_rank(params, ranks, s))
@@ -62,16 +62,12 @@ def memory_report(params: int, ranks: int, stage: int | None, k: float,
 
     if stage is not None:
         if device_gb:  # one stage on a given device: a model that does not fit is an error
-            from mlsys_kit.zero.model import check_fits
-
             check_fits(params, ranks, stage, device_gb * 1e9, k)
         return one(stage)
     return {"params": params, "ranks": ranks, "k": k, "stages": [one(s) for s in STAGES]}
 
 
 def _memory(args: argparse.Namespace) -> int:
-    from mlsys_kit.zero.model import all_stages, max_params
-
     report = memory_report(args.params, args.ranks, args.stage, args.k, args.device_memory)
     if args.plot:
         from mlsys_kit.viz.figure import save_figure
@@ -83,8 +79,6 @@ def _memory(args: argparse.Namespace) -> int:
                             f"Ψ={args.params:,} params, N_d={args.ranks}, K={args.k:g}", dev, fits)
         save_figure(fig, args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(report)
         return 0
     rows = report["stages"] if "stages" in report else [report]
@@ -111,8 +105,6 @@ def _run(args: argparse.Namespace) -> int:
                 for r in results]
         save_figure(measured_figure(rows, f"real ZeRO on {args.ranks} gloo ranks: bytes per rank"), args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(results[0] if len(results) == 1 else {"stages": results})
         return 0
     for r in results:

@@ -36,6 +36,7 @@ from torch import nn
 
 from mlsys_kit.checks import one_of, positive_int, positive_number
 from mlsys_kit.common import ceil_div
+from mlsys_kit.zero.model import memory_per_device
 
 
 class _Unit:
@@ -240,8 +241,6 @@ class ZeroDataParallel:
         """What :func:`mlsys_kit.zero.model.memory_per_device` predicts for these units (each
         its own padded flat buffer; Adam's K = 8 fp32 bytes; parameters and gradients in the
         model's dtype)."""
-        from mlsys_kit.zero.model import memory_per_device
-
         out = dict.fromkeys(("params_bytes", "grads_bytes", "optimizer_bytes", "total_bytes"), 0)
         for u in self.units:
             es = u.full.element_size()
