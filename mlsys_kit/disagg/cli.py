@@ -20,10 +20,10 @@ from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, nonneg_number, positive_int, positive_number
 from mlsys_kit.common import emit_json
-from mlsys_kit.models.costs import DEVICES, PRESETS
 from mlsys_kit.disagg.config import DISAGG, REAL_PAIR
 from mlsys_kit.disagg.placement import chatbot_workload, disagg_goodput, roofline_hardware, search_placement
 from mlsys_kit.disagg.simulate import Link, Pool, simulate_disagg, summarize_disagg
+from mlsys_kit.models.costs import DEVICES, PRESETS
 from mlsys_kit.serving.config import SCHEDULER_NAMES
 
 

@@ -22,9 +22,9 @@ import itertools
 from typing import Any, Callable, Sequence
 
 from mlsys_kit.checks import fraction, positive_int, positive_number
-from mlsys_kit.models import costs
 from mlsys_kit.disagg.config import DISAGG
 from mlsys_kit.disagg.simulate import Hardware, Link, Pool, simulate_colocated, simulate_disagg, slo_attainment
+from mlsys_kit.models import costs
 from mlsys_kit.serving.simulator import CostModel
 from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 

@@ -41,10 +41,10 @@ from typing import Any, Sequence
 from mlsys_kit.checks import fraction, nonneg_number, one_of, positive_int, positive_number
 from mlsys_kit.disagg.config import DISAGG, DisaggConfig
 from mlsys_kit.serving.engine import serve
-from mlsys_kit.serving.simulator import CostModel, SimBackend
 from mlsys_kit.serving.metrics import meets_slo, percentile, request_latencies
 from mlsys_kit.serving.registry import SCHEDULERS, make_scheduler
 from mlsys_kit.serving.sequence import FINISHED, Seq
+from mlsys_kit.serving.simulator import CostModel, SimBackend
 from mlsys_kit.serving.workload import Request, validate_trace
 
 

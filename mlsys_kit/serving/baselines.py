@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from mlsys_kit.checks import positive_int
 from mlsys_kit.common import ceil_div
-from mlsys_kit.serving.kv import KVSpace
 from mlsys_kit.serving.interface import Batch, BaseScheduler
+from mlsys_kit.serving.kv import KVSpace
 from mlsys_kit.serving.sequence import FINISHED, Seq
 
 

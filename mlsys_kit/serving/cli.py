@@ -13,8 +13,8 @@ from mlsys_kit.checks import arg, nonneg_int, one_of, positive_int, positive_num
 from mlsys_kit.common import emit_json
 from mlsys_kit.serving.config import REAL, REAL_WORKLOAD, SIMULATED, SIMULATED_WORKLOAD, ServingConfig, WorkloadConfig
 from mlsys_kit.serving.engine import serve
-from mlsys_kit.serving.real import RealBackend
 from mlsys_kit.serving.metrics import summarize, throughput_at_latency
+from mlsys_kit.serving.real import RealBackend
 from mlsys_kit.serving.registry import SCHEDULERS
 from mlsys_kit.serving.simulator import CostModel, fit_cost_model, simulate, sweep
 from mlsys_kit.serving.workload import ARRIVALS, LENGTHS, length_dist, load_trace, make_workload

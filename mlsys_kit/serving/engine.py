@@ -23,8 +23,8 @@ from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 from mlsys_kit.checks import positive_int
 from mlsys_kit.serving.config import ServingConfig
-from mlsys_kit.serving.kv import KVSpace
 from mlsys_kit.serving.interface import Batch, BaseScheduler
+from mlsys_kit.serving.kv import KVSpace
 from mlsys_kit.serving.registry import make_scheduler
 from mlsys_kit.serving.sequence import RUNNING, Seq
 from mlsys_kit.serving.workload import Request, validate_for_engine

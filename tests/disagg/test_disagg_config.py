@@ -14,8 +14,8 @@ from config_helpers import check_field
 from mlsys_kit.cli import build_parser
 from mlsys_kit.disagg import placement, real as disagg_real
 from mlsys_kit.disagg.config import DISAGG, FIGURE1, MOONCAKE, REAL_PAIR, DisaggConfig, PairConfig
-from mlsys_kit.serving.config import SCHEDULER_NAMES
 from mlsys_kit.disagg.simulate import Link, Pool, pools_and_link
+from mlsys_kit.serving.config import SCHEDULER_NAMES
 from mlsys_kit.serving.registry import SCHEDULERS
 
 ROOT = Path(__file__).resolve().parents[2]

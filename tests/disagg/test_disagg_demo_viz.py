@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mlsys_kit.disagg.simulate import Link, Pool, queue_lengths, simulate_disagg
 from mlsys_kit.disagg.placement import chatbot_workload, roofline_hardware
+from mlsys_kit.disagg.simulate import Link, Pool, queue_lengths, simulate_disagg
 from mlsys_kit.disagg.viz import disagg_explorer, plot_attainment_vs_rate, plot_disagg_run, plot_placements
 
 HW = roofline_hardware()

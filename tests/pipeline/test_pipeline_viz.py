@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from mlsys_kit.pipeline.gantt_raster import _hex_rgb, fast_figure, gantt_raster
 from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
 from mlsys_kit.pipeline.simulate import simulate
-from mlsys_kit.viz.figure import PALETTE
-from mlsys_kit.pipeline.gantt_raster import _hex_rgb, fast_figure, gantt_raster
 from mlsys_kit.pipeline.viz import gantt_figure
+from mlsys_kit.viz.figure import PALETTE
 
 
 @pytest.mark.parametrize("name", SCHEDULES)
