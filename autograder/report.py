@@ -259,7 +259,7 @@ def summary_html(summary: dict[str, Any], path: Path) -> Path:
     import base64
     import html
 
-    from mlsys_kit.viz import figure_png, new_figure
+    from mlsys_kit.viz.figure import figure_png, new_figure
 
     cells = list(summary["score_distribution"])
     fig = new_figure(3.2 * max(1, len(cells)), 2.6)

@@ -18,7 +18,7 @@ from widget_timing import median_ms  # noqa: E402  (benchmarks/ is on the path w
 
 
 if __name__ == "__main__":
-    from mlsys_kit.viz.attention import io_explorer, tile_walk_explorer
+    from mlsys_kit.attention.viz import io_explorer, tile_walk_explorer
 
     walk = tile_walk_explorer()
     step, bq, bk, causal = walk.children[0].children

@@ -28,7 +28,7 @@ SCRIPTS = {  # demo notebook: the benchmark that times its widget
 
 
 def costs_demo() -> dict:
-    from mlsys_kit.viz.costs import costs_explorer
+    from mlsys_kit.models.viz import costs_explorer
 
     box = costs_explorer()
     tokens = box.children[1].children[0]

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv=None) -> dict:
-    from mlsys_kit.serving.config import DISAGG, FIGURE1, MOONCAKE, OVERLOAD_RATE
-    from mlsys_kit.serving.disagg import (Link, Pool, pools_and_link, simulate_colocated, simulate_disagg, slo_attainment,
+    from mlsys_kit.disagg.config import DISAGG, FIGURE1, MOONCAKE, OVERLOAD_RATE
+    from mlsys_kit.disagg.simulate import (Link, Pool, pools_and_link, simulate_colocated, simulate_disagg, slo_attainment,
                                           summarize_disagg)
-    from mlsys_kit.serving.mooncake import REUSE_MODES, prefix_workload, simulate_mooncake
-    from mlsys_kit.serving.placement import (CHATBOT_SLO, chatbot_workload, colocated_goodput, disagg_goodput,
+    from mlsys_kit.disagg.mooncake import REUSE_MODES, prefix_workload, simulate_mooncake
+    from mlsys_kit.disagg.placement import (CHATBOT_SLO, chatbot_workload, colocated_goodput, disagg_goodput,
                                              roofline_hardware, search_placement, tightest_slo_scale)
     from mlsys_kit.serving.workload import LengthDist, make_workload
 

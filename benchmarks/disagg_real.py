@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv=None) -> dict:
-    from mlsys_kit.serving.disagg_real import run_pair
+    from mlsys_kit.disagg.real import run_pair
 
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=6)

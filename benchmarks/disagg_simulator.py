@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv=None) -> dict:
-    from mlsys_kit.serving.config import DISAGG
-    from mlsys_kit.serving.disagg import Pool, pools_and_link, simulate_colocated, simulate_disagg, summarize_disagg
-    from mlsys_kit.serving.placement import chatbot_workload, roofline_hardware
+    from mlsys_kit.disagg.config import DISAGG
+    from mlsys_kit.disagg.simulate import Pool, pools_and_link, simulate_colocated, simulate_disagg, summarize_disagg
+    from mlsys_kit.disagg.placement import chatbot_workload, roofline_hardware
 
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=100_000)

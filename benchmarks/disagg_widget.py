@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> dict:
-    from mlsys_kit.viz.disagg import disagg_explorer
+    from mlsys_kit.disagg.viz import disagg_explorer
 
     t0 = time.perf_counter()
     box = disagg_explorer()

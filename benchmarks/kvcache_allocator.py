@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import time
 
-from mlsys_kit.kvcache import BlockAllocator, BlockManager
+from mlsys_kit.kvcache.allocator import BlockAllocator
+from mlsys_kit.kvcache.block_table import BlockManager
 
 
 def rate(fn, n: int) -> float:

@@ -17,6 +17,7 @@ import time
 
 import torch
 
+from mlsys_kit.common import ceil_div
 from mlsys_kit.kvcache.contiguous import ContiguousKVCache
 from mlsys_kit.kvcache.runner import PagedModelRunner
 from mlsys_kit.models.gpt import GPT
@@ -43,7 +44,7 @@ def measure(model: GPT, batch: int, context: int, block_size: int, repeats: int)
     contiguous = ContiguousKVCache(model, batch, context + steps)
     contiguous.step(prompts)
     next_tok = torch.zeros(batch, 1, dtype=torch.long)
-    blocks = batch * (-(-(context + steps) // block_size))
+    blocks = batch * ceil_div(context + steps, block_size)
     paged = PagedModelRunner(model, blocks, block_size)
     paged.step([(i, prompts[i].tolist()) for i in range(batch)])
     # ragged batch (what paging is for): contexts spread over [context/2, context]; the

@@ -19,7 +19,7 @@ def time_updates(move, n: int = 10) -> float:
 
 
 def main() -> None:
-    from mlsys_kit.viz.kvcache import kv_cache_explorer
+    from mlsys_kit.kvcache.viz import kv_cache_explorer
 
     box = kv_cache_explorer()
     _, step, block = box.children[0].children

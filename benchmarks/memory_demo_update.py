@@ -18,7 +18,7 @@ from widget_timing import median_ms  # noqa: E402  (benchmarks/ is on the path w
 
 
 if __name__ == "__main__":
-    from mlsys_kit.viz.memory import memory_explorer
+    from mlsys_kit.memory.viz import memory_explorer
 
     box = memory_explorer()
     budget, link = box.children[0].children

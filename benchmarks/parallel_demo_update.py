@@ -18,7 +18,7 @@ from widget_timing import median_ms  # noqa: E402  (benchmarks/ is on the path w
 
 
 if __name__ == "__main__":
-    from mlsys_kit.viz.parallel import parallel_explorer
+    from mlsys_kit.parallel.viz import parallel_explorer
 
     box = parallel_explorer()
     model, n, batch = box.children[0].children

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 if __name__ == "__main__":
-    from mlsys_kit.parallel.runtime import DEFAULT_MODEL, run_config, run_tensor_parallel
+    from mlsys_kit.parallel.launch import DEFAULT_MODEL, run_config, run_tensor_parallel
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=10)

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlsys_kit.pipeline.generators import SCHEDULES  # noqa: E402
-from mlsys_kit.viz.pipeline import pipeline_explorer  # noqa: E402
+from mlsys_kit.pipeline.widgets import pipeline_explorer  # noqa: E402
 
 
 def main() -> dict:

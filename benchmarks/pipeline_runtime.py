@@ -18,7 +18,7 @@ import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 from torch import nn  # noqa: E402
 
-from mlsys_kit.pipeline import make_schedule  # noqa: E402
+from mlsys_kit.pipeline.generators import make_schedule  # noqa: E402
 from mlsys_kit.pipeline.runtime import RunConfig, free_port, build_stages, make_data, run_step  # noqa: E402
 
 # ours -> (torch class, stages per rank)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlsys_kit.pipeline import SCHEDULES, make_schedule, simulate, validate  # noqa: E402
+from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
+from mlsys_kit.pipeline.simulate import simulate
+from mlsys_kit.pipeline.validate import validate  # noqa: E402
 
 P, M, V = 64, 1024, 2
 

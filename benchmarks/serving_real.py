@@ -35,8 +35,10 @@ def main() -> dict:
     import torch
 
     from mlsys_kit.models.gpt import GPT
-    from mlsys_kit.serving import LengthDist, RealBackend, make_workload, serve, summarize
-    from mlsys_kit.serving.workload import Request
+    from mlsys_kit.serving.engine import serve
+    from mlsys_kit.serving.metrics import summarize
+    from mlsys_kit.serving.real import RealBackend
+    from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="tiny")
@@ -100,7 +102,10 @@ def main() -> dict:
 
 def equal_latency(args: argparse.Namespace, model, dist) -> dict:
     """Throughput vs p50 latency as the request rate grows; the best throughput within a budget."""
-    from mlsys_kit.serving import RealBackend, make_workload, serve, summarize, throughput_at_latency
+    from mlsys_kit.serving.engine import serve
+    from mlsys_kit.serving.metrics import summarize, throughput_at_latency
+    from mlsys_kit.serving.real import RealBackend
+    from mlsys_kit.serving.workload import make_workload
 
     def point(name: str, rate: float, n: int) -> dict:
         """One rate, ``--repeat`` runs (each a different seed): the run of median p50 latency."""
@@ -132,8 +137,8 @@ def equal_latency(args: argparse.Namespace, model, dist) -> dict:
 
     budget = args.slo_scale * unloaded
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.serving import plot_latency_vs_throughput
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.serving.viz import plot_latency_vs_throughput
 
         title = f"{args.preset} GPT, real engine, {args.seats} seats"
         save_figure(plot_latency_vs_throughput(curves, budget, title), args.plot)

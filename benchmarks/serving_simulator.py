@@ -18,9 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> dict:
-    from mlsys_kit.serving import SCHEDULERS, make_workload, summarize
     from mlsys_kit.serving.config import SIMULATED
+    from mlsys_kit.serving.metrics import summarize
+    from mlsys_kit.serving.registry import SCHEDULERS
     from mlsys_kit.serving.simulator import simulate
+    from mlsys_kit.serving.workload import make_workload
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=100_000)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> dict:
-    from mlsys_kit.viz.serving import serving_explorer
+    from mlsys_kit.serving.viz import serving_explorer
 
     box = serving_explorer()
     rate = box.children[0].children[0]

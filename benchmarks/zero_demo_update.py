@@ -18,7 +18,7 @@ from widget_timing import median_ms  # noqa: E402  (benchmarks/ is on the path w
 
 
 if __name__ == "__main__":
-    from mlsys_kit.viz.zero import zero_explorer
+    from mlsys_kit.zero.viz import zero_explorer
 
     box = zero_explorer()
     size, nd = box.children[0].children

@@ -56,6 +56,28 @@ def one_of(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     return value
 
 
+def parse_count(text: str) -> int:
+    """Parse a whole count from the command line: ``7500000000``, ``7.5e9`` or ``7.5B`` / ``350M`` /
+    ``20K`` (a ValueError when it is not a number or not whole)."""
+    t = text.strip().upper().replace("_", "").replace(",", "")
+    mult = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}.get(t[-1:], None)
+    value = float(t[:-1]) * mult if mult else float(t)
+    if value != int(value):
+        raise ValueError(f"not a whole number of parameters: {text!r}")
+    return int(value)
+
+
+def count_arg(example: str) -> Callable[[str], int]:
+    """:func:`parse_count` for :func:`arg`, named so a bad value reads
+    ``--params must be count (e.g. <example>): got 'x'``."""
+
+    def count(text: str) -> int:
+        return parse_count(text)
+
+    count.__name__ = f"count (e.g. {example})"
+    return count
+
+
 def arg(check: Callable[[str, Any], Any], convert: Callable[[str], Any], name: str) -> Callable[[str], Any]:
     """An argparse ``type=`` that converts a CLI string and applies a check.
 

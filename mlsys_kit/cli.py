@@ -2,7 +2,9 @@
 
 Each topic registers its own subcommands from ``mlsys_kit/<topic>/cli.py`` (a function
 ``register(subparsers)``); this file imports the topics (the entry point sits on top of them,
-never under) and lists them, so adding one is an import and a list entry.
+never under) and lists them, so adding one is an import and a list entry. Disaggregation's
+commands sit under ``serve`` (``serve disagg|place``): its ``register`` gets the ``serve``
+subcommands that serving's returns.
 
 Conventions every command follows: ``--json`` prints one JSON object on stdout and nothing
 else; ``--plot FILE`` writes the picture (PNG, or anything matplotlib saves by extension);
@@ -16,7 +18,7 @@ import sys
 from typing import Sequence
 
 from mlsys_kit.attention import cli as attention_cli
-from mlsys_kit.common import emit_json  # noqa: F401  (re-exported for older imports)
+from mlsys_kit.disagg import cli as disagg_cli
 from mlsys_kit.kvcache import cli as kvcache_cli
 from mlsys_kit.memory import cli as memory_cli
 from mlsys_kit.models import cli as models_cli
@@ -40,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--only", nargs="+", metavar="TOPIC", help="run only these sections")
     demo.set_defaults(func=_run_demo)
     for module in TOPIC_CLIS:
-        module.register(sub)
+        commands = module.register(sub)
+        if module is serving_cli:  # disaggregation's commands sit under `serve`: serve disagg|place
+            disagg_cli.register(commands)
     return parser
 
 

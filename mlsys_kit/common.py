@@ -1,7 +1,8 @@
-"""Small helpers every topic's CLI and demo section share (the bottom of the package: it imports
-no topic, so ``mlsys_kit/cli.py`` and ``mlsys_kit/demo.py`` can import the topics and the topics
-can import this, with no cycle).
+"""Small helpers every topic shares (the bottom of the package: it imports no topic, so
+``mlsys_kit/cli.py`` and ``mlsys_kit/demo.py`` can import the topics and the topics can import
+this, with no cycle).
 
+* ``ceil_div(a, b)``: the one ceiling division of the kit (blocks for tokens, shards for ranks);
 * ``emit_json(obj)``: the one JSON object a ``--json`` command prints;
 * ``Section`` / ``Figure``: what a topic's ``demo.section(progress)`` returns for the report.
 """
@@ -12,6 +13,12 @@ import json
 import sys
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def ceil_div(a: int, b: int) -> int:
+    """``ceil(a / b)`` in integer arithmetic, exact for any size (``-(-a // b)``): the blocks
+    ``a`` tokens take at ``b`` per block, the shard of ``a`` elements on each of ``b`` ranks."""
+    return -(-a // b)
 
 
 def emit_json(obj: Any) -> None:

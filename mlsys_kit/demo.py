@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlsys_kit.attention import demo as attention_demo
-from mlsys_kit.common import Figure, Section  # noqa: F401  (re-exported for older imports)
+from mlsys_kit.common import Section
 from mlsys_kit.disagg import demo as disagg_demo
 from mlsys_kit.kvcache import demo as kvcache_demo
 from mlsys_kit.memory import demo as memory_demo

@@ -25,7 +25,7 @@ def test_notebook_runs_without_errors(name):
 
 
 def test_costs_explorer_redraws_when_a_control_moves():
-    from mlsys_kit.viz.costs import costs_explorer
+    from mlsys_kit.models.viz import costs_explorer
 
     box = costs_explorer()
     image, facts = box.children[3], box.children[2]

@@ -150,7 +150,8 @@ except ValueError:
     pass
 ### BEGIN HIDDEN TESTS
 import random as _random
-from mlsys_kit.pipeline import generators as _gen, simulate as _refsim
+from mlsys_kit.pipeline import generators as _gen
+from mlsys_kit.pipeline.simulate import simulate as _refsim
 _rng = _random.Random(1)
 for _trial in range(60):
     _p, _m = _rng.randint(1, 6), _rng.randint(1, 12)
@@ -214,7 +215,8 @@ assert abs(bubble_fraction(_res) - 0.5) < 1e-12, bubble_fraction(_res)
 assert peak_activations(_res) == [2, 2]
 ### BEGIN HIDDEN TESTS
 import random as _random
-from mlsys_kit.pipeline import generators as _gen, simulate as _refsim
+from mlsys_kit.pipeline import generators as _gen
+from mlsys_kit.pipeline.simulate import simulate as _refsim
 _rng = _random.Random(2)
 for _trial in range(60):
     _p, _m = _rng.randint(1, 7), _rng.randint(1, 14)
@@ -272,7 +274,8 @@ assert type(_got[0]) is str and type(_got[1]) is int, "name is a str and m an in
 assert _got == ("1f1b", 32), _got
 ### BEGIN HIDDEN TESTS
 import random as _random
-from mlsys_kit.pipeline import generators as _gen, simulate as _refsim
+from mlsys_kit.pipeline import generators as _gen
+from mlsys_kit.pipeline.simulate import simulate as _refsim
 
 def _ref_choice(p, cap, ms, t_f, t_b):
     best = None

@@ -250,7 +250,8 @@ m.append("a", 3)  # the same id again after free: a new sequence of 3 tokens, no
 assert m.lengths["a"] == 3 and len(m.tables["a"]) == 1 and type(m.blocks_needed("a", 2)) is int
 m.free("a")
 from hypothesis import given, settings, strategies as st
-from mlsys_kit.kvcache import BlockAllocator as _RefAlloc, BlockManager as _RefManager, OutOfBlocks as _RefOOB
+from mlsys_kit.kvcache.allocator import BlockAllocator as _RefAlloc, OutOfBlocks as _RefOOB
+from mlsys_kit.kvcache.block_table import BlockManager as _RefManager
 
 
 def _check_invariants(m):
@@ -355,7 +356,8 @@ assert _m2.append("c", 0) == [] and _m2.tables["c"] == _m2.tables["p"], "appendi
 _cw = _m2.copy_on_write("c")
 assert type(_cw) is tuple and len(_cw) == 2 and _m2.tables["c"][-1] == _cw[1]
 from hypothesis import given, settings, strategies as st
-from mlsys_kit.kvcache import BlockAllocator as _RefAlloc, BlockManager as _RefManager, OutOfBlocks as _RefOOB
+from mlsys_kit.kvcache.allocator import BlockAllocator as _RefAlloc, OutOfBlocks as _RefOOB
+from mlsys_kit.kvcache.block_table import BlockManager as _RefManager
 
 
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
@@ -517,7 +519,8 @@ assert _ca3.lookup(block_hash(b"", [9, 9]), [9, 9]) is None and _ca3.misses == 1
 assert _ca3.lookup(block_hash(b"", [8]), [8]) is None and _ca3.misses == 2
 assert type(_ca3.num_free) is int and _ca3.num_free == 2
 from hypothesis import given, settings, strategies as st
-from mlsys_kit.kvcache import BlockAllocator as _RefAlloc, block_hash as _ref_hash
+from mlsys_kit.kvcache.allocator import BlockAllocator as _RefAlloc
+from mlsys_kit.kvcache.prefix_cache import block_hash as _ref_hash
 from mlsys_kit.kvcache.prefix_cache import PrefixCache as _RefCache
 import hashlib as _hl, struct as _st
 

@@ -35,7 +35,9 @@
 # %% kind="locked" id="setup"
 from collections import deque
 
-from mlsys_kit.serving.engine import RealBackend, SimBackend, serve
+from mlsys_kit.serving.engine import serve
+from mlsys_kit.serving.real import RealBackend
+from mlsys_kit.serving.simulator import SimBackend
 from mlsys_kit.serving.kv import SimKV
 from mlsys_kit.serving.metrics import summarize
 from mlsys_kit.serving.sequence import Seq
@@ -408,7 +410,8 @@ batch.append((d, 1))
 schedule_prefills(sched, batch, taken=kv.blocks_needed(2, 1))
 assert [(s.rid, n) for s, n in batch] == [(2, 1)], [(s.rid, n) for s, n in batch]
 import random
-from mlsys_kit.serving.engine import SimBackend as _Sim, serve as _serve
+from mlsys_kit.serving.engine import serve as _serve
+from mlsys_kit.serving.simulator import SimBackend as _Sim
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
 _rng = random.Random(2)
 for trial in range(20):  # whole runs, each step through the judge: few, small and tight (preemptions)
@@ -430,7 +433,8 @@ assert any(n < left for batch in log for _, n, left in batch), "prompts go in ch
 assert max(sum(n for _, n, _ in b) for b in log) == 12
 ### BEGIN HIDDEN TESTS
 import random
-from mlsys_kit.serving.engine import SimBackend as _Sim, serve as _serve
+from mlsys_kit.serving.engine import serve as _serve
+from mlsys_kit.serving.simulator import SimBackend as _Sim
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
 _rng = random.Random(3)
 for trial in range(20):  # whole runs, each step through the judge: few, small and tight (preemptions)
@@ -482,7 +486,7 @@ for r, req in zip(real2, _trace):
 # budget, and your scheduler with a 512-token budget, on prompts long enough to hurt.
 
 # %% kind="locked" id="plots" judge=false
-from mlsys_kit.viz.serving import plot_latency_vs_rate
+from mlsys_kit.serving.viz import plot_latency_vs_rate
 
 long_prompts = dict(prompt=LengthDist("lognormal", 512, 16, 2048, 1.0), output=LengthDist("lognormal", 64, 2, 256, 0.8))
 curves = {}
@@ -534,7 +538,8 @@ assert type(ANSWER_BUDGET) is int and ANSWER_BUDGET in DESIGN_BUDGETS, "set the 
 assert largest_budget({"n": 5, "rate": 10.0, "prompt": ["uniform", 100, 50, 150], "output": ["uniform", 5, 2, 8], "seed": 1},
                       [64, 128], 0.001) is None, "no budget keeps every gap under 1 ms"
 ### BEGIN HIDDEN TESTS
-from mlsys_kit.serving.engine import SimBackend as _Sim, serve as _serve
+from mlsys_kit.serving.engine import serve as _serve
+from mlsys_kit.serving.simulator import SimBackend as _Sim
 from mlsys_kit.serving.metrics import summarize as _summarize
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
 

@@ -22,6 +22,7 @@
 #    slower on a CPU.
 #
 # Conventions: `q` is `[N, d]`, `k` and `v` are `[N_k, d]` (one head), fp32; scale $= 1/\sqrt{d}$;
+# in code $N$ is `seq` and $d$ is `head_dim`, as in the reference;
 # `causal=True` hides key $j$ from query $i$ when $j > i$ (as
 # `torch.nn.functional.scaled_dot_product_attention(..., is_causal=True)`). Do not build an
 # $N \times N_k$ matrix: every score tile is `block_q x block_k`. The reference is
@@ -41,7 +42,7 @@ import torch
 torch.set_num_threads(1)
 
 
-def naive_attention(q, k, v, causal=False):
+def standard_attention(q, k, v, causal=False):
     """The three-pass reference (Algorithm 0): returns (O, L) with L the log-sum-exp of each row."""
     s = q @ k.T / math.sqrt(q.shape[1])
     if causal:
@@ -53,7 +54,7 @@ def naive_attention(q, k, v, causal=False):
 def attend_with_lse(q, k, v):
     """Attention of q [n, d] over one chunk k, v [m, d]: (o [n, d], lse [n]), as a chunk of a
     split-KV decode computes it."""
-    return naive_attention(q, k, v)
+    return standard_attention(q, k, v)
 
 
 _gen = torch.Generator().manual_seed(0)
@@ -62,7 +63,7 @@ Q, K, V = (torch.randn(40, 8, generator=_gen) for _ in range(3))
 # %% [markdown] id="md-forward"
 # ## 1. The tiled forward with the online softmax (6 points)
 #
-# `flash_forward(q, k, v, causal=False, block_q=16, block_k=16)` returns `(O, L)`: `O` `[N, d]` and
+# `flash_forward(q, k, v, causal=False, block_q=64, block_k=64)` returns `(O, L)`: `O` `[N, d]` and
 # `L` `[N]`, both fp32 tensors, `L[i]` $= \log \sum_j \exp(s_{ij})$ over the keys query $i$ sees.
 #
 # The outer loop walks tiles of `block_q` query rows (FlashAttention-2's order), the inner loop
@@ -78,7 +79,7 @@ Q, K, V = (torch.randn(40, 8, generator=_gen) for _ in range(3))
 # ($-\infty$ where $j > i$). Mind the tiles' edges: the last tile of either loop may be short.
 
 # %% kind="solution" id="forward"
-def flash_forward(q, k, v, causal=False, block_q=16, block_k=16):
+def flash_forward(q, k, v, causal=False, block_q=64, block_k=64):
     ### BEGIN SOLUTION
     N, d = q.shape
     Nk = k.shape[0]
@@ -118,10 +119,10 @@ import torch
 _O, _L = flash_forward(Q, K, V, False, 16, 8)
 assert type(_O) is torch.Tensor and type(_L) is torch.Tensor, "return two tensors"
 assert tuple(_O.shape) == (40, 8) and tuple(_L.shape) == (40,), (_O.shape, _L.shape)
-_ref_O, _ref_L = naive_attention(Q, K, V)
+_ref_O, _ref_L = standard_attention(Q, K, V)
 assert torch.allclose(_O, _ref_O, atol=1e-5) and torch.allclose(_L, _ref_L, atol=1e-5)
 _O, _L = flash_forward(Q, K, V, True, 16, 8)
-_ref_O, _ref_L = naive_attention(Q, K, V, causal=True)
+_ref_O, _ref_L = standard_attention(Q, K, V, causal=True)
 assert torch.allclose(_O, _ref_O, atol=1e-5) and torch.allclose(_L, _ref_L, atol=1e-5), "causal"
 ### BEGIN HIDDEN TESTS
 import torch.nn.functional as _F
@@ -192,7 +193,7 @@ _q1 = Q[:1]
 _parts = [attend_with_lse(_q1, K[a:b], V[a:b]) for a, b in ((0, 15), (15, 40))]
 _o, _l = combine_splits(torch.stack([p[0] for p in _parts]), torch.stack([p[1] for p in _parts]))
 assert type(_o) is torch.Tensor and type(_l) is torch.Tensor, "return two tensors"
-_ref_o, _ref_l = naive_attention(_q1, K, V)
+_ref_o, _ref_l = standard_attention(_q1, K, V)
 assert tuple(_o.shape) == (1, 8) and torch.allclose(_o, _ref_o, atol=1e-5), (_o, _ref_o)
 assert torch.allclose(_l, _ref_l, atol=1e-5)
 ### BEGIN HIDDEN TESTS
@@ -232,18 +233,18 @@ assert torch.allclose(_o, (_w[0] * _outs[0] + _w[1] * _outs[2]), atol=1e-6)
 # L is written once, and each Q tile reads every K and V row it visits (under `causal`, only the
 # rows up to its last query). The on-chip intermediates (scores, $m$, $\ell$, `acc`) cost nothing.
 #
-# `forward_hbm_bytes(N, d, block_q, block_k, elem_bytes, causal=False)` returns an `int`.
+# `flash_forward_bytes(seq, head_dim, block_q, block_k, elem_bytes, causal=False)` returns an `int`.
 
 # %% kind="solution" id="bytes"
-def forward_hbm_bytes(N, d, block_q, block_k, elem_bytes, causal=False):
+def flash_forward_bytes(seq, head_dim, block_q, block_k, elem_bytes, causal=False):
     ### BEGIN SOLUTION
-    total = N * d * elem_bytes  # Q, read once
-    total += N * d * elem_bytes  # O, written once
-    total += 4 * N  # L, fp32, written once
-    for i0 in range(0, N, block_q):
-        i1 = min(i0 + block_q, N)
-        kv_rows = i1 if causal else N
-        total += 2 * kv_rows * d * elem_bytes  # the K and V rows this Q tile reads
+    total = seq * head_dim * elem_bytes  # Q, read once
+    total += seq * head_dim * elem_bytes  # O, written once
+    total += 4 * seq  # L, fp32, written once
+    for i0 in range(0, seq, block_q):
+        i1 = min(i0 + block_q, seq)
+        kv_rows = i1 if causal else seq
+        total += 2 * kv_rows * head_dim * elem_bytes  # the K and V rows this Q tile reads
     return total
     ### END SOLUTION
 
@@ -252,7 +253,7 @@ import math
 
 import torch
 
-_b = forward_hbm_bytes(1024, 64, 128, 64, 2)
+_b = flash_forward_bytes(1024, 64, 128, 64, 2)
 assert type(_b) is int, "return an int"
 # Q and O once, L once, K and V once per Q tile (8 tiles)
 assert _b == 2 * 1024 * 64 * 2 + 4 * 1024 + 8 * 2 * 1024 * 64 * 2, _b
@@ -265,7 +266,7 @@ _g = torch.Generator().manual_seed(600)
 for _N, _d, _bq, _bk, _e, _c in ((1024, 64, 200, 64, 2, False), (4096, 128, 192, 128, 2, True), (100, 8, 7, 3, 4, True),
                                  (33, 5, 40, 2, 2, True), (1, 1, 1, 1, 4, False), (257, 16, 16, 100, 2, True),
                                  (64, 32, 64, 8, 4, False), (90, 8, 13, 17, 2, True)):
-    _got = forward_hbm_bytes(_N, _d, _bq, _bk, _e, _c)
+    _got = flash_forward_bytes(_N, _d, _bq, _bk, _e, _c)
     assert type(_got) is int, "return an int"
     assert _got == _ref_bytes(_N, _d, _bq, _e, _c), (_N, _d, _bq, _bk, _e, _c, _got)
     if _N <= 300:  # and what the reference's loops actually move, counted tile by tile
@@ -284,10 +285,10 @@ for _N, _d, _bq, _bk, _e, _c in ((1024, 64, 200, 64, 2, False), (4096, 128, 192,
 # kilobytes holds `kb * 1024 // elem_bytes` elements. Standard attention's forward reads Q and K,
 # writes S, reads S, writes P, reads P and V and writes O: $(4Nd + 4N^2)$ elements.
 #
-# `design_answers(N=4096, d=128, elem_bytes=2, sram_kb=192)` returns a dict of `int`s (the
+# `design_answers(seq=4096, head_dim=128, elem_bytes=2, sram_kb=192)` returns a dict of `int`s (the
 # defaults: the A100's 192 KB of SRAM per SM; `elem_bytes` is 2 or 4, and 1 KB holds a row of $d$):
 # * `"block_q"`: the Q tile rows for an SRAM of `sram_kb` KB;
-# * `"flash_bytes"`: what your forward moves there (use your `forward_hbm_bytes`; the K/V tile
+# * `"flash_bytes"`: what your forward moves there (use your `flash_forward_bytes`; the K/V tile
 #   size does not change it);
 # * `"standard_bytes"`: what standard attention's forward moves;
 # * `"sram_kb_for_4x"`: the smallest whole number of KB (1, 2, ...) for which your forward moves
@@ -305,21 +306,21 @@ for _N, _d, _bq, _bk, _e, _c in ((1024, 64, 200, 64, 2, False), (4096, 128, 192,
 # here does not?
 
 # %% kind="solution" id="design"
-def design_answers(N=4096, d=128, elem_bytes=2, sram_kb=192):
+def design_answers(seq=4096, head_dim=128, elem_bytes=2, sram_kb=192):
     ### BEGIN SOLUTION
     e = elem_bytes
 
     def tile_rows(kb):
-        return math.ceil((kb * 1024 // e) / (4 * d))
+        return math.ceil((kb * 1024 // e) / (4 * head_dim))
 
     def flash(kb):
         rows = tile_rows(kb)
-        return forward_hbm_bytes(N, d, rows, rows, e)  # the K/V tile size does not matter
+        return flash_forward_bytes(seq, head_dim, rows, rows, e)  # the K/V tile size does not matter
 
-    standard = (4 * N * d + 4 * N * N) * e
+    standard = (4 * seq * head_dim + 4 * seq * seq) * e
     kb = 1
     while 4 * flash(kb) > standard:
-        if tile_rows(kb) >= N:  # one Q tile holds every row: more SRAM moves no fewer bytes
+        if tile_rows(kb) >= seq:  # one Q tile holds every row: more SRAM moves no fewer bytes
             kb = None
             break
         kb += 1

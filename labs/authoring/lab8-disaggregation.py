@@ -1,6 +1,6 @@
 # lab8-disaggregation: the source of labs/source/lab8-disaggregation/lab8-disaggregation.ipynb (jupytext percent format).
 # Build the notebook with `mlsys-grade build lab8-disaggregation`; docs/labs.md says how a lab is written.
-# mlsys_grade: {"reference": ["mlsys_kit.serving.disagg", "mlsys_kit.serving.placement", "mlsys_kit.serving.mooncake"]}
+# mlsys_grade: {"reference": ["mlsys_kit.disagg.simulate", "mlsys_kit.disagg.placement", "mlsys_kit.disagg.mooncake"]}
 
 # %% [markdown] id="intro"
 # # Lab 8: disaggregated serving
@@ -279,7 +279,7 @@ assert type(_best) is dict and type(_best["goodput_per_device"]) is float, "retu
 assert _best["prefill"] * _best["prefill_tp"] + _best["decode"] * _best["decode_tp"] == 4
 print(_best)
 ### BEGIN HIDDEN TESTS
-from mlsys_kit.serving.placement import placements as _placements
+from mlsys_kit.disagg.placement import placements as _placements
 
 
 def _keys(p):

@@ -1,11 +1,12 @@
-"""FlashAttention (Dao et al., NeurIPS'22; FlashAttention-2, 2023): the standard three-pass
-attention and the tiled forward with the online softmax and its recomputing backward
-(:mod:`.flash`, the teaching path), the bytes each moves through main memory against the
-paper's Theorem 2 (:mod:`.io`), and split-KV decoding (flash-decoding, :mod:`.decode`)."""
+"""FlashAttention (Dao et al., NeurIPS'22; FlashAttention-2, 2023).
 
-from mlsys_kit.attention.decode import attend_with_lse, combine_splits, split_kv_decode
-from mlsys_kit.attention.flash import (HBM, FlashAttentionFunction, flash_attention, flash_backward, flash_forward,
-                                       standard_attention, standard_attention_backward)
+Read in this order: ``flash`` (the teaching path: the standard three-pass attention, the tiled
+forward with the online softmax and its recomputing backward), ``io`` (the bytes each moves
+through main memory against the paper's Theorem 2), ``decode`` (split-KV decoding,
+flash-decoding); then ``check`` (the real check against torch's SDPA). Plots and the lecture
+widgets: ``viz``; the command: ``cli``; the report section: ``demo``.
 
-__all__ = ["HBM", "FlashAttentionFunction", "attend_with_lse", "combine_splits", "flash_attention", "flash_backward",
-           "flash_forward", "split_kv_decode", "standard_attention", "standard_attention_backward"]
+This file imports nothing: import each name from the module that defines it (importing one
+module then loads only what it needs, which keeps a lab's grading sandbox, where the lab's
+reference modules are absent, able to load the rest).
+"""

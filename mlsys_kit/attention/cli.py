@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, one_of, positive_int, positive_number
+from mlsys_kit.common import emit_json
 
 
 def register(subparsers: Any) -> None:
@@ -52,14 +53,12 @@ def _io(args: argparse.Namespace) -> int:
     report = io_report(args.seq, args.head_dim, args.sram_kb, args.dtype, args.causal,
                        backward=not args.forward_only, batch_heads=args.heads)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.attention import io_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.attention.viz import io_figure
 
         save_figure(io_figure(args.seq, args.head_dim, args.sram_kb, args.dtype, args.causal,
                               f"HBM traffic, {args.dtype}{', causal' if args.causal else ''}"), args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(report)
         return 0
     r = report
@@ -82,15 +81,13 @@ def _check(args: argparse.Namespace) -> int:
     r = check_against_sdpa(args.seq, args.block, args.head_dim, args.causal, args.dtype, heads=args.heads,
                            seed=args.seed)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.attention import tile_walk_figure, walk_trace
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.attention.viz import tile_walk_figure, walk_trace
 
         trace = walk_trace(args.seq, args.block, args.block, args.causal)
         save_figure(tile_walk_figure(args.seq, args.block, args.block, len(trace) - 1, args.causal, trace=trace),
                     args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(r)
         return 0
     print(f"tiled attention, N = {r['seq']}, d = {r['head_dim']}, tiles of {r['block']} rows, {r['dtype']}"

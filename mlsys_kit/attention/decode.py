@@ -21,6 +21,7 @@ import math
 import torch
 
 from mlsys_kit.checks import positive_int
+from mlsys_kit.common import ceil_div
 
 
 def attend_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None = None,
@@ -66,6 +67,6 @@ def split_kv_decode(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_split
     N = k.shape[-2]
     if num_splits > N:
         raise ValueError(f"num_splits must be at most the number of keys N = {N}: got {num_splits}")
-    width = -(-N // num_splits)
+    width = ceil_div(N, num_splits)
     parts = [attend_with_lse(q, k[..., c:c + width, :], v[..., c:c + width, :], scale) for c in range(0, N, width)]
     return combine_splits(torch.stack([o for o, _ in parts]), torch.stack([l for _, l in parts]))

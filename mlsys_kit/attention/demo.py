@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+from mlsys_kit.attention.viz import io_figure, tile_walk_figure, walk_trace
 from mlsys_kit.common import Figure, Section
-from mlsys_kit.viz import figure_png
+from mlsys_kit.viz.figure import figure_png
 
 
 def section(progress: Callable[[str], None]) -> Section:
@@ -18,7 +19,6 @@ def section(progress: Callable[[str], None]) -> Section:
     from mlsys_kit.attention.check import check_against_sdpa
     from mlsys_kit.attention.decode import split_kv_decode
     from mlsys_kit.attention.io import PAPER_FIGURE_2, PAPER_SRAM_KB, paper_example
-    from mlsys_kit.viz.attention import io_figure, tile_walk_figure, walk_trace
 
     progress("counting HBM bytes of both algorithms at the paper's settings")
     rows: list[tuple[str, object]] = []

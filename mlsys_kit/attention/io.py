@@ -22,15 +22,15 @@ backward, N = 1024, d = 64, 16 heads, batch 64, fp16, A100) is :data:`PAPER_FIGU
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 
-from mlsys_kit.checks import one_of, positive_int, positive_number
 from mlsys_kit.attention.flash import HBM, flash_backward, flash_forward, standard_attention, \
     standard_attention_backward
+from mlsys_kit.checks import one_of, positive_int, positive_number
+from mlsys_kit.common import ceil_div
 
 # FlashAttention (NeurIPS'22) Figure 2, left: measured on an A100 with Nsight.
 PAPER_FIGURE_2 = {
@@ -54,7 +54,7 @@ def block_sizes(sram_elements: int, head_dim: int) -> tuple[int, int]:
     if sram_elements < head_dim:
         raise ValueError(f"the SRAM must hold at least one row of d = {head_dim} elements "
                          f"(Theorem 2 assumes d <= M): got M = {sram_elements} elements")
-    outer = -(-sram_elements // (4 * head_dim))
+    outer = ceil_div(sram_elements, 4 * head_dim)
     return outer, min(outer, head_dim)
 
 
@@ -161,7 +161,7 @@ def theorem2(seq: int, head_dim: int, sram: int) -> dict[str, float]:
 def tile_steps(seq: int, head_dim: int, sram: int) -> int:
     """Inner-loop steps (tile pairs) :func:`counted_io` runs, forward plus backward (non-causal)."""
     outer, inner = block_sizes(sram, head_dim)
-    return 2 * math.ceil(seq / outer) * math.ceil(seq / inner)
+    return 2 * ceil_div(seq, outer) * ceil_div(seq, inner)
 
 
 def io_report(seq: int, head_dim: int, sram_kb: float, dtype: str = "fp16", causal: bool = False,

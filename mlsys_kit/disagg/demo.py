@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from typing import Callable
 
+from mlsys_kit.common import Figure, Section
+from mlsys_kit.disagg.config import DISAGG, FIGURE1, MOONCAKE, OVERLOAD_RATE, REAL_PAIR
+from mlsys_kit.disagg.mooncake import prefix_workload, simulate_mooncake
+from mlsys_kit.disagg.placement import chatbot_workload, roofline_hardware, search_placement
+from mlsys_kit.disagg.simulate import Link, pools_and_link, simulate_disagg, summarize_disagg
+from mlsys_kit.serving.workload import LengthDist, make_workload
+
 
 def section(progress: Callable[[str], None]):
-    from mlsys_kit.common import Figure, Section
-    from mlsys_kit.serving.config import DISAGG, FIGURE1, MOONCAKE, OVERLOAD_RATE, REAL_PAIR
-    from mlsys_kit.serving.disagg import Link, pools_and_link, simulate_disagg, summarize_disagg
-    from mlsys_kit.serving.disagg_real import run_pair
-    from mlsys_kit.serving.mooncake import prefix_workload, simulate_mooncake
-    from mlsys_kit.serving.placement import chatbot_workload, roofline_hardware, search_placement
-    from mlsys_kit.serving.workload import LengthDist, make_workload
-    from mlsys_kit.viz import figure_png
-    from mlsys_kit.viz.disagg import plot_disagg_run, plot_placements, plot_real_pair
+    from mlsys_kit.disagg.real import run_pair
+    from mlsys_kit.viz.figure import figure_png
+    from mlsys_kit.disagg.viz import plot_disagg_run, plot_placements, plot_real_pair
 
     c, f1, mc = DISAGG, FIGURE1, MOONCAKE
     hw = roofline_hardware(c.model, c.device)

@@ -1,14 +1,14 @@
-"""Paged KV cache (PagedAttention, Kwon et al., SOSP'23): block allocator, block tables with
-fork and copy-on-write, prefix cache, paged K/V storage and attention, and a model runner.
+"""Paged KV cache (PagedAttention, Kwon et al., SOSP'23).
 
-The pure-Python parts (``allocator``, ``block_table``, ``prefix_cache``, ``accounting``) need
-no torch; ``paged`` and ``runner`` hold the tensors.
+Read in this order: ``allocator`` (the block pool), ``block_table`` (block tables, fork and
+copy-on-write), ``prefix_cache``, ``accounting`` (waste: static reservation vs paging); these
+need no torch. Then the tensors: ``paged`` (paged K/V storage and attention), ``paged_decode``
+(the fast decode path, tested equal), ``contiguous`` (the baseline cache), ``runner`` (the
+paged model runner). Defaults: ``config``; the scripted timeline the pictures step through:
+``scenario``. Plots and the lecture widget: ``viz``; the command: ``cli``; the report section:
+``demo``.
+
+This file imports nothing: import each name from the module that defines it (importing one
+module then loads only what it needs, which keeps a lab's grading sandbox, where the lab's
+reference modules are absent, able to load the rest).
 """
-
-from mlsys_kit.kvcache.allocator import (BlockAllocator, DoubleFree, ForeignBlock, KVCacheError,
-                                         NotAllocated, OutOfBlocks)
-from mlsys_kit.kvcache.block_table import BlockManager, UnknownSequence
-from mlsys_kit.kvcache.prefix_cache import PrefixCache, block_hash
-
-__all__ = ["BlockAllocator", "BlockManager", "DoubleFree", "ForeignBlock", "KVCacheError", "NotAllocated",
-           "OutOfBlocks", "PrefixCache", "UnknownSequence", "block_hash"]

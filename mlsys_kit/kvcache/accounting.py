@@ -22,6 +22,7 @@ import random
 import numpy as np
 
 from mlsys_kit.checks import nonneg_int, positive_int
+from mlsys_kit.common import ceil_div
 from mlsys_kit.kvcache.allocator import BlockAllocator
 from mlsys_kit.kvcache.block_table import BlockManager
 from mlsys_kit.kvcache.config import KVCacheConfig as C
@@ -103,11 +104,8 @@ def sharing_report(block_size: int, requests: int, samples: int = C.samples, sha
         raise ValueError(f"shared_prefix must be below max_len - 1 = {max_len - 1}: got {shared_prefix}")
     rng = random.Random(seed + 1)
 
-    def cdiv(a: int, b: int) -> int:
-        return -(-a // b)
-
     # parallel sampling with fork
-    need = sum(samples * cdiv(p + o, block_size) for p, o in workload)
+    need = sum(samples * ceil_div(p + o, block_size) for p, o in workload)
     mgr = BlockManager(BlockAllocator(need, block_size))
     for r, (p, o) in enumerate(workload):
         mgr.append((r, 0), [rng.randrange(50000) for _ in range(p)])
@@ -118,7 +116,7 @@ def sharing_report(block_size: int, requests: int, samples: int = C.samples, sha
     fork_blocks = mgr.allocator.num_used
     # shared system prompt with the prefix cache (one sample per request)
     system = [rng.randrange(50000) for _ in range(shared_prefix)]
-    need = sum(cdiv(shared_prefix + p + o, block_size) for p, o in workload)
+    need = sum(ceil_div(shared_prefix + p + o, block_size) for p, o in workload)
     pmgr = BlockManager(BlockAllocator(need, block_size), enable_prefix_cache=True)
     for r, (p, o) in enumerate(workload):
         pmgr.append(r, system + [rng.randrange(50000) for _ in range(p + o)])
@@ -137,4 +135,4 @@ def sharing_report(block_size: int, requests: int, samples: int = C.samples, sha
 
 def need_fork_unshared(workload: list[tuple[int, int]], samples: int, block_size: int) -> int:
     """Blocks that ``samples`` independent copies of each request would hold (no fork)."""
-    return sum(samples * -(-(p + o) // block_size) for p, o in workload)
+    return sum(samples * ceil_div(p + o, block_size) for p, o in workload)

@@ -23,16 +23,13 @@ from __future__ import annotations
 
 from typing import Hashable, Sequence
 
+from mlsys_kit.common import ceil_div
 from mlsys_kit.kvcache.allocator import BlockAllocator, KVCacheError, OutOfBlocks
 from mlsys_kit.kvcache.prefix_cache import ROOT_HASH, HashFn, PrefixCache
 
 
 class UnknownSequence(KVCacheError, ValueError):
     """A sequence id that the manager does not hold (or one that already exists on fork)."""
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 class BlockManager:
@@ -93,7 +90,7 @@ class BlockManager:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"the number of new tokens must be a non-negative integer: got {n!r}")
         length = self.lengths.get(seq_id, 0)
-        new_blocks = _cdiv(length + n, self.block_size) - _cdiv(length, self.block_size)
+        new_blocks = ceil_div(length + n, self.block_size) - ceil_div(length, self.block_size)
         return new_blocks + int(n > 0 and self.last_block_shared(seq_id))
 
     def _prefix_hits(self, seq_id: Hashable, token_ids: Sequence[int]) -> list[tuple[int, bytes]]:

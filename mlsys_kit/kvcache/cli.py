@@ -13,9 +13,13 @@ import time
 import torch
 
 from mlsys_kit.checks import arg, nonneg_int, positive_int
+from mlsys_kit.common import emit_json
+from mlsys_kit.kvcache.accounting import sharing_report, sweep_block_sizes, waste_report
 from mlsys_kit.kvcache.config import KVCACHE
-
-SWEEP = list(KVCACHE.sweep)  # block sizes of the trade-off figure (kept: its old public name)
+from mlsys_kit.kvcache.runner import generate_paged
+from mlsys_kit.kvcache.scenario import EVENTS, replay
+from mlsys_kit.models.gpt import GPT, preset
+from mlsys_kit.models.gpt_hf import load_hf_gpt2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,20 +64,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _waste(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.kvcache.accounting import sharing_report, sweep_block_sizes, waste_report
-
     if args.shared_prefix >= args.max_len - 1:
         raise ValueError(f"--shared-prefix must be below --max-len - 1 = {args.max_len - 1}: got {args.shared_prefix}")
     report = waste_report(args.block_size, args.requests, args.max_len, args.seed)
-    sweep = sweep_block_sizes(SWEEP, args.requests, args.max_len, args.seed)
+    sweep = sweep_block_sizes(list(KVCACHE.sweep), args.requests, args.max_len, args.seed)
     report["sweep"] = [{k: r[k] for k in ("block_size", "paged_utilization", "paged_waste_slots_per_seq",
                                            "mean_table_entries")} for r in sweep]
     report["sharing"] = sharing_report(args.block_size, min(args.requests, 200), args.samples,
                                        args.shared_prefix, args.max_len, args.seed)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.kvcache import waste_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.kvcache.viz import waste_figure
 
         save_figure(waste_figure(report, sweep), args.plot)
     if args.json:
@@ -93,9 +94,6 @@ def _waste(args: argparse.Namespace) -> int:
 
 
 def _blocks(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.kvcache.scenario import EVENTS, replay
-
     steps = len(EVENTS) if args.steps is None else min(args.steps, len(EVENTS))
     mgr, log = replay(steps, args.block_size)
     alloc = mgr.allocator
@@ -105,8 +103,8 @@ def _blocks(args: argparse.Namespace) -> int:
               "prefix_cache": {"hits": mgr.prefix_cache.hits, "misses": mgr.prefix_cache.misses,
                                "evictions": mgr.prefix_cache.evictions}}
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.kvcache import block_grid_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.kvcache.viz import block_grid_figure
 
         save_figure(block_grid_figure(mgr, title=log[-1] if log else "empty pool"), args.plot)
     if args.json:
@@ -118,13 +116,7 @@ def _blocks(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.kvcache.runner import generate_paged
-    from mlsys_kit.models.gpt import GPT, preset
-
     if args.weights:
-        from mlsys_kit.models.gpt_hf import load_hf_gpt2
-
         model = load_hf_gpt2(args.weights)
     else:
         model = GPT(preset(args.preset), seed=args.seed)

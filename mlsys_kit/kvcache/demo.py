@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Callable
 
 from mlsys_kit.common import Figure, Section
-from mlsys_kit.viz import figure_png
+from mlsys_kit.kvcache.accounting import sharing_report, sweep_block_sizes, waste_report
+from mlsys_kit.kvcache.config import KVCACHE as C
+from mlsys_kit.kvcache.scenario import EVENTS, replay
+from mlsys_kit.kvcache.viz import block_grid_figure, waste_figure
+from mlsys_kit.viz.figure import figure_png
 
 
 def section(progress: Callable[[str], None]) -> Section:
-    from mlsys_kit.kvcache.accounting import sharing_report, sweep_block_sizes, waste_report
-    from mlsys_kit.kvcache.config import KVCACHE as C
     from mlsys_kit.kvcache.runner import generate_paged
-    from mlsys_kit.kvcache.scenario import EVENTS, replay
     from mlsys_kit.models.gpt import GPT
-    from mlsys_kit.viz.kvcache import block_grid_figure, waste_figure
 
     progress(f"memory accounting: {C.requests} ShareGPT-like requests, static reservation vs paging")
     report = waste_report(C.block_size, C.requests, C.max_len, C.seed)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from mlsys_kit.checks import positive_int
+from mlsys_kit.common import ceil_div
 
 
 class PagedKVCache:
@@ -102,7 +103,7 @@ def _plan_padded(block_tables: torch.Tensor, context_lens: torch.Tensor, query_s
     hi = int(context_lens.max()) if S else 0
     # each sequence's context is gathered by whole blocks, cut to the longest context
     # (index_select on whole blocks is a row memcpy, several times faster than k_cache[block_tables])
-    max_blocks = -(-hi // block_size)  # table columns that hold any context
+    max_blocks = ceil_div(hi, block_size)  # table columns that hold any context
     flat = block_tables[:, :max_blocks].reshape(-1)
     counts = torch.bincount(query_seq, minlength=S)
     max_q = int(counts.max()) if N else 0

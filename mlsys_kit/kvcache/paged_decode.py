@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from mlsys_kit.attention.decode import attend_with_lse, combine_splits
+from mlsys_kit.common import ceil_div
 from mlsys_kit.kvcache.paged import _plan_padded, _run_padded
 
 
@@ -155,7 +156,7 @@ def _plan_decode(block_tables: torch.Tensor, context_lens: torch.Tensor, query_p
                  chunk_blocks: int, dtype: torch.dtype) -> list:
     """Groups of queries [(rows or None for all, chunk width, chunks)] for :func:`_run_decode`."""
     limit = torch.minimum(query_pos + 1, context_lens)  # slots each query sees: j < limit (causal)
-    used = (limit + block_size - 1) // block_size  # blocks each query reads
+    used = ceil_div(limit, block_size)  # blocks each query reads
     lo, hi = (int(x) for x in torch.aminmax(used))
     if hi <= _GROUP_SPREAD * lo:
         return [(None, *_plan_chunks(block_tables, limit, block_size, chunk_blocks, dtype))]
@@ -175,9 +176,9 @@ def _plan_chunks(block_tables: torch.Tensor, limit: torch.Tensor, block_size: in
     """The chunks of one group's walk: (flat block ids, first slot, slots, bias, empty) each."""
     S, B = block_tables.shape[0], block_size
     lo, hi = (int(x) for x in torch.aminmax(limit))
-    used = -(-hi // B)  # table columns that hold any visible slot
+    used = ceil_div(hi, B)  # table columns that hold any visible slot
     n_chunks = max(1, round(used / chunk_blocks))  # chunks of equal width, about chunk_blocks each
-    width = -(-used // n_chunks)
+    width = ceil_div(used, n_chunks)
     chunks = []
     for first in range(0, used, width):
         ids = block_tables[:, first:min(first + width, used)].reshape(-1)

@@ -20,6 +20,7 @@ from typing import Hashable, Sequence
 import torch
 
 from mlsys_kit.checks import nonneg_int, positive_int
+from mlsys_kit.common import ceil_div
 from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
 from mlsys_kit.kvcache.block_table import BlockManager
 from mlsys_kit.kvcache.config import KVCacheConfig
@@ -140,7 +141,7 @@ def generate_paged(model: GPT, prompts: Sequence[list[int]], max_new_tokens: int
     if not prompts:
         raise ValueError("prompts must hold at least one prompt")
     if num_blocks is None:  # exactly enough for every sequence at full length
-        num_blocks = sum(-(-(len(p) + max_new_tokens) // block_size) for p in prompts)
+        num_blocks = sum(ceil_div(len(p) + max_new_tokens, block_size) for p in prompts)
     runner = PagedModelRunner(model, num_blocks, block_size, enable_prefix_cache=enable_prefix_cache)
     outs: list[list[int]] = [[] for _ in prompts]
     t0 = time.perf_counter()

@@ -1,16 +1,16 @@
 """Training memory (Chen et al. 2016; vDNN, MICRO'16; Checkmate, MLSys'20; Capuchin, ASPLOS'20;
-ZeRO-Offload, ATC'21): a step as a chain of layers (:mod:`.chain`), every tensor's lifetime
-under a plan of keep / checkpoint / recompute / swap (:mod:`.lifetimes`, the teaching path),
-the optimal checkpoint plan by exact DP beside the brute force (:mod:`.optimal`), the policies
-behind one interface (:mod:`.policies`), ZeRO-Offload on top of :mod:`mlsys_kit.zero.model`
-(:mod:`.zero_offload`), and the real check on the tiny GPT with torch (:mod:`.real`).
-Importing this package needs no torch."""
+ZeRO-Offload, ATC'21).
 
-from mlsys_kit.memory.chain import Chain, Layer, from_lists, gpt_chain, transformer_chain, uniform_chain, vgg16_chain
-from mlsys_kit.memory.lifetimes import StepResult, check_plan, simulate, units
-from mlsys_kit.memory.optimal import brute_force_plan, optimal_plan, plan_peak
-from mlsys_kit.memory.policies import POLICIES, PolicyResult, largest_batch, plan
+Read in this order: ``chain`` (a step as a chain of layers, and the chains of the model
+presets), ``lifetimes`` (the teaching path: every tensor's lifetime under a plan of keep /
+checkpoint / recompute / swap), ``optimal`` (the optimal checkpoint plan by exact DP beside the
+brute force; the fast path in ``optimal_fast``), ``policies`` (the policies behind one
+interface), ``zero_offload`` (ZeRO-Offload on top of :mod:`mlsys_kit.zero.model`), ``real``
+(the real check on the tiny GPT with torch). None of these needs torch at import. Defaults:
+``config``. Plots and the lecture widget: ``viz``; the command: ``cli``; the report section:
+``demo``.
 
-__all__ = ["Chain", "Layer", "POLICIES", "PolicyResult", "StepResult", "brute_force_plan", "check_plan",
-           "from_lists", "gpt_chain", "largest_batch", "optimal_plan", "plan", "plan_peak", "simulate",
-           "transformer_chain", "uniform_chain", "units", "vgg16_chain"]
+This file imports nothing: import each name from the module that defines it (importing one
+module then loads only what it needs, which keeps a lab's grading sandbox, where the lab's
+reference modules are absent, able to load the rest).
+"""

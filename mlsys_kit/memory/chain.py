@@ -15,7 +15,8 @@ and of Checkmate (Jain et al., MLSys'20), section 4 (the linear-graph case). Voc
 Builders: :func:`transformer_chain` (any ``models.costs`` preset, activations per Korthikanti
 et al. 2022 section 4.1, times from FLOPs at a device rate), :func:`gpt_chain` (the tiny GPT of
 ``models.gpt``, bytes exactly as torch's autograd saves them on CPU: see :mod:`.real`),
-:func:`vgg16_chain` (the network of vDNN's headline result) and :func:`uniform_chain`.
+:func:`vgg16_chain` (the network of vDNN's headline result) and :func:`uniform_chain`;
+:func:`build_chain` picks one by preset name (``mlsys-kit memory plan``, the demo, the widget).
 Pure Python, no torch.
 """
 
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from mlsys_kit import checks
+from mlsys_kit.memory.config import CHAIN_PRESETS
+from mlsys_kit.models import costs
 
 CATEGORIES = ("weights", "gradients", "optimizer", "activations", "activation grads", "workspace")
 
@@ -119,8 +122,6 @@ def transformer_chain(cfg: Any, batch: int, seq: int | None = None, layers: int 
     Static bytes: mixed-precision Adam (ZeRO 3.1) for the whole model. Embedding and LM head
     are not layers of the chain (their weights are in the static bytes).
     """
-    from mlsys_kit.models import costs
-
     cfg = cfg if isinstance(cfg, costs.TransformerConfig) else costs.preset(cfg)
     if layers is not None:
         cfg = cfg.with_(layers=checks.positive_int("layers", layers))
@@ -205,6 +206,18 @@ def vgg16_chain(batch: int = 256, flops_per_s: float = 6.1e12 * 0.7, elem_bytes:
             c, hw = out, 1
     w = params * elem_bytes
     return Chain(tuple(layers), b * 224 * 224 * 3 * elem_bytes, {"weights": w, "gradients": w}, f"VGG-16 b={b}")
+
+
+def build_chain(preset: str, batch: int, seq: int | None = None, layers: int | None = None,
+                tflops: float | None = None) -> Chain:
+    """The chain of ``preset`` (a ``models.costs`` preset or ``vgg16``) at this batch; ``tflops``
+    is the device's effective rate (default: an A100 at 50 %, 156; vgg16: a Titan X at 70 %)."""
+    checks.one_of("preset", preset, CHAIN_PRESETS)
+    if preset == "vgg16":
+        if seq is not None or layers is not None:
+            raise ValueError("vgg16 has a fixed 224x224 input and 16 weight layers: --seq and --layers do not apply")
+        return vgg16_chain(batch, flops_per_s=(tflops or 6.1 * 0.7) * 1e12)
+    return transformer_chain(preset, batch, seq, layers, flops_per_s=(tflops or 156.0) * 1e12)
 
 
 def from_lists(out_bytes: Sequence[int], extra_bytes: Sequence[int], fwd_time: Sequence[float],

@@ -6,17 +6,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlsys_kit.checks import arg, nonneg_number, one_of, positive_int, positive_number
+from mlsys_kit.checks import arg, count_arg, nonneg_number, one_of, positive_int, positive_number
+from mlsys_kit.common import emit_json
+from mlsys_kit.memory.chain import build_chain
 from mlsys_kit.memory.config import CHAIN_PRESETS, MEMORY, RUN_PRESETS
+from mlsys_kit.memory.policies import POLICIES, plan
+from mlsys_kit.memory.real import real_plan, run_plan
+from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory
+from mlsys_kit.zero.model import max_params
 
-
-def _count(text: str) -> int:
-    from mlsys_kit.zero.cli import _count as zero_count
-
-    return zero_count(text)
-
-
-_count.__name__ = "count (e.g. 13e9 or 13B)"
+_count = count_arg("13e9 or 13B")  # --params: 13000000000, 13e9 or 13B
 
 
 def register(subparsers: Any) -> None:
@@ -24,8 +23,6 @@ def register(subparsers: Any) -> None:
     mem = subparsers.add_parser("memory", help="training memory: recomputation, swapping, offload (Chen 2016, "
                                                "vDNN, Checkmate, Capuchin, ZeRO-Offload)")
     sub = mem.add_subparsers(dest="memory_command", metavar="SUBCOMMAND", required=True)
-    from mlsys_kit.memory.policies import POLICIES
-
     pl = sub.add_parser("plan", help="peak memory, step time and timeline of a policy on a model's layer chain")
     pl.add_argument("--preset", default=C.plan_preset, type=arg(lambda n, v: one_of(n, v, CHAIN_PRESETS), str, "--preset"),
                     help=f"model: {', '.join(CHAIN_PRESETS)} (default {C.plan_preset})")
@@ -77,22 +74,7 @@ def register(subparsers: Any) -> None:
     off.set_defaults(func=_offload)
 
 
-def build_chain(preset: str, batch: int, seq: int | None = None, layers: int | None = None,
-                tflops: float | None = None):
-    """The chain of ``preset`` (a ``models.costs`` preset or ``vgg16``) at this batch."""
-    from mlsys_kit.memory.chain import transformer_chain, vgg16_chain
-
-    one_of("preset", preset, CHAIN_PRESETS)
-    if preset == "vgg16":
-        if seq is not None or layers is not None:
-            raise ValueError("vgg16 has a fixed 224x224 input and 16 weight layers: --seq and --layers do not apply")
-        return vgg16_chain(batch, flops_per_s=(tflops or 6.1 * 0.7) * 1e12)
-    return transformer_chain(preset, batch, seq, layers, flops_per_s=(tflops or 156.0) * 1e12)
-
-
 def plan_report(args: argparse.Namespace):
-    from mlsys_kit.memory.policies import plan
-
     chain = build_chain(args.preset, args.batch, args.seq, args.layers, args.tflops)
     budget = args.budget_gb * 1e9 if args.budget_gb else None
     link = args.link_gbps * 1e9 if args.link_gbps else None
@@ -104,13 +86,11 @@ def _plan(args: argparse.Namespace) -> int:
     d = res.to_dict(timeline=args.timeline)
     d["chain"] = {k: v for k, v in chain.to_dict().items() if k != "saved_bytes"}
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.memory import step_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.memory.viz import step_figure
 
         save_figure(step_figure(res, f"{chain.name}: policy {args.policy}"), args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(d)
         return 0
     s = res.step
@@ -127,35 +107,16 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def real_plan(policy: str, preset: str, batch: int, seq: int, k: int | None, budget_mb: float | None,
-              link_gbps: float) -> tuple[str, float | None]:
-    """The plan ``policy`` gives the tiny GPT's chain (the budget defaults to 60% of keep-all)."""
-    from mlsys_kit.memory.chain import gpt_chain
-    from mlsys_kit.memory.lifetimes import simulate
-    from mlsys_kit.memory.policies import plan
-    from mlsys_kit.models.gpt import preset as gpt_preset
-
-    chain = gpt_chain(gpt_preset(preset), batch, seq)
-    budget = budget_mb * 1e6 if budget_mb else None
-    if budget is None and policy in ("optimal", "hybrid"):
-        budget = 0.6 * simulate(chain, "K" * chain.n, keep_timeline=False).peak_bytes
-    return plan(policy, chain, budget, link_gbps * 1e9, k).step.plan, budget
-
-
 def _run(args: argparse.Namespace) -> int:
-    from mlsys_kit.memory.real import run_plan
-
     p, budget = real_plan(args.policy, args.preset, args.batch, args.seq, args.k, args.budget_mb, args.link_gbps)
     out = run_plan(p, args.preset, args.batch, args.seq, device=args.device)
     out.update(policy=args.policy, budget_bytes=budget)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.memory import real_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.memory.viz import real_figure
 
         save_figure(real_figure([out]), args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(out)
         return 0
     print(f"tiny GPT ({args.preset}, batch {args.batch}, seq {args.seq}), policy {args.policy}: plan {p}")
@@ -170,9 +131,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _offload(args: argparse.Namespace) -> int:
-    from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory
-    from mlsys_kit.zero.model import max_params
-
     act = args.activations_gb * 1e9
     dev = args.device_memory * 1e9
     m = offload_memory(args.params, args.ranks, activation_bytes=act)
@@ -182,13 +140,11 @@ def _offload(args: argparse.Namespace) -> int:
              max_params_baseline=max_params(max(dev - act, 1.0), args.ranks, 0),
              link_time_per_step=m["link_bytes_per_step"] / (args.link_gbps * 1e9))
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.memory import offload_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.memory.viz import offload_figure
 
         save_figure(offload_figure(m), args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(m)
         return 0
     print(f"ZeRO-Offload, Ψ = {args.params:,}, N_d = {args.ranks}: device {m['device_bytes'] / 1e9:.3g} GB "

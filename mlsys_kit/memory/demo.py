@@ -8,18 +8,16 @@ from __future__ import annotations
 from typing import Callable
 
 from mlsys_kit.common import Figure, Section
-from mlsys_kit.viz import figure_png
+from mlsys_kit.memory.chain import build_chain, uniform_chain
+from mlsys_kit.memory.config import MEMORY
+from mlsys_kit.memory.policies import POLICIES, largest_batch, plan
+from mlsys_kit.memory.real import real_plan, run_plan
+from mlsys_kit.memory.viz import policies_figure, real_figure, step_figure
+from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory
+from mlsys_kit.viz.figure import figure_png
 
 
 def section(progress: Callable[[str], None]) -> Section:
-    from mlsys_kit.memory.chain import uniform_chain
-    from mlsys_kit.memory.cli import build_chain, real_plan
-    from mlsys_kit.memory.config import MEMORY
-    from mlsys_kit.memory.policies import POLICIES, largest_batch, plan
-    from mlsys_kit.memory.real import run_plan
-    from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory
-    from mlsys_kit.viz.memory import policies_figure, real_figure, step_figure
-
     progress("six policies on GPT-2 (batch 8, budget 8 GB, link 16 GB/s)")
     gpt = build_chain("gpt2", 8)
     res = [plan(p, gpt, 8e9, 16e9, k=2) for p in POLICIES]

@@ -23,7 +23,7 @@ import math
 
 from mlsys_kit import checks
 from mlsys_kit.memory.chain import Chain
-from mlsys_kit.memory.lifetimes import simulate
+from mlsys_kit.memory.lifetimes import check_plan, simulate, units
 
 
 def unit_peak(chain: Chain, l: int, r: int, kind: str) -> int:
@@ -48,8 +48,6 @@ def unit_peak(chain: Chain, l: int, r: int, kind: str) -> int:
 def plan_peak(chain: Chain, plan: str) -> int:
     """The peak of a K/C/R plan from the unit formulas, without simulating: static plus the
     largest ``h + unit_peak`` over the plan's units (equals :func:`.lifetimes.simulate`)."""
-    from mlsys_kit.memory.lifetimes import check_plan, units
-
     check_plan(chain, plan)
     if "S" in plan:
         raise ValueError("plan_peak covers K/C/R plans; a swap's memory depends on the link: use simulate")

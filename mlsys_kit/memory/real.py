@@ -12,7 +12,8 @@ with torch doing the work, measured against the chain model.
 
 The prediction is :func:`.chain.gpt_chain` (per-block bytes as torch's CPU kernels save them)
 plus :func:`outside_saved_bytes` (embeddings, final LayerNorm, LM head, loss), and the
-plan's saved bytes from :func:`.lifetimes.simulate`.
+plan's saved bytes from :func:`.lifetimes.simulate`. :func:`real_plan` is the plan a policy
+gives the tiny GPT's chain (``mlsys-kit memory run``, the demo).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mlsys_kit import checks
 from mlsys_kit.memory.chain import gpt_chain
 from mlsys_kit.memory.config import MEMORY
 from mlsys_kit.memory.lifetimes import check_plan, simulate, units
+from mlsys_kit.memory.policies import plan as policy_plan
 
 
 def outside_saved_bytes(cfg: Any, batch: int, seq: int) -> int:
@@ -33,6 +35,18 @@ def outside_saved_bytes(cfg: Any, batch: int, seq: int) -> int:
     log-softmax of the logits and the targets (cross entropy) and its 4-byte total weight."""
     n = batch * seq
     return 8 * n + 8 * seq + 4 * (2 * n * cfg.n_embd + 2 * n) + 4 * n * cfg.vocab_size + 8 * n + 4
+
+
+def real_plan(policy: str, preset: str, batch: int, seq: int, k: int | None, budget_mb: float | None,
+              link_gbps: float) -> tuple[str, float | None]:
+    """The plan ``policy`` gives the tiny GPT's chain (the budget defaults to 60% of keep-all)."""
+    from mlsys_kit.models.gpt import preset as gpt_preset
+
+    chain = gpt_chain(gpt_preset(preset), batch, seq)
+    budget = budget_mb * 1e6 if budget_mb else None
+    if budget is None and policy in ("optimal", "hybrid"):
+        budget = 0.6 * simulate(chain, "K" * chain.n, keep_timeline=False).peak_bytes
+    return policy_plan(policy, chain, budget, link_gbps * 1e9, k).step.plan, budget
 
 
 class _Offload:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlsys_kit import checks
+from mlsys_kit.common import emit_json
 from mlsys_kit.models import costs
 
 
@@ -45,14 +46,12 @@ def config_from_args(args: argparse.Namespace) -> costs.TransformerConfig:
 
 
 def run_costs(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-
     cfg = config_from_args(args)
     device = costs.DEVICES[args.device] if args.device else None
     out = costs.summary(cfg, device)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.costs import costs_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.models.viz import costs_figure
 
         out["plot"] = str(save_figure(costs_figure(cfg, device or costs.DEVICES["a100-40gb"]), args.plot))
     if args.json:

@@ -6,8 +6,8 @@ from typing import Callable
 
 from mlsys_kit.common import Figure, Section
 from mlsys_kit.models import costs
-from mlsys_kit.viz import figure_png
-from mlsys_kit.viz.costs import costs_figure
+from mlsys_kit.models.viz import costs_figure
+from mlsys_kit.viz.figure import figure_png
 
 
 def section(progress: Callable[[str], None]) -> Section:

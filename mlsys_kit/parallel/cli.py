@@ -7,10 +7,11 @@ import argparse
 from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_number, positive_int, positive_number
+from mlsys_kit.common import emit_json
+from mlsys_kit.models.costs import DEVICES, PRESETS
 
 
 def register(subparsers: Any) -> None:
-    from mlsys_kit.models.costs import DEVICES, PRESETS
     from mlsys_kit.parallel.model import PAPER_MODELS, Cluster  # Cluster's fields: the one home of the defaults
 
     top = subparsers.add_parser("parallel", help="tensor/sequence parallelism and the 3D-parallel planner")
@@ -50,7 +51,6 @@ def register(subparsers: Any) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
     from mlsys_kit.parallel.model import Cluster, model_config
     from mlsys_kit.parallel.planner import plan
 
@@ -58,8 +58,8 @@ def _plan(args: argparse.Namespace) -> int:
                       args.inter_bandwidth * 1e9, args.latency * 0.5e-6, args.latency * 1e-6)
     res = plan(model_config(args.preset), cluster, args.global_batch, top=args.top)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.parallel import plan_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.parallel.viz import plan_figure
 
         save_figure(plan_figure(res, f"{args.preset} on {args.devices} x {args.device}, global batch "
                                      f"{args.global_batch}"), args.plot)
@@ -82,14 +82,13 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.parallel.runtime import run_config, run_tensor_parallel
+    from mlsys_kit.parallel.launch import run_config, run_tensor_parallel
 
     res = run_tensor_parallel([run_config(args.tensor, args.sequence_parallel, args.recompute,
                                           batch=args.batch, seq=args.seq)])[0]
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.parallel import run_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.parallel.viz import run_figure
 
         save_figure(run_figure([res], f"tensor parallelism on {args.tensor} gloo ranks"), args.plot)
     if args.json:

@@ -37,8 +37,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlsys_kit.checks import fraction, nonneg_number, one_of, positive_int, positive_number
-from mlsys_kit.models.costs import DEVICES, TransformerConfig, Device, forward_flops_per_token, param_count, training_flops_per_token
+from mlsys_kit.common import ceil_div
+from mlsys_kit.models.costs import (DEVICES, PRESETS, Device, TransformerConfig, forward_flops_per_token, param_count,
+                                    training_flops_per_token)
 from mlsys_kit.parallel.tensor import layer_comm_elements
+from mlsys_kit.pipeline.generators import make_schedule
+from mlsys_kit.pipeline.simulate import simulate
 from mlsys_kit.zero.model import comm_bytes_per_rank, memory_per_device, shard_elements
 
 RECOMPUTE = ("none", "selective", "full")
@@ -111,7 +115,7 @@ def tp_step_elements(layers: int, tokens: int, hidden: int, t: int, sequence_par
     if sequence_parallel and t > 1:
         total += 2 * (t - 1) * tokens * hidden // t
         if sp_replicated_params:
-            total += 2 * (t - 1) * (-(-sp_replicated_params // t))
+            total += 2 * (t - 1) * ceil_div(sp_replicated_params, t)
     return total
 
 
@@ -162,8 +166,6 @@ def _simulated(p: int, m: int, v: int) -> tuple[float, float, float]:
     """(idle per rank in units of one microbatch's forward, extra makespan per unit of
     point-to-point latency, peak microbatches in flight on rank 0) from the event simulator at
     uniform costs t_f = 1, t_b = 2 (one microbatch through a rank's share of the layers)."""
-    from mlsys_kit.pipeline import make_schedule, simulate
-
     sched = make_schedule("interleaved-1f1b" if v > 1 else "1f1b", p, m, v)
     r0 = simulate(sched, 1.0, 2.0, 0.0, latency=0.0, check=False, costs_per_rank=True)
     eps = 1e-3
@@ -315,7 +317,5 @@ PAPER_MODELS: dict[str, TransformerConfig] = {
 
 def model_config(name: str) -> TransformerConfig:
     """A :data:`mlsys_kit.models.costs.PRESETS` preset or one of :data:`PAPER_MODELS`."""
-    from mlsys_kit.models.costs import PRESETS
-
     known = {**PRESETS, **PAPER_MODELS}
     return known[one_of("preset", name, known)]

@@ -27,6 +27,8 @@ from typing import Any, Sequence
 from mlsys_kit.checks import positive_int
 from mlsys_kit.models.costs import TransformerConfig
 from mlsys_kit.parallel.model import RECOMPUTE, Cluster, Plan, check_plan, evaluate
+from mlsys_kit.pipeline.generators import make_schedule
+from mlsys_kit.pipeline.simulate import simulate
 
 KEYS = ("tensor", "pipeline", "data", "microbatch", "zero_stage", "recompute", "step_time", "memory_bytes", "mfu", "fits")
 
@@ -218,8 +220,6 @@ def partition_stages(times: Sequence[Sequence[float]], memory: Sequence[Sequence
 def _in_flight(p: int, m: int) -> list[float]:
     """Microbatches whose activations each stage of a 1F1B pipeline holds at its peak (the
     simulator's ``peak_activations``; p - s for stage s)."""
-    from mlsys_kit.pipeline import make_schedule, simulate
-
     if p == 1:
         return [1.0]
     r = simulate(make_schedule("1f1b", p, max(m, p)), 1.0, 2.0, 0.0, check=False)

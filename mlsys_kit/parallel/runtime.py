@@ -24,20 +24,14 @@ Every collective goes through :class:`Comm`, which counts what rank r sends with
 algorithm (an all-gather or reduce-scatter sends ``(t-1)·ceil(n/t)`` elements, an all-reduce
 twice that), so ``bytes_sent_measured`` counts the collectives the run really called, with the
 sizes it really passed; :func:`mlsys_kit.parallel.model.tp_step_elements` predicts them.
+
+This file holds the operators and the parallel GPT; :mod:`.check` runs one step of it against
+the single process, :mod:`.launch` starts the processes (``run_config``, ``run_tensor_parallel``).
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import os
-import socket
-import statistics
-import sys
-import tempfile
-import time
-from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -45,8 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from mlsys_kit.checks import positive_int
-from mlsys_kit.models.gpt import GPT, GPTConfig
+from mlsys_kit.common import ceil_div
+from mlsys_kit.models.gpt import GPT
 
 
 class Comm:
@@ -57,7 +51,7 @@ class Comm:
         self.sent = 0  # bytes this rank sent (ring accounting)
 
     def _count(self, numel: int, times: int, elem: int) -> None:
-        self.sent += times * (self.t - 1) * (-(-numel // self.t)) * elem
+        self.sent += times * (self.t - 1) * ceil_div(numel, self.t) * elem
 
     def all_reduce(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous()
@@ -256,165 +250,3 @@ class ParallelGPT(nn.Module):
         for p in params:
             p.grad.copy_(flat[off:off + p.numel()].view_as(p))
             off += p.numel()
-
-
-def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-
-
-def full_gradients(pmodel: ParallelGPT) -> dict[str, torch.Tensor]:
-    """The model's gradients reassembled from every rank's shards, named as in :class:`GPT`
-    (an all-gather outside the count: it is the check, not the training step)."""
-    t, out = pmodel.comm.t, {}
-
-    def gather(x: torch.Tensor) -> list[torch.Tensor]:
-        parts = [torch.empty_like(x) for _ in range(t)]
-        dist.all_gather(parts, x.contiguous())
-        return parts
-
-    for name in ("wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"):
-        out[name] = pmodel.get_parameter(name).grad
-    for i, b in enumerate(pmodel.h):
-        pre = f"h.{i}."
-        for ln in ("ln_1", "ln_2"):
-            for w in ("weight", "bias"):
-                out[pre + f"{ln}.{w}"] = getattr(getattr(b, ln), w).grad
-        for name, lin in (("attn.c_attn", b.c_attn), ("mlp.c_fc", b.c_fc)):
-            for w in ("weight", "bias"):  # column: rank r's rows of each of the `pieces` parts
-                parts = [p.chunk(lin.pieces, 0) for p in gather(getattr(lin, w).grad)]
-                out[pre + f"{name}.{w}"] = torch.cat([torch.cat([parts[r][k] for r in range(t)])
-                                                      for k in range(lin.pieces)])
-        for name, lin in (("attn.c_proj", b.attn_proj), ("mlp.c_proj", b.mlp_proj)):
-            out[pre + f"{name}.weight"] = torch.cat(gather(lin.weight.grad), dim=1)
-            out[pre + f"{name}.bias"] = lin.bias.grad
-    return out
-
-
-def _data(cfg: GPTConfig, batch: int, seq: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed + 1)
-    ids = torch.randint(0, cfg.vocab_size, (batch, seq + 1), generator=gen)
-    return ids[:, :-1], ids[:, 1:]
-
-
-def compare_with_single_process(cfg: dict) -> dict[str, Any]:
-    """On an initialised process group (every rank calls it): the single-process GPT and the
-    parallel one on the same batch; loss, every gradient, counted bytes and step times."""
-    from mlsys_kit.parallel.model import tp_step_elements
-
-    torch.manual_seed(0)
-    gcfg = GPTConfig(**cfg["model"])
-    model = GPT(gcfg, seed=cfg["seed"]).train()
-    idx, tgt = _data(gcfg, cfg["batch"], cfg["seq"], cfg["seed"])
-    ref_loss = loss_fn(model(idx), tgt)
-    ref_loss.backward()
-    ref_grads = {n: p.grad for n, p in model.named_parameters()}
-    comm = Comm()
-    pmodel = ParallelGPT(model, comm, sp=cfg["sequence_parallel"], recompute=cfg["recompute"])
-    loss = loss_fn(pmodel(idx), tgt)
-    loss.backward()
-    pmodel.sync_sp_grads()
-    measured = comm.sent
-    grads = full_gradients(pmodel)
-    diff = max(float((grads[n] - g).abs().max()) for n, g in ref_grads.items())
-    diff = max(diff, abs(loss.item() - ref_loss.item()))
-    t_diff = torch.tensor([diff], dtype=torch.float64)
-    dist.all_reduce(t_diff, op=dist.ReduceOp.MAX)
-    diff = float(t_diff)
-    same_names = sorted(grads) == sorted(ref_grads)
-    predicted = tp_step_elements(gcfg.n_layer, cfg["batch"] * cfg["seq"], gcfg.n_embd, comm.t,
-                                 cfg["sequence_parallel"], cfg["recompute"],
-                                 sp_replicated_params=sum(p.numel() for p in pmodel.sp_replicated())) * 4
-
-    def timed(fn) -> float:
-        times = []
-        for _ in range(cfg["repeats"]):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-
-    def parallel_step() -> None:
-        pmodel.zero_grad(set_to_none=True)
-        loss_fn(pmodel(idx), tgt).backward()
-        pmodel.sync_sp_grads()
-
-    step = timed(parallel_step)
-    t_step = torch.tensor([step], dtype=torch.float64)
-    dist.all_reduce(t_step, op=dist.ReduceOp.MAX)
-
-    def single_step() -> None:
-        model.zero_grad(set_to_none=True)
-        loss_fn(model(idx), tgt).backward()
-
-    single = timed(single_step)
-    return {
-        "tensor": comm.t, "sequence_parallel": cfg["sequence_parallel"], "recompute": cfg["recompute"],
-        "backend": dist.get_backend(), "model": cfg["model"], "batch": cfg["batch"], "seq": cfg["seq"],
-        "loss": loss.item(), "loss_single_process": ref_loss.item(), "max_abs_diff": diff, "atol": cfg["atol"],
-        "gradients_compared": len(ref_grads) if same_names else 0,
-        "matches_single_process": bool(same_names and diff <= cfg["atol"]),
-        "bytes_sent_measured": measured, "bytes_sent_predicted": predicted,
-        "step_time_s": float(t_step), "single_process_step_time_s": single,
-    }
-
-
-DEFAULT_MODEL = {"vocab_size": 128, "n_positions": 64, "n_layer": 2, "n_head": 4, "n_embd": 32}
-
-
-def run_config(tensor: int, sequence_parallel: bool = False, recompute: bool = False, batch: int = 2,
-               seq: int = 16, model: dict | None = None, seed: int = 0, atol: float = 1e-5,
-               repeats: int = 3) -> dict:
-    """Check and normalise the arguments of a run (also what the workers receive)."""
-    positive_int("tensor (t)", tensor)
-    positive_int("batch", batch)
-    positive_int("seq", seq)
-    positive_int("repeats", repeats)
-    m = dict(DEFAULT_MODEL if model is None else model)
-    GPTConfig(**m)  # validates
-    if m["n_head"] % tensor:
-        raise ValueError(f"--tensor {tensor} must divide the model's n_head={m['n_head']} (heads are split)")
-    if sequence_parallel and seq % tensor:
-        raise ValueError(f"sequence parallelism needs seq ({seq}) to be a multiple of t ({tensor})")
-    if seq > m["n_positions"]:
-        raise ValueError(f"seq must be at most n_positions={m['n_positions']}: got {seq}")
-    return {"tensor": tensor, "sequence_parallel": bool(sequence_parallel), "recompute": bool(recompute),
-            "batch": batch, "seq": seq, "model": m, "seed": seed, "atol": atol, "repeats": repeats}
-
-
-def _worker(rank: int, world: int, port: int, cfgs: list[dict], out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        results = [compare_with_single_process(c) for c in cfgs]
-        if rank == 0:
-            Path(out).write_text(json.dumps(results))
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # skip interpreter teardown: gloo threads can abort it after the work is done
-
-
-def run_tensor_parallel(cfgs: list[dict]) -> list[dict]:
-    """Spawn ``cfgs[0]['tensor']`` gloo processes once and run every config (same t) there."""
-    import torch.multiprocessing as mp
-
-    if not cfgs or len({c["tensor"] for c in cfgs}) != 1:
-        raise ValueError("run_tensor_parallel needs one or more configs with the same tensor degree")
-    t = cfgs[0]["tensor"]
-    if t > 8:
-        raise ValueError(f"tensor={t} would start {t} processes here: at most 8 (use the model for more)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "result.json")
-        mp.spawn(_worker, args=(t, port, cfgs, out), nprocs=t, join=True)
-        return json.loads(Path(out).read_text())
-
-
-def run(tensor: int, sequence_parallel: bool = False, recompute: bool = False, **kw: Any) -> dict:
-    """One real run at tensor degree ``tensor`` (see :func:`compare_with_single_process`)."""
-    return run_tensor_parallel([run_config(tensor, sequence_parallel, recompute, **kw)])[0]

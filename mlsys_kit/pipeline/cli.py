@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 
 from mlsys_kit.checks import arg, nonneg_number, positive_int, positive_number
-from mlsys_kit.pipeline.generators import SCHEDULES
+from mlsys_kit.common import emit_json
+from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
+from mlsys_kit.pipeline.simulate import simulate
+from mlsys_kit.pipeline.validate import is_valid
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,20 +49,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.pipeline.generators import make_schedule
-    from mlsys_kit.pipeline.simulate import simulate
-
     sched = make_schedule(args.schedule, args.stages, args.microbatches, args.chunks)
     res = simulate(sched, args.cost_f, args.cost_b, args.cost_w, args.latency, costs_per_rank=True)
     out = res.to_dict()
     out.update(cost_f=args.cost_f, cost_b=args.cost_b, cost_w=args.cost_w, latency=args.latency)
-    from mlsys_kit.pipeline.validate import is_valid
-
     out["deadlock_free_with_blocking_send"] = is_valid(sched, blocking_send=True)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.pipeline import gantt_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.pipeline.viz import gantt_figure
 
         title = f"{sched.name}, p={sched.num_ranks}, m={sched.num_microbatches}: bubble {res.bubble_fraction:.3f}"
         out["plot"] = str(save_figure(gantt_figure(res.events, sched.num_ranks, title, res.memory), args.plot))
@@ -78,8 +75,6 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.pipeline.generators import make_schedule
     from mlsys_kit.pipeline.runtime import RunConfig, run_spawn
 
     sched = make_schedule(args.schedule, args.stages, args.microbatches, args.chunks)
@@ -87,8 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     [res] = run_spawn([sched], cfg)
     out = res.to_dict()
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.pipeline import gantt_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.pipeline.viz import gantt_figure
 
         title = f"measured {sched.name}, p={sched.num_ranks}, m={sched.num_microbatches} (gloo, CPU)"
         out["plot"] = str(save_figure(gantt_figure(res.events, sched.num_ranks, title, res.memory, "seconds"), args.plot))

@@ -7,8 +7,8 @@ from typing import Callable
 from mlsys_kit.common import Figure, Section
 from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
 from mlsys_kit.pipeline.simulate import simulate
-from mlsys_kit.viz import figure_png
-from mlsys_kit.viz.pipeline import bubble_table_figure, gantt_figure
+from mlsys_kit.pipeline.viz import bubble_table_figure, gantt_figure
+from mlsys_kit.viz.figure import figure_png
 
 P, M, V = 4, 8, 2
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Callable
 
 from mlsys_kit.checks import positive_int
+from mlsys_kit.common import ceil_div
 from mlsys_kit.pipeline.schedule import Action, Schedule, loop_placement, v_placement
 
 SCHEDULES = ("gpipe", "1f1b", "interleaved-1f1b", "zb-h1", "zb-v")
@@ -180,5 +181,5 @@ def fewest_valid_microbatches(name: str, p: int, m: int, v: int = 2) -> tuple[in
     if name in ("1f1b", "zb-h1") or (name == "interleaved-1f1b" and v == 1):
         return (m, "") if m >= p else (p, f"{name} needs m >= p")
     if name == "interleaved-1f1b":
-        return (m, "") if m % p == 0 else (-(-m // p) * p, "interleaved-1f1b needs m to be a multiple of p")
+        return (m, "") if m % p == 0 else (ceil_div(m, p) * p, "interleaved-1f1b needs m to be a multiple of p")
     return m, ""

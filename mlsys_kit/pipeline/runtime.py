@@ -39,6 +39,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from mlsys_kit.checks import positive_int, positive_number
+from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
 from mlsys_kit.pipeline.schedule import Schedule
 from mlsys_kit.pipeline.simulate import Event, memory_curves
 from mlsys_kit.pipeline.validate import validate
@@ -294,8 +295,6 @@ def run_spawn(scheds: list[Schedule], cfg: RunConfig | None = None) -> list[RunR
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point under ``torchrun --nproc-per-node P -m mlsys_kit.pipeline.runtime ...``."""
-    from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--schedule", required=True, choices=SCHEDULES)
     ap.add_argument("--stages", type=int, required=True)

@@ -1,4 +1,5 @@
-"""The two baselines the papers measure against, beside the teaching path (:mod:`~mlsys_kit.serving.scheduler`).
+"""The two baselines the papers measure against, beside the teaching path (:mod:`~mlsys_kit.serving.scheduler`;
+they need none of it: both subclass the interface, :class:`~mlsys_kit.serving.interface.BaseScheduler`).
 
 Both reserve a request's KV for its whole life at admission, so they never preempt.
 
@@ -15,18 +16,19 @@ Which tests compare them (``tests/serving/test_serving_scheduler.py``):
 > 1.4x the tokens/s of static at a lower p50), ``test_invariants_on_random_traces`` (static's
 padding rows, no preemption under reservation) and ``test_preemption_keeps_a_full_cache_from_stalling``
 (vLLM section 4.5: paging with preemption beats Orca's whole-context reservation). Build them
-by name with :func:`mlsys_kit.serving.scheduler.make_scheduler` (``"static"``, ``"continuous"``).
+by name with :func:`mlsys_kit.serving.registry.make_scheduler` (``"static"``, ``"continuous"``).
 """
 
 from __future__ import annotations
 
 from mlsys_kit.checks import positive_int
+from mlsys_kit.common import ceil_div
+from mlsys_kit.serving.interface import Batch, BaseScheduler
 from mlsys_kit.serving.kv import KVSpace
-from mlsys_kit.serving.scheduler import Batch, Scheduler
 from mlsys_kit.serving.sequence import FINISHED, Seq
 
 
-class _Reserving(Scheduler):
+class _Reserving(BaseScheduler):
     """Static and Orca-style batching reserve a request's KV for its whole life at admission:
     ``max_model_len`` tokens (Orca does not know output lengths), or prompt + output if None."""
 
@@ -58,6 +60,7 @@ class StaticScheduler(_Reserving):
     are not padded (FasterTransformer 5's context phase removes padding)."""
 
     name = "static"
+    steady_decodes = "fixed_batch"  # nothing joins a running batch
 
     def __init__(self, kv: KVSpace, max_num_seqs: int = 64, token_budget: int | None = None,
                  max_model_len: int | None = None) -> None:
@@ -73,11 +76,11 @@ class StaticScheduler(_Reserving):
                 prompt, out = max(longest_prompt, head.prompt_len), max(longest_output, head.output_len)
                 tokens = max(prompt + out, self.max_model_len or 0)
                 if self.running and (limit is not None and prompt + out > limit
-                                     or (len(self.running) + 1) * ((tokens + bs - 1) // bs) > self.kv.num_blocks):
+                                     or (len(self.running) + 1) * ceil_div(tokens, bs) > self.kv.num_blocks):
                     break
                 longest_prompt, longest_output, width = prompt, out, tokens
                 self.admit(head)
-            self.reserved = len(self.running) * ((width + bs - 1) // bs)
+            self.reserved = len(self.running) * ceil_div(width, bs)
         return [(s, s.num_uncomputed) for s in self.running]
 
     def finish(self, seq: Seq) -> None:
@@ -103,6 +106,7 @@ class ContinuousScheduler(_Reserving):
     """Orca: iteration-level admission, KV reserved for the request's whole life at admission."""
 
     name = "continuous"
+    steady_decodes = "reserved"  # the queue's head waits for a seat or a reservation until a request finishes
 
     def schedule(self) -> Batch:
         while self.waiting and len(self.running) < self.max_num_seqs:

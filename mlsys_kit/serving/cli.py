@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, one_of, positive_int, positive_number
+from mlsys_kit.common import emit_json
 from mlsys_kit.serving.config import REAL, REAL_WORKLOAD, SIMULATED, SIMULATED_WORKLOAD, ServingConfig, WorkloadConfig
 from mlsys_kit.serving.engine import serve
-from mlsys_kit.serving.real import RealBackend
 from mlsys_kit.serving.metrics import summarize, throughput_at_latency
-from mlsys_kit.serving.scheduler import SCHEDULERS
+from mlsys_kit.serving.real import RealBackend
+from mlsys_kit.serving.registry import SCHEDULERS
 from mlsys_kit.serving.simulator import CostModel, fit_cost_model, simulate, sweep
 from mlsys_kit.serving.workload import ARRIVALS, LENGTHS, length_dist, load_trace, make_workload
-
-__all__ = ["length_dist", "register", "simulate_one", "sweep"]  # length_dist: moved to workload.py, kept here
 
 
 def _cost(text: str) -> CostModel:
@@ -91,8 +90,6 @@ def simulate_one(args: argparse.Namespace, name: str, reqs: list) -> dict[str, A
 
 
 def _print(d: dict[str, Any], as_json: bool) -> None:
-    from mlsys_kit.common import emit_json
-
     if as_json:
         emit_json(d)
         return
@@ -126,8 +123,8 @@ def _run(args: argparse.Namespace) -> int:
     d["outputs_match_reference"] = all(
         s.outputs == model.generate_reference(list(s.req.prompt), s.output_len) for s in res.seqs)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.serving import plot_timeline
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.serving.viz import plot_timeline
 
         save_figure(plot_timeline(res), args.plot)
     _print(d, args.json)
@@ -135,8 +132,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-
     if args.trace:
         raise ValueError("sweep generates a workload per rate: --trace is not allowed here")
     for name in args.schedulers:
@@ -144,8 +139,8 @@ def _sweep(args: argparse.Namespace) -> int:
     cfg, work = _configs(args)
     result = sweep(args.schedulers, args.rates, work, cfg, _cost(args.cost) if args.cost else None)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.serving import plot_latency_vs_rate
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.serving.viz import plot_latency_vs_rate
 
         save_figure(plot_latency_vs_rate(result, f"{args.requests} requests, simulated"), args.plot)
     out: dict[str, Any] = {"rates": args.rates, "schedulers": result}
@@ -170,7 +165,6 @@ def _sweep(args: argparse.Namespace) -> int:
 def _fit(args: argparse.Namespace) -> int:
     import torch
 
-    from mlsys_kit.common import emit_json
     from mlsys_kit.models.gpt import GPT
 
     torch.set_num_threads(args.threads)
@@ -194,7 +188,9 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any) -> Any:
+    """Add ``serve simulate|run|sweep|fit``; returns the ``serve`` subcommands, where
+    :mod:`mlsys_kit.cli` adds disaggregation's ``serve disagg|place`` (:mod:`mlsys_kit.disagg.cli`)."""
     serve_p = subparsers.add_parser("serve", help="continuous batching: simulate, run the real engine, sweep rates")
     sub = serve_p.add_subparsers(dest="serve_command", metavar="SUBCOMMAND", required=True)
 
@@ -233,6 +229,4 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", help="write the coefficients as JSON (use with --cost FILE)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_fit)
-
-    from mlsys_kit.serving.disagg_cli import register as register_disagg  # serve disagg|place (issue #17)
-    register_disagg(sub)
+    return sub

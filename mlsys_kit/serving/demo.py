@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Callable
 
+from mlsys_kit.common import Figure, Section
 from mlsys_kit.serving.config import REAL, SIMULATED, SIMULATED_WORKLOAD
 from mlsys_kit.serving.engine import serve
-from mlsys_kit.serving.real import RealBackend
 from mlsys_kit.serving.metrics import summarize
+from mlsys_kit.serving.real import RealBackend
 from mlsys_kit.serving.simulator import SimBackend, sweep
+from mlsys_kit.serving.viz import plot_batch_composition, plot_latency_vs_rate, plot_timeline
 from mlsys_kit.serving.workload import LengthDist, length_dist, make_workload
+from mlsys_kit.viz.figure import figure_png
 
 RATES = [4.0, 8.0, 12.0, 16.0, 20.0]
 
@@ -36,11 +39,7 @@ def real_comparison(n: int = 32, rate: float = 1000.0, seed: int = 0) -> dict:
     return out
 
 
-def section(progress: Callable[[str], None]):
-    from mlsys_kit.common import Figure, Section
-    from mlsys_kit.viz import figure_png
-    from mlsys_kit.viz.serving import plot_batch_composition, plot_latency_vs_rate, plot_timeline
-
+def section(progress: Callable[[str], None]) -> Section:
     progress("simulating 4 schedulers x 5 rates x 1000 requests")
     sw = sweep(["static", "continuous", "vllm", "chunked"], RATES, SIMULATED_WORKLOAD, SIMULATED)
     at16 = {name: next(r for r in rows if r["rate"] == 16.0) for name, rows in sw.items()}

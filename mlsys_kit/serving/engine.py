@@ -1,7 +1,7 @@
 """The serving loop: every iteration ``schedule``, ``run``, ``postprocess``.
 
 The loop is Orca's (OSDI'22, section 3.1, Figure 4): every iteration it admits the requests that
-have arrived, asks the scheduler for a batch (:mod:`~mlsys_kit.serving.scheduler`), runs it on
+have arrived, asks the scheduler for a batch (:mod:`~mlsys_kit.serving.interface`), runs it on
 a back-end, and retires finished requests at once. Two back-ends:
 
 * :class:`~mlsys_kit.serving.real.RealBackend` runs each batch through
@@ -23,8 +23,9 @@ from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 from mlsys_kit.checks import positive_int
 from mlsys_kit.serving.config import ServingConfig
+from mlsys_kit.serving.interface import Batch, BaseScheduler
 from mlsys_kit.serving.kv import KVSpace
-from mlsys_kit.serving.scheduler import Batch, Scheduler, make_scheduler
+from mlsys_kit.serving.registry import make_scheduler
 from mlsys_kit.serving.sequence import RUNNING, Seq
 from mlsys_kit.serving.workload import Request, validate_for_engine
 
@@ -126,7 +127,7 @@ def postprocess(batch: Batch, sampled: dict[int, int], now: float) -> list[Seq]:
     return finished
 
 
-def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Scheduler], backend: Backend,
+def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], BaseScheduler], backend: Backend,
           fast_forward: bool = True, check: bool = True, max_num_seqs: int = ServingConfig.max_num_seqs,
           token_budget: int | None = None, max_model_len: int | None = None,
           swap_blocks: int = 0) -> ServeResult:
@@ -192,18 +193,3 @@ def serve(requests: Sequence[Request], scheduler: str | Callable[[Any], Schedule
     out.simulated_seconds = now
     out.wall_seconds = time.perf_counter() - wall0
     return out
-
-
-def __getattr__(name: str) -> Any:
-    """The back-ends live beside this module, ``RealBackend`` in :mod:`mlsys_kit.serving.real`,
-    ``SimBackend`` (with ``CostModel`` and ``fit_cost_model``) in :mod:`mlsys_kit.serving.simulator`;
-    they are still importable from here (lab 3 does: ``from mlsys_kit.serving.engine import ...``)."""
-    if name in ("SimBackend", "CostModel", "fit_cost_model"):
-        from mlsys_kit.serving import simulator
-
-        return getattr(simulator, name)
-    if name == "RealBackend":
-        from mlsys_kit.serving.real import RealBackend
-
-        return RealBackend
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

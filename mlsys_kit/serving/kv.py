@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Hashable, Protocol
 
 from mlsys_kit.checks import positive_int
+from mlsys_kit.common import ceil_div
 from mlsys_kit.kvcache.allocator import BlockAllocator, OutOfBlocks
 
 
@@ -71,14 +72,14 @@ class SimKV:
         """New blocks that appending ``num_new_tokens`` tokens to ``seq_id`` would take."""
         t = self._tokens.get(seq_id, 0)
         bs = self.block_size
-        return (t + num_new_tokens + bs - 1) // bs - (t + bs - 1) // bs
+        return ceil_div(t + num_new_tokens, bs) - ceil_div(t, bs)
 
     def append(self, seq_id: Hashable, num_new_tokens: int) -> None:
         """Account ``num_new_tokens`` more tokens (a count, as ``BlockManager.append(seq_id, n)``); raises OutOfBlocks and changes nothing if
         the pool cannot hold them. (Hot path of the simulator: no argument checks.)"""
         t = self._tokens.get(seq_id, 0)
         bs = self.block_size
-        need = (t + num_new_tokens + bs - 1) // bs - (t + bs - 1) // bs
+        need = ceil_div(t + num_new_tokens, bs) - ceil_div(t, bs)
         if need:
             alloc = self.allocator
             if need > alloc.num_free:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import time
 from typing import Any, Hashable, Sequence
 
-from mlsys_kit.serving.scheduler import Batch
+from mlsys_kit.serving.interface import Batch
 from mlsys_kit.serving.sequence import Seq
+from mlsys_kit.serving.swap import HostKV
 
 
 class RealBackend:
@@ -69,7 +70,7 @@ class RunnerKV:
         self.block_size = self.allocator.block_size
         self.num_blocks = self.allocator.num_blocks
         self.max_seq_len: int | None = runner.model.config.n_positions
-        self.host: Any = None  # a HostKV once enable_swap() made the host pool
+        self.host: HostKV | None = None  # a HostKV once enable_swap() made the host pool
 
     @property
     def num_free(self) -> int:
@@ -86,8 +87,6 @@ class RunnerKV:
             self.manager.free(seq_id)  # what PagedModelRunner.free does: a mirror has no runner
 
     def enable_swap(self, host_blocks: int) -> None:
-        from mlsys_kit.serving.swap import HostKV
-
         self.host = HostKV(self.runner, host_blocks)
 
     def swap_out(self, seq_id: Hashable, host_table: list[int]) -> None:

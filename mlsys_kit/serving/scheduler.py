@@ -2,9 +2,10 @@
 
 The teaching path (this file):
 
-* :class:`Scheduler`: the interface (``add`` arrived requests, ``schedule`` one iteration,
-  ``finish`` the done) and what both schedulers below share: preemption by recompute
-  (:meth:`Scheduler.preempt`) and decodes first (:meth:`Scheduler.schedule_decodes`).
+* :class:`Scheduler`: what both schedulers below share: preemption by recompute
+  (:meth:`Scheduler.preempt`) and decodes first (:meth:`Scheduler.schedule_decodes`), on top
+  of the interface every scheduler has (:class:`~mlsys_kit.serving.interface.BaseScheduler`:
+  ``add`` arrived requests, ``schedule`` one iteration, ``finish`` the done, the queues).
 * ``vllm``: admission by free KV blocks with preemption by recompute (vLLM, SOSP'23, section
   4.5): blocks are taken as tokens arrive; when a decode needs a block and none is free the
   newest running request is preempted (all-or-nothing eviction, FCFS kept). Prefill iterations
@@ -20,63 +21,25 @@ real block allocator. Lab 3 writes ``preempt``, ``schedule_decodes`` and ``sched
 Beside this file: the baselines ``static`` and ``continuous`` (Orca) in
 :mod:`~mlsys_kit.serving.baselines`, preemption by swapping (:mod:`~mlsys_kit.serving.swap`)
 and the simulator's fast-forward over identical iterations (:mod:`~mlsys_kit.serving.simulator`).
-:func:`make_scheduler` builds any of the four by name.
+:func:`~mlsys_kit.serving.registry.make_scheduler` builds any of the four by name.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from functools import partial
-from typing import Callable
 
-from mlsys_kit.checks import one_of, positive_int
-from mlsys_kit.serving.config import SCHEDULER_NAMES, default_token_budget
+from mlsys_kit.serving.interface import Batch, BaseScheduler
 from mlsys_kit.serving.kv import KVSpace
-from mlsys_kit.serving.sequence import FINISHED, RUNNING, WAITING, Seq
+from mlsys_kit.serving.sequence import RUNNING, WAITING, Seq
 from mlsys_kit.serving.swap import HostSwap
 
-Batch = list[tuple[Seq, int]]
 
+class Scheduler(BaseScheduler):
+    """What vllm and chunked share: preemption by recompute (:meth:`preempt`) and decodes first
+    (:meth:`schedule_decodes`); the queues, ``add``, ``admit`` and ``finish`` come from
+    :class:`~mlsys_kit.serving.interface.BaseScheduler`."""
 
-class Scheduler:
-    """The interface: ``add`` arrived requests, ``schedule`` one iteration, ``finish`` the done."""
-
-    name = "base"
-
-    def __init__(self, kv: KVSpace, max_num_seqs: int = 64, token_budget: int | None = None) -> None:
-        self.kv = kv
-        self.max_num_seqs = positive_int("max_num_seqs", max_num_seqs)
-        self.token_budget = positive_int("token_budget", default_token_budget(self.name) if token_budget is None
-                                         else token_budget)
-        self.waiting: deque[Seq] = deque()
-        self.running: list[Seq] = []
-        self.now = 0.0
-        self.num_preemptions = 0  # all preemptions so far (recompute and swap)
-        self.swap: HostSwap | None = None  # see enable_swap()
-
-    def add(self, seq: Seq) -> None:
-        """A request has arrived: queue it (FCFS)."""
-        seq.status = WAITING
-        self.waiting.append(seq)
-
-    def has_unfinished(self) -> bool:
-        return bool(self.waiting or self.running or (self.swap is not None and self.swap.queue))
-
-    def schedule(self) -> Batch:
-        """Pick this iteration's batch: (sequence, number of new tokens to feed) entries."""
-        raise NotImplementedError
-
-    def finish(self, seq: Seq) -> None:
-        """The engine reports ``seq`` complete: drop it and release its KV blocks."""
-        seq.status = FINISHED
-        self.running.remove(seq)
-        self.kv.free(seq.rid)
-
-    def admit(self, seq: Seq) -> None:
-        """The head of the waiting queue starts running."""
-        self.waiting.popleft()
-        seq.status = RUNNING
-        self.running.append(seq)
+    swap: HostSwap | None
 
     def preempt(self, seq: Seq) -> None:
         """Preemption by recompute (vLLM section 4.5): free the blocks, resume from scratch, first
@@ -137,6 +100,7 @@ class VLLMScheduler(Scheduler):
     """vLLM: prefill-first admission by free blocks; decodes preempt the newest on shortage."""
 
     name = "vllm"
+    steady_decodes = "kv_blocks"  # a decode batch repeats while blocks last and nobody is preempted
 
     def schedule(self) -> Batch:
         if self.swap is not None:
@@ -162,6 +126,7 @@ class ChunkedScheduler(Scheduler):
     """Sarathi-Serve: a token budget per iteration, decodes first, then prompt chunks."""
 
     name = "chunked"
+    steady_decodes = "kv_blocks"
 
     def __init__(self, kv: KVSpace, max_num_seqs: int = 64, token_budget: int | None = None) -> None:
         super().__init__(kv, max_num_seqs, token_budget)
@@ -210,29 +175,3 @@ class ChunkedScheduler(Scheduler):
             batch.append((seq, n))
             taken += kv.blocks_needed(seq.rid, n)
             budget -= n
-
-
-def make_scheduler(name: str, kv: KVSpace, max_num_seqs: int = 64, token_budget: int | None = None,
-                   max_model_len: int | None = None, swap_blocks: int = 0) -> Scheduler:
-    """The scheduler called ``name`` (one of :data:`SCHEDULERS`: static, continuous, vllm,
-    chunked); ``token_budget`` None takes the scheduler's default
-    (:func:`~mlsys_kit.serving.config.default_token_budget`); ``max_model_len`` is the
-    per-request reservation of static and continuous batching; ``swap_blocks`` > 0 makes vllm
-    and chunked preempt by swapping to a host pool that size."""
-    one_of("scheduler", name, SCHEDULER_NAMES)
-    if name in ("static", "continuous"):
-        if swap_blocks:
-            raise ValueError(f"{name} batching never preempts: swap needs the vllm or chunked scheduler")
-        # imported here: the baselines subclass Scheduler, so that module imports this one
-        from mlsys_kit.serving.baselines import ContinuousScheduler, StaticScheduler
-
-        cls = StaticScheduler if name == "static" else ContinuousScheduler
-        return cls(kv, max_num_seqs, token_budget, max_model_len)
-    sched = (VLLMScheduler if name == "vllm" else ChunkedScheduler)(kv, max_num_seqs, token_budget)
-    if swap_blocks:
-        sched.enable_swap(swap_blocks)
-    return sched
-
-
-# name -> factory(kv, max_num_seqs=64, token_budget=None, ...): make_scheduler with the name filled in
-SCHEDULERS: dict[str, Callable[..., Scheduler]] = {name: partial(make_scheduler, name) for name in SCHEDULER_NAMES}

@@ -10,7 +10,7 @@ wall time per iteration; the papers' curves need 10^4-10^5 requests per point.
   (:class:`~mlsys_kit.serving.kv.SimKV`) and prices each iteration.
 * :meth:`SimBackend.fast_forward`: in steady state (an all-decode batch, nobody arriving who
   could join, no block shortage ahead) the next iterations repeat the same batch, so the loop
-  jumps over them: :func:`steady_steps` says how many (knowing each built-in scheduler), and
+  jumps over them: :func:`steady_steps` says how many (from what each scheduler class declares), and
   their times are added one by one, in numpy for long runs (:func:`_steps_vectorised`, the
   very same float operations in the same order), so the result is bit-for-bit the one of
   stepping through them.
@@ -29,11 +29,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from mlsys_kit.checks import nonneg_number
+from mlsys_kit.common import ceil_div
 from mlsys_kit.serving.config import SIMULATED, SIMULATED_WORKLOAD, ServingConfig, WorkloadConfig
 from mlsys_kit.serving.engine import IterationRecord, ServeResult, serve
+from mlsys_kit.serving.interface import Batch
 from mlsys_kit.serving.kv import SimKV
-from mlsys_kit.serving.baselines import ContinuousScheduler, StaticScheduler
-from mlsys_kit.serving.scheduler import Batch, ChunkedScheduler, VLLMScheduler
+from mlsys_kit.serving.metrics import summarize
 from mlsys_kit.serving.sequence import Seq
 from mlsys_kit.serving.workload import Request
 
@@ -89,7 +90,7 @@ def _kv_steady(kv: SimKV, batch: Batch, limit: int) -> int:
     """Largest k <= limit such that k more tokens for every sequence of ``batch`` fit in the
     free blocks (binary search; each probe is O(batch))."""
     free, bs = kv.num_free, kv.block_size
-    if len(batch) * ((limit + bs - 1) // bs) <= free:  # each needs at most ceil(k/bs) blocks
+    if len(batch) * ceil_div(limit, bs) <= free:  # each needs at most ceil(k/bs) blocks
         return limit
 
     def fits(k: int) -> bool:
@@ -107,17 +108,26 @@ def _kv_steady(kv: SimKV, batch: Batch, limit: int) -> int:
 def steady_steps(sched: Any, batch: Batch, limit: int, changed: bool) -> tuple[int, bool]:
     """How many iterations (<= ``limit``) in a row would schedule this same all-decode batch if
     no request arrived, and whether an arrival could change that. ``changed``: the scheduler
-    preempted or swapped in since the last look (its batches are then not steady). Only the
-    four built-in schedulers are known; any other gets ``(1, True)``, always correct."""
-    kind = type(sched)
-    if kind is StaticScheduler:
-        return limit, False  # nothing joins a running static batch
-    if kind is ContinuousScheduler:  # the queue head is blocked (seats or reservation) until a request finishes
+    preempted or swapped in since the last look (its batches are then not steady). What a
+    scheduler's class itself declares as ``steady_decodes`` (never inherited: see
+    :mod:`~mlsys_kit.serving.interface`) says what is known; a scheduler that declares
+    nothing gets ``(1, True)``, always correct.
+
+    * ``"fixed_batch"`` (static): nothing joins a running batch;
+    * ``"reserved"`` (continuous): the queue's head stays blocked (seats or reservation) until
+      a request finishes;
+    * ``"kv_blocks"`` (vllm, chunked): with every running request in the batch and nobody
+      preempted or swapped in, the batch repeats while the free blocks last, and a blocked
+      queue head stays blocked while blocks only get fewer. (A vllm decode batch always holds
+      every running request when nobody was preempted: its prompts run whole.)"""
+    kind = type(sched).__dict__.get("steady_decodes")
+    if kind == "fixed_batch":
+        return limit, False
+    if kind == "reserved":
         return limit, not sched.waiting
-    if kind is VLLMScheduler or kind is ChunkedScheduler and len(batch) == len(sched.running):
+    if kind == "kv_blocks" and len(batch) == len(sched.running):
         if changed:
             return 1, True
-        # a blocked queue head stays blocked while blocks only get fewer
         return _kv_steady(sched.kv, batch, limit), not sched.waiting
     return 1, True
 
@@ -231,8 +241,6 @@ def sweep(schedulers: Sequence[str], rates: Sequence[float], workload: WorkloadC
     """Every scheduler at every request rate on the same workload otherwise (same seed, same
     lengths): ``{scheduler: [summary with a "rate" key, one per rate]}`` (`serve sweep`; the
     curves of Orca Figure 9, vLLM Figure 12, Sarathi-Serve Figure 10)."""
-    from mlsys_kit.serving.metrics import summarize
-
     if not schedulers or not rates:
         raise ValueError("sweep needs at least one scheduler and one rate")
     out: dict[str, list[dict[str, Any]]] = {}

@@ -22,6 +22,7 @@ from collections import deque
 from typing import Any, Hashable
 
 from mlsys_kit.checks import positive_int
+from mlsys_kit.common import ceil_div
 from mlsys_kit.kvcache.allocator import BlockAllocator
 from mlsys_kit.serving.sequence import RUNNING, SWAPPED, Seq
 
@@ -40,7 +41,7 @@ class HostSwap:
 
     def swap_out(self, seq: Seq) -> bool:
         """Move a preempted request's K/V to the host, if the host pool has room for them."""
-        held = -(-seq.num_computed // self.sched.kv.block_size)
+        held = ceil_div(seq.num_computed, self.sched.kv.block_size)
         if held > self.host.num_free:
             return False
         self.tables[seq.rid] = table = [self.host.allocate() for _ in range(held)]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from mlsys_kit.checks import nonneg_int, nonneg_number, one_of, positive_int, positive_number
+from mlsys_kit.common import ceil_div
 
 ARRIVALS = ("poisson", "gamma")
 LENGTHS = ("fixed", "uniform", "lognormal")
@@ -182,7 +183,7 @@ def validate_for_engine(requests: Sequence[Request], kv: Any, max_context: int |
     if max_model_len is not None:
         positive_int("max_model_len", max_model_len)
     validate_trace(requests, max_context if max_context is not None else max_model_len)
-    if max_model_len is not None and -(-max_model_len // kv.block_size) > kv.num_blocks:
+    if max_model_len is not None and ceil_div(max_model_len, kv.block_size) > kv.num_blocks:
         raise ValueError(f"max_model_len={max_model_len} tokens do not fit the KV cache "
                          f"({kv.num_blocks} blocks of {kv.block_size})")
     for line, r in enumerate(requests, 1):

@@ -1,13 +1,13 @@
-"""ZeRO (Rajbhandari et al., SC'20): the analytic memory and communication model
-(:mod:`.model`), an N-rank simulation in one process with counted ring collectives
-(:mod:`.collectives`, :mod:`.simulate`), a real ZeRO-1/2/3 on torch.distributed
-(:mod:`.runtime`; launched and checked against DDP by :mod:`.launch`; torch's own ZeRO-1 and
-ZeRO-3 for comparison in :mod:`.peers`). Importing this package needs no torch."""
+"""ZeRO (Rajbhandari et al., SC'20).
 
-from mlsys_kit.zero.model import (COMM_VOLUME_PSI, STAGES, StageMemory, all_stages, check_fits,
-                                  comm_bytes_per_rank, comm_elements_per_rank, deepspeed_estimate_bytes,
-                                  max_params, memory_per_device, shard_elements)
+Read in this order: ``model`` (the analytic memory and communication model), ``collectives``
+and ``simulate`` (an N-rank simulation in one process with counted ring collectives), then
+``runtime`` (a real ZeRO-1/2/3 on torch.distributed), ``launch`` (starts it and checks it
+against DDP) and ``peers`` (torch's own ZeRO-1 and ZeRO-3 for comparison). ``model`` needs no
+torch; ``collectives`` and ``simulate`` need torch but no process group. Defaults: ``config``.
+Plots and the lecture widget: ``viz``; the command: ``cli``; the report section: ``demo``.
 
-__all__ = ["COMM_VOLUME_PSI", "STAGES", "StageMemory", "all_stages", "check_fits", "comm_bytes_per_rank",
-           "comm_elements_per_rank", "deepspeed_estimate_bytes", "max_params", "memory_per_device",
-           "shard_elements"]
+This file imports nothing: import each name from the module that defines it (importing one
+module then loads only what it needs, which keeps a lab's grading sandbox, where the lab's
+reference modules are absent, able to load the rest).
+"""

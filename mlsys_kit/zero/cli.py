@@ -6,21 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlsys_kit.checks import arg, one_of, positive_int, positive_number
+from mlsys_kit.checks import arg, count_arg, one_of, positive_int, positive_number
+from mlsys_kit.common import emit_json
 from mlsys_kit.zero.config import ZERO
+from mlsys_kit.zero.model import STAGES, all_stages, check_fits, comm_elements_per_rank, max_params, memory_per_device
 
-
-def _count(text: str) -> int:
-    """Parse a parameter count: ``7500000000``, ``7.5e9`` or ``7.5B`` / ``350M`` / ``20K``."""
-    t = text.strip().upper().replace("_", "").replace(",", "")
-    mult = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}.get(t[-1:], None)
-    value = float(t[:-1]) * mult if mult else float(t)
-    if value != int(value):
-        raise ValueError(f"not a whole number of parameters: {text!r}")
-    return int(value)
-
-
-_count.__name__ = "count (e.g. 7.5e9 or 7.5B)"
+_count = count_arg("7.5e9 or 7.5B")  # --params: 7500000000, 7.5e9 or 7.5B
 
 
 def register(subparsers: Any) -> None:
@@ -60,8 +51,6 @@ def register(subparsers: Any) -> None:
 def memory_report(params: int, ranks: int, stage: int | None, k: float,
                   device_gb: float | None = None) -> dict[str, Any]:
     """The JSON object of ``mlsys-kit zero memory`` (one stage, or ``{"stages": [...]}``)."""
-    from mlsys_kit.zero.model import STAGES, comm_elements_per_rank, max_params, memory_per_device
-
     def one(s: int) -> dict[str, Any]:
         d = memory_per_device(params, ranks, s, k).to_dict()
         d.update(params=params, ranks=ranks, k=k, ring_elements_sent_per_rank=comm_elements_per_rank(params, ranks, s))
@@ -73,20 +62,16 @@ def memory_report(params: int, ranks: int, stage: int | None, k: float,
 
     if stage is not None:
         if device_gb:  # one stage on a given device: a model that does not fit is an error
-            from mlsys_kit.zero.model import check_fits
-
             check_fits(params, ranks, stage, device_gb * 1e9, k)
         return one(stage)
     return {"params": params, "ranks": ranks, "k": k, "stages": [one(s) for s in STAGES]}
 
 
 def _memory(args: argparse.Namespace) -> int:
-    from mlsys_kit.zero.model import all_stages, max_params
-
     report = memory_report(args.params, args.ranks, args.stage, args.k, args.device_memory)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.zero import memory_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.zero.viz import memory_figure
 
         dev = args.device_memory * 1e9 if args.device_memory else None
         fits = [max_params(dev, args.ranks, s, args.k) for s in range(4)] if dev else None
@@ -94,8 +79,6 @@ def _memory(args: argparse.Namespace) -> int:
                             f"Ψ={args.params:,} params, N_d={args.ranks}, K={args.k:g}", dev, fits)
         save_figure(fig, args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(report)
         return 0
     rows = report["stages"] if "stages" in report else [report]
@@ -115,15 +98,13 @@ def _run(args: argparse.Namespace) -> int:
 
     results = run_stages(args.stage, args.ranks, args.steps, peers=args.compare_peers)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.zero import measured_figure
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.zero.viz import measured_figure
 
         rows = [{"stage": r["stage"], "measured": r["measured_bytes_per_rank"], "model": r["model_bytes_per_rank"]}
                 for r in results]
         save_figure(measured_figure(rows, f"real ZeRO on {args.ranks} gloo ranks: bytes per rank"), args.plot)
     if args.json:
-        from mlsys_kit.common import emit_json
-
         emit_json(results[0] if len(results) == 1 else {"stages": results})
         return 0
     for r in results:

@@ -25,6 +25,7 @@ from typing import Sequence
 import torch
 
 from mlsys_kit.checks import nonneg_int, positive_int
+from mlsys_kit.common import ceil_div
 
 
 class SimWorld:
@@ -59,7 +60,7 @@ class SimWorld:
                                  f"{tuple(shape)} {dtype}, rank {r} has {tuple(t.shape)} {t.dtype}")
         if divisible and shape[0] % self.n:
             raise ValueError(f"{what}: buffer of {shape[0]} elements is not a multiple of {self.n} ranks; "
-                             f"pad it to {-(-shape[0] // self.n) * self.n} first")
+                             f"pad it to {ceil_div(shape[0], self.n) * self.n} first")
         self.calls[what] = self.calls.get(what, 0) + 1
 
     def reduce_scatter(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:

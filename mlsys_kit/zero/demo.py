@@ -8,14 +8,14 @@ import time
 from typing import Callable
 
 from mlsys_kit.common import Figure, Section
-from mlsys_kit.viz import figure_png
+from mlsys_kit.viz.figure import figure_png
+from mlsys_kit.zero.config import ZERO as C
+from mlsys_kit.zero.model import all_stages, comm_bytes_per_rank, max_params, memory_per_device
+from mlsys_kit.zero.viz import measured_figure, memory_figure
 
 
 def section(progress: Callable[[str], None]) -> Section:
-    from mlsys_kit.viz.zero import measured_figure, memory_figure
-    from mlsys_kit.zero.config import ZERO as C
     from mlsys_kit.zero.launch import run_stages
-    from mlsys_kit.zero.model import all_stages, comm_bytes_per_rank, max_params, memory_per_device
     from mlsys_kit.zero.simulate import simulate
 
     psi, n, dev, k = C.example_params, C.example_ranks, C.example_device_gb * 1e9, C.k

@@ -29,10 +29,9 @@ from torch import nn
 
 from mlsys_kit.checks import one_of, positive_int
 from mlsys_kit.zero.config import ZERO
+from mlsys_kit.zero.peers import train_fully_shard, train_zero_redundancy
 from mlsys_kit.zero.runtime import ZeroDataParallel
 from mlsys_kit.zero.simulate import small_model
-
-DEFAULT_SIZES = ZERO.run_sizes  # the MLP's widths (name kept for scripts that import it)
 
 
 def _device() -> torch.device:
@@ -113,8 +112,6 @@ def compare_with_ddp(cfg: dict) -> list[dict[str, Any]]:
             "ddp_step_time_s": _max_over_ranks(statistics.median(ddp_times[skip:])),
         })
         if cfg.get("peers") and stage in (1, 3):  # torch's own ZeRO-1 / ZeRO-3 on the same run
-            from mlsys_kit.zero.peers import train_fully_shard, train_zero_redundancy
-
             name, train = ("zero_redundancy_optimizer", train_zero_redundancy) if stage == 1 else (
                 "fully_shard", train_fully_shard)
             peer_times, peer = train(base, batches, cfg["lr"])

@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlsys_kit.checks import nonneg_int, one_of, positive_int, positive_number
+from mlsys_kit.common import ceil_div
 from mlsys_kit.zero.config import ZERO
 
 STAGES = (0, 1, 2, 3)
@@ -94,7 +95,7 @@ def shard_elements(params: int, ranks: int) -> int:
     """
     positive_int("params (Ψ)", params)
     positive_int("ranks (N_d)", ranks)
-    return -(-params // ranks)
+    return ceil_div(params, ranks)
 
 
 def memory_per_device(params: int, ranks: int, stage: int, k: float = ZERO.k, *,

@@ -35,6 +35,8 @@ import torch.distributed as dist
 from torch import nn
 
 from mlsys_kit.checks import one_of, positive_int, positive_number
+from mlsys_kit.common import ceil_div
+from mlsys_kit.zero.model import memory_per_device
 
 
 class _Unit:
@@ -45,7 +47,7 @@ class _Unit:
         self.module, self.world, self.rank, self.stage, self.reduce_op = module, world, rank, stage, reduce_op
         self.params = params
         self.numel = sum(p.numel() for p in self.params)
-        self.shard_numel = -(-self.numel // world)
+        self.shard_numel = ceil_div(self.numel, world)
         self.own = slice(rank * self.shard_numel, (rank + 1) * self.shard_numel)
         p0 = self.params[0]
         self.full = torch.zeros(self.shard_numel * world, dtype=p0.dtype, device=p0.device)
@@ -239,8 +241,6 @@ class ZeroDataParallel:
         """What :func:`mlsys_kit.zero.model.memory_per_device` predicts for these units (each
         its own padded flat buffer; Adam's K = 8 fp32 bytes; parameters and gradients in the
         model's dtype)."""
-        from mlsys_kit.zero.model import memory_per_device
-
         out = dict.fromkeys(("params_bytes", "grads_bytes", "optimizer_bytes", "total_bytes"), 0)
         for u in self.units:
             es = u.full.element_size()

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from mlsys_kit.checks import one_of, positive_int, positive_number
+from mlsys_kit.common import ceil_div
 from mlsys_kit.zero.collectives import SimWorld
 
 
@@ -41,7 +42,7 @@ def pad_to_multiple(flat: torch.Tensor, n: int) -> torch.Tensor:
     positive_int("n", n)
     if flat.dim() != 1:
         raise ValueError(f"pad_to_multiple needs a flat (1-D) tensor: got shape {tuple(flat.shape)}")
-    size = -(-flat.numel() // n) * n
+    size = ceil_div(flat.numel(), n) * n
     out = flat.new_zeros(size)
     out[: flat.numel()] = flat
     return out
@@ -115,7 +116,7 @@ class ZeroSimulation:
         self.world = SimWorld(self.n)
         flat = flat_params(self.model).float()
         self.psi = flat.numel()
-        self.shard = -(-self.psi // self.n)
+        self.shard = ceil_div(self.psi, self.n)
         full = pad_to_multiple(flat, self.n)
         self.ranks = []
         for r in range(self.n):

@@ -83,7 +83,7 @@ def test_demo_section():
 
 
 def test_plot_functions_reject_bad_input():
-    from mlsys_kit.viz.attention import tile_walk_figure, timing_figure
+    from mlsys_kit.attention.viz import tile_walk_figure, timing_figure
 
     with pytest.raises(ValueError, match="must not be empty"):
         timing_figure([])

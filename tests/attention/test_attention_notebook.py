@@ -3,7 +3,7 @@ to bottom in tests/test_notebooks.py and in the browser tests)."""
 
 
 def test_tile_walk_redraws_when_the_step_moves():
-    from mlsys_kit.viz.attention import tile_walk_explorer
+    from mlsys_kit.attention.viz import tile_walk_explorer
 
     box = tile_walk_explorer(seq=32, block_q=8, block_k=8, causal=True)
     step, bq, bk, causal = box.children[0].children
@@ -19,7 +19,7 @@ def test_tile_walk_redraws_when_the_step_moves():
 
 
 def test_io_explorer_redraws_and_reports_both_byte_counts():
-    from mlsys_kit.viz.attention import io_explorer
+    from mlsys_kit.attention.viz import io_explorer
 
     box = io_explorer()
     n, d, m = box.children[0].children

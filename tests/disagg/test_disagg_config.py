@@ -1,4 +1,4 @@
-"""One home per default for disaggregated serving (serving/config.py's DisaggConfig and
+"""One home per default for disaggregated serving (disagg/config.py's DisaggConfig and
 PairConfig): the CLI, the real pair, the placement module, the widget, the demo and the
 benchmarks agree with it, and the configs reject bad values saying what is allowed."""
 
@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from config_helpers import check_field
 
 from mlsys_kit.cli import build_parser
-from mlsys_kit.serving import disagg_real, placement
-from mlsys_kit.serving.config import DISAGG, FIGURE1, MOONCAKE, REAL_PAIR, SCHEDULER_NAMES, DisaggConfig, PairConfig
-from mlsys_kit.serving.disagg import Link, Pool, pools_and_link
-from mlsys_kit.serving.scheduler import SCHEDULERS
+from mlsys_kit.disagg import placement, real as disagg_real
+from mlsys_kit.disagg.config import DISAGG, FIGURE1, MOONCAKE, REAL_PAIR, DisaggConfig, PairConfig
+from mlsys_kit.disagg.simulate import Link, Pool, pools_and_link
+from mlsys_kit.serving.config import SCHEDULER_NAMES
+from mlsys_kit.serving.registry import SCHEDULERS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +49,7 @@ def test_function_defaults_are_the_configs():
     assert placement.CHATBOT_SLO == {"ttft": DISAGG.ttft_slo, "tpot": DISAGG.tpot_slo}
     assert placement.TARGET == DISAGG.target
     assert Link() == Link(DISAGG.link_gbps, DISAGG.link_latency)
-    from mlsys_kit.viz.disagg import disagg_explorer
+    from mlsys_kit.disagg.viz import disagg_explorer
 
     assert default(disagg_explorer, "devices") == DISAGG.prefill + DISAGG.decode
 
@@ -140,7 +141,7 @@ def test_configs_reject_bad_groups_with_what_is_allowed():
     with pytest.raises(ValueError, match="rate must be a positive finite number"):
         disagg_real.run_pair(rate=0.0)
     with pytest.raises(ValueError, match="devices must be > 1"):
-        from mlsys_kit.viz.disagg import disagg_explorer
+        from mlsys_kit.disagg.viz import disagg_explorer
 
         disagg_explorer(devices=1)
     with pytest.raises(Exception, match="cannot assign"):

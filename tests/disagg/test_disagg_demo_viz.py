@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from mlsys_kit.serving.disagg import Link, Pool, queue_lengths, simulate_disagg
-from mlsys_kit.serving.placement import chatbot_workload, roofline_hardware
-from mlsys_kit.viz.disagg import disagg_explorer, plot_attainment_vs_rate, plot_disagg_run, plot_placements
+from mlsys_kit.disagg.placement import chatbot_workload, roofline_hardware
+from mlsys_kit.disagg.simulate import Link, Pool, queue_lengths, simulate_disagg
+from mlsys_kit.disagg.viz import disagg_explorer, plot_attainment_vs_rate, plot_disagg_run, plot_placements
 
 HW = roofline_hardware()
 
@@ -54,8 +54,8 @@ def test_widget_recount_equals_slo_attainment():
     """The widget's numpy recount (fast path) is the teaching path's slo_attainment."""
     from hypothesis import given, settings, strategies as st
 
-    from mlsys_kit.serving.disagg import slo_attainment
-    from mlsys_kit.viz.disagg import _Curves
+    from mlsys_kit.disagg.simulate import slo_attainment
+    from mlsys_kit.disagg.viz import _Curves
 
     res = simulate_disagg(chatbot_workload(120, 9.0, seed=4), Pool(2), Pool(1, scheduler="continuous"), Link(25.0), HW)
     curves = _Curves()

@@ -3,7 +3,7 @@ decode side's paged cache. One small run (two processes start: a few seconds).""
 
 import pytest
 
-from mlsys_kit.serving.disagg_real import run_pair
+from mlsys_kit.disagg.real import run_pair
 
 
 def test_pair_is_token_identical_and_moves_the_predicted_bytes():

@@ -4,7 +4,7 @@ with the colocated engine where the two must agree, SLO attainment and goodput."
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mlsys_kit.serving.disagg import (Hardware, ImportBackend, Link, Pool, run_pool,
+from mlsys_kit.disagg.simulate import (Hardware, ImportBackend, Link, Pool, run_pool,
                                       simulate_colocated, simulate_disagg, slo_attainment, summarize_disagg,
                                       transfer_aware_ttft)
 from mlsys_kit.serving.simulator import CostModel

@@ -6,10 +6,10 @@ import itertools
 import pytest
 from hypothesis import given, strategies as st
 
-from mlsys_kit.serving.disagg import Hardware, Link, Pool, simulate_disagg, slo_attainment, summarize_disagg
-from mlsys_kit.serving.mooncake import REUSE_MODES, early_reject, plan_prefix_reuse, prefix_workload, simulate_mooncake
-from mlsys_kit.serving.placement import (chatbot_workload, colocated_goodput, disagg_goodput, goodput_per_device,
+from mlsys_kit.disagg.mooncake import REUSE_MODES, early_reject, plan_prefix_reuse, prefix_workload, simulate_mooncake
+from mlsys_kit.disagg.placement import (chatbot_workload, colocated_goodput, disagg_goodput, goodput_per_device,
                                          max_rate, placements, roofline_hardware, search_placement)
+from mlsys_kit.disagg.simulate import Hardware, Link, Pool, simulate_disagg, slo_attainment, summarize_disagg
 from mlsys_kit.serving.sequence import SeqStatus
 from mlsys_kit.serving.workload import LengthDist, make_workload
 

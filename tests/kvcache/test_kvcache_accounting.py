@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mlsys_kit.kvcache import BlockAllocator, BlockManager
 from mlsys_kit.kvcache.accounting import sample_workload, sharing_report, sweep_block_sizes, waste_report
+from mlsys_kit.kvcache.allocator import BlockAllocator
+from mlsys_kit.kvcache.block_table import BlockManager
 
 
 @settings(max_examples=25, deadline=None)

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mlsys_kit.kvcache import (BlockAllocator, BlockManager, DoubleFree, ForeignBlock, KVCacheError, NotAllocated,
-                               OutOfBlocks, UnknownSequence, block_hash)
+from mlsys_kit.kvcache.allocator import (BlockAllocator, DoubleFree, ForeignBlock, KVCacheError, NotAllocated,
+                                         OutOfBlocks)
+from mlsys_kit.kvcache.block_table import BlockManager, UnknownSequence
+from mlsys_kit.kvcache.prefix_cache import block_hash
 
 
 # ---------------------------------------------------------------------------- allocator
@@ -117,7 +119,7 @@ def test_prefix_cache_hits_eviction_and_stable_hash():
     m.append("d", list(range(10, 22)))  # needs all 6 blocks: the cached ones are evicted
     assert pc.evictions >= 2 and len(m.block_table("d")) == 6
     # same hash in another process (not Python's salted hash())
-    code = "from mlsys_kit.kvcache import block_hash; print(block_hash(b'', [1, 2, 3]).hex())"
+    code = "from mlsys_kit.kvcache.prefix_cache import block_hash; print(block_hash(b'', [1, 2, 3]).hex())"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == block_hash(b"", [1, 2, 3]).hex()
     assert block_hash(b"", [1, 2]) != block_hash(block_hash(b"", [0, 0]), [1, 2])
@@ -366,7 +368,7 @@ def test_copy_on_write_is_public_and_reports_the_copy():
 
 
 def test_prefix_cache_lookup_takes_a_reference_and_peek_does_not():
-    from mlsys_kit.kvcache import PrefixCache
+    from mlsys_kit.kvcache.prefix_cache import PrefixCache
 
     a = BlockAllocator(3, 2)
     pc = PrefixCache(a)

@@ -24,7 +24,7 @@ def test_kv_cache_notebook_runs_without_errors():
 
 
 def test_explorer_redraws_on_both_sliders():
-    from mlsys_kit.viz.kvcache import kv_cache_explorer
+    from mlsys_kit.kvcache.viz import kv_cache_explorer
 
     box = kv_cache_explorer()
     _, step, block = box.children[0].children

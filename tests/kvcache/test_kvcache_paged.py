@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
-from mlsys_kit.kvcache import OutOfBlocks
+from mlsys_kit.kvcache.allocator import OutOfBlocks
 from mlsys_kit.kvcache.paged import PagedKVCache, paged_attention, slot_mapping
 from mlsys_kit.kvcache.paged_decode import AttentionPlan, paged_decode_attention
 from mlsys_kit.kvcache.runner import PagedModelRunner, generate_paged

@@ -31,7 +31,7 @@ def test_cli_defaults_are_the_configs():
 def test_functions_widget_and_demo_read_the_config():
     from mlsys_kit.memory import demo
     from mlsys_kit.memory.real import run_plan
-    from mlsys_kit.viz.memory import memory_explorer
+    from mlsys_kit.memory.viz import memory_explorer
 
     sig = inspect.signature(run_plan).parameters
     assert [sig[k].default for k in ("preset", "batch", "seq", "seed")] == [

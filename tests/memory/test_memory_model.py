@@ -7,9 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlsys_kit.memory import (Chain, Layer, brute_force_plan, from_lists, optimal_plan, plan, plan_peak,
-                              simulate, transformer_chain, uniform_chain, vgg16_chain)
+from mlsys_kit.memory.chain import Chain, Layer, from_lists, transformer_chain, uniform_chain, vgg16_chain
+from mlsys_kit.memory.lifetimes import simulate
+from mlsys_kit.memory.optimal import brute_force_plan, optimal_plan, plan_peak
 from mlsys_kit.memory.optimal import all_plans
+from mlsys_kit.memory.policies import plan
 from mlsys_kit.memory.policies import every_k_plan, largest_batch, offload_plan, sqrt_plan
 from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory, offload_step_time
 from mlsys_kit.zero.model import memory_per_device

@@ -3,7 +3,7 @@ tests/test_notebooks.py and the browser tests)."""
 
 
 def test_memory_explorer_redraws_when_a_slider_moves():
-    from mlsys_kit.viz.memory import memory_explorer
+    from mlsys_kit.memory.viz import memory_explorer
 
     box = memory_explorer(budget_gb=8.0)
     budget, link = box.children[0].children

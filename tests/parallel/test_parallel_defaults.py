@@ -19,7 +19,7 @@ def test_plan_cli_defaults_are_clusters_fields():
 
 
 def test_widget_starts_at_clusters_bandwidths():
-    from mlsys_kit.viz.parallel import parallel_explorer
+    from mlsys_kit.parallel.viz import parallel_explorer
 
     sliders = [c for box in parallel_explorer().children if hasattr(box, "children") for c in box.children]
     by_name = {getattr(s, "description", None): s for s in sliders}

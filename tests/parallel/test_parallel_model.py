@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from mlsys_kit.models.costs import TransformerConfig
 from mlsys_kit.parallel.model import (Cluster, Plan, activation_bytes_per_layer, evaluate, model_config,
                                       pipeline_shape, stage_params, tp_step_elements)
-from mlsys_kit.pipeline import make_schedule, simulate
+from mlsys_kit.pipeline.generators import make_schedule
+from mlsys_kit.pipeline.simulate import simulate
 from mlsys_kit.zero.model import memory_per_device
 
 GPT3ISH = TransformerConfig(layers=24, hidden=2048, heads=16, vocab=51200, seq_len=2048)

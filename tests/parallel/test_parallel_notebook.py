@@ -1,7 +1,7 @@
 """The parallelism lecture widget redraws when a control moves (the notebook itself runs in
 tests/test_notebooks.py)."""
 
-from mlsys_kit.viz.parallel import parallel_explorer
+from mlsys_kit.parallel.viz import parallel_explorer
 
 
 def test_parallel_explorer_redraws_when_a_slider_moves():

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from mlsys_kit.cli import main
-from mlsys_kit.parallel.runtime import run_config, run_tensor_parallel
+from mlsys_kit.parallel.launch import run_config, run_tensor_parallel
 
 
 def _check(r):

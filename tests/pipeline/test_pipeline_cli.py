@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from mlsys_kit.cli import main
-from mlsys_kit.pipeline import make_schedule, simulate
+from mlsys_kit.pipeline.generators import make_schedule
+from mlsys_kit.pipeline.simulate import simulate
 
 
 def _json(capsys, argv):

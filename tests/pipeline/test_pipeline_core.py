@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlsys_kit.pipeline import (SCHEDULES, Action, Schedule, ScheduleError, gpipe, interleaved_1f1b, is_valid,
-                                make_schedule, one_f_one_b, simulate, validate, zb_h1, zb_v)
+from mlsys_kit.pipeline.generators import SCHEDULES, gpipe, interleaved_1f1b, make_schedule, one_f_one_b, zb_h1, zb_v
+from mlsys_kit.pipeline.schedule import Action, Schedule
+from mlsys_kit.pipeline.simulate import simulate
+from mlsys_kit.pipeline.validate import ScheduleError, is_valid, validate
 from mlsys_kit.pipeline.validate import dependencies
 
 EXAMPLES = settings(max_examples=40, deadline=None)

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlsys_kit.pipeline import (SCHEDULES, ScheduleError, gpipe, interleaved_1f1b, make_schedule, one_f_one_b,
-                                simulate, validate, zb_h1, zb_v)
+from mlsys_kit.pipeline.generators import SCHEDULES, gpipe, interleaved_1f1b, make_schedule, one_f_one_b, zb_h1, zb_v
 from mlsys_kit.pipeline.interop import TORCH_SCHEDULES, from_torch, to_torch, torch_pipeline_order
+from mlsys_kit.pipeline.simulate import simulate
+from mlsys_kit.pipeline.validate import ScheduleError, validate
 
 CONFIGS = [(2, 4), (3, 6), (4, 8), (4, 12), (2, 6)]
 

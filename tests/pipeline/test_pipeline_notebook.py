@@ -23,7 +23,7 @@ def test_pipeline_notebook_runs_without_errors():
 
 
 def test_explorer_redraws_and_keeps_its_controls_valid():
-    from mlsys_kit.viz.pipeline import pipeline_explorer
+    from mlsys_kit.pipeline.widgets import pipeline_explorer
 
     box = pipeline_explorer(p=4, m=8)
     name, p, m = box.children[0].children

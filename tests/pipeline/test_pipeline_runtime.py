@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from mlsys_kit.pipeline import gpipe, interleaved_1f1b, one_f_one_b, simulate, zb_h1, zb_v
+from mlsys_kit.pipeline.generators import gpipe, interleaved_1f1b, one_f_one_b, zb_h1, zb_v
 from mlsys_kit.pipeline.runtime import RunConfig, reference, run_spawn
+from mlsys_kit.pipeline.simulate import simulate
 
 from test_pipeline_core import _random_valid  # noqa: E402  (same folder, pytest rootdir import)
 

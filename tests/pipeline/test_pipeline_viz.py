@@ -1,14 +1,15 @@
-"""The widget's raster Gantt (viz/gantt_raster.py, the fast path) paints the chart the one
-matplotlib renderer (viz/pipeline.py) draws: every bar in its colour, on its rank, over its time."""
+"""The widget's raster Gantt (pipeline/gantt_raster.py, the fast path) paints the chart the one
+matplotlib renderer (pipeline/viz.py) draws: every bar in its colour, on its rank, over its time."""
 
 from __future__ import annotations
 
 import pytest
 
-from mlsys_kit.pipeline import SCHEDULES, make_schedule, simulate
-from mlsys_kit.viz import PALETTE
-from mlsys_kit.viz.gantt_raster import _hex_rgb, fast_figure, gantt_raster
-from mlsys_kit.viz.pipeline import gantt_figure
+from mlsys_kit.pipeline.gantt_raster import _hex_rgb, fast_figure, gantt_raster
+from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
+from mlsys_kit.pipeline.simulate import simulate
+from mlsys_kit.pipeline.viz import gantt_figure
+from mlsys_kit.viz.figure import PALETTE
 
 
 @pytest.mark.parametrize("name", SCHEDULES)

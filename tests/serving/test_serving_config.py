@@ -6,13 +6,16 @@ import sys
 
 import pytest
 
-from mlsys_kit.serving import (IterationRecord, SeqStatus, ServingConfig, SimBackend, WorkloadConfig,
-                               default_token_budget, make_workload, serve)
-from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, PREFILL_TOKEN_BUDGET, SIMULATED
-from mlsys_kit.serving.kv import SimKV
 from mlsys_kit.serving.baselines import ContinuousScheduler, StaticScheduler
-from mlsys_kit.serving.scheduler import SCHEDULERS, ChunkedScheduler, VLLMScheduler, make_scheduler
-from mlsys_kit.serving.simulator import simulate, sweep
+from mlsys_kit.serving.config import (CHUNKED_TOKEN_BUDGET, PREFILL_TOKEN_BUDGET, SIMULATED, ServingConfig, WorkloadConfig,
+                                      default_token_budget)
+from mlsys_kit.serving.engine import IterationRecord, serve
+from mlsys_kit.serving.kv import SimKV
+from mlsys_kit.serving.registry import SCHEDULERS, make_scheduler
+from mlsys_kit.serving.scheduler import ChunkedScheduler, VLLMScheduler
+from mlsys_kit.serving.sequence import SeqStatus
+from mlsys_kit.serving.simulator import SimBackend, simulate, sweep
+from mlsys_kit.serving.workload import make_workload
 
 
 @pytest.mark.parametrize("name", list(SCHEDULERS))
@@ -51,7 +54,7 @@ def test_configs_reject_bad_values_with_what_is_allowed():
 def test_status_is_one_enum_that_equals_its_strings():
     assert [s.value for s in SeqStatus] == ["waiting", "running", "swapped", "finished", "rejected"]
     assert SeqStatus.SWAPPED == "swapped" and isinstance(SeqStatus.RUNNING, str)
-    from mlsys_kit.serving import LengthDist
+    from mlsys_kit.serving.workload import LengthDist
 
     reqs = make_workload(300, 30.0, LengthDist("uniform", 64, 16, 200), LengthDist("uniform", 64, 8, 200), seed=1)
     seen = set()
@@ -122,21 +125,61 @@ def _imports(path, skip=()):
 
 def test_entry_points_on_top_and_the_fast_path_above_the_teaching_path():
     """The serving CLI and the widgets import the topic, never each other; the teaching path
-    (sequence, kv, scheduler, engine) never imports the back-ends (simulator, real), the CLI,
-    the demo or viz, and stays readable in one sitting (issue #18: about 600 lines, files < 300)."""
+    (sequence, kv, interface, scheduler, engine) never imports the back-ends (simulator, real),
+    the CLI, the demo or the plots, and stays readable in one sitting (issue #18: about 600
+    lines, files < 300). The package-wide rules are tests/test_architecture.py's."""
     from pathlib import Path
 
     import mlsys_kit
 
     root = Path(mlsys_kit.__file__).parent
-    for name in ("sequence", "kv", "scheduler", "engine", "swap", "config", "workload"):
-        # engine's module __getattr__ keeps `from mlsys_kit.serving.engine import SimBackend` working
-        bad = {m for m in _imports(root / "serving" / f"{name}.py", skip=("__getattr__",))
+    teaching = ("sequence", "kv", "interface", "scheduler", "engine")
+    for name in teaching + ("swap", "config", "workload", "registry", "baselines"):
+        bad = {m for m in _imports(root / "serving" / f"{name}.py")
                if m.startswith(("mlsys_kit.serving.simulator", "mlsys_kit.serving.real", "mlsys_kit.serving.cli",
-                                "mlsys_kit.serving.demo", "mlsys_kit.viz", "mlsys_kit.cli", "mlsys_kit.demo"))}
+                                "mlsys_kit.serving.demo", "mlsys_kit.serving.viz", "mlsys_kit.viz", "mlsys_kit.cli",
+                                "mlsys_kit.demo"))}
         assert not bad, f"serving/{name}.py imports {bad}"
-    sizes = {n: len((root / "serving" / f"{n}.py").read_text().splitlines()) for n in ("sequence", "kv", "scheduler", "engine")}
+    sizes = {n: len((root / "serving" / f"{n}.py").read_text().splitlines()) for n in teaching}
     assert max(sizes.values()) < 300 and sum(sizes.values()) <= 650, sizes
-    assert not {m for m in _imports(root / "viz" / "serving.py") if m.startswith("mlsys_kit.serving.cli")}
-    assert not {m for m in _imports(root / "serving" / "cli.py") if m.startswith(("mlsys_kit.viz.serving", "mlsys_kit.cli"))} - {
-        "mlsys_kit.viz.serving", "mlsys_kit.viz.serving.plot_timeline", "mlsys_kit.viz.serving.plot_latency_vs_rate"}
+    assert not {m for m in _imports(root / "serving" / "viz.py") if m.startswith("mlsys_kit.serving.cli")}
+    assert not {m for m in _imports(root / "serving" / "cli.py") if m.startswith(("mlsys_kit.serving.demo", "mlsys_kit.cli"))}
+
+
+def test_lab3_sandbox_runs_without_the_scheduler(tmp_path):
+    """Lab 3's grading sandbox holds no ``serving/scheduler.py`` (the lab's reference): the engine,
+    both back-ends, the workload, the metrics, the ``"static"`` baseline by name and the plots
+    still load and run there; asking for ``"vllm"`` fails to import, as it must."""
+    import shutil
+    from pathlib import Path
+
+    import mlsys_kit
+
+    shutil.copytree(Path(mlsys_kit.__file__).parent, tmp_path / "mlsys_kit", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "mlsys_kit" / "serving" / "scheduler.py").unlink()
+    prog = """
+import mlsys_kit
+assert mlsys_kit.__file__.startswith(%r), mlsys_kit.__file__
+from mlsys_kit.serving.engine import serve
+from mlsys_kit.serving.kv import SimKV
+from mlsys_kit.serving.metrics import summarize
+from mlsys_kit.serving.real import RealBackend
+from mlsys_kit.serving.sequence import Seq
+from mlsys_kit.serving.simulator import SimBackend
+from mlsys_kit.serving.viz import plot_latency_vs_rate
+from mlsys_kit.serving.workload import LengthDist, Request, make_workload
+trace = make_workload(40, 4.0, LengthDist("lognormal", 64, 8, 256, 1.0), LengthDist("lognormal", 16, 2, 64, 0.8), seed=0)
+curves = {name: [dict(summarize(serve(trace, name, SimBackend(num_blocks=512))), rate=4.0)] for name in ("static", "continuous")}
+plot_latency_vs_rate(curves, "sandbox")
+try:
+    serve(trace, "vllm", SimBackend())
+except ModuleNotFoundError as exc:
+    assert exc.name == "mlsys_kit.serving.scheduler", exc.name
+else:
+    raise AssertionError("vllm resolved without scheduler.py")
+print("sandbox ok")
+""" % str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", prog], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path), "MPLBACKEND": "Agg",
+                                                                          "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "sandbox ok" in out.stdout, out.stderr[-2000:]

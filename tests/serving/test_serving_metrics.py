@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mlsys_kit.serving.engine import ServeResult
-from mlsys_kit.serving.metrics import meets_slo, percentile, request_latencies, summarize
+from mlsys_kit.serving.metrics import meets_slo, percentile, request_latencies, summarize, throughput_at_latency
 from mlsys_kit.serving.sequence import Seq
 from mlsys_kit.serving.workload import Request
 
@@ -76,8 +76,6 @@ curves = st.lists(st.tuples(st.floats(0.1, 10), st.floats(0, 100)), min_size=1, 
 @settings(max_examples=200, deadline=None)
 @given(curve=curves, budget=st.floats(0.1, 12), more=st.floats(0, 5))
 def test_throughput_at_latency_is_bounded_and_monotone(curve, budget, more):
-    from mlsys_kit.serving import throughput_at_latency
-
     got = throughput_at_latency(curve, budget)
     if curve[0]["e2e_p50"] > budget:
         assert got is None
@@ -89,8 +87,6 @@ def test_throughput_at_latency_is_bounded_and_monotone(curve, budget, more):
 
 
 def test_throughput_at_latency_interpolates_to_the_crossing():
-    from mlsys_kit.serving import throughput_at_latency
-
     curve = [{"rate": 1, "e2e_p50": 1.0, "throughput_tokens_per_s": 10.0},
              {"rate": 2, "e2e_p50": 3.0, "throughput_tokens_per_s": 20.0},
              {"rate": 3, "e2e_p50": 2.0, "throughput_tokens_per_s": 90.0}]  # past the first crossing: ignored

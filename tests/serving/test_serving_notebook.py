@@ -20,7 +20,7 @@ def test_serving_notebook_runs_without_errors():
 
 
 def test_serving_explorer_redraws_when_a_slider_moves():
-    from mlsys_kit.viz.serving import serving_explorer
+    from mlsys_kit.serving.viz import serving_explorer
 
     box = serving_explorer(requests=200)
     rate, budget, mix = box.children[0].children

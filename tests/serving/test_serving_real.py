@@ -8,8 +8,12 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from mlsys_kit.models.gpt import GPT
-from mlsys_kit.serving import SCHEDULERS, LengthDist, RealBackend, fit_cost_model, make_workload, serve, summarize
-from mlsys_kit.serving.simulator import CostModel
+from mlsys_kit.serving.engine import serve
+from mlsys_kit.serving.metrics import summarize
+from mlsys_kit.serving.real import RealBackend
+from mlsys_kit.serving.registry import SCHEDULERS
+from mlsys_kit.serving.simulator import CostModel, fit_cost_model
+from mlsys_kit.serving.workload import LengthDist, make_workload
 from serving_helpers import NoPreemption, static_batches
 
 torch.set_num_threads(1)

@@ -5,9 +5,13 @@ from hypothesis import given, settings, strategies as st
 
 from mlsys_kit.kvcache.allocator import BlockAllocator
 from mlsys_kit.kvcache.block_table import BlockManager
-from mlsys_kit.serving import SCHEDULERS, LengthDist, SimBackend, make_workload, serve, summarize
+from mlsys_kit.serving import simulator
+from mlsys_kit.serving.engine import serve
 from mlsys_kit.serving.kv import SimKV
-from mlsys_kit.serving.scheduler import make_scheduler
+from mlsys_kit.serving.metrics import summarize
+from mlsys_kit.serving.registry import SCHEDULERS, make_scheduler
+from mlsys_kit.serving.simulator import SimBackend
+from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 from serving_helpers import NoPreemption, static_batches
 
 NAMES = list(SCHEDULERS)
@@ -86,8 +90,6 @@ def test_fast_forward_is_exact(trace, name, blocks, seats, swap, vector_steps):
     """Jumping over identical iterations (in Python, or in numpy for long runs) gives
     bit-for-bit the times of stepping through every one."""
     from unittest import mock
-
-    from mlsys_kit.serving import simulator
 
     kw = dict(max_num_seqs=seats, token_budget=max(seats, 16),
               swap_blocks=swap if name in ("vllm", "chunked") else 0)
@@ -186,8 +188,6 @@ def test_swap_is_rejected_where_it_cannot_work():
 @given(trace=traces, name=st.sampled_from(NAMES))
 def test_simulator_ignores_token_ids(trace, name):
     """A trace with prompt token ids (for the real engine) simulates exactly like its lengths."""
-    from mlsys_kit.serving.workload import Request
-
     with_ids = [Request(r.rid, r.arrival, r.prompt_len, r.output_len, [1] * r.prompt_len) for r in trace]
     a, b = (serve(t, name, SimBackend(num_blocks=64, block_size=4), max_num_seqs=4) for t in (trace, with_ids))
     assert [(s.first_token_time, s.finish_time) for s in a.seqs] == [(s.first_token_time, s.finish_time) for s in b.seqs]

@@ -3,9 +3,11 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mlsys_kit.serving import LengthDist, SimBackend, make_workload, serve
-from mlsys_kit.viz import figure_png
-from mlsys_kit.viz.serving import _intervals, plot_batch_composition, plot_latency_vs_throughput, plot_timeline
+from mlsys_kit.serving.engine import serve
+from mlsys_kit.serving.simulator import SimBackend
+from mlsys_kit.serving.viz import _intervals, plot_batch_composition, plot_latency_vs_throughput, plot_timeline
+from mlsys_kit.serving.workload import LengthDist, make_workload
+from mlsys_kit.viz.figure import figure_png
 
 
 @settings(max_examples=20, deadline=None)

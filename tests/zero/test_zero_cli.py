@@ -89,7 +89,7 @@ def test_demo_section():
 
 
 def test_plot_functions_reject_empty_input():
-    from mlsys_kit.viz.zero import measured_figure, memory_figure
+    from mlsys_kit.zero.viz import measured_figure, memory_figure
 
     with pytest.raises(ValueError, match="at least one"):
         memory_figure([])

@@ -23,7 +23,7 @@ def test_zero_notebook_runs_without_errors():
 
 
 def test_zero_explorer_redraws_when_a_slider_moves():
-    from mlsys_kit.viz.zero import zero_explorer
+    from mlsys_kit.zero.viz import zero_explorer
 
     box = zero_explorer()
     size, nd = box.children[0].children

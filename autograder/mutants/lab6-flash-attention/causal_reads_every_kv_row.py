@@ -1,3 +1,3 @@
 """Under causal, every Q tile is counted as reading all of K and V (the skipped future tiles
 are counted too)."""
-EDITS = [("bytes", "kv_rows = i1 if causal else N", "kv_rows = N")]
+EDITS = [("bytes", "kv_rows = i1 if causal else seq", "kv_rows = seq")]

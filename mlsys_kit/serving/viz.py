@@ -1,6 +1,6 @@
 """Serving plots: latency and throughput against request rate per scheduler (the curves of
 Orca Figure 9, vLLM Figure 12, Sarathi-Serve Figure 10), a per-request timeline, and the batch
-composition and KV use over time."""
+composition and KV use over time; the lecture widget (:func:`serving_explorer`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from typing import Any, Mapping, Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.common import ceil_div
+from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, SIMULATED, SIMULATED_WORKLOAD
+from mlsys_kit.serving.metrics import summarize
+from mlsys_kit.serving.simulator import simulate
+from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
 
 SCHEDULER_COLORS = {"static": "#937860", "continuous": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
 STATE_COLORS = {"queued": PALETTE["idle"], "prefill": PALETTE["B"], "decode": PALETTE["F"],
@@ -202,11 +206,6 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     continuous vs chunked batching re-simulated and redrawn on every change. Returns a VBox."""
     import ipywidgets as w
 
-    from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, SIMULATED, SIMULATED_WORKLOAD
-    from mlsys_kit.serving.metrics import summarize
-    from mlsys_kit.serving.simulator import simulate
-    from mlsys_kit.viz import figure_png
-
     style = {"description_width": "initial"}
     work, cfg = SIMULATED_WORKLOAD, SIMULATED
     rate = w.FloatSlider(value=8.0, min=1.0, max=30.0, step=1.0, description="requests/s", continuous_update=False, style=style)
@@ -225,7 +224,7 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
                                 output_len=output.value, lengths=mix.value, seed=seed)
         reqs = workload.make()
         need = max(r.prompt_len + r.output_len for r in reqs)
-        run = cfg.replace(num_blocks=max(blocks.value, -(-need // cfg.block_size)), token_budget=budget.value)
+        run = cfg.replace(num_blocks=max(blocks.value, ceil_div(need, cfg.block_size)), token_budget=budget.value)
         results, sums = {}, {}
         for name in names:  # the budget binds the chunked scheduler only (static/continuous have none)
             results[name] = simulate(reqs, name, run, check=False)

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
 
 TIME_PARTS = (("compute", "compute", "F"), ("tensor_comm", "tensor-parallel comm", "B"),
               ("bubble", "pipeline bubble", "idle"), ("pipeline_p2p", "pipeline send/recv", "W"),
@@ -171,7 +171,6 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
 
     from mlsys_kit.parallel.model import Cluster, model_config
     from mlsys_kit.parallel.planner import plan
-    from mlsys_kit.viz import figure_png
 
     style = {"description_width": "initial"}
     model = w.Dropdown(options=["gpt2", "llama2-7b", "opt-13b", "llama2-70b", "gpt3-175b"], value=preset,

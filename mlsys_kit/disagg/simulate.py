@@ -27,8 +27,8 @@ the prefill pool is simulated first, then the links, then the decode pool: each 
 single-pool engine, unchanged. Parallelism within a pool is tensor parallelism ``tp``: its
 iterations are ``speedup(tp) = tp * efficiency**log2(tp)`` times faster (DistServe section 3.1:
 intra-op parallelism pays communication) and it holds ``tp`` devices' worth of KV blocks.
-Goodput, the placement search and Mooncake's ideas live in :mod:`mlsys_kit.serving.placement`
-and :mod:`mlsys_kit.serving.mooncake`.
+Goodput, the placement search and Mooncake's ideas live in :mod:`mlsys_kit.disagg.placement`
+and :mod:`mlsys_kit.disagg.mooncake`.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from mlsys_kit.checks import fraction, nonneg_number, one_of, positive_int, positive_number
-from mlsys_kit.serving.config import DISAGG, DisaggConfig
+from mlsys_kit.disagg.config import DISAGG, DisaggConfig
 from mlsys_kit.serving.engine import serve
-from mlsys_kit.serving.simulator import CostModel, SimBackend
 from mlsys_kit.serving.metrics import meets_slo, percentile, request_latencies
-from mlsys_kit.serving.scheduler import SCHEDULERS, make_scheduler
+from mlsys_kit.serving.registry import SCHEDULERS, make_scheduler
 from mlsys_kit.serving.sequence import FINISHED, Seq
+from mlsys_kit.serving.simulator import CostModel, SimBackend
 from mlsys_kit.serving.workload import Request, validate_trace
 
 
@@ -69,7 +69,7 @@ class Link:
 @dataclass(frozen=True)
 class Pool:
     """A group of identical instances: how many, their tensor parallelism, their scheduler
-    (one of :data:`~mlsys_kit.serving.scheduler.SCHEDULERS`) and its limits."""
+    (one of :data:`~mlsys_kit.serving.registry.SCHEDULERS`) and its limits."""
 
     instances: int = 1
     tp: int = 1
@@ -205,7 +205,7 @@ def simulate_disagg(requests: Sequence[Request], prefill: Pool, decode: Pool, li
 
     ``compute_tokens[i]`` (default: the prompt) is how much of request i's prompt the prefill
     side computes and ``ready[i]`` (default: its arrival) when it may start: Mooncake's KV pool
-    (:mod:`mlsys_kit.serving.mooncake`) shrinks the first and delays the second. The KV moved
+    (:mod:`mlsys_kit.disagg.mooncake`) shrinks the first and delays the second. The KV moved
     to the decode side is always the whole prompt's. ``instance[i]`` picks request i's prefill
     instance (default: round robin in order of ``ready``)."""
     t0 = time.perf_counter()

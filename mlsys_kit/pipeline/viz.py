@@ -3,8 +3,9 @@ bars) and activation memory over time. Both take a list of
 :class:`~mlsys_kit.pipeline.simulate.Event`, so simulated and measured runs draw the same way.
 
 :func:`draw_gantt` is the one Gantt renderer (matplotlib artists). The lecture widget draws the
-same chart as one image instead (:mod:`mlsys_kit.viz.gantt_raster`, the fast path, tested to
-paint every bar where and in the colour this renderer does).
+same chart as one image instead (:mod:`mlsys_kit.pipeline.gantt_raster`, the fast path, tested to
+paint every bar where and in the colour this renderer does); the widget itself is
+:func:`mlsys_kit.pipeline.widgets.pipeline_explorer`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from mlsys_kit.pipeline.simulate import Event
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.viz.figure import PALETTE, new_figure
 
 KIND_ORDER = ("F", "B", "W", "BW")
 
@@ -58,10 +59,10 @@ def draw_gantt(ax: Axes, events: Sequence[Event], num_ranks: int | None = None, 
     ax.set_ylim(-0.6, P - 0.4)
     ax.set_xlim(0, max(e.end for e in events) - t0)
     ax.set_xlabel(unit)
-    _legend_and_title(ax, events, title)
+    legend_and_title(ax, events, title)
 
 
-def _legend_and_title(ax: Axes, events: Sequence[Event], title: str) -> None:
+def legend_and_title(ax: Axes, events: Sequence[Event], title: str) -> None:
     """One legend entry per action kind present, above the axes; the title on the left."""
     kinds = [k for k in KIND_ORDER if any(e.action.kind == k for e in events)]
     ax.legend(handles=[Patch(color=PALETTE[k], label=k) for k in kinds], loc="lower right", fontsize=7,
@@ -114,53 +115,3 @@ def bubble_table_figure(rows: Sequence[tuple[str, float, float, float]], title: 
     if title:
         ax.set_title(title, fontsize=10)
     return fig
-
-
-def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2):
-    """The lecture widget: schedule, p, m, v, t_B/t_F, t_W/t_F and latency; the Gantt chart, the
-    memory plot and the metrics redraw when a control moves. The controls stay valid: when a
-    schedule cannot take the chosen m (1F1B with m < p, ...) m moves to the fewest microbatches
-    it can take and one line says so. Returns an ipywidgets box."""
-    import ipywidgets as w
-
-    from mlsys_kit.pipeline.generators import SCHEDULES, fewest_valid_microbatches, make_schedule
-    from mlsys_kit.pipeline.simulate import simulate
-    from mlsys_kit.viz import figure_png
-    from mlsys_kit.viz.gantt_raster import fast_figure
-
-    style = {"description_width": "initial"}
-    name = w.Dropdown(options=list(SCHEDULES), value=schedule, description="schedule")
-    ps = w.IntSlider(value=p, min=1, max=16, description="p (ranks)", continuous_update=False, style=style)
-    ms = w.IntSlider(value=m, min=1, max=64, description="m (microbatches)", continuous_update=False, style=style)
-    vs = w.IntSlider(value=v, min=1, max=4, description="v (chunks, interleaved)", continuous_update=False, style=style)
-    tb = w.FloatSlider(value=1.0, min=0.25, max=3.0, step=0.25, description="t_B / t_F", continuous_update=False, style=style)
-    tw = w.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.25, description="t_W / t_F", continuous_update=False, style=style)
-    lat = w.FloatSlider(value=0.0, min=0.0, max=2.0, step=0.1, description="latency / t_F", continuous_update=False, style=style)
-    image = w.Image(format="png")
-    facts = w.HTML()
-
-    note = {"text": ""}  # a one-line remark on the next redraw (m was moved to a valid value)
-
-    def redraw(*_):
-        m_ok, why = fewest_valid_microbatches(name.value, ps.value, ms.value, vs.value)
-        if m_ok > ms.max:
-            ms.max = m_ok
-        if m_ok != ms.value:  # keep the controls inside the valid region: move m, redraw once
-            note["text"] = f"m set to {m_ok} ({why}). "
-            ms.value = m_ok  # its observer redraws
-            return
-        sched = make_schedule(name.value, ps.value, ms.value, vs.value)
-        res = simulate(sched, 1.0, tb.value, tw.value, lat.value, check=False, costs_per_rank=True)
-        title = f"{sched.name}, p={sched.num_ranks}, m={sched.num_microbatches}, v={sched.chunks}"
-        image.value = figure_png(fast_figure(res.events, sched.num_ranks, title, res.memory, "time (t_F = 1)"), dpi=72)
-        facts.value = (f"<i>{note['text']}</i>" if note["text"] else "") + (
-            f"makespan <b>{res.makespan:.4g}</b> &nbsp; bubble fraction (idle/busy) "
-            f"<b>{res.bubble_fraction:.4f}</b> &nbsp; bubble rate (idle/makespan) <b>{res.bubble_rate:.4f}</b>"
-            f" &nbsp; peak activations <b>{max(res.peak_activations):g}</b> microbatches (rank "
-            f"{res.peak_activations.index(max(res.peak_activations))})")
-        note["text"] = ""
-
-    for widget in (name, ps, ms, vs, tb, tw, lat):
-        widget.observe(redraw, names="value")
-    redraw()
-    return w.VBox([w.HBox([name, ps, ms]), w.HBox([vs, tb, tw, lat]), facts, image])

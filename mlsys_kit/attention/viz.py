@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
 
 STANDARD, FLASH = PALETTE["B"], PALETTE["F"]
 
@@ -183,7 +183,6 @@ def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: fl
     import ipywidgets as w
 
     from mlsys_kit.attention.io import PAPER_FIGURE_2, PAPER_SRAM_KB, io_report
-    from mlsys_kit.viz import figure_png
 
     seq = PAPER_FIGURE_2["seq"] if seq is None else seq
     head_dim = PAPER_FIGURE_2["head_dim"] if head_dim is None else head_dim
@@ -216,8 +215,6 @@ def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causa
     """Lecture widget: a step slider walks the tiled forward tile by tile (block sizes and causal
     selectable); the picture shows which tiles are on chip and the running max and sum."""
     import ipywidgets as w
-
-    from mlsys_kit.viz import figure_png
 
     style = {"description_width": "initial"}
     step = w.IntSlider(value=0, min=0, max=1, description="step", continuous_update=False, style=style)

@@ -37,14 +37,19 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from mlsys_kit.serving.config import REAL_PAIR, PairConfig
+from mlsys_kit.common import ceil_div
+from mlsys_kit.disagg.config import REAL_PAIR, PairConfig
+from mlsys_kit.disagg.simulate import Hardware, Pool, simulate_disagg
+from mlsys_kit.kvcache.runner import PagedModelRunner
+from mlsys_kit.models.gpt import GPT
+from mlsys_kit.serving.metrics import percentile, request_latencies
+from mlsys_kit.serving.sequence import Seq
+from mlsys_kit.serving.workload import LengthDist, make_workload
 
 STOP = -1
 
 
 def _trace(cfg: dict, vocab: int) -> list:
-    from mlsys_kit.serving.workload import LengthDist, make_workload
-
     return make_workload(cfg["requests"], cfg["rate"], LengthDist("uniform", cfg["prompt_len"], max(1, cfg["prompt_len"] // 2),
                                                                    cfg["prompt_len"]),
                          LengthDist("uniform", cfg["output_len"], 2, cfg["output_len"]), seed=cfg["seed"],
@@ -52,8 +57,6 @@ def _trace(cfg: dict, vocab: int) -> list:
 
 
 def _model(cfg: dict):
-    from mlsys_kit.models.gpt import GPT
-
     torch.manual_seed(0)
     return GPT(cfg["preset"], seed=cfg["seed"])
 
@@ -63,8 +66,6 @@ def _slots(table: list[int], start: int, stop: int, block: int) -> torch.Tensor:
 
 
 def _prefill_rank(cfg: dict, t0: float) -> dict:
-    from mlsys_kit.kvcache.runner import PagedModelRunner
-
     model = _model(cfg)
     reqs = _trace(cfg, model.config.vocab_size)
     B = cfg["block_size"]
@@ -94,8 +95,6 @@ def _prefill_rank(cfg: dict, t0: float) -> dict:
 
 
 def _decode_rank(cfg: dict, t0: float) -> dict:
-    from mlsys_kit.kvcache.runner import PagedModelRunner
-
     model = _model(cfg)
     c = model.config
     B = cfg["block_size"]
@@ -175,16 +174,12 @@ def run_pair(requests: int = REAL_PAIR.requests, rate: float = REAL_PAIR.rate, p
     per-request times and the measured transfer throughput."""
     import torch.multiprocessing as mp
 
-    from mlsys_kit.serving.disagg import Hardware, Pool, simulate_disagg
-    from mlsys_kit.serving.metrics import percentile, request_latencies
-    from mlsys_kit.serving.sequence import Seq
-
     PairConfig(requests, rate, prompt_len, output_len, preset, seed, block_size)  # checks every argument
     model = _model({"preset": preset, "seed": seed})
     if prompt_len + output_len > model.config.n_positions:
         raise ValueError(f"prompt_len + output_len = {prompt_len + output_len} exceeds the {preset} model's "
                          f"context of {model.config.n_positions}")
-    blocks = requests * (-(-(prompt_len + output_len) // block_size))
+    blocks = requests * ceil_div(prompt_len + output_len, block_size)
     cfg = {"requests": requests, "rate": rate, "prompt_len": prompt_len, "output_len": output_len, "preset": preset,
            "seed": seed, "block_size": block_size, "blocks": blocks}
     reqs = _trace(cfg, model.config.vocab_size)

@@ -7,9 +7,9 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
 from mlsys_kit.zero.config import ZERO
-from mlsys_kit.zero.model import PAPER_NAMES, StageMemory
+from mlsys_kit.zero.model import PAPER_NAMES, STAGES, StageMemory, all_stages, max_params
 
 _PARTS = (("params_bytes", "parameters", "weights"), ("grads_bytes", "gradients", "grads"),
           ("optimizer_bytes", "optimizer states", "optimizer"))
@@ -107,9 +107,6 @@ def zero_explorer(params_b: float = ZERO.example_params / 1e9, ranks: int = ZERO
     bars of stages 0-3, the communication volume and the largest model that fits redraw at once.
     Returns an ipywidgets box (display it)."""
     import ipywidgets as w
-
-    from mlsys_kit.viz import figure_png
-    from mlsys_kit.zero.model import STAGES, all_stages, max_params
 
     style = {"description_width": "initial"}
     size = w.FloatLogSlider(value=params_b, base=10, min=-1, max=4, step=0.05, description="Ψ (B params)",

@@ -9,8 +9,8 @@
 * ``serve place --devices N``: the exhaustive placement search, with colocated serving on the
   same devices beside it.
 
-Every default comes from :data:`~mlsys_kit.serving.config.DISAGG` (simulated) and
-:data:`~mlsys_kit.serving.config.REAL_PAIR` (``--real``).
+Every default comes from :data:`~mlsys_kit.disagg.config.DISAGG` (simulated) and
+:data:`~mlsys_kit.disagg.config.REAL_PAIR` (``--real``).
 """
 
 from __future__ import annotations
@@ -19,35 +19,29 @@ import argparse
 from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, nonneg_number, positive_int, positive_number
+from mlsys_kit.common import emit_json
+from mlsys_kit.disagg.config import DISAGG, REAL_PAIR
+from mlsys_kit.disagg.placement import chatbot_workload, disagg_goodput, roofline_hardware, search_placement
+from mlsys_kit.disagg.simulate import Link, Pool, simulate_disagg, summarize_disagg
 from mlsys_kit.models.costs import DEVICES, PRESETS
-from mlsys_kit.serving.config import DISAGG, REAL_PAIR, SCHEDULER_NAMES
+from mlsys_kit.serving.config import SCHEDULER_NAMES
 
 
 def _hw(args: argparse.Namespace):
-    from mlsys_kit.serving.placement import roofline_hardware
-
     return roofline_hardware(args.model, args.device)
 
 
 def _link(args: argparse.Namespace):
-    from mlsys_kit.serving.disagg import Link
-
     return Link(args.link_gbps, args.link_latency)
 
 
 def _workload(args: argparse.Namespace):
-    from mlsys_kit.serving.placement import chatbot_workload
-
     return lambda rate: chatbot_workload(args.requests, rate, args.seed)
 
 
 def _disagg(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-
     if args.real:
         return _real(args)
-    from mlsys_kit.serving.disagg import Pool, simulate_disagg, summarize_disagg
-    from mlsys_kit.serving.placement import disagg_goodput
 
     hw, link = _hw(args), _link(args)
     prefill = Pool(args.prefill, args.prefill_tp, args.prefill_scheduler)
@@ -62,8 +56,8 @@ def _disagg(args: argparse.Namespace) -> int:
              model=args.model, device=args.device,
              goodput=disagg_goodput(prefill, decode, hw, link, args.ttft_slo, args.tpot_slo, _workload(args)))
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.disagg import plot_disagg_run
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.disagg.viz import plot_disagg_run
 
         save_figure(plot_disagg_run(res, args.ttft_slo, args.tpot_slo,
                                     f"{args.prefill} prefill + {args.decode} decode, {args.rate:g} req/s"), args.plot)
@@ -77,14 +71,13 @@ def _disagg(args: argparse.Namespace) -> int:
 
 
 def _real(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.serving.disagg_real import run_pair
+    from mlsys_kit.disagg.real import run_pair
 
     d = run_pair(args.requests if args.requests_given else REAL_PAIR.requests,
                  args.rate if args.rate_given else REAL_PAIR.rate, args.prompt_len, args.output_len, args.preset, args.seed)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.disagg import plot_real_pair
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.disagg.viz import plot_real_pair
 
         save_figure(plot_real_pair(d), args.plot)
     if args.json:
@@ -98,16 +91,13 @@ def _real(args: argparse.Namespace) -> int:
 
 
 def _place(args: argparse.Namespace) -> int:
-    from mlsys_kit.common import emit_json
-    from mlsys_kit.serving.placement import search_placement
-
     out = search_placement(args.devices, _hw(args), _link(args), args.ttft_slo, args.tpot_slo, _workload(args),
                            tuple(args.tps))
     out.update(ttft_slo=args.ttft_slo, tpot_slo=args.tpot_slo, link_gbps=args.link_gbps, model=args.model,
                device=args.device, requests=args.requests)
     if args.plot:
-        from mlsys_kit.viz import save_figure
-        from mlsys_kit.viz.disagg import plot_placements
+        from mlsys_kit.viz.figure import save_figure
+        from mlsys_kit.disagg.viz import plot_placements
 
         save_figure(plot_placements(out), args.plot)
     if args.json:

@@ -11,8 +11,10 @@ from typing import Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mlsys_kit.memory.chain import build_chain
 from mlsys_kit.memory.config import MEMORY
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.memory.policies import POLICIES, plan
+from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
 
 POLICY_COLOURS = {"all": "#4C72B0", "every-k": "#8172B3", "sqrt": "#937860", "optimal": "#55A868",
                   "offload": "#DD8452", "hybrid": "#C44E52"}
@@ -164,10 +166,6 @@ def memory_explorer(preset: str = MEMORY.plan_preset, batch: int = MEMORY.plan_b
     and the model; memory over the step for every policy and their recompute/stall cost redraw
     at once. Returns an ipywidgets box (display it)."""
     import ipywidgets as w
-
-    from mlsys_kit.memory.cli import build_chain
-    from mlsys_kit.memory.policies import POLICIES, plan
-    from mlsys_kit.viz import figure_png
 
     style = {"description_width": "initial"}
     budget = w.FloatSlider(value=budget_gb, min=1, max=40, step=0.5, description="budget (GB)",

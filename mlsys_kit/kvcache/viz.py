@@ -18,8 +18,12 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from mlsys_kit.common import ceil_div
+from mlsys_kit.kvcache.accounting import waste_report
 from mlsys_kit.kvcache.block_table import BlockManager
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.kvcache.config import KVCACHE as C
+from mlsys_kit.kvcache.scenario import EVENTS, replay
+from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
 
 _SEQ_COLOURS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
                 "#CCB974", "#64B5CD", "#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02"]
@@ -39,7 +43,7 @@ def block_grid_image(manager: BlockManager, columns: int = 16) -> tuple[np.ndarr
     """RGB image [rows, columns * block_size] of the pool and (row, col, refcount) of shared blocks."""
     alloc, B = manager.allocator, manager.block_size
     n = alloc.num_blocks
-    rows = -(-n // columns)
+    rows = ceil_div(n, columns)
     img = np.ones((rows, columns * B, 3))
     fill = np.zeros(n, dtype=int)
     colour = np.tile(_FREE, (n, 1))
@@ -85,7 +89,7 @@ def draw_block_grid(ax: Axes, manager: BlockManager, columns: int = 16, title: s
 
 def block_grid_figure(manager: BlockManager, columns: int = 16, title: str | None = None) -> Figure:
     """The physical block pool coloured by owning sequence; 'xN' marks a block shared by N."""
-    rows = -(-manager.allocator.num_blocks // columns)
+    rows = ceil_div(manager.allocator.num_blocks, columns)
     fig = new_figure(8.0, 0.5 + 0.45 * rows)
     draw_block_grid(fig.add_subplot(), manager, columns, title)
     return fig
@@ -137,15 +141,13 @@ STATIC_MAX_LEN = 128  # what a static system would reserve per request in the sc
 def timeline_figure(steps: int, block_size: int, columns: int = 16) -> tuple[Figure, list[str], dict]:
     """Block pool after ``steps`` events of the scripted timeline, next to the memory it takes
     under static reservation vs paging. Returns (figure, event log, numbers)."""
-    from mlsys_kit.kvcache.scenario import EVENTS, replay
-
     mgr, log = replay(steps, block_size)
     alloc = mgr.allocator
     tokens = sum(mgr.num_tokens(s) for s in mgr.seq_ids())
     numbers = {"live_sequences": len(mgr.seq_ids()), "tokens": tokens,
                "static_slots": STATIC_MAX_LEN * len(mgr.seq_ids()), "paged_slots": alloc.num_used * block_size,
                "shared_blocks": sum(alloc.refcount(b) > 1 for b in range(alloc.num_blocks))}
-    rows = -(-alloc.num_blocks // columns)
+    rows = ceil_div(alloc.num_blocks, columns)
     # a fixed layout, not the constrained one: the widget redraws this on every slider move
     fig = Figure(figsize=(9.5, max(2.6, 0.9 + 0.32 * rows)))
     fig.subplots_adjust(left=0.01, right=0.97, top=0.9, bottom=0.08, wspace=0.45)
@@ -166,11 +168,6 @@ def timeline_figure(steps: int, block_size: int, columns: int = 16) -> tuple[Fig
 def kv_cache_explorer():
     """Lecture widget: step through arrive / decode / fork / finish, change the block size."""
     import ipywidgets as w
-
-    from mlsys_kit.kvcache.accounting import waste_report
-    from mlsys_kit.kvcache.config import KVCACHE as C
-    from mlsys_kit.kvcache.scenario import EVENTS
-    from mlsys_kit.viz import figure_png
 
     step = w.IntSlider(value=C.widget_step, min=0, max=len(EVENTS), description="event")
     play = w.Play(value=C.widget_step, min=0, max=len(EVENTS), interval=900, description="play")

@@ -17,7 +17,7 @@ Mooncake (Qin et al., FAST'25):
   would reach the decode pool from the requests already accepted (the outputs' lengths are
   taken as known: an oracle Mooncake replaces with a predictor).
 
-A rejected request counts as an SLO miss in :func:`~mlsys_kit.serving.disagg.slo_attainment`.
+A rejected request counts as an SLO miss in :func:`~mlsys_kit.disagg.simulate.slo_attainment`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from collections import OrderedDict
 from typing import Any, Sequence
 
 from mlsys_kit.checks import nonneg_int, one_of, positive_int
-from mlsys_kit.serving.disagg import DisaggResult, Hardware, Link, Pool, simulate_disagg
+from mlsys_kit.disagg.simulate import DisaggResult, Hardware, Link, Pool, simulate_disagg
+from mlsys_kit.serving.metrics import meets_slo
 from mlsys_kit.serving.sequence import REJECTED, Seq
 from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
@@ -55,7 +56,7 @@ def plan_prefix_reuse(requests: Sequence[Request], prefix_ids: Sequence[int], pr
     """Decide, per request in arrival order (round-robin instances), how many prompt tokens are
     recomputed, reused locally, or fetched from the pool; a fetch delays the prefill by the
     transfer. Returns ``compute_tokens``, ``ready``, ``instance`` (for
-    :func:`~mlsys_kit.serving.disagg.simulate_disagg`) and the token counters."""
+    :func:`~mlsys_kit.disagg.simulate.simulate_disagg`) and the token counters."""
     one_of("reuse mode", mode, REUSE_MODES)
     positive_int("instances", instances)
     nonneg_int("local_capacity", local_capacity)
@@ -127,8 +128,6 @@ def simulate_mooncake(requests: Sequence[Request], prefill: Pool, decode: Pool, 
     over ALL requests (rejected ones never finish) and the counters: rejected, tokens
     recomputed / reused / transferred, and ``wasted_prefill_tokens`` (prefilled for requests
     that then missed an SLO)."""
-    from mlsys_kit.serving.metrics import meets_slo
-
     drop = early_reject(requests, prefill, decode, hw, link, ttft_slo, tpot_slo) if reject else set()
     keep = [i for i in range(len(requests)) if i not in drop]
     sub = [requests[i] for i in keep]

@@ -1,6 +1,6 @@
 """The Gantt chart as one image: the lecture widget's fast path.
 
-What it speeds up: :func:`mlsys_kit.viz.pipeline.draw_gantt` (the one renderer) draws every bar
+What it speeds up: :func:`mlsys_kit.pipeline.viz.draw_gantt` (the one renderer) draws every bar
 and microbatch number as matplotlib artists, about 0.6-0.8 s for a p=8, m=32 schedule on the
 course machine. Here the bars and numbers (a 3x5 bitmap font) are painted into one RGB array
 with numpy and shown with a single ``imshow``: ~3x faster, which keeps the pipeline widget's
@@ -9,7 +9,7 @@ update under 200 ms (``benchmarks/pipeline_demo_update.py``).
 Proof that it shows the same chart: ``tests/pipeline/test_pipeline_viz.py`` checks, on every
 schedule, that each bar's pixels have its action's colour on its rank's row over its time span,
 that idle time stays white, and that :func:`fast_figure` and
-:func:`~mlsys_kit.viz.pipeline.gantt_figure` share axes (ranks, time span, legend).
+:func:`~mlsys_kit.pipeline.viz.gantt_figure` share axes (ranks, time span, legend).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from mlsys_kit.pipeline.simulate import Event
-from mlsys_kit.viz import PALETTE
-from mlsys_kit.viz.pipeline import _legend_and_title, draw_memory
+from mlsys_kit.pipeline.viz import draw_memory, legend_and_title
+from mlsys_kit.viz.figure import PALETTE
 
 # 3x5 bitmap digits for the raster Gantt (row-major, "1" = ink)
 _DIGITS = ["111101101101111", "010110010010111", "111001111100111", "111001111001111", "101101111001001",
@@ -80,7 +80,7 @@ def draw_gantt_fast(ax: Axes, events: Sequence[Event], num_ranks: int, title: st
               interpolation="nearest")
     ax.set_yticks(range(num_ranks), [f"rank {r}" for r in range(num_ranks - 1, -1, -1)])
     ax.set_xlabel(unit)
-    _legend_and_title(ax, events, title)
+    legend_and_title(ax, events, title)
 
 
 def fast_figure(events: Sequence[Event], num_ranks: int, title: str,

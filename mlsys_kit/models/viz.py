@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlsys_kit.models import costs
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
 
 GB = 1e9
 
@@ -51,8 +51,6 @@ def costs_explorer(preset: str = "opt-13b", device: str = "a100-40gb"):
     """The lecture widget: pick a model, a card, a request length and a precision; the memory
     bars and the roofline redraw at once. Returns an ipywidgets box (display it)."""
     import ipywidgets as w
-
-    from mlsys_kit.viz import figure_png
 
     model = w.Dropdown(options=sorted(costs.PRESETS), value=preset, description="model")
     card = w.Dropdown(options=sorted(costs.DEVICES), value=device, description="device")

@@ -8,8 +8,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mlsys_kit.serving.config import DISAGG
-from mlsys_kit.viz import PALETTE, new_figure
+from mlsys_kit.checks import positive_int
+from mlsys_kit.disagg.config import DISAGG
+from mlsys_kit.disagg.placement import chatbot_workload, roofline_hardware
+from mlsys_kit.disagg.simulate import Link, Pool, pools_and_link, queue_lengths, simulate_colocated, simulate_disagg
+from mlsys_kit.viz.figure import PALETTE, new_figure
 
 SYSTEM_COLORS = {"disaggregated": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
 QUEUE_COLORS = {"prefill": PALETTE["B"], "transfer": PALETTE["BW"], "decode": PALETTE["F"]}
@@ -33,7 +36,7 @@ def draw_attainment(ax: Any, curves: Mapping[str, Sequence[tuple[float, float]]]
 
 
 def draw_queues(ax: Any, queues: Mapping[str, Sequence[float]]) -> None:
-    """The output of :func:`~mlsys_kit.serving.disagg.queue_lengths`."""
+    """The output of :func:`~mlsys_kit.disagg.simulate.queue_lengths`."""
     for key in ("prefill", "transfer", "decode"):
         ax.plot(queues["time"], queues[key], lw=1, label=key, color=QUEUE_COLORS[key])
     ax.set_xlabel("time (s)")
@@ -56,8 +59,6 @@ def plot_attainment_vs_rate(curves: Mapping[str, Sequence[tuple[float, float]]],
 def plot_disagg_run(res: Any, ttft_slo: float | None, tpot_slo: float | None, title: str = "") -> Figure:
     """One run: the queues of both pools over time, and each request's TTFT against its TPOT
     with the SLO box (a request inside it met both)."""
-    from mlsys_kit.serving.disagg import queue_lengths
-
     done = [s for s in res.seqs if s.finish_time is not None]
     if not done:
         raise ValueError("no request finished: nothing to plot")
@@ -125,20 +126,15 @@ class _Curves:
 def disagg_explorer(requests: int = 150, seed: int = DISAGG.seed, devices: int = DISAGG.prefill + DISAGG.decode):
     """The lecture widget: SLO attainment against the rate per device for colocated vLLM and
     disaggregated serving on the same ``devices`` (default 2 prefill + 1 decode instances,
-    OPT-13B roofline on A100: :data:`~mlsys_kit.serving.config.DISAGG`), with TTFT/TPOT SLO
+    OPT-13B roofline on A100: :data:`~mlsys_kit.disagg.config.DISAGG`), with TTFT/TPOT SLO
     sliders, the link's speed, and the two pools' queues at a chosen rate. Every run is
     simulated once up front; a slider move only recounts and redraws."""
     import ipywidgets as w
-
-    from mlsys_kit.checks import positive_int
 
     c = DISAGG
     positive_int("requests", requests)
     if positive_int("devices", devices) <= c.decode:
         raise ValueError(f"devices must be > {c.decode} (the decode instances) to leave room for prefill: got {devices}")
-    from mlsys_kit.serving.disagg import Link, Pool, pools_and_link, queue_lengths, simulate_colocated, simulate_disagg
-    from mlsys_kit.serving.placement import chatbot_workload, roofline_hardware
-    from mlsys_kit.viz import figure_png
 
     hw = roofline_hardware(c.model, c.device)
     prefill, decode, _ = pools_and_link(c.replace(prefill=devices - c.decode))

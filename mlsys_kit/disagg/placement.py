@@ -6,7 +6,7 @@ systems by **goodput per device** (cost). Section 4 (Algorithm 1, "high node-aff
 placement) searches, with a simulator, the parallelism of each phase and how many instances of
 each to run. Here the search is exhaustive over every split of N devices into
 ``instances * tp`` prefill devices and ``instances * tp`` decode devices, each candidate
-measured by simulating (:mod:`mlsys_kit.serving.disagg`) at increasing rates; the colocated
+measured by simulating (:mod:`mlsys_kit.disagg.simulate`) at increasing rates; the colocated
 baseline gets the same devices and its own best tp.
 
 The cost model is a roofline of the model on the device (:func:`roofline_hardware`): an
@@ -22,14 +22,14 @@ import itertools
 from typing import Any, Callable, Sequence
 
 from mlsys_kit.checks import fraction, positive_int, positive_number
+from mlsys_kit.disagg.config import DISAGG
+from mlsys_kit.disagg.simulate import Hardware, Link, Pool, simulate_colocated, simulate_disagg, slo_attainment
 from mlsys_kit.models import costs
-from mlsys_kit.serving.config import DISAGG
-from mlsys_kit.serving.disagg import Hardware, Link, Pool, simulate_colocated, simulate_disagg, slo_attainment
 from mlsys_kit.serving.simulator import CostModel
 from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
 # DistServe section 6.1 / Table 1 as we read it: the chatbot workload (ShareGPT) on OPT-13B
-# with a 0.25 s TTFT and a 0.1 s TPOT objective, 90 % attainment (serving/config.py's DISAGG).
+# with a 0.25 s TTFT and a 0.1 s TPOT objective, 90 % attainment (disagg/config.py's DISAGG).
 CHATBOT_SLO = {"ttft": DISAGG.ttft_slo, "tpot": DISAGG.tpot_slo}
 TARGET = DISAGG.target
 
