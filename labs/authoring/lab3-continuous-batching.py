@@ -381,6 +381,13 @@ batch = []
 schedule_prefills(sched, batch, taken=0)
 assert [(s.rid, n) for s, n in batch] == [(0, 8)] and sched.running == [a, b], [(s.rid, n) for s, n in batch]
 assert a.num_preemptions == 0 and b.num_preemptions == 0 and len(sched.waiting) == 0
+kv = SimKV(8, 4)  # one token of budget is left for the second prefill: it still gets a chunk of 1
+sched = LabScheduler(kv, token_budget=5)
+a, b = running_seq(kv, 0, 8, 3, computed=4), running_seq(kv, 1, 12, 3, computed=4)
+sched.running = [a, b]
+batch = []
+schedule_prefills(sched, batch, taken=0)
+assert [(s.rid, n) for s, n in batch] == [(0, 4), (1, 1)], [(s.rid, n) for s, n in batch]
 kv = SimKV(3, 4)  # the newer request is already in this batch (a decode): it may not be preempted
 sched = LabScheduler(kv)
 a, d = running_seq(kv, 0, 12, 3, computed=4), running_seq(kv, 1, 4, 5, generated=1)
