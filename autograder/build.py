@@ -277,6 +277,9 @@ def to_notebook(lab: LabSource) -> nbformat.NotebookNode:
             cell.metadata["nbgrader"] = _nbgrader(c.id, grade=False, solution=True, locked=False)
         elif c.kind == "test":
             cell.metadata["nbgrader"] = _nbgrader(c.id, grade=True, solution=False, locked=True, points=c.points)
+            # JupyterLab's Run All goes on past a cell with this tag: a failing test does not stop the
+            # locked helper cells below it from running (a later test needs them)
+            cell.metadata["tags"] = ["raises-exception"]
         elif c.kind == "answer":
             cell.metadata["nbgrader"] = _nbgrader(c.id, grade=True, solution=True, locked=False, points=c.points)
         elif c.kind == "rubric":

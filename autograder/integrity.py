@@ -230,8 +230,10 @@ def repair(nb, source, release) -> list[str]:
         cells.insert(pos, fresh)
         present.add(g)
         restored.append((_kind(rel_meta[g]), g))
+    rubrics = {_gid(c) for c in source.cells if is_rubric(c)}
     for kind, g in restored:
-        notes.append(f"{kind} cell {g!r} was deleted: the instructor's version was put back and graded")
+        if g not in rubrics:  # a rubric is not in the student's version at all (DropRubrics)
+            notes.append(f"{kind} cell {g!r} was deleted: the instructor's version was put back and graded")
 
     # edited instructor cells: nbgrader's OverwriteCells restores them; say so
     for c in cells:
@@ -468,3 +470,18 @@ class SettleRubrics(NbGraderPreprocessor):
                     g.auto_score, g.needs_manual_grade = 0.0, False
             gb.db.commit()
         return nb, resources
+
+
+class DropRubrics(NbGraderPreprocessor):
+    """nbgrader generate_assignment, last: a design question's rubric (an nbgrader task cell worth
+    0 points, saved in the gradebook by then) is left out of the student's version, where an empty
+    locked cell would look like a second answer box. Autograde puts it back from the source
+    (``RepairFromSource``), so the formgrader shows it under the answer it grades."""
+
+    def preprocess(self, nb, resources):
+        nb.cells = [c for c in nb.cells if not is_rubric(c)]
+        return nb, resources
+
+
+def is_rubric(cell) -> bool:
+    return cell.get("metadata", {}).get("mlsys_grade", {}).get("kind") == "rubric"

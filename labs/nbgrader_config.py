@@ -17,6 +17,18 @@ os.makedirs(c.Exchange.root, exist_ok=True)
 # from the release and restored from the gradebook at autograde time.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
+# The student's version: nbgrader's own steps, then the design questions' rubrics left out (they are
+# saved in the gradebook by then, and autograde puts them back for the formgrader)
+from nbgrader.preprocessors import (CheckCellMetadata as _Check, ClearHiddenTests as _Hidden,  # noqa: E402
+                                    ClearMarkScheme as _Scheme, ClearOutput as _Out, ClearSolutions as _Sol,
+                                    ComputeChecksums as _Sums, IncludeHeaderFooter as _Header,
+                                    InstantiateTests as _Instantiate, LockCells as _Lock, SaveCells as _Save)
+
+from autograder.integrity import DropRubrics  # noqa: E402
+
+c.GenerateAssignment.preprocessors = [_Header, _Instantiate, _Lock, _Sol, _Out, _Check, _Sums, _Save, _Hidden, _Scheme,
+                                      _Sums, _Check, DropRubrics]
+
 # Grading limits (per cell, seconds). A cell that runs past its limit is interrupted and the
 # rest of the notebook still runs; mlsys-grade also bounds the whole notebook.
 c.Execute.timeout = 60
