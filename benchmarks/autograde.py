@@ -51,7 +51,7 @@ def old_package(tmp: Path) -> Path:
     return tmp
 
 
-def course_with(n: int, tmp: Path, design: str) -> Course:
+def course_with(n: int, tmp: Path, design: str, lab: str = LAB) -> Course:
     config = (ROOT / "labs" / "nbgrader_config.py").read_text()
     if design == "old":
         old = old_package(tmp / "old")
@@ -63,25 +63,33 @@ def course_with(n: int, tmp: Path, design: str) -> Course:
     course_root = tmp / "course"
     course_root.mkdir()
     (course_root / "nbgrader_config.py").write_text(config)
-    shutil.copytree(ROOT / "labs" / "source" / LAB, course_root / "source" / LAB)
+    shutil.copytree(ROOT / "labs" / "source" / lab, course_root / "source" / lab)
     course = Course(course_root)
-    release = course.generate_assignment(LAB)
-    solved = solution_submission(course.source_notebook(LAB), release)
+    release = course.generate_assignment(lab)
+    solved = solution_submission(course.source_notebook(lab), release)
     for i in range(n):
-        dest = course.submitted_notebook(LAB, f"student{i:03d}")
+        dest = course.submitted_notebook(lab, f"student{i:03d}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(solved, dest)
     return course
 
 
-def timed(design: str, n: int, jobs: int) -> float:
+def autograded_max(lab: str) -> float:
+    """The lab's autograded maximum: its points less those of answers graded by hand."""
+    nb = nbformat.read(ROOT / "labs" / "source" / lab / f"{lab}.ipynb", as_version=4)
+    return sum(float(c.metadata["nbgrader"].get("points", 0)) for c in nb.cells
+               if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+
+
+def timed(design: str, n: int, jobs: int, lab: str = LAB) -> float:
     with tempfile.TemporaryDirectory(prefix=f"bench-{design}-") as tmp:
-        course = course_with(n, Path(tmp), design)
+        course = course_with(n, Path(tmp), design, lab)
         t0 = time.perf_counter()
-        summary = autograde(course, LAB, jobs=jobs, progress=lambda m: print(m, file=sys.stderr))
+        summary = autograde(course, lab, jobs=jobs, progress=lambda m: print(m, file=sys.stderr))
         seconds = time.perf_counter() - t0
         scores = [r["score"] for r in summary["results"]]
-        assert summary["graded"] == n and all(s == 12 for s in scores), (design, summary["errors"], scores)
+        want = autograded_max(lab)
+        assert summary["graded"] == n and all(s == want for s in scores), (design, summary["errors"], scores, want)
         return seconds
 
 
