@@ -12,12 +12,14 @@ cells, saves the grades to its gradebook and makes the feedback. The cells run i
 
 The sandbox (Linux, util-linux ``unshare``):
 
-* new mount, PID and network namespaces (plus a user namespace when the grader is not root);
-  every mount read-only, ``/sys`` and ``/proc/sys`` included; the course folder and the
-  repository checkout covered by empty tmpfs, with only the Python environment, the
-  ``mlsys_kit`` package and the runner's two files put back (read-only): no ``labs/``, no
-  grader file, no mutant; a private ``/tmp`` (the working folder, HOME, TMPDIR: the notebook's
-  data files only) and a private ``/dev/shm``; loopback network only;
+* new mount, PID, network, IPC and UTS namespaces (plus a user namespace when the grader is not
+  root); its file system is built from nothing (``autograder.sandbox_setup``): a fresh tmpfs root
+  holding the interpreter and the environment, ``/usr``, a minimal ``/etc`` and ``/dev``, its own
+  ``/proc``, the lab's filtered ``mlsys_kit`` (``autograder.sandbox_kit``: the reference and
+  whatever imports it are absent) and the runner's three files, all read-only; a private ``/tmp``
+  (the working folder, HOME, TMPDIR: the notebook's data files only) and ``/dev/shm``; nothing
+  else of the machine (no course folder, checkout, home folder, grader file or mutant); loopback
+  network only; SysV IPC objects, POSIX message queues and the host name die with it;
 * student code runs as uid/gid 65534 in a nested user namespace mapped to a non-root uid, with
   no capabilities, and inherits no file descriptor but its end of the channel (0-2 are
   /dev/null);
@@ -55,6 +57,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from autograder import channel
 from autograder.course import _die_with_parent
 from autograder.judge import Judge, SandboxLost, Session
+from autograder.sandbox_kit import kit_dir, kit_files
 from autograder.sandbox_setup import STUDENT_UID, WORK
 
 FLAGS_FILE = ".mlsys-grade.json"
@@ -75,7 +78,7 @@ def isolation_available() -> bool:
 
 def _unshare_prefix() -> list[str]:
     user = [] if os.getuid() == 0 else ["--user", "--map-root-user"]
-    return ["unshare", *user, "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child"]
+    return ["unshare", *user, "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--mount-proc", "--kill-child"]
 
 
 class SandboxError(RuntimeError):
@@ -142,7 +145,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         lab_code = [c.source for c in source_nb.cells if c.cell_type == "code"]
         notes += check_submission([(gid, code) for _, kind, gid, code in plan if kind == "student"], reference,
                                   lab_code)
-        outputs, more = self.grade(plan, workdir, course_root)
+        outputs, more = self.grade(plan, workdir, course_root, reference)
         notes += more
         fatal = outputs.pop("fatal", None)
         for i, outs in outputs.items():
@@ -154,9 +157,13 @@ class SandboxedExecute(NbGraderPreprocessor):
         return nb, resources
 
     # ---- one submission ---------------------------------------------------------------------
-    def grade(self, plan, workdir: Path, course_root: Path) -> tuple[dict, list[str]]:
+    def grade(self, plan, workdir: Path, course_root: Path, reference=()) -> tuple[dict, list[str]]:
         notes: list[str] = []
         isolate = self.isolate and isolation_available()
+        try:  # the kit the sandbox holds: without the lab's reference and what imports it
+            kit = {"path": str(kit_dir()), "files": kit_files(reference)} if isolate else None
+        except (ImportError, ValueError) as exc:
+            raise SandboxError(f"the sandbox's copy of mlsys_kit cannot be made: {exc}") from exc
         if self.isolate and not isolate:
             notes.append("isolation unavailable on this machine: the notebook ran with limits only")
         if isolate and any(course_root == p or course_root in p.parents for p in (Path(sys.prefix).resolve(), REPO / "mlsys_kit")):
@@ -169,7 +176,8 @@ class SandboxedExecute(NbGraderPreprocessor):
         host_work = None if isolate else Path(tempfile.mkdtemp(prefix="mlsys-sbx-"))
         cgroup = _pids_cgroup(self.max_processes) if isolate else None
         cfg = {"course_root": str(course_root), "workdir": str(workdir), "data": data, "isolate": isolate,
-               "work": WORK if isolate else str(host_work), "repo": str(REPO), "root": os.getuid() == 0}
+               "work": WORK if isolate else str(host_work), "repo": str(REPO), "root": os.getuid() == 0,
+               "kit": kit}
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "TZ")}
         env.update(MPLBACKEND="Agg", HOME=cfg["work"], TMPDIR=cfg["work"], IPYTHONDIR=cfg["work"] + "/.ipython",
                    PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0", PYTHONPATH=str(REPO),
