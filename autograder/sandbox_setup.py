@@ -49,7 +49,7 @@ STAGE = "/tmp"  # where the new root is mounted before pivot_root (in this mount
 PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
 HOSTS = f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-NSSWITCH = "passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n"
+NSSWITCH = "".join(f"{db}: files\n" for db in ("passwd", "group", "shadow", "hosts", "networks", "protocols", "services"))
 PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203, "ppc64": 203, "s390x": 217}
 
 
@@ -212,8 +212,9 @@ def build_root(cfg: dict) -> None:
         elif os.path.isdir(p):
             place(p, "bind", None)
     place("/usr", "bind", None)
-    envs = [sys.base_prefix, sys.prefix] + ([os.path.join(repo, ".venv")] if os.path.isdir(os.path.join(repo, ".venv"))
-                                            else [])
+    envs = [sys.base_prefix, sys.prefix]
+    if os.path.realpath(os.path.join(repo, ".venv")) == os.path.realpath(sys.prefix):
+        envs.append(os.path.join(repo, ".venv"))  # the checkout's .venv, when it is the environment
     for p in dict.fromkeys(os.path.abspath(e) for e in envs):
         place(p, "bind", None)
     place(kit_path, "tree", kit)
