@@ -33,8 +33,6 @@ import ctypes
 import fcntl
 import json
 import os
-import platform
-import socket
 import struct
 import sys
 from pathlib import Path
@@ -99,7 +97,7 @@ def _pivot_into(root: str) -> None:
     """Make ``root`` (a mount point) the root of this mount namespace and detach the old root:
     nothing of the machine stays reachable, not even by ``..`` or a leftover mount."""
     os.chdir(root)
-    nr = PIVOT_ROOT.get(platform.machine())
+    nr = PIVOT_ROOT.get(os.uname().machine)
     if nr is not None and _c().syscall(ctypes.c_long(nr), b".", b".") == 0:
         # pivot_root(".", "."): the old root is stacked on the new one; detaching it leaves the new one
         _check(_c().umount2(b".", MNT_DETACH), "detach the old root")
@@ -111,10 +109,15 @@ def _pivot_into(root: str) -> None:
 
 def _loopback_up() -> None:
     """``ip link set lo up`` without a program: torch.distributed (gloo on 127.0.0.1) works offline."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    fd = _c().socket(2, 2, 0)  # AF_INET, SOCK_DGRAM (the socket module costs milliseconds to import)
+    if fd < 0:
+        _check(-1, "socket")
+    try:
         req = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), 0x8913, req))[1]  # SIOCGIFFLAGS
-        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sH22x", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
+        flags = struct.unpack("16sH22x", fcntl.ioctl(fd, 0x8913, req))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(fd, 0x8914, struct.pack("16sH22x", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
+    finally:
+        os.close(fd)
 
 
 # ---- what the new root holds, read from the machine before anything is mounted -----------------
@@ -158,9 +161,27 @@ def _read_tree(src: str, files: list[str]) -> dict[str, bytes]:
     for rel in files:
         if rel.startswith("/") or ".." in rel.split("/"):
             raise ValueError(f"bad kit path {rel!r}")
-        with open(os.path.join(src, rel), "rb") as f:
-            out[rel] = f.read()
+        fd = os.open(os.path.join(src, rel), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            out[rel] = os.read(fd, os.fstat(fd).st_size + 1)
+        finally:
+            os.close(fd)
     return out
+
+
+def _write_tree(dest: str, files: dict[str, bytes]) -> None:
+    made = {dest}
+    for rel, blob in files.items():
+        path = os.path.join(dest, rel)
+        parent = os.path.dirname(path)
+        if parent not in made:
+            os.makedirs(parent, 0o755, exist_ok=True)
+            made.add(parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, blob)
+        finally:
+            os.close(fd)
 
 
 def _etc() -> dict[str, object]:
@@ -267,22 +288,16 @@ def build_root(cfg: dict) -> None:
             os.close(fds[real])
         elif kind == "tree":
             _tmpfs(at(real), "size=64m,mode=0755")
-            for rel, blob in what.items():
-                target = Path(at(real), rel)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(blob)
+            _write_tree(at(real), what)
             _read_only(at(real))
         elif kind == "empty" and os.path.isdir(at(real)) and not os.path.islink(at(real)):
             _tmpfs(at(real), "size=4k,mode=0555")
             _read_only(at(real))
     os.mkdir(at("/etc"))
     for name, blob in etc.items():
-        target = Path(at("/etc"), name)
-        target.parent.mkdir(exist_ok=True)
         if isinstance(blob, tuple):
-            os.symlink(blob[1], target)
-        else:
-            target.write_bytes(blob)
+            os.symlink(blob[1], at("/etc/" + name))
+    _write_tree(at("/etc"), {name: blob for name, blob in etc.items() if not isinstance(blob, tuple)})
     _read_only(root)
     _pivot_into(root)
 
