@@ -474,7 +474,8 @@ print("kit modules loaded:", sum(n.startswith("mlsys_kit") for n in sys.modules)
 want = "mlsys_kit.models." + "costs"
 if want in sys.modules:
     return _wrap(sys.modules[want])
-for obj in [v for m in list(sys.modules.values()) for v in list(getattr(m, "__dict__", {}).values())] + gc.get_objects():
+found = [v for m in list(sys.modules.values()) for v in list(getattr(m, "__dict__", {}).values())]
+for obj in found + gc.get_objects():
     try:
         if getattr(obj, "__name__", None) == want:
             return _wrap(obj)
