@@ -183,14 +183,20 @@ class SandboxedExecute(NbGraderPreprocessor):
                    PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0", PYTHONPATH=str(REPO),
                    MLSYS_CHANNEL_FD=str(theirs.fileno()), MLSYS_CELL_SECONDS=str(self.timeout),
                    MLSYS_REQUEST_SECONDS=str(self.timeout), MLSYS_OUTPUT_BYTES=str(self.max_output_kb * 1024))
-        setup = [sys.executable, "-m", "autograder.sandbox_setup", json.dumps(cfg)]
+        setup = [sys.executable, "-m", "autograder.sandbox_setup", "-"]  # the config on stdin: argv (the
+        # sandbox's /proc/1/cmdline, readable inside) names nothing
         cmd = _unshare_prefix() + setup if isolate else setup
         limits = Limits(self.cpu_seconds, self.memory_mb, self.max_processes, self.max_file_mb, cgroup)
         deadline = time.monotonic() + self.notebook_timeout
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
                                 cwd="/", env=env, start_new_session=True, pass_fds=(theirs.fileno(),),
                                 preexec_fn=limits.apply)
         theirs.close()
+        try:
+            proc.stdin.write(json.dumps(cfg).encode())
+            proc.stdin.close()
+        except OSError:
+            pass  # it died at once: the session below reports it
         session = Session(mine, request_seconds=self.timeout, grace=max(5.0, self.timeout / 2), deadline=deadline,
                           max_total=self.max_channel_mb << 20)
         judge = Judge(session, test_seconds=max(self.timeout, 1) * 10)

@@ -1,6 +1,7 @@
 """Inside the sandbox, before any student code: an empty root, then the runner, unprivileged.
 
-Run by ``autograder.sandbox`` as ``python -m autograder.sandbox_setup CONFIG`` inside fresh mount,
+Run by ``autograder.sandbox`` as ``python -m autograder.sandbox_setup -`` (the config, JSON, on stdin:
+the setup is the PID namespace's init, whose argv anyone inside can read) inside fresh mount,
 PID, network, IPC and UTS namespaces (and a user namespace when the grader is not root), as their
 root. It builds the sandbox's file system from nothing: a fresh tmpfs becomes the root
 (``pivot_root``; the machine's root is then detached, not merely covered), holding only
@@ -347,5 +348,16 @@ def setup_and_run(cfg: dict) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
+def _config() -> dict:
+    """The config: JSON on stdin (``-``, what the grader passes) or in argv; stdin becomes /dev/null."""
+    if sys.argv[1] != "-":
+        return json.loads(sys.argv[1])
+    cfg = json.loads(sys.stdin.buffer.read())
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(fd, 0)
+    os.close(fd)
+    return cfg
+
+
 if __name__ == "__main__":
-    setup_and_run(json.loads(sys.argv[1]))
+    setup_and_run(_config())

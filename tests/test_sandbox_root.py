@@ -367,7 +367,8 @@ for name in dropped:
         pass
 root = os.path.dirname(mlsys_kit.__file__)
 files = sorted(os.path.relpath(os.path.join(b, f), root) for b, _d, fs in os.walk(root) for f in fs)
-print("PROBE", json.dumps({{"found": found, "files": files, "where": root}}))
+init = open("/proc/1/cmdline").read().split(chr(0))[1:-1]  # the setup, the PID namespace's init
+print("PROBE", json.dumps({{"found": found, "files": files, "where": root, "init": init}}))
 '''
 
 
@@ -380,6 +381,7 @@ def test_in_the_sandbox_every_dropped_module_is_absent(lab, tmp_path):
     got = json.loads(text.split("PROBE ", 1)[1].splitlines()[0])
     assert got["found"] == [], got["found"]
     assert got["files"] == list(plan.keep) and got["where"] == str(kit_dir())
+    assert got["init"] == ["-m", "autograder.sandbox_setup", "-"]  # its config came on stdin: argv names nothing
 
 
 KNOWN_BROKEN = {  # a package whose __init__ imports the reference: the setup's import of it fails
