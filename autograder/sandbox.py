@@ -192,11 +192,11 @@ class SandboxedExecute(NbGraderPreprocessor):
                                 cwd="/", env=env, start_new_session=True, pass_fds=(theirs.fileno(),),
                                 preexec_fn=limits.apply)
         theirs.close()
-        try:
-            proc.stdin.write(json.dumps(cfg).encode())
-            proc.stdin.close()
-        except OSError:
-            pass  # it died at once: the session below reports it
+        for send in (lambda: proc.stdin.write(json.dumps(cfg).encode()), proc.stdin.close):
+            try:
+                send()
+            except OSError:
+                pass  # it died at once: the session below reports it
         session = Session(mine, request_seconds=self.timeout, grace=max(5.0, self.timeout / 2), deadline=deadline,
                           max_total=self.max_channel_mb << 20)
         judge = Judge(session, test_seconds=max(self.timeout, 1) * 10)
