@@ -62,7 +62,7 @@ class KitPlan:
     """What the filter decided for one reference list."""
 
     root: Path                      # the kit's folder (kit_dir())
-    reference: tuple[str, ...]      # the reference modules, as declared
+    reference: tuple[str, ...]      # the reference modules (sorted, without repeats)
     keep: tuple[str, ...]           # kept files, relative posix paths, sorted
     dropped: dict[str, str] = field(default_factory=dict)  # dropped module -> why (in words)
 
