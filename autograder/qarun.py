@@ -14,6 +14,13 @@ point is killed; the tests before the mutated cell cannot fail and still run, in
 later tests may use what they bound). Run as a subprocess (``python -m autograder.qarun``) so
 that no OpenMP thread pool of a parent (pytest) is forked.
 
+The student side sees the kit the sandbox holds: ``main`` copies ``mlsys_kit`` filtered for the
+lab's reference (``autograder.sandbox_kit``: the reference and what imports it left out) into a
+temporary folder, and each student-side process drops the kit modules it inherited and imports
+``mlsys_kit`` from that copy only (first on ``sys.path``, and a finder first on ``sys.meta_path``
+that refuses any ``mlsys_kit`` module found elsewhere, such as through the editable install's
+finder). A lab whose locked cells need its own reference fails QA, as it would fail grading.
+
 Branch coverage (coverage.py, branch mode) is measured on the solution regions only (what
 students write), under every test cell of the lab, visible and hidden. A line may be exempted
 with ``# qa: untested -- <reason>`` (coverage then excludes the line and the block it opens);
@@ -67,12 +74,65 @@ def plan_for(source_nb, answers: dict[str, str]) -> list:
 
 
 # ---- one variant: fork the student side, judge here -----------------------------------------
+_KIT_ROOT: list[str] = []  # the folder holding the filtered mlsys_kit (set by main)
+
+
+def prepare_kit(source_nb, dest: str) -> str:
+    """Copy mlsys_kit filtered for the lab's reference to ``dest`` (compiled there, so that each
+    student side loads it fast) and use it for every student side from now on."""
+    import compileall
+
+    from autograder.sandbox_kit import copy_kit
+
+    copy_kit(source_nb.metadata.get("mlsys_grade", {}).get("reference", []), Path(dest))
+    compileall.compile_dir(str(Path(dest) / "mlsys_kit"), quiet=2)
+    _KIT_ROOT[:] = [dest]
+    return dest
+
+
+class _KitOnly:
+    """A meta path finder, first: ``mlsys_kit`` and its modules come from the filtered copy or
+    not at all (a later finder, e.g. the editable install's, would find the whole kit)."""
+
+    def __init__(self, root: str):
+        self.root = os.path.join(root, "mlsys_kit")
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "mlsys_kit" and not name.startswith("mlsys_kit."):
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, [os.path.dirname(self.root)] if name == "mlsys_kit" else path)
+        where = (spec.origin or "") if spec is not None else ""
+        if spec is None or not os.path.abspath(where).startswith(self.root + os.sep):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return spec
+
+
+def _confine_kit(root: str) -> None:
+    """In the student side: forget the kit modules inherited from the parent, import the kit from
+    the filtered copy only, and check that this is where ``mlsys_kit`` now comes from."""
+    import importlib
+    import importlib.util
+
+    for name in [n for n in sys.modules if n == "mlsys_kit" or n.startswith("mlsys_kit.")]:
+        del sys.modules[name]
+    sys.path.insert(0, root)
+    sys.meta_path.insert(0, _KitOnly(root))
+    importlib.invalidate_caches()
+    spec = importlib.util.find_spec("mlsys_kit")
+    if spec is None or not (spec.origin or "").startswith(os.path.join(root, "mlsys_kit") + os.sep):
+        raise ImportError(f"the student side would import mlsys_kit from {spec and spec.origin}, not {root}")
+
+
 def _student_side(sock, cell_seconds: float, cov: dict | None) -> None:
     """In the forked child: serve the judge as the sandbox's runner does; never returns."""
     try:
         devnull = os.open(os.devnull, os.O_RDWR)
         for target in (0, 1, 2):
             os.dup2(devnull, target)
+        if _KIT_ROOT:
+            _confine_kit(_KIT_ROOT[0])
         cv = None
         if cov:
             import coverage
@@ -382,16 +442,18 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--variants must be at least 1: got {args.variants}")
     nb = nbformat.read(args.notebook, as_version=4)
     nb.metadata.setdefault("mlsys_grade", {}).setdefault("lab", Path(args.notebook).stem)
-    _warm(nb)
-    variants = qa_variants(nb, args.variants)
-    cov = coverage_run(nb, variants=variants)
-    out: dict[str, Any] = {"coverage": cov}
-    if not args.no_mutants:
-        eq = load_equivalents(Path(args.qa_file)) if args.qa_file else {}
-        baseline = {g for g, ok in cov["tests"].items() if ok}
-        out["automatic_mutants"] = automatic_mutants_report(nb, eq, baseline, args.sample,
-                                                            seed=Path(args.notebook).stem, jobs=args.jobs,
-                                                            variants=variants)
+    with tempfile.TemporaryDirectory(prefix="qa-kit-") as kit:
+        prepare_kit(nb, kit)  # the student side imports the kit the sandbox would hold
+        _warm(nb)
+        variants = qa_variants(nb, args.variants)
+        cov = coverage_run(nb, variants=variants)
+        out: dict[str, Any] = {"coverage": cov}
+        if not args.no_mutants:
+            eq = load_equivalents(Path(args.qa_file)) if args.qa_file else {}
+            baseline = {g for g, ok in cov["tests"].items() if ok}
+            out["automatic_mutants"] = automatic_mutants_report(nb, eq, baseline, args.sample,
+                                                                seed=Path(args.notebook).stem, jobs=args.jobs,
+                                                                variants=variants)
     json.dump(out, sys.stdout)
     print()
     return 0

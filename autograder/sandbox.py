@@ -15,12 +15,14 @@ cells, saves the grades to its gradebook and makes the feedback. The cells run i
 
 The sandbox (Linux, util-linux ``unshare``):
 
-* new mount, PID and network namespaces (plus a user namespace when the grader is not root);
-  every mount read-only, ``/sys`` and ``/proc/sys`` included; the course folder and the
-  repository checkout covered by empty tmpfs, with only the Python environment, the
-  ``mlsys_kit`` package and the runner's two files put back (read-only): no ``labs/``, no
-  grader file, no mutant; a private ``/tmp`` (the working folder, HOME, TMPDIR: the notebook's
-  data files only) and a private ``/dev/shm``; loopback network only;
+* new mount, PID, network, IPC and UTS namespaces (plus a user namespace when the grader is not
+  root); its file system is built from nothing (``autograder.sandbox_setup``): a fresh tmpfs root
+  holding the interpreter and the environment, ``/usr``, a minimal ``/etc`` and ``/dev``, its own
+  ``/proc``, the lab's filtered ``mlsys_kit`` (``autograder.sandbox_kit``: the reference and
+  whatever imports it are absent) and the runner's three files, all read-only; a private ``/tmp``
+  (the working folder, HOME, TMPDIR: the notebook's data files only) and ``/dev/shm``; nothing
+  else of the machine (no course folder, checkout, home folder, grader file or mutant); loopback
+  network only; SysV IPC objects, POSIX message queues and the host name die with it;
 * student code runs as uid/gid 65534 in a nested user namespace mapped to a non-root uid, with
   no capabilities, and inherits no file descriptor but its end of the channel (0-2 are
   /dev/null);
@@ -59,6 +61,7 @@ from autograder import channel
 from autograder.course import _die_with_parent, course_secret
 from autograder.differential import Variant
 from autograder.judge import Judge, PlanCell, SandboxLost, Session, drive, lab_answers
+from autograder.sandbox_kit import kit_dir, kit_files
 from autograder.sandbox_setup import STUDENT_UID, WORK
 
 FLAGS_FILE = ".mlsys-grade.json"
@@ -79,7 +82,7 @@ def isolation_available() -> bool:
 
 def _unshare_prefix() -> list[str]:
     user = [] if os.getuid() == 0 else ["--user", "--map-root-user"]
-    return ["unshare", *user, "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child"]
+    return ["unshare", *user, "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--mount-proc", "--kill-child"]
 
 
 class SandboxError(RuntimeError):
@@ -152,7 +155,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         lab_code = [c.source for c in source_nb.cells if c.cell_type == "code"]
         notes += check_submission([(c.gid, c.code) for c in plan if c.kind == "student"], reference, lab_code)
         variant = Variant(course_secret(course_root), info.get("assignment", ""), info.get("student", ""))
-        outputs, more = self.grade(plan, answers_of(source_nb), workdir, course_root, variant)
+        outputs, more = self.grade(plan, answers_of(source_nb), workdir, course_root, variant, reference)
         notes += more
         fatal = outputs.pop("fatal", None)
         for i, outs in outputs.items():
@@ -164,10 +167,14 @@ class SandboxedExecute(NbGraderPreprocessor):
         return nb, resources
 
     # ---- one submission ---------------------------------------------------------------------
-    def grade(self, plan, answers: list[str], workdir: Path, course_root: Path,
-              variant: Variant | None = None) -> tuple[dict, list[str]]:
+    def grade(self, plan, answers: list[str], workdir: Path, course_root: Path, variant: Variant | None = None,
+              reference=()) -> tuple[dict, list[str]]:
         notes: list[str] = []
         isolate = self.isolate and isolation_available()
+        try:  # the kit the sandbox holds: without the lab's reference and what imports it
+            kit = {"path": str(kit_dir()), "files": kit_files(reference)} if isolate else None
+        except (ImportError, ValueError) as exc:
+            raise SandboxError(f"the sandbox's copy of mlsys_kit cannot be made: {exc}") from exc
         if self.isolate and not isolate:
             notes.append("isolation unavailable on this machine: the notebook ran with limits only")
         if isolate and any(course_root == p or course_root in p.parents for p in (Path(sys.prefix).resolve(), REPO / "mlsys_kit")):
@@ -180,20 +187,27 @@ class SandboxedExecute(NbGraderPreprocessor):
         host_work = None if isolate else Path(tempfile.mkdtemp(prefix="mlsys-sbx-"))
         cgroup = _pids_cgroup(self.max_processes) if isolate else None
         cfg = {"course_root": str(course_root), "workdir": str(workdir), "data": data, "isolate": isolate,
-               "work": WORK if isolate else str(host_work), "repo": str(REPO), "root": os.getuid() == 0}
+               "work": WORK if isolate else str(host_work), "repo": str(REPO), "root": os.getuid() == 0,
+               "kit": kit}
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "TZ")}
         env.update(MPLBACKEND="Agg", HOME=cfg["work"], TMPDIR=cfg["work"], IPYTHONDIR=cfg["work"] + "/.ipython",
                    PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0", PYTHONPATH=str(REPO),
                    MLSYS_CHANNEL_FD=str(theirs.fileno()), MLSYS_CELL_SECONDS=str(self.timeout),
                    MLSYS_REQUEST_SECONDS=str(self.timeout), MLSYS_OUTPUT_BYTES=str(self.max_output_kb * 1024))
-        setup = [sys.executable, "-m", "autograder.sandbox_setup", json.dumps(cfg)]
+        setup = [sys.executable, "-m", "autograder.sandbox_setup", "-"]  # the config on stdin: argv (the
+        # sandbox's /proc/1/cmdline, readable inside) names nothing
         cmd = _unshare_prefix() + setup if isolate else setup
         limits = Limits(self.cpu_seconds, self.memory_mb, self.max_processes, self.max_file_mb, cgroup)
         deadline = time.monotonic() + self.notebook_timeout
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
                                 cwd="/", env=env, start_new_session=True, pass_fds=(theirs.fileno(),),
                                 preexec_fn=limits.apply)
         theirs.close()
+        for send in (lambda: proc.stdin.write(json.dumps(cfg).encode()), proc.stdin.close):
+            try:
+                send()
+            except OSError:
+                pass  # it died at once: the session below reports it
         session = Session(mine, request_seconds=self.timeout, grace=max(5.0, self.timeout / 2), deadline=deadline,
                           max_total=self.max_channel_mb << 20)
         judge = Judge(session, test_seconds=max(self.timeout, 1) * 10, answers=answers, variant=variant)

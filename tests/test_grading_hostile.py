@@ -150,15 +150,16 @@ def corpus(release, solved, course: Path, secret: Path) -> dict[str, tuple]:
                          "graded", 8, None),
         "always-equal-int": (cell(solved, "kv_bytes", SNEAKY_INT + "def kv_bytes_per_token(cfg):\n    return Sneaky(0)\n"),
                              "graded", 9, None),
-        # the reference implementation, four ways
+        # the reference implementation, four ways: it is absent from the sandbox (0 points), and the
+        # static check still flags the attempt (tests/test_sandbox_root.py takes the other routes)
         "reference-implementation": (cell(stub, "param_count", "from dataclasses import asdict\n"
                                           "from mlsys_kit.models import costs\ndef param_count(cfg):\n"
                                           "    return costs.param_count(costs.TransformerConfig(**asdict(cfg)))\n"),
-                                     "graded", 3, "uses the reference implementation mlsys_kit.models.costs"),
-        "reference-via-importlib": (cell(stub, "param_count", REF_IMPORTLIB), "graded", 3, "loads code by name"),
-        "reference-imported-in-function": (cell(stub, "param_count", REF_IN_FUNCTION), "graded", 3,
+                                     "graded", 0, "uses the reference implementation mlsys_kit.models.costs"),
+        "reference-via-importlib": (cell(stub, "param_count", REF_IMPORTLIB), "graded", 0, "loads code by name"),
+        "reference-imported-in-function": (cell(stub, "param_count", REF_IN_FUNCTION), "graded", 0,
                                            "imports mlsys_kit inside a function"),
-        "reference-file-under-another-name": (cell(stub, "param_count", REF_FILE), "graded", 3,
+        "reference-file-under-another-name": (cell(stub, "param_count", REF_FILE), "graded", 0,
                                               "reads a Python source file"),
         # what the sandbox can see and touch
         "read-hidden-tests": (cell(solved, "kv_bytes", prepend=PRINT_FILE.format(path=source_nb)), "graded", FULL, None),
