@@ -45,6 +45,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.judge import PlanCell
 from autograder.sandbox import SandboxedExecute, _unshare_prefix, isolation_available
 from autograder.sandbox_kit import _plan, copy_kit, kit_dir, kit_files, kit_plan
 from autograder.sandbox_setup import DEVICES, TOP_LEVEL
@@ -350,7 +351,7 @@ def sandbox_run(code: str, reference: list[str], tmp_path: Path, timeout: int = 
     work.mkdir(exist_ok=True)
     ex = SandboxedExecute()
     ex.timeout = timeout
-    outputs, notes = ex.grade([(0, "student", "probe", code)], work, tmp_path, reference)
+    outputs, notes = ex.grade([PlanCell(0, "student", "probe", code)], [], work, tmp_path, reference=reference)
     assert "fatal" not in outputs, outputs
     return "".join(o.get("text", "") + o.get("evalue", "") for o in outputs[0])
 
@@ -384,14 +385,7 @@ def test_in_the_sandbox_every_dropped_module_is_absent(lab, tmp_path):
     assert got["init"] == ["-m", "autograder.sandbox_setup", "-"]  # its config came on stdin: argv names nothing
 
 
-KNOWN_BROKEN = {  # a package whose __init__ imports the reference: the setup's import of it fails
-    "lab3-continuous-batching": "mlsys_kit.serving's __init__ (and engine) import serving.scheduler, the reference",
-    "lab4-zero": "mlsys_kit.zero's __init__ imports zero.model, the reference; the setup imports zero.collectives",
-}
-
-
-@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xfail(reason=KNOWN_BROKEN[lab], strict=True))
-                                 if lab in KNOWN_BROKEN else lab for lab in LABS])
+@pytest.mark.parametrize("lab", LABS)
 def test_each_labs_sandbox_side_kit_imports_survive_its_filter(lab):
     """Every kit import in the cells that run in the sandbox (locked, checker and solution cells)
     names only kept modules (``from a import b``: b an attribute, or a kept module)."""
@@ -402,9 +396,10 @@ def test_each_labs_sandbox_side_kit_imports_survive_its_filter(lab):
     kept = {module_of(r) for r in keep if r.endswith(".py")}
     everything = {module_of(p.relative_to(kit_dir()).as_posix()) for p in kit_dir().rglob("*.py")}
     missing = []
-    for _i, kind, gid, code in plan_for(nb, {}):
-        if kind == "test":
+    for cell in plan_for(nb, {}):
+        if cell.kind == "test":
             continue
+        gid, code = cell.gid, cell.code
         tree = ast.parse("\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines()))
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
