@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("summary", parents=[common], help="class summary: score distribution per test, flags, errors")
+    p.add_argument("--check-variants", action="store_true",
+                   help="run the lab's own solution on the variant of every student who failed a hidden test after "
+                        "passing its visible part: a variant the solution fails is a bug in the lab")
     p.add_argument("lab")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_summary)
@@ -177,6 +180,8 @@ def cmd_summary(args: argparse.Namespace, course: Course) -> int:
     from autograder.report import class_summary, summary_html
 
     s = class_summary(course, args.lab)
+    if args.check_variants:
+        s["variant_check"] = check_variants(course, args.lab, sorted({x for v in s["hidden_failures"].values() for x in v}))
     page = summary_html(s, course.root / "grading" / f"{args.lab}-summary.html")
     if args.json:
         json.dump(s, sys.stdout, indent=2)
@@ -192,8 +197,28 @@ def cmd_summary(args: argparse.Namespace, course: Course) -> int:
         print(f"  flag {sid}: {'; '.join(flags)}")
     for sid, reason in s["errors"].items():
         print(f"  error {sid}: {reason}")
+    for cell, students in s["hidden_failures"].items():
+        print(f"  {cell}: hidden tests failed after the visible ones passed: {', '.join(students)}")
+    for sid, res in s.get("variant_check", {}).items():
+        bad = res["failed"] or res["fatal"]
+        print(f"  variant {res['variant']} of {sid}: " + (f"THE LAB'S OWN SOLUTION FAILS {bad}: a bug in the lab"
+                                                            if bad else "the solution passes it"))
     print(f"wrote {page}")
     return 0
+
+
+def check_variants(course: Course, lab: str, students: list[str]) -> dict:
+    """The lab's solution on these students' variants (``autograder.qarun --students``)."""
+    import subprocess
+
+    if not students:
+        return {}
+    res = subprocess.run([sys.executable, "-m", "autograder.qarun", str(course.source_notebook(lab)), "--students",
+                          ",".join(students), "--course", str(course.root)], capture_output=True, text=True,
+                         timeout=3600)
+    if res.returncode != 0:
+        raise CourseError(f"checking the variants failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout)["students"]
 
 
 def cmd_qa(args: argparse.Namespace, course: Course) -> int:

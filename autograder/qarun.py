@@ -376,6 +376,24 @@ def mutant_runs(source_nb, mutants: list, baseline: set[str], jobs: int = 2, cel
     return out
 
 
+def solution_on_students(source_nb, course_root: Path, students: list[str]) -> dict[str, dict]:
+    """The lab's own solution on each of these students' variants (the course's secret): a test it
+    fails there is a variant the lab cannot be passed on, a bug in the lab."""
+    from autograder.course import course_secret
+    from autograder.differential import Variant
+    from autograder.sandbox import answers_of
+
+    lab = source_nb.metadata.get("mlsys_grade", {}).get("lab", "lab")
+    secret = course_secret(course_root)
+    out = {}
+    for s in students:
+        v = Variant(secret, lab, s)
+        res = run_variant(plan_for(source_nb, {}), answers_of(source_nb), variant=v)
+        out[s] = {"variant": v.fingerprint, "failed": sorted(g for g, ok in res["tests"].items() if not ok),
+                  "fatal": res["fatal"]}
+    return out
+
+
 def load_equivalents(path: Path) -> dict[str, str]:
     """{mutant key: reason} from a lab's QA file (``[[equivalent]]`` tables with mutant and reason)."""
     import tomllib
@@ -437,14 +455,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-mutants", action="store_true")
     p.add_argument("--variants", type=int, default=VARIANTS,
                    help=f"students' variants of the hidden inputs to run on (default {VARIANTS})")
+    p.add_argument("--students", help="comma-separated: run the solution on these students' variants of the "
+                                      "course in --course (its secret) instead, and report each")
+    p.add_argument("--course", help="the course root whose secret seeds the students' variants (with --students)")
     args = p.parse_args(argv)
     if args.variants < 1:
         p.error(f"--variants must be at least 1: got {args.variants}")
+    if bool(args.students) != bool(args.course):
+        p.error("--students and --course go together: the students' variants come from the course's secret")
     nb = nbformat.read(args.notebook, as_version=4)
     nb.metadata.setdefault("mlsys_grade", {}).setdefault("lab", Path(args.notebook).stem)
     with tempfile.TemporaryDirectory(prefix="qa-kit-") as kit:
         prepare_kit(nb, kit)  # the student side imports the kit the sandbox would hold
         _warm(nb)
+        if args.students:
+            json.dump({"students": solution_on_students(nb, Path(args.course), args.students.split(","))}, sys.stdout)
+            print()
+            return 0
         variants = qa_variants(nb, args.variants)
         cov = coverage_run(nb, variants=variants)
         out: dict[str, Any] = {"coverage": cov}

@@ -232,6 +232,7 @@ def class_summary(course: Course, lab: str) -> dict[str, Any]:
             failing[cell] = sum(1 for s in scores if s < maxes.get(cell, 0))
     worst = max(failing, key=lambda c: failing[c]) if failing else None
     totals = [float(r["total"]) for r in data]
+    variants, hidden = _variants(course, lab, [r["student_id"] for r in graded])
     return {
         "lab": lab, "students": len(data),
         "status": {s: sum(1 for r in data if r["status"] == s) for s in sorted({r["status"] for r in data})},
@@ -242,7 +243,31 @@ def class_summary(course: Course, lab: str) -> dict[str, Any]:
         "most_common_failing_test": worst and {"test": worst, "students": failing[worst]},
         "flags": {sid: rec["notes"] for sid, rec in sorted(log.items()) if rec.get("notes")},
         "errors": {r["student_id"]: r["reason"] for r in everything if r["status"] != "graded"},
+        # each student's variant of the hidden inputs, and who failed a hidden part after passing the
+        # visible one: `mlsys-grade summary --check-variants` runs the lab's own solution on theirs
+        "variants": variants, "hidden_failures": hidden,
     }
+
+
+def _variants(course: Course, lab: str, students: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """({student: variant fingerprint}, {test cell: students who failed its hidden part})."""
+    import nbformat
+
+    from autograder.course import course_secret
+    from autograder.differential import Variant
+    from autograder.integrity import _is_test, verdict
+
+    secret = course_secret(course.root)
+    variants = {s: Variant(secret, lab, s).fingerprint for s in students}
+    hidden: dict[str, list[str]] = {}
+    for s in students:
+        path = course.autograded_notebook(lab, s)
+        if not path.is_file():
+            continue
+        for cell in nbformat.read(path, as_version=4).cells:
+            if _is_test(cell) and verdict(cell) == "hidden":
+                hidden.setdefault(cell.metadata["nbgrader"]["grade_id"], []).append(s)
+    return variants, hidden
 
 
 def _grade(gb, lab: str, student: str, cell: str):
