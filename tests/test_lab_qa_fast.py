@@ -166,7 +166,8 @@ def test_coverage_and_kill_rate_of_a_small_lab(tmp_path):
     # tests for the upper bound and for the type on every path kill every mutant but two, which are
     # equivalent (at x == lo, returning lo IS returning x) and recorded so
     better = LAB.replace("assert clip(-7, -3, 9) == -3", "assert clip(-7, -3, 9) == -3 and clip(12, 0, 9) == 9\n"
-                         "assert type(clip(-1, 0, 9)) is int and type(clip(12, 0, 9)) is int")
+                         "assert type(clip(-1, 0, 9)) is int and type(clip(12, 0, 9)) is int\n"
+                         "assert clip(12, 0, 20) == 12  # another hi, and the same x with other bounds")
     equivalent = "".join(f'[[equivalent]]\nmutant = "clip | if x {op}: | compare-boundary: x {op} -> x {op}="\n'
                          f'reason = "at the boundary both branches return the same value"\n'
                          for op in ("< lo", "> hi"))
