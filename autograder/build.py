@@ -277,15 +277,17 @@ def to_notebook(lab: LabSource) -> nbformat.NotebookNode:
             cell.metadata["nbgrader"] = _nbgrader(c.id, grade=False, solution=True, locked=False)
         elif c.kind == "test":
             cell.metadata["nbgrader"] = _nbgrader(c.id, grade=True, solution=False, locked=True, points=c.points)
-            # JupyterLab's Run All goes on past a cell with this tag: a failing test does not stop the
-            # locked helper cells below it from running (a later test needs them)
-            cell.metadata["tags"] = ["raises-exception"]
         elif c.kind == "answer":
             cell.metadata["nbgrader"] = _nbgrader(c.id, grade=True, solution=True, locked=False, points=c.points)
         elif c.kind == "rubric":
             cell.source = f"=== BEGIN MARK SCHEME ===\n\n{c.source}\n\n=== END MARK SCHEME ==="
             cell.metadata["nbgrader"] = _nbgrader(c.id, grade=False, solution=False, locked=True, task=True,
                                                   points=0)
+        if c.cell_type == "code":
+            # JupyterLab's Run All goes on past a cell with this tag (its kernel request does not stop on
+            # error): a stub's NotImplementedError or a failing test does not keep the helper cells below
+            # it, which a later test needs, from running
+            cell.metadata["tags"] = ["raises-exception"]
         if c.kind in ("checker", "rubric"):
             cell.metadata["mlsys_grade"] = {"kind": c.kind}
         if not c.judge:

@@ -198,6 +198,6 @@ def test_nbgrader_releases_answer_and_rubric_cells(tmp_path):
     assert cells["q_why"].source == "YOUR ANSWER HERE" and cells["q_why"].metadata["nbgrader"]["points"] == 1.5
     assert "q_why_rubric" not in cells  # no empty locked cell that looks like a second answer box
     assert "names the circle's area formula" not in release.read_text()
-    assert cells["test_area"].metadata["tags"] == ["raises-exception"]  # Run All goes on past a failing test
+    assert all(c.metadata["tags"] == ["raises-exception"] for c in cells.values() if c.cell_type == "code")  # Run All goes on
     assert "BEGIN HIDDEN TESTS" not in cells["test_area"].source and "4 * math.pi" not in cells["test_area"].source
     assert "raise NotImplementedError()" in cells["area"].source
