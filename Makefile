@@ -35,7 +35,7 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
 qa: install
-	$(BIN)/mlsys-grade qa --sample all
+	$(BIN)/mlsys-grade qa --sample all --nbgrader-mutants
 
 release: install
 	$(BIN)/mlsys-grade release --all

@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
     p.add_argument("--sample", type=_sample_arg, default=12, metavar="N|all",
                    help="automatic mutants per lab: N (a fixed choice; default 12) or all (what `make qa` runs)")
+    p.add_argument("--nbgrader-mutants", action="store_true",
+                   help="grade the hand-written mutants through nbgrader and the sandbox as well (what `make qa` "
+                        "does); by default they are judged in the fast runs, on every student variant")
     p.set_defaults(func=cmd_qa)
 
     p = sub.add_parser("build", parents=[common], help="build source notebooks from labs/authoring/<lab>.py")
@@ -226,7 +229,8 @@ def cmd_qa(args: argparse.Namespace, course: Course) -> int:
 
     labs = args.labs or course.labs()
     out = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
-    reports = [qa_lab(course, lab, jobs=args.jobs, progress=out, sample=args.sample) for lab in labs]
+    reports = [qa_lab(course, lab, jobs=args.jobs, progress=out, sample=args.sample,
+                      nbgrader_mutants=args.nbgrader_mutants) for lab in labs]
     if args.json:
         json.dump(reports, sys.stdout, indent=2)
         print()

@@ -139,6 +139,22 @@ class _Sites(ast.NodeVisitor):
         return [a.arg for a in func.args.posonlyargs + func.args.args + func.args.kwonlyargs
                 if a.arg not in ("self", "cls")]
 
+    def mutable_params(self) -> list[str]:
+        """Parameters that may be changed in place: not annotated as an immutable type (on an int,
+        ``p += 1`` rebinds a local, which no caller can see: an equivalent mutant)."""
+        func = self.func[-1] if self.func else None
+        if func is None:
+            return []
+        immutable = {"int", "float", "str", "bool", "bytes", "complex", "tuple", "frozenset"}
+        out = []
+        for a in func.args.posonlyargs + func.args.args + func.args.kwonlyargs:
+            ann = a.annotation
+            base = ann.id if isinstance(ann, ast.Name) else ann.value.id if isinstance(ann, ast.Subscript) \
+                and isinstance(ann.value, ast.Name) else None
+            if a.arg not in ("self", "cls") and base not in immutable:
+                out.append(a.arg)
+        return out
+
     def offset(self, line: int, col: int) -> int:
         return self.starts[line - 1] + col
 
@@ -275,7 +291,7 @@ class _Sites(ast.NodeVisitor):
             self.add(node, "drop-rounding", f"({a}) == ({b})" if f.value.id == "math" else
                      f"{f.value.id}.{'equal' if f.value.id == 'torch' else 'array_equal'}({a}, {b})")
         elif isinstance(f, ast.Attribute) and f.attr in INPLACE_METHODS and isinstance(f.value, ast.Name) \
-                and f.value.id in self.params():
+                and f.value.id in self.mutable_params():
             text = self.seg(node)
             self.add(node, "in-place-arg", text.replace(f".{f.attr}(", f".{f.attr}_(", 1))
         if isinstance(f, ast.Name) and f.id in COPY_CALLS and len(node.args) == 1 and not node.keywords \
@@ -295,7 +311,7 @@ class _Sites(ast.NodeVisitor):
     def visit_Assign(self, node):
         self._delete(node)
         v = node.value
-        if isinstance(v, ast.BinOp) and isinstance(v.left, ast.Name) and v.left.id in self.params() \
+        if isinstance(v, ast.BinOp) and isinstance(v.left, ast.Name) and v.left.id in self.mutable_params() \
                 and type(v.op) in (ast.Add, ast.Sub, ast.Mult, ast.Div) and len(node.targets) == 1:
             op = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}[type(v.op)]
             p = v.left.id

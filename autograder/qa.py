@@ -99,12 +99,15 @@ def apply_mutant(nb: nbformat.NotebookNode, name: str, edits: list[tuple[str, st
 
 
 def fast_checks(source: Path, qa_file: Path, sample: int | None = None, jobs: int = 2,
-                timeout: float = 3600) -> dict[str, Any]:
-    """Coverage and automatic mutants of a source notebook (``autograder.qarun``, in a fresh
-    process: it forks, so it must not inherit a parent's thread pools)."""
+                timeout: float = 3600, hand_written: Path | None = None) -> dict[str, Any]:
+    """Coverage and automatic mutants of a source notebook, and the hand-written mutants in
+    ``hand_written`` (``autograder.qarun``, in a fresh process: it forks, so it must not inherit a
+    parent's thread pools)."""
     cmd = [sys.executable, "-m", "autograder.qarun", str(source), "--qa-file", str(qa_file), "--jobs", str(jobs)]
     if sample is not None:
         cmd += ["--sample", str(sample)]
+    if hand_written is not None:
+        cmd += ["--hand-written", str(hand_written)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).parents[1])
     if res.returncode != 0:
         raise CourseError(f"the fast QA run of {source.name} failed: {res.stderr.strip()[-2000:]}")
@@ -113,9 +116,12 @@ def fast_checks(source: Path, qa_file: Path, sample: int | None = None, jobs: in
 
 def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
            progress: Callable[[str], None] = print, mutants_dir: Path = MUTANTS,
-           sample: int | None = None, fast: bool = True) -> dict[str, Any]:
+           sample: int | None = None, fast: bool = True, nbgrader_mutants: bool = False) -> dict[str, Any]:
     """Run the checks on ``lab``; returns a report whose ``ok`` says if all held. ``sample``:
-    run only that many automatic mutants (a fixed choice per lab; default: all)."""
+    run only that many automatic mutants (a fixed choice per lab; default: all).
+    ``nbgrader_mutants``: grade the hand-written mutants through nbgrader and the sandbox too (what
+    `make qa` does); otherwise nbgrader grades the solution and the stub, and the hand-written
+    mutants are judged in the fast trusted runs, on every student variant (what `make test` does)."""
     t_start = time.perf_counter()
     course.check_lab(lab)
     mutant_files = sorted((mutants_dir / lab).glob("*.py")) if (mutants_dir / lab).is_dir() else []
@@ -130,12 +136,14 @@ def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
         solved = solution_submission(tc.source_notebook(lab), release)
         subs = {"solution": solved, "stub": nbformat.read(release, as_version=4)}
         for sid, (fname, _doc, edits) in mutants.items():
-            subs[sid] = apply_mutant(solved, fname, edits)
+            mutated = apply_mutant(solved, fname, edits)  # a stale mutant is an error either way
+            if nbgrader_mutants or not fast:
+                subs[sid] = mutated
         for sid, nb in subs.items():
             dest = tc.submitted_notebook(lab, sid)
             dest.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, dest)
-        progress(f"{lab}: grading the solution, the stub and {len(mutants)} mutants")
+        progress(f"{lab}: grading the solution, the stub" + (f" and {len(subs) - 2} mutants" if len(subs) > 2 else ""))
         summary = autograde(tc, lab, jobs=jobs, cell_timeout=cell_timeout, progress=lambda m: progress("  " + m))
     res = {r["student"]: r for r in summary["results"]}
     manual = manual_points(course.source_notebook(lab))
@@ -153,24 +161,38 @@ def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
         failures.append(f"released version earns {stub['score']:g} points without any work: cells {free}")
     if not mutants:
         failures.append(f"no mutants in {mutants_dir / lab}: add realistic-bug mutants (docs/labs.md)")
-    for sid, (fname, doc, _edits) in mutants.items():
+    graded_mutants = {sid for sid in mutants if sid in res}
+    for sid in graded_mutants:
+        fname, doc, _edits = mutants[sid]
         if res[sid]["score"] >= max_score:
             failures.append(f"mutant {fname} ({doc}) earns full marks: the tests do not catch it")
     report = {"lab": lab, "max_score": max_score, "manual_points": manual, "solution": sol["score"], "stub": stub["score"],
-              "mutants": {mutants[sid][0]: {"bug": mutants[sid][1], "score": res[sid]["score"]} for sid in mutants},
+              "mutants": {mutants[sid][0]: {"bug": mutants[sid][1], "score": res[sid]["score"]}
+                          for sid in graded_mutants},
               "failures": failures}
     if fast:
         qa_file = mutants_dir / lab / "qa.toml"
-        progress(f"{lab}: branch coverage and automatic mutants" + (f" (a sample of {sample})" if sample else ""))
-        extra = fast_checks(course.source_notebook(lab), qa_file, sample=sample, jobs=max(1, jobs))
-        report.update(extra)
+        progress(f"{lab}: branch coverage, automatic mutants" + (f" (a sample of {sample})" if sample else "")
+                 + (", hand-written mutants" if not nbgrader_mutants else "") + ", on every student variant")
+        extra = fast_checks(course.source_notebook(lab), qa_file, sample=sample, jobs=max(1, jobs),
+                            hand_written=None if nbgrader_mutants else mutants_dir / lab)
+        for name, h in extra.get("hand_written", {}).items():
+            # a test the solution passes fails for every variant: the mutant loses points; otherwise it
+            # earns full marks for the students it survives for
+            report["mutants"][name] = {"bug": h["bug"], "failed": h["failed"], "survives_on": h["survives_on"]}
+            if h["survives_on"]:
+                failures.append(f"mutant {name} ({h['bug']}) earns full marks for {', '.join(h['survives_on'])}: "
+                                "the tests do not catch it")
+        report.update({k: v for k, v in extra.items() if k != "hand_written"})
         report["enforced"] = bool(_settings(qa_file).get("enforce", False))
         failures += _fast_failures(extra, report["enforced"], progress)
     report["ok"] = not failures
     report["seconds"] = round(time.perf_counter() - t_start, 1)
     progress(f"{lab}: {'OK' if report['ok'] else 'FAILED'}: solution {sol['score']:g}/{max_score:g}"
              + (f" (+{manual:g} graded by hand)" if manual else "") + ", "
-             f"stub {stub['score']:g}, mutants " + ", ".join(f"{v['score']:g}" for v in report["mutants"].values()))
+             f"stub {stub['score']:g}, mutants " + ", ".join(f"{v['score']:g}" if "score" in v else
+                                                             ("caught" if not v["survives_on"] else "NOT CAUGHT")
+                                                             for v in report["mutants"].values()))
     for f in failures:
         progress(f"  - {f}")
     return report

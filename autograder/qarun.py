@@ -337,13 +337,30 @@ def _warm(source_nb) -> None:
 _POOL_STATE: dict[str, Any] = {}
 
 
+class HandWritten:
+    """A mutant of ``autograder/mutants/<lab>/`` (a realistic bug, as text edits of the solution
+    cells) in the form the pool runs: {cell: its whole new source}."""
+
+    def __init__(self, path: Path, source_nb):
+        from autograder.qa import load_mutant
+
+        self.name = path.name
+        self.bug, edits = load_mutant(path)
+        cells = {gid: strip_markers(src) for gid, src in solution_cells(source_nb).items()}
+        for gid, old, new in edits:
+            if gid not in cells or cells[gid].count(old) != 1:
+                raise ValueError(f"stale mutant {path.name}: {old!r} must occur once in cell {gid!r}")
+            cells[gid] = cells[gid].replace(old, new)
+        self.answers = {gid: cells[gid] for gid, _old, _new in edits}
+
+
 def _pool_run(job: tuple[int, int]) -> tuple[tuple[int, int], dict]:
     from autograder.sandbox import answers_of
 
     st = _POOL_STATE
     index, v = job
     m = st["mutants"][index]
-    plan = plan_for(st["nb"], {m.cell: m.source})
+    plan = plan_for(st["nb"], m.answers if isinstance(m, HandWritten) else {m.cell: m.source})
     return job, run_variant(plan, answers_of(st["nb"]), st["cell_seconds"], stop_at_failure=st["baseline"],
                             wall_seconds=st["wall"], variant=st["variants"][v])
 
@@ -458,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--students", help="comma-separated: run the solution on these students' variants of the "
                                       "course in --course (its secret) instead, and report each")
     p.add_argument("--course", help="the course root whose secret seeds the students' variants (with --students)")
+    p.add_argument("--hand-written", help="a folder of the lab's hand-written mutants (*.py) to run too, on every "
+                                          "variant: each must lose a point for every student")
     args = p.parse_args(argv)
     if args.variants < 1:
         p.error(f"--variants must be at least 1: got {args.variants}")
@@ -481,6 +500,13 @@ def main(argv: list[str] | None = None) -> int:
             out["automatic_mutants"] = automatic_mutants_report(nb, eq, baseline, args.sample,
                                                                 seed=Path(args.notebook).stem, jobs=args.jobs,
                                                                 variants=variants)
+        if args.hand_written:
+            hand = [HandWritten(p, nb) for p in sorted(Path(args.hand_written).glob("*.py"))]
+            runs = mutant_runs(nb, hand, {g for g, ok in cov["tests"].items() if ok}, jobs=args.jobs,
+                               variants=variants)
+            out["hand_written"] = {m.name: {"bug": m.bug, "failed": sorted(g for g, ok in r["tests"].items() if not ok),
+                                            "fatal": r["fatal"], "survives_on": r["survives_on"]}
+                                   for m, r in zip(hand, runs)}
     json.dump(out, sys.stdout)
     print()
     return 0
