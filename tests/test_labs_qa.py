@@ -51,6 +51,11 @@ def test_qa_fails_a_lab_whose_tests_do_not_tell_right_from_wrong(tmp_path):
     assert not report["ok"]
     assert any("released version earns 2 points without any work" in f for f in report["failures"])
     assert any("kv_uses_query_heads.py" in f and "earns full marks" in f for f in report["failures"])
+    # as make test runs QA: the hand-written mutant judged in the fast runs, for every student variant
+    shutil.copy(MUTANTS / lab / "qa.toml", mutants)
+    report = qa_lab(Course(tmp_path), lab, jobs=2, mutants_dir=tmp_path / "mutants", sample=1)
+    assert any("kv_uses_query_heads.py" in f and "earns full marks for qa-student-0" in f
+               for f in report["failures"]), report["failures"]
 
 
 def test_stale_mutant_is_an_error(tmp_path):
