@@ -3,9 +3,11 @@ the `mlsys-grade` command, and notebooks with one solution cell changed."""
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -24,12 +26,25 @@ def grade(*args: str, course: Path, timeout: float = 1800) -> subprocess.Complet
                           timeout=timeout)
 
 
+_RELEASED: list[Path] = []  # one released lab-0 course per test process, copied for each test that needs one
+
+
 def new_course(root: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
-    """A lab-0 course in ``root``, released: (the student version, the solution as a submission)."""
-    shutil.copy(ROOT / "labs" / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "labs" / "source" / LAB, root / "source" / LAB)
-    res = grade("release", LAB, course=root)
-    assert res.returncode == 0, res.stderr
+    """A lab-0 course in ``root``, released: (the student version, the solution as a submission).
+    nbgrader releases lab 0 once per test process; each course is a copy of that one (its own
+    gradebook, its own secret)."""
+    if not _RELEASED:
+        template = Path(tempfile.mkdtemp(prefix="lab0-released-"))
+        atexit.register(shutil.rmtree, template, True)
+        shutil.copy(ROOT / "labs" / "nbgrader_config.py", template)
+        shutil.copytree(ROOT / "labs" / "source" / LAB, template / "source" / LAB)
+        res = grade("release", LAB, course=template)
+        assert res.returncode == 0, res.stderr
+        _RELEASED.append(template)
+    shutil.copytree(_RELEASED[0], root, dirs_exist_ok=True)
+    secret = root / "grading" / "secret"
+    if secret.exists():
+        secret.unlink()  # each course its own (made on first use)
     release = nbformat.read(root / "release" / LAB / f"{LAB}.ipynb", as_version=4)
     return release, solution_submission(root / "source" / LAB / f"{LAB}.ipynb", root / "release" / LAB / f"{LAB}.ipynb")
 
