@@ -22,7 +22,7 @@ import json
 import sys
 from typing import Sequence
 
-from autograder.course import Course, CourseError
+from autograder.course.root import Course, CourseError
 from mlsys_kit import checks
 
 
@@ -115,7 +115,7 @@ def _sample_arg(text: str) -> int | None:
 
 
 def cmd_build(args: argparse.Namespace, course: Course) -> int:
-    from autograder.build import authored_labs, build
+    from autograder.course.build import authored_labs, build
 
     if bool(args.labs) == bool(args.all):
         raise CourseError(f"give LAB ... or --all (labs: {', '.join(authored_labs(course.root)) or 'none'})")
@@ -138,7 +138,7 @@ def cmd_release(args: argparse.Namespace, course: Course) -> int:
 
 
 def cmd_collect(args: argparse.Namespace, course: Course) -> int:
-    from autograder.collect import collect
+    from autograder.course.collect import collect
 
     res = collect(course, args.lab, args.source)
     print(f"collected {len(res['collected'])} submissions of {args.lab}: {', '.join(res['collected']) or 'none'}")
@@ -151,7 +151,7 @@ def cmd_collect(args: argparse.Namespace, course: Course) -> int:
 
 
 def cmd_autograde(args: argparse.Namespace, course: Course) -> int:
-    from autograder.grade import autograde
+    from autograder.course.batch import autograde
 
     out = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     summary = autograde(course, args.lab, students=args.student, jobs=args.jobs, cell_timeout=args.timeout,
@@ -164,7 +164,7 @@ def cmd_autograde(args: argparse.Namespace, course: Course) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace, course: Course) -> int:
-    from autograder.report import feedback
+    from autograder.course.feedback import feedback
 
     made = feedback(course, args.lab)
     print(f"wrote {len(made)} feedback pages under {course.root / 'feedback'}")
@@ -172,7 +172,7 @@ def cmd_feedback(args: argparse.Namespace, course: Course) -> int:
 
 
 def cmd_export(args: argparse.Namespace, course: Course) -> int:
-    from autograder.report import export
+    from autograder.course.report import export
 
     n = export(course, args.to, args.lab, fmt=args.format)
     print(f"wrote {n} rows to {args.to}")
@@ -180,7 +180,7 @@ def cmd_export(args: argparse.Namespace, course: Course) -> int:
 
 
 def cmd_summary(args: argparse.Namespace, course: Course) -> int:
-    from autograder.report import class_summary, summary_html
+    from autograder.course.report import class_summary, summary_html
 
     s = class_summary(course, args.lab)
     if args.check_variants:
@@ -211,12 +211,12 @@ def cmd_summary(args: argparse.Namespace, course: Course) -> int:
 
 
 def check_variants(course: Course, lab: str, students: list[str]) -> dict:
-    """The lab's solution on these students' variants (``autograder.qarun --students``)."""
+    """The lab's solution on these students' variants (``autograder.qa.run --students``)."""
     import subprocess
 
     if not students:
         return {}
-    res = subprocess.run([sys.executable, "-m", "autograder.qarun", str(course.source_notebook(lab)), "--students",
+    res = subprocess.run([sys.executable, "-m", "autograder.qa.run", str(course.source_notebook(lab)), "--students",
                           ",".join(students), "--course", str(course.root)], capture_output=True, text=True,
                          timeout=3600)
     if res.returncode != 0:
@@ -225,7 +225,7 @@ def check_variants(course: Course, lab: str, students: list[str]) -> dict:
 
 
 def cmd_qa(args: argparse.Namespace, course: Course) -> int:
-    from autograder.qa import qa_lab
+    from autograder.qa.check import qa_lab
 
     labs = args.labs or course.labs()
     out = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))

@@ -1,13 +1,13 @@
 """Autograding throughput on real nbgrader, lab 0, old design vs new (issue #12) on the same batch.
 
 * ``new``: the judge design (test cells run in the grader's process against the sandbox over the
-  plain-data channel; autograder/sandbox.py, judge.py, runner.py as they are now);
+  plain-data channel; autograder/submission/sandbox.py, judge.py, runner.py as they are now);
 * ``old``: the design before issue #12 (every cell, tests included, in the sandboxed kernel with
-  an in-process guard; ``autograder/sandbox.py`` and ``runner.py`` as of commit 8210a22, taken
+  an in-process guard; ``autograder/submission/sandbox.py`` and ``runner.py`` as of commit 8210a22, taken
   with ``git show`` into a scratch package and swapped into the course's nbgrader config).
 
 Both grade the same submissions (the lab 0 solution, ``--batch`` copies) through
-``autograder.grade.autograde``: one submission at --jobs 1 (seconds per submission), then the
+``autograder.course.batch.autograde``: one submission at --jobs 1 (seconds per submission), then the
 batch at --jobs 1 and --jobs 2 (submissions per minute). Prints one JSON object.
 
     .venv/bin/python benchmarks/autograde.py [--batch 10] [--designs new,old] [--lab lab0-costs]
@@ -31,9 +31,9 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder.course import Course  # noqa: E402
-from autograder.grade import autograde  # noqa: E402
-from autograder.qa import solution_submission  # noqa: E402
+from autograder.course.root import Course  # noqa: E402
+from autograder.course.batch import autograde  # noqa: E402
+from autograder.qa.check import solution_submission  # noqa: E402
 
 LAB = "lab0-costs"
 OLD_COMMIT = "8210a22"

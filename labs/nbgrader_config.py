@@ -24,7 +24,7 @@ from nbgrader.preprocessors import (CheckCellMetadata as _Check, ClearHiddenTest
                                     ComputeChecksums as _Sums, IncludeHeaderFooter as _Header,
                                     InstantiateTests as _Instantiate, LockCells as _Lock, SaveCells as _Save)
 
-from autograder.integrity import DropRubrics  # noqa: E402
+from autograder.course.release import DropRubrics  # noqa: E402
 
 c.GenerateAssignment.preprocessors = [_Header, _Instantiate, _Lock, _Sol, _Out, _Check, _Sums, _Save, _Hidden, _Scheme,
                                       _Sums, _Check, DropRubrics]
@@ -37,7 +37,7 @@ c.Execute.execute_retries = 0
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 
-# Grading runs student code in a sandbox (autograder/sandbox.py): namespaces hide this folder
+# Grading runs student code in a sandbox (autograder/submission/sandbox.py): namespaces hide this folder
 # and the network, rlimits bound CPU, memory, processes and files, and tests run where student
 # code cannot rewrite, silence or fake them. MLSYS_GRADE_PLAIN=1 gives nbgrader's stock pipeline
 # (used only by the benchmark that measures what isolation costs).
@@ -50,10 +50,11 @@ if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import ClearMarkScheme, GetGrades
 
-    from autograder.inert import InertNotebook
-    from autograder.integrity import CapOutputs, HideHiddenTests, RepairFromSource, SettleRubrics
-    from autograder.report import SafeFeedback
-    from autograder.sandbox import SandboxedExecute
+    from autograder.submission.inert import InertNotebook
+    from autograder.course.feedback import HideHiddenTests, SafeFeedback
+    from autograder.submission.repair import RepairFromSource
+    from autograder.submission.steps import CapOutputs, SettleRubrics
+    from autograder.submission.sandbox import SandboxedExecute
 
     # RepairFromSource first: duplicated, moved, deleted cells and odd metadata repaired by grade id
     c.Autograde.sanitize_preprocessors = [ClearOutput, RepairFromSource, DeduplicateIds, OverwriteKernelspec,
@@ -74,8 +75,8 @@ if os.environ.get("MLSYS_GRADE_PLAIN") != "1":
     # defence in depth: the formgrader's and feedback's exporter sanitise what they render (markdown cells and
     # outputs, raw cells, HTML outputs; no JavaScript output), with the same allow-list as InertNotebook
     c.HTMLExporter.sanitize_html = True
-    c.HTMLExporter.filters = {"clean_html": "autograder.inert.clean_html",
-                              "markdown2html": "autograder.inert.markdown2html"}
+    c.HTMLExporter.filters = {"clean_html": "autograder.submission.sanitize.clean_html",
+                              "markdown2html": "autograder.submission.sanitize.markdown2html"}
     # limits per submission (mlsys-grade autograde --timeout/--notebook-timeout override the first two)
     c.SandboxedExecute.timeout = 60
     c.SandboxedExecute.notebook_timeout = 600

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.qa import solution_submission
+from autograder.qa.check import solution_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0-costs"

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.qa import apply_mutant, load_mutant, solution_submission
+from autograder.qa.check import apply_mutant, load_mutant, solution_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0-costs"

@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autograder.cli import main
-from autograder.collect import Entry, judge_entries
-from autograder.course import Course
+from autograder.course.collect import Entry, judge_entries
+from autograder.course.root import Course
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0-costs"
@@ -64,7 +64,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 def collect(course: Path, source: Path):
-    from autograder.collect import collect as do
+    from autograder.course.collect import collect as do
 
     return do(Course(course), LAB, source)
 
@@ -275,7 +275,7 @@ def test_a_notebook_over_the_cap_by_its_outputs_and_metadata_is_collected_cleare
     (src / "bloat").mkdir(parents=True)
     nbformat.write(bloat, src / "bloat" / "lab0-costs.ipynb")
     nbformat.write(code, src / "gus.ipynb")
-    from autograder.collect import collect as do
+    from autograder.course.collect import collect as do
 
     res = do(Course(course), LAB, src, max_file_mb=1)
     assert res["collected"] == ["bloat"]
@@ -297,7 +297,7 @@ def test_a_notebook_over_the_cap_by_its_outputs_and_metadata_is_collected_cleare
 def test_every_rejected_entry_has_a_row_in_every_export(course, tmp_path):
     import csv
 
-    from autograder.report import export
+    from autograder.course.report import export
 
     z = tmp_path / "export.zip"
     with zipfile.ZipFile(z, "w") as zf:

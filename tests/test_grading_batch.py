@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.qa import apply_mutant, load_mutant
+from autograder.qa.check import apply_mutant, load_mutant
 from grading_helpers import BIN, FULL, LAB, MAX, ROOT, cell, grade, new_course
 
 
@@ -55,7 +55,7 @@ def descendants(pid: int) -> list[int]:
 
 def is_sandbox(pid: int) -> bool:
     try:
-        return b"autograder.sandbox" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"autograder.submission.sandbox" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 
@@ -191,11 +191,12 @@ def test_batch_survives_a_hung_worker_a_killed_worker_and_a_killed_grader(tmp_pa
     assert len((tmp_path / "grades.csv").read_text().splitlines()) == N + 1
 
 
-# ---- honest work is never lost: repair by grade id (autograder.integrity) ------------------------
+# ---- honest work is never lost: repair by grade id (autograder.submission.repair) ------------------------
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from autograder.integrity import cap_outputs, repair  # noqa: E402
+from autograder.submission.repair import repair  # noqa: E402
+from autograder.submission.steps import cap_outputs  # noqa: E402
 
 
 def lab_source():
@@ -332,11 +333,12 @@ def test_cap_outputs_keeps_every_grade():
     assert by_gid(nb, "param_count").outputs[0].text.startswith("[1 outputs dropped")
 
 
-# ---- feedback pages carry no active content (autograder.report.SafeFeedback) ------------------------
+# ---- feedback pages carry no active content (autograder.course.feedback.SafeFeedback) ------------------------
 from html.parser import HTMLParser  # noqa: E402
 
-from autograder.inert import inert_output  # noqa: E402
-from autograder.report import SafeFeedback, clean_html  # noqa: E402
+from autograder.submission.inert import inert_output  # noqa: E402
+from autograder.course.feedback import SafeFeedback  # noqa: E402
+from autograder.submission.sanitize import clean_html  # noqa: E402
 
 ACTIVE_TAGS = {"script", "iframe", "object", "embed", "frame", "frameset", "applet", "base", "form", "meta", "link",
                "style", "svg", "math"}
@@ -432,7 +434,7 @@ def test_feedback_page_runs_only_the_templates_own_scripts():
     has no script beyond those of an empty notebook's page; without SafeFeedback it has."""
     from nbconvert import HTMLExporter
 
-    from autograder.grade import quiet_nbgrader
+    from autograder.course.batch import quiet_nbgrader
 
     quiet_nbgrader()
     import nbgrader

@@ -51,17 +51,17 @@ def param_count(cfg):
     raise RuntimeError(f"secrets in the frames above: {sorted(set(found))}")
 """
 # the function that serialises replies, patched: failures become successes, every float becomes 1.0
-PATCHED_SERIALISER = (WRONG_INTENSITY + "from autograder import channel\n_enc = channel.encode\n"
+PATCHED_SERIALISER = (WRONG_INTENSITY + "from autograder.submission import channel\n_enc = encode\n"
                       "def encode(value, *a, **k):\n"
                       "    if type(value) is dict and 'error' in value:\n        value = {'ok': True}\n"
                       "    elif type(value) is dict and type(value.get('ok')) is float:\n        value = {'ok': 1.0}\n"
                       "    return _enc(value, *a, **k)\n"
-                      "channel.encode = encode\n")
+                      "encode = encode\n")
 # a thread named like IPython's own finds the runner and answers everything with GPT-2's parameter count
 THREAD = ("import threading, time\n"
           "def forge():\n" + "".join("    " + line + "\n" for line in FIND_RUNNER.splitlines())
-          + "    from autograder import channel\n"
-          "    runner.reply = lambda value: runner.sock.sendall(channel.frame(channel.encode({'ok': 124_439_808})))\n"
+          + "    from autograder.submission import channel\n"
+          "    runner.reply = lambda value: runner.sock.sendall(channel.frame(encode({'ok': 124_439_808})))\n"
           "threading.Thread(target=forge, name='IPythonHistorySavingThread', daemon=True).start()\n"
           "time.sleep(1)\n")
 RUNNER_OBJECT = (FIND_RUNNER + "_serve = runner.serve\n"
@@ -91,7 +91,7 @@ FDS = ("import os\n_fds = {}\nfor fd in os.listdir('/proc/self/fd'):\n    try:\n
        "        _fds[int(fd)] = os.readlink('/proc/self/fd/' + fd)\n    except OSError:\n        pass\nprint('FDS', _fds)\n")
 AMPLIFY = ("from IPython.display import display\n"
            "display({f'text/x-{i}': 'x' * 1_000_000 for i in range(120)}, raw=True)\n")
-READ_REPO = ("import os\nfor p in ({repo!r} + '/labs/source/lab0-costs/lab0-costs.ipynb', {repo!r} + '/autograder/grade.py',\n"
+READ_REPO = ("import os\nfor p in ({repo!r} + '/labs/source/lab0-costs/lab0-costs.ipynb', {repo!r} + '/autograder/course/batch.py',\n"
              "          {repo!r} + '/autograder/mutants'):\n"
              "    try:\n        open(p).read()\n        print('READ', p)\n    except OSError as e:\n        print('blocked', e.errno)\n"
              "print('REPO', sorted(os.listdir({repo!r})), sorted(os.listdir({repo!r} + '/autograder')))\n")
@@ -256,7 +256,7 @@ def test_the_sandbox_shows_nothing_secret(hostile):
     assert "blocked" in printed(course, "touch-gradebook")
     repo = printed(course, "read-repo")
     assert "READ" not in repo and repo.count("blocked") == 3, repo
-    assert "REPO ['.venv', 'autograder', 'mlsys_kit'] ['__init__.py', 'channel.py', 'runner.py']" in repo, repo
+    assert "REPO ['.venv', 'autograder', 'mlsys_kit'] ['__init__.py', 'submission']" in repo, repo
     root_only = printed(course, "read-root-only-file")
     assert "blocked" in root_only and "ROOT-ONLY-SECRET" not in root_only
     assert "offline" in printed(course, "network") and "ONLINE" not in printed(course, "network")

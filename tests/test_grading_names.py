@@ -24,8 +24,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.build import parse, render, to_notebook
-from autograder.qa import solution_submission
+from autograder.course.build import parse, render, to_notebook
+from autograder.qa.check import solution_submission
 from grading_helpers import ROOT, cell, grade
 
 NAMES_LAB = "lab9-names"

@@ -1,5 +1,5 @@
-"""Every page is inert, hidden stays hidden, nothing is lost (autograder/inert.py, the feedback
-view in autograder/integrity.py, collect and export).
+"""Every page is inert, hidden stays hidden, nothing is lost (autograder/submission/inert.py, the feedback
+view in autograder/submission/repair.py, collect and export).
 
 Fast: the sanitiser on exact cases and on hypothesis mixes of payloads (nothing active survives,
 read by html5lib, a browser's parser) and of benign markdown and HTML (kept as written, or kept
@@ -22,8 +22,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.inert import benign_html, benign_markdown, clean_html, inert_markdown, inert_notebook, inert_output
-from autograder.integrity import VERDICTS, feedback_view
+from autograder.submission.inert import inert_notebook, inert_output
+from autograder.submission.sanitize import benign_html, benign_markdown, clean_html, inert_markdown
+from autograder.course.feedback import VERDICTS, feedback_view
 from grading_helpers import FULL, LAB, cell, grade, new_course
 from inert_payloads import (ANSWER_WORDS, CODE_LINE, active, hostile, html_payload, markdown_payload, svg_payload,
                             template_scripts, visible_text)
@@ -129,7 +130,7 @@ def html_escape(x: str) -> str:
 def test_benign_html_keeps_its_meaning(trees):
     page = "".join(trees)
     cleaned = clean_html(page)
-    from autograder.inert import _tokens
+    from autograder.submission.sanitize import _tokens
 
     assert _tokens(cleaned)[0] == _tokens(page)[0]  # the same tags, attributes and text
     assert benign_html(page)

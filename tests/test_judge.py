@@ -16,8 +16,10 @@ import sys
 
 import pytest
 
-from autograder import channel
-from autograder.judge import Judge, Remote, RemoteError, SandboxLost, Session, bound_names, lab_answers
+from autograder.submission import channel
+from autograder.submission.decoder import decode
+from autograder.submission.judge import Judge, Remote, SandboxLost, Session
+from autograder.submission.names import RemoteError, bound_names, lab_answers
 
 LOCKED = '''
 import math
@@ -137,7 +139,7 @@ ANSWERS = ["AlwaysEqual", "Sneaky", "Color", "Pool", "lying", "sneaky", "color",
 def sandbox():
     mine, theirs = channel.socketpair()
     env = dict(os.environ, MLSYS_CHANNEL_FD=str(theirs.fileno()), MLSYS_CELL_SECONDS="60", MLSYS_REQUEST_SECONDS="2")
-    proc = subprocess.Popen([sys.executable, "-m", "autograder.runner"], pass_fds=(theirs.fileno(),), env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "autograder.submission.runner"], pass_fds=(theirs.fileno(),), env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     theirs.close()
     session = Session(mine, request_seconds=2, grace=3)
@@ -301,4 +303,4 @@ def test_a_sandbox_that_lies_about_nodes_ends_the_submission(sandbox):
                    b"r" + (12345).to_bytes(8, "big"),  # a node nobody made
                    b"o\x00\x00\x00\x0ckit:os:_Envi" + b"d\x00\x00\x00\x00"):  # a class the judge never sent
         with pytest.raises(channel.ChannelError):
-            channel.decode(forged, None, session.nodes)
+            decode(forged, None, session.nodes)

@@ -4,7 +4,7 @@ Property tests (hypothesis): every plain value survives encode/decode with its e
 every truncation, bit flip, or random byte string either decodes to plain data or raises
 ``ChannelError`` (never another exception, never an object that is not plain); caps per message
 and per submission hold on a real socket. A second decoder, written independently below from
-the format table, must agree with ``channel.decode`` on every valid encoding.
+the format table, must agree with ``decode`` on every valid encoding.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from autograder import channel
-from autograder.channel import ChannelError, Handle
+from autograder.submission import channel
+from autograder.submission.decoder import decode
+from autograder.submission.encoder import encode
+from autograder.submission.channel import ChannelError, Handle
 
 scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**200), max_value=2**200)
            | st.floats(allow_nan=False) | st.text(max_size=40) | st.binary(max_size=40))
@@ -50,19 +52,19 @@ def same(a, b) -> bool:
 @given(plain)
 @settings(max_examples=300, deadline=None)
 def test_plain_values_round_trip_with_their_exact_types(value):
-    assert same(channel.decode(channel.encode(value)), value)
+    assert same(decode(encode(value)), value)
 
 
 @given(plain)
 @settings(max_examples=200, deadline=None)
 def test_a_second_decoder_agrees(value):
-    data = channel.encode(value)
-    assert same(reference_decode(data), channel.decode(data))
+    data = encode(value)
+    assert same(reference_decode(data), decode(data))
 
 
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_floats_bit_exact(x):
-    y = channel.decode(channel.encode(x))
+    y = decode(encode(x))
     assert type(y) is float and (math.isnan(x) and math.isnan(y) or struct.pack(">d", x) == struct.pack(">d", y))
 
 
@@ -70,7 +72,7 @@ def test_floats_bit_exact(x):
               st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple)))
 @settings(deadline=None)
 def test_numpy_arrays_round_trip(arr):
-    out = channel.decode(channel.encode(arr))
+    out = decode(encode(arr))
     assert type(out) is np.ndarray and out.dtype == arr.dtype and out.shape == arr.shape
     assert out.tobytes() == arr.tobytes()
 
@@ -78,18 +80,18 @@ def test_numpy_arrays_round_trip(arr):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64, torch.bool, torch.float16])
 def test_torch_tensors_round_trip(dtype):
     t = (torch.arange(24).reshape(2, 3, 4) % 3).to(dtype)
-    out = channel.decode(channel.encode(t.transpose(0, 2)))  # a non-contiguous view: sent in C order
+    out = decode(encode(t.transpose(0, 2)))  # a non-contiguous view: sent in C order
     assert type(out) is torch.Tensor and out.dtype == dtype and out.shape == (4, 3, 2)
     assert torch.equal(out, t.transpose(0, 2))
-    assert channel.decode(channel.encode(torch.empty(0, 3))).shape == (0, 3)
-    param = channel.decode(channel.encode(torch.nn.Parameter(torch.ones(2))))  # torch's Parameter: its data
+    assert decode(encode(torch.empty(0, 3))).shape == (0, 3)
+    param = decode(encode(torch.nn.Parameter(torch.ones(2))))  # torch's Parameter: its data
     assert type(param) is torch.Tensor and not param.requires_grad and torch.equal(param, torch.ones(2))
 
     class Mine(torch.Tensor):
         pass
 
     with pytest.raises(ChannelError, match="cannot be sent"):
-        channel.encode(torch.ones(2).as_subclass(Mine))
+        encode(torch.ones(2).as_subclass(Mine))
 
 
 def test_subclasses_are_not_plain_and_become_handles():
@@ -98,44 +100,44 @@ def test_subclasses_are_not_plain_and_become_handles():
             return True
 
     with pytest.raises(ChannelError, match="cannot be sent"):
-        channel.encode(AlwaysEqual(3))
+        encode(AlwaysEqual(3))
     table = []
-    data = channel.encode([AlwaysEqual(3), 4], handles=lambda o: (table.append(o), Handle(len(table), "AlwaysEqual"))[1])
-    out = channel.decode(data)
+    data = encode([AlwaysEqual(3), 4], handles=lambda o: (table.append(o), Handle(len(table), "AlwaysEqual"))[1])
+    out = decode(data)
     assert out == [Handle(1, "AlwaysEqual"), 4] and type(out[1]) is int
     with pytest.raises(ChannelError, match="cannot be sent"):
-        channel.encode(lambda: 0)  # a judge-side function: refused without a handle table
+        encode(lambda: 0)  # a judge-side function: refused without a handle table
     with pytest.raises(ChannelError, match="cycle"):
         loop: list = []
         loop.append(loop)
-        channel.encode(loop)
+        encode(loop)
 
 
 def test_make_handle_turns_handles_into_the_receivers_objects():
-    data = channel.encode({"f": Handle(7, "function"), "xs": [Handle(7, "function")]})
-    made = channel.decode(data, make_handle=lambda h: ("proxy", h.id))
+    data = encode({"f": Handle(7, "function"), "xs": [Handle(7, "function")]})
+    made = decode(data, make_handle=lambda h: ("proxy", h.id))
     assert made == {"f": ("proxy", 7), "xs": [("proxy", 7)]}
 
 
 @given(plain, st.data())
 @settings(max_examples=300, deadline=None)
 def test_truncated_or_extended_messages_fail_cleanly(value, data):
-    raw = channel.encode(value)
+    raw = encode(value)
     cut = data.draw(st.integers(0, len(raw) - 1))
     with pytest.raises(ChannelError):
-        channel.decode(raw[:cut])
+        decode(raw[:cut])
     with pytest.raises(ChannelError):
-        channel.decode(raw + data.draw(st.binary(min_size=1, max_size=4)))
+        decode(raw + data.draw(st.binary(min_size=1, max_size=4)))
 
 
 @given(plain, st.data())
 @settings(max_examples=300, deadline=None)
 def test_corrupted_messages_decode_to_plain_data_or_fail_cleanly(value, data):
-    raw = bytearray(channel.encode(value))
+    raw = bytearray(encode(value))
     for _ in range(data.draw(st.integers(1, 4))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
     try:
-        out = channel.decode(bytes(raw))
+        out = decode(bytes(raw))
     except ChannelError:
         return
     assert is_plain(out)
@@ -145,7 +147,7 @@ def test_corrupted_messages_decode_to_plain_data_or_fail_cleanly(value, data):
 @settings(max_examples=500, deadline=None)
 def test_random_bytes_decode_to_plain_data_or_fail_cleanly(raw):
     try:
-        out = channel.decode(raw)
+        out = decode(raw)
     except ChannelError:
         return
     assert is_plain(out)
@@ -176,20 +178,20 @@ def is_plain(v) -> bool:
 ])
 def test_malformed_inputs_say_what_is_wrong(raw, words):
     with pytest.raises(ChannelError, match=words):
-        channel.decode(raw)
+        decode(raw)
 
 
 def test_encode_caps_message_size():
     with pytest.raises(ChannelError, match="larger than the cap"):
-        channel.encode("x" * 1000, max_bytes=100)
+        encode("x" * 1000, max_bytes=100)
 
 
 def test_frame_reader_caps_per_message_and_per_submission():
     a, b = socket.socketpair()
     try:
         r = channel.FrameReader(a, max_message=64, max_total=200)
-        b.sendall(channel.frame(channel.encode("hi")))
-        assert channel.decode(r.read(timeout=5)) == "hi"
+        b.sendall(channel.frame(encode("hi")))
+        assert decode(r.read(timeout=5)) == "hi"
         b.sendall(struct.pack(">I", 65) + b"x" * 65)
         with pytest.raises(ChannelError, match="over the cap of 64 bytes per message"):
             r.read(timeout=5)
@@ -208,10 +210,10 @@ def test_frame_reader_caps_per_message_and_per_submission():
     # a closed channel (on a fresh pair: the capped reader above may leave frames unread in `a`)
     c, d = socket.socketpair()
     try:
-        d.sendall(channel.frame(channel.encode("last")))
+        d.sendall(channel.frame(encode("last")))
         d.close()
         reader = channel.FrameReader(c)
-        assert channel.decode(reader.read(timeout=5)) == "last"  # what was sent before the close still arrives
+        assert decode(reader.read(timeout=5)) == "last"  # what was sent before the close still arrives
         with pytest.raises(channel.ChannelClosed):
             reader.read(timeout=5)
     finally:
@@ -220,7 +222,7 @@ def test_frame_reader_caps_per_message_and_per_submission():
 
 def test_decode_rejects_non_bytes():
     with pytest.raises(ChannelError, match="takes bytes"):
-        channel.decode("N")  # type: ignore[arg-type]
+        decode("N")  # type: ignore[arg-type]
 
 
 # ---- an independent decoder, written from the format table in channel's docstring -------------

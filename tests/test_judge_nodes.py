@@ -20,10 +20,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import channel
-from autograder.channel import ChannelError, Handle
-from autograder.judge import JudgeNodes, LabRegistry
-from autograder.runner import Handles, Mirrors
+from autograder.submission.decoder import decode
+from autograder.submission.encoder import encode
+from autograder.submission.channel import ChannelError, Handle
+from autograder.submission.names import JudgeNodes, LabRegistry
+from autograder.submission.runner import Handles, Mirrors
 
 
 class Item:
@@ -49,12 +50,12 @@ class Pair:
         self.handles = Handles()
 
     def to_sandbox(self, value):
-        data = channel.encode(value, None, nodes=self.judge)
-        return channel.decode(data, self.handles.get, self.sandbox), len(data)
+        data = encode(value, None, nodes=self.judge)
+        return decode(data, self.handles.get, self.sandbox), len(data)
 
     def to_judge(self, value):
-        data = channel.encode(value, self.handles, nodes=self.sandbox)
-        return channel.decode(data, None, self.judge), len(data)
+        data = encode(value, self.handles, nodes=self.sandbox)
+        return decode(data, None, self.judge), len(data)
 
 
 def shape(v, seen=None):
@@ -190,8 +191,8 @@ def test_student_objects_inside_the_judges_objects_are_refused():
     with pytest.raises(ChannelError, match="object of its own"):
         pair.to_judge(None)
     # a list the student made may hold its own objects (they arrive as handles)
-    data = channel.encode([Mine()], pair.handles, nodes=Mirrors())
-    assert type(channel.decode(data, None, JudgeNodes(LabRegistry()))[0]) is Handle
+    data = encode([Mine()], pair.handles, nodes=Mirrors())
+    assert type(decode(data, None, JudgeNodes(LabRegistry()))[0]) is Handle
 
 
 @given(st.binary(max_size=120), st.sampled_from([b"m", b"r", b"o", b"c", b"x"]))
@@ -202,7 +203,7 @@ def test_hostile_node_bytes_on_the_judges_side(raw, tag):
     pair.to_sandbox(held)
     keys = dict(pair.judge.keys)
     try:
-        channel.decode(tag + raw, lambda h: h, pair.judge)
+        decode(tag + raw, lambda h: h, pair.judge)
     except ChannelError:
         pass
     for obj in held + [held[0].events]:  # what the judge holds keeps its key and its type

@@ -1,4 +1,4 @@
-"""Automatic mutants (autograder/mutate.py) and the fast trusted QA runs (autograder/qarun.py):
+"""Automatic mutants (autograder/qa/mutate.py) and the fast trusted QA runs (autograder/qa/run.py):
 branch coverage of the solution regions and the kill rate, on a small lab built for the test."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.build import parse, to_notebook
-from autograder.mutate import mutants, solution_lines, strip_markers
-from autograder.qarun import load_equivalents
+from autograder.course.build import parse, to_notebook
+from autograder.qa.mutate import mutants, solution_lines, strip_markers
+from autograder.qa.mutant_runs import load_equivalents
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +142,7 @@ def run_qarun(tmp_path, text: str, qa_toml: str = "", sample: int | None = None)
     path = tmp_path / "lab.ipynb"
     nbformat.write(nb, path)
     (tmp_path / "qa.toml").write_text(qa_toml)
-    cmd = [sys.executable, "-m", "autograder.qarun", str(path), "--qa-file", str(tmp_path / "qa.toml")]
+    cmd = [sys.executable, "-m", "autograder.qa.run", str(path), "--qa-file", str(tmp_path / "qa.toml")]
     if sample:
         cmd += ["--sample", str(sample)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -191,7 +191,7 @@ def test_coverage_and_kill_rate_of_a_small_lab(tmp_path):
 
 
 def test_qa_gates_only_where_the_lab_enforces_them():
-    from autograder.qa import _fast_failures
+    from autograder.qa.check import _fast_failures
 
     extra = {"coverage": {"percent": 90.0, "statements": 9, "branches": 1, "missing": ["f:3 never runs: x = 1"],
                           "unexplained": []},

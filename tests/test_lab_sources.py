@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.build import BuildError, authored_labs, build, build_lab, parse, to_notebook
+from autograder.course.build import BuildError, authored_labs, build, build_lab, parse, to_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "labs"
@@ -186,7 +186,7 @@ def test_cli_build_check_and_errors(tmp_path, capsys):
 def test_nbgrader_releases_answer_and_rubric_cells(tmp_path):
     """nbgrader accepts what the builder writes for answer and rubric cells: the student's copy
     shows "YOUR ANSWER HERE" and no rubric cell; hidden tests are gone too."""
-    from autograder.course import Course
+    from autograder.course.root import Course
 
     shutil.copy(COURSE / "nbgrader_config.py", tmp_path)
     (tmp_path / "authoring").mkdir()

@@ -8,9 +8,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.build import build
-from autograder.course import Course, CourseError
-from autograder.qa import MUTANTS, manual_points, qa_lab
+from autograder.course.build import build
+from autograder.course.root import Course, CourseError
+from autograder.qa.check import MUTANTS, manual_points, qa_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course(ROOT / "labs")

@@ -13,11 +13,12 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
-from autograder.build import build
-from autograder.course import Course
-from autograder.grade import autograde
-from autograder.qa import solution_submission
-from autograder.report import class_summary, export, feedback
+from autograder.course.build import build
+from autograder.course.root import Course
+from autograder.course.batch import autograde
+from autograder.qa.check import solution_submission
+from autograder.course.feedback import feedback
+from autograder.course.report import class_summary, export
 from test_lab_sources import GOOD
 
 ROOT = Path(__file__).resolve().parents[1]

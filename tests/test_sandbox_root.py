@@ -1,10 +1,10 @@
 """The sandbox's file system is built from nothing, and the lab's reference is absent from it.
 
-* The kit filter (``autograder.sandbox_kit``): its rules on a toy kit; on the real kit, for every
+* The kit filter (``autograder.submission.kit``): its rules on a toy kit; on the real kit, for every
   lab, no kept file imports a dropped module at import time (checked by an oracle written
   apart from the filter), every reference module is dropped, and importing every kept module
   from a filtered copy (in a subprocess) loads no reference module and nothing from outside it.
-* The root (``autograder.sandbox_setup.build_root``, run in fresh namespaces, also inside a user
+* The root (``autograder.submission.sandbox_root.build_root``, run in fresh namespaces, also inside a user
   namespace as a grader that is not root gets): exactly the paths, mounts, ``/etc`` and ``/dev``
   entries it should hold, read-only but for ``/tmp`` and ``/dev/shm``; the kit copy holds exactly
   the filtered files; a plain (non-editable) install of the kit in the environment is covered by
@@ -45,10 +45,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.judge import PlanCell
-from autograder.sandbox import SandboxedExecute, _unshare_prefix, isolation_available
-from autograder.sandbox_kit import _plan, copy_kit, kit_dir, kit_files, kit_plan
-from autograder.sandbox_setup import DEVICES, TOP_LEVEL
+from autograder.submission.plan import PlanCell
+from autograder.submission.sandbox import SandboxedExecute, _unshare_prefix, isolation_available
+from autograder.submission.kit import _plan, copy_kit, kit_dir, kit_files, kit_plan
+from autograder.submission.sandbox_root import DEVICES, TOP_LEVEL
 from grading_helpers import FULL, LAB, ROOT, cell, grade, new_course
 
 REFERENCE = "mlsys_kit.models.costs"
@@ -238,7 +238,7 @@ print(json.dumps(out))
 # ---- the root, built in fresh namespaces ----------------------------------------------------------
 INSIDE = r'''
 import json, os, sys
-from autograder.sandbox_setup import build_root
+from autograder.submission.sandbox_root import build_root
 build_root(json.loads(sys.argv[1]))
 def listing(p):
     try:
@@ -382,14 +382,14 @@ def test_in_the_sandbox_every_dropped_module_is_absent(lab, tmp_path):
     got = json.loads(text.split("PROBE ", 1)[1].splitlines()[0])
     assert got["found"] == [], got["found"]
     assert got["files"] == list(plan.keep) and got["where"] == str(kit_dir())
-    assert got["init"] == ["-m", "autograder.sandbox_setup", "-"]  # its config came on stdin: argv names nothing
+    assert got["init"] == ["-m", "autograder.submission.sandbox_root", "-"]  # its config came on stdin: argv names nothing
 
 
 @pytest.mark.parametrize("lab", LABS)
 def test_each_labs_sandbox_side_kit_imports_survive_its_filter(lab):
     """Every kit import in the cells that run in the sandbox (locked, checker and solution cells)
     names only kept modules (``from a import b``: b an attribute, or a kept module)."""
-    from autograder.qarun import plan_for
+    from autograder.qa.run import plan_for
 
     nb = nbformat.read(ROOT / "labs" / "source" / lab / f"{lab}.ipynb", as_version=4)
     keep = kit_files(nb.metadata["mlsys_grade"]["reference"])

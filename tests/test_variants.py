@@ -13,15 +13,14 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.build import parse, render, to_notebook
-from autograder.course import course_secret
-from autograder.differential import Variant
-from autograder.qa import solution_submission
+from autograder.course.build import parse, render, to_notebook
+from autograder.submission.differential import course_secret
+from autograder.submission.differential import Variant
+from autograder.qa.check import solution_submission
 from grading_helpers import ROOT, grade
 
 LAB = "lab9-variants"

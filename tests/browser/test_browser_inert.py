@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from jlab import BIN, shot
 
-from autograder.qa import solution_submission
+from autograder.qa.check import solution_submission
 from inert_payloads import ANSWER_WORDS, CODE_LINE, hostile, js
 
 LAB = "lab0-costs"

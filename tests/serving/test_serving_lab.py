@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from autograder.qa import apply_mutant, load_mutant
+from autograder.qa.check import apply_mutant, load_mutant
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = "lab3-continuous-batching"

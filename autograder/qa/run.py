@@ -2,20 +2,20 @@
 
 Lab QA grades OUR OWN code (the reference solution and mutants of it), so it needs no sandbox,
 but it must judge exactly as the real grader does (docs/grading.md): student and locked cells
-run in a separate process through ``autograder.runner`` (IPython, as in the sandbox), test
-cells run here in ``autograder.judge`` against that process over the channel, locked and
-checker cells run in both, and the cell plan is ``autograder.sandbox.cell_plan``'s. What is
+run in a separate process through ``autograder.submission.runner`` (IPython, as in the sandbox), test
+cells run here in ``autograder.submission.judge`` against that process over the channel, locked and
+checker cells run in both, and the cell plan is ``autograder.submission.plan.cell_plan``'s. What is
 left out is only the isolation (namespaces, rlimits, uid).
 
 Speed: this process imports what the lab imports once, then forks a worker pool; for each
 variant a worker forks the student-side process (so torch, IPython and mlsys_kit are already
 loaded there) and, for a mutant, stops at the first test that fails (a mutant that loses any
 point is killed; the tests before the mutated cell cannot fail and still run, in order, since
-later tests may use what they bound). Run as a subprocess (``python -m autograder.qarun``) so
+later tests may use what they bound). Run as a subprocess (``python -m autograder.qa.run``) so
 that no OpenMP thread pool of a parent (pytest) is forked.
 
 The student side sees the kit the sandbox holds: ``main`` copies ``mlsys_kit`` filtered for the
-lab's reference (``autograder.sandbox_kit``: the reference and what imports it left out) into a
+lab's reference (``autograder.submission.kit``: the reference and what imports it left out) into a
 temporary folder, and each student-side process drops the kit modules it inherited and imports
 ``mlsys_kit`` from that copy only (first on ``sys.path``, and a finder first on ``sys.meta_path``
 that refuses any ``mlsys_kit`` module found elsewhere, such as through the editable install's
@@ -33,7 +33,6 @@ import argparse
 import ast
 import json
 import os
-import random
 import re
 import signal
 import sys
@@ -63,7 +62,7 @@ def plan_for(source_nb, answers: dict[str, str]) -> list:
     id; missing ones: the source's solution with its markers removed)."""
     import nbformat
 
-    from autograder.sandbox import cell_plan
+    from autograder.submission.plan import cell_plan
 
     sub = nbformat.from_dict(source_nb)
     for c in sub.cells:
@@ -82,7 +81,7 @@ def prepare_kit(source_nb, dest: str) -> str:
     student side loads it fast) and use it for every student side from now on."""
     import compileall
 
-    from autograder.sandbox_kit import copy_kit
+    from autograder.submission.kit import copy_kit
 
     copy_kit(source_nb.metadata.get("mlsys_grade", {}).get("reference", []), Path(dest))
     compileall.compile_dir(str(Path(dest) / "mlsys_kit"), quiet=2)
@@ -141,7 +140,7 @@ def _student_side(sock, cell_seconds: float, cov: dict | None) -> None:
                                    config_file=False)
             cv.exclude(UNTESTED)
             cv.start()
-        from autograder.runner import Runner
+        from autograder.submission.runner import Runner
 
         runner = Runner(sock, cell_seconds, cell_seconds, 1 << 20)
         runner.reply({"ready": True})
@@ -155,13 +154,13 @@ def _student_side(sock, cell_seconds: float, cov: dict | None) -> None:
         os._exit(0)
 
 
-QA_SECRET = b"mlsys-grade qa: students' variants"  # QA's own course secret (autograder.differential)
+QA_SECRET = b"mlsys-grade qa: students' variants"  # QA's own course secret (autograder.submission.differential)
 VARIANTS = 3
 
 
 def qa_variants(source_nb, count: int = VARIANTS) -> list:
     """The student variants QA runs a lab on: as many students' hidden inputs (``student_rng``)."""
-    from autograder.differential import Variant
+    from autograder.submission.differential import Variant
 
     lab = source_nb.metadata.get("mlsys_grade", {}).get("lab") or "lab"
     return [Variant(QA_SECRET, lab, f"qa-student-{i}") for i in range(max(1, count))]
@@ -172,8 +171,9 @@ def run_variant(plan, answers: list[str], cell_seconds: float = 30, stop_at_fail
     """Run one submission's plan (``answers``: the lab's answer names; ``variant``: the student
     whose hidden inputs the tests draw); returns {"tests": {gid: passed}, "fatal": str|None,
     "seconds"}. With ``stop_at_failure`` (test ids), stop at the first of those tests that fails."""
-    from autograder import channel
-    from autograder.judge import Judge, SandboxLost, Session, drive
+    from autograder.submission import channel
+    from autograder.submission.judge import Judge, SandboxLost, Session
+    from autograder.submission.plan import drive
 
     t0 = time.perf_counter()
     mine, theirs = channel.socketpair()
@@ -243,7 +243,7 @@ def coverage_run(source_nb, cell_seconds: float = 30, variants: list | None = No
             wrappers[gid] = f"exec(compile(open({str(path)!r}).read(), {str(path)!r}, 'exec'))"
         plan = plan_for(source_nb, wrappers)
         spec = {"data_file": str(Path(tmp) / ".coverage"), "dir": tmp}
-        from autograder.sandbox import answers_of
+        from autograder.submission.plan import answers_of
 
         variants = variants or qa_variants(source_nb)
         res = run_variant(plan, answers_of(source_nb), cell_seconds, cov=spec, variant=variants[0])
@@ -289,7 +289,7 @@ def coverage_run(source_nb, cell_seconds: float = 30, variants: list | None = No
     percent = 0.0 if never or not total else 100.0 * (hit + taken) / total
     failed = [g for g, ok in res["tests"].items() if not ok]
     tests = res["tests"]
-    from autograder.sandbox import answers_of
+    from autograder.submission.plan import answers_of
 
     for v in variants[1:]:  # the same solution, other students' hidden inputs
         other = run_variant(plan_for(source_nb, {}), answers_of(source_nb), cell_seconds, variant=v)
@@ -310,8 +310,8 @@ def _warm(source_nb) -> None:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
-    import autograder.runner  # noqa: F401
-    import autograder.sandbox  # noqa: F401  (cell_plan; it loads nbgrader: once, before the forks)
+    import autograder.submission.runner  # noqa: F401
+    import autograder.submission.sandbox  # noqa: F401  (cell_plan; it loads nbgrader: once, before the forks)
 
     cfg = Config()
     cfg.HistoryManager.enabled = False
@@ -334,136 +334,13 @@ def _warm(source_nb) -> None:
                     pass
 
 
-_POOL_STATE: dict[str, Any] = {}
-
-
-class HandWritten:
-    """A mutant of ``autograder/mutants/<lab>/`` (a realistic bug, as text edits of the solution
-    cells) in the form the pool runs: {cell: its whole new source}."""
-
-    def __init__(self, path: Path, source_nb):
-        from autograder.qa import load_mutant
-
-        self.name = path.name
-        self.bug, edits = load_mutant(path)
-        cells = {gid: strip_markers(src) for gid, src in solution_cells(source_nb).items()}
-        for gid, old, new in edits:
-            if gid not in cells or cells[gid].count(old) != 1:
-                raise ValueError(f"stale mutant {path.name}: {old!r} must occur once in cell {gid!r}")
-            cells[gid] = cells[gid].replace(old, new)
-        self.answers = {gid: cells[gid] for gid, _old, _new in edits}
-
-
-def _pool_run(job: tuple[int, int]) -> tuple[tuple[int, int], dict]:
-    from autograder.sandbox import answers_of
-
-    st = _POOL_STATE
-    index, v = job
-    m = st["mutants"][index]
-    plan = plan_for(st["nb"], m.answers if isinstance(m, HandWritten) else {m.cell: m.source})
-    return job, run_variant(plan, answers_of(st["nb"]), st["cell_seconds"], stop_at_failure=st["baseline"],
-                            wall_seconds=st["wall"], variant=st["variants"][v])
-
-
-def _killed(res: dict, baseline: set[str]) -> bool:
-    return res["fatal"] is not None or not all(ok for gid, ok in res["tests"].items() if gid in baseline)
-
-
-def mutant_runs(source_nb, mutants: list, baseline: set[str], jobs: int = 2, cell_seconds: float = 20,
-                wall_seconds: float = 120, variants: list | None = None) -> list[dict]:
-    """Run each mutant, stopping at its first failing test among ``baseline`` (the tests the
-    solution passes), on the first student variant, and each one killed there on the others too
-    (a mutant killed for one student but not another is a survivor: the lab is not fair).
-    Results in the order of ``mutants``: the first variant's run, with ``survives_on`` listing
-    the students it survives for."""
-    import multiprocessing
-
-    variants = variants or qa_variants(source_nb)
-    _POOL_STATE.update(nb=source_nb, mutants=mutants, cell_seconds=cell_seconds, wall=wall_seconds,
-                       baseline=set(baseline), variants=variants)
-    out: list[dict] = [None] * len(mutants)  # type: ignore[list-item]
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(max(1, jobs), maxtasksperchild=25) as pool:
-        for (i, _v), res in pool.imap_unordered(_pool_run, [(i, 0) for i in range(len(mutants))]):
-            out[i] = dict(res, survives_on=[] if _killed(res, baseline) else [variants[0].student])
-        more = [(i, v) for i in range(len(mutants)) if not out[i]["survives_on"] for v in range(1, len(variants))]
-        for (i, v), res in pool.imap_unordered(_pool_run, more):
-            if not _killed(res, baseline):
-                out[i]["survives_on"].append(variants[v].student)
-    return out
-
-
-def solution_on_students(source_nb, course_root: Path, students: list[str]) -> dict[str, dict]:
-    """The lab's own solution on each of these students' variants (the course's secret): a test it
-    fails there is a variant the lab cannot be passed on, a bug in the lab."""
-    from autograder.course import course_secret
-    from autograder.differential import Variant
-    from autograder.sandbox import answers_of
-
-    lab = source_nb.metadata.get("mlsys_grade", {}).get("lab", "lab")
-    secret = course_secret(course_root)
-    out = {}
-    for s in students:
-        v = Variant(secret, lab, s)
-        res = run_variant(plan_for(source_nb, {}), answers_of(source_nb), variant=v)
-        out[s] = {"variant": v.fingerprint, "failed": sorted(g for g, ok in res["tests"].items() if not ok),
-                  "fatal": res["fatal"]}
-    return out
-
-
-def load_equivalents(path: Path) -> dict[str, str]:
-    """{mutant key: reason} from a lab's QA file (``[[equivalent]]`` tables with mutant and reason)."""
-    import tomllib
-
-    if not path.is_file():
-        return {}
-    data = tomllib.loads(path.read_text())
-    out = {}
-    for i, e in enumerate(data.get("equivalent", [])):
-        if not isinstance(e, dict) or not isinstance(e.get("mutant"), str) or not isinstance(e.get("reason"), str) \
-                or len(e["reason"].split()) < 3:
-            raise ValueError(f"{path}: equivalent #{i + 1} needs mutant = \"<key>\" and reason = \"<one line, "
-                             "why no test can tell it apart>\"")
-        out[e["mutant"]] = e["reason"]
-    return out
-
-
-def qa_settings(path: Path) -> dict[str, Any]:
-    import tomllib
-
-    return tomllib.loads(path.read_text()) if path.is_file() else {}
-
-
-def automatic_mutants_report(source_nb, equivalents: dict[str, str], baseline: set[str], sample: int | None = None,
-                             seed: str = "", jobs: int = 2, variants: list | None = None) -> dict[str, Any]:
-    """Kill rate of the lab's automatic mutants (all, or a deterministic sample of ``sample``). A
-    mutant is killed when a test that the solution passes (``baseline``) fails, or when it
-    crashes or hangs the student side (the grader gives such a submission no points either)."""
-    from autograder.mutate import lab_mutants
-
-    tests = [c.source for c in source_nb.cells if c.cell_type == "code"
-             and c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.get("nbgrader", {}).get("solution")]
-    everything = lab_mutants(solution_cells(source_nb), tests)
-    chosen = [m for m in everything if m.key not in equivalents]
-    if sample is not None and sample < len(chosen):
-        chosen = sorted(random.Random(seed).sample(chosen, sample), key=everything.index)
-    t0 = time.perf_counter()
-    results = mutant_runs(source_nb, chosen, baseline, jobs=jobs, variants=variants)
-    survivors = [m for m, r in zip(chosen, results) if r["survives_on"]]
-    killed = len(chosen) - len(survivors)
-    stale = sorted(set(equivalents) - {m.key for m in everything})
-    return {"total": len(everything), "equivalent": len(equivalents) - len(stale), "run": len(chosen),
-            "killed": killed, "kill_rate": round(100.0 * killed / len(chosen), 2) if chosen else 100.0,
-            "survivors": [m.key for m in survivors],
-            "survives_on": {m.key: r["survives_on"] for m, r in zip(chosen, results) if r["survives_on"]},
-            "variants": len(variants or qa_variants(source_nb)), "stale_equivalents": stale, "sampled": sample is not None
-            and sample < len(everything) - len(equivalents), "seconds": round(time.perf_counter() - t0, 2)}
-
-
 def main(argv: list[str] | None = None) -> int:
     import nbformat
 
-    p = argparse.ArgumentParser(prog="python -m autograder.qarun",
+    from autograder.qa.mutant_runs import (HandWritten, automatic_mutants_report, load_equivalents, mutant_runs,
+                                           solution_on_students)
+
+    p = argparse.ArgumentParser(prog="python -m autograder.qa.run",
                                 description="coverage and automatic mutants of one lab (JSON on stdout)")
     p.add_argument("notebook", help="the lab's nbgrader source notebook")
     p.add_argument("--qa-file", help="the lab's QA file (equivalent mutants)")
@@ -513,6 +390,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from autograder.qarun import main as _main  # run as the module itself, so the pool can pickle its functions
+    from autograder.qa.run import main as _main  # run as the module itself, so the pool can pickle its functions
 
     sys.exit(_main())

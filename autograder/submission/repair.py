@@ -1,4 +1,4 @@
-"""Before and after a submission runs: repair what a student broke by accident, cap what it made.
+"""Before a submission runs: repair what a student broke by accident (nbgrader's sanitize step).
 
 ``RepairFromSource`` runs first in nbgrader's sanitize step (before ``DeduplicateIds``,
 ``OverwriteCells`` and ``CheckCellMetadata``, which would otherwise fail the notebook or grade a
@@ -14,21 +14,12 @@ cells, matched by grade id, so honest work is graded instead of failing with 0:
   stay as ordinary cells, so everything the student wrote still runs, in the student's order.
 * **Moved cells**: when the graded cells are out of the lab's order, each one is put back in
   order together with the student's own cells that followed it.
-* **Deleted cells**: test and locked cells the submission lost are put back at their place.
+* **Deleted cells**: test and locked cells the submission lost are put back at their place (a
+  design question's rubric, which the student's copy never holds, without a note).
 
-``CapOutputs`` runs in the autograde step after the notebook ran: the outputs of one submission
-are capped in total (``max_total_kb``); past the cap, outputs that decide a grade (errors,
-stderr, results) are cut short and the others dropped, so grades do not change.
-
-Every repair and cap writes a note (``notes_file``: ``grading/notes/<lab>/<student>.json`` in
-the course, out of the sandbox's reach); ``mlsys-grade`` adds the notes to the grading record.
-
-``HideHiddenTests`` runs in nbgrader's generate_feedback step (after ``GetGrades``): a test cell
-shows its visible tests and the judge's verdict alone (``VERDICTS``: passed, failed in the
-visible tests, failed in a hidden test, ran past its time limit), and no code cell that ran
-after the first test cell with hidden tests shows its output, since student code may keep what a
-hidden test passed it and show it later. The formgrader keeps every output (``autograder.inert``
-makes them inert).
+Every repair writes a note (``notes_file``: ``grading/notes/<lab>/<student>.json`` in the course,
+out of the sandbox's reach); ``mlsys-grade`` adds the notes to the grading record. After the run:
+``autograder.submission.steps``; feedback: ``autograder.course.feedback``.
 """
 
 from __future__ import annotations
@@ -41,7 +32,6 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer
 
 HIDDEN = re.compile(r"^\s*### BEGIN HIDDEN TESTS\s*$.*?^\s*### END HIDDEN TESTS\s*$\n?", re.M | re.S)
 FLAGS_KEY = "mlsys_grade_flags"
@@ -278,209 +268,6 @@ class RepairFromSource(NbGraderPreprocessor):
 
 
 RestoreMissingCells = RepairFromSource  # the name older course configs use
-
-
-# ---- after the run: a cap on one submission's outputs -----------------------------------------------
-KEEP_BYTES = 2000  # what is left of an output that decides a grade, past the cap
-
-
-def _size(out) -> int:
-    return len(json.dumps(out, default=str))
-
-
-def _cut(out):
-    """A short version of an output that decides a grade (error, stderr, result)."""
-    out = copy.deepcopy(out)
-    t = out.get("output_type")
-    if t == "error":
-        out["evalue"] = str(out.get("evalue", ""))[:KEEP_BYTES]
-        out["traceback"] = [str(line)[:KEEP_BYTES] for line in out.get("traceback", [])[-5:]]
-    elif t == "stream":
-        text = "".join(out.get("text", ""))
-        out["text"] = text[:KEEP_BYTES] + ("\n[cut: this submission's outputs passed their cap]\n"
-                                           if len(text) > KEEP_BYTES else "")
-    elif t == "execute_result":
-        plain = out.get("data", {}).get("text/plain", "")
-        plain = "".join(plain) if isinstance(plain, list) else str(plain)
-        out["data"] = {"text/plain": plain[:KEEP_BYTES]}
-        out["metadata"] = {}
-    return out
-
-
-def cap_outputs(nb, budget: int) -> tuple[int, int, int]:
-    """Cap the notebook's outputs at ``budget`` bytes in total (in place). Returns (bytes the
-    outputs came to, outputs dropped, outputs cut)."""
-    used = total = dropped = cut = 0
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        kept, gone = [], 0
-        for out in cell.get("outputs", []):
-            size = _size(out)
-            total += size
-            if used + size <= budget:
-                kept.append(out)
-                used += size
-            elif out.get("output_type") in ("error", "execute_result") or (
-                    out.get("output_type") == "stream" and out.get("name") == "stderr"):
-                short = _cut(out)  # decides the grade (nbgrader: error or stderr -> 0, a result -> partial credit)
-                kept.append(nbformat.from_dict(short))
-                used += _size(short)
-                cut += 1
-            else:
-                gone += 1
-        if gone:
-            kept.append(nbformat.v4.new_output("stream", name="stdout", text=f"[{gone} outputs dropped: this "
-                                               f"submission's outputs passed their cap of {budget >> 10} KiB]\n"))
-        dropped += gone
-        cell.outputs = kept
-    return total, dropped, cut
-
-
-class CapOutputs(NbGraderPreprocessor):
-    """nbgrader autograde step, after the run and before grades are saved: ``cap_outputs``."""
-
-    max_total_kb = Integer(4096, help="total output of one submission kept in the autograded notebook, KiB"
-                           ).tag(config=True)
-
-    def preprocess(self, nb, resources):
-        budget = self.max_total_kb << 10
-        total, dropped, cut = cap_outputs(nb, budget)
-        if dropped or cut:
-            add_notes(resources, [f"outputs came to {total / 2**20:.1f} MiB, over the cap of {budget / 2**20:g} MiB "
-                                  f"per submission: {dropped} dropped and {cut} cut short in the autograded notebook "
-                                  "(grades unaffected)"])
-        return nb, resources
-
-
-# ---- feedback: a test cell shows the judge's verdict, and nothing a hidden test gave student code ----------
-VERDICTS = {
-    "passed": "passed",
-    "visible": "failed in the visible tests (run this cell in your notebook to see why)",
-    "hidden": "failed in a hidden test",
-    "timeout": "ran past its time limit",
-    "failed": "failed",  # an error with no line of the test's own code to place it
-}
-TIMEOUT_ERRORS = frozenset({"TestTimeout", "CellTimeout", "CellTimeoutError"})
-AFTER_HIDDEN = ("[outputs not shown: this cell ran after the hidden tests of {gid!r}, and what it shows could "
-                "quote their inputs]\n")
-
-
-def hidden_lines(source: str) -> set[int]:
-    """The line numbers (1: the cell's first line) of a test cell's hidden part, markers included."""
-    out, inside = set(), False
-    for n, line in enumerate(source.splitlines(), 1):
-        text = line.strip()
-        if text == "### BEGIN HIDDEN TESTS":
-            inside = True
-        if inside:
-            out.add(n)
-        if text == "### END HIDDEN TESTS":
-            inside = False
-    return out
-
-
-def _is_test(cell) -> bool:
-    meta = _meta(cell)
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
-def verdict(cell) -> str:
-    """Which of ``VERDICTS`` a test cell earned, from its grade (nbgrader's ``GetGrades`` puts
-    ``score`` and ``points`` in its metadata) and the judge's error output: where the failing
-    line of the test's own code is (``File "<test GRADE_ID>", line N`` in the traceback) tells
-    a visible failure from a hidden one."""
-    meta = _meta(cell)
-    score, points = meta.get("score"), meta.get("points")
-    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    graded = isinstance(score, (int, float)) and isinstance(points, (int, float))
-    if graded and score >= points:
-        return "passed"
-    if not errors:
-        stderr = any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in cell.get("outputs", []))
-        return "visible" if stderr else ("by_hand" if graded else "passed")
-    err = errors[0]
-    if str(err.get("ename")) in TIMEOUT_ERRORS:
-        return "timeout"
-    # a frame is an entry of its own that starts with File "<test ...>": the exception's message (the last
-    # entry, which student code may have written) is never read as one
-    where = re.compile(r'\s*File "<test ' + re.escape(str(meta.get("grade_id"))) + r'>", line (\d+)')
-    lines = {int(m.group(1)) for t in err.get("traceback", []) if isinstance(t, str) for m in [where.match(t)] if m}
-    if not lines:
-        return "failed"
-    return "hidden" if lines & hidden_lines(cell.source) else "visible"
-
-
-def verdict_text(cell) -> str:
-    v = verdict(cell)
-    meta = _meta(cell)
-    text = f"scored {meta['score']:g} of {meta['points']:g} points" if v == "by_hand" else VERDICTS[v]
-    return f"{_gid(cell)}: {text}\n"
-
-
-def feedback_view(nb) -> None:
-    """In place, for a feedback page: each test cell shows its visible tests and its verdict
-    alone (no output, no exception text, no value); every code cell after the first test cell
-    with hidden tests shows no output, only a note (student code may have kept what a hidden
-    test passed it and print it later, or return it into a later test's message)."""
-    after: str | None = None
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if _is_test(cell):
-            gid = _gid(cell)
-            has_hidden = bool(HIDDEN.search(cell.source))
-            line = verdict_text(cell)
-            if has_hidden:
-                n = sum(len(h.strip().splitlines()) - 2 for h in HIDDEN.findall(cell.source))
-                cell.source = visible(cell.source) + f"\n# {gid}: {n} hidden test lines (not shown)"
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=line)]
-            if has_hidden and after is None:
-                after = gid
-        elif after is not None:
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=AFTER_HIDDEN.format(gid=after))]
-
-
-class HideHiddenTests(NbGraderPreprocessor):
-    """nbgrader generate_feedback, after ``GetGrades``: ``feedback_view``. A test cell shows its
-    name, its visible tests and one verdict (``VERDICTS``); hidden tests' code, tracebacks,
-    printed text and every output that ran after a hidden test are left out. The formgrader
-    (the instructor's view) keeps every output."""
-
-    def preprocess(self, nb, resources):
-        feedback_view(nb)
-        return nb, resources
-
-
-class SettleRubrics(NbGraderPreprocessor):
-    """Runs after nbgrader's SaveAutoGrades. A rubric is an nbgrader task cell worth 0 points (so
-    the formgrader shows its mark scheme beside the answer it grades); nbgrader marks every task as
-    awaiting a manual grade, which would keep each submission "needs manual grade" after its
-    answers are graded. Those 0-point tasks are settled here; answer cells keep awaiting the
-    instructor. As a preprocessor it holds for `mlsys-grade autograde` and the formgrader alike."""
-
-    def preprocess(self, nb, resources):
-        from nbgrader.api import Gradebook, TaskCell
-
-        r = resources["nbgrader"]
-        with Gradebook(r["db_url"]) as gb:
-            sub = gb.find_submission_notebook(r["notebook"], r["assignment"], r["student"])
-            for g in sub.grades:
-                if isinstance(g.cell, TaskCell) and not g.cell.max_score and g.needs_manual_grade:
-                    g.auto_score, g.needs_manual_grade = 0.0, False
-            gb.db.commit()
-        return nb, resources
-
-
-class DropRubrics(NbGraderPreprocessor):
-    """nbgrader generate_assignment, last: a design question's rubric (an nbgrader task cell worth
-    0 points, saved in the gradebook by then) is left out of the student's version, where an empty
-    locked cell would look like a second answer box. Autograde puts it back from the source
-    (``RepairFromSource``), so the formgrader shows it under the answer it grades."""
-
-    def preprocess(self, nb, resources):
-        nb.cells = [c for c in nb.cells if not is_rubric(c)]
-        return nb, resources
 
 
 def is_rubric(cell) -> bool:

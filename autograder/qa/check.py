@@ -12,10 +12,10 @@ Manually graded points (a design question's ``answer`` cell, nbgrader task cells
 apart as ``manual_points``: nbgrader leaves them for the instructor in the formgrader, so no
 submission earns them here, and the checks above are against the autograded maximum.
 
-Then, in fast trusted runs judged as the grader judges (``autograder.qarun``; issue #13):
+Then, in fast trusted runs judged as the grader judges (``autograder.qa.run``; issue #13):
 
 4. the branch coverage of the solution regions under all the lab's tests (coverage.py), and
-5. the kill rate of the automatic mutants (``autograder.mutate``), survivors listed.
+5. the kill rate of the automatic mutants (``autograder.qa.mutate``), survivors listed.
 
 The lab's QA file ``autograder/mutants/<lab>/qa.toml`` records equivalent automatic mutants
 (``[[equivalent]]`` with ``mutant`` and ``reason``) and, with ``enforce = true``, makes 4 and 5
@@ -38,8 +38,8 @@ from typing import Any, Callable
 
 import nbformat
 
-from autograder.course import Course, CourseError
-from autograder.grade import autograde
+from autograder.course.root import Course, CourseError
+from autograder.course.batch import autograde
 
 MUTANTS = Path(__file__).parent / "mutants"
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
@@ -101,9 +101,9 @@ def apply_mutant(nb: nbformat.NotebookNode, name: str, edits: list[tuple[str, st
 def fast_checks(source: Path, qa_file: Path, sample: int | None = None, jobs: int = 2,
                 timeout: float = 3600, hand_written: Path | None = None) -> dict[str, Any]:
     """Coverage and automatic mutants of a source notebook, and the hand-written mutants in
-    ``hand_written`` (``autograder.qarun``, in a fresh process: it forks, so it must not inherit a
+    ``hand_written`` (``autograder.qa.run``, in a fresh process: it forks, so it must not inherit a
     parent's thread pools)."""
-    cmd = [sys.executable, "-m", "autograder.qarun", str(source), "--qa-file", str(qa_file), "--jobs", str(jobs)]
+    cmd = [sys.executable, "-m", "autograder.qa.run", str(source), "--qa-file", str(qa_file), "--jobs", str(jobs)]
     if sample is not None:
         cmd += ["--sample", str(sample)]
     if hand_written is not None:
@@ -199,7 +199,7 @@ def qa_lab(course: Course, lab: str, jobs: int = 1, cell_timeout: float = 60,
 
 
 def _settings(qa_file: Path) -> dict[str, Any]:
-    from autograder.qarun import qa_settings
+    from autograder.qa.mutant_runs import qa_settings
 
     return qa_settings(qa_file)
 

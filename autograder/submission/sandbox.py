@@ -5,21 +5,21 @@ course's ``nbgrader_config.py`` sets this up), so nbgrader still restores the in
 cells, saves the grades to its gradebook and makes the feedback. The cells run in notebook order:
 
 * solution (student) cells run in the SANDBOX, one process per submission
-  (``autograder.runner``), which holds nothing secret;
+  (``autograder.submission.runner``), which holds nothing secret;
 * locked (and checker) cells run in the sandbox, for the student code that uses their helpers,
-  and in the JUDGE (``autograder.judge``), here in the grader's process, whose copy is the only
+  and in the JUDGE (``autograder.submission.judge``), here in the grader's process, whose copy is the only
   one a test sees (``judge: false`` cells: the sandbox only);
 * test cells run in the judge. Test and locked code is taken from the instructor's SOURCE
   notebook by grade id (never from the submission). The judge reads only the lab's answers from
-  the sandbox (``answers_of``), over ``autograder.channel``: data, never code.
+  the sandbox (``answers_of``), over ``autograder.submission.channel``: data, never code.
 
 The sandbox (Linux, util-linux ``unshare``):
 
 * new mount, PID, network, IPC and UTS namespaces (plus a user namespace when the grader is not
-  root); its file system is built from nothing (``autograder.sandbox_setup``): a fresh tmpfs root
+  root); its file system is built from nothing (``autograder.submission.sandbox_root``): a fresh tmpfs root
   holding the interpreter and the environment, ``/usr``, a minimal ``/etc`` and ``/dev``, its own
-  ``/proc``, the lab's filtered ``mlsys_kit`` (``autograder.sandbox_kit``: the reference and
-  whatever imports it are absent) and the runner's three files, all read-only; a private ``/tmp``
+  ``/proc``, the lab's filtered ``mlsys_kit`` (``autograder.submission.kit``: the reference and
+  whatever imports it are absent) and the runner's files (the runner and the channel's codec), all read-only; a private ``/tmp``
   (the working folder, HOME, TMPDIR: the notebook's data files only) and ``/dev/shm``; nothing
   else of the machine (no course folder, checkout, home folder, grader file or mutant); loopback
   network only; SysV IPC objects, POSIX message queues and the host name die with it;
@@ -35,7 +35,7 @@ The sandbox (Linux, util-linux ``unshare``):
 
 Notes (what was found, in words) go to ``.mlsys-grade.json`` beside the autograded notebook, out
 of the sandbox's reach, and ``mlsys-grade`` adds them to the grading record; the reference check
-(``autograder.reference_check``) is static analysis done here.
+(``autograder.submission.reference_check``) is static analysis done here.
 """
 
 from __future__ import annotations
@@ -57,12 +57,12 @@ from traitlets import Bool, Integer, List, Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from autograder import channel
-from autograder.course import _die_with_parent, course_secret
-from autograder.differential import Variant
-from autograder.judge import Judge, PlanCell, SandboxLost, Session, drive, lab_answers
-from autograder.sandbox_kit import kit_dir, kit_files
-from autograder.sandbox_setup import STUDENT_UID, WORK
+from autograder.submission import channel
+from autograder.submission.differential import Variant, course_secret
+from autograder.submission.judge import Judge, SandboxLost, Session
+from autograder.submission.plan import answers_of, cell_plan, drive
+from autograder.submission.kit import kit_dir, kit_files
+from autograder.submission.sandbox_root import STUDENT_UID, WORK
 
 FLAGS_FILE = ".mlsys-grade.json"
 REPO = Path(__file__).resolve().parents[1]
@@ -89,38 +89,6 @@ class SandboxError(RuntimeError):
     """The notebook could not be graded to the end: the reason, in words."""
 
 
-def cell_plan(nb, source_nb) -> list[PlanCell]:
-    """Every code cell of the submission ``nb``, as the grader runs it: test and locked (and
-    checker) cells take their code from the instructor's ``source_nb`` by grade id; a locked cell
-    whose source says ``judge: false`` runs in the sandbox only."""
-    src = {}
-    for c in source_nb.cells:
-        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if c.cell_type == "code" and gid:
-            src[gid] = c
-    plan = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell-{i}"
-        s = src.get(gid)
-        meta = s.metadata.get("nbgrader", {}) if s is not None else {}
-        if s is not None and meta.get("grade") and not meta.get("solution"):
-            plan.append(PlanCell(i, "test", gid, s.source))
-        elif s is not None and meta.get("locked") and not meta.get("solution"):
-            judged = s.metadata.get("mlsys_grade", {}).get("judge", True) is not False
-            plan.append(PlanCell(i, "locked", gid, s.source, judged))
-        else:
-            plan.append(PlanCell(i, "student", gid, cell.source))
-    return plan
-
-
-def answers_of(source_nb) -> list[str]:
-    """The lab's answers: the names its solution cells bind (``autograder.judge.lab_answers``)."""
-    return lab_answers(c.source for c in source_nb.cells
-                       if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution"))
-
-
 class SandboxedExecute(NbGraderPreprocessor):
     """nbgrader's Execute, split: student cells sandboxed, test cells judged (module docstring)."""
 
@@ -139,7 +107,7 @@ class SandboxedExecute(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         import nbformat
 
-        from autograder.reference_check import check_submission
+        from autograder.submission.reference_check import check_submission
 
         workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
         course_root = Path(os.environ.get("MLSYS_COURSE_ROOT") or Path.cwd()).resolve()
@@ -194,7 +162,7 @@ class SandboxedExecute(NbGraderPreprocessor):
                    PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0", PYTHONPATH=str(REPO),
                    MLSYS_CHANNEL_FD=str(theirs.fileno()), MLSYS_CELL_SECONDS=str(self.timeout),
                    MLSYS_REQUEST_SECONDS=str(self.timeout), MLSYS_OUTPUT_BYTES=str(self.max_output_kb * 1024))
-        setup = [sys.executable, "-m", "autograder.sandbox_setup", "-"]  # the config on stdin: argv (the
+        setup = [sys.executable, "-m", "autograder.submission.sandbox_root", "-"]  # the config on stdin: argv (the
         # sandbox's /proc/1/cmdline, readable inside) names nothing
         cmd = _unshare_prefix() + setup if isolate else setup
         limits = Limits(self.cpu_seconds, self.memory_mb, self.max_processes, self.max_file_mb, cgroup)
@@ -302,13 +270,24 @@ class Limits:
         self.nproc_now = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == uid)
 
     def apply(self) -> None:
-        _die_with_parent()  # a killed grader (worker) takes its sandbox with it: the launcher is the PID namespace's parent
+        die_with_parent()  # a killed grader (worker) takes its sandbox with it: the launcher is the PID namespace's parent
         for res, value in ((resource.RLIMIT_CPU, self.cpu), (resource.RLIMIT_AS, self.memory),
                            (resource.RLIMIT_FSIZE, self.fsize), (resource.RLIMIT_CORE, 0),
                            (resource.RLIMIT_NPROC, self.nproc_now + self.nproc + 8)):
             resource.setrlimit(res, (value, value))
         if self.cgroup is not None:
             (self.cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
+
+def die_with_parent() -> None:
+    """In the child: be killed when the grader dies (a killed grader leaves no orphan writing
+    to the gradebook while it is run again)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _owner(p: Path) -> int:

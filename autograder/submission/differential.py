@@ -20,11 +20,13 @@ A ``Variant`` is (secret, lab, student); QA runs the solution and the mutants on
 from __future__ import annotations
 
 import copy
+import os
 import hashlib
 import hmac
 import math
 import random
 from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 
@@ -155,3 +157,22 @@ def same_as_reference(student_fn: Callable, reference_fn: Callable, cases: Itera
                                          f"the argument {k}= in place; the contract leaves it untouched")
         n += 1
     return n
+
+
+def course_secret(root: str | Path) -> bytes:
+    """The course's secret (``grading/secret``, made on first use, readable by its owner only):
+    it seeds each student's hidden inputs (``autograder.submission.differential``), so it never leaves the
+    course folder, which the grading sandbox cannot see."""
+    path = Path(root) / "grading" / "secret"
+    if not path.is_file():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    data = path.read_bytes()
+    if len(data) < 16:
+        raise ValueError(f"{path} holds {len(data)} bytes: a course secret is at least 16 random bytes "
+                          "(delete the file to make a new one; every student's hidden inputs then change)")
+    return data

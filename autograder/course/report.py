@@ -1,12 +1,7 @@
-"""Feedback and grade export.
-
-Feedback is nbgrader's own (``generate_feedback``: one HTML page per student), with two
-preprocessors of ours in the course config: ``integrity.HideHiddenTests`` (a test cell shows its
-verdict only; nothing that ran after a hidden test is shown) and ``SafeFeedback``, which makes
-the notebook inert once more (``autograder.inert``: the autograded notebook already is). The
-export is one CSV row per student per lab, read from nbgrader's gradebook and our grading
-record, so a submission that erred is a row with its reason, never a missing line, and a row
-for every entry rejected at collect (status ``rejected``):
+"""The class's grades: the export (one CSV row per student per lab, read from nbgrader's gradebook
+and our grading record, so a submission that erred is a row with its reason, never a missing
+line, and a row for every entry rejected at collect, status ``rejected``; or the columns an LMS
+imports) and the class summary. Feedback pages: ``autograder.course.feedback``.
 
     student_id,lab,status,total,max_total,reason,notes,needs_manual_grade,file,<lab>:<test cell>...
 """
@@ -17,35 +12,9 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from nbgrader.preprocessors import NbGraderPreprocessor
-
-from autograder.course import Course, CourseError, error_lines
-from autograder.inert import clean_html, inert_notebook, svg_as_image  # noqa: F401 - clean_html: the old home
+from autograder.course.root import Course, CourseError
 
 FIXED = ["student_id", "lab", "status", "total", "max_total", "reason", "notes", "needs_manual_grade", "file"]
-
-
-def feedback(course: Course, lab: str) -> list[Path]:
-    """Generate the feedback HTML of every autograded submission of ``lab``."""
-    course.check_lab(lab)
-    if not (course.root / "autograded").is_dir():
-        raise CourseError(f"nothing autograded yet: run `mlsys-grade autograde {lab}` first")
-    res = course.nbgrader("generate_feedback", lab, "--force", timeout=1800)
-    made = sorted((course.root / "feedback").glob(f"*/{lab}/*.html"))
-    if res.returncode != 0 and not made:
-        raise CourseError(f"nbgrader could not generate feedback for {lab}: {error_lines(res.output)}")
-    return made
-
-
-# ---- feedback pages carry no active content --------------------------------------------------------
-class SafeFeedback(NbGraderPreprocessor):
-    """nbgrader generate_feedback: ``inert.inert_notebook`` once more. The autograded notebook is
-    already inert (``inert.InertNotebook`` in the autograde step); this is defence in depth, and
-    covers notebooks autograded before that preprocessor was in the course config."""
-
-    def preprocess(self, nb, resources):
-        inert_notebook(nb)
-        return nb, resources
 
 
 def rows(course: Course, labs: list[str] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
@@ -100,7 +69,7 @@ def rejected_rows(lab: str, lab_rows: list[dict[str, Any]], rejected: list[dict]
     student who has a row is that row's (status ``rejected`` with the reason when nothing of
     theirs was collected, else a note); any other is a row of its own, status ``rejected``,
     named by its student or, when none can be told, by its file."""
-    from autograder.collect import claimant
+    from autograder.course.collect import claimant
 
     by_student = {r["student_id"]: r for r in lab_rows}
     extra: list[dict[str, Any]] = []
@@ -253,9 +222,9 @@ def _variants(course: Course, lab: str, students: list[str]) -> tuple[dict[str, 
     """({student: variant fingerprint}, {test cell: students who failed its hidden part})."""
     import nbformat
 
-    from autograder.course import course_secret
-    from autograder.differential import Variant
-    from autograder.integrity import _is_test, verdict
+    from autograder.submission.differential import course_secret
+    from autograder.submission.differential import Variant
+    from autograder.course.feedback import _is_test, verdict
 
     secret = course_secret(course.root)
     variants = {s: Variant(secret, lab, s).fingerprint for s in students}

@@ -21,31 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autograder.submission.sandbox import die_with_parent
+
 LAB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class CourseError(ValueError):
     """Bad input to the grading CLI: says what was wrong and what is allowed."""
-
-
-def course_secret(root: str | Path) -> bytes:
-    """The course's secret (``grading/secret``, made on first use, readable by its owner only):
-    it seeds each student's hidden inputs (``autograder.differential``), so it never leaves the
-    course folder, which the grading sandbox cannot see."""
-    path = Path(root) / "grading" / "secret"
-    if not path.is_file():
-        import secrets
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
-    data = path.read_bytes()
-    if len(data) < 16:
-        raise CourseError(f"{path} holds {len(data)} bytes: a course secret is at least 16 random bytes "
-                          "(delete the file to make a new one; every student's hidden inputs then change)")
-    return data
 
 
 @dataclass
@@ -110,7 +93,7 @@ class Course:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=self.root, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True, preexec_fn=_die_with_parent)
+                                start_new_session=True, preexec_fn=die_with_parent)
         try:
             out, _ = proc.communicate(timeout=timeout)
             timed_out = False
@@ -160,17 +143,6 @@ class Course:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(log, indent=2, sort_keys=True))
             tmp.replace(path)
-
-
-def _die_with_parent() -> None:
-    """In the child: be killed when the grader dies (a killed grader leaves no orphan writing
-    to the gradebook while it is run again)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def error_lines(output: str, limit: int = 6) -> str:

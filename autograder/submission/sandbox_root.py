@@ -1,6 +1,6 @@
 """Inside the sandbox, before any student code: an empty root, then the runner, unprivileged.
 
-Run by ``autograder.sandbox`` as ``python -m autograder.sandbox_setup -`` (the config, JSON, on stdin:
+Run by ``autograder.submission.sandbox`` as ``python -m autograder.submission.sandbox_root -`` (the config, JSON, on stdin:
 the setup is the PID namespace's init, whose argv anyone inside can read) inside fresh mount,
 PID, network, IPC and UTS namespaces (and a user namespace when the grader is not root), as their
 root. It builds the sandbox's file system from nothing: a fresh tmpfs becomes the root
@@ -18,10 +18,10 @@ root. It builds the sandbox's file system from nothing: a fresh tmpfs becomes th
   std* links, and a private ``/dev/shm`` (tmpfs, 64 MiB); a fresh ``/proc`` of the sandbox's PID
   namespace (``/proc/sys`` read-only); a private ``/tmp`` (tmpfs, 256 MiB) holding the working
   folder ``/tmp/submission`` (HOME, TMPDIR) with the notebook's data files;
-* the lab's filtered ``mlsys_kit`` (``autograder.sandbox_kit``: the kit without the lab's
+* the lab's filtered ``mlsys_kit`` (``autograder.submission.kit``: the kit without the lab's
   reference and what imports it), COPIED file by file into a fresh tmpfs at the kit's own path
   (where the grader imports it from: the editable install's finder and PYTHONPATH both land
-  there), and the runner's three files at ``<repo>/autograder``; any other ``mlsys_kit`` or
+  there), and the runner's files at ``<repo>/autograder`` (``RUNNER_FILES``: the runner and the channel's codec); any other ``mlsys_kit`` or
   ``autograder`` package in the environment's site-packages is covered by an empty tmpfs.
 
 Everything but ``/tmp`` and ``/dev/shm`` is read-only. Only the standard library is imported here
@@ -40,7 +40,8 @@ from pathlib import Path
 
 STUDENT_UID = 65534
 WORK = "/tmp/submission"
-RUNNER_FILES = ("__init__.py", "channel.py", "runner.py")
+RUNNER_FILES = ("__init__.py", "submission/__init__.py", "submission/channel.py", "submission/nodes.py",
+                "submission/encoder.py", "submission/decoder.py", "submission/runner.py")
 HOSTNAME = "sandbox"
 DEVICES = ("null", "zero", "full", "random", "urandom")
 TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")  # links on merged-/usr systems
@@ -316,7 +317,7 @@ def setup_and_run(cfg: dict) -> None:
     for rel, blob in files.items():
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         (work / rel).write_bytes(blob)
-    runner = [sys.executable, "-m", "autograder.runner"]
+    runner = [sys.executable, "-m", "autograder.submission.runner"]
     if not cfg["isolate"]:
         os.chdir(work)
         os.execvp(sys.executable, runner)

@@ -41,25 +41,21 @@ no ``except Exception`` in a test can swallow it) ends the submission with that 
 
 from __future__ import annotations
 
-import ast
-import builtins
 import contextlib
-import dataclasses
-import enum
 import io
-import keyword
 import signal
 import socket
 import threading
 import time
 import traceback
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable
 
-from autograder import channel
-from autograder.differential import StudentRng, Variant, same_as_reference
-
-JUDGE_BUILTINS = vars(builtins)
-
+from autograder.submission import channel
+from autograder.submission.decoder import decode
+from autograder.submission.encoder import encode
+from autograder.submission.names import (JUDGE_BUILTINS, JudgeNodes, LabRegistry, RemoteError, bound_names,
+                                         remote_exception_class)
+from autograder.submission.differential import StudentRng, Variant, same_as_reference
 
 class SandboxLost(BaseException):
     """The sandbox died, stopped answering, or sent something that is not a valid message."""
@@ -67,217 +63,6 @@ class SandboxLost(BaseException):
 
 class TestTimeout(BaseException):
     """A test cell ran past its time limit in the judge."""
-
-
-class RemoteError(Exception):
-    """Base of every exception that was raised in the sandbox (by student code)."""
-
-
-# ---- the lab's names: what locked cells bound, here and (the same code) in the sandbox --------
-def bound_names(source: str) -> list[str]:
-    """The names a cell binds at its top level (assignments, defs, classes, imports, for/with
-    targets), in order; what a locked cell gives the lab's namespace."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    out: list[str] = []
-
-    def add(name: str) -> None:
-        if name not in out:
-            out.append(name)
-
-    def targets(node) -> None:
-        for n in ast.walk(node):
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-                add(n.id)
-
-    def visit(stmts) -> None:
-        for st in stmts:
-            if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                add(st.name)
-            elif isinstance(st, (ast.Import, ast.ImportFrom)):
-                for a in st.names:
-                    if a.name != "*":
-                        add(a.asname or a.name.split(".")[0])
-            elif isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                for t in (st.targets if isinstance(st, ast.Assign) else [st.target]):
-                    targets(t)
-            elif isinstance(st, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
-                if isinstance(st, (ast.For, ast.AsyncFor)):
-                    targets(st.target)
-                else:
-                    for item in st.items:
-                        if item.optional_vars is not None:
-                            targets(item.optional_vars)
-                visit(st.body)
-                visit(getattr(st, "orelse", []))
-            elif isinstance(st, (ast.If, ast.While)):
-                visit(st.body)
-                visit(st.orelse)
-            elif isinstance(st, ast.Try):
-                visit(st.body)
-                for h in st.handlers:
-                    if h.name:
-                        add(h.name)
-                    visit(h.body)
-                visit(st.orelse)
-                visit(st.finalbody)
-            elif isinstance(st, ast.Expr) and isinstance(st.value, ast.NamedExpr):
-                targets(st.value)
-    visit(tree.body)
-    return out
-
-
-def lab_answers(solution_sources: Iterable[str]) -> list[str]:
-    """The lab's answers: every name its solution cells (the instructor's, markers included) bind
-    at top level. Only these resolve in the sandbox when a test reads them."""
-    out: list[str] = []
-    for src in solution_sources:
-        for name in bound_names(src):
-            if name not in out:
-                out.append(name)
-    return out
-
-
-def lab_code(obj: Any, namespace: str | None) -> bool:
-    """Is ``obj`` a class or function of the lab: defined by its cells (in the namespace called
-    ``namespace``) or by mlsys_kit? (A standard-library class such as OrderedDict is plain data's
-    business, not the lab's.)"""
-    if not (isinstance(obj, type) or type(obj).__name__ == "function"):
-        return False
-    mod = getattr(obj, "__module__", None)
-    return type(mod) is str and (mod == namespace or mod.startswith("mlsys_kit."))
-
-
-class LabRegistry:
-    """The classes and functions the lab's locked cells bound, by name (``lab:<name>``): the
-    judge sends one of them by name, and the sandbox uses its own copy (the same locked cell ran
-    there)."""
-
-    def __init__(self) -> None:
-        self.by_name: dict[str, Any] = {}
-        self.refs: dict[int, str] = {}
-
-    def record(self, names: Iterable[str], ns: dict) -> None:
-        for name in names:
-            obj = dict.get(ns, name)
-            if lab_code(obj, dict.get(ns, "__name__")):
-                self.by_name[name] = obj
-                self.refs.setdefault(id(obj), f"lab:{name}")
-
-    def ref(self, obj: Any) -> str | None:
-        ref = self.refs.get(id(obj))
-        return ref if ref is not None and self.by_name.get(ref[4:]) is obj else None
-
-    def get(self, ref: str) -> Any:
-        return self.by_name.get(ref[4:]) if ref.startswith("lab:") else None
-
-
-def _frozen(cls: type) -> bool:
-    params = getattr(cls, "__dataclass_params__", None)
-    return dataclasses.is_dataclass(cls) and params is not None and params.frozen
-
-
-def plain_base(value: Any) -> tuple[bool, Any]:
-    """(True, its exact base value) for an enum member or numpy scalar that is a number or a
-    string (a str enum crosses as its str); (False, None) otherwise."""
-    if isinstance(value, enum.Enum):
-        for base in (bool, int, float, str, bytes):
-            if isinstance(value, base):
-                return True, base(value.value) if base is not bool else bool(value)
-        return False, None
-    np = __import__("sys").modules.get("numpy")
-    if np is not None and isinstance(value, np.generic) and isinstance(value, (np.number, np.bool_)):
-        item = value.item()
-        return (True, item) if type(item) in (bool, int, float) else (False, None)
-    return False, None
-
-
-class JudgeNodes(channel.Nodes):
-    """The judge's side of crossing with identity (see ``channel.Nodes``): its containers, arrays,
-    tensors and the lab's objects go as nodes; what comes back under their keys is applied to the
-    same objects. Objects are made only of the lab's classes and of mlsys_kit classes the judge
-    itself sent, and a student object inside one the judge made is refused (trusted code, the
-    engine, relies on their fields)."""
-
-    refuse_handles_in = True
-
-    def __init__(self, registry: LabRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-        self.kit_classes: dict[str, type] = {}
-
-    def class_ref(self, cls: type) -> str | None:
-        ref = self.registry.ref(cls)
-        if ref is None and type(cls.__module__) is str and cls.__module__.startswith("mlsys_kit.") \
-                and "<locals>" not in cls.__qualname__:
-            ref = f"kit:{cls.__module__}:{cls.__qualname__}"
-            self.kit_classes[ref] = cls
-        return ref
-
-    def outgoing(self, v: Any) -> tuple | None:
-        t = type(v)
-        if t in channel._CONTAINER_TAGS or channel._is_ndarray(v) or channel._is_tensor(v):
-            return ("node", self.key_for(v))
-        ok, base = plain_base(v)
-        if ok:
-            return ("value", base)
-        ref = self.registry.ref(v)
-        if ref is not None:
-            return ("code", ref)
-        if isinstance(v, BaseException):
-            return None
-        ref = self.class_ref(t)
-        if ref is None:
-            return None
-        if _frozen(t):
-            return ("object", ref, channel.fields_of(v))
-        return ("node", self.key_for(v))
-
-    def describe(self, obj: Any) -> tuple[str, dict]:
-        return self.class_ref(type(obj)), channel.fields_of(obj)
-
-    def object_class(self, ref: str) -> type:
-        cls = self.registry.get(ref) if ref.startswith("lab:") else self.kit_classes.get(ref)
-        if not isinstance(cls, type) or issubclass(cls, BaseException):
-            raise channel.ChannelError(f"the sandbox sent an object of {ref!r}: only the lab's own classes cross "
-                                       "by value")
-        return cls
-
-    def code(self, ref: str) -> Any:
-        obj = self.registry.get(ref)
-        if obj is None:
-            raise channel.ChannelError(f"the sandbox named {ref!r}, which is none of the lab's functions or classes")
-        return obj
-
-
-_REMOTE_CLASSES: dict[tuple[str, type], type] = {}
-
-
-def remote_exception_class(type_name: str, bases: list, registry: LabRegistry | None = None) -> type:
-    """A judge-side class for an exception raised in the sandbox: named like the remote one,
-    deriving from the lab's own exception class named in its MRO if there is one (``OutOfBlocks``),
-    else from its nearest builtin Exception base, and from ``RemoteError``."""
-    base: type = Exception
-    for name in bases if type(bases) is list else []:
-        if type(name) is not str:
-            continue
-        lab = registry.by_name.get(name) if registry is not None else None
-        if isinstance(lab, type) and issubclass(lab, Exception):
-            base = lab
-            break
-        cls = JUDGE_BUILTINS.get(name)
-        if isinstance(cls, type) and issubclass(cls, Exception):
-            base = cls
-            break
-    name = type_name if type(type_name) is str and type_name.isidentifier() and not keyword.iskeyword(type_name) \
-        else "RemoteException"
-    key = (name, base)
-    if key not in _REMOTE_CLASSES:
-        bases_ = (RemoteError,) if base is Exception else (base, RemoteError)
-        _REMOTE_CLASSES[key] = type(name, bases_, {"__module__": "sandbox"})
-    return _REMOTE_CLASSES[key]
 
 
 CALLABLE_TYPES = ("method", "function", "builtin_function_or_method", "type", "ABCMeta")
@@ -408,13 +193,13 @@ class Session:
         """Send ``message``; return the decoded reply (raises ``SandboxLost``)."""
         if self.lost:
             raise SandboxLost(self.lost)
-        data = channel.encode(message, self._handle_of, nodes=self.nodes)  # ChannelError here is the test's own
+        data = encode(message, self._handle_of, nodes=self.nodes)  # ChannelError here is the test's own
         timeout = seconds
         if self.deadline is not None:
             timeout = min(timeout, self.deadline - time.monotonic())
         try:
             self.sock.sendall(channel.frame(data))
-            reply = channel.decode(self.reader.read(timeout=max(timeout, 0.0)), self._proxy, self.nodes)
+            reply = decode(self.reader.read(timeout=max(timeout, 0.0)), self._proxy, self.nodes)
         except channel.ChannelTimeout:
             self.lost = (f"the notebook ran past its limit and was stopped" if self.deadline is not None
                          and time.monotonic() >= self.deadline else
@@ -456,7 +241,7 @@ class Session:
             raise SandboxLost(self.lost)
         timeout = seconds if self.deadline is None else min(seconds, self.deadline - time.monotonic())
         try:
-            reply = channel.decode(self.reader.read(timeout=max(timeout, 0.0)))
+            reply = decode(self.reader.read(timeout=max(timeout, 0.0)))
         except channel.ChannelTimeout:
             self.lost = f"the sandbox did not start within {seconds:g} s"
         except (channel.ChannelClosed, ConnectionError):
@@ -480,7 +265,7 @@ class Session:
 
     def run_cell(self, source: str, seconds: float, binds: list[str] | None = None) -> list:
         """Run a student or locked cell in the sandbox; its outputs as the sandbox reported them
-        (unchecked: ``autograder.sandbox`` checks and caps them). ``binds``: for a locked cell, the
+        (unchecked: ``autograder.submission.sandbox`` checks and caps them). ``binds``: for a locked cell, the
         names it binds, which the sandbox records as the lab's (``LabRegistry``)."""
         self.methods.clear()
         self.names.clear()
@@ -504,7 +289,7 @@ def _judge_module() -> None:
     import sys
     import types
 
-    sys.modules.setdefault("__judge__", types.ModuleType("__judge__", "the judge's namespace (autograder.judge)"))
+    sys.modules.setdefault("__judge__", types.ModuleType("__judge__", "the judge's namespace (autograder.submission.judge)"))
 
 
 class Namespace(dict):
@@ -595,32 +380,6 @@ class Judge:
         if error is not None:
             outs.append(error_output(error, f"<test {gid}>"))
         return outs
-
-
-class PlanCell(NamedTuple):
-    """One code cell of a submission, as the grader runs it (``autograder.sandbox.cell_plan``):
-    ``kind`` is "student" (the sandbox), "locked" (the sandbox, then the judge unless ``judge``
-    is False) or "test" (the judge)."""
-
-    index: int
-    kind: str
-    gid: str
-    code: str
-    judge: bool = True
-
-
-def drive(plan: Iterable[PlanCell], session: Session, judge: Judge, cell_seconds: float):
-    """Run a submission's cells in notebook order; yields (cell, outputs): a test cell's outputs
-    are the judge's, the others' are what the sandbox reported (unchecked)."""
-    for cell in plan:
-        if cell.kind == "test":
-            yield cell, judge.run_test(cell.code, cell.gid)
-            continue
-        binds = bound_names(cell.code) if cell.kind == "locked" else None
-        outs = session.run_cell(cell.code, cell_seconds, binds)
-        if cell.kind == "locked" and cell.judge:
-            judge.run_locked(cell.code, cell.gid, binds)
-        yield cell, outs
 
 
 def error_output(error: BaseException, filename: str) -> dict:

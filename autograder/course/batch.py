@@ -18,7 +18,7 @@ config names, a child of the worker. The parent is the only writer of the gradin
   submission recorded as ``interrupted``: the next run grades it again. Each worker is a child
   subreaper, so whatever its sandbox leaves behind stays in its tree and is killed with it.
 * **Caps.** A submitted notebook over ``collect.MAX_FILE_MB`` is not graded; the autograded
-  notebook's outputs are capped per submission by ``integrity.CapOutputs`` (in the course
+  notebook's outputs are capped per submission by ``autograder.submission.steps.CapOutputs`` (in the course
   config; grades unaffected, a note says so) and an autograded notebook still over
   ``max_notebook_mb`` is recorded as an error with its size.
 * **Resumable.** A submission whose record is final (``graded``, or an ``error`` of its own) and
@@ -31,7 +31,6 @@ config names, a child of the worker. The parent is the only writer of the gradin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import selectors
@@ -44,17 +43,16 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
-import nbformat
 from tqdm import tqdm
 
-from autograder.course import Course, CourseError, _die_with_parent, error_lines
-from autograder.integrity import notes_file
-from autograder.sandbox import FLAGS_FILE
+from autograder.course.root import Course, CourseError
+from autograder.course.procs import descendants, kill_tree
+from autograder.course.records import FINAL, MAX_NOTEBOOK_MB, digest, finish, read_score
+from autograder.submission.repair import notes_file
+from autograder.submission.sandbox import die_with_parent
 
-MAX_NOTEBOOK_MB = 32       # the autograded notebook, after CapOutputs has capped its outputs
 READY_SECONDS = 300        # a worker must have loaded nbgrader within this
 MAX_MESSAGE = 1 << 20      # a worker's answer line (its log is cut to 64 KiB before it is sent)
-FINAL = ("graded", "error")
 
 
 def quiet_nbgrader() -> None:
@@ -73,149 +71,6 @@ def quiet_nbgrader() -> None:
 
 
 # ---- reading a submission before and after grading (in the parent) ------------------------------
-def precheck(course: Course, lab: str, student: str) -> tuple[str | None, list[str]]:
-    """(fatal reason or None, notes) from reading the submission before grading it."""
-    from autograder.collect import MAX_FILE_MB
-
-    path = course.submitted_notebook(lab, student)
-    if not path.is_file():
-        return f"no {lab}.ipynb in submitted/{student}/{lab}/", []
-    size = path.stat().st_size
-    if size == 0:
-        return "the submitted notebook is an empty file", []
-    if size > MAX_FILE_MB * 2**20:
-        return f"the submitted notebook is {size / 2**20:.1f} MiB, over the cap of {MAX_FILE_MB} MiB: not graded", []
-    try:
-        nb = nbformat.read(path, as_version=4)
-        nbformat.validate(nb)
-    except Exception as exc:  # any reason a notebook cannot be read is the student's error
-        return f"not a valid notebook: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", []
-    return None, []  # deleted, edited, duplicated or moved cells: repaired and noted by autograder.integrity
-
-
-def postcheck(course: Course, lab: str, student: str, cell_timeout: float,
-              max_notebook_mb: float = MAX_NOTEBOOK_MB) -> tuple[str | None, list[str]]:
-    """(fatal reason or None, notes) from the autograded notebook (its size, cells that timed
-    out), the integrity preprocessors' notes and the sandbox's flags."""
-    path = course.autograded_notebook(lab, student)
-    notes: list[str] = []
-    for f in (notes_file(course.root, lab, student), path.parent / FLAGS_FILE):
-        if f.is_file():
-            try:
-                notes += [n for n in json.loads(f.read_text()).get("flags", []) if n not in notes]
-            except (ValueError, AttributeError):
-                notes.append(f"{f.name} ({f.parent}) could not be read")
-    if not path.is_file():
-        return None, notes
-    size = path.stat().st_size
-    if size > max_notebook_mb * 2**20:
-        return (f"the autograded notebook is {size / 2**20:.1f} MiB, over the cap of {max_notebook_mb:g} MiB per "
-                "submission: not graded"), notes
-    for cell in nbformat.read(path, as_version=4).cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and out.get("ename") in ("CellTimeoutError", "CellTimeout"):
-                gid = cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id", "?"))
-                notes.append(f"cell {gid!r} ran past {cell_timeout:g} s and was interrupted")
-    return None, notes
-
-
-def read_score(course: Course, lab: str, student: str) -> tuple[float, float, dict[str, float]]:
-    """(score, max score, per-cell scores) from the gradebook; 0 when no submission is there."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    with Gradebook(course.db_url) as gb:
-        max_score = gb.find_assignment(lab).max_score
-        try:
-            sub = gb.find_submission(lab, student)
-        except MissingEntry:
-            return 0.0, max_score, {}
-        cells = {g.name: float(g.score) for nb in sub.notebooks for g in nb.grades if g.max_score > 0}
-        return float(sub.score), float(sub.max_score), cells
-
-
-def digest(path: Path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
-def finish(course: Course, lab: str, student: str, ok: bool, output: str, seconds: float,
-           cell_timeout: float, max_notebook_mb: float = MAX_NOTEBOOK_MB) -> dict[str, Any]:
-    """The record of one graded submission (in the parent: the only writer of the record)."""
-    fatal, notes = precheck(course, lab, student)
-    late, more = postcheck(course, lab, student, cell_timeout, max_notebook_mb)
-    notes = list(course.read_log(lab)["students"].get(student, {}).get("collect_notes", [])) + notes + more
-    reason = fatal or late or (None if ok else error_lines(output))
-    score, max_score, cells = read_score(course, lab, student)
-    if late:
-        score, cells = 0.0, {}
-    record = {"status": "error" if reason else "graded", "reason": reason, "notes": notes, "score": score,
-              "max_score": max_score, "cells": cells, "seconds": round(seconds, 2),
-              "sha256": digest(course.submitted_notebook(lab, student))}
-    course.update_log(lab, student, **record)
-    return record | {"student": student}
-
-
-# ---- processes: a tree, found in /proc, stopped and killed whole --------------------------------
-def _proc_table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, start time) of every process we can see."""
-    table: dict[int, tuple[int, int]] = {}
-    if not os.path.isdir("/proc"):  # not Linux: no tree to find; kill_tree still kills the worker itself
-        return table
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        table[int(d)] = (int(fields[1]), int(fields[19]))
-    return table
-
-
-def descendants(pid: int) -> dict[int, int]:
-    """{pid: start time} of every process below ``pid``."""
-    table = _proc_table()
-    kids: dict[int, list[int]] = {}
-    for p, (ppid, _) in table.items():
-        kids.setdefault(ppid, []).append(p)
-    out, stack = {}, [pid]
-    while stack:
-        for c in kids.get(stack.pop(), []):
-            if c not in out:
-                out[c] = table[c][1]
-                stack.append(c)
-    return out
-
-
-def kill_tree(pid: int, known: dict[int, int] | None = None) -> int:
-    """Stop ``pid`` and everything below it (repeating until no new process appears, so a fork
-    bomb cannot outrun it), then kill them all. ``known``: {pid: start time} of processes seen
-    below it earlier (they may have been orphaned since); killed only if still the same process.
-    Returns how many processes were killed."""
-    table = _proc_table()
-    victims = {p: t for p, t in (known or {}).items() if table.get(p, (None, None))[1] == t}
-    victims[pid] = table.get(pid, (0, -1))[1]
-    for _ in range(50):
-        new = {}
-        for p in list(victims):
-            new.update({c: t for c, t in descendants(p).items() if c not in victims})
-        for p in [*victims, *new]:
-            try:
-                os.kill(p, signal.SIGSTOP)
-            except (ProcessLookupError, PermissionError):
-                pass
-        if not new:
-            break
-        victims.update(new)
-    for p in victims:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return len(victims)
-
-
-# ---- a worker, seen from the parent --------------------------------------------------------------
 class Worker:
     """One grading worker: a child process with a request pipe and an answer pipe."""
 
@@ -225,9 +80,9 @@ class Worker:
         env["MLSYS_COURSE_ROOT"] = str(course.root)
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         cfg = json.dumps({"root": str(course.root), "lab": lab, "cell_timeout": cell_timeout, "notebook_timeout": notebook_timeout})
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grade", "--worker", cfg],
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.course.batch", "--worker", cfg],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, cwd=course.root,
-                                     env=env, start_new_session=True, preexec_fn=_die_with_parent)
+                                     env=env, start_new_session=True, preexec_fn=die_with_parent)
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.buf = b""
         self.ready = False

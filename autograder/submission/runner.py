@@ -1,8 +1,8 @@
 """The sandbox's side of grading: run cells, answer the judge's questions (issues #12, #23).
 
-This process runs inside the sandbox (see ``autograder.sandbox``) as an unprivileged user and
+This process runs inside the sandbox (see ``autograder.submission.sandbox``) as an unprivileged user and
 holds NOTHING secret: no hidden test, no source notebook, no grade, no reference. It is started
-with one open file descriptor besides /dev/null, its end of the channel (``autograder.channel``),
+with one open file descriptor besides /dev/null, its end of the channel (``autograder.submission.channel``),
 and serves requests until the channel closes:
 
 * ``{"op": "run", "source": str, "binds": [names]?}``: run a student or locked cell through
@@ -39,7 +39,10 @@ import socket
 import sys
 import traceback
 
-from autograder import channel
+from autograder.submission import channel
+from autograder.submission.decoder import decode
+from autograder.submission.encoder import encode
+from autograder.submission.nodes import SANDBOX_KEYS, Nodes, fields_of
 
 type, len, str, dict, list, isinstance, getattr, setattr = (  # noqa: A001 - see channel.py
     type, len, str, dict, list, isinstance, getattr, setattr)
@@ -84,12 +87,12 @@ def plain_value(obj):
     return False, None
 
 
-class Mirrors(channel.Nodes):
-    """The sandbox's side of crossing with identity (``channel.Nodes``): what the judge sends is
+class Mirrors(Nodes):
+    """The sandbox's side of crossing with identity (``Nodes``): what the judge sends is
     kept here as a mirror under the judge's key (filled in place when it comes again); what
     student code returns gets a key of the sandbox's; every reply carries what changed."""
 
-    own_keys = range(channel.SANDBOX_KEYS, 1 << 64)
+    own_keys = range(SANDBOX_KEYS, 1 << 64)
     refuse_handles_out = True  # the judge refuses them inside its own objects: say so here, as the test's error
 
     def __init__(self) -> None:
@@ -154,14 +157,14 @@ class Mirrors(channel.Nodes):
             return None
         params = getattr(t, "__dataclass_params__", None)
         if params is not None and params.frozen:
-            return ("object", ref, channel.fields_of(v))
+            return ("object", ref, fields_of(v))
         return ("node", self.key_for(v))
 
     def describe(self, obj):
         ref = self.class_ref(type(obj))
         if ref is None:
             raise channel.ChannelError(f"a {type(obj).__qualname__} cannot be sent back as a lab object")
-        return ref, channel.fields_of(obj)
+        return ref, fields_of(obj)
 
 
 class Handles:
@@ -299,10 +302,10 @@ class Runner:
         """Send ``message`` (with every node that changed here since it last crossed)."""
         self.mirrors.envelope = {id(message), id(message.get("error"))}
         try:
-            data = channel.encode(message, self.handles, nodes=self.mirrors)
+            data = encode(message, self.handles, nodes=self.mirrors)
         except (channel.ChannelError, RecursionError) as exc:
             self.mirrors.forget()  # what crossed is unknown now: the judge forgets too (it ends the test)
-            data = channel.encode({"error": {"type": "ValueError", "bases": ["ValueError"], "forget": True,
+            data = encode({"error": {"type": "ValueError", "bases": ["ValueError"], "forget": True,
                                              "message": f"the value cannot be sent to the judge: {exc}"}})
         finally:
             self.mirrors.envelope = set()
@@ -331,7 +334,7 @@ class Runner:
             if os.getpid() != self.main_pid:  # a child that student code forked must not serve the judge
                 os._exit(0)
             try:
-                req = channel.decode(frame, self.handles.get, self.mirrors)
+                req = decode(frame, self.handles.get, self.mirrors)
             except (channel.ChannelError, ImportError, AttributeError) as exc:
                 self.reply({"error": exception_info(ValueError(f"the judge's request could not be read here: {exc}"))})
                 continue

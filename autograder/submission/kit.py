@@ -268,12 +268,12 @@ def _cache_dir() -> Path | None:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """``python -m autograder.sandbox_kit NOTEBOOK...``: what each lab's sandbox leaves out."""
+    """``python -m autograder.submission.kit NOTEBOOK...``: what each lab's sandbox leaves out."""
     import argparse
 
     import nbformat
 
-    p = argparse.ArgumentParser(prog="python -m autograder.sandbox_kit", description=_main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m autograder.submission.kit", description=_main.__doc__)
     p.add_argument("notebooks", nargs="+")
     args = p.parse_args(argv)
     for path in args.notebooks:

@@ -57,8 +57,8 @@ from typing import Any
 
 import nbformat
 
-from autograder.course import LAB_NAME, CourseError
-from autograder.judge import bound_names, lab_answers
+from autograder.course.root import LAB_NAME, CourseError
+from autograder.submission.names import bound_names, lab_answers
 
 KINDS = {"code": ("locked", "checker", "solution", "test"), "markdown": ("answer", "rubric")}
 CELL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

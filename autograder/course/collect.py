@@ -41,7 +41,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from autograder.course import STUDENT_ID, Course, CourseError
+from autograder.course.root import STUDENT_ID, Course, CourseError
 
 # Canvas "download submissions": <name>_[LATE_]<user id>_<submission id>_<original file name>
 CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9]+)_(?:LATE_)?(?P<uid>[0-9]+)_(?P<sid>[0-9]+)_(?P<orig>.+)$", re.ASCII)

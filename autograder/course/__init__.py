@@ -1,0 +1,1 @@
+"""The class: what an instructor runs (see ``autograder``)."""
