@@ -41,7 +41,7 @@ import nbformat
 from autograder.course.root import Course, CourseError
 from autograder.course.batch import autograde
 
-MUTANTS = Path(__file__).parent / "mutants"
+MUTANTS = Path(__file__).parents[1] / "mutants"
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 
@@ -108,7 +108,7 @@ def fast_checks(source: Path, qa_file: Path, sample: int | None = None, jobs: in
         cmd += ["--sample", str(sample)]
     if hand_written is not None:
         cmd += ["--hand-written", str(hand_written)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).parents[1])
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).parents[2])
     if res.returncode != 0:
         raise CourseError(f"the fast QA run of {source.name} failed: {res.stderr.strip()[-2000:]}")
     return json.loads(res.stdout)

@@ -65,7 +65,7 @@ from autograder.submission.kit import kit_dir, kit_files
 from autograder.submission.sandbox_root import STUDENT_UID, WORK
 
 FLAGS_FILE = ".mlsys-grade.json"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MIME_KEYS = 8
 OUTPUTS_PER_CELL = 20
 STARTUP_SECONDS = 120
