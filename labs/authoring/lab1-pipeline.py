@@ -230,7 +230,9 @@ for _trial in range(40):
               [[(a.kind, a.microbatch) for a in acts] for acts in _gen.make_schedule(_kind, _p, _m).ranks])
     _costs = [_rng.choice(COSTS), _rng.choice(COSTS), _rng.choice((0.0,) + COSTS), _rng.choice([0.0, 0.0, 0.3, 1.0])]
     _cases.append((_sched, *_costs) if _trial % 3 else ((_sched,), dict(zip(("t_f", "t_b", "t_w", "latency"), _costs))))
-_cases += [(gpipe(3, 2),), (gpipe(2, 3), 2.0), (_ref_1f1b(3, 4), 1.0, 2.0, 0.0, 0.5)]
+# and the same schedules again with other costs (the visible test ran GPipe p=2, m=2 at 1, 1, 1)
+_cases += [(gpipe(3, 2),), (gpipe(2, 3), 2.0), (_ref_1f1b(3, 4), 1.0, 2.0, 0.0, 0.5), (_ref_1f1b(3, 4), 0.5),
+           (gpipe(2, 2), 0.5, 0.7, 0.2, 0.1)]
 same_as_reference(simulate, _ref_simulate, _cases, rel=1e-9, abs_tol=1e-9)
 # schedules that deadlock, some only after every rank has made progress: the simulator must say so
 for _trial in range(8):
