@@ -18,12 +18,13 @@
 # which your instructor grades by hand.
 
 # %% kind="locked" id="setup"
+import random
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Config:
-    """A decoder-only transformer.
+class TransformerConfig:
+    """A decoder-only transformer (the fields and names of `mlsys_kit.models.costs.TransformerConfig`).
 
     GPT-2 / OPT style: mlp="gelu" (two matrices hidden x ffn), norm="layernorm" (weight and
     bias), bias=True on every linear layer, learned position table with `learned_positions` rows.
@@ -34,7 +35,7 @@ class Config:
     hidden: int
     heads: int
     vocab: int = 50257
-    kv_heads: int | None = None      # None: same as heads (multi-head attention)
+    kv_heads: int | None = None      # None: same as heads (multi-head attention); a divisor of heads
     ffn_hidden: int | None = None    # None: 4 * hidden
     seq_len: int = 2048
     dtype_bytes: int = 2
@@ -43,6 +44,7 @@ class Config:
     bias: bool = True
     learned_positions: int = 0
     tied_embeddings: bool = True
+    name: str = "custom"
 
     @property
     def n_kv_heads(self):
@@ -57,16 +59,31 @@ class Config:
         return self.hidden // self.heads
 
 
-GPT2 = Config(layers=12, hidden=768, heads=12, vocab=50257, seq_len=1024, learned_positions=1024)
-OPT_13B = Config(layers=40, hidden=5120, heads=40, vocab=50272, learned_positions=2050)
-LLAMA2_7B = Config(layers=32, hidden=4096, heads=32, vocab=32000, ffn_hidden=11008, seq_len=4096,
-                   mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False)
-LLAMA2_70B = Config(layers=80, hidden=8192, heads=64, kv_heads=8, vocab=32000, ffn_hidden=28672,
-                    seq_len=4096, mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False)
+GPT2 = TransformerConfig(layers=12, hidden=768, heads=12, vocab=50257, seq_len=1024, learned_positions=1024,
+                         name="gpt2")
+OPT_13B = TransformerConfig(layers=40, hidden=5120, heads=40, vocab=50272, learned_positions=2050, name="opt-13b")
+LLAMA2_7B = TransformerConfig(layers=32, hidden=4096, heads=32, vocab=32000, ffn_hidden=11008, seq_len=4096,
+                              mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False, name="llama2-7b")
+LLAMA2_70B = TransformerConfig(layers=80, hidden=8192, heads=64, kv_heads=8, vocab=32000, ffn_hidden=28672,
+                               seq_len=4096, mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
+                               name="llama2-70b")
 
 # (peak dense fp16/bf16 tensor-core FLOP/s, memory bandwidth in bytes/s): NVIDIA data sheets
 A100_40GB = (312e12, 1.555e12)
 H100_SXM = (989e12, 3.35e12)
+
+
+def random_config(rng: random.Random) -> TransformerConfig:
+    """A small random config, every field drawn over the values it may take: for your own checks
+    (`random_config(random.Random(0))`); the hidden tests draw theirs the same way."""
+    heads = rng.choice([1, 2, 3, 4, 6, 8, 12])
+    return TransformerConfig(
+        layers=rng.randint(1, 6), hidden=heads * rng.randint(1, 16), heads=heads, vocab=rng.randint(5, 999),
+        kv_heads=rng.choice([None] + [d for d in range(1, heads + 1) if heads % d == 0]),
+        ffn_hidden=rng.choice([None, rng.randint(1, 99)]), seq_len=rng.randint(1, 4096),
+        dtype_bytes=rng.choice([1, 2, 4]), mlp=rng.choice(["gelu", "swiglu"]), norm=rng.choice(["layernorm", "rmsnorm"]),
+        bias=rng.random() < 0.5, learned_positions=rng.choice([0, rng.randint(1, 99)]),
+        tied_embeddings=rng.random() < 0.5)
 
 # %% [markdown] id="md-params"
 # ## 1. Parameters (3 points)
@@ -77,7 +94,7 @@ H100_SXM = (989e12, 3.35e12)
 # embedding's weights when `tied_embeddings`). GPT-2 small has 124,439,808 parameters.
 
 # %% kind="solution" id="param_count"
-def param_count(cfg: Config) -> int:
+def param_count(cfg: TransformerConfig) -> int:
     ### BEGIN SOLUTION
     h, kv = cfg.hidden, cfg.n_kv_heads * cfg.head_dim
     attn = 2 * h * h + 2 * h * kv
@@ -93,47 +110,59 @@ def param_count(cfg: Config) -> int:
     ### END SOLUTION
 
 # %% kind="test" id="test_param_count" points=3
-assert type(param_count(GPT2)) is int, "return an int"
-assert param_count(GPT2) == 124_439_808, param_count(GPT2)
-assert param_count(LLAMA2_7B) == 6_738_415_616, param_count(LLAMA2_7B)
+for _cfg, _want in ((GPT2, 124_439_808), (LLAMA2_7B, 6_738_415_616)):
+    _got = param_count(_cfg)
+    assert type(_got) is int, f"param_count({_cfg.name}) should return an int, got a {type(_got).__name__}"
+    assert _got == _want, f"param_count({_cfg.name}) = {_got:,}, expected {_want:,} (off by {_got - _want:+,})"
 ### BEGIN HIDDEN TESTS
-import random
+import dataclasses
 from mlsys_kit.models import costs as _ref
-assert type(param_count(OPT_13B)) is int and param_count(OPT_13B) == 12_853_473_280
-assert type(param_count(LLAMA2_70B)) is int and param_count(LLAMA2_70B) == 68_976_648_192
-_rng = random.Random(0)
-for _ in range(300):
-    heads = _rng.choice([1, 2, 4, 8])
-    kw = dict(layers=_rng.randint(1, 6), hidden=heads * _rng.randint(1, 16), heads=heads,
-              kv_heads=_rng.choice([None, 1, heads]), vocab=_rng.randint(5, 999),
-              ffn_hidden=_rng.choice([None, _rng.randint(1, 99)]), mlp=_rng.choice(["gelu", "swiglu"]),
-              norm=_rng.choice(["layernorm", "rmsnorm"]), bias=_rng.random() < 0.5,
-              learned_positions=_rng.choice([0, 7, 64]), tied_embeddings=_rng.random() < 0.5)
-    n = param_count(Config(**kw))
-    assert type(n) is int and n == _ref.param_count(_ref.TransformerConfig(**kw)), kw
+
+
+def _as_ref(cfg):
+    return _ref.TransformerConfig(**dataclasses.asdict(cfg))
+
+
+same_as_reference(param_count, lambda c: _ref.param_count(_as_ref(c)), [(OPT_13B,), (LLAMA2_70B,)], label="presets")
+assert param_count(OPT_13B) == 12_853_473_280 and param_count(LLAMA2_70B) == 68_976_648_192
+_rng = student_rng("configs")
+same_as_reference(param_count, lambda c: _ref.param_count(_as_ref(c)), [(random_config(_rng),) for _ in range(200)])
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-kv"
 # ## 2. KV cache bytes per token (2 points)
 #
 # Each token stores one key and one value vector per layer per **KV** head (grouped-query attention
-# stores fewer than there are query heads). The PagedAttention paper quotes 800 KB per token for
-# OPT-13B in fp16.
+# stores fewer than there are query heads), each element `dtype_bytes` wide. The PagedAttention
+# paper quotes 800 KB per token for OPT-13B in fp16.
 
 # %% kind="solution" id="kv_bytes"
-def kv_bytes_per_token(cfg: Config) -> int:
+def kv_bytes_per_token(cfg: TransformerConfig) -> int:
     ### BEGIN SOLUTION
     return 2 * cfg.layers * cfg.n_kv_heads * cfg.head_dim * cfg.dtype_bytes
     ### END SOLUTION
 
 # %% kind="test" id="test_kv_bytes" points=2
-assert type(kv_bytes_per_token(OPT_13B)) is int, "return an int"
-assert kv_bytes_per_token(OPT_13B) == 819_200
+_got = kv_bytes_per_token(OPT_13B)
+assert type(_got) is int, f"kv_bytes_per_token(opt-13b) should return an int, got a {type(_got).__name__}"
+assert _got == 819_200, f"kv_bytes_per_token(opt-13b) = {_got:,}, expected 819,200 (2 x 40 layers x 5120 x 2 bytes)"
 ### BEGIN HIDDEN TESTS
+import dataclasses
+from mlsys_kit.models import costs as _ref
+
+
+def _as_ref(cfg):
+    return _ref.TransformerConfig(**dataclasses.asdict(cfg))
+
+
 for _cfg, _want in ((LLAMA2_70B, 2 * 80 * 8 * 128 * 2), (LLAMA2_7B, 524_288),
-                    (Config(layers=3, hidden=64, heads=8, kv_heads=2, dtype_bytes=4), 2 * 3 * 2 * 8 * 4)):
+                    (TransformerConfig(layers=3, hidden=64, heads=8, kv_heads=2, dtype_bytes=4), 2 * 3 * 2 * 8 * 4)):
     _got = kv_bytes_per_token(_cfg)
     assert type(_got) is int and _got == _want, (_cfg, _got)
+_rng = student_rng("configs")
+_cases = [(dataclasses.replace(_c, dtype_bytes=_d, kv_heads=_kv),) for _c in (OPT_13B, LLAMA2_70B)
+          for _d in (1, 2, 4) for _kv in (1, _c.heads // 8, None)] + [(random_config(_rng),) for _ in range(80)]
+same_as_reference(kv_bytes_per_token, lambda c: _ref.kv_bytes_per_token(_as_ref(c)), _cases)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-flops"
@@ -144,7 +173,7 @@ for _cfg, _want in ((LLAMA2_70B, 2 * 80 * 8 * 128 * 2), (LLAMA2_7B, 524_288),
 # adds, per layer, `2 * context * hidden` for $QK^T$ and the same for the weighted sum of $V$.
 
 # %% kind="solution" id="flops"
-def forward_flops_per_token(cfg: Config, context: int) -> int:
+def forward_flops_per_token(cfg: TransformerConfig, context: int) -> int:
     ### BEGIN SOLUTION
     h, kv = cfg.hidden, cfg.n_kv_heads * cfg.head_dim
     per_layer = 2 * h * h + 2 * h * kv + (3 if cfg.mlp == "swiglu" else 2) * h * cfg.ffn
@@ -153,25 +182,35 @@ def forward_flops_per_token(cfg: Config, context: int) -> int:
     ### END SOLUTION
 
 # %% kind="test" id="test_flops" points=2
-assert type(forward_flops_per_token(GPT2, 1024)) is int, "return an int"
-assert forward_flops_per_token(GPT2, 1024) == 2 * (12 * 12 * 768 * 768 + 50257 * 768) + 4 * 12 * 1024 * 768
+_got, _want = forward_flops_per_token(GPT2, 1024), 2 * (12 * 12 * 768 * 768 + 50257 * 768) + 4 * 12 * 1024 * 768
+assert type(_got) is int, f"forward_flops_per_token(gpt2, 1024) should return an int, got a {type(_got).__name__}"
+assert _got == _want, f"forward_flops_per_token(gpt2, 1024) = {_got:,}, expected {_want:,} (off by {_got - _want:+,})"
 ### BEGIN HIDDEN TESTS
+import dataclasses
 from mlsys_kit.models import costs as _ref
-_fields = ("layers", "hidden", "heads", "vocab", "kv_heads", "ffn_hidden", "seq_len", "dtype_bytes", "mlp", "norm",
-           "bias", "learned_positions", "tied_embeddings")
-for _cfg in (OPT_13B, LLAMA2_7B, LLAMA2_70B, Config(layers=2, hidden=32, heads=4, kv_heads=1, ffn_hidden=50)):
-    _kw = {f: getattr(_cfg, f) for f in _fields}
-    for ctx in (1, 100, 4096):
-        _got = forward_flops_per_token(_cfg, ctx)
-        assert type(_got) is int and _got == _ref.forward_flops_per_token(_ref.TransformerConfig(**_kw), ctx), (_kw, ctx)
+
+
+def _as_ref(cfg):
+    return _ref.TransformerConfig(**dataclasses.asdict(cfg))
+
+
+def _ref_flops(cfg, context):
+    return _ref.forward_flops_per_token(_as_ref(cfg), context)
+
+
+_rng = student_rng("flops")
+_cases = [(_c, _ctx) for _c in (OPT_13B, LLAMA2_7B, LLAMA2_70B) for _ctx in (1, 100, _c.seq_len, _rng.randint(2, 8192))]
+_cases += [(random_config(_rng), _rng.choice([1, _rng.randint(2, 4096)])) for _ in range(80)]
+same_as_reference(forward_flops_per_token, _ref_flops, _cases)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-roofline"
 # ## 4. Arithmetic intensity and the roofline (2 points)
 #
 # `gemm_intensity(m, n, k, dtype_bytes)`: FLOPs of `C[m,n] = A[m,k] @ B[k,n]` divided by the bytes
-# moved when A and B are read once and C written once. `bound(intensity, peak_flops, bandwidth)`
-# returns `"memory"` below the ridge point `peak_flops / bandwidth` and `"compute"` at or above it.
+# moved when A and B are read once and C written once, each element `dtype_bytes` wide.
+# `bound(intensity, peak_flops, bandwidth)` returns `"memory"` below the ridge point
+# `peak_flops / bandwidth` and `"compute"` at or above it.
 
 # %% kind="solution" id="roofline"
 def gemm_intensity(m: int, n: int, k: int, dtype_bytes: int = 2) -> float:
@@ -187,20 +226,41 @@ def bound(intensity: float, peak_flops: float, bandwidth: float) -> str:
 
 # %% kind="test" id="test_roofline" points=2
 import math
-assert type(gemm_intensity(1, 4096, 4096)) is float, "return a float"
-assert type(bound(1.0, 2.0, 1.0)) is str, "return a str"
-assert math.isclose(gemm_intensity(1, 4096, 4096), 2 * 4096 * 4096 / (2 * (4096 + 4096 * 4096 + 4096)))
-assert bound(gemm_intensity(1, 4096, 4096), 312e12, 1.555e12) == "memory"
+_got, _want = gemm_intensity(1, 4096, 4096), 2 * 4096 * 4096 / (2 * (4096 + 4096 * 4096 + 4096))
+assert type(_got) is float, f"gemm_intensity(1, 4096, 4096) should return a float, got a {type(_got).__name__}"
+assert math.isclose(_got, _want), f"gemm_intensity(1, 4096, 4096) = {_got!r}, expected {_want!r} (fp16: dtype_bytes=2)"
+_got = bound(1.0, 2.0, 1.0)
+assert type(_got) is str, f"bound(1.0, 2.0, 1.0) should return a str, got a {type(_got).__name__}"
+assert _got == "memory", f"bound(1.0, 2.0, 1.0) = {_got!r}: intensity 1.0 is below the ridge 2.0 / 1.0 = 2.0"
+_got = bound(2.0, 2.0, 1.0)
+assert _got == "compute", f"bound(2.0, 2.0, 1.0) = {_got!r}: an intensity AT the ridge point is compute-bound"
 ### BEGIN HIDDEN TESTS
+import math
 from mlsys_kit.models import costs as _ref
-for m, n, k, b in [(2048, 4096, 4096, 2), (7, 3, 5, 4), (1, 1, 1, 1), (512, 64, 8192, 2)]:
-    _got = gemm_intensity(m, n, k, b)
-    assert type(_got) is float and math.isclose(_got, _ref.gemm_intensity(m, n, k, b)), (m, n, k, b)
+
+
+def _ref_bound(intensity, peak_flops, bandwidth):
+    return _ref.roofline(intensity, _ref.Device("d", peak_flops, bandwidth, 1.0))["bound"]
+
+
+_rng = student_rng("roofline")
+_cases = [(2048, 4096, 4096, 2), (7, 3, 5, 4), (1, 1, 1, 1), (512, 64, 8192, 2), (3, 5, 7)]
+_cases += [tuple(_rng.randint(1, 9000) for _ in range(3)) + (_rng.choice([1, 2, 4]),) for _ in range(40)]
+same_as_reference(gemm_intensity, _ref.gemm_intensity, _cases, rel=1e-12)
 for _args, _want in (((gemm_intensity(2048, 4096, 4096), 312e12, 1.555e12), "compute"),
                      ((200.0, 200.0, 1.0), "compute"), ((199.9, 200.0, 1.0), "memory"),
                      ((200.2, 200.5, 1.0), "memory"), ((100.1, 200.5, 2.0), "memory")):  # a ridge that is no integer
     _got = bound(*_args)
     assert type(_got) is str and _got == _want, (_args, _got)
+# ties built exactly (the ridge and the intensity are the same float, every product exact), and the
+# float just below each ridge: every way of comparing with the ridge agrees on them
+_ties = []
+for _ in range(30):
+    _bw = 2.0 ** _rng.randint(-3, 42)
+    _ridge = _rng.randint(1, 4000) / 2 ** _rng.randint(0, 6)
+    _ties += [(_ridge, _ridge * _bw, _bw), (math.nextafter(_ridge, 0.0), _ridge * _bw, _bw),
+              (_rng.uniform(0.01, 2 * _ridge), _ridge * _bw, _bw)]
+same_as_reference(bound, _ref_bound, _ties)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-fit"
@@ -210,31 +270,61 @@ for _args, _want in (((gemm_intensity(2048, 4096, 4096), 312e12, 1.555e12), "com
 # `params * dtype_bytes`; every request needs the KV cache of all its tokens. How many whole
 # requests fit in what is left (0 if none)?
 #
-# Then answer: **how many concurrent 2,048-token requests fit next to OPT-13B (fp16) on a 40 GB
-# card** (40e9 bytes)? Put the number in `ANSWER_OPT13B_40GB`, computed with your function.
+# Then, in the cell below your function, answer: **how many concurrent 2,048-token requests fit
+# next to OPT-13B (fp16) on a 40 GB card** (40e9 bytes)? Put the number in `ANSWER_OPT13B_40GB`,
+# computed with your function.
 
 # %% kind="solution" id="fit"
-def max_concurrent_requests(cfg: Config, memory_bytes: float, tokens_per_request: int) -> int:
+def max_concurrent_requests(cfg: TransformerConfig, memory_bytes: float, tokens_per_request: int) -> int:
     ### BEGIN SOLUTION
     free = memory_bytes - param_count(cfg) * cfg.dtype_bytes
     return max(0, int(free // (kv_bytes_per_token(cfg) * tokens_per_request)))
     ### END SOLUTION
 
-
+# %% kind="solution" id="fit_answer"
 ### BEGIN SOLUTION
 ANSWER_OPT13B_40GB = max_concurrent_requests(OPT_13B, 40e9, 2048)
 ### END SOLUTION
 print(ANSWER_OPT13B_40GB)
 
 # %% kind="test" id="test_fit" points=3
-assert type(max_concurrent_requests(GPT2, 1e9, 1024)) is int, "return an int"
-assert max_concurrent_requests(GPT2, 1e9, 1024) > 0
+_got = max_concurrent_requests(GPT2, 1e9, 1024)
+assert type(_got) is int, f"max_concurrent_requests(gpt2, 1e9, 1024) should return an int, got a {type(_got).__name__}"
+assert 0 < _got < 10_000, f"max_concurrent_requests(gpt2, 1e9, 1024) = {_got}: GPT-2 leaves room for some 1024-token requests"
 ### BEGIN HIDDEN TESTS
-assert type(ANSWER_OPT13B_40GB) is int and ANSWER_OPT13B_40GB == 8
+import dataclasses
+from mlsys_kit.models import costs as _ref
+
+
+def _as_ref(cfg):
+    return _ref.TransformerConfig(**dataclasses.asdict(cfg))
+
+
+def _ref_fit(cfg, memory_bytes, tokens_per_request):
+    return _ref.max_concurrent_requests(_as_ref(cfg), memory_bytes, tokens_per_request)
+
+
+assert type(ANSWER_OPT13B_40GB) is int and ANSWER_OPT13B_40GB == 8, ANSWER_OPT13B_40GB
 for _args, _want in (((LLAMA2_70B, 80e9, 4096), 0), ((LLAMA2_7B, 80e9, 4096), 30),
                      ((GPT2, 124_439_808 * 2 + 36_864 * 10 - 1, 1), 9)):
     _got = max_concurrent_requests(*_args)
     assert type(_got) is int and _got == _want, (_args, _got)
+# every argument varied: the element width (weights and KV cache both), grouped-query heads, the request
+# length; memory exactly at a boundary (n requests fit to the byte), one byte short of it, below the
+# weights, and as a float or an int
+_rng = student_rng("fit")
+_cases = []
+for _c in (GPT2, OPT_13B, LLAMA2_7B, LLAMA2_70B):
+    for _d in (1, 2, 4):
+        _cfg = dataclasses.replace(_c, dtype_bytes=_d, kv_heads=_rng.choice([None, _c.heads // 4]))
+        _tokens = _rng.choice([1, 2048, _rng.randint(2, 8192)])
+        _weights = _ref.param_count(_as_ref(_cfg)) * _d
+        _per_request = _ref.kv_bytes_per_token(_as_ref(_cfg)) * _tokens
+        _n = _rng.randint(1, 60)
+        _cases += [(_cfg, _weights + _n * _per_request, _tokens), (_cfg, _weights + _n * _per_request - 1, _tokens),
+                   (_cfg, float(_weights + _n * _per_request), _tokens), (_cfg, _weights // 2 + 1, _tokens),
+                   (_cfg, _rng.choice([40e9, 80e9, 141e9]), _tokens)]
+same_as_reference(max_concurrent_requests, _ref_fit, _cases)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-design"
@@ -247,9 +337,9 @@ for _args, _want in (((LLAMA2_70B, 80e9, 4096), 0), ((LLAMA2_7B, 80e9, 4096), 30
 # Write `compute_bound_batch(n, k, peak_flops, bandwidth, dtype_bytes=2, max_batch=4096)`: the
 # smallest batch `b` in `1 .. max_batch` at which the decode GEMM `[b, k] @ [k, n]` is compute-bound
 # by your `gemm_intensity` and `bound` (all arguments positive), or `None` if no batch in that
-# range is. Then set, with your function, the decode batch at which LLaMA-2-7B's `hidden x hidden`
-# projections (fp16) become compute-bound on an A100 (`A100_40GB`) in `ANSWER_A100_BATCH` and on an
-# H100 (`H100_SXM`) in `ANSWER_H100_BATCH` (2 points, autograded).
+# range is. Then, in the cell below your function, set with it the decode batch at which
+# LLaMA-2-7B's `hidden x hidden` projections (fp16) become compute-bound on an A100 (`A100_40GB`) in
+# `ANSWER_A100_BATCH` and on an H100 (`H100_SXM`) in `ANSWER_H100_BATCH` (2 points, autograded).
 #
 # Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
 # **why is decode memory-bound while prefill is compute-bound, what do your two batch sizes say
@@ -265,7 +355,7 @@ def compute_bound_batch(n: int, k: int, peak_flops: float, bandwidth: float, dty
     return None
     ### END SOLUTION
 
-
+# %% kind="solution" id="decode_batch_answers"
 ### BEGIN SOLUTION
 ANSWER_A100_BATCH = compute_bound_batch(LLAMA2_7B.hidden, LLAMA2_7B.hidden, *A100_40GB)
 ANSWER_H100_BATCH = compute_bound_batch(LLAMA2_7B.hidden, LLAMA2_7B.hidden, *H100_SXM)
@@ -273,18 +363,28 @@ ANSWER_H100_BATCH = compute_bound_batch(LLAMA2_7B.hidden, LLAMA2_7B.hidden, *H10
 print(ANSWER_A100_BATCH, ANSWER_H100_BATCH)
 
 # %% kind="test" id="test_decode_batch" points=2
-assert type(compute_bound_batch(2, 2, 1.0, 1.0, 1)) is int, "return an int (or None when no batch is compute-bound)"
-assert compute_bound_batch(2, 2, 1.0, 1.0, 1) == 1  # intensity 2*1*2*2 / (1*2 + 2*2 + 1*2) = 1.0: at the ridge
-assert compute_bound_batch(256, 256, *A100_40GB) is None  # fp16 intensity never reaches 256/2 = 128 < 200
-assert type(ANSWER_A100_BATCH) is int and type(ANSWER_H100_BATCH) is int, "set both answers with your function"
+_got = compute_bound_batch(2, 2, 1.0, 1.0, 1)
+assert type(_got) is int, ("compute_bound_batch(2, 2, 1.0, 1.0, 1) should return an int (or None when no batch is "
+                           f"compute-bound), got {_got!r}")
+assert _got == 1, (f"compute_bound_batch(2, 2, 1.0, 1.0, 1) = {_got}, expected 1: intensity 2*1*2*2 / (1*2 + 2*2 + 1*2) "
+                   "= 1.0 is AT the ridge 1.0 / 1.0")
+_got = compute_bound_batch(256, 256, *A100_40GB)
+assert _got is None, (f"compute_bound_batch(256, 256, *A100_40GB) = {_got!r}, expected None: the fp16 intensity of a "
+                      "[b, 256] @ [256, 256] GEMM never reaches 256/2 = 128, under the A100's ridge of about 200")
+try:
+    _answers = (ANSWER_A100_BATCH, ANSWER_H100_BATCH)
+except NameError as _e:
+    raise AssertionError(f"run the answer cell below your function first ({_e})") from None
+assert type(_answers[0]) is int and type(_answers[1]) is int, \
+    f"set both answers with your function: got ANSWER_A100_BATCH = {_answers[0]!r}, ANSWER_H100_BATCH = {_answers[1]!r}"
 ### BEGIN HIDDEN TESTS
 from mlsys_kit.models import costs as _ref
 
 
 def _ref_batch(n, k, peak_flops, bandwidth, dtype_bytes=2, max_batch=4096):
-    _dev = _ref.Device("gpu", peak_flops, bandwidth, 1.0)
+    _ridge = _ref.roofline(1.0, _ref.Device("gpu", peak_flops, bandwidth, 1.0))["ridge_intensity"]
     for _b in range(1, max_batch + 1):
-        if _ref.roofline(_ref.gemm_intensity(_b, n, k, dtype_bytes), _dev)["bound"] == "compute":
+        if _ref.gemm_intensity(_b, n, k, dtype_bytes) >= _ridge:  # the reference's roofline rule
             return _b
     return None
 
@@ -301,15 +401,19 @@ for _args, _kw, _want in (((2, 2, 3.0, 2.0, 1), {}, 3), ((8192, 8192, 4096.0, 1.
                           ((768, 768, 312e12, 1.555e12, 4), {}, None)):  # fp32: intensity stays under 768/4 = 192
     _got = compute_bound_batch(*_args, **_kw)
     assert (_got is None if _want is None else type(_got) is int and _got == _want), (_args, _kw, _got, _want)
-import random as _random
-_rng = _random.Random(6)
-for _ in range(40):
+# every argument varied over its domain, the defaults of dtype_bytes and max_batch left out too; ridges
+# at an exact batch (2b-wide square matrices in 1-byte types have intensity exactly b)
+_rng = student_rng("decode")
+_cases = []
+for _ in range(30):
     _n, _k = _rng.choice([16, 64, 768, 4096, 11008]), _rng.choice([16, 64, 768, 4096, 8192])
     _dev = _rng.choice([(312e12, 1.555e12), (989e12, 3.35e12), (312e12, 2.039e12), (_rng.uniform(1, 300), 1.0)])
     _d, _mx = _rng.choice([1, 2, 4]), _rng.choice([1, 7, 300, 4096])
-    _want = _ref_batch(_n, _k, *_dev, _d, _mx)
-    _got = compute_bound_batch(_n, _k, *_dev, _d, max_batch=_mx)
-    assert (_got is None if _want is None else type(_got) is int and _got == _want), (_n, _k, _dev, _d, _mx, _got, _want)
+    _cases += [((_n, _k) + _dev + (_d,), {"max_batch": _mx}), ((_n, _k) + _dev, {})]
+for _ in range(10):
+    _b = _rng.randint(1, 600)
+    _cases += [((2 * _b, 2 * _b, 2.0 * _b, 2.0, 1), {"max_batch": _rng.choice([_b - 1, _b, _b + 1, 4096]) or 1})]
+same_as_reference(compute_bound_batch, _ref_batch, _cases)
 ### END HIDDEN TESTS
 
 # %% [markdown] kind="answer" id="q_decode_why" points=2

@@ -120,20 +120,22 @@ class BlockAllocator:
 # %% kind="test" id="test_allocator" points=3
 a = BlockAllocator(3, 16)
 blocks = [a.allocate() for _ in range(3)]
-assert sorted(blocks) == [0, 1, 2] and a.num_free == 0
+assert sorted(blocks) == [0, 1, 2], f"three allocate() calls on a pool of 3 blocks returned {blocks}, expected 0, 1, 2"
+assert a.num_free == 0, f"after allocating all 3 blocks num_free is {a.num_free!r}, expected 0"
 try:
     a.allocate()
-    raise AssertionError("a full pool must raise OutOfBlocks")
+    raise AssertionError("allocate() on a pool with no free block returned: it must raise OutOfBlocks")
 except OutOfBlocks:
     pass
 a.incref(blocks[0]); a.free(blocks[0])
-assert a.refcount(blocks[0]) == 1 and a.num_free == 0
+assert a.refcount(blocks[0]) == 1, \
+    f"allocate, incref, free: block {blocks[0]} has refcount {a.refcount(blocks[0])!r}, expected 1 (one owner left)"
+assert a.num_free == 0, f"a block with an owner left must not be free: num_free is {a.num_free!r}, expected 0"
 a.free(blocks[0])
-assert a.num_free == 1
+assert a.num_free == 1, f"after its last owner frees block {blocks[0]}, num_free is {a.num_free!r}, expected 1"
 ### BEGIN HIDDEN TESTS
 assert type(a.num_free) is int and type(a.refcount(blocks[1])) is int, "counts are ints"
-import random
-from hypothesis import given, settings, strategies as st
+from mlsys_kit.kvcache.allocator import BlockAllocator as _RefAlloc
 
 
 def _raises(exc, fn, *args):
@@ -145,40 +147,46 @@ def _raises(exc, fn, *args):
 
 
 assert _raises(DoubleFree, a.free, blocks[0])
-for bad in (-1, 3, 1.0, "0", None):
+for bad in (-1, 3, 1.0, "0", None, True):
     assert _raises(ForeignBlock, a.free, bad) and _raises(ForeignBlock, a.refcount, bad), bad
     assert _raises(ForeignBlock, a.incref, bad), bad
 assert a.allocate() == blocks[0]  # the freed block is reused
-
-
-@settings(max_examples=80, deadline=None, derandomize=True, database=None)
-@given(n=st.integers(1, 8), ops=st.lists(st.tuples(st.sampled_from("aif"), st.integers(0, 99)), max_size=60))
-def _random_ops(n, ops):
-    al = BlockAllocator(n, 4)
-    owners = {}  # block -> owners, the model
-    for op, k in ops:
-        if op == "a":
-            if sum(1 for b in range(n) if owners.get(b, 0) == 0) == 0:
-                assert _raises(OutOfBlocks, al.allocate)
+# against the reference allocator on this student's own draws: pools of every size, any block size,
+# allocate / incref / free in any order (double frees and a full pool included); after every step the
+# reference counts and num_free are compared, what allocate() hands out must be the reference's block
+# (the free stack's order), and the stack itself at the end of each run
+_rng = student_rng("allocator")
+for _trial in range(30):
+    _n = _rng.choice([1, 1, 2, 3, 4, 6, 8, _rng.randint(9, 40)])
+    _al = BlockAllocator(_n, _rng.randint(1, 64))
+    _ref, _log = _RefAlloc(_n, _al.block_size), []
+    for _step in range(_rng.randint(0, 40)):
+        _op = _rng.choice("aaaiff")
+        if _op == "a":
+            if _ref.num_free == 0:
+                _log.append("allocate")
+                assert _raises(OutOfBlocks, _al.allocate), f"{_log}: allocate() on a full pool must raise OutOfBlocks"
+                continue
+            _got, _want = _al.allocate(), _ref.allocate()
+            _log.append(f"allocate -> {_got}")
+            assert type(_got) is int and _got == _want, f"{_log}: allocate() should hand out block {_want} (top of the stack)"
+        elif _op == "i":
+            _live = [b for b in range(_n) if _ref.refcounts[b] > 0]
+            if _live:
+                _b = _rng.choice(_live)
+                _log.append(f"incref({_b})")
+                _al.incref(_b); _ref.incref(_b)
+        else:
+            _b = _rng.randrange(_n)
+            _log.append(f"free({_b})")
+            if _ref.refcounts[_b] == 0:
+                assert _raises(DoubleFree, _al.free, _b), f"{_log}: freeing a free block must raise DoubleFree"
             else:
-                b = al.allocate()
-                assert owners.get(b, 0) == 0, "handed out a block that is in use"
-                owners[b] = 1
-        elif op == "i" and owners:
-            b = sorted(owners)[k % len(owners)]
-            if owners[b] > 0:
-                al.incref(b); owners[b] += 1
-        elif op == "f":
-            b = k % n
-            if owners.get(b, 0) == 0:
-                assert _raises(DoubleFree, al.free, b)
-            else:
-                al.free(b); owners[b] -= 1
-        assert al.num_free == sum(1 for b in range(n) if owners.get(b, 0) == 0)
-        assert all(al.refcount(b) == owners.get(b, 0) for b in range(n))
-
-
-_random_ops()
+                _al.free(_b); _ref.free(_b)
+        assert _al.refcounts == _ref.refcounts, f"{_log}: refcounts {_al.refcounts}, expected {_ref.refcounts}"
+        _nf = _al.num_free
+        assert type(_nf) is int and _nf == _ref.num_free, f"{_log}: num_free {_nf!r}, expected {_ref.num_free}"
+    assert _al.free_list == _ref.free_list, f"{_log}: free_list {_al.free_list}, expected {_ref.free_list}"
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-append"
@@ -237,69 +245,82 @@ class BlockManager:
 
 # %% kind="test" id="test_block_manager" points=3
 m = BlockManager(BlockAllocator(8, 4))
-assert m.append("a", 3) == [] and len(m.tables["a"]) == 1
+_got = m.append("a", 3)
+assert _got == [], f"append returns the copy-on-write copies it made: none here, got {_got!r}"
+assert len(m.tables["a"]) == 1, f"3 tokens in blocks of 4: tables['a'] is {m.tables['a']}, expected 1 block"
 m.append("a", 1)
-assert len(m.tables["a"]) == 1           # exactly full: no new block yet
+assert len(m.tables["a"]) == 1, f"4 tokens exactly fill one block of 4: tables['a'] is {m.tables['a']}, expected 1 block"
 m.append("a", 1)
-assert len(m.tables["a"]) == 2 and m.lengths["a"] == 5
-assert m.blocks_needed("b", 9) == 3
+assert len(m.tables["a"]) == 2 and m.lengths["a"] == 5, \
+    f"5 tokens in blocks of 4: tables['a'] is {m.tables['a']} and lengths['a'] {m.lengths['a']}, expected 2 blocks, 5"
+_got = m.blocks_needed("b", 9)
+assert _got == 3, f"blocks_needed('b', 9) for a new sequence in blocks of 4 is {_got!r}, expected ceil(9 / 4) = 3"
 m.free("a")
-assert m.allocator.num_free == 8
+assert m.allocator.num_free == 8, f"after free('a') the pool has {m.allocator.num_free} free blocks, expected all 8"
 ### BEGIN HIDDEN TESTS
 m.append("a", 3)  # the same id again after free: a new sequence of 3 tokens, nothing stale
 assert m.lengths["a"] == 3 and len(m.tables["a"]) == 1 and type(m.blocks_needed("a", 2)) is int
 m.free("a")
-from hypothesis import given, settings, strategies as st
+import copy
 from mlsys_kit.kvcache.allocator import BlockAllocator as _RefAlloc, OutOfBlocks as _RefOOB
 from mlsys_kit.kvcache.block_table import BlockManager as _RefManager
 
 
-def _check_invariants(m):
+def _check_invariants(m, alloc, B, where):
+    """One read of each table: every sequence holds ceil(L / B) blocks, counts equal owners, no leak."""
+    tables, lengths, refcounts = m.tables, m.lengths, alloc.refcounts
+    assert set(tables) == set(lengths), f"{where}: tables and lengths hold other sequences: {tables}, {lengths}"
     owners = {}
-    for sid, table in m.tables.items():
-        assert len(table) == -(-m.lengths[sid] // m.block_size), "a sequence must hold ceil(L / B) blocks"
+    for sid, table in tables.items():
+        assert len(table) == -(-lengths[sid] // B), f"{where}: sequence {sid!r} of {lengths[sid]} tokens holds {table}"
         for b in table:
             owners[b] = owners.get(b, 0) + 1
-    for b in range(m.allocator.num_blocks):
-        assert m.allocator.refcount(b) == owners.get(b, 0), "reference count != number of owners"
-    assert m.allocator.num_free == m.allocator.num_blocks - len(owners), "leaked block"
+    assert refcounts == [owners.get(b, 0) for b in range(len(refcounts))], \
+        f"{where}: refcounts {refcounts} != owners per block {owners}"
+    free = alloc.num_free
+    assert free == len(refcounts) - len(owners), f"{where}: num_free {free} with {len(owners)} of {len(refcounts)} used"
+    return tables, lengths
 
 
-@settings(max_examples=80, deadline=None, derandomize=True, database=None)
-@given(n=st.integers(1, 10), B=st.integers(1, 5),
-       ops=st.lists(st.tuples(st.sampled_from("aef"), st.integers(0, 99), st.integers(1, 11)), max_size=40))
-def _random_appends(n, B, ops):
-    m, ref = BlockManager(BlockAllocator(n, B)), _RefManager(_RefAlloc(n, B))
-    next_id = 0
-    for op, k, cnt in ops:
-        live = sorted(m.tables)
-        if op == "f" and live:
-            sid = live[k % len(live)]
-            m.free(sid); ref.free(sid)
+# random appends and frees against the reference block manager, on this student's own draws: any pool and
+# block size, sequence ids of several types reused after they are freed, appends that just fit, overflow
+# or land on a block boundary
+_rng = student_rng("appends")
+for _trial in range(30):
+    _n, _B = _rng.randint(1, 10), _rng.choice([1, 2, 3, 4, 5, _rng.randint(6, 32)])
+    _alloc = BlockAllocator(_n, _B)
+    m, _ref = BlockManager(_alloc), _RefManager(_RefAlloc(_n, _B))
+    _ids = _rng.sample([0, 1, 2, "a", "b", ("req", 7), 10**12], 4)
+    _log = [f"BlockManager(BlockAllocator({_n}, {_B}))"]
+    for _step in range(_rng.randint(1, 25)):
+        _live = [s for s in _ids if s in _ref.tables]
+        if _live and _rng.random() < 0.3:
+            _sid = _rng.choice(_live)
+            _log.append(f"free({_sid!r})")
+            m.free(_sid); _ref.free(_sid)
         else:
-            if op == "a" or not live:
-                sid, next_id = next_id, next_id + 1
-            else:
-                sid = live[k % len(live)]
-            assert m.blocks_needed(sid, cnt) == ref.blocks_needed(sid, cnt)
+            _sid, _cnt = _rng.choice(_ids), _rng.choice([1, 1, 2, _B - 1 or 1, _B, _B + 1, _rng.randint(1, 3 * _B)])
+            _log.append(f"append({_sid!r}, {_cnt})")
+            _need = m.blocks_needed(_sid, _cnt)
+            assert type(_need) is int and _need == _ref.blocks_needed(_sid, _cnt), \
+                f"{_log}: blocks_needed {_need!r}, expected {_ref.blocks_needed(_sid, _cnt)}"
             try:
-                ref.append(sid, [0] * cnt)
-                expect_oob = False
+                _ref.append(_sid, _cnt)
+                _oob = False
             except _RefOOB:
-                expect_oob = True
-            before = ({s: list(t) for s, t in m.tables.items()}, dict(m.lengths), m.allocator.num_free)
+                _oob = True
+            if _oob:  # a copy: m.tables is updated in place by the calls that follow
+                _before = copy.deepcopy((m.tables, m.lengths, _alloc.refcounts))
             try:
-                m.append(sid, cnt)
-                assert not expect_oob, "OutOfBlocks must be raised when the pool cannot hold the append"
+                _got = m.append(_sid, _cnt)
+                assert not _oob, f"{_log}: the pool cannot hold this append: raise OutOfBlocks"
+                assert _got == [], f"{_log}: no sequence is shared, so no copies: got {_got!r}"
             except OutOfBlocks:
-                assert expect_oob, "OutOfBlocks raised although the append fits"
-                assert ({s: list(t) for s, t in m.tables.items()}, dict(m.lengths), m.allocator.num_free) == before, \
-                    "a failed append must change nothing"
-        assert m.allocator.num_free == ref.allocator.num_free
-        _check_invariants(m)
-
-
-_random_appends()
+                assert _oob, f"{_log}: OutOfBlocks raised although the append fits"
+                assert (m.tables, m.lengths, _alloc.refcounts) == _before, f"{_log}: a failed append must change nothing"
+        _tables, _lengths = _check_invariants(m, _alloc, _B, _log)
+        assert _lengths == _ref.lengths and {s: len(t) for s, t in _tables.items()} == \
+            {s: len(t) for s, t in _ref.tables.items()}, f"{_log}: lengths {_lengths}, expected {_ref.lengths}"
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-cow"
@@ -341,12 +362,18 @@ BlockManager.copy_on_write = copy_on_write
 m = BlockManager(BlockAllocator(8, 4))
 m.append("p", 6)                      # one full block, one half-filled
 m.fork("p", "c")
+assert len(m.tables["p"]) == 2, f"6 tokens in blocks of 4: tables['p'] is {m.tables['p']}, expected 2 blocks"
 full, part = m.tables["p"]
-assert m.tables["c"] == [full, part] and m.allocator.refcount(part) == 2
+assert m.tables["c"] == [full, part], f"fork('p', 'c'): tables['c'] is {m.tables['c']}, expected p's blocks {[full, part]}"
+assert m.allocator.refcount(part) == 2, f"after the fork block {part} has {m.allocator.refcount(part)} owners, expected 2"
 copies = m.append("c", 1)
-assert len(copies) == 1 and copies[0][0] == part
-assert m.tables["c"] == [full, copies[0][1]] and m.allocator.refcount(part) == 1
-assert m.append("p", 1) == []         # p owns its block alone now: no copy
+assert len(copies) == 1 and copies[0][0] == part, \
+    f"c's first write goes into the shared, half-filled block {part}: append should return [({part}, new block)], got {copies!r}"
+assert m.tables["c"] == [full, copies[0][1]] and m.allocator.refcount(part) == 1, \
+    f"after copy-on-write tables['c'] is {m.tables['c']} and block {part} has {m.allocator.refcount(part)} owners, " \
+    f"expected [{full}, {copies[0][1]}] and 1 (p alone)"
+_got = m.append("p", 1)
+assert _got == [], f"p owns its last block alone now: append('p', 1) should copy nothing, returned {_got!r}"
 ### BEGIN HIDDEN TESTS
 _m2 = BlockManager(BlockAllocator(8, 4))
 _m2.append("p", 6)
@@ -355,75 +382,104 @@ assert _m2.blocks_needed("c", 0) == 0 and _m2.blocks_needed("c", 1) == 1 and typ
 assert _m2.append("c", 0) == [] and _m2.tables["c"] == _m2.tables["p"], "appending nothing copies nothing"
 _cw = _m2.copy_on_write("c")
 assert type(_cw) is tuple and len(_cw) == 2 and _m2.tables["c"][-1] == _cw[1]
-from hypothesis import given, settings, strategies as st
+# fixed cases for the paths random runs seldom take: a fork whose last block is full (no copy, a new block),
+# the parent freed before the child writes (the child owns the block alone then: no copy), a fork of a fork
+# (three owners, one copy leaves two), the child's table a list of its own (the parent's does not grow)
+_m3 = BlockManager(BlockAllocator(10, 2))
+_m3.append(0, 4)
+_m3.fork(0, 1)
+assert _m3.blocks_needed(1, 1) == 1 and _m3.append(1, 1) == [], "a full last block is never written: no copy"
+assert len(_m3.tables[0]) == 2 and len(_m3.tables[1]) == 3, "the child's table must be a list of its own"
+assert _m3.allocator.refcounts[_m3.tables[0][0]] == 2 and _m3.allocator.refcounts[_m3.tables[1][2]] == 1
+_m3.append(0, 1)
+_m3.fork(0, 2)
+_m3.fork(2, 3)
+_last = _m3.tables[0][-1]
+assert _m3.allocator.refcount(_last) == 3, "a fork of a fork: three owners of the half-filled block"
+assert _m3.blocks_needed(3, 1) == 1 and len(_m3.append(3, 1)) == 1 and _m3.allocator.refcount(_last) == 2
+_m3.free(0)
+assert _m3.allocator.refcount(_last) == 1 and _m3.append(2, 1) == [], "the last owner writes in place"
+_m3.free(2)
+_m3.free(1)
+_m3.free(3)
+assert _m3.allocator.num_free == 10 and _m3.allocator.refcounts == [0] * 10, "every block back after the frees"
 from mlsys_kit.kvcache.allocator import BlockAllocator as _RefAlloc, OutOfBlocks as _RefOOB
 from mlsys_kit.kvcache.block_table import BlockManager as _RefManager
 
-
-@settings(max_examples=100, deadline=None, derandomize=True, database=None)
-@given(n=st.integers(1, 10), B=st.integers(1, 4),
-       ops=st.lists(st.tuples(st.sampled_from("aekf"), st.integers(0, 99), st.integers(1, 6)), max_size=40))
-def _random_forks(n, B, ops):
-    m, ref = BlockManager(BlockAllocator(n, B)), _RefManager(_RefAlloc(n, B))
-    mem = {b: [None] * B for b in range(n)}  # simulated K/V memory: (seq, position) per slot
-    content = {}  # seq -> list of what it wrote
-    next_id = 0
-    for op, k, cnt in ops:
-        live = sorted(m.tables)
-        if op == "f" and live:
-            sid = live[k % len(live)]
-            m.free(sid); ref.free(sid); del content[sid]
-        elif op == "k" and live:
-            parent = live[k % len(live)]
-            m.fork(parent, next_id); ref.fork(parent, next_id)
-            content[next_id] = list(content[parent])
-            next_id += 1
+# random appends, forks and frees against the reference, on this student's own draws, with a simulated
+# K/V memory: each write lands in the block the table names, so a write into a shared block, or a copy
+# that is not made, shows up as another sequence's tokens changing
+_rng = student_rng("forks")
+for _trial in range(30):
+    _n, _B = _rng.randint(1, 10), _rng.randint(1, 4)
+    _alloc = BlockAllocator(_n, _B)
+    m, _ref = BlockManager(_alloc), _RefManager(_RefAlloc(_n, _B))
+    _mem = {b: [None] * _B for b in range(_n)}  # simulated K/V memory: (seq, position) per slot
+    _content, _next, _log = {}, 0, [f"BlockManager(BlockAllocator({_n}, {_B}))"]
+    for _step in range(_rng.randint(1, 30)):
+        _live = sorted(_content)
+        _op = _rng.choice("aaeekf")
+        if _op == "f" and _live:
+            _sid = _rng.choice(_live)
+            _log.append(f"free({_sid})")
+            m.free(_sid); _ref.free(_sid); del _content[_sid]
+        elif _op == "k" and _live:
+            _parent = _rng.choice(_live)
+            _log.append(f"fork({_parent}, {_next})")
+            m.fork(_parent, _next); _ref.fork(_parent, _next)
+            _content[_next] = list(_content[_parent])
+            _next += 1
         else:
-            if op == "a" or not live:
-                sid, next_id = next_id, next_id + 1
+            if _op == "a" or not _live:
+                _sid, _next = _next, _next + 1
             else:
-                sid = live[k % len(live)]
-            assert m.blocks_needed(sid, cnt) == ref.blocks_needed(sid, cnt)
+                _sid = _rng.choice(_live)
+            _cnt = _rng.randint(1, 6)
+            _log.append(f"append({_sid}, {_cnt})")
+            _need = m.blocks_needed(_sid, _cnt)
+            assert _need == _ref.blocks_needed(_sid, _cnt), f"{_log}: blocks_needed {_need}, expected {_ref.blocks_needed(_sid, _cnt)}"
             try:
-                ref_copies = ref.append(sid, [0] * cnt)
+                _ref_copies = _ref.append(_sid, _cnt)
             except _RefOOB:
-                ref_copies = None
+                _ref_copies = None
             try:
-                copies = m.append(sid, cnt)
+                _copies = m.append(_sid, _cnt)
             except OutOfBlocks:
-                assert ref_copies is None, "OutOfBlocks raised although the append fits"
+                assert _ref_copies is None, f"{_log}: OutOfBlocks raised although the append fits"
                 continue
-            assert ref_copies is not None, "OutOfBlocks must be raised when the pool cannot hold the append"
-            assert len(copies) == len(ref_copies), "copy-on-write exactly when the last block is shared"
-            for src, dst in copies:
-                mem[dst] = list(mem[src])
-            table, start = m.tables[sid], len(content.get(sid, []))
-            content[sid] = content.get(sid, []) + [(sid, start + i) for i in range(cnt)]
-            for pos in range(start, start + cnt):
-                block = table[pos // B]
-                assert m.allocator.refcount(block) == 1, "write into a shared block"
-                mem[block][pos % B] = content[sid][pos]
-        assert m.allocator.num_free == ref.allocator.num_free
-        owners = {}
-        for sid, table in m.tables.items():
-            assert [mem[table[p // B]][p % B] for p in range(m.lengths[sid])] == content[sid], \
-                "a sequence's K/V was overwritten"
-            for b in table:
-                owners[b] = owners.get(b, 0) + 1
-        assert all(m.allocator.refcount(b) == owners.get(b, 0) for b in range(n)), "refcount != owners"
-
-
-_random_forks()
+            assert _ref_copies is not None, f"{_log}: the pool cannot hold this append: raise OutOfBlocks"
+            assert type(_copies) is list and len(_copies) == len(_ref_copies), \
+                f"{_log}: copy-on-write exactly when the last block is shared: {_copies!r}"
+            for _src, _dst in _copies:
+                _mem[_dst] = list(_mem[_src])
+            _table, _start = m.tables[_sid], len(_content.get(_sid, []))
+            _refc = _alloc.refcounts
+            _content[_sid] = _content.get(_sid, []) + [(_sid, _start + i) for i in range(_cnt)]
+            for _pos in range(_start, _start + _cnt):
+                _block = _table[_pos // _B]
+                assert _refc[_block] == 1, f"{_log}: token {_pos} of {_sid} written into shared block {_block}"
+                _mem[_block][_pos % _B] = _content[_sid][_pos]
+        _tables, _lengths, _refc = m.tables, m.lengths, _alloc.refcounts
+        assert _alloc.num_free == _ref.allocator.num_free, f"{_log}: num_free differs from the reference"
+        _owners = {}
+        for _sid, _table in _tables.items():
+            assert [_mem[_table[p // _B]][p % _B] for p in range(_lengths[_sid])] == _content[_sid], \
+                f"{_log}: sequence {_sid}'s K/V was overwritten"
+            for b in _table:
+                _owners[b] = _owners.get(b, 0) + 1
+        assert _refc == [_owners.get(b, 0) for b in range(_n)], f"{_log}: refcounts {_refc} != owners {_owners}"
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-prefix"
 # ## 4. Prefix caching (3 points, the hardest part)
 #
 # Requests often start with the same tokens (a system prompt). A **full** block is identified by
-# a chained hash `block_hash(parent_hash, token_ids)`: SHA-256 over the bytes of the parent hash
-# followed by the token ids, each as 8 little-endian signed bytes (`struct.pack("<%dq" % n,
-# *ids)`); the first block's parent hash is `b""`. Do not use Python's `hash()`: it differs
-# between processes, and a cache key must not.
+# a chained hash `block_hash(parent_hash, token_ids)`: SHA-256 over the length of the parent hash
+# as 4 little-endian unsigned bytes (`struct.pack("<I", len(parent))`), the bytes of the parent
+# hash, then the token ids, each as 8 little-endian signed bytes (`struct.pack("<%dq" % n, *ids)`);
+# the first block's parent hash is `b""` (the length first keeps two different parents from
+# giving the same bytes). Do not use Python's `hash()`: it differs between processes, and a cache
+# key must not.
 #
 # `CachingAllocator` extends the allocator: `insert(h, tokens, block)` indexes a full, live block
 # (the first block with a given hash wins); `lookup(h, tokens)` returns a cached block with one
@@ -441,7 +497,9 @@ import struct
 
 def block_hash(parent: bytes, token_ids) -> bytes:
     ### BEGIN SOLUTION
-    h = hashlib.sha256(parent)
+    h = hashlib.sha256()
+    h.update(struct.pack("<I", len(parent)))
+    h.update(parent)
     h.update(struct.pack("<%dq" % len(token_ids), *token_ids))
     return h.digest()
     ### END SOLUTION
@@ -505,28 +563,39 @@ class CachingAllocator(BlockAllocator):
 
 # %% kind="test" id="test_prefix_cache" points=3
 h1 = block_hash(b"", [1, 2])
-assert len(h1) == 32 and h1 != block_hash(b"", [2, 1]) and block_hash(h1, [3, 4]) != block_hash(b"", [3, 4])
+assert type(h1) is bytes and len(h1) == 32, f"block_hash returns the 32-byte SHA-256 digest, got {h1!r}"
+assert h1 != block_hash(b"", [2, 1]), "block_hash(b'', [1, 2]) == block_hash(b'', [2, 1]): the order of the tokens must count"
+assert block_hash(h1, [3, 4]) != block_hash(b"", [3, 4]), "the same tokens after another parent must hash differently"
 ca = CachingAllocator(3, 2)
 b = ca.allocate()
 ca.insert(h1, [1, 2], b)
-assert ca.lookup(h1, [1, 2]) == b and ca.refcount(b) == 2 and ca.hits == 1
+_got = ca.lookup(h1, [1, 2])
+assert _got == b, f"lookup of the tokens just inserted in block {b} returned {_got!r}"
+assert ca.refcount(b) == 2 and ca.hits == 1, \
+    f"a hit takes a reference and counts: refcount {ca.refcount(b)}, hits {ca.hits}, expected 2 and 1"
 ca.free(b); ca.free(b)
-assert ca.num_free == 3                      # evictable counts as free
-assert ca.lookup(h1, [1, 2]) == b            # still cached after its owners finished
+assert ca.num_free == 3, f"an evictable block counts as free: num_free is {ca.num_free}, expected 3"
+_got = ca.lookup(h1, [1, 2])
+assert _got == b, f"block {b} is still cached after its owners finished: lookup returned {_got!r}"
+assert ca.refcount(b) == 1 and ca.hits == 2 and ca.num_free == 2, \
+    f"a hit on an evictable block revives it: refcount {ca.refcount(b)}, hits {ca.hits}, num_free {ca.num_free}, " \
+    "expected 1, 2 and 2"
 ### BEGIN HIDDEN TESTS
 _ca3 = CachingAllocator(2, 2)  # misses are counted too, and free blocks are an int
 assert _ca3.lookup(block_hash(b"", [9, 9]), [9, 9]) is None and _ca3.misses == 1 and _ca3.hits == 0
 assert _ca3.lookup(block_hash(b"", [8]), [8]) is None and _ca3.misses == 2
 assert type(_ca3.num_free) is int and _ca3.num_free == 2
-from hypothesis import given, settings, strategies as st
 from mlsys_kit.kvcache.allocator import BlockAllocator as _RefAlloc
 from mlsys_kit.kvcache.prefix_cache import block_hash as _ref_hash
 from mlsys_kit.kvcache.prefix_cache import PrefixCache as _RefCache
-import hashlib as _hl, struct as _st
 
-for toks in ([], [0], [5, -1, 2**40], list(range(17))):
-    want = _hl.sha256(b"parent" + _st.pack("<%dq" % len(toks), *toks)).digest()
-    assert block_hash(b"parent", toks) == want, "block_hash must be the specified SHA-256 chain"
+# the specified SHA-256 chain, on this student's own parents and tokens (lists or tuples, left as they are)
+_rng = student_rng("hash")
+_cases = [(b"", []), (b"parent", [0]), (b"", [5, -1, 2**40]), (bytes(32), list(range(17))), (b"p", (3, 4))]
+_cases += [(_rng.randbytes(_rng.choice([0, 32, _rng.randint(1, 40)])),
+            [_rng.randint(-2**63, 2**63 - 1) if _rng.random() < 0.2 else _rng.randint(0, 50000)
+             for _ in range(_rng.randint(0, 20))]) for _ in range(30)]
+same_as_reference(block_hash, _ref_hash, _cases)
 assert ca.lookup(h1, [9, 9]) is None, "a hash hit with other tokens is a miss"
 ca2 = CachingAllocator(4, 2)
 bs = [ca2.allocate() for _ in range(3)]  # one block stays plainly free
@@ -541,21 +610,52 @@ y = ca2.allocate()
 assert y == bs[0] and ca2.evictions == 1, "evict the least recently freed cached block first"
 assert ca2.lookup(block_hash(b"", [0, 0]), [0, 0]) is None, "an evicted block is no longer cached"
 assert ca2.lookup(block_hash(b"", [1, 1]), [1, 1]) == bs[1] and ca2.refcount(bs[1]) == 1
+# a revived block freed again is the most recently freed; an eviction un-indexes the block, which is then
+# reused and cached again under another hash; the counters after each of these events
+_c4 = CachingAllocator(3, 2)
+_b0, _b1 = _c4.allocate(), _c4.allocate()
+_h0, _h1, _h2 = block_hash(b"", [0, 0]), block_hash(b"", [1, 1]), block_hash(b"", [2, 2])
+_c4.insert(_h0, [0, 0], _b0); _c4.insert(_h1, [1, 1], _b1)
+_c4.free(_b0); _c4.free(_b1)                      # evictable, least recently freed first: b0, b1
+assert list(_c4.evictable) == [_b0, _b1]
+assert _c4.lookup(_h0, [0, 0]) == _b0 and _c4.hits == 1 and _c4.refcount(_b0) == 1 and _b0 not in _c4.evictable
+_c4.free(_b0)                                     # now b1 is the least recently freed
+assert list(_c4.evictable) == [_b1, _b0] and _c4.num_free == 3
+_x, _y = _c4.allocate(), _c4.allocate()           # a plain free block first, then an eviction
+assert _x not in (_b0, _b1) and _y == _b1 and _c4.evictions == 1, (_x, _y, _c4.evictions)
+assert _h1 not in _c4.index and _b1 not in _c4.entry and list(_c4.evictable) == [_b0], "eviction un-indexes the block"
+_c4.insert(_h2, [2, 2], _y)                       # the evicted block, reused, holds new tokens
+assert _c4.index.get(_h2) == _y and _c4.entry.get(_y) == (_h2, (2, 2)), "a reused block can be cached again"
+assert _c4.lookup(_h1, [1, 1]) is None and _c4.misses == 1 and _c4.lookup(_h2, [2, 2]) == _y and _c4.hits == 2
+_c4.free(_y); _c4.free(_y)
+assert list(_c4.evictable) == [_b0, _y] and _c4.num_free == 2 and _c4.evictions == 1
+# insert: the first block with a hash wins, a block stays under its first hash, and the tokens are kept
+# as they were (the caller's list may change afterwards)
+_c5 = CachingAllocator(3, 2)
+_p, _q = _c5.allocate(), _c5.allocate()
+_toks = [4, 5]
+_c5.insert(_h0, _toks, _p)
+_toks[0] = 9                                      # the caller reuses its list
+_c5.insert(_h0, [6, 6], _q)                       # same hash, another block: ignored
+_c5.insert(_h1, [4, 5], _p)                       # same block, another hash: ignored
+assert _c5.index == {_h0: _p} and _c5.entry == {_p: (_h0, (4, 5))}, (_c5.index, _c5.entry)
+assert _c5.lookup(_h0, [4, 5]) == _p and _c5.lookup(_h0, [9, 5]) is None and _c5.lookup(_h0, [6, 6]) is None
+assert (_c5.hits, _c5.misses) == (1, 2)
 
-
-@settings(max_examples=100, deadline=None, derandomize=True, database=None)
-@given(n=st.integers(1, 6), ops=st.lists(st.tuples(st.sampled_from("aflic"), st.integers(0, 99)), max_size=50))
-def _random_cache(n, ops):
-    """Against the reference allocator + prefix cache; tokens from a tiny alphabet so hits are common,
-    hashes from a deliberately weak function so collisions happen."""
-    weak = lambda toks: bytes([sum(toks) % 3])
-    al, ref = CachingAllocator(n, 2), _RefAlloc(n, 2)
+# random operations against the reference allocator + prefix cache, on this student's own draws: tokens from
+# a tiny alphabet so that hits are common, hashes from a deliberately weak function so that collisions
+# happen; every counter is read after the event that changes it, the whole state at the end of each run
+weak = lambda toks: bytes([sum(toks) % 3])
+for _trial in range(30):
+    _n = _rng.randint(1, 6)
+    al, ref = CachingAllocator(_n, 2), _RefAlloc(_n, 2)
     rc = _RefCache(ref)
-    held, ref_held = [], []   # parallel lists: the same owner holds held[i] and ref_held[i]
-    holds = {}                # block -> tokens it holds (simulated memory, student's ids)
-    for op, k in ops:
-        toks = [k % 2, (k // 2) % 2]
-        if op == "a":
+    held, ref_held, holds, _log = [], [], {}, [f"CachingAllocator({_n}, 2)"]
+    for _step in range(_rng.randint(1, 40)):
+        _op, _k = _rng.choice("aaffilc"), _rng.randint(0, 99)
+        toks = [_k % 2, (_k // 2) % 2]
+        if _op == "a":
+            _log.append("allocate")
             try:
                 rb = ref.allocate()
             except Exception:
@@ -563,40 +663,41 @@ def _random_cache(n, ops):
             try:
                 b = al.allocate()
             except OutOfBlocks:
-                assert rb is None, "OutOfBlocks although a block is free or evictable"
+                assert rb is None, f"{_log}: OutOfBlocks although a block is free or evictable"
                 continue
-            assert rb is not None, "allocated from a full pool"
-            assert al.refcount(b) == 1
+            assert rb is not None, f"{_log}: allocated from a full pool"
+            assert b == rb, f"{_log}: allocate() gave block {b}, expected {rb} (a plain free block first, else the LRU one)"
             holds[b] = None
             held.append(b); ref_held.append(rb)
-        elif op == "f" and held:
-            i = k % len(held)
+            assert al.evictions == ref.evictions, f"{_log}: evictions {al.evictions}, expected {ref.evictions}"
+        elif _op == "f" and held:
+            i = _k % len(held)
+            _log.append(f"free({held[i]})")
             al.free(held.pop(i)); ref.free(ref_held.pop(i))
-        elif op == "i" and held:
-            i = k % len(held)
+        elif _op == "i" and held:
+            i = _k % len(held)
             if holds.get(held[i]) is None:  # write tokens once, then index the full block
+                _log.append(f"insert({weak(toks)!r}, {toks}, {held[i]})")
                 holds[held[i]] = tuple(toks)
                 al.insert(weak(toks), toks, held[i])
                 rc.insert(weak(toks), toks, ref_held[i], -1)
-        elif op in "lc":
-            b = al.lookup(weak(toks), toks)
-            rb = rc.peek(weak(toks), toks, -1)
-            assert (b is None) == (rb is None), "hit/miss differs from the reference"
+        elif _op in "lc":
+            _log.append(f"lookup({weak(toks)!r}, {toks})")
+            b, rb = al.lookup(weak(toks), toks), rc.lookup(weak(toks), toks, -1)
+            assert b == rb, f"{_log}: lookup returned {b!r}, expected {rb!r}"
+            assert (al.hits, al.misses) == (rc.hits, rc.misses), \
+                f"{_log}: hits, misses = {al.hits}, {al.misses}, expected {rc.hits}, {rc.misses}"
             if rb is not None:
-                (ref.revive if ref.is_evictable(rb) else ref.incref)(rb)
-                assert holds[b] == tuple(toks), "a hit handed out a block holding other tokens"
+                assert holds[b] == tuple(toks), f"{_log}: a hit handed out a block holding other tokens"
                 held.append(b); ref_held.append(rb)
-        assert al.num_free == ref.num_free and al.evictions == ref.evictions
-        owners = {}
-        for b in held:
-            owners[b] = owners.get(b, 0) + 1
-        assert all(al.refcount(b) == owners.get(b, 0) for b in range(n)), "refcount != owners"
+        assert al.refcounts == ref.refcounts and al.num_free == ref.num_free, \
+            f"{_log}: refcounts {al.refcounts}, num_free {al.num_free}, expected {ref.refcounts}, {ref.num_free}"
         for b in list(holds):
-            if owners.get(b, 0) == 0 and b not in al.evictable:
+            if ref.refcounts[b] == 0 and b not in ref.evictable:
                 holds[b] = None  # a plain free block's contents are gone
-
-
-_random_cache()
+    assert (al.free_list, list(al.evictable), al.index) == (ref.free_list, list(ref.evictable), rc.index), \
+        f"{_log}: free_list, evictable and index differ from the reference's"
+    assert al.entry == {b: (h, t) for b, (h, _parent, t) in rc.entry.items()}, f"{_log}: entry {al.entry}"
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-waste"
@@ -620,20 +721,27 @@ def paged_utilization(lengths, block_size: int) -> float:
     ### END SOLUTION
 
 # %% kind="test" id="test_waste" points=2
-assert static_utilization([10, 30], 40) == 0.5
-assert paged_utilization([16, 17], 16) == 33 / 48
+_got = static_utilization([10, 30], 40)
+assert _got == 0.5, f"static_utilization([10, 30], 40) = {_got!r}, expected (10 + 30) / (2 x 40) = 0.5"
+_got = paged_utilization([16, 17], 16)
+assert _got == 33 / 48, f"paged_utilization([16, 17], 16) = {_got!r}, expected 33 tokens / 48 slots (1 + 2 blocks of 16)"
 ### BEGIN HIDDEN TESTS
-import random as _r
 from mlsys_kit.kvcache.accounting import waste_report as _waste
 assert paged_utilization([1, 1, 1], 1) == 1.0 and paged_utilization([5], 8) == 5 / 8
-_rng = _r.Random(0)
-for _ in range(50):
+# the reference's waste report on this student's own workloads: every block size and reservation, the
+# lengths in any order (a list or a tuple, left as they are)
+_rng = student_rng("waste")
+_static, _paged, _want = [], [], {}
+for _ in range(20):
     work = [(_rng.randint(1, 50), _rng.randint(1, 50)) for _ in range(_rng.randint(1, 20))]
-    B = _rng.randint(1, 40)
     lengths = [p + t for p, o in work for t in range(o + 1)]
-    rep = _waste(B, len(work), max_len=100, workload=work)
-    assert abs(paged_utilization(lengths, B) - rep["paged_utilization"]) < 1e-12
-    assert abs(static_utilization(lengths, 100) - rep["static_utilization"]) < 1e-12
+    for B, max_len in ((_rng.choice([1, 2, 16]), max(lengths)), (_rng.randint(3, 64), _rng.randint(max(lengths) + 1, 300))):
+        rep = _waste(B, len(work), max_len=max_len, workload=work)
+        for _ls in (lengths, tuple(sorted(lengths, reverse=True)), _rng.sample(lengths, len(lengths))):
+            _static.append((_ls, max_len)); _paged.append((_ls, B))
+            _want[repr(_static[-1])], _want[repr(_paged[-1])] = rep["static_utilization"], rep["paged_utilization"]
+same_as_reference(static_utilization, lambda *args: _want[repr(args)], _static, rel=1e-12)
+same_as_reference(paged_utilization, lambda *args: _want[repr(args)], _paged, rel=1e-12)
 ### END HIDDEN TESTS
 
 # %% kind="locked" id="sweep" judge=false
@@ -665,8 +773,8 @@ except NotImplementedError:
 #
 # Write `extra_sequences(pool_slots, length, max_len, block_size)`: how many more requests fit at
 # once with paging than with static reservation (an `int`, negative if fewer; all arguments
-# positive ints, `length <= max_len`, `block_size <= pool_slots`). Then set, with your function,
-# the answer for the setting of the setup cell (`DESIGN_POOL_SLOTS`, `DESIGN_LENGTH`,
+# positive ints, `length <= max_len`, `block_size <= pool_slots`). Then, in the cell below your
+# function, set with it the answer for the setting of the setup cell (`DESIGN_POOL_SLOTS`, `DESIGN_LENGTH`,
 # `DESIGN_MAX_LEN`) with blocks of 16 slots in `ANSWER_EXTRA_B16` and of 256 slots in
 # `ANSWER_EXTRA_B256` (2 points, autograded).
 #
@@ -682,7 +790,7 @@ def extra_sequences(pool_slots: int, length: int, max_len: int, block_size: int)
     return paged - static
     ### END SOLUTION
 
-
+# %% kind="solution" id="design_answers"
 ### BEGIN SOLUTION
 ANSWER_EXTRA_B16 = extra_sequences(DESIGN_POOL_SLOTS, DESIGN_LENGTH, DESIGN_MAX_LEN, 16)
 ANSWER_EXTRA_B256 = extra_sequences(DESIGN_POOL_SLOTS, DESIGN_LENGTH, DESIGN_MAX_LEN, 256)
@@ -690,9 +798,16 @@ ANSWER_EXTRA_B256 = extra_sequences(DESIGN_POOL_SLOTS, DESIGN_LENGTH, DESIGN_MAX
 print(ANSWER_EXTRA_B16, ANSWER_EXTRA_B256)
 
 # %% kind="test" id="test_design" points=2
-assert type(extra_sequences(64, 10, 32, 4)) is int, "a count of requests is an int"
-assert extra_sequences(64, 10, 32, 4) == 16 // 3 - 2, "16 blocks of 4, 3 per request: 5, against 2 reservations of 32"
-assert type(ANSWER_EXTRA_B16) is int and type(ANSWER_EXTRA_B256) is int, "set both answers with your function"
+_got = extra_sequences(64, 10, 32, 4)
+assert type(_got) is int, f"extra_sequences(64, 10, 32, 4) should return an int (a count of requests), got {_got!r}"
+assert _got == 16 // 3 - 2, (f"extra_sequences(64, 10, 32, 4) = {_got}, expected 3: 16 blocks of 4 at 3 blocks per "
+                             "10-token request fit 5, against 2 reservations of 32")
+try:
+    _answers = (ANSWER_EXTRA_B16, ANSWER_EXTRA_B256)
+except NameError as _e:
+    raise AssertionError(f"run the answer cell below your function first ({_e})") from None
+assert type(_answers[0]) is int and type(_answers[1]) is int, \
+    f"set both answers with your function: got ANSWER_EXTRA_B16 = {_answers[0]!r}, ANSWER_EXTRA_B256 = {_answers[1]!r}"
 ### BEGIN HIDDEN TESTS
 from mlsys_kit.kvcache.allocator import BlockAllocator as _RefBA, OutOfBlocks as _RefOOB
 from mlsys_kit.kvcache.block_table import BlockManager as _RefBM
@@ -722,15 +837,14 @@ for _args, _want in _cases:
     assert _ref_extra(*_args) == _want, (_args, _ref_extra(*_args), _want)
     _got = extra_sequences(*_args)
     assert type(_got) is int and _got == _want, (_args, _got, _want)
-import random as _random
-_rng = _random.Random(6)
+_rng = student_rng("design")
+_cases = []
 for _ in range(40):
     _b = _rng.choice([1, 2, 3, 4, 8, 16, 32, 64])
     _pool = _rng.randint(_b, 3000)
     _max = _rng.randint(1, 600)
-    _len = _rng.randint(1, _max)
-    _got, _want = extra_sequences(_pool, _len, _max, _b), _ref_extra(_pool, _len, _max, _b)
-    assert type(_got) is int and _got == _want, (_pool, _len, _max, _b, _got, _want)
+    _cases.append((_pool, _rng.choice([1, _max, _rng.randint(1, _max)]), _max, _b))
+same_as_reference(extra_sequences, _ref_extra, _cases)
 ### END HIDDEN TESTS
 
 # %% [markdown] kind="answer" id="q_block_size" points=2

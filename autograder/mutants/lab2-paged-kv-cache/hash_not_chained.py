@@ -1,4 +1,4 @@
 """The block hash ignores the parent hash: equal blocks after different prefixes collide."""
 EDITS = [
-    ("prefix_cache", "h = hashlib.sha256(parent)", "h = hashlib.sha256()"),
+    ("prefix_cache", '    h.update(struct.pack("<I", len(parent)))\n    h.update(parent)\n', ""),
 ]
