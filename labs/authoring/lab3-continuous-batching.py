@@ -101,6 +101,114 @@ def running_seq(kv, rid, prompt_len, output_len, generated=0, computed=None):
         kv.append(rid, s.num_computed)
     return s
 
+# %% kind="checker" id="states"
+import copy
+
+
+def draw_state(rng, block_sizes=(1, 2, 3, 4, 8)):
+    """A random scheduler state, as the hidden tests draw them (try ``draw_state(random.Random(0))``
+    and ``describe_state``): a few KV blocks of a random size, few or none of them free; requests
+    running in admission order (decoding, prefilling their prompt, or prefilling again after a
+    preemption) whose ids are not in arrival order; requests waiting (new or preempted); a token
+    budget (or none), the seats and the clock."""
+    bs = rng.choice(block_sizes)
+    rids = rng.sample(range(100), rng.randint(1, 8))
+    n_running = rng.randint(0, len(rids))
+    seqs, held = [], 0
+    for i, rid in enumerate(rids):
+        kind = rng.choice(["decode", "decode", "prefill", "last-token", "recompute"] if i < n_running
+                          else ["new", "new", "preempted"])
+        prompt = rng.randint(2 if kind in ("prefill", "recompute") else 1, 24 if kind in ("prefill", "new") else 12)
+        generated = 0 if kind in ("prefill", "last-token", "new") else rng.randint(1, 5)
+        s = Seq(Request(rid, round(rng.uniform(0, 10), 2), prompt, generated + rng.randint(1, 5)), order=i)
+        s.num_generated = generated
+        if kind == "decode":
+            s.num_computed = prompt + generated - 1
+        elif kind == "last-token":  # one prompt token left: prefilling still, not decoding
+            s.num_computed = prompt - 1
+        elif kind == "prefill":
+            s.num_computed = rng.randint(1, prompt - 1)
+        elif kind == "recompute":  # preempted, admitted again: at least 2 tokens left, not decoding
+            s.num_computed = rng.randint(1, prompt + generated - 2)
+        s.num_preemptions = rng.randint(1, 3) if kind in ("recompute", "preempted") else 0
+        s.status = "running" if i < n_running else "waiting"
+        held += -(-s.num_computed // bs)
+        seqs.append(s)
+    demand = sum(-(-(s.prompt_len + s.num_generated) // bs) for s in seqs) - held + 1  # blocks to feed everyone
+    kv = SimKV(max(1, held + rng.choice([0, 0, 1, 2, rng.randint(0, demand), rng.randint(0, demand), demand])), bs)
+    for s in seqs[:n_running]:
+        if s.num_computed:
+            kv.append(s.rid, s.num_computed)
+    sched = LabScheduler(kv, max_num_seqs=rng.randint(max(1, n_running), n_running + 3),
+                         token_budget=rng.choice([NO_BUDGET, rng.randint(1, 40)]))
+    sched.running, sched.waiting = seqs[:n_running], deque(seqs[n_running:])
+    sched.now = round(rng.uniform(0, 100), 3)
+    return sched
+
+
+def decodes_batch(sched, rng):
+    """A batch of decodes as ``schedule_decodes`` could have left it for ``schedule_prefills``
+    (some of the decoding requests, while blocks last, no preemption), and the blocks it takes."""
+    batch, taken = [], 0
+    for s in sched.running:
+        need = sched.kv.blocks_needed(s.rid, 1)
+        if s.is_decoding and rng.random() < 0.8 and need <= sched.kv.num_free - taken:
+            batch.append((s, 1))
+            taken += need
+    return batch, taken
+
+
+def describe_state(sched, batch=None, taken=None):
+    """A scheduler state in words (what a failing test prints)."""
+    kv = sched.kv
+
+    def seq(s):
+        what = ("decoding" if s.is_decoding else f"{s.num_uncomputed} to prefill") if s.status == "running" else \
+            ("preempted" if s.num_preemptions else "new")
+        return f"{s.rid} (prompt {s.prompt_len}, generated {s.num_generated}, computed {s.num_computed}: {what})"
+
+    text = (f"KV {kv.num_blocks} blocks of {kv.block_size} tokens, {kv.num_free} free; running "
+            f"[{', '.join(map(seq, sched.running))}]; waiting [{', '.join(map(seq, sched.waiting))}]; "
+            f"token_budget {sched.token_budget}, max_num_seqs {sched.max_num_seqs}, now {sched.now}")
+    if batch is not None:
+        text += f"; batch {[(s.rid, n) for s, n in batch]}, taken {taken}"
+    return text
+
+
+def scheduler_state(sched, seqs):
+    """What a step may change, as plain data: the queues (request ids in order), the free blocks,
+    and for each of ``seqs`` its status, progress, preemptions, events and KV (tokens and blocks)."""
+    kv = sched.kv
+    return {"running": [s.rid for s in sched.running], "waiting": [s.rid for s in sched.waiting],
+            "kv.num_free": kv.num_free, "token_budget": sched.token_budget, "max_num_seqs": sched.max_num_seqs,
+            "now": sched.now,
+            **{f"request {s.rid}": {"status": str(s.status), "num_computed": s.num_computed,
+                                    "num_generated": s.num_generated, "num_preemptions": s.num_preemptions,
+                                    "events": [tuple(e) for e in s.events], "KV tokens": kv.num_tokens(s.rid),
+                                    "KV blocks": kv.block_table(s.rid)} for s in seqs}}
+
+
+def copy_into(sched, other, *extra):
+    """Give ``other`` (another scheduler) a deep copy of ``sched``'s KV, queues, settings and
+    clock; returns ``other`` and the copies of ``extra`` (requests, a batch) in that state."""
+    kv, waiting, running, extra = copy.deepcopy((sched.kv, sched.waiting, sched.running, extra))
+    other.kv, other.waiting, other.running = kv, waiting, running
+    other.max_num_seqs, other.token_budget, other.now = sched.max_num_seqs, sched.token_budget, sched.now
+    return (other, *extra)
+
+
+def first_difference(got, want, where=""):
+    """None if ``got == want`` (plain data), else where they first differ, in words."""
+    if type(got) is dict and type(want) is dict:
+        for k in want:
+            d = first_difference(got.get(k), want[k], f"{where}.{k}" if where else str(k))
+            if d:
+                return d
+        return None
+    if got != want or type(got) is not type(want):
+        return f"{where or 'the result'}: expected {want!r}, got {got!r}"
+    return None
+
 # %% [markdown] id="md-preempt"
 # ## 1. Preemption by recompute (2 points)
 #
@@ -125,20 +233,43 @@ def preempt(sched, seq):
 # %% kind="test" id="test_preempt" points=2
 kv = SimKV(16, 4)
 sched = LabScheduler(kv)
+sched.now = 2.5
 a, b = running_seq(kv, 0, 6, 5, generated=2), running_seq(kv, 1, 9, 5, generated=1)
 sched.running = [a, b]
 sched.waiting.append(running_seq(SimKV(4, 4), 2, 3, 3, computed=0))
 free_before = kv.num_free
 preempt(sched, b)
-assert sched.running == [a] and sched.waiting[0] is b, "the preempted request goes first in line"
-assert b.num_computed == 0 and b.status == "waiting" and b.num_preemptions == 1
-assert kv.num_free == free_before + 3, "its 3 blocks (9 tokens of 4 per block) must be free again"
+case = "running [0, 1], waiting [2], preempt(sched, request 1)"
+assert [s.rid for s in sched.running] == [0], f"{case}: running should be [0], got {[s.rid for s in sched.running]}"
+assert [s.rid for s in sched.waiting] == [1, 2], \
+    f"{case}: the preempted request goes first in line: waiting should be [1, 2], got {[s.rid for s in sched.waiting]}"
+assert b.num_computed == 0, f"{case}: num_computed should be 0 (it is prefilled again), got {b.num_computed}"
+assert b.status == "waiting", f"{case}: status should be 'waiting', got {b.status!r}"
+assert b.num_preemptions == 1, f"{case}: num_preemptions should be 1, got {b.num_preemptions}"
+assert b.events[-1] == (2.5, "preempted"), f"{case}: the last event should be (sched.now, 'preempted') = (2.5, 'preempted'), got {b.events[-1]}"
+assert kv.num_free == free_before + 3, \
+    f"{case}: its 3 blocks (9 tokens of 4 per block) must be free again: {free_before + 3} free expected, got {kv.num_free}"
 ### BEGIN HIDDEN TESTS
-assert b.events[-1] == (sched.now, "preempted")
-assert [s.rid for s in sched.waiting] == [1, 2]
-assert a.num_computed == 7 and kv.num_tokens(0) == 7
+from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
+assert a.num_computed == 7 and kv.num_tokens(0) == 7 and a.num_preemptions == 0, "request 0 is left alone"
+sched.now = 4.0
 preempt(sched, a)
 assert [s.rid for s in sched.waiting] == [0, 1, 2] and sched.running == [] and kv.num_free == 16
+assert a.events[-1] == (4.0, "preempted") and b.events[-1] == (2.5, "preempted"), (a.events, b.events)
+# drawn states (your own): a random running request of each, against the reference on a copy
+_rng = student_rng("preempt")
+for _k in range(40):
+    sched = draw_state(_rng)
+    if not sched.running:
+        continue
+    seq = _rng.choice(sched.running)
+    seqs = list(sched.running) + list(sched.waiting)
+    case = f"{describe_state(sched)}; preempt(sched, request {seq.rid})"
+    _ref, _ref_seq, _ref_seqs = copy_into(sched, _Chunked(SimKV(1, 1), 1, NO_BUDGET), seq, seqs)
+    preempt(sched, seq)
+    _ref.preempt(_ref_seq)
+    _d = first_difference(scheduler_state(sched, seqs), scheduler_state(_ref, _ref_seqs))
+    assert _d is None, f"{case}: {_d}"
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-decodes"
@@ -183,11 +314,16 @@ sched.running = list(seqs)
 assert kv.num_free == 1
 batch = []
 taken = schedule_decodes(sched, batch)
-assert [(s.rid, n) for s, n in batch] == [(0, 1), (1, 1)], [(s.rid, n) for s, n in batch]
-assert taken == 2
-assert [s.rid for s in sched.waiting] == [2], "request 1 needs a block: the newest (2) is preempted"
+case = "3 decodes at a block boundary, 1 block free"
+assert [(s.rid, n) for s, n in batch] == [(0, 1), (1, 1)], \
+    f"{case}: the batch should be [(0, 1), (1, 1)], got {[(s.rid, n) for s, n in batch]}"
+assert type(taken) is int and taken == 2, f"{case}: the batch takes 2 blocks: return 2, got {taken!r}"
+assert [s.rid for s in sched.waiting] == [2], \
+    f"{case}: request 1 needs a block: the newest (2) is preempted; waiting should be [2], got {[s.rid for s in sched.waiting]}"
+assert seqs[2].num_preemptions == 1, f"{case}: request 2 was preempted once, its num_preemptions is {seqs[2].num_preemptions}"
 ### BEGIN HIDDEN TESTS
-assert seqs[2].num_preemptions == 1 and seqs[0].num_preemptions == 0 and seqs[1].num_preemptions == 0
+from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
+assert seqs[0].num_preemptions == 0 and seqs[1].num_preemptions == 0
 kv = SimKV(4, 4)
 sched = LabScheduler(kv)
 seqs = [running_seq(kv, 0, 6, 9, generated=3), running_seq(kv, 1, 4, 9, generated=1), running_seq(kv, 2, 2, 9, generated=3)]
@@ -217,6 +353,22 @@ alone = running_seq(kv, 3, 7, 9, generated=2)  # 8 cached: the whole cache
 sched.running = [alone]
 batch = []
 assert schedule_decodes(sched, batch) == 0 and list(batch) == [] and [s.rid for s in sched.waiting] == [3]
+assert alone.num_preemptions == 1 and alone.events[-1] == (sched.now, "preempted"), "it preempted itself: counted"
+# drawn states (your own), against the reference on a copy
+_rng = student_rng("decodes")
+for _k in range(60):
+    sched = draw_state(_rng)
+    seqs = list(sched.running) + list(sched.waiting)
+    case = f"{describe_state(sched)}; schedule_decodes(sched, [])"
+    _ref, _ref_seqs = copy_into(sched, _Chunked(SimKV(1, 1), 1, NO_BUDGET), seqs)
+    batch, _ref_batch = [], []
+    taken = schedule_decodes(sched, batch)
+    _want = _ref.schedule_decodes(_ref_batch)
+    assert [(s.rid, n) for s, n in batch] == [(s.rid, n) for s, n in _ref_batch], \
+        f"{case}: the batch should be {[(s.rid, n) for s, n in _ref_batch]}, got {[(s.rid, n) for s, n in batch]}"
+    assert type(taken) is int and taken == _want, f"{case}: should return {_want}, got {taken!r}"
+    _d = first_difference(scheduler_state(sched, seqs), scheduler_state(_ref, _ref_seqs))
+    assert _d is None, f"{case}: {_d}"
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-prefills"
@@ -287,13 +439,22 @@ def check_trace(t, seats=None, budget=None):
     """The scheduler's invariants at every step of a ``traced_run`` trace: KV capacity, seats,
     token budget; requests start in arrival order (FCFS) and all finish."""
     assert type(t) is dict and type(t["steps"]) is list and type(t["seqs"]) is list, "traced_run returns plain data"
-    for step in t["steps"]:
-        assert type(step["need"]) is int and step["need"] <= step["free"], "over the KV capacity"
-        assert seats is None or step["running"] <= seats, "over max_num_seqs"
-        assert budget is None or sum(n for _, n, _ in step["batch"]) <= budget, "over the token budget"
-    starts = [s["start"] for s in t["seqs"]]
-    assert None not in starts and starts == sorted(starts), "requests must start in arrival order (FCFS)"
-    assert all(s["generated"] == s["output_len"] for s in t["seqs"]), "every request must finish"
+    for i, step in enumerate(t["steps"]):
+        batch = [(rid, n) for rid, n, _ in step["batch"]]
+        assert type(step["need"]) is int and step["need"] <= step["free"], \
+            f"step {i}: the batch {batch} needs {step['need']} KV blocks, only {step['free']} are free"
+        assert seats is None or step["running"] <= seats, \
+            f"step {i}: {step['running']} requests run, over max_num_seqs = {seats} (batch {batch})"
+        assert budget is None or sum(n for _, n in batch) <= budget, \
+            f"step {i}: the batch {batch} feeds {sum(n for _, n in batch)} tokens, over the token budget {budget}"
+    starts = [(s["start"], s["rid"]) for s in t["seqs"]]
+    late = next((b for a, b in zip(starts, starts[1:]) if a[0] is not None and b[0] is not None and b[0] < a[0]), None)
+    assert late is None, f"request {late[1]} started (first prefill at {late[0]}) before a request that arrived " \
+        "earlier: requests must start in arrival order (FCFS)"
+    unstarted = [rid for start, rid in starts if start is None]
+    assert not unstarted, f"requests {unstarted} never started"
+    unfinished = [(s["rid"], s["generated"], s["output_len"]) for s in t["seqs"] if s["generated"] != s["output_len"]]
+    assert not unfinished, f"every request must finish: (request, generated, output_len) {unfinished}"
 
 # %% kind="locked" id="checker"
 def traced_run(spec, seats, budget=None, blocks=16, block_size=4):
@@ -342,8 +503,14 @@ for rid, p in enumerate([5, 9, 2]):
     sched.add(running_seq(SimKV(8, 4), rid, p, 3, computed=0))
 batch = []
 schedule_prefills(sched, batch, taken=0)
-assert [(s.rid, n) for s, n in batch] == [(0, 5), (1, 9)], [(s.rid, n) for s, n in batch]
-assert [s.rid for s in sched.running] == [0, 1] and [s.rid for s in sched.waiting] == [2], "max_num_seqs is 2"
+case = "6 free blocks, 3 new requests of 5, 9 and 2 tokens, max_num_seqs 2, no budget"
+assert [(s.rid, n) for s, n in batch] == [(0, 5), (1, 9)], \
+    f"{case}: the batch should be [(0, 5), (1, 9)], got {[(s.rid, n) for s, n in batch]}"
+assert [s.rid for s in sched.running] == [0, 1] and [s.rid for s in sched.waiting] == [2], \
+    f"{case}: max_num_seqs is 2: running should be [0, 1] and waiting [2], got " \
+    f"{[s.rid for s in sched.running]} and {[s.rid for s in sched.waiting]}"
+assert [str(s.status) for s in sched.running] == ["running", "running"], \
+    f"{case}: admitted requests are 'running': got {[str(s.status) for s in sched.running]}"
 check_trace(traced_run({"n": 12, "rate": 50.0, "prompt": ["uniform", 8, 1, 20], "output": ["uniform", 6, 1, 12],
                         "seed": 0}, seats=4, blocks=12), seats=4)
 ### BEGIN HIDDEN TESTS
@@ -416,19 +583,46 @@ batch = []
 batch.append((d, 1))
 schedule_prefills(sched, batch, taken=kv.blocks_needed(2, 1))
 assert [(s.rid, n) for s, n in batch] == [(2, 1)], [(s.rid, n) for s, n in batch]
-import random
 from mlsys_kit.serving.engine import serve as _serve
 from mlsys_kit.serving.simulator import SimBackend as _Sim
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
-_rng = random.Random(2)
-for trial in range(20):  # whole runs, each step through the judge: few, small and tight (preemptions)
+# a preemption, then the same request admitted again: first in line, its prompt and the tokens
+# it generated prefilled again (blocks freed by the preemption reused)
+kv = SimKV(6, 4)
+sched = LabScheduler(kv, max_num_seqs=3)
+a, b = running_seq(kv, 7, 5, 6, generated=2), running_seq(kv, 3, 6, 6, generated=3)  # 6 and 8 tokens cached
+sched.running = [a, b]
+sched.add(running_seq(SimKV(8, 4), 9, 2, 3, computed=0))
+preempt(sched, b)
+batch = []
+schedule_prefills(sched, batch, taken=0)
+assert [(s.rid, n) for s, n in batch] == [(3, 9), (9, 2)], [(s.rid, n) for s, n in batch]
+assert [s.rid for s in sched.running] == [7, 3, 9] and b.status == "running" and b.num_preemptions == 1
+# drawn states (your own), no token budget: against the reference on a copy
+_rng = student_rng("admission")
+for _k in range(50):
+    sched = draw_state(_rng)
+    sched.token_budget = NO_BUDGET
+    batch, taken = decodes_batch(sched, _rng)
+    seqs = list(sched.running) + list(sched.waiting)
+    case = f"{describe_state(sched, batch, taken)}; schedule_prefills(sched, batch, taken)"
+    _ref, _ref_seqs, _ref_batch = copy_into(sched, _Chunked(SimKV(1, 1), 1, NO_BUDGET), seqs, batch)
+    schedule_prefills(sched, batch, taken)
+    _ref.schedule_prefills(_ref_batch, taken)
+    assert [(s.rid, n) for s, n in batch] == [(s.rid, n) for s, n in _ref_batch], \
+        f"{case}: the batch should be {[(s.rid, n) for s, n in _ref_batch]}, got {[(s.rid, n) for s, n in batch]}"
+    _d = first_difference(scheduler_state(sched, seqs), scheduler_state(_ref, _ref_seqs))
+    assert _d is None, f"{case}: {_d}"
+_rng = student_rng("admission runs")
+for trial in range(8):  # whole runs, each step through the judge: few, small and tight (preemptions)
     _spec = {"n": _rng.randint(1, 16), "rate": _rng.uniform(1, 300), "prompt": ["uniform", 8, 1, 30],
-             "output": ["uniform", 8, 1, 20], "process": "gamma", "cv": _rng.uniform(0.5, 3), "seed": 100 + trial}
+             "output": ["uniform", 8, 1, 20], "process": "gamma", "cv": _rng.uniform(0.5, 3),
+             "seed": _rng.randrange(10**6)}
     blocks, seats = _rng.randint(13, 24), _rng.randint(1, 8)
     mine = traced_run(_spec, seats=seats, blocks=blocks)
     check_trace(mine, seats=seats)
     ref = _serve(workload_from(_spec), lambda kv: _Chunked(kv, seats, 10**9), _Sim(num_blocks=blocks, block_size=4))
-    assert [s["finish"] for s in mine["seqs"]] == [s.finish_time for s in ref.seqs], trial
+    assert [s["finish"] for s in mine["seqs"]] == [s.finish_time for s in ref.seqs], (_spec, seats, blocks)
 ### END HIDDEN TESTS
 
 # %% kind="test" id="test_chunked" points=3
@@ -436,24 +630,41 @@ mine = traced_run({"n": 10, "rate": 100.0, "prompt": ["uniform", 30, 10, 40], "o
                    "seed": 1}, seats=4, budget=12, blocks=40)
 check_trace(mine, seats=4, budget=12)
 log = [step["batch"] for step in mine["steps"]]
-assert any(n < left for batch in log for _, n, left in batch), "prompts go in chunks"
-assert max(sum(n for _, n, _ in b) for b in log) == 12
+assert any(n < left for batch in log for _, n, left in batch), \
+    "prompts go in chunks: no batch fed a prompt fewer tokens than it had left (budget 12, prompts of 10 to 40)"
+_most = max(sum(n for _, n, _ in b) for b in log)
+assert _most == 12, f"with a budget of 12 tokens and long prompts, the fullest batches feed 12 tokens: got at most {_most}"
 ### BEGIN HIDDEN TESTS
-import random
 from mlsys_kit.serving.engine import serve as _serve
 from mlsys_kit.serving.simulator import SimBackend as _Sim
 from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
-_rng = random.Random(3)
-for trial in range(20):  # whole runs, each step through the judge: few, small and tight (preemptions)
+# drawn states (your own) with a token budget: against the reference on a copy
+_rng = student_rng("chunked")
+for _k in range(50):
+    sched = draw_state(_rng)
+    sched.token_budget = _rng.randint(1, 24)
+    batch, taken = decodes_batch(sched, _rng)
+    seqs = list(sched.running) + list(sched.waiting)
+    case = f"{describe_state(sched, batch, taken)}; schedule_prefills(sched, batch, taken)"
+    _ref, _ref_seqs, _ref_batch = copy_into(sched, _Chunked(SimKV(1, 1), 1, NO_BUDGET), seqs, batch)
+    schedule_prefills(sched, batch, taken)
+    _ref.schedule_prefills(_ref_batch, taken)
+    assert [(s.rid, n) for s, n in batch] == [(s.rid, n) for s, n in _ref_batch], \
+        f"{case}: the batch should be {[(s.rid, n) for s, n in _ref_batch]}, got {[(s.rid, n) for s, n in batch]}"
+    _d = first_difference(scheduler_state(sched, seqs), scheduler_state(_ref, _ref_seqs))
+    assert _d is None, f"{case}: {_d}"
+_rng = student_rng("chunked runs")
+for trial in range(8):  # whole runs, each step through the judge: few, small and tight (preemptions)
     _spec = {"n": _rng.randint(1, 16), "rate": _rng.uniform(1, 300), "prompt": ["uniform", 8, 1, 30],
-             "output": ["uniform", 8, 1, 20], "process": "gamma", "cv": _rng.uniform(0.5, 3), "seed": 200 + trial}
+             "output": ["uniform", 8, 1, 20], "process": "gamma", "cv": _rng.uniform(0.5, 3),
+             "seed": _rng.randrange(10**6)}
     blocks, seats = _rng.randint(13, 24), _rng.randint(1, 8)
     budget = _rng.randint(seats, 24)
     mine = traced_run(_spec, seats=seats, budget=budget, blocks=blocks)
     check_trace(mine, seats=seats, budget=budget)
     ref = _serve(workload_from(_spec), lambda kv: _Chunked(kv, seats, budget), _Sim(num_blocks=blocks, block_size=4))
     assert [(s["finish"], s["preemptions"]) for s in mine["seqs"]] == \
-        [(s.finish_time, s.num_preemptions) for s in ref.seqs], trial
+        [(s.finish_time, s.num_preemptions) for s in ref.seqs], (_spec, seats, budget, blocks)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-real"
@@ -511,13 +722,15 @@ plot_latency_vs_rate(curves, "your scheduler vs static batching (simulated)")
 # waits between two of its tokens; a bigger budget feeds prompts faster (a lower TTFT). So an
 # operator with a latency target on that gap picks the **largest** budget that still meets it.
 #
-# Write `largest_budget(spec, budgets, itl_target)`: serve the workload `spec` (`workload_from(spec)`)
-# with your scheduler (`lab_factory(DESIGN_SEATS, budget)`) on the simulator
-# (`SimBackend(num_blocks=DESIGN_BLOCKS)`) for each budget in `budgets`, and return the largest
-# budget at which the 99th percentile over requests of each request's longest gap between two tokens,
-# `summarize(result)["itl_max_p99"]`, is at most `itl_target` seconds; `None` if no budget meets it.
-# Then set, with your function, the budget for `DESIGN_SPEC`, `DESIGN_BUDGETS` and
-# `DESIGN_ITL_TARGET` in `ANSWER_BUDGET` (2 points, autograded).
+# Write `largest_budget(spec, budgets, itl_target)` (1 point, autograded): serve the workload `spec`
+# (`workload_from(spec)`) with your scheduler (`lab_factory(DESIGN_SEATS, budget)`) on the simulator
+# (`SimBackend(num_blocks=DESIGN_BLOCKS)`) for each budget in `budgets` (a list in any order, which
+# your function leaves as it is), and return the largest budget at which the 99th percentile over
+# requests of each request's longest gap between two tokens, `summarize(result)["itl_max_p99"]`, is
+# at most `itl_target` seconds; `None` if no budget meets it.
+#
+# Then, in the cell after its test, set `ANSWER_BUDGET` with your function: the budget for
+# `DESIGN_SPEC`, `DESIGN_BUDGETS` and `DESIGN_ITL_TARGET` (1 point, autograded).
 #
 # Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
 # **why does a bigger budget lengthen the worst gap between two tokens but shorten the time to the
@@ -534,16 +747,11 @@ def largest_budget(spec, budgets, itl_target):
     return None
     ### END SOLUTION
 
-
-### BEGIN SOLUTION
-ANSWER_BUDGET = largest_budget(DESIGN_SPEC, DESIGN_BUDGETS, DESIGN_ITL_TARGET)
-### END SOLUTION
-print(ANSWER_BUDGET)
-
-# %% kind="test" id="test_design" points=2
-assert type(ANSWER_BUDGET) is int and ANSWER_BUDGET in DESIGN_BUDGETS, "set the answer with your function: one of DESIGN_BUDGETS"
-assert largest_budget({"n": 5, "rate": 10.0, "prompt": ["uniform", 100, 50, 150], "output": ["uniform", 5, 2, 8], "seed": 1},
-                      [64, 128], 0.001) is None, "no budget keeps every gap under 1 ms"
+# %% kind="test" id="test_design" points=1
+_spec5 = {"n": 5, "rate": 10.0, "prompt": ["uniform", 100, 50, 150], "output": ["uniform", 5, 2, 8], "seed": 1}
+_got = largest_budget(_spec5, [64, 128], 0.001)
+assert _got is None, f"largest_budget(5 requests, [64, 128], itl_target=0.001): no budget keeps every gap under 1 ms, " \
+    f"so None; got {_got!r}"
 ### BEGIN HIDDEN TESTS
 from mlsys_kit.serving.engine import serve as _serve
 from mlsys_kit.serving.simulator import SimBackend as _Sim
@@ -556,19 +764,45 @@ def _itl(spec, budget):
     return _summarize(_serve(workload_from(spec), lambda kv: _Chunked(kv, 64, budget), _Sim(num_blocks=4096)))["itl_max_p99"]
 
 
-def _ref_budget(spec, budgets, target):
-    return max((b for b in budgets if _itl(spec, b) <= target), default=None)
-
-
-assert ANSWER_BUDGET == _ref_budget(DESIGN_SPEC, [128, 256, 512, 1024, 2048, 10**9], 0.1) == 512, ANSWER_BUDGET
-# the boundary: a target equal to a budget's own gap is met; budgets in any order
+# the boundary: a target equal to a budget's own gap is met; budgets in any order, left as they are
 _spec = {"n": 40, "rate": 8.0, "prompt": ["lognormal", 400, 16, 1500, 1.0], "output": ["uniform", 20, 2, 40], "seed": 3}
 _gaps = {b: _itl(_spec, b) for b in (64, 256, 1024)}
 assert _gaps[64] < _gaps[256] < _gaps[1024], _gaps
 for _budgets, _target, _want in (([1024, 64, 256], _gaps[256], 256), ([256, 1024, 64], _gaps[1024], 1024),
                                  ([64, 1024, 256], _gaps[64], 64), ([1024, 256], _gaps[64], None)):
-    _got = largest_budget(_spec, _budgets, _target)
+    _arg, _spec_arg = list(_budgets), dict(_spec)
+    _got = largest_budget(_spec_arg, _arg, _target)
     assert (_got is None if _want is None else type(_got) is int and _got == _want), (_budgets, _target, _got, _want)
+    assert _arg == _budgets and _spec_arg == _spec, f"largest_budget changed its arguments: budgets {_budgets} -> {_arg}"
+### END HIDDEN TESTS
+
+# %% [markdown] id="md-design-answer"
+# Your answer, with your function: the largest of `DESIGN_BUDGETS` that meets `DESIGN_ITL_TARGET` on
+# `DESIGN_SPEC`.
+
+# %% kind="solution" id="design_answer"
+### BEGIN SOLUTION
+ANSWER_BUDGET = largest_budget(DESIGN_SPEC, DESIGN_BUDGETS, DESIGN_ITL_TARGET)
+### END SOLUTION
+print(ANSWER_BUDGET)
+
+# %% kind="test" id="test_design_answer" points=1
+assert type(ANSWER_BUDGET) is int and ANSWER_BUDGET in DESIGN_BUDGETS, \
+    f"set ANSWER_BUDGET with your function: one of DESIGN_BUDGETS {DESIGN_BUDGETS}, got {ANSWER_BUDGET!r}"
+### BEGIN HIDDEN TESTS
+from mlsys_kit.serving.engine import serve as _serve
+from mlsys_kit.serving.simulator import SimBackend as _Sim
+from mlsys_kit.serving.metrics import summarize as _summarize
+from mlsys_kit.serving.scheduler import ChunkedScheduler as _Chunked
+
+
+def _itl(spec, budget):
+    """The reference chunked scheduler's p99 longest gap for one budget."""
+    return _summarize(_serve(workload_from(spec), lambda kv: _Chunked(kv, 64, budget), _Sim(num_blocks=4096)))["itl_max_p99"]
+
+
+_ref_budget = max((b for b in [128, 256, 512, 1024, 2048, 10**9] if _itl(DESIGN_SPEC, b) <= 0.1), default=None)
+assert ANSWER_BUDGET == _ref_budget == 512, ANSWER_BUDGET
 ### END HIDDEN TESTS
 
 # %% [markdown] kind="answer" id="q_budget_why" points=2
