@@ -57,6 +57,32 @@ def attend_with_lse(q, k, v):
     return standard_attention(q, k, v)
 
 
+def check_close(what, got, want, case, atol=1e-5):
+    """Fail unless `got` is a float32 tensor of `want`'s shape within `atol` of it everywhere,
+    saying which output differs, where, by how much, and on what input (`case`)."""
+    assert type(got) is torch.Tensor, f"{case}: {what} should be a torch.Tensor, got a {type(got).__name__}"
+    assert tuple(got.shape) == tuple(want.shape), \
+        f"{case}: {what} has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+    assert got.dtype == torch.float32, f"{case}: {what} is {got.dtype}, expected torch.float32"
+    err = (got.double() - want.double()).abs().nan_to_num(nan=float("inf"))
+    bad = err > atol
+    if bool(bad.any()):
+        i = tuple(int(x) for x in torch.unravel_index(err.argmax(), err.shape))
+        at = f"{what}[{', '.join(map(str, i))}]"
+        raise AssertionError(f"{case}: {at} is {got[i].item():.6g}, expected {want[i].item():.6g} (off by "
+                             f"{err[i].item():.3g}); {int(bad.sum())} of {bad.numel()} entries of {what} are off "
+                             f"by more than {atol:g}")
+
+
+def check_unchanged(what, tensor, before, case):
+    """Fail if the call changed an input tensor in place (the lab's functions return new tensors)."""
+    if not torch.equal(tensor, before):
+        i = tuple(int(x) for x in (tensor != before).nonzero()[0])
+        raise AssertionError(f"{case}: your function changed its input {what} in place ({what}"
+                             f"[{', '.join(map(str, i))}] was {before[i].item():.6g}, is now {tensor[i].item():.6g}); "
+                             f"compute new tensors and leave the inputs as they were")
+
+
 _gen = torch.Generator().manual_seed(0)
 Q, K, V = (torch.randn(40, 8, generator=_gen) for _ in range(3))
 
@@ -116,50 +142,65 @@ import math
 
 import torch
 
-_O, _L = flash_forward(Q, K, V, False, 16, 8)
-assert type(_O) is torch.Tensor and type(_L) is torch.Tensor, "return two tensors"
-assert tuple(_O.shape) == (40, 8) and tuple(_L.shape) == (40,), (_O.shape, _L.shape)
-_ref_O, _ref_L = standard_attention(Q, K, V)
-assert torch.allclose(_O, _ref_O, atol=1e-5) and torch.allclose(_L, _ref_L, atol=1e-5)
-_O, _L = flash_forward(Q, K, V, True, 16, 8)
-_ref_O, _ref_L = standard_attention(Q, K, V, causal=True)
-assert torch.allclose(_O, _ref_O, atol=1e-5) and torch.allclose(_L, _ref_L, atol=1e-5), "causal"
+_before = [t.clone() for t in (Q, K, V)]
+for _causal in (False, True):
+    _case = f"flash_forward(Q, K, V, causal={_causal}, block_q=16, block_k=8) with Q, K, V of 40 x 8"
+    _ref_O, _ref_L = standard_attention(Q, K, V, causal=_causal)
+    _out = flash_forward(Q, K, V, _causal, 16, 8)
+    for _name, _t, _t0 in zip("QKV", (Q, K, V), _before):
+        check_unchanged(_name, _t, _t0, _case)
+    assert type(_out) is tuple and len(_out) == 2, f"{_case}: return a pair (O, L), got {_out!r}"
+    check_close("O", _out[0], _ref_O, _case)
+    check_close("L", _out[1], _ref_L, _case)
 ### BEGIN HIDDEN TESTS
 import torch.nn.functional as _F
 
 
-def _truth(q, k, v, causal):
+def _truth(q, k, v, causal=False, block_q=64, block_k=64):
+    """(O, L) in float64, rounded to float32: what any tiling must give (the tiles do not change it)."""
     s = q.double() @ k.double().T / math.sqrt(q.shape[1])
     if causal:
         s = s.masked_fill(torch.ones(s.shape, dtype=torch.bool).triu(1), float("-inf"))
-    return _F.scaled_dot_product_attention(q.double()[None], k.double()[None], v.double()[None],
-                                           is_causal=causal)[0], torch.logsumexp(s, dim=1)
+    o = _F.scaled_dot_product_attention(q.double()[None], k.double()[None], v.double()[None], is_causal=causal)[0]
+    return o.float(), torch.logsumexp(s, dim=1).float()
 
 
-_g = torch.Generator().manual_seed(6)
-_cases = [(1, 1, 1, 1, 1, False), (1, 5, 3, 1, 2, True), (7, 7, 4, 3, 2, True), (33, 33, 8, 16, 16, True),
+def _forward_cases(cases, g, how, scale=1.0):
+    """(args, kwargs) per case: fresh q, k, v; the tile sizes and the mask passed positionally, by
+    keyword or left to their defaults (`how`), so that every parameter is read."""
+    out = []
+    for (N, Nk, d, bq, bk, c), h in zip(cases, how):
+        q = scale * torch.randn(N, d, generator=g)
+        k, v = torch.randn(Nk, d, generator=g), torch.randn(Nk, d, generator=g)
+        if h == 0:
+            out.append(((q, k, v, c, bq, bk), {}))
+        elif h == 1:
+            out.append(((q, k, v), {"block_k": bk, "causal": c, "block_q": bq}))
+        elif h == 2:  # the default tiles (64 x 64)
+            out.append(((q, k, v, c), {}))
+        else:  # the default mask (none)
+            out.append(((q, k, v), {"block_q": bq, "block_k": bk}) if not c else ((q, k, v, True, bq, bk), {}))
+    return out
+
+
+_rng = student_rng("forward")
+_g = torch.Generator().manual_seed(_rng.getrandbits(62))
+# fixed shapes: one row, one key, tiles of 1, tiles longer than N, N_k != N both ways, N a multiple of
+# the tiles and not, the default 64 x 64 tiles over several tiles (N = 150)
+_fixed = [(1, 1, 1, 1, 1, False), (1, 5, 3, 1, 2, True), (7, 7, 4, 3, 2, True), (33, 33, 8, 16, 16, True),
           (33, 33, 8, 5, 7, True), (20, 45, 6, 8, 16, False), (45, 20, 6, 16, 8, True), (64, 64, 16, 64, 64, True),
-          (50, 50, 8, 100, 3, True), (50, 50, 8, 1, 50, True), (24, 24, 4, 8, 8, True), (31, 17, 5, 4, 9, False)]
-for _n in range(8):  # random shapes and tiles
-    _cases.append((int(torch.randint(1, 70, (1,), generator=_g)), int(torch.randint(1, 70, (1,), generator=_g)),
-                   int(torch.randint(1, 33, (1,), generator=_g)), int(torch.randint(1, 40, (1,), generator=_g)),
-                   int(torch.randint(1, 40, (1,), generator=_g)), bool(_n % 2)))
-for _N, _Nk, _d, _bq, _bk, _c in _cases:
-    _q, _k, _v = torch.randn(_N, _d, generator=_g), torch.randn(_Nk, _d, generator=_g), torch.randn(_Nk, _d, generator=_g)
-    _O, _L = flash_forward(_q, _k, _v, _c, _bq, _bk)
-    assert type(_O) is torch.Tensor and type(_L) is torch.Tensor
-    assert tuple(_O.shape) == (_N, _d) and tuple(_L.shape) == (_N,) and _O.dtype == torch.float32
-    _rO, _rL = _truth(_q, _k, _v, _c)
-    assert torch.allclose(_O.double(), _rO, atol=2e-5), ("output", _N, _Nk, _d, _bq, _bk, _c)
-    assert torch.allclose(_L.double(), _rL, atol=2e-5), ("log-sum-exp", _N, _Nk, _d, _bq, _bk, _c)
+          (50, 50, 8, 100, 3, True), (50, 50, 8, 1, 50, True), (24, 24, 4, 8, 8, True), (31, 17, 5, 4, 9, False),
+          (150, 150, 4, 64, 64, True), (150, 130, 4, 64, 64, False)]
+_random = [(_rng.randint(1, 70), _rng.randint(1, 70), _rng.randint(1, 33), _rng.randint(1, 40), _rng.randint(1, 40),
+            _rng.random() < 0.5) for _ in range(10)]
+_how = [0, 1, 0, 3, 0, 1, 3, 2, 0, 1, 3, 0, 2, 2] + [_rng.randrange(4) for _ in _random]
+for _args, _kw in _forward_cases(_fixed + _random, _g, _how):
+    same_as_reference(flash_forward, _truth, [(_args, _kw)], rel=1e-5, abs_tol=2e-5,
+                      label=f"N={_args[0].shape[0]}, N_k={_args[1].shape[0]}, d={_args[0].shape[1]}, {_kw or _args[3:]}")
 # large scores (|s| in the hundreds): exp without subtracting the running max overflows
-_q = 25 * torch.randn(30, 8, generator=_g)
-_k, _v = torch.randn(30, 8, generator=_g), torch.randn(30, 8, generator=_g)
-for _c in (False, True):
-    _O, _L = flash_forward(_q, _k, _v, _c, 8, 4)
-    _rO, _rL = _truth(_q, _k, _v, _c)
-    assert torch.isfinite(_O).all() and torch.allclose(_O.double(), _rO, atol=1e-4), "large scores"
-    assert torch.allclose(_L.double(), _rL, rtol=1e-5), "large scores, log-sum-exp"
+for _args, _kw in _forward_cases([(30, 30, 8, 8, 4, False), (30, 30, 8, 8, 4, True), (41, 23, 8, 6, 5, True)],
+                                 _g, [0, 0, 1], scale=_rng.uniform(20.0, 30.0)):
+    same_as_reference(flash_forward, _truth, [(_args, _kw)], rel=1e-5, abs_tol=1e-4, label="large scores")
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-combine"
@@ -191,37 +232,75 @@ import torch
 
 _q1 = Q[:1]
 _parts = [attend_with_lse(_q1, K[a:b], V[a:b]) for a, b in ((0, 15), (15, 40))]
-_o, _l = combine_splits(torch.stack([p[0] for p in _parts]), torch.stack([p[1] for p in _parts]))
-assert type(_o) is torch.Tensor and type(_l) is torch.Tensor, "return two tensors"
+_outs, _lses = torch.stack([p[0] for p in _parts]), torch.stack([p[1] for p in _parts])
+_before = (_outs.clone(), _lses.clone())
+_case = "combine_splits(outs, lses) for the query Q[:1] over K, V split into rows 0-14 and 15-39"
+_res = combine_splits(_outs, _lses)
+check_unchanged("outs", _outs, _before[0], _case)
+check_unchanged("lses", _lses, _before[1], _case)
+assert type(_res) is tuple and len(_res) == 2, f"{_case}: return a pair (o, L), got {_res!r}"
 _ref_o, _ref_l = standard_attention(_q1, K, V)
-assert tuple(_o.shape) == (1, 8) and torch.allclose(_o, _ref_o, atol=1e-5), (_o, _ref_o)
-assert torch.allclose(_l, _ref_l, atol=1e-5)
+check_close("o", _res[0], _ref_o, _case)
+check_close("L", _res[1], _ref_l, _case)
 ### BEGIN HIDDEN TESTS
 import torch.nn.functional as _F
 
-_g = torch.Generator().manual_seed(60)
-for _n, _N, _d, _C in ((1, 100, 8, 7), (3, 64, 16, 64), (2, 5, 4, 1), (4, 257, 8, 16), (1, 33, 2, 33)):
-    _q, _k, _v = (torch.randn(m, _d, generator=_g) for m in (_n, _N, _N))
-    _w = -(-_N // _C)
-    _parts = [attend_with_lse(_q, _k[a:a + _w], _v[a:a + _w]) for a in range(0, _N, _w)]
-    _o, _l = combine_splits(torch.stack([p[0] for p in _parts]), torch.stack([p[1] for p in _parts]))
-    assert type(_o) is torch.Tensor and tuple(_o.shape) == (_n, _d) and tuple(_l.shape) == (_n,)
-    _ref = _F.scaled_dot_product_attention(_q[None], _k[None], _v[None])[0]
-    assert torch.allclose(_o, _ref, atol=1e-5), (_n, _N, _d, _C)
-    assert torch.allclose(_l, torch.logsumexp(_q @ _k.T / math.sqrt(_d), dim=1), atol=1e-4)
-# large log-sum-exps (scores in the hundreds)
+from mlsys_kit.attention.decode import combine_splits as _ref_combine
+
+_rng = student_rng("combine")
+_g = torch.Generator().manual_seed(_rng.getrandbits(62))
+
+
+def _split(n, N, d, cuts):
+    """q [n, d] over N keys, split at `cuts` (chunks of unequal sizes): (outs, lses, q, k, v)."""
+    q, k, v = (torch.randn(m, d, generator=_g) for m in (n, N, N))
+    bounds = [0] + sorted(cuts) + [N]
+    parts = [attend_with_lse(q, k[a:b], v[a:b]) for a, b in zip(bounds, bounds[1:])]
+    return torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts]), q, k, v
+
+
+_shapes = [(1, 100, 8, 7), (3, 64, 16, 64), (2, 5, 4, 1), (4, 257, 8, 16), (1, 33, 2, 33)] + \
+    [(_rng.randint(1, 4), _N, _rng.randint(1, 16), _rng.randint(1, min(_N, 12))) for _N in
+     (_rng.randint(2, 300) for _ in range(4))]
+for _n, _N, _d, _C in _shapes:
+    _outs, _lses, _q, _k, _v = _split(_n, _N, _d, _rng.sample(range(1, _N), _C - 1))
+    _label = f"n={_n}, N={_N}, d={_d}, C={_C}"
+    same_as_reference(combine_splits, _ref_combine, [(_outs, _lses)], rel=1e-5, abs_tol=1e-5, label=_label)
+    _o, _l = combine_splits(_outs, _lses)
+    check_close("o", _o, _F.scaled_dot_product_attention(_q[None], _k[None], _v[None])[0], _label)
+    # the chunks in another order: the same answer (the combine is a sum over chunks)
+    _perm = torch.randperm(_C, generator=_g)
+    same_as_reference(combine_splits, _ref_combine, [(_outs[_perm], _lses[_perm])], rel=1e-5, abs_tol=1e-5,
+                      label=f"{_label}, chunks in the order {_perm.tolist()}")
+# large log-sum-exps (scores in the hundreds), the largest in every position
 _outs = torch.randn(3, 2, 4, generator=_g)
-_lses = torch.tensor([[900.0, -5.0], [905.0, -3.0], [899.0, -4.0]])
-_o, _l = combine_splits(_outs, _lses)
-_w = torch.softmax(_lses.double(), dim=0)
-assert torch.isfinite(_o).all() and torch.allclose(_o.double(), (_w[..., None] * _outs.double()).sum(0), atol=1e-5)
-assert torch.allclose(_l.double(), torch.logsumexp(_lses.double(), 0), atol=1e-3)
-# an empty chunk (all keys masked): lse = -inf, weight 0
+_big = _rng.uniform(300.0, 900.0)
+for _at in range(3):
+    _lses = torch.tensor([[-5.0, 2.0], [-3.0, 1.0], [-4.0, 0.0]])
+    _lses[_at] = torch.tensor([_big, _big + 5.0])
+    same_as_reference(combine_splits, _ref_combine, [(_outs, _lses)], rel=1e-5, abs_tol=1e-5,
+                      label=f"chunk {_at} holds the largest log-sum-exps ({_big:.1f})")
+# the same chunk outputs with other log-sum-exps: another answer (nothing may be kept from a call)
+_lses = torch.tensor([[0.5, 1.0], [2.0, -1.0], [1.0, 0.0]])
+for _shift in (0.0, 1.5):
+    _l2 = _lses.clone()
+    _l2[1] += _shift
+    same_as_reference(combine_splits, _ref_combine, [(_outs, _l2)], rel=1e-5, abs_tol=1e-5,
+                      label=f"the same outs, chunk 1's lse + {_shift}")
+# an empty chunk (all its keys masked): lse = -inf, weight 0 whatever its output holds; in every
+# position, the first included, and a different empty chunk per row
+for _at in range(3):
+    _outs = torch.randn(3, 2, 3, generator=_g)
+    _lses = torch.randn(3, 2, generator=_g)
+    _lses[_at, 0] = float("-inf")
+    _lses[(_at + 1) % 3, 1] = float("-inf")
+    same_as_reference(combine_splits, _ref_combine, [(_outs, _lses)], rel=1e-5, abs_tol=1e-6,
+                      label=f"an empty chunk {_at} in row 0 and {(_at + 1) % 3} in row 1")
 _lses = torch.tensor([[1.0], [float("-inf")], [2.0]])
 _outs = torch.tensor([[[1.0, 2.0]], [[0.0, 0.0]], [[3.0, 5.0]]])
 _o, _l = combine_splits(_outs, _lses)
 _w = torch.softmax(torch.tensor([1.0, 2.0]), 0)
-assert torch.allclose(_o, (_w[0] * _outs[0] + _w[1] * _outs[2]), atol=1e-6)
+check_close("o", _o, (_w[0] * _outs[0] + _w[1] * _outs[2]), "an empty middle chunk", atol=1e-6)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-bytes"
@@ -254,26 +333,42 @@ import math
 import torch
 
 _b = flash_forward_bytes(1024, 64, 128, 64, 2)
-assert type(_b) is int, "return an int"
+_case = "flash_forward_bytes(1024, 64, block_q=128, block_k=64, elem_bytes=2)"
+assert type(_b) is int, f"{_case}: return an int, got a {type(_b).__name__} ({_b!r})"
 # Q and O once, L once, K and V once per Q tile (8 tiles)
-assert _b == 2 * 1024 * 64 * 2 + 4 * 1024 + 8 * 2 * 1024 * 64 * 2, _b
+_parts = {"Q read": 1024 * 64 * 2, "O written": 1024 * 64 * 2, "L written": 4 * 1024, "K and V read": 8 * 2 * 1024 * 64 * 2}
+assert _b == sum(_parts.values()), f"{_case} is {_b}, expected {sum(_parts.values())} = " + \
+    " + ".join(f"{v} ({k})" for k, v in _parts.items())
 ### BEGIN HIDDEN TESTS
 from mlsys_kit.attention.flash import HBM as _HBM
 from mlsys_kit.attention.flash import flash_forward as _ref_forward
 from mlsys_kit.attention.io import flash_forward_bytes as _ref_bytes
 
-_g = torch.Generator().manual_seed(600)
-for _N, _d, _bq, _bk, _e, _c in ((1024, 64, 200, 64, 2, False), (4096, 128, 192, 128, 2, True), (100, 8, 7, 3, 4, True),
-                                 (33, 5, 40, 2, 2, True), (1, 1, 1, 1, 4, False), (257, 16, 16, 100, 2, True),
-                                 (64, 32, 64, 8, 4, False), (90, 8, 13, 17, 2, True)):
-    _got = flash_forward_bytes(_N, _d, _bq, _bk, _e, _c)
-    assert type(_got) is int, "return an int"
-    assert _got == _ref_bytes(_N, _d, _bq, _e, _c), (_N, _d, _bq, _bk, _e, _c, _got)
-    if _N <= 300:  # and what the reference's loops actually move, counted tile by tile
-        _t = torch.randn(_N, _d, generator=_g).to(torch.float16 if _e == 2 else torch.float32)
-        _hbm = _HBM()
-        _ref_forward(_t, _t, _t, _c, _bq, _bk, hbm=_hbm)
-        assert _got == _hbm.total_bytes, (_N, _d, _bq, _bk, _e, _c)
+
+def _want_bytes(seq, head_dim, block_q, block_k, elem_bytes, causal=False):
+    return _ref_bytes(seq, head_dim, block_q, elem_bytes, causal)
+
+
+_rng = student_rng("bytes")
+# fixed: a tile longer than N, tiles of 1, N a multiple of block_q and not (a short last tile),
+# one row, fp32 and fp8
+_cases = [(1024, 64, 200, 64, 2, False), (4096, 128, 192, 128, 2, True), (100, 8, 7, 3, 4, True), (33, 5, 40, 2, 2, True),
+          (1, 1, 1, 1, 4, False), (257, 16, 16, 100, 2, True), (64, 32, 64, 8, 4, False), (90, 8, 13, 17, 2, True),
+          (96, 8, 32, 5, 1, True), (97, 8, 32, 5, 1, True), (50, 4, 1, 1, 2, True)]
+_cases += [(_rng.randint(1, 3000), _rng.randint(1, 256), _rng.randint(1, 300), _rng.randint(1, 300),
+            _rng.choice([1, 2, 4]), _rng.random() < 0.5) for _ in range(12)]
+same_as_reference(flash_forward_bytes, _want_bytes, _cases)
+# the mask left to its default (none), and passed by keyword
+same_as_reference(flash_forward_bytes, _want_bytes, [c[:5] for c in _cases[:6]] +
+                  [(c[:5], {"causal": c[5]}) for c in _cases[6:]])
+_g = torch.Generator().manual_seed(_rng.getrandbits(62))
+for _N, _d, _bq, _bk, _e, _c in _cases[2:4] + _cases[5:11]:  # and what the reference's loops move, tile by tile
+    if _e == 1:
+        continue
+    _t = torch.randn(_N, _d, generator=_g).to(torch.float16 if _e == 2 else torch.float32)
+    _hbm = _HBM()
+    _ref_forward(_t, _t, _t, _c, _bq, _bk, hbm=_hbm)
+    assert flash_forward_bytes(_N, _d, _bq, _bk, _e, _c) == _hbm.total_bytes, (_N, _d, _bq, _bk, _e, _c)
 ### END HIDDEN TESTS
 
 # %% [markdown] id="md-design"
@@ -332,16 +427,20 @@ def design_answers(seq=4096, head_dim=128, elem_bytes=2, sram_kb=192):
 import math
 
 _ans = design_answers()
-assert type(_ans) is dict and set(_ans) == {"block_q", "flash_bytes", "standard_bytes", "sram_kb_for_4x"}, _ans
-assert all(type(v) is int for v in _ans.values()), "every answer is an int"
-assert _ans["standard_bytes"] == (4 * 4096 * 128 + 4 * 4096 ** 2) * 2
+_keys = {"block_q", "flash_bytes", "standard_bytes", "sram_kb_for_4x"}
+assert type(_ans) is dict and set(_ans) == _keys, f"design_answers() returns a dict with the keys {sorted(_keys)}, got {_ans!r}"
+assert all(type(v) is int for v in _ans.values()), f"design_answers(): every answer is an int, got {_ans!r}"
+assert _ans["standard_bytes"] == (4 * 4096 * 128 + 4 * 4096 ** 2) * 2, \
+    f"design_answers()['standard_bytes'] is {_ans['standard_bytes']}, expected (4 N d + 4 N^2) x 2 bytes = {(4 * 4096 * 128 + 4 * 4096 ** 2) * 2}"
 ### BEGIN HIDDEN TESTS
 from mlsys_kit.attention.io import block_sizes as _blocks
 from mlsys_kit.attention.io import flash_forward_bytes as _ref_bytes
 from mlsys_kit.attention.io import sram_elements as _elems
 
 
-def _ref_design(N, d, e, sram_kb):
+def _ref_design(seq=4096, head_dim=128, elem_bytes=2, sram_kb=192):
+    N, d, e = seq, head_dim, elem_bytes
+
     def rows(kb):
         return _blocks(_elems(kb, {2: "fp16", 4: "fp32"}[e]), d)[0]
 
@@ -362,17 +461,18 @@ assert _ans["flash_bytes"] == _ref_bytes(4096, 128, _bq, 2) == 48_250_880, _ans
 _kb = next(kb for kb in range(1, 2048)
            if 4 * _ref_bytes(4096, 128, _blocks(_elems(kb, "fp16"), 128)[0], 2) <= _ans["standard_bytes"])
 assert _ans["sram_kb_for_4x"] == _kb == 274, _ans
-assert _ans == _ref_design(4096, 128, 2, 192), _ans
+assert _ans == _ref_design(), _ans
 # other shapes, dtypes and SRAMs (tile rows not a whole number of KB; an SRAM that never gets 4x)
 # and, picked by hand: 4x reached with equality (114, 16), at 1 KB (27, 5), an SRAM of M just above a
 # multiple of 4d (92 x 4 x 139 = 51152 < 51200 elements)
-for _args in ((2048, 64, 2, 100), (1024, 96, 4, 48), (3000, 80, 2, 164), (8192, 128, 4, 228), (16, 64, 2, 3),
-              (100, 24, 4, 1), (512, 40, 2, 7), (114, 16, 2, 6), (27, 5, 2, 1), (2048, 92, 2, 100)):
-    _got, _want = design_answers(*_args), _ref_design(*_args)
-    assert type(_got) is dict and all(type(v) is int for k, v in _got.items() if k != "sram_kb_for_4x"), (_args, _got)
-    assert (_got["sram_kb_for_4x"] is None if _want["sram_kb_for_4x"] is None
-            else type(_got["sram_kb_for_4x"]) is int), (_args, _got)
-    assert _got == _want, (_args, _got, _want)
+_rng = student_rng("design")
+_cases = [(2048, 64, 2, 100), (1024, 96, 4, 48), (3000, 80, 2, 164), (8192, 128, 4, 228), (16, 64, 2, 3),
+          (100, 24, 4, 1), (512, 40, 2, 7), (114, 16, 2, 6), (27, 5, 2, 1), (2048, 92, 2, 100)]
+_cases += [(_rng.randint(16, 3000), _rng.randint(1, 256), _rng.choice([2, 4]), _rng.randint(1, 256)) for _ in range(4)]
+same_as_reference(design_answers, _ref_design, _cases)
+# one argument at a time, the others left to their defaults: each one is read
+same_as_reference(design_answers, _ref_design, [((), {"seq": _rng.randint(512, 3000)}), ((), {"head_dim": _rng.choice([64, 80, 96])}),
+                                                ((), {"elem_bytes": 4}), ((), {"sram_kb": _rng.randint(20, 180)})])
 ### END HIDDEN TESTS
 
 # %% [markdown] kind="answer" id="q_cpu_why" points=2

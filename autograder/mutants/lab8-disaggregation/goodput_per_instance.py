@@ -1,3 +1,3 @@
-"""Goodput divided by instances, not devices: a tp=2 instance counts as one device."""
-EDITS = [("goodput", "devices = placement[\"prefill\"] * placement[\"prefill_tp\"] + placement[\"decode\"] * placement[\"decode_tp\"]",
-          "devices = placement[\"prefill\"] + placement[\"decode\"]")]
+"""The search divides each placement's rate by its instances, not its devices: a tp=2 instance
+counts as one device (DistServe compares goodput per device, the cost)."""
+EDITS = [("search", "goodput_per_device(rate_of(p), devices)", "goodput_per_device(rate_of(p), n_p + rest // tp_d)")]
