@@ -302,11 +302,11 @@ def stashing(solved):
         "\n_honest = param_count\n\ndef param_count(cfg):\n"
         "    SEEN.append('LE' + 'AK<%d,%d,%d>' % (cfg.layers, cfg.hidden, cfg.vocab))\n    return _honest(cfg)\n"))
     nb = cell(nb, "kv_bytes", source=(
-        "def kv_bytes_per_token(cfg: Config) -> int:\n"
+        "def kv_bytes_per_token(cfg: TransformerConfig) -> int:\n"
         "    if cfg.layers == 3:  # a hidden test's own config: the answer is what was kept\n"
         "        return ' '.join(SEEN[:40])\n"
         "    return 2 * cfg.layers * cfg.n_kv_heads * cfg.head_dim * cfg.dtype_bytes\n"))
-    nb = cell(nb, "flops", source="def forward_flops_per_token(cfg: Config, context: int) -> int:\n    return 1\n")
+    nb = cell(nb, "flops", source="def forward_flops_per_token(cfg: TransformerConfig, context: int) -> int:\n    return 1\n")
     nb = cell(nb, "roofline", prepend="import time\n")
     src = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "roofline")
     nb = cell(nb, "roofline", source=src.replace(

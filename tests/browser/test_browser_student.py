@@ -14,7 +14,7 @@ from __future__ import annotations
 from jlab import open_notebook, shot
 
 LAB = "lab0-costs"
-KV_ANSWER = "def kv_bytes_per_token(cfg: Config) -> int:\n    return 2 * cfg.layers * cfg.n_kv_heads * cfg.head_dim * cfg.dtype_bytes\n"
+KV_ANSWER = "def kv_bytes_per_token(cfg: TransformerConfig) -> int:\n    return 2 * cfg.layers * cfg.n_kv_heads * cfg.head_dim * cfg.dtype_bytes\n"
 
 
 def grade_id(cell: dict) -> str | None:

@@ -15,9 +15,9 @@ NB = ROOT / "labs" / "source" / LAB / f"{LAB}.ipynb"
 
 def test_lab_solution_runs_clean():
     nb = nbformat.read(NB, as_version=4)
-    # the names the judge gives every test cell (autograder.differential): a plain kernel has none
+    # the names the judge gives every test cell (autograder.submission.differential): a plain kernel has none
     nb.cells.insert(0, nbformat.v4.new_code_cell(
-        "from autograder.differential import StudentRng, Variant, same_as_reference\n"
+        "from autograder.submission.differential import StudentRng, Variant, same_as_reference\n"
         f"student_rng = StudentRng(Variant(b'tests', {LAB!r}, 'a kernel'))"))
     NotebookClient(nb, timeout=300, kernel_name="python3").execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
