@@ -141,7 +141,10 @@ def corpus(release, solved, course: Path, secret: Path) -> dict[str, tuple]:
         # the grader's own state, reached from inside
         "frame-walk-from-callee": (cell(solved, "param_count", FRAME_WALK), "graded", 8, None),
         "patched-serialiser": (cell(solved, "roofline", PATCHED_SERIALISER), "graded", 10, None),
-        "thread-patches-runner": (cell(stub, "param_count", THREAD), "error", 0, "broke the grading protocol"),
+        # the forged reply either reaches the judge (a protocol break) or kills the runner first (its channel
+        # closes): which comes first is a race between the thread and the cell; both end the grading
+        "thread-patches-runner": (cell(stub, "param_count", THREAD), "error", 0,
+                                  ("broke the grading protocol", "the kernel died")),
         "runner-object": (cell(stub, "param_count", RUNNER_OBJECT), "graded", 0, None),
         "forged-channel-message": (cell(solved, "kv_bytes", prepend=FORGED_MESSAGE), "error", 0,
                                    "broke the grading protocol"),
@@ -245,7 +248,7 @@ def test_each_submission_gets_the_outcome_it_must(hostile, name):
     assert (r["status"], r["score"]) == (status, score), r
     said = " | ".join([r.get("reason") or ""] + r.get("notes", []))
     if words:
-        assert words in said, said
+        assert any(w in said for w in ((words,) if isinstance(words, str) else words)), said
     else:
         assert not r.get("notes"), r["notes"]  # no note where nothing happened that an instructor must know
 

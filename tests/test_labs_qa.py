@@ -41,20 +41,20 @@ def test_qa_fails_a_lab_whose_tests_do_not_tell_right_from_wrong(tmp_path):
     nb_path = tmp_path / "source" / lab / f"{lab}.ipynb"
     nb = nbformat.read(nb_path, as_version=4)
     for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_kv_bytes":
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_flops":
             cell.source = "assert True  # a test that tests nothing"
     nbformat.write(nb, nb_path)
     mutants = tmp_path / "mutants" / lab
     mutants.mkdir(parents=True)
-    shutil.copy(MUTANTS / lab / "kv_uses_query_heads.py", mutants)
+    shutil.copy(MUTANTS / lab / "flops_no_attention.py", mutants)
     report = qa_lab(Course(tmp_path), lab, jobs=2, mutants_dir=tmp_path / "mutants", fast=False)
     assert not report["ok"]
     assert any("released version earns 2 points without any work" in f for f in report["failures"])
-    assert any("kv_uses_query_heads.py" in f and "earns full marks" in f for f in report["failures"])
+    assert any("flops_no_attention.py" in f and "earns full marks" in f for f in report["failures"])
     # as make test runs QA: the hand-written mutant judged in the fast runs, for every student variant
     shutil.copy(MUTANTS / lab / "qa.toml", mutants)
     report = qa_lab(Course(tmp_path), lab, jobs=2, mutants_dir=tmp_path / "mutants", sample=1)
-    assert any("kv_uses_query_heads.py" in f and "earns full marks for qa-student-0" in f
+    assert any("flops_no_attention.py" in f and "earns full marks for qa-student-0" in f
                for f in report["failures"]), report["failures"]
 
 
