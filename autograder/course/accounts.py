@@ -15,7 +15,9 @@ import json
 import os
 import pwd
 import secrets
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from autograder.course.roster import Person
@@ -111,6 +113,8 @@ class Accounts:
                     psutil.wait_procs([p for p in psutil.process_iter(["uids"])
                                        if p.info["uids"] and p.info["uids"].real == uid], timeout=10)
                 _run("userdel", "--remove", name) if _home_is_own(name) else _run("userdel", name)
+                # the kit's import cache of the account's grading runs (autograder/submission/kit.py)
+                shutil.rmtree(Path(tempfile.gettempdir()) / f"mlsys-kit-cache-{uid}", ignore_errors=True)
             gone.append(name)
             del self.users[name]
             self.save()

@@ -35,12 +35,13 @@ import shutil
 
 from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.exchange.default.exchange import Exchange
+from nbgrader.exchange.default.fetch_assignment import ExchangeFetchAssignment
 from nbgrader.exchange.default.fetch_feedback import ExchangeFetchFeedback
 from nbgrader.exchange.default.list import ExchangeList, _checksum
 from nbgrader.exchange.default.release_assignment import ExchangeReleaseAssignment
 from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
 from nbgrader.exchange.default.submit import ExchangeSubmit
-from nbgrader.utils import get_username, notebook_hash, parse_utc
+from nbgrader.utils import get_username, ignore_patterns, notebook_hash, parse_utc
 
 DEADLINES = ".deadlines.json"
 RECEIPTS = "submission-receipts.txt"
@@ -147,6 +148,11 @@ def read_deadlines(outbound: str) -> dict:
         return {}
 
 
+class ClassFetchAssignment(ClassExchange, ExchangeFetchAssignment):
+    """nbgrader's fetch from ``outbound/`` (every account reads it), without its demand that the
+    exchange's root be writable by all."""
+
+
 class ClassSubmit(ClassExchange, ExchangeSubmit):
     def init_dest(self):
         student, self.inbound_path = self.own_folder("inbound")
@@ -165,11 +171,7 @@ class ClassSubmit(ClassExchange, ExchangeSubmit):
         self.log.info("Destination: %s", dest)
         self.check_filename_diff()
         for target in (dest, cache):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            self.do_copy(self.src_path, target)
-            for name, text in (("timestamp.txt", self.timestamp), ("submission_secret.txt", secret)):
-                with open(os.path.join(target, name), "w") as fh:
-                    fh.write(text)
+            self.copy_into(target, secret)
         # the folder (2770, group graders) keeps it from every other student; the graders read it
         self.set_perms(dest, fileperms=0o640, dirperms=0o2750)
         notes = []
@@ -188,6 +190,23 @@ class ClassSubmit(ClassExchange, ExchangeSubmit):
             fh.write(f"{self.timestamp}  {self.coursedir.course_id} {lab}  submitted"
                      + "".join(f"; {n}" for n in notes) + "\n")
         self.log.info("Submitted as: %s %s %s", self.coursedir.course_id, lab, self.timestamp)
+
+
+    def copy_into(self, target: str, secret: str) -> None:
+        """The submission into ``target``, every file made before any folder's mode is set: the
+        student's folder is setgid (group graders), so every file made in it is the graders'
+        group's; a chmod by the student (who is not in that group) clears the setgid bit, after
+        which new files would be the student's group's, unreadable by the graders."""
+        if self.get_size(self.src_path) > 1000 * self.coursedir.max_dir_size:
+            self.fail(f"Your lab folder {self.src_path} is over {self.coursedir.max_dir_size} kB: remove large "
+                      "files (data, outputs) and submit again; nothing was submitted")
+        os.makedirs(target)
+        for name, text in (("timestamp.txt", self.timestamp), ("submission_secret.txt", secret)):
+            with open(os.path.join(target, name), "w") as fh:
+                fh.write(text)
+        shutil.copytree(self.src_path, target, dirs_exist_ok=True,
+                        ignore=ignore_patterns(exclude=self.coursedir.ignore, include=self.coursedir.include,
+                                               max_file_size=self.coursedir.max_file_size, log=self.log))
 
 
 class ClassCollect(ClassExchange, ExchangeCollect):
@@ -348,7 +367,8 @@ def factory_config(c, root: str) -> None:
     """Point nbgrader at this exchange (in an nbgrader_config.py: ``factory_config(c, ROOT)``)."""
     c.Exchange.root = root
     c.Exchange.path_includes_course = False
-    for step, cls in (("release_assignment", "ClassReleaseAssignment"), ("submit", "ClassSubmit"),
+    for step, cls in (("release_assignment", "ClassReleaseAssignment"), ("fetch_assignment", "ClassFetchAssignment"),
+                      ("submit", "ClassSubmit"),
                       ("collect", "ClassCollect"), ("list", "ClassList"), ("release_feedback", "ClassReleaseFeedback"),
                       ("fetch_feedback", "ClassFetchFeedback")):
         setattr(c.ExchangeFactory, step, f"autograder.course.exchange.{cls}")
