@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     a = acts.add_parser("start", help="make or repair the class from a roster, then run its hub until Ctrl-C")
     _roster_args(a, positional=False)
-    a.add_argument("--port", type=checks.arg(checks.positive_int, int, "--port"), default=8000,
+    a.add_argument("--port", type=checks.arg(_port, int, "--port"), default=8000,
                    help="the hub's port on 127.0.0.1 (default 8000)")
     a.add_argument("--setup-only", action="store_true", help="make or repair the class, print the accounts, exit")
     for name, helptext in (("stop", "stop the class running from --dir (the course and the grades stay)"),
@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
                                         help="also delete the class folder: the course, the gradebook, the exchange")
     p.set_defaults(func=cmd_class, needs_course=False)
     return parser
+
+
+def _port(name: str, value: int) -> int:
+    if not 1 <= checks.positive_int(name, value) <= 65535:
+        raise ValueError(f"{name} must be a TCP port, 1 to 65535: got {value!r}")
+    return value
 
 
 def _roster_args(p: argparse.ArgumentParser, positional: bool) -> None:

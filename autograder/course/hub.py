@@ -153,6 +153,7 @@ c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180
 c.LocalProcessSpawner.interrupt_timeout = 5
 c.LocalProcessSpawner.term_timeout = 5
+c.Spawner.args = {spawner_args!r}
 '''
 
 
@@ -178,7 +179,9 @@ def write_hub_config(folder: ClassFolder, port: int) -> Path:
     path.write_text(HUB_CONFIG.format(
         port=port, hub_port=free_port(), api_port=free_port(), proxy=str(PROXY), hub=folder.hub, root=folder.root,
         users={p.username for p in people}, instructors=set(instructors), instructor_list=instructors,
-        python=str(BIN / "python")))
+        python=str(BIN / "python"),
+        # the browser test drives JupyterLab through window.jupyterapp, as tests/browser/jlab.py does
+        spawner_args=["--LabApp.expose_app_in_browser=True"] if os.environ.get("MLSYS_CLASS_EXPOSE_APP") == "1" else []))
     os.chmod(path, 0o600)
     return path
 
