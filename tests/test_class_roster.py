@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from autograder.cli import main
 from autograder.course.report import lms_rows
 from autograder.course.root import Course, CourseError
-from autograder.course.roster import ID_RULE, Person, RosterError, add_to_gradebook, read_roster, write_plain
+from autograder.course.roster import (ID_RULE, Person, RosterError, add_to_gradebook, check_people, read_roster,
+                                      write_plain)
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0-costs"
@@ -114,6 +115,34 @@ def test_the_cli_checks_a_roster_and_exits_2_on_a_bad_one(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--course", "labs", "roster", str(bad)])
     assert exit_.value.code == 2 and "takes no --course" in capsys.readouterr().err
+
+
+def test_the_class_functions_refuse_what_is_not_a_class(tmp_path):
+    from autograder.course import hub
+    from autograder.course.classroom import ClassFolder, role_config_path, setup
+    from autograder.course.exchange import class_layout
+
+    ok = [Person("prof", "instructor"), Person("ann")]
+    cases = [
+        (lambda: check_people("prof,ann"), "a class is a list of roster.Person"),
+        (lambda: check_people([Person("prof", "instructor")]), "not a class: no student"),
+        (lambda: check_people(ok + [Person("Ann"), Person("bob", "boss"), Person("ann")]),
+         "invalid id 'Ann'.*role 'boss'.*duplicate id 'ann'"),
+        (lambda: write_plain([Person("ann")], tmp_path / "r.csv"), "no instructor"),
+        (lambda: add_to_gradebook("postgres://x", ok), "must be a sqlite:/// URL"),
+        (lambda: setup(ClassFolder.at(tmp_path), ok[:1]), "no student"),
+        (lambda: setup(str(tmp_path), ok), "needs a ClassFolder"),
+        (lambda: ClassFolder.at(""), "a class folder is a path"),
+        (lambda: role_config_path(ClassFolder.at(tmp_path), "ta"), "a role is one of instructor, student"),
+        (lambda: class_layout(str(tmp_path), "mlsys", "no-such-user-x", "mlsys-graders", []),
+         "no user no-such-user-x on this machine"),
+        (lambda: class_layout("relative", "mlsys", "root", "root", []), "give an absolute folder"),
+        (lambda: hub.run(ClassFolder.at(tmp_path), 70000, {}), "a TCP port, 1 to 65535"),
+    ]
+    for call, why in cases:
+        with pytest.raises(CourseError, match=why):
+            call()
+    assert not (tmp_path / "r.csv").exists() and not (tmp_path / "hub").exists()  # refused before anything
 
 
 ids = st.from_regex(ID_RULE, fullmatch=True)

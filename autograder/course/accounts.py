@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from autograder.course.roster import Person
+from autograder.course.roster import Person, check_people
 from autograder.course.root import CourseError
 
 GRADERS = "mlsys-graders"    # the instructor (and TAs): read every submission, write feedback
@@ -59,6 +59,7 @@ class Accounts:
 
     def check(self, people: list[Person]) -> None:
         """Refuse, before anything is made, a roster naming an account this class did not make."""
+        check_people(people)
         taken = [p.username for p in people if exists("user", p.username) and p.username not in self.users]
         if taken:
             raise CourseError(f"account(s) {', '.join(taken)} already exist on this machine and were not made by this "

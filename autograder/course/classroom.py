@@ -28,7 +28,7 @@ from pathlib import Path
 from autograder.course.accounts import GRADERS, STUDENTS, Accounts
 from autograder.course.exchange import class_layout
 from autograder.course.root import CourseError
-from autograder.course.roster import Person, add_to_gradebook, write_plain
+from autograder.course.roster import ROLES, Person, add_to_gradebook, check_people, write_plain
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = "/srv/mlsys-class"
@@ -47,6 +47,8 @@ class ClassFolder:
 
     @classmethod
     def at(cls, path: str | Path) -> ClassFolder:
+        if not isinstance(path, (str, Path)) or not str(path).strip():
+            raise CourseError(f"a class folder is a path: got {path!r}")
         p = Path(path)
         if not p.is_absolute():
             p = Path.cwd() / p
@@ -82,6 +84,9 @@ def check_reachable(path: Path) -> None:
 
 def setup(folder: ClassFolder, people: list[Person], repo: Path = REPO) -> dict[str, str]:
     """Make or repair the class for ``people``; returns {username: password}."""
+    check_people(people)
+    if not isinstance(folder, ClassFolder):
+        raise CourseError(f"setup needs a ClassFolder (ClassFolder.at(path)): got {folder!r}")
     if os.geteuid() != 0:
         raise CourseError("a class makes Linux accounts and runs each person's server as that person: run it as root")
     check_reachable(folder.root)
@@ -154,6 +159,8 @@ def write_configs(folder: ClassFolder, repo: Path, cid: str) -> None:
 def role_config_path(folder: ClassFolder, role: str, repo: Path = REPO) -> str:
     """JUPYTER_CONFIG_PATH of a server of ``role``: the class's part, the kit's view of that role
     (labs/jupyter-config/<role>: which nbgrader extensions it shows), the kit's common part."""
+    if role not in ROLES:
+        raise CourseError(f"a role is one of {', '.join(ROLES)}: got {role!r}")
     first = folder.course if role == "instructor" else folder.config / "student"
     kit = repo / "labs" / "jupyter-config"
     return os.pathsep.join(map(str, (first, kit / role, kit)))

@@ -43,6 +43,8 @@ from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
 from nbgrader.exchange.default.submit import ExchangeSubmit
 from nbgrader.utils import get_username, ignore_patterns, notebook_hash, parse_utc
 
+from autograder.course.root import CourseError
+
 DEADLINES = ".deadlines.json"
 RECEIPTS = "submission-receipts.txt"
 
@@ -50,6 +52,12 @@ RECEIPTS = "submission-receipts.txt"
 def class_layout(root: str, course_id: str, instructor: str, graders: str, students: list[str]) -> list[str]:
     """Make (or repair) the exchange's folders with their owners and modes; idempotent; run as
     root. Returns what it changed, one line each."""
+    missing = [f"user {u}" for u in [instructor, *students] if not _exists(pwd.getpwnam, u)]
+    missing += [f"group {graders}"] if not _exists(grp.getgrnam, graders) else []
+    if missing or not os.path.isabs(str(root)) or not re.fullmatch(r"[A-Za-z0-9_.-]+", str(course_id)):
+        raise CourseError(f"cannot lay out the exchange at {root!r} for course {course_id!r}: "
+                          + ("; ".join(f"no {m} on this machine" for m in missing) or "give an absolute folder and a "
+                             "course id of letters, digits, '.', '_' and '-'"))
     gid = grp.getgrnam(graders).gr_gid
     iuid = pwd.getpwnam(instructor).pw_uid
     course = os.path.join(root, course_id)
@@ -70,6 +78,14 @@ def class_layout(root: str, course_id: str, instructor: str, graders: str, stude
         if st.st_mode & 0o7777 != mode:
             os.chmod(path, mode)
     return changed
+
+
+def _exists(lookup, name) -> bool:
+    try:
+        lookup(name)
+        return True
+    except (KeyError, TypeError):
+        return False
 
 
 class ClassExchange(Exchange):

@@ -237,6 +237,8 @@ class Lock:
 def run(folder: ClassFolder, port: int, passwords: dict[str, str], out=print, ready=None) -> int:
     """Run the class's hub until SIGINT/SIGTERM (or the hub dies); then stop everything it
     started. ``ready`` (a callable) is called once the hub answers."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise CourseError(f"the hub's port is a TCP port, 1 to 65535: got {port!r}")
     url = f"http://127.0.0.1:{port}/"
     lock = Lock(folder)
     lock.take(url)

@@ -177,8 +177,29 @@ def _duplicates(people: list[Person]) -> list[str]:
     return out
 
 
+def check_people(people: list[Person]) -> list[Person]:
+    """``people`` if it is a class (what ``read_roster`` returns), else CourseError saying what is
+    wrong: the functions that make accounts, folders or gradebook rows from it check it first."""
+    if not isinstance(people, (list, tuple)) or not all(isinstance(p, Person) for p in people):
+        raise CourseError(f"a class is a list of roster.Person (read_roster gives one): got {people!r:.200}")
+    problems = [f"invalid id {p.username!r}: {ID_RULE_TEXT}" for p in people
+                if not isinstance(p.username, str) or not ID_RULE.match(p.username)]
+    problems += [f"{p.username!r}: role {p.role!r} is not one of {', '.join(ROLES)}" for p in people
+                 if p.role not in ROLES]
+    problems += [f"duplicate id {n!r}" for n in sorted({p.username for p in people
+                                                         if [q.username for q in people].count(p.username) > 1})]
+    if not any(p.role == "instructor" for p in people):
+        problems.append("no instructor")
+    if not any(p.role == "student" for p in people):
+        problems.append("no student")
+    if problems:
+        raise CourseError("not a class: " + "; ".join(problems))
+    return list(people)
+
+
 def write_plain(people: list[Person], path: str | Path) -> None:
     """The roster in our own layout (what ``class start`` keeps in the class folder)."""
+    check_people(people)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(PLAIN_FIXED + ["lms_user_id"])
@@ -197,6 +218,9 @@ def add_to_gradebook(db_url: str, people: list[Person]) -> int:
     bindir = os.path.dirname(sys.executable)  # nbgrader makes a new gradebook with `alembic`, beside this Python
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    check_people(people)
+    if not isinstance(db_url, str) or not db_url.startswith("sqlite:///"):
+        raise CourseError(f"the gradebook must be a sqlite:/// URL: got {db_url!r}")
     students = [p for p in people if p.role == "student"]
     with Gradebook(db_url) as gb:
         for p in students:
