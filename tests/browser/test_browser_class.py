@@ -14,6 +14,7 @@ Needs root (useradd, a hub that runs each server as its account), the hub's prox
 from __future__ import annotations
 
 import glob
+import grp
 import os
 import pwd
 import secrets
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from jlab import BIN, ROOT, command, free_port, notebook_json, run_cell, shot
 
@@ -91,17 +93,22 @@ def klass():
         yield {"url": f"http://127.0.0.1:{port}", "names": names, "passwords": passwords, "folder": folder,
                "proc": proc, "out": root / "class.out"}
     finally:
+        started = _descendants(proc.pid)  # the hub (its own session) and the proxy, if stopping fails
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(90)
             except subprocess.TimeoutExpired:
+                started = _descendants(proc.pid) or started
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        for child in started:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
         subprocess.run([str(BIN / "mlsys-grade"), "class", "remove", "--purge", "--dir", str(folder)], env=env,
                        capture_output=True, text=True, timeout=120)
-        import psutil
-
         uids = set(_uids)
         left = [n for n in names.values() if _user_exists(n)]
         left += [f"process {p.pid} of uid {p.info['uids'].real}" for p in psutil.process_iter(["uids"])
@@ -119,9 +126,14 @@ def _user_exists(name: str) -> bool:
         return False
 
 
-def _group_exists(name: str) -> bool:
-    import grp
+def _descendants(pid: int) -> list:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
 
+
+def _group_exists(name: str) -> bool:
     try:
         grp.getgrnam(name)
         return True
