@@ -151,7 +151,7 @@ c.Spawner.cmd = [{python!r}, "-m", "jupyterhub.singleuser"]
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180
-c.LocalProcessSpawner.interrupt_timeout = 5
+c.LocalProcessSpawner.interrupt_timeout = 1  # a server without a terminal waits 5 s on SIGINT; SIGTERM stops it at once
 c.LocalProcessSpawner.term_timeout = 5
 c.Spawner.args = {spawner_args!r}
 '''

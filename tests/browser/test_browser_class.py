@@ -337,3 +337,26 @@ def test_a_class_releases_submits_grades_and_returns_feedback(browser, klass):
             shot(page, "class-student-feedback")
     duration = time.time() - t0
     print(f"class test: {duration:.0f} s after the hub started")
+
+
+def test_stopping_the_class_keeps_the_course_the_grades_and_the_exchange(klass):
+    """``mlsys-grade class stop`` (make class-stop) after the class above: the hub, the proxy and
+    every process of the class's accounts stop; the gradebook, the submissions and the accounts
+    stay (``class start`` runs the same class again)."""
+    from nbgrader.api import Gradebook
+
+    folder, names = klass["folder"], klass["names"]
+    res = subprocess.run([str(BIN / "mlsys-grade"), "class", "stop", "--dir", str(folder)], capture_output=True,
+                         text=True, timeout=150)
+    assert res.returncode == 0 and f"stopped the class in {folder}" in res.stdout, res.stdout + res.stderr
+    assert klass["proc"].wait(30) == 0
+    uids = {pwd.getpwnam(n).pw_uid for n in names.values()}  # the accounts stay
+    assert not [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real in uids]
+    with Gradebook(f"sqlite:///{folder / 'course' / 'gradebook.db'}") as gb:
+        assert {s.student.id for s in gb.assignment_submissions(LAB)} == {
+            names[r] for r in ("right", "wrong", "hostile")}
+    for role in ("right", "wrong", "hostile"):
+        assert list((folder / "exchange" / "mlsys" / "inbound" / names[role]).glob(f"{names[role]}+{LAB}+*"))
+    res = subprocess.run([str(BIN / "mlsys-grade"), "class", "stop", "--dir", str(folder)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0 and "no class is running" in res.stdout
