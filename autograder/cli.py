@@ -8,8 +8,11 @@
     mlsys-grade summary LAB                 score distribution per test, most failed test, flags
     mlsys-grade qa [LAB ...]                solution full, release zero, every mutant less
     mlsys-grade build [LAB ...|--all] [--check]   labs/authoring/<lab>.py -> labs/source/<lab>/<lab>.ipynb
+    mlsys-grade roster FILE.csv [--format auto|plain|canvas|moodle] [--instructor NAME] [--json]   check a roster
+    mlsys-grade class start --roster FILE.csv [--dir DIR] [--port N]   JupyterHub for a class (make class)
+    mlsys-grade class stop|remove [--dir DIR]        stop a running class; remove its accounts (--purge: all)
 
-Every command takes ``--course DIR`` (default: labs/), before the command
+Every grading command takes ``--course DIR`` (default: labs/), before the command
 (``mlsys-grade --course DIR autograde LAB``) or after it (``mlsys-grade autograde LAB --course DIR``).
 Bad input exits with status 2 and a message that says what was wrong and what is allowed; a
 failed QA exits with status 1.
@@ -99,7 +102,90 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 listing the labs whose committed notebook differs from its build")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("roster", help="check a class roster (ours, Canvas's or Moodle's CSV) and list who is in it")
+    _roster_args(p, positional=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_roster, needs_course=False)
+
+    p = sub.add_parser("class", help="a class on this machine: JupyterHub, accounts, the course and its exchange")
+    acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = acts.add_parser("start", help="make or repair the class from a roster, then run its hub until Ctrl-C")
+    _roster_args(a, positional=False)
+    a.add_argument("--port", type=checks.arg(_port, int, "--port"), default=8000,
+                   help="the hub's port on 127.0.0.1 (default 8000)")
+    a.add_argument("--setup-only", action="store_true", help="make or repair the class, print the accounts, exit")
+    for name, helptext in (("stop", "stop the class running from --dir (the course and the grades stay)"),
+                           ("remove", "stop the class and delete the accounts and groups it made")):
+        a = acts.add_parser(name, help=helptext)
+    for a in acts.choices.values():
+        a.add_argument("--dir", default=None, metavar="DIR", help="the class folder (default /srv/mlsys-class)")
+    acts.choices["remove"].add_argument("--purge", action="store_true",
+                                        help="also delete the class folder: the course, the gradebook, the exchange")
+    p.set_defaults(func=cmd_class, needs_course=False)
     return parser
+
+
+def _port(name: str, value: int) -> int:
+    if not 1 <= checks.positive_int(name, value) <= 65535:
+        raise ValueError(f"{name} must be a TCP port, 1 to 65535: got {value!r}")
+    return value
+
+
+def _roster_args(p: argparse.ArgumentParser, positional: bool) -> None:
+    if positional:
+        p.add_argument("file", metavar="FILE.csv", help="the roster CSV")
+    else:
+        p.add_argument("--roster", required=True, metavar="FILE.csv", help="the roster CSV")
+    p.add_argument("--format", default="auto", choices=["auto", "plain", "canvas", "moodle"],
+                   help="the roster's layout (default: told from its header)")
+    p.add_argument("--instructor", metavar="NAME", help="the instructor's account (an LMS roster lists students only)")
+
+
+def cmd_roster(args: argparse.Namespace, course: Course | None) -> int:
+    from autograder.course.roster import read_roster
+
+    people = read_roster(args.file, args.format, args.instructor)
+    if args.json:
+        json.dump([p.as_dict() for p in people], sys.stdout, indent=2)
+        print()
+        return 0
+    for p in people:
+        name = " ".join(x for x in (p.first_name, p.last_name) if x)
+        print(f"{p.role:<10} {p.username:<24} {name}")
+    print(f"{sum(p.role == 'student' for p in people)} students, {sum(p.role == 'instructor' for p in people)} "
+          "instructor(s): the roster is fine")
+    return 0
+
+
+def cmd_class(args: argparse.Namespace, course: Course | None) -> int:
+    from autograder.course import hub
+    from autograder.course.classroom import DEFAULT_DIR, ClassFolder, setup
+    from autograder.course.roster import read_roster
+
+    folder = ClassFolder.at(args.dir or DEFAULT_DIR)
+    if args.action == "start":
+        people = read_roster(args.roster, args.format, args.instructor)
+        if hub.Lock(folder).held():  # before anything is changed
+            hub.Lock(folder).take("")
+        passwords = setup(folder, people)
+        if args.setup_only:
+            for p in people:
+                print(f"  {p.role:<10} {p.username:<20} password {passwords[p.username]}")
+            return 0
+        return hub.run(folder, args.port, passwords, out=lambda m: print(m, flush=True))
+    if args.action == "stop":
+        print(f"stopped the class in {folder.root}" if hub.stop(folder) else f"no class is running from {folder.root}")
+        return 0
+    hub.stop(folder)
+    gone = folder.accounts.remove()
+    print(f"removed {len(gone)} accounts and groups: {', '.join(gone) or 'none'}")
+    if args.purge and folder.root.is_dir():
+        import shutil
+
+        shutil.rmtree(folder.root)
+        print(f"deleted {folder.root}")
+    return 0
 
 
 def _sample_arg(text: str) -> int | None:
@@ -243,11 +329,15 @@ def cmd_qa(args: argparse.Namespace, course: Course) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    top, sub = args.course_top, args.course_sub
+    top, sub = args.course_top, getattr(args, "course_sub", None)
     if top is not None and sub is not None and top != sub:
         parser.exit(2, f"mlsys-grade {args.command}: error: --course given twice with different folders "
                        f"({top!r} before the command, {sub!r} after it): give it once\n")
     try:
+        if not getattr(args, "needs_course", True):
+            if top is not None or sub is not None:
+                raise CourseError(f"{args.command} takes no --course (a class keeps its course in <dir>/course)")
+            return args.func(args, None)
         return args.func(args, Course(sub or top or "labs"))
     except CourseError as exc:
         parser.exit(2, f"mlsys-grade {args.command}: error: {exc}\n")
