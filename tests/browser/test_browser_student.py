@@ -33,7 +33,15 @@ def run_everything(page, timeout_ms: int = 240_000) -> dict:
             const busy = [...w.node.querySelectorAll('.jp-InputPrompt')].some(e => e.textContent.includes('*'));
             return k && k.status === 'idle' && !busy && cells.every(c => c.model.executionCount !== null);
         }""", timeout=timeout_ms, polling=250)
-    return page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.toJSON()")
+    # and until the notebook stops changing (an output that arrives after the count is set)
+    last = None
+    for _ in range(40):
+        nb = page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.toJSON()")
+        if nb == last:
+            return nb
+        last = nb
+        page.wait_for_timeout(500)
+    return last
 
 
 def errors_by_cell(nb: dict) -> dict[str, list[str]]:
