@@ -2,5 +2,5 @@
 the peak of the unit's ops (recomputation and gradients on top): its plans can exceed the
 budget."""
 EDITS = [
-    ("optimal", "                if h + peak <= budget:", "                if h + held <= budget:"),
+    ("optimal", "                if h + peak <= budget_bytes:", "                if h + held <= budget_bytes:"),
 ]
