@@ -49,10 +49,10 @@ def _killed(res: dict, baseline: set[str]) -> bool:
 def mutant_runs(source_nb, mutants: list, baseline: set[str], jobs: int = 2, cell_seconds: float = 20,
                 wall_seconds: float = 120, variants: list | None = None) -> list[dict]:
     """Run each mutant, stopping at its first failing test among ``baseline`` (the tests the
-    solution passes), on the first student variant, and each one killed there on the others too
-    (a mutant killed for one student but not another is a survivor: the lab is not fair).
-    Results in the order of ``mutants``: the first variant's run, with ``survives_on`` listing
-    the students it survives for."""
+    solution passes), on every student variant (a mutant killed for one student but not another
+    is a survivor: the lab is not fair). Results in the order of ``mutants``: the first variant's
+    run, with ``survives_on`` listing every student it survives for (so a report tells "survives
+    everywhere" from "survives for one draw")."""
     import multiprocessing
 
     variants = variants or qa_variants(source_nb)
@@ -63,7 +63,7 @@ def mutant_runs(source_nb, mutants: list, baseline: set[str], jobs: int = 2, cel
     with ctx.Pool(max(1, jobs), maxtasksperchild=25) as pool:
         for (i, _v), res in pool.imap_unordered(_pool_run, [(i, 0) for i in range(len(mutants))]):
             out[i] = dict(res, survives_on=[] if _killed(res, baseline) else [variants[0].student])
-        more = [(i, v) for i in range(len(mutants)) if not out[i]["survives_on"] for v in range(1, len(variants))]
+        more = [(i, v) for i in range(len(mutants)) for v in range(1, len(variants))]
         for (i, v), res in pool.imap_unordered(_pool_run, more):
             if not _killed(res, baseline):
                 out[i]["survives_on"].append(variants[v].student)
