@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
+from mlsys_kit.viz.figure import PALETTE, canvas_png, figure_png, live_figure, new_figure
 
 STANDARD, FLASH = PALETTE["B"], PALETTE["F"]
 
@@ -47,43 +47,68 @@ def io_figure(seq: int, head_dim: int, sram_kb: float, dtype: str = "fp16", caus
     """Two panels, log-log: HBM bytes (forward + backward, one head) vs SRAM size M at this N,
     and vs N at this M; standard, FlashAttention, and Theorem 2's N^2 d^2 / M scaled to meet the
     flash curve at the chosen point. The chosen (N, M) is marked."""
-    from mlsys_kit.attention.io import block_sizes, sram_elements
+    return IoPlot(bool(title)).update(seq, head_dim, sram_kb, dtype, causal, title)
 
-    M = sram_elements(sram_kb, dtype)
-    block_sizes(M, head_dim)  # validates M >= d
-    e = int(sram_kb * 1024) // M if M else 2
-    fig = Figure(figsize=(9.6, 3.6))
-    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.16, top=0.84 if title else 0.9, wspace=0.28)
-    ax_m, ax_n = fig.subplots(1, 2)
-    # sweep M from d to N d elements (Theorem 2's range), ~24 points
-    ms = np.unique(np.geomspace(head_dim, max(head_dim, seq * head_dim), 16).astype(int))
-    std_m, fl_m = zip(*(_traffic(seq, head_dim, int(m), dtype, causal) for m in ms))
-    std0, fl0 = _traffic(seq, head_dim, M, dtype, causal)
-    kb = ms * e / 1024
-    ax_m.loglog(kb, std_m, color=STANDARD, label="standard (Alg. 0 + 3)")
-    ax_m.loglog(kb, fl_m, color=FLASH, label="FlashAttention (counted loops)")
-    ax_m.loglog(kb, fl0 * M / ms, color=FLASH, ls=":", lw=1, label="Theorem 2: ∝ N²d²/M")
-    ax_m.plot([sram_kb], [fl0], "o", color=FLASH)
-    ax_m.plot([sram_kb], [std0], "o", color=STANDARD)
-    _lean_log(ax_m)
-    ax_m.set_xlabel("on-chip memory M (KB)")
-    ax_m.set_ylabel("HBM bytes, forward + backward, one head")
-    ax_m.set_title(f"N = {seq}, d = {head_dim}", fontsize=9)
-    ax_m.legend(fontsize=7, loc="lower left")
-    ns = np.unique(np.geomspace(64, max(4 * seq, 4096), 14).astype(int))
-    std_n, fl_n = zip(*(_traffic(int(n), head_dim, M, dtype, causal) for n in ns))
-    ax_n.loglog(ns, std_n, color=STANDARD, label="standard: Θ(Nd + N²)")
-    ax_n.loglog(ns, fl_n, color=FLASH, label="FlashAttention: Θ(N²d²/M)")
-    ax_n.plot([seq], [fl0], "o", color=FLASH)
-    ax_n.plot([seq], [std0], "o", color=STANDARD)
-    ax_n.annotate(f"{std0 / fl0:.2g}x fewer bytes", (seq, (std0 * fl0) ** 0.5), fontsize=8, ha="left")
-    _lean_log(ax_n)
-    ax_n.set_xlabel("sequence length N")
-    ax_n.set_title(f"M = {sram_kb:g} KB, d = {head_dim}", fontsize=9)
-    ax_n.legend(fontsize=7, loc="upper left")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+
+class IoPlot:
+    """The figure of :func:`io_figure`, drawn once; :meth:`update` moves its curves, points and
+    texts in place (what the lecture widget redraws when a slider moves)."""
+
+    def __init__(self, title: bool = False, dpi: int = 100) -> None:
+        self.fig = fig = live_figure(9.6, 3.6, dpi)
+        fig.subplots_adjust(left=0.08, right=0.99, bottom=0.16, top=0.84 if title else 0.9, wspace=0.28)
+        self.ax_m, self.ax_n = ax_m, ax_n = fig.subplots(1, 2)
+        one = [1.0]
+        (self.std_m,) = ax_m.loglog(one, one, color=STANDARD, label="standard (Alg. 0 + 3)")
+        (self.fl_m,) = ax_m.loglog(one, one, color=FLASH, label="FlashAttention (counted loops)")
+        (self.thm,) = ax_m.loglog(one, one, color=FLASH, ls=":", lw=1, label="Theorem 2: ∝ N²d²/M")
+        self.points_m = [ax_m.plot(one, one, "o", color=c)[0] for c in (FLASH, STANDARD)]
+        _lean_log(ax_m)
+        ax_m.set_xlabel("on-chip memory M (KB)")
+        ax_m.set_ylabel("HBM bytes, forward + backward, one head")
+        ax_m.legend(fontsize=7, loc="lower left")
+        (self.std_n,) = ax_n.loglog(one, one, color=STANDARD, label="standard: Θ(Nd + N²)")
+        (self.fl_n,) = ax_n.loglog(one, one, color=FLASH, label="FlashAttention: Θ(N²d²/M)")
+        self.points_n = [ax_n.plot(one, one, "o", color=c)[0] for c in (FLASH, STANDARD)]
+        self.ratio = ax_n.annotate("", (1.0, 1.0), fontsize=8, ha="left")
+        _lean_log(ax_n)
+        ax_n.set_xlabel("sequence length N")
+        ax_n.legend(fontsize=7, loc="upper left")
+        self.title = fig.suptitle("", fontsize=10) if title else None
+
+    def update(self, seq: int, head_dim: int, sram_kb: float, dtype: str = "fp16", causal: bool = False,
+               title: str = "") -> Figure:
+        from mlsys_kit.attention.io import block_sizes, sram_elements
+
+        M = sram_elements(sram_kb, dtype)
+        block_sizes(M, head_dim)  # validates M >= d
+        e = int(sram_kb * 1024) // M if M else 2
+        # sweep M from d to N d elements (Theorem 2's range), ~24 points
+        ms = np.unique(np.geomspace(head_dim, max(head_dim, seq * head_dim), 16).astype(int))
+        std_m, fl_m = zip(*(_traffic(seq, head_dim, int(m), dtype, causal) for m in ms))
+        std0, fl0 = _traffic(seq, head_dim, M, dtype, causal)
+        kb = ms * e / 1024
+        self.std_m.set_data(kb, std_m)
+        self.fl_m.set_data(kb, fl_m)
+        self.thm.set_data(kb, fl0 * M / ms)
+        for point, y in zip(self.points_m, (fl0, std0)):
+            point.set_data([sram_kb], [y])
+        self.ax_m.set_title(f"N = {seq}, d = {head_dim}", fontsize=9)
+        ns = np.unique(np.geomspace(64, max(4 * seq, 4096), 14).astype(int))
+        std_n, fl_n = zip(*(_traffic(int(n), head_dim, M, dtype, causal) for n in ns))
+        self.std_n.set_data(ns, std_n)
+        self.fl_n.set_data(ns, fl_n)
+        for point, y in zip(self.points_n, (fl0, std0)):
+            point.set_data([seq], [y])
+        self.ratio.xy = self.ratio.xyann = (seq, (std0 * fl0) ** 0.5)
+        self.ratio.set_text(f"{std0 / fl0:.2g}x fewer bytes")
+        self.ax_n.set_title(f"M = {sram_kb:g} KB, d = {head_dim}", fontsize=9)
+        for ax in (self.ax_m, self.ax_n):
+            ax.relim()
+            ax.autoscale_view()
+        if self.title is not None:
+            self.title.set_text(title)
+        return self.fig
 
 
 def tile_walk_figure(seq: int, block_q: int, block_k: int, step: int, causal: bool = False,
@@ -196,6 +221,7 @@ def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: fl
     m = w.SelectionSlider(options=[8, 16, 32, 48, 64, 100, 128, 192, 256, 512], value=sram_kb,
                           description="M (SRAM KB)", continuous_update=False, style=style)
     image, facts = w.Image(format="png"), w.HTML()
+    plot = IoPlot(dpi=70)  # drawn once; every update moves its curves in place
 
     def redraw(*_):
         r = io_report(n.value, d.value, m.value, count_limit=0)
@@ -203,7 +229,7 @@ def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: fl
                        f"FlashAttention <b>{_bytes_label(r['flash_bytes'])}</b> "
                        f"(<b>{r['ratio']:.3g}x</b> fewer); tiles of {r['block_outer']} (outer) x "
                        f"{r['block_inner']} (inner) rows")
-        image.value = figure_png(io_figure(n.value, d.value, m.value), dpi=70)
+        image.value = canvas_png(plot.update(n.value, d.value, m.value))
 
     for widget in (n, d, m):
         widget.observe(redraw, names="value")
