@@ -122,47 +122,79 @@ def tile_walk_figure(seq: int, block_q: int, block_k: int, step: int, causal: bo
         trace = walk_trace(seq, block_q, block_k, causal, head_dim, seed)
     if not 0 <= step < len(trace):
         raise ValueError(f"step must be in 0..{len(trace) - 1} (the forward has {len(trace)} tile steps): got {step}")
-    cur = trace[step]
-    fig = Figure(figsize=(9.0, 3.9))
-    fig.subplots_adjust(left=0.07, right=0.9, bottom=0.13, top=0.88, wspace=0.3)
-    ax, ax_s = fig.subplots(1, 2, width_ratios=[1, 1.25])
-    # the tile states as one image: 0 not yet visited, 1 visited, 2 on chip now, 3 skipped (causal)
-    state = np.zeros((seq, seq), dtype=np.int8)
-    if causal:
-        for i0 in range(0, seq, block_q):
-            state[i0:i0 + block_q, min(seq, i0 + block_q):] = 3
-    for rec in trace[:step]:
-        (i0, i1), (j0, j1) = rec["q_rows"], rec["kv_rows"]
-        state[i0:i1, j0:j1] = 1
-    (i0, i1), (j0, j1) = cur["q_rows"], cur["kv_rows"]
-    state[i0:i1, j0:j1] = 2
-    cmap = ListedColormap(["#FFFFFF", "#C9D6EA", FLASH, "#E4E4E4"])
-    ax.imshow(state, cmap=cmap, vmin=-0.5, vmax=3.5, extent=(0, seq, seq, 0), interpolation="nearest")
-    ax.axhspan(i0, i1, color=PALETTE["B"], alpha=0.18, lw=0)
-    ax.axvspan(j0, j1, color=PALETTE["W"], alpha=0.18, lw=0)
-    ax.vlines(range(0, seq + 1, block_k), 0, seq, color="#888", lw=0.4)
-    ax.hlines(range(0, seq + 1, block_q), 0, seq, color="#888", lw=0.4)
-    ax.set_xlim(0, seq)
-    ax.set_ylim(seq, 0)
-    ax.set_xlabel("key j  (K/V tile on chip: green band)")
-    ax.set_ylabel("query i  (Q tile on chip: orange band)")
-    ax.set_title(f"step {step + 1}/{len(trace)}: Q rows {i0}-{i1 - 1}, K/V rows {j0}-{j1 - 1}"
-                 + ("  (grey: skipped, causal)" if causal else ""), fontsize=9)
-    mine = [r for r in trace[:step + 1] if r["q_rows"] == cur["q_rows"]]
-    xs = np.arange(len(mine))
-    rows = min(4, i1 - i0)  # a few rows of the first head
-    m = np.stack([r["m"].reshape(-1, i1 - i0)[0, :rows].numpy() for r in mine])
-    lsum = np.stack([r["l"].reshape(-1, i1 - i0)[0, :rows].numpy() for r in mine])
-    ax_s.plot(xs, m, "o-", color=PALETTE["B"], lw=1, ms=3)
-    ax_s.set_xlabel("K/V tiles seen by this Q tile")
-    ax_s.set_ylabel("running max m (orange)")
-    ax_l = ax_s.twinx()
-    ax_l.plot(xs, lsum, "s--", color=PALETTE["F"], lw=1, ms=3)
-    ax_l.set_ylabel("running sum l = Σ exp(s - m) (blue)")
-    ax_s.set_xticks(xs)
-    ax_s.set_title(f"online softmax, rows {i0}-{i0 + rows - 1}: when m grows,\n"
-                   "l is rescaled by exp(m_old - m_new) before the new tile is added", fontsize=8)
-    return fig
+    return WalkPlot(seq).update(block_q, block_k, step, causal, trace)
+
+
+class WalkPlot:
+    """The figure of :func:`tile_walk_figure` for one sequence length, drawn once; :meth:`update`
+    moves the tile image, the bands, the tile grid, the titles and the running max / sum curves
+    in place (what the lecture widget redraws when the step or a block size moves)."""
+
+    def __init__(self, seq: int, dpi: int = 100) -> None:
+        self.seq = seq
+        self.fig = fig = live_figure(9.0, 3.9, dpi)
+        fig.subplots_adjust(left=0.07, right=0.9, bottom=0.13, top=0.88, wspace=0.3)
+        self.ax, self.ax_s = ax, ax_s = fig.subplots(1, 2, width_ratios=[1, 1.25])
+        # the tile states as one image: 0 not yet visited, 1 visited, 2 on chip now, 3 skipped (causal)
+        cmap = ListedColormap(["#FFFFFF", "#C9D6EA", FLASH, "#E4E4E4"])
+        self.image = ax.imshow(np.zeros((seq, seq), dtype=np.int8), cmap=cmap, vmin=-0.5, vmax=3.5,
+                               extent=(0, seq, seq, 0), interpolation="nearest")
+        self.q_band = ax.axhspan(0, 1, color=PALETTE["B"], alpha=0.18, lw=0)
+        self.kv_band = ax.axvspan(0, 1, color=PALETTE["W"], alpha=0.18, lw=0)
+        self.cols = ax.vlines([0], 0, seq, color="#888", lw=0.4)
+        self.rows = ax.hlines([0], 0, seq, color="#888", lw=0.4)
+        ax.set_xlim(0, seq)
+        ax.set_ylim(seq, 0)
+        ax.set_xlabel("key j  (K/V tile on chip: green band)")
+        ax.set_ylabel("query i  (Q tile on chip: orange band)")
+        self.m_lines: list = []
+        self.l_lines: list = []
+        ax_s.set_xlabel("K/V tiles seen by this Q tile")
+        ax_s.set_ylabel("running max m (orange)")
+        self.ax_l = ax_s.twinx()
+        self.ax_l.set_ylabel("running sum l = Σ exp(s - m) (blue)")
+
+    def update(self, block_q: int, block_k: int, step: int, causal: bool, trace: list) -> Figure:
+        seq, ax, ax_s, ax_l = self.seq, self.ax, self.ax_s, self.ax_l
+        cur = trace[step]
+        state = np.zeros((seq, seq), dtype=np.int8)
+        if causal:
+            for i0 in range(0, seq, block_q):
+                state[i0:i0 + block_q, min(seq, i0 + block_q):] = 3
+        for rec in trace[:step]:
+            (i0, i1), (j0, j1) = rec["q_rows"], rec["kv_rows"]
+            state[i0:i1, j0:j1] = 1
+        (i0, i1), (j0, j1) = cur["q_rows"], cur["kv_rows"]
+        state[i0:i1, j0:j1] = 2
+        self.image.set_data(state)
+        self.q_band.set_y(i0)
+        self.q_band.set_height(i1 - i0)
+        self.kv_band.set_x(j0)
+        self.kv_band.set_width(j1 - j0)
+        self.cols.set_segments([[(x, 0), (x, seq)] for x in range(0, seq + 1, block_k)])
+        self.rows.set_segments([[(0, y), (seq, y)] for y in range(0, seq + 1, block_q)])
+        ax.set_title(f"step {step + 1}/{len(trace)}: Q rows {i0}-{i1 - 1}, K/V rows {j0}-{j1 - 1}"
+                     + ("  (grey: skipped, causal)" if causal else ""), fontsize=9)
+        mine = [r for r in trace[:step + 1] if r["q_rows"] == cur["q_rows"]]
+        xs = np.arange(len(mine))
+        rows = min(4, i1 - i0)  # a few rows of the first head
+        m = np.stack([r["m"].reshape(-1, i1 - i0)[0, :rows].numpy() for r in mine])
+        lsum = np.stack([r["l"].reshape(-1, i1 - i0)[0, :rows].numpy() for r in mine])
+        if len(self.m_lines) != rows:  # a different number of rows: new curves
+            for line in self.m_lines + self.l_lines:
+                line.remove()
+            self.m_lines = ax_s.plot(xs, m, "o-", color=PALETTE["B"], lw=1, ms=3)
+            self.l_lines = ax_l.plot(xs, lsum, "s--", color=PALETTE["F"], lw=1, ms=3)
+        for k, (line_m, line_l) in enumerate(zip(self.m_lines, self.l_lines)):
+            line_m.set_data(xs, m[:, k])
+            line_l.set_data(xs, lsum[:, k])
+        for a in (ax_s, ax_l):
+            a.relim()
+            a.autoscale_view()
+        ax_s.set_xticks(xs)
+        ax_s.set_title(f"online softmax, rows {i0}-{i0 + rows - 1}: when m grows,\n"
+                       "l is rescaled by exp(m_old - m_new) before the new tile is added", fontsize=8)
+        return self.fig
 
 
 def walk_trace(seq: int, block_q: int, block_k: int, causal: bool = False, head_dim: int = 16,
@@ -251,6 +283,7 @@ def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causa
     cz = w.Checkbox(value=causal, description="causal")
     image, facts = w.Image(format="png"), w.HTML()
     state: dict = {}
+    plot = WalkPlot(seq, dpi=70)  # drawn once; every update moves its artists in place
 
     def retrace(*_):
         state["trace"] = walk_trace(seq, bq.value, bk.value, cz.value)
@@ -267,8 +300,7 @@ def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causa
         facts.value = (f"N = {seq}: {len(trace)} tile steps; K/V rows loaded so far: {loaded} "
                        f"(each K/V row is read once per Q tile); Q tile {rec['q_rows']} on chip with "
                        f"K/V tile {rec['kv_rows']}")
-        image.value = figure_png(tile_walk_figure(seq, bq.value, bk.value, step.value, cz.value,
-                                                  trace=trace), dpi=70)
+        image.value = canvas_png(plot.update(bq.value, bk.value, step.value, cz.value, trace))
 
     step.observe(redraw, names="value")
     for widget in (bq, bk, cz):
