@@ -54,6 +54,7 @@ class CostsPlot:
             for name in names:
                 self.bars[(x, name)].set_y(bottom / GB)
                 self.bars[(x, name)].set_height(values[(x, name)] / GB)
+                self.bars[(x, name)].sticky_edges.y[:] = [bottom / GB]  # as Axes.bar leaves it
                 bottom += values[(x, name)]
         self.memory.set_ydata([device.memory_bytes / GB] * 2)
         self.memory_label.set_y(device.memory_bytes / GB)

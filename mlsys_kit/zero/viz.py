@@ -48,6 +48,7 @@ class _MemoryBars:
             for i, (rect, m) in enumerate(zip(bars, stages)):
                 rect.set_y(bottom[i])
                 rect.set_height(getattr(m, key) / scale)
+                rect.sticky_edges.y[:] = [bottom[i]]  # as Axes.bar leaves it: autoscaling stops at a bar's base
                 bottom[i] += getattr(m, key) / scale
         for xi, (ann, m) in enumerate(zip(self.totals, stages)):
             ann.xy = ann.xyann = (xi, m.total_bytes / scale)
