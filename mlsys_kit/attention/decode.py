@@ -11,7 +11,7 @@ then one small reduction combines them exactly:
 
 because softmax over the whole context weighs chunk c's softmax by exp(l_c) / sum exp(l_c').
 :func:`combine_splits` is that reduction, the one implementation in the kit (the paged decode
-path in :mod:`mlsys_kit.kvcache.paged` merges its chunks with it).
+path in :mod:`mlsys_kit.kvcache.paged_decode` merges its partitions with it).
 """
 
 from __future__ import annotations
@@ -50,9 +50,11 @@ def combine_splits(outs: torch.Tensor, lses: torch.Tensor) -> tuple[torch.Tensor
     if outs.dim() < 2 or lses.shape != outs.shape[:-1]:
         raise ValueError(f"outs must be [C, ..., d] and lses [C, ...] with the same leading dims: "
                          f"got outs {tuple(outs.shape)}, lses {tuple(lses.shape)}")
-    L = torch.logsumexp(lses, 0)
-    weights = torch.exp(lses - torch.where(torch.isneginf(L), 0.0, L))  # share of each chunk
-    return (outs * weights.unsqueeze(-1)).sum(0), L
+    m = lses.amax(0).clamp_(min=torch.finfo(lses.dtype).min)  # the largest l_c (finite: no nan below)
+    w = (lses - m).exp_()  # exp(l_c - m): 0 for an empty chunk
+    z = w.sum(0)  # exp(L - m)
+    o = (outs * w.unsqueeze(-1)).sum(0).div_(z.clamp(min=torch.finfo(z.dtype).tiny).unsqueeze(-1))
+    return o, m + z.log()  # o = sum_c exp(l_c - L) o_c, L = m + log z (-inf when every chunk is empty)
 
 
 def split_kv_decode(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_splits: int,

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
+from mlsys_kit.viz.figure import PALETTE, canvas_png, figure_png, live_figure, new_figure
 
 STANDARD, FLASH = PALETTE["B"], PALETTE["F"]
 
@@ -47,43 +47,68 @@ def io_figure(seq: int, head_dim: int, sram_kb: float, dtype: str = "fp16", caus
     """Two panels, log-log: HBM bytes (forward + backward, one head) vs SRAM size M at this N,
     and vs N at this M; standard, FlashAttention, and Theorem 2's N^2 d^2 / M scaled to meet the
     flash curve at the chosen point. The chosen (N, M) is marked."""
-    from mlsys_kit.attention.io import block_sizes, sram_elements
+    return IoPlot(bool(title)).update(seq, head_dim, sram_kb, dtype, causal, title)
 
-    M = sram_elements(sram_kb, dtype)
-    block_sizes(M, head_dim)  # validates M >= d
-    e = int(sram_kb * 1024) // M if M else 2
-    fig = Figure(figsize=(9.6, 3.6))
-    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.16, top=0.84 if title else 0.9, wspace=0.28)
-    ax_m, ax_n = fig.subplots(1, 2)
-    # sweep M from d to N d elements (Theorem 2's range), ~24 points
-    ms = np.unique(np.geomspace(head_dim, max(head_dim, seq * head_dim), 16).astype(int))
-    std_m, fl_m = zip(*(_traffic(seq, head_dim, int(m), dtype, causal) for m in ms))
-    std0, fl0 = _traffic(seq, head_dim, M, dtype, causal)
-    kb = ms * e / 1024
-    ax_m.loglog(kb, std_m, color=STANDARD, label="standard (Alg. 0 + 3)")
-    ax_m.loglog(kb, fl_m, color=FLASH, label="FlashAttention (counted loops)")
-    ax_m.loglog(kb, fl0 * M / ms, color=FLASH, ls=":", lw=1, label="Theorem 2: ∝ N²d²/M")
-    ax_m.plot([sram_kb], [fl0], "o", color=FLASH)
-    ax_m.plot([sram_kb], [std0], "o", color=STANDARD)
-    _lean_log(ax_m)
-    ax_m.set_xlabel("on-chip memory M (KB)")
-    ax_m.set_ylabel("HBM bytes, forward + backward, one head")
-    ax_m.set_title(f"N = {seq}, d = {head_dim}", fontsize=9)
-    ax_m.legend(fontsize=7, loc="lower left")
-    ns = np.unique(np.geomspace(64, max(4 * seq, 4096), 14).astype(int))
-    std_n, fl_n = zip(*(_traffic(int(n), head_dim, M, dtype, causal) for n in ns))
-    ax_n.loglog(ns, std_n, color=STANDARD, label="standard: Θ(Nd + N²)")
-    ax_n.loglog(ns, fl_n, color=FLASH, label="FlashAttention: Θ(N²d²/M)")
-    ax_n.plot([seq], [fl0], "o", color=FLASH)
-    ax_n.plot([seq], [std0], "o", color=STANDARD)
-    ax_n.annotate(f"{std0 / fl0:.2g}x fewer bytes", (seq, (std0 * fl0) ** 0.5), fontsize=8, ha="left")
-    _lean_log(ax_n)
-    ax_n.set_xlabel("sequence length N")
-    ax_n.set_title(f"M = {sram_kb:g} KB, d = {head_dim}", fontsize=9)
-    ax_n.legend(fontsize=7, loc="upper left")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+
+class IoPlot:
+    """The figure of :func:`io_figure`, drawn once; :meth:`update` moves its curves, points and
+    texts in place (what the lecture widget redraws when a slider moves)."""
+
+    def __init__(self, title: bool = False, dpi: int = 100) -> None:
+        self.fig = fig = live_figure(9.6, 3.6, dpi)
+        fig.subplots_adjust(left=0.08, right=0.99, bottom=0.16, top=0.84 if title else 0.9, wspace=0.28)
+        self.ax_m, self.ax_n = ax_m, ax_n = fig.subplots(1, 2)
+        one = [1.0]
+        (self.std_m,) = ax_m.loglog(one, one, color=STANDARD, label="standard (Alg. 0 + 3)")
+        (self.fl_m,) = ax_m.loglog(one, one, color=FLASH, label="FlashAttention (counted loops)")
+        (self.thm,) = ax_m.loglog(one, one, color=FLASH, ls=":", lw=1, label="Theorem 2: ∝ N²d²/M")
+        self.points_m = [ax_m.plot(one, one, "o", color=c)[0] for c in (FLASH, STANDARD)]
+        _lean_log(ax_m)
+        ax_m.set_xlabel("on-chip memory M (KB)")
+        ax_m.set_ylabel("HBM bytes, forward + backward, one head")
+        ax_m.legend(fontsize=7, loc="lower left")
+        (self.std_n,) = ax_n.loglog(one, one, color=STANDARD, label="standard: Θ(Nd + N²)")
+        (self.fl_n,) = ax_n.loglog(one, one, color=FLASH, label="FlashAttention: Θ(N²d²/M)")
+        self.points_n = [ax_n.plot(one, one, "o", color=c)[0] for c in (FLASH, STANDARD)]
+        self.ratio = ax_n.annotate("", (1.0, 1.0), fontsize=8, ha="left")
+        _lean_log(ax_n)
+        ax_n.set_xlabel("sequence length N")
+        ax_n.legend(fontsize=7, loc="upper left")
+        self.title = fig.suptitle("", fontsize=10) if title else None
+
+    def update(self, seq: int, head_dim: int, sram_kb: float, dtype: str = "fp16", causal: bool = False,
+               title: str = "") -> Figure:
+        from mlsys_kit.attention.io import block_sizes, sram_elements
+
+        M = sram_elements(sram_kb, dtype)
+        block_sizes(M, head_dim)  # validates M >= d
+        e = int(sram_kb * 1024) // M if M else 2
+        # sweep M from d to N d elements (Theorem 2's range), ~24 points
+        ms = np.unique(np.geomspace(head_dim, max(head_dim, seq * head_dim), 16).astype(int))
+        std_m, fl_m = zip(*(_traffic(seq, head_dim, int(m), dtype, causal) for m in ms))
+        std0, fl0 = _traffic(seq, head_dim, M, dtype, causal)
+        kb = ms * e / 1024
+        self.std_m.set_data(kb, std_m)
+        self.fl_m.set_data(kb, fl_m)
+        self.thm.set_data(kb, fl0 * M / ms)
+        for point, y in zip(self.points_m, (fl0, std0)):
+            point.set_data([sram_kb], [y])
+        self.ax_m.set_title(f"N = {seq}, d = {head_dim}", fontsize=9)
+        ns = np.unique(np.geomspace(64, max(4 * seq, 4096), 14).astype(int))
+        std_n, fl_n = zip(*(_traffic(int(n), head_dim, M, dtype, causal) for n in ns))
+        self.std_n.set_data(ns, std_n)
+        self.fl_n.set_data(ns, fl_n)
+        for point, y in zip(self.points_n, (fl0, std0)):
+            point.set_data([seq], [y])
+        self.ratio.xy = self.ratio.xyann = (seq, (std0 * fl0) ** 0.5)
+        self.ratio.set_text(f"{std0 / fl0:.2g}x fewer bytes")
+        self.ax_n.set_title(f"M = {sram_kb:g} KB, d = {head_dim}", fontsize=9)
+        for ax in (self.ax_m, self.ax_n):
+            ax.relim()
+            ax.autoscale_view()
+        if self.title is not None:
+            self.title.set_text(title)
+        return self.fig
 
 
 def tile_walk_figure(seq: int, block_q: int, block_k: int, step: int, causal: bool = False,
@@ -97,47 +122,79 @@ def tile_walk_figure(seq: int, block_q: int, block_k: int, step: int, causal: bo
         trace = walk_trace(seq, block_q, block_k, causal, head_dim, seed)
     if not 0 <= step < len(trace):
         raise ValueError(f"step must be in 0..{len(trace) - 1} (the forward has {len(trace)} tile steps): got {step}")
-    cur = trace[step]
-    fig = Figure(figsize=(9.0, 3.9))
-    fig.subplots_adjust(left=0.07, right=0.9, bottom=0.13, top=0.88, wspace=0.3)
-    ax, ax_s = fig.subplots(1, 2, width_ratios=[1, 1.25])
-    # the tile states as one image: 0 not yet visited, 1 visited, 2 on chip now, 3 skipped (causal)
-    state = np.zeros((seq, seq), dtype=np.int8)
-    if causal:
-        for i0 in range(0, seq, block_q):
-            state[i0:i0 + block_q, min(seq, i0 + block_q):] = 3
-    for rec in trace[:step]:
-        (i0, i1), (j0, j1) = rec["q_rows"], rec["kv_rows"]
-        state[i0:i1, j0:j1] = 1
-    (i0, i1), (j0, j1) = cur["q_rows"], cur["kv_rows"]
-    state[i0:i1, j0:j1] = 2
-    cmap = ListedColormap(["#FFFFFF", "#C9D6EA", FLASH, "#E4E4E4"])
-    ax.imshow(state, cmap=cmap, vmin=-0.5, vmax=3.5, extent=(0, seq, seq, 0), interpolation="nearest")
-    ax.axhspan(i0, i1, color=PALETTE["B"], alpha=0.18, lw=0)
-    ax.axvspan(j0, j1, color=PALETTE["W"], alpha=0.18, lw=0)
-    ax.vlines(range(0, seq + 1, block_k), 0, seq, color="#888", lw=0.4)
-    ax.hlines(range(0, seq + 1, block_q), 0, seq, color="#888", lw=0.4)
-    ax.set_xlim(0, seq)
-    ax.set_ylim(seq, 0)
-    ax.set_xlabel("key j  (K/V tile on chip: green band)")
-    ax.set_ylabel("query i  (Q tile on chip: orange band)")
-    ax.set_title(f"step {step + 1}/{len(trace)}: Q rows {i0}-{i1 - 1}, K/V rows {j0}-{j1 - 1}"
-                 + ("  (grey: skipped, causal)" if causal else ""), fontsize=9)
-    mine = [r for r in trace[:step + 1] if r["q_rows"] == cur["q_rows"]]
-    xs = np.arange(len(mine))
-    rows = min(4, i1 - i0)  # a few rows of the first head
-    m = np.stack([r["m"].reshape(-1, i1 - i0)[0, :rows].numpy() for r in mine])
-    lsum = np.stack([r["l"].reshape(-1, i1 - i0)[0, :rows].numpy() for r in mine])
-    ax_s.plot(xs, m, "o-", color=PALETTE["B"], lw=1, ms=3)
-    ax_s.set_xlabel("K/V tiles seen by this Q tile")
-    ax_s.set_ylabel("running max m (orange)")
-    ax_l = ax_s.twinx()
-    ax_l.plot(xs, lsum, "s--", color=PALETTE["F"], lw=1, ms=3)
-    ax_l.set_ylabel("running sum l = Σ exp(s - m) (blue)")
-    ax_s.set_xticks(xs)
-    ax_s.set_title(f"online softmax, rows {i0}-{i0 + rows - 1}: when m grows,\n"
-                   "l is rescaled by exp(m_old - m_new) before the new tile is added", fontsize=8)
-    return fig
+    return WalkPlot(seq).update(block_q, block_k, step, causal, trace)
+
+
+class WalkPlot:
+    """The figure of :func:`tile_walk_figure` for one sequence length, drawn once; :meth:`update`
+    moves the tile image, the bands, the tile grid, the titles and the running max / sum curves
+    in place (what the lecture widget redraws when the step or a block size moves)."""
+
+    def __init__(self, seq: int, dpi: int = 100) -> None:
+        self.seq = seq
+        self.fig = fig = live_figure(9.0, 3.9, dpi)
+        fig.subplots_adjust(left=0.07, right=0.9, bottom=0.13, top=0.88, wspace=0.3)
+        self.ax, self.ax_s = ax, ax_s = fig.subplots(1, 2, width_ratios=[1, 1.25])
+        # the tile states as one image: 0 not yet visited, 1 visited, 2 on chip now, 3 skipped (causal)
+        cmap = ListedColormap(["#FFFFFF", "#C9D6EA", FLASH, "#E4E4E4"])
+        self.image = ax.imshow(np.zeros((seq, seq), dtype=np.int8), cmap=cmap, vmin=-0.5, vmax=3.5,
+                               extent=(0, seq, seq, 0), interpolation="nearest")
+        self.q_band = ax.axhspan(0, 1, color=PALETTE["B"], alpha=0.18, lw=0)
+        self.kv_band = ax.axvspan(0, 1, color=PALETTE["W"], alpha=0.18, lw=0)
+        self.cols = ax.vlines([0], 0, seq, color="#888", lw=0.4)
+        self.rows = ax.hlines([0], 0, seq, color="#888", lw=0.4)
+        ax.set_xlim(0, seq)
+        ax.set_ylim(seq, 0)
+        ax.set_xlabel("key j  (K/V tile on chip: green band)")
+        ax.set_ylabel("query i  (Q tile on chip: orange band)")
+        self.m_lines: list = []
+        self.l_lines: list = []
+        ax_s.set_xlabel("K/V tiles seen by this Q tile")
+        ax_s.set_ylabel("running max m (orange)")
+        self.ax_l = ax_s.twinx()
+        self.ax_l.set_ylabel("running sum l = Σ exp(s - m) (blue)")
+
+    def update(self, block_q: int, block_k: int, step: int, causal: bool, trace: list) -> Figure:
+        seq, ax, ax_s, ax_l = self.seq, self.ax, self.ax_s, self.ax_l
+        cur = trace[step]
+        state = np.zeros((seq, seq), dtype=np.int8)
+        if causal:
+            for i0 in range(0, seq, block_q):
+                state[i0:i0 + block_q, min(seq, i0 + block_q):] = 3
+        for rec in trace[:step]:
+            (i0, i1), (j0, j1) = rec["q_rows"], rec["kv_rows"]
+            state[i0:i1, j0:j1] = 1
+        (i0, i1), (j0, j1) = cur["q_rows"], cur["kv_rows"]
+        state[i0:i1, j0:j1] = 2
+        self.image.set_data(state)
+        self.q_band.set_y(i0)
+        self.q_band.set_height(i1 - i0)
+        self.kv_band.set_x(j0)
+        self.kv_band.set_width(j1 - j0)
+        self.cols.set_segments([[(x, 0), (x, seq)] for x in range(0, seq + 1, block_k)])
+        self.rows.set_segments([[(0, y), (seq, y)] for y in range(0, seq + 1, block_q)])
+        ax.set_title(f"step {step + 1}/{len(trace)}: Q rows {i0}-{i1 - 1}, K/V rows {j0}-{j1 - 1}"
+                     + ("  (grey: skipped, causal)" if causal else ""), fontsize=9)
+        mine = [r for r in trace[:step + 1] if r["q_rows"] == cur["q_rows"]]
+        xs = np.arange(len(mine))
+        rows = min(4, i1 - i0)  # a few rows of the first head
+        m = np.stack([r["m"].reshape(-1, i1 - i0)[0, :rows].numpy() for r in mine])
+        lsum = np.stack([r["l"].reshape(-1, i1 - i0)[0, :rows].numpy() for r in mine])
+        if len(self.m_lines) != rows:  # a different number of rows: new curves
+            for line in self.m_lines + self.l_lines:
+                line.remove()
+            self.m_lines = ax_s.plot(xs, m, "o-", color=PALETTE["B"], lw=1, ms=3)
+            self.l_lines = ax_l.plot(xs, lsum, "s--", color=PALETTE["F"], lw=1, ms=3)
+        for k, (line_m, line_l) in enumerate(zip(self.m_lines, self.l_lines)):
+            line_m.set_data(xs, m[:, k])
+            line_l.set_data(xs, lsum[:, k])
+        for a in (ax_s, ax_l):
+            a.relim()
+            a.autoscale_view()
+        ax_s.set_xticks(xs)
+        ax_s.set_title(f"online softmax, rows {i0}-{i0 + rows - 1}: when m grows,\n"
+                       "l is rescaled by exp(m_old - m_new) before the new tile is added", fontsize=8)
+        return self.fig
 
 
 def walk_trace(seq: int, block_q: int, block_k: int, causal: bool = False, head_dim: int = 16,
@@ -196,6 +253,7 @@ def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: fl
     m = w.SelectionSlider(options=[8, 16, 32, 48, 64, 100, 128, 192, 256, 512], value=sram_kb,
                           description="M (SRAM KB)", continuous_update=False, style=style)
     image, facts = w.Image(format="png"), w.HTML()
+    plot = IoPlot(dpi=70)  # drawn once; every update moves its curves in place
 
     def redraw(*_):
         r = io_report(n.value, d.value, m.value, count_limit=0)
@@ -203,7 +261,7 @@ def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: fl
                        f"FlashAttention <b>{_bytes_label(r['flash_bytes'])}</b> "
                        f"(<b>{r['ratio']:.3g}x</b> fewer); tiles of {r['block_outer']} (outer) x "
                        f"{r['block_inner']} (inner) rows")
-        image.value = figure_png(io_figure(n.value, d.value, m.value), dpi=70)
+        image.value = canvas_png(plot.update(n.value, d.value, m.value))
 
     for widget in (n, d, m):
         widget.observe(redraw, names="value")
@@ -225,6 +283,7 @@ def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causa
     cz = w.Checkbox(value=causal, description="causal")
     image, facts = w.Image(format="png"), w.HTML()
     state: dict = {}
+    plot = WalkPlot(seq, dpi=70)  # drawn once; every update moves its artists in place
 
     def retrace(*_):
         state["trace"] = walk_trace(seq, bq.value, bk.value, cz.value)
@@ -241,8 +300,7 @@ def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causa
         facts.value = (f"N = {seq}: {len(trace)} tile steps; K/V rows loaded so far: {loaded} "
                        f"(each K/V row is read once per Q tile); Q tile {rec['q_rows']} on chip with "
                        f"K/V tile {rec['kv_rows']}")
-        image.value = figure_png(tile_walk_figure(seq, bq.value, bk.value, step.value, cz.value,
-                                                  trace=trace), dpi=70)
+        image.value = canvas_png(plot.update(bq.value, bk.value, step.value, cz.value, trace))
 
     step.observe(redraw, names="value")
     for widget in (bq, bk, cz):

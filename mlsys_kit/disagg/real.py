@@ -85,7 +85,7 @@ def _prefill_rank(cfg: dict, t0: float) -> dict:
         if r.output_len > 1:  # the decode side continues from the prompt's K/V
             table = runner.manager.block_table(r.rid)
             slots = _slots(table, 0, r.prompt_len, B)
-            kv = torch.stack([store.view(2, -1, *store.shape[3:])[:, slots] for store in runner.cache.kv])
+            kv = torch.stack([torch.stack(runner.cache.read(layer, slots)) for layer in range(len(runner.cache.kv))])
             dist.send(torch.tensor(r.prompt, dtype=torch.long), 1)
             dist.send(kv.contiguous(), 1)
             sent += kv.numel() * kv.element_size()

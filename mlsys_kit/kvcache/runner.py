@@ -15,6 +15,7 @@ computed are shared, and the runner computes only the tokens after them.
 from __future__ import annotations
 
 import time
+from array import array
 from typing import Hashable, Sequence
 
 import torch
@@ -105,30 +106,38 @@ class PagedModelRunner:
             ctx.append(total)
             last.append(len(ids) - 1)
         width = max(len(t) for t in tables)
-        to = dict(dtype=torch.long, device=device)
-        block_tables = torch.tensor([t + [0] * (width - len(t)) for t in tables], **to)
-        slot_t, qseq_t, pos_t, ctx_t = (torch.tensor(x, **to) for x in (slots, qseq, pos, ctx))
+        padded = array("q")  # the block tables, each padded with block 0 to the longest
+        for t in tables:
+            padded.fromlist(t)
+            padded.fromlist([0] * (width - len(t)))
+        block_tables = _long_tensor(padded, device).view(len(tables), width)
+        slot_t, qseq_t, pos_t, ctx_t = (_long_tensor(x, device) for x in (slots, qseq, pos, ctx))
         n_done = len(ids)
-        plan = AttentionPlan(block_tables, ctx_t, qseq_t, pos_t, B, self.cache.kv[0].dtype)  # once, for every layer
+        plan = AttentionPlan(block_tables, ctx_t, qseq_t, pos_t, B)  # once, for every layer
 
         def attention(layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             if padding_rows:
                 q, k, v = q[:n_done], k[:n_done], v[:n_done]
             self.cache.write(layer, k, v, slot_t)
-            store = self.cache.kv[layer]
-            out = plan.run(q, store[0], store[1])
+            out = plan.run(q, self.cache.keys(layer), self.cache.values(layer))
             return torch.cat([out, out.new_zeros(padding_rows, *out.shape[1:])]) if padding_rows else out
 
         all_pos = torch.cat([pos_t, pos_t.new_zeros(padding_rows)]) if padding_rows else pos_t
-        logits = self.model.forward_packed(torch.tensor(ids + [0] * padding_rows, **to), all_pos, attention,
-                                           logits_index=torch.tensor(last, **to))
+        logits = self.model.forward_packed(_long_tensor(ids + [0] * padding_rows, device), all_pos, attention,
+                                           logits_index=_long_tensor(last, device))
         self.tokens_computed += n_done
         self.padding_rows_computed += padding_rows
-        return {sid: logits[i] for i, (sid, _) in enumerate(batch)}
+        return dict(zip((sid for sid, _ in batch), logits.unbind(0)))
 
     def free(self, seq_id: Hashable) -> None:
         """Release a finished sequence's blocks."""
         self.manager.free(seq_id)
+
+
+def _long_tensor(values: list[int] | array, device: torch.device) -> torch.Tensor:
+    """A LongTensor of a non-empty list of ints, through an ``array`` (torch.tensor on a list of
+    Python ints costs about 10x more: a decode step's metadata is made every step)."""
+    return torch.frombuffer(values if isinstance(values, array) else array("q", values), dtype=torch.long).to(device)
 
 
 def generate_paged(model: GPT, prompts: Sequence[list[int]], max_new_tokens: int,

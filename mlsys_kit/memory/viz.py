@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from mlsys_kit.memory.chain import build_chain
 from mlsys_kit.memory.config import MEMORY
 from mlsys_kit.memory.policies import POLICIES, plan
-from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
+from mlsys_kit.viz.figure import PALETTE, canvas_png, live_figure, new_figure
 
 POLICY_COLOURS = {"all": "#4C72B0", "every-k": "#8172B3", "sqrt": "#937860", "optimal": "#55A868",
                   "offload": "#DD8452", "hybrid": "#C44E52"}
@@ -87,38 +87,67 @@ def policies_figure(results: Sequence, title: str = "", budget_bytes: float | No
     recompute and stalls (right)."""
     if not results:
         raise ValueError("results must hold at least one PolicyResult")
-    top = max([r.step.peak_bytes for r in results] + [budget_bytes or 0])
-    scale, unit = _unit(top)
-    tscale, tunit = _tunit(max(r.step.step_time for r in results))
-    fig = Figure(figsize=(10.0, 3.8))
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.86 if title else 0.93, wspace=0.3)
-    ax, bars = fig.subplots(1, 2, width_ratios=[2.2, 1])
-    for r in results:
-        draw_memory(ax, r.step, scale, tscale, f"{r.policy} ({r.step.peak_bytes / scale:.3g})",
-                    POLICY_COLOURS.get(r.policy))
-    if budget_bytes:
-        ax.axhline(budget_bytes / scale, color="black", ls="--", lw=1, label=f"budget {budget_bytes / scale:.3g}")
-    ax.set_xlabel(f"time ({tunit})")
-    ax.set_ylabel(f"device memory ({unit})")
-    ax.legend(fontsize=7, loc="upper right")
-    ax.xaxis.set_major_locator(MaxNLocator(5))
-    ax.yaxis.set_major_locator(MaxNLocator(5))
-    x = list(range(len(results)))
-    comp = [r.step.compute_time / tscale for r in results]
-    rec = [r.step.recompute_time / tscale for r in results]
-    stall = [r.step.stall_time / tscale for r in results]
-    bars.bar(x, comp, color=PALETTE["F"], label="compute")
-    bars.bar(x, rec, bottom=comp, color="#8172B3", label="recompute")
-    bars.bar(x, stall, bottom=[a + b for a, b in zip(comp, rec)], color=PALETTE["BW"], label="stall")
-    for xi, r in zip(x, results):
-        bars.annotate("" if r.fits else "x", (xi, 0), ha="center", va="bottom", color="white", fontsize=10)
-    bars.set_xticks(x, [r.policy for r in results], fontsize=7, rotation=30)
-    bars.set_ylabel(f"step time ({tunit})")
-    bars.yaxis.set_major_locator(MaxNLocator(4))
-    bars.legend(fontsize=7, loc="lower right")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+    return PoliciesPlot([r.policy for r in results], bool(budget_bytes), bool(title)).update(results, title, budget_bytes)
+
+
+class PoliciesPlot:
+    """The figure of :func:`policies_figure` for a fixed list of policies, drawn once;
+    :meth:`update` moves its curves, bars, labels and texts in place (the lecture widget)."""
+
+    def __init__(self, policies: Sequence[str], budget_line: bool, title: bool, dpi: int = 100) -> None:
+        self.fig = fig = live_figure(10.0, 3.8, dpi)
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.86 if title else 0.93, wspace=0.3)
+        self.ax, self.bars = ax, bars = fig.subplots(1, 2, width_ratios=[2.2, 1])
+        self.curves = [ax.step([0.0], [0.0], where="post", color=POLICY_COLOURS.get(p) or PALETTE["activations"],
+                               lw=1.4, label=p)[0] for p in policies]
+        self.budget = ax.axhline(0.0, color="black", ls="--", lw=1, label="budget") if budget_line else None
+        self.legend = ax.legend(fontsize=7, loc="upper right")
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.yaxis.set_major_locator(MaxNLocator(5))
+        x = list(range(len(policies)))
+        zero = [0.0] * len(x)
+        self.stacks = [bars.bar(x, zero, color=PALETTE["F"], label="compute"),
+                       bars.bar(x, zero, color="#8172B3", label="recompute"),
+                       bars.bar(x, zero, color=PALETTE["BW"], label="stall")]
+        self.marks = [bars.annotate("", (xi, 0), ha="center", va="bottom", color="white", fontsize=10) for xi in x]
+        bars.set_xticks(x, list(policies), fontsize=7, rotation=30)
+        bars.yaxis.set_major_locator(MaxNLocator(4))
+        bars.legend(fontsize=7, loc="lower right")
+        self.title = fig.suptitle("", fontsize=10) if title else None
+
+    def update(self, results: Sequence, title: str = "", budget_bytes: float | None = None) -> Figure:
+        top = max([r.step.peak_bytes for r in results] + [budget_bytes or 0])
+        scale, unit = _unit(top)
+        tscale, tunit = _tunit(max(r.step.step_time for r in results))
+        texts = self.legend.get_texts()
+        for line, text, r in zip(self.curves, texts, results):
+            line.set_data([t / tscale for t, _ in r.step.memory], [m / scale for _, m in r.step.memory])
+            line.set_label(f"{r.policy} ({r.step.peak_bytes / scale:.3g})")
+            text.set_text(line.get_label())
+        if self.budget is not None:
+            self.budget.set_ydata([(budget_bytes or 0) / scale] * 2)
+            self.budget.set_label(f"budget {(budget_bytes or 0) / scale:.3g}")
+            texts[len(self.curves)].set_text(self.budget.get_label())
+        self.ax.set_xlabel(f"time ({tunit})")
+        self.ax.set_ylabel(f"device memory ({unit})")
+        comp = [r.step.compute_time / tscale for r in results]
+        rec = [r.step.recompute_time / tscale for r in results]
+        stall = [r.step.stall_time / tscale for r in results]
+        for stack, heights, bottoms in zip(self.stacks, (comp, rec, stall),
+                                           ([0.0] * len(comp), comp, [a + b for a, b in zip(comp, rec)])):
+            for rect, h, b in zip(stack, heights, bottoms):
+                rect.set_y(b)
+                rect.set_height(h)
+                rect.sticky_edges.y[:] = [b]  # as Axes.bar leaves it: autoscaling stops at a bar's base
+        for mark, r in zip(self.marks, results):
+            mark.set_text("" if r.fits else "x")
+        self.bars.set_ylabel(f"step time ({tunit})")
+        for a in (self.ax, self.bars):
+            a.relim()
+            a.autoscale_view()
+        if self.title is not None:
+            self.title.set_text(title)
+        return self.fig
 
 
 def real_figure(rows: Sequence[dict]) -> Figure:
@@ -177,6 +206,7 @@ def memory_explorer(preset: str = MEMORY.plan_preset, batch: int = MEMORY.plan_b
     image = w.Image(format="png")
     facts = w.HTML()
     cache: dict = {}
+    plot = PoliciesPlot(POLICIES, True, True, dpi=60)  # drawn once; every update moves its artists in place
 
     def redraw(*_):
         key = (model.value, bsz.value)
@@ -193,8 +223,8 @@ def memory_explorer(preset: str = MEMORY.plan_preset, batch: int = MEMORY.plan_b
                 results.append(type(r)(p, b, lk, r.step.peak_bytes <= b, r.step))
             else:
                 results.append(plan(p, chain, b, lk, k=2))
-        image.value = figure_png(policies_figure(results, f"{chain.name}, budget {budget.value:g} GB, "
-                                                          f"link {link.value:.3g} GB/s", b), dpi=60)
+        image.value = canvas_png(plot.update(results, f"{chain.name}, budget {budget.value:g} GB, "
+                                                      f"link {link.value:.3g} GB/s", b))
         facts.value = "<br>".join(
             f"<b>{r.policy}</b>: peak {r.step.peak_bytes / 1e9:.3g} GB {'fits' if r.fits else '<b>does not fit</b>'}, "
             f"step x{r.step.step_time / r.step.compute_time:.3f} (recompute {r.step.recompute_time * 1e3:.3g} ms, "

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlsys_kit.models import costs
-from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
+from mlsys_kit.viz.figure import PALETTE, canvas_png, live_figure
 
 GB = 1e9
 
@@ -15,36 +15,65 @@ def costs_figure(cfg: costs.TransformerConfig, device: costs.Device, tokens_per_
     """Left: bytes of training states (ZeRO's 2+2+12 per parameter) and of serving (weights
     plus the KV cache of as many full-length requests as fit). Right: the device's roofline with
     the decode (batch 1) and prefill (full sequence) GEMMs of one hidden x hidden projection."""
-    fig = new_figure(11, 4.2, layout=None)  # fixed layout: this figure redraws live in a lecture
-    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.17, top=0.92, wspace=0.22)
-    ax, rf = fig.subplots(1, 2)
-    st = costs.training_state_bytes(cfg)
-    tokens = tokens_per_request or cfg.seq_len
-    n_req = costs.max_concurrent_requests(cfg, device.memory_bytes, tokens)
-    kv = n_req * tokens * costs.kv_bytes_per_token(cfg)
-    bars = [("training", [("weights", st["weights"]), ("grads", st["gradients"]), ("optimizer", st["optimizer"])]),
-            ("serving", [("weights", st["weights"]), ("kv", kv)])]
-    for x, (label, parts) in enumerate(bars):
-        bottom = 0.0
-        for name, value in parts:
-            ax.bar(x, value / GB, bottom=bottom / GB, color=PALETTE[name], label=name if x == 0 or name == "kv" else None)
-            bottom += value
-    ax.axhline(device.memory_bytes / GB, color="k", ls="--", lw=1)
-    ax.text(1.45, device.memory_bytes / GB, f" {device.name}", va="bottom", ha="right", fontsize=8)
-    ax.set_xticks([0, 1], ["training\n(mixed-precision Adam)", f"serving\n({n_req} x {tokens}-token requests)"])
-    ax.set_ylabel("GB")
-    ax.set_title(f"{cfg.name}: {costs.param_count(cfg) / 1e9:.2f} B params")
-    ax.legend(fontsize=8)
-    ai = np.logspace(-1, 4, 200)
-    rf.loglog(ai, np.minimum(device.peak_flops, ai * device.bandwidth) / 1e12, color="k")
-    for label, m in (("decode (m=1)", 1), (f"prefill (m={cfg.seq_len})", cfg.seq_len)):
-        v = costs.roofline(costs.gemm_intensity(m, cfg.hidden, cfg.hidden, cfg.dtype_bytes), device)
-        rf.plot(v["intensity"], v["attainable_flops"] / 1e12, "o", label=f"{label}: {v['bound']}-bound")
-    rf.set_xlabel("arithmetic intensity (FLOP/byte)")
-    rf.set_ylabel("attainable TFLOP/s")
-    rf.set_title(f"roofline of {device.name} (ridge {device.peak_flops / device.bandwidth:.0f} FLOP/B)")
-    rf.legend(fontsize=8)
-    return fig
+    return CostsPlot().update(cfg, device, tokens_per_request)
+
+
+class CostsPlot:
+    """The figure of :func:`costs_figure`, drawn once; :meth:`update` moves its bars, lines,
+    points and texts in place (what a lecture widget redraws when a control moves)."""
+
+    _BARS = ((0, ("weights", "grads", "optimizer")), (1, ("weights", "kv")))
+
+    def __init__(self, dpi: int = 80) -> None:
+        self.fig = fig = live_figure(11, 4.2, dpi)  # fixed layout: this figure redraws live in a lecture
+        fig.subplots_adjust(left=0.06, right=0.98, bottom=0.17, top=0.92, wspace=0.22)
+        self.ax, self.rf = ax, rf = fig.subplots(1, 2)
+        self.bars = {(x, name): ax.bar(x, 0.0, color=PALETTE[name], label=name if x == 0 or name == "kv" else None)[0]
+                     for x, names in self._BARS for name in names}
+        self.memory = ax.axhline(0.0, color="k", ls="--", lw=1)
+        self.memory_label = ax.text(1.45, 0.0, "", va="bottom", ha="right", fontsize=8)
+        ax.set_ylabel("GB")
+        ax.legend(fontsize=8)
+        self.ai = np.logspace(-1, 4, 200)
+        (self.roof,) = rf.loglog(self.ai, np.ones_like(self.ai), color="k")
+        self.points = [rf.plot([1.0], [1.0], "o", label=" ")[0] for _ in range(2)]
+        rf.set_xlabel("arithmetic intensity (FLOP/byte)")
+        rf.set_ylabel("attainable TFLOP/s")
+        self.rf_legend = rf.legend(fontsize=8)
+
+    def update(self, cfg: costs.TransformerConfig, device: costs.Device, tokens_per_request: int | None = None) -> Figure:
+        ax, rf = self.ax, self.rf
+        st = costs.training_state_bytes(cfg)
+        tokens = tokens_per_request or cfg.seq_len
+        n_req = costs.max_concurrent_requests(cfg, device.memory_bytes, tokens)
+        kv = n_req * tokens * costs.kv_bytes_per_token(cfg)
+        values = {(0, "weights"): st["weights"], (0, "grads"): st["gradients"], (0, "optimizer"): st["optimizer"],
+                  (1, "weights"): st["weights"], (1, "kv"): kv}
+        for x, names in self._BARS:
+            bottom = 0.0
+            for name in names:
+                self.bars[(x, name)].set_y(bottom / GB)
+                self.bars[(x, name)].set_height(values[(x, name)] / GB)
+                self.bars[(x, name)].sticky_edges.y[:] = [bottom / GB]  # as Axes.bar leaves it
+                bottom += values[(x, name)]
+        self.memory.set_ydata([device.memory_bytes / GB] * 2)
+        self.memory_label.set_y(device.memory_bytes / GB)
+        self.memory_label.set_text(f" {device.name}")
+        ax.set_xticks([0, 1], ["training\n(mixed-precision Adam)", f"serving\n({n_req} x {tokens}-token requests)"])
+        ax.set_title(f"{cfg.name}: {costs.param_count(cfg) / 1e9:.2f} B params")
+        ax.relim()
+        ax.autoscale_view()
+        self.roof.set_ydata(np.minimum(device.peak_flops, self.ai * device.bandwidth) / 1e12)
+        for point, text, (label, m) in zip(self.points, self.rf_legend.get_texts(),
+                                           (("decode (m=1)", 1), (f"prefill (m={cfg.seq_len})", cfg.seq_len))):
+            v = costs.roofline(costs.gemm_intensity(m, cfg.hidden, cfg.hidden, cfg.dtype_bytes), device)
+            point.set_data([v["intensity"]], [v["attainable_flops"] / 1e12])
+            point.set_label(f"{label}: {v['bound']}-bound")
+            text.set_text(point.get_label())
+        rf.set_title(f"roofline of {device.name} (ridge {device.peak_flops / device.bandwidth:.0f} FLOP/B)")
+        rf.relim()
+        rf.autoscale_view()
+        return self.fig
 
 
 def costs_explorer(preset: str = "opt-13b", device: str = "a100-40gb"):
@@ -59,11 +88,15 @@ def costs_explorer(preset: str = "opt-13b", device: str = "a100-40gb"):
     dtype = w.ToggleButtons(options=[("fp32", 4), ("fp16/bf16", 2), ("int8", 1)], value=2, description="weights+KV")
     image = w.Image(format="png")
     facts = w.HTML()
+    plot = CostsPlot()  # drawn once; every update moves its artists in place
 
-    def redraw(*_):
+    def redraw(change=None):
         cfg = costs.preset(model.value).with_(dtype_bytes=dtype.value)
         dev = costs.DEVICES[card.value]
-        image.value = figure_png(costs_figure(cfg, dev, tokens.value), dpi=80)
+        plot.update(cfg, dev, tokens.value)
+        # the request length moves only the memory bars: the roofline panel is kept as drawn
+        moved = [plot.ax] if change is not None and change["owner"] is tokens else None
+        image.value = canvas_png(plot.fig, moved)
         n = costs.max_concurrent_requests(cfg, dev.memory_bytes, tokens.value)
         facts.value = (f"<b>{costs.param_count(cfg) / 1e9:.2f} B</b> parameters, "
                        f"<b>{costs.kv_bytes_per_token(cfg) / 1024:.0f} KiB</b> of KV cache per token, "

@@ -77,8 +77,8 @@ class HostSwap:
 
 
 class HostKV:
-    """Host copies of the real engine's K/V: ``[n_layer, 2, host_blocks, block_size, heads,
-    head_dim]`` in host memory (pinned when the cache lives on a GPU, so the copies can be DMA)."""
+    """Host copies of the real engine's K/V blocks: ``[n_layer, 2, host_blocks, heads,
+    block_size * head_dim]`` (the device cache's own block layout) in host memory (pinned when the cache lives on a GPU, so the copies can be DMA)."""
 
     def __init__(self, runner: Any, host_blocks: int) -> None:
         self.runner = runner

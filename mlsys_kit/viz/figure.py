@@ -33,6 +33,50 @@ def new_figure(width: float = 6.4, height: float = 4.0, layout: str | None = "co
     return Figure(figsize=(width, height), layout=layout)
 
 
+def live_figure(width: float, height: float, dpi: int) -> Figure:
+    """A figure for a lecture widget that redraws in place: fixed layout (place the axes
+    yourself), drawn at the PNG's resolution on its own Agg canvas, kept between updates so that
+    the text layout (tick labels, titles) is measured once, not on every redraw. Encode it with
+    :func:`canvas_png`; ``figure_png`` / ``save_figure`` still work on it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = Figure(figsize=(width, height), dpi=dpi, layout=None)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def canvas_png(fig: Figure, moved: list | None = None) -> bytes:
+    """A :func:`live_figure` drawn and encoded as PNG at its own resolution (fast zlib level:
+    a live update's encoding stays a few ms). ``moved``: the only axes whose artists changed
+    since the last call; the rest of the last rendering is kept, and each of those axes is
+    cleared (its old and new extent) and redrawn alone (blitting by panel). Panels must not
+    overlap; ``None`` redraws the whole figure."""
+    from matplotlib.image import imsave
+    from matplotlib.patches import Rectangle
+    from matplotlib.transforms import Bbox, IdentityTransform
+
+    canvas = fig.canvas
+    extents = fig.__dict__.setdefault("_live_extents", {})  # last drawn extent of each panel that moves alone
+    if moved is None or any(ax not in extents for ax in moved):
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        for ax in set(extents) | set(moved or ()):
+            extents[ax] = ax.get_tightbbox(renderer)
+    else:
+        renderer = canvas.get_renderer()
+        for ax in moved:
+            new = ax.get_tightbbox(renderer)
+            box = Bbox.union([extents[ax], new])
+            x0, y0, x1, y1 = (int(v) for v in (box.x0 - 2, box.y0 - 2, box.x1 + 3, box.y1 + 3))
+            Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
+                      edgecolor="none", antialiased=False, snap=True).draw(renderer)
+            ax.draw(renderer)
+            extents[ax] = new
+    buf = io.BytesIO()
+    imsave(buf, canvas.buffer_rgba(), format="png", pil_kwargs={"compress_level": 1})
+    return buf.getvalue()
+
+
 def figure_png(fig: Figure, dpi: int = 110) -> bytes:
     """The figure rendered as PNG bytes."""
     buf = io.BytesIO()

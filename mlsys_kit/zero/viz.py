@@ -7,7 +7,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
+from mlsys_kit.viz.figure import PALETTE, canvas_png, live_figure, new_figure
 from mlsys_kit.zero.config import ZERO
 from mlsys_kit.zero.model import PAPER_NAMES, STAGES, StageMemory, all_stages, max_params
 
@@ -24,23 +24,87 @@ def _unit(max_bytes: float) -> tuple[float, str]:
 
 def draw_memory_bars(ax, stages: Sequence[StageMemory], device_bytes: float | None = None) -> None:
     """Stacked bars (parameters, gradients, optimizer states) per stage on ``ax``."""
-    top = max([m.total_bytes for m in stages] + [device_bytes or 0])
-    scale, unit = _unit(top)
-    x = list(range(len(stages)))
-    bottom = [0.0] * len(stages)
-    for key, label, colour in _PARTS:
-        vals = [getattr(m, key) / scale for m in stages]
-        ax.bar(x, vals, bottom=bottom, color=PALETTE[colour], label=label, width=0.6)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    for xi, m in zip(x, stages):
-        ax.annotate(f"{m.total_bytes / scale:.3g}", (xi, m.total_bytes / scale), ha="center",
-                    va="bottom", fontsize=8)
-    if device_bytes:
-        ax.axhline(device_bytes / scale, color="black", ls="--", lw=1, label="device memory")
-    ax.set_xticks(x, [f"{m.stage}\n{PAPER_NAMES[m.stage]}" for m in stages])
-    ax.set_xlabel("ZeRO stage")
-    ax.set_ylabel(f"model states per device ({unit})")
-    ax.legend(fontsize=8, loc="upper right")
+    _MemoryBars(ax, stages, device_bytes is not None and device_bytes > 0).update(stages, device_bytes)
+
+
+class _MemoryBars:
+    """The stacked bars of :func:`draw_memory_bars`, made once and moved in place by :meth:`update`."""
+
+    def __init__(self, ax, stages: Sequence[StageMemory], device_line: bool) -> None:
+        self.ax, x = ax, list(range(len(stages)))
+        self.bars = [ax.bar(x, [0.0] * len(x), color=PALETTE[colour], label=label, width=0.6)
+                     for _, label, colour in _PARTS]
+        self.totals = [ax.annotate("", (xi, 0.0), ha="center", va="bottom", fontsize=8) for xi in x]
+        self.device = ax.axhline(0.0, color="black", ls="--", lw=1, label="device memory") if device_line else None
+        ax.set_xticks(x, [f"{m.stage}\n{PAPER_NAMES[m.stage]}" for m in stages])
+        ax.set_xlabel("ZeRO stage")
+        ax.legend(fontsize=8, loc="upper right")
+
+    def update(self, stages: Sequence[StageMemory], device_bytes: float | None = None) -> None:
+        top = max([m.total_bytes for m in stages] + [device_bytes or 0])
+        scale, unit = _unit(top)
+        bottom = [0.0] * len(stages)
+        for (key, _, _), bars in zip(_PARTS, self.bars):
+            for i, (rect, m) in enumerate(zip(bars, stages)):
+                rect.set_y(bottom[i])
+                rect.set_height(getattr(m, key) / scale)
+                rect.sticky_edges.y[:] = [bottom[i]]  # as Axes.bar leaves it: autoscaling stops at a bar's base
+                bottom[i] += getattr(m, key) / scale
+        for xi, (ann, m) in enumerate(zip(self.totals, stages)):
+            ann.xy = ann.xyann = (xi, m.total_bytes / scale)
+            ann.set_text(f"{m.total_bytes / scale:.3g}")
+        if self.device is not None:
+            self.device.set_ydata([(device_bytes or 0) / scale] * 2)
+        self.ax.set_ylabel(f"model states per device ({unit})")
+        self.ax.relim()
+        self.ax.autoscale_view()
+
+
+class ZeroPlot:
+    """The figure of :func:`memory_figure`, drawn once; :meth:`update` moves its bars, totals,
+    line and texts in place (what the lecture widget redraws when a slider moves)."""
+
+    def __init__(self, stages: Sequence[StageMemory], device_line: bool, fit_panel: bool, title: bool,
+                 dpi: int = 100) -> None:
+        panels = 3 if fit_panel else 2
+        # A fixed layout, not the kit's constrained one: a third faster, and the lecture widget
+        # redraws this figure on every slider move.
+        self.fig = fig = live_figure(4.2 * panels, 3.8, dpi)
+        fig.subplots_adjust(left=0.2 / panels, right=0.99, bottom=0.19, top=0.86 if title else 0.93, wspace=0.4)
+        self.axes = axes = fig.subplots(1, panels, width_ratios=[2, 1, 1.2][:panels])
+        self.memory = _MemoryBars(axes[0], stages, device_line)
+        x = [m.stage for m in stages]
+        self.comm = axes[1].bar(x, [0.0] * len(x), color=PALETTE["F"], width=0.6)
+        axes[1].set_xticks(x)
+        axes[1].set_xlabel("ZeRO stage")
+        axes[1].set_ylabel("sent per rank per step (units of Ψ)")
+        axes[1].set_title("communication (section 7)", fontsize=9)
+        self.fits = self.fit_labels = None
+        if fit_panel:
+            self.fits = axes[2].bar(x, [0.0] * len(x), color=PALETTE["BW"], width=0.6)
+            self.fit_labels = [axes[2].annotate("", (xi, 0.0), ha="center", va="bottom", fontsize=8) for xi in x]
+            axes[2].set_xticks(x)
+            axes[2].set_xlabel("ZeRO stage")
+            axes[2].set_ylabel("largest model that fits (billions of params)")
+        self.title = fig.suptitle("", fontsize=10) if title else None
+
+    def update(self, stages: Sequence[StageMemory], title: str = "", device_bytes: float | None = None,
+               max_params: Sequence[int] | None = None) -> Figure:
+        self.memory.update(stages, device_bytes)
+        for rect, m in zip(self.comm, stages):
+            rect.set_height(m.comm_volume_psi)
+        self.axes[1].relim()
+        self.axes[1].autoscale_view()
+        if self.fits is not None:
+            for rect, ann, m, p in zip(self.fits, self.fit_labels, stages, max_params):
+                rect.set_height(p / 1e9)
+                ann.xy = ann.xyann = (ann.xy[0], p / 1e9)
+                ann.set_text(f"{p / 1e9:.3g}B")
+            self.axes[2].relim()
+            self.axes[2].autoscale_view()
+        if self.title is not None:
+            self.title.set_text(title)
+        return self.fig
 
 
 def memory_figure(stages: Sequence[StageMemory], title: str = "", device_bytes: float | None = None,
@@ -49,29 +113,8 @@ def memory_figure(stages: Sequence[StageMemory], title: str = "", device_bytes: 
     ``max_params`` a third panel shows the largest model that fits per stage."""
     if not stages:
         raise ValueError("stages must hold at least one StageMemory")
-    panels = 3 if max_params is not None else 2
-    # A fixed layout, not the kit's constrained one: a third faster, and the lecture widget
-    # redraws this figure on every slider move.
-    fig = Figure(figsize=(4.2 * panels, 3.8))
-    fig.subplots_adjust(left=0.2 / panels, right=0.99, bottom=0.19, top=0.86 if title else 0.93, wspace=0.4)
-    axes = fig.subplots(1, panels, width_ratios=[2, 1, 1.2][:panels])
-    draw_memory_bars(axes[0], stages, device_bytes)
-    x = [m.stage for m in stages]
-    axes[1].bar(x, [m.comm_volume_psi for m in stages], color=PALETTE["F"], width=0.6)
-    axes[1].set_xticks(x)
-    axes[1].set_xlabel("ZeRO stage")
-    axes[1].set_ylabel("sent per rank per step (units of Ψ)")
-    axes[1].set_title("communication (section 7)", fontsize=9)
-    if max_params is not None:
-        axes[2].bar(x, [p / 1e9 for p in max_params], color=PALETTE["BW"], width=0.6)
-        for xi, p in zip(x, max_params):
-            axes[2].annotate(f"{p / 1e9:.3g}B", (xi, p / 1e9), ha="center", va="bottom", fontsize=8)
-        axes[2].set_xticks(x)
-        axes[2].set_xlabel("ZeRO stage")
-        axes[2].set_ylabel("largest model that fits (billions of params)")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+    plot = ZeroPlot(stages, bool(device_bytes), max_params is not None, bool(title))
+    return plot.update(stages, title, device_bytes, max_params)
 
 
 def measured_figure(rows: Sequence[dict], title: str = "") -> Figure:
@@ -119,13 +162,19 @@ def zero_explorer(params_b: float = ZERO.example_params / 1e9, ranks: int = ZERO
                         continuous_update=False, style=style)
     image = w.Image(format="png")
     facts = w.HTML()
+    plot = ZeroPlot(all_stages(int(params_b * 1e9), ranks, k), True, True, True, dpi=70)  # drawn once
 
-    def redraw(*_):
+    def redraw(change=None):
         psi = int(size.value * 1e9)
         stages = all_stages(psi, nd.value, kk.value)
         fits = [max_params(mem.value * 1e9, nd.value, s, kk.value) for s in STAGES]
-        image.value = figure_png(memory_figure(stages, f"Ψ = {size.value:.3g}B, N_d = {nd.value}, K = {kk.value:g}",
-                                               mem.value * 1e9, fits), dpi=70)
+        plot.update(stages, f"Ψ = {size.value:.3g}B, N_d = {nd.value}, K = {kk.value:g}", mem.value * 1e9, fits)
+        # what each slider moves: Ψ the memory bars and the title, device memory the bars' line and
+        # the largest model that fits, N_d and K those and the title; the communication panel never
+        owner = change["owner"] if change is not None else None
+        moved = {size: [plot.axes[0], plot.title], mem: [plot.axes[0], plot.axes[2]]}.get(
+            owner, [plot.axes[0], plot.axes[2], plot.title] if owner is not None else None)
+        image.value = canvas_png(plot.fig, moved)
         ok = [s.stage for s in stages if s.total_bytes <= mem.value * 1e9]
         facts.value = ("per device: " + ", ".join(f"stage {s.stage} <b>{s.total_bytes / 1e9:.3g} GB</b>" for s in stages)
                        + f"<br>fits in {mem.value:g} GB: " + (f"stages {ok}" if ok else "<b>no stage</b>")

@@ -49,11 +49,12 @@ def test_paged_attention_equals_sdpa_on_contiguous(data, block_size, heads, head
     for i, t in enumerate(tables):
         bt[i, :len(t)] = t
     ctx_t, qseq_t, qpos_t = torch.tensor([c for c, _ in seqs]), torch.cat(qseq), torch.cat(qpos)
-    out = paged_attention(torch.cat(qs), cache.kv[0][0], cache.kv[0][1], bt, ctx_t, qseq_t, qpos_t)
+    out = paged_attention(torch.cat(qs), cache.keys(0), cache.values(0), bt, ctx_t, qseq_t, qpos_t)
     assert torch.allclose(out, torch.cat(expected), atol=1e-5, rtol=1e-5)
-    # the fast path (paged_decode.AttentionPlan: decodes split-KV, the rest padded) equals the teaching path
-    plan = AttentionPlan(bt, ctx_t, qseq_t, qpos_t, block_size, chunk_blocks=data.draw(st.integers(1, 4)))
-    fast = plan.run(torch.cat(qs), cache.kv[0][0], cache.kv[0][1], fused=data.draw(st.booleans()))
+    # the fast path (paged_decode.AttentionPlan: decodes from the pool in partitions, the rest padded)
+    # equals the teaching path
+    plan = AttentionPlan(bt, ctx_t, qseq_t, qpos_t, block_size, partition_size=data.draw(st.integers(1, 20)))
+    fast = plan.run(torch.cat(qs), cache.keys(0), cache.values(0))
     assert torch.allclose(fast, out, atol=1e-5, rtol=1e-5)
 
 
@@ -150,7 +151,7 @@ def test_decode_paths_equal_and_ragged(ctx):
         qs.append(q)
     width = max(len(t) for t in tables)
     bt = torch.stack([torch.cat([t, torch.zeros(width - len(t), dtype=torch.long)]) for t in tables])
-    out = paged_attention(torch.cat(qs), cache.kv[0][0], cache.kv[0][1], bt, torch.tensor(ctx),
+    out = paged_attention(torch.cat(qs), cache.keys(0), cache.values(0), bt, torch.tensor(ctx),
                           torch.arange(len(ctx)), torch.tensor(ctx) - 1)
     assert torch.allclose(out, torch.cat(refs), atol=1e-5, rtol=1e-5)
 
@@ -217,11 +218,10 @@ def test_runner_random_schedule_matches_reference(data, block_size, prefix):
 
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), block_size=st.integers(1, 8), heads=st.integers(1, 3), head_dim=st.sampled_from([1, 4, 8]),
-       lens=st.lists(st.integers(1, 60), min_size=1, max_size=10), chunk_blocks=st.integers(1, 5),
-       fused=st.booleans())
-def test_decode_fast_path_equals_sdpa(data, block_size, heads, head_dim, lens, chunk_blocks, fused):
-    """Decode-only batches (one query per sequence) through the chunked log-sum-exp merge, with
-    random context lengths, shuffled block tables and query positions, fused kernel or matmuls."""
+       lens=st.lists(st.integers(1, 60), min_size=1, max_size=10), partition_size=st.integers(1, 40))
+def test_decode_fast_path_equals_sdpa(data, block_size, heads, head_dim, lens, partition_size):
+    """Decode-only batches (one query per sequence) read from the pool in partitions merged by
+    log-sum-exp, with random context lengths, shuffled block tables and query positions."""
     g = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
     nbs = [-(-n // block_size) for n in lens]
     num_blocks = sum(nbs) + data.draw(st.integers(0, 5))
@@ -240,9 +240,9 @@ def test_decode_fast_path_equals_sdpa(data, block_size, heads, head_dim, lens, c
         pos.append(p)
         expected.append(ref.transpose(0, 1))
     q, ctx, pos = torch.cat(qs), torch.tensor(lens), torch.tensor(pos)
-    out = paged_decode_attention(q, cache.kv[0][0], cache.kv[0][1], bt, ctx, pos,
-                                 chunk_blocks=chunk_blocks, fused=fused)
+    out = paged_decode_attention(q, cache.keys(0), cache.values(0), bt, ctx, pos,
+                                 partition_size=partition_size)
     assert torch.allclose(out, torch.cat(expected), atol=1e-5, rtol=1e-5)
     # the teaching path gives the same answer for a decode-only batch
-    via_dispatch = paged_attention(q, cache.kv[0][0], cache.kv[0][1], bt, ctx, torch.arange(len(lens)), pos)
+    via_dispatch = paged_attention(q, cache.keys(0), cache.values(0), bt, ctx, torch.arange(len(lens)), pos)
     assert torch.allclose(via_dispatch, torch.cat(expected), atol=1e-5, rtol=1e-5)
