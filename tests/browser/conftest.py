@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from jlab import BIN, CHROMIUM, CHROMIUM_ARGS, scratch_root, start_lab  # noqa: E402
+from jlab import BIN, CHROMIUM, CHROMIUM_ARGS, pristine_release, scratch_root, start_lab  # noqa: E402
 
 
 def pytest_collection_modifyitems(items):
@@ -24,6 +25,7 @@ def lab_server(tmp_path_factory):
     res = subprocess.run([str(BIN / "mlsys-grade"), "release", "--all", "--course", str(root / "labs")],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+    shutil.copytree(root / "labs" / "release", pristine_release(root))
     server = start_lab(root)
     yield server
     server.stop()

@@ -86,6 +86,12 @@ def scratch_root(tmp: Path) -> Path:
     return tmp
 
 
+def pristine_release(root: Path) -> Path:
+    """Where the session's server keeps the released labs as nbgrader wrote them (outside its root:
+    a test that saves a filled-in notebook does not change what the next test starts from)."""
+    return root.with_name(root.name + "-pristine-release")
+
+
 # ---- page helpers ---------------------------------------------------------------------------
 def open_notebook(page, server: LabServer, path: str) -> None:
     """Open ``path`` in a fresh workspace and wait until it is the current, connected notebook."""
