@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 ROOTFLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 NB ?= costs
+# make test runs the suite on two pytest workers (pytest-xdist), each test file whole on one worker
+# (a module's shared course or hostile corpus is made once); PYTEST_PARALLEL= runs it in one process
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 ROLE ?= student
 ROSTER ?= docs/class/roster.example.csv
 CLASS_DIR ?= /srv/mlsys-class
@@ -39,9 +42,9 @@ demo: install
 # browser test needs the hub's proxy (npm), installed first when npm is there
 test: install
 	@if [ -x "$(CHROMIUM)" ] && command -v npm >/dev/null; then $(MAKE) --no-print-directory proxy; fi
-	@if [ -x "$(CHROMIUM)" ]; then $(BIN)/python -m pytest; else \
+	@if [ -x "$(CHROMIUM)" ]; then $(BIN)/python -m pytest $(PYTEST_PARALLEL); else \
 	  echo "NOTE: no $(CHROMIUM): browser tests not run (apt-get install chromium; then make test-browser)"; \
-	  $(BIN)/python -m pytest -m "not browser"; fi
+	  $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not browser"; fi
 
 test-browser: install proxy
 	MLSYS_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="makes Linux accounts 
 
 
 @pytest.fixture(scope="module")
-def klass():
+def klass(class_lock):
     if exists("group", GRADERS) or exists("group", STUDENTS):
         pytest.skip(f"another class holds this machine's groups ({GRADERS}, {STUDENTS}): remove it first")
     tag = secrets.token_hex(2)

@@ -58,7 +58,7 @@ def grade_id(cell: dict) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def klass():
+def klass(class_lock):
     if os.geteuid() != 0:
         pytest.skip("a class makes Linux accounts and runs each server as its account: run the test as root")
     if not PROXY.is_file():
