@@ -150,6 +150,21 @@ def notebook_json(page) -> dict:
     return page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.toJSON()")
 
 
+def grade_id(cell: dict) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def fill_cell(page, gid: str, text: str) -> None:
+    """Replace the source of the open notebook's cell with nbgrader grade id ``gid`` by ``text``,
+    typed into its editor as a student pastes it (select all, insert: no auto-indent)."""
+    idx = next(i for i, c in enumerate(notebook_json(page)["cells"]) if grade_id(c) == gid)
+    editor = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(idx).locator(".cm-content")
+    editor.scroll_into_view_if_needed()
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(text)
+
+
 def error_outputs(nb: dict) -> list[dict]:
     return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
             if o.get("output_type") == "error"]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from jlab import BIN, ROOT, command, free_port, notebook_json, run_cell, shot
+from jlab import BIN, ROOT, command, fill_cell, free_port, grade_id, notebook_json, run_cell, shot
 
 LAB = "lab0-costs"
 PROXY = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -51,10 +51,6 @@ def hostile(exchange: str, victim: str) -> str:
     except OSError as e:
         print("DENIED write", type(e).__name__)
     return 10**9'''
-
-
-def grade_id(cell: dict) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 @pytest.fixture(scope="module")
@@ -188,12 +184,7 @@ def fill_answer(page, url: str, user: str, body: str) -> dict:
                 && w.sessionContext.session.kernel && w.content && w.content.widgets.length > 0;
         }""", arg=f"{LAB}/{LAB}.ipynb", timeout=120_000, polling=250)
     cells = notebook_json(page)["cells"]
-    idx = next(i for i, c in enumerate(cells) if grade_id(c) == "kv_bytes")
-    editor = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(idx).locator(".cm-content")
-    editor.scroll_into_view_if_needed()
-    editor.click()
-    page.keyboard.press("Control+a")
-    page.keyboard.insert_text(f"def kv_bytes_per_token(cfg: TransformerConfig) -> int:\n    # {user}'s answer\n{body}\n")
+    fill_cell(page, "kv_bytes", f"def kv_bytes_per_token(cfg: TransformerConfig) -> int:\n    # {user}'s answer\n{body}\n")
     for gid in ("setup", "kv_bytes", "test_kv_bytes"):
         run_cell(page, next(i for i, c in enumerate(cells) if grade_id(c) == gid))
     command(page, "docmanager:save")

@@ -5,26 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 
-from jlab import BIN, command, notebook_json, open_notebook, run_cell, shot
+from jlab import BIN, command, fill_cell, grade_id, notebook_json, open_notebook, run_cell, shot
 
 LAB = "lab0-costs"
 KV_ANSWER = "def kv_bytes_per_token(cfg: TransformerConfig) -> int:\n    return 2 * cfg.layers * cfg.n_kv_heads * cfg.head_dim * cfg.dtype_bytes\n"
-
-
-def grade_id(cell: dict) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def test_student_fills_a_cell_passes_its_test_saves_and_gets_the_points(page, lab_server, tmp_path):
     path = f"labs/release/{LAB}/{LAB}.ipynb"
     open_notebook(page, lab_server, path)
     cells = notebook_json(page)["cells"]
-    idx = next(i for i, c in enumerate(cells) if grade_id(c) == "kv_bytes")
-    editor = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(idx).locator(".cm-content")
-    editor.scroll_into_view_if_needed()
-    editor.click()
-    page.keyboard.press("Control+a")
-    page.keyboard.insert_text(KV_ANSWER)  # as pasted: no auto-indent
+    fill_cell(page, "kv_bytes", KV_ANSWER)  # as pasted: no auto-indent
     # what a student does: run the setup, the cell they wrote and its test; and an unfilled one's test
     for gid in ("setup", "kv_bytes", "test_kv_bytes", "param_count", "test_param_count"):
         run_cell(page, next(i for i, c in enumerate(cells) if grade_id(c) == gid))

@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import shutil
 
-from jlab import open_notebook, pristine_release, shot
+from jlab import fill_cell, grade_id, open_notebook, pristine_release, shot
 
 LAB = "lab0-costs"
 KV_ANSWER = "def kv_bytes_per_token(cfg: TransformerConfig) -> int:\n    return 2 * cfg.layers * cfg.n_kv_heads * cfg.head_dim * cfg.dtype_bytes\n"
-
-
-def grade_id(cell: dict) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def run_everything(page, timeout_ms: int = 240_000) -> dict:
@@ -67,13 +63,7 @@ def test_a_student_runs_all_fills_one_answer_and_validates(page, lab_server):
     assert not any("NameError" in e for e in errs.values() for e in e), errs
     shot(page, "student-lab0-run-all-stubs")
 
-    cells = nb["cells"]
-    idx = next(i for i, c in enumerate(cells) if grade_id(c) == "kv_bytes")
-    editor = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(idx).locator(".cm-content")
-    editor.scroll_into_view_if_needed()
-    editor.click()
-    page.keyboard.press("Control+a")
-    page.keyboard.insert_text(KV_ANSWER)
+    fill_cell(page, "kv_bytes", KV_ANSWER)
     nb = run_everything(page)
     errs = errors_by_cell(nb)
     assert errs["test_kv_bytes"] == [] and errs["kv_bytes"] == [], errs
