@@ -29,6 +29,7 @@ from typing import Hashable, Sequence
 
 from mlsys_kit.serving.config import SIMULATED, ServingConfig
 from mlsys_kit.serving.engine import IterationRecord, ServeResult
+from mlsys_kit.serving.fastsim_reserving import simulate_reserving
 from mlsys_kit.serving.registry import make_scheduler
 from mlsys_kit.serving.sequence import Seq
 from mlsys_kit.serving.simulator import _VECTOR_STEPS, CostModel, _steps_vectorised, steady_steps
@@ -144,6 +145,12 @@ def simulate_fast(requests: Sequence[Request], scheduler: str, config: ServingCo
     cost = cost or CostModel()
     sched = make_scheduler(scheduler, kv, config.max_num_seqs, config.token_budget, config.max_model_len,
                            config.swap_blocks)
+    wall0 = time.perf_counter()
+    if sched.name in ("static", "continuous"):  # no preemption: the O(1)-per-record path
+        out = simulate_reserving(requests, sched.name == "static", kv.num_blocks, kv.block_size, sched.max_num_seqs,
+                                 sched.max_model_len, cost)
+        out.wall_seconds = time.perf_counter() - wall0
+        return out
     seqs = [Seq(r, i, with_tokens=False) for i, r in enumerate(requests)]
     out = ServeResult(sched.name, seqs, num_blocks=kv.num_blocks, real=False)
     records = out.records
@@ -151,7 +158,6 @@ def simulate_fast(requests: Sequence[Request], scheduler: str, config: ServingCo
     tokens, bs = kv.tokens, kv.block_size
     seen = [0]
     now, nxt, total = 0.0, 0, len(seqs)
-    wall0 = time.perf_counter()
     while nxt < total or sched.has_unfinished():
         while nxt < total and seqs[nxt].arrival <= now:
             sched.add(seqs[nxt])

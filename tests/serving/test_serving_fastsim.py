@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mlsys_kit.serving import fastsim, simulator
+from mlsys_kit.serving import fastsim, fastsim_reserving, simulator
 from mlsys_kit.serving.config import SIMULATED, SIMULATED_WORKLOAD
 from mlsys_kit.serving.fastsim import CountKV, simulate_fast
 from mlsys_kit.serving.kv import SimKV
@@ -44,7 +44,8 @@ def test_fast_path_equals_the_teaching_path(trace, name, blocks, block_size, sea
                                swap_blocks=swap if name in ("vllm", "chunked") else 0,
                                max_model_len=reserve if name in ("static", "continuous") else None)
     with mock.patch.object(simulator, "_VECTOR_STEPS", vector_steps), \
-            mock.patch.object(fastsim, "_VECTOR_STEPS", vector_steps):
+            mock.patch.object(fastsim, "_VECTOR_STEPS", vector_steps), \
+            mock.patch.object(fastsim_reserving, "_VECTOR_STEPS", vector_steps):
         teach = simulate(trace, name, config, cost, check=True)
         fast = simulate_fast(trace, name, config, cost)
     assert facts(fast) == facts(teach)
