@@ -1,17 +1,22 @@
 """Python-side time of one update of the pipeline lecture widget (a control moves: regenerate,
-simulate, redraw Gantt + memory as PNG) at p=8, m=32 for each schedule. One JSON object (ms, median of 5):
-``*_update_ms`` is wall time, ``*_update_cpu_ms`` the CPU time of this process (what the update costs
-on an idle core; the wall time also counts waiting for a core on a shared machine)."""
+simulate, redraw Gantt + memory as PNG) at p=8, m=32, for each schedule. Prints one JSON object:
+per schedule, the median and the worst single update in ms, wall and this process's CPU time
+(widget_timing.py; the wall time also counts waiting for a core on a shared machine).
+
+    python benchmarks/pipeline_demo_update.py
+"""
 
 from __future__ import annotations
 
 import json
-import statistics
+import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from widget_timing import median_ms  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
 from mlsys_kit.pipeline.generators import SCHEDULES  # noqa: E402
 from mlsys_kit.pipeline.widgets import pipeline_explorer  # noqa: E402
@@ -24,17 +29,11 @@ def main() -> dict:
     out = {}
     for sched in SCHEDULES:
         name.value = sched
-        times, cpu = [], []
-        for i in range(5):
-            t0, c0 = time.perf_counter(), time.process_time()
-            tb.value = 1.0 + 0.25 * (i % 2 + 1)  # a slider moves: one full update
-            times.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-        out[f"{sched}_update_ms"] = round(1000 * statistics.median(times), 1)
-        out[f"{sched}_update_cpu_ms"] = round(1000 * statistics.median(cpu), 1)
+        out[f"{sched}_update_ms"] = median_ms(tb, [1.25, 1.5, 1.75, 2.0, 1.1, 1.3])  # a slider moves: one full update
+    out["schedule_switch_ms"] = median_ms(name, list(SCHEDULES) * 2)
     out["p"], out["m"] = 8, 32
-    out["load_average_1min"] = round(__import__("os").getloadavg()[0], 2)
-    out["cpus"] = __import__("os").cpu_count()
+    out["load_average_1min"] = round(os.getloadavg()[0], 2)
+    out["cpus"] = os.cpu_count()
     return out
 
 

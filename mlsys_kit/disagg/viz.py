@@ -12,7 +12,7 @@ from mlsys_kit.checks import positive_int
 from mlsys_kit.disagg.config import DISAGG
 from mlsys_kit.disagg.placement import chatbot_workload, roofline_hardware
 from mlsys_kit.disagg.simulate import Link, Pool, pools_and_link, queue_lengths, simulate_colocated, simulate_disagg
-from mlsys_kit.viz.figure import PALETTE, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, new_figure
 
 SYSTEM_COLORS = {"disaggregated": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
 QUEUE_COLORS = {"prefill": PALETTE["B"], "transfer": PALETTE["BW"], "decode": PALETTE["F"]}
@@ -168,7 +168,7 @@ def disagg_explorer(requests: int = 150, seed: int = DISAGG.seed, devices: int =
     t_max = max(q["time"][-1] for q in queues.values())
     n_max = max(max(q[k]) for q in queues.values() for k in ("prefill", "transfer", "decode"))
     fig = new_figure(11, 3.6, layout=None)
-    fig.set_dpi(60)  # rendered at the PNG's resolution: an update encodes the buffer as it is
+    fig.set_dpi(LIVE_DPI)  # rendered at the PNG's resolution: an update encodes the buffer as it is
     canvas = FigureCanvasAgg(fig)
     ax_a, ax_q = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.25)

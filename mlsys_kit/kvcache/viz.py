@@ -23,7 +23,7 @@ from mlsys_kit.kvcache.accounting import waste_report
 from mlsys_kit.kvcache.block_table import BlockManager
 from mlsys_kit.kvcache.config import KVCACHE as C
 from mlsys_kit.kvcache.scenario import EVENTS, replay
-from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, figure_png, new_figure
 
 _SEQ_COLOURS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
                 "#CCB974", "#64B5CD", "#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02"]
@@ -179,7 +179,7 @@ def kv_cache_explorer():
 
     def redraw(_=None) -> None:
         fig, log, n = timeline_figure(step.value, block.value)
-        image.value = figure_png(fig, dpi=80)
+        image.value = figure_png(fig, dpi=LIVE_DPI)
         if block.value not in waste_cache:
             waste_cache[block.value] = waste_report(block.value, C.requests, C.max_len, C.seed)
         r = waste_cache[block.value]

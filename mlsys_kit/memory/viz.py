@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from mlsys_kit.memory.chain import build_chain
 from mlsys_kit.memory.config import MEMORY
 from mlsys_kit.memory.policies import POLICIES, plan
-from mlsys_kit.viz.figure import PALETTE, canvas_png, live_figure, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, new_figure
 
 POLICY_COLOURS = {"all": "#4C72B0", "every-k": "#8172B3", "sqrt": "#937860", "optimal": "#55A868",
                   "offload": "#DD8452", "hybrid": "#C44E52"}
@@ -206,7 +206,7 @@ def memory_explorer(preset: str = MEMORY.plan_preset, batch: int = MEMORY.plan_b
     image = w.Image(format="png")
     facts = w.HTML()
     cache: dict = {}
-    plot = PoliciesPlot(POLICIES, True, True, dpi=60)  # drawn once; every update moves its artists in place
+    plot = PoliciesPlot(POLICIES, True, True, dpi=LIVE_DPI)  # drawn once; every update moves its artists in place
 
     def redraw(*_):
         key = (model.value, bsz.value)

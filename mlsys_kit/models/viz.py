@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlsys_kit.models import costs
-from mlsys_kit.viz.figure import PALETTE, canvas_png, live_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure
 
 GB = 1e9
 
@@ -24,7 +24,7 @@ class CostsPlot:
 
     _BARS = ((0, ("weights", "grads", "optimizer")), (1, ("weights", "kv")))
 
-    def __init__(self, dpi: int = 80) -> None:
+    def __init__(self, dpi: int = LIVE_DPI) -> None:
         self.fig = fig = live_figure(11, 4.2, dpi)  # fixed layout: this figure redraws live in a lecture
         fig.subplots_adjust(left=0.06, right=0.98, bottom=0.17, top=0.92, wspace=0.22)
         self.ax, self.rf = ax, rf = fig.subplots(1, 2)

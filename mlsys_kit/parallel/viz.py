@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, figure_png, new_figure
 
 TIME_PARTS = (("compute", "compute", "F"), ("tensor_comm", "tensor-parallel comm", "B"),
               ("bubble", "pipeline bubble", "idle"), ("pipeline_p2p", "pipeline send/recv", "W"),
@@ -199,7 +199,7 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
             return
         ax.clear()
         draw_heatmap(ax, res, labels=False)
-        image.value = figure_png(fig, dpi=60)
+        image.value = figure_png(fig, dpi=LIVE_DPI)
         b = res["plans"][0]
         facts.value = (f"best (circled): <b>{b['plan']}</b>, {b['step_time']:.3g} s per step, MFU "
                        f"{100 * b['mfu']:.0f}%, {b['memory_bytes'] / 1e9:.0f} of 80 GB per device; searched "

@@ -9,7 +9,7 @@ import ipywidgets as w
 from mlsys_kit.pipeline.gantt_raster import fast_figure
 from mlsys_kit.pipeline.generators import SCHEDULES, fewest_valid_microbatches, make_schedule
 from mlsys_kit.pipeline.simulate import simulate
-from mlsys_kit.viz.figure import figure_png
+from mlsys_kit.viz.figure import LIVE_DPI, figure_png
 
 
 def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2):
@@ -41,7 +41,7 @@ def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2
         sched = make_schedule(name.value, ps.value, ms.value, vs.value)
         res = simulate(sched, 1.0, tb.value, tw.value, lat.value, check=False, costs_per_rank=True)
         title = f"{sched.name}, p={sched.num_ranks}, m={sched.num_microbatches}, v={sched.chunks}"
-        image.value = figure_png(fast_figure(res.events, sched.num_ranks, title, res.memory, "time (t_F = 1)"), dpi=72)
+        image.value = figure_png(fast_figure(res.events, sched.num_ranks, title, res.memory, "time (t_F = 1)"), dpi=LIVE_DPI)
         facts.value = (f"<i>{note['text']}</i>" if note["text"] else "") + (
             f"makespan <b>{res.makespan:.4g}</b> &nbsp; bubble fraction (idle/busy) "
             f"<b>{res.bubble_fraction:.4f}</b> &nbsp; bubble rate (idle/makespan) <b>{res.bubble_rate:.4f}</b>"

@@ -81,6 +81,43 @@ class CountKV:
         self.append(seq_id, num_tokens)
 
 
+def _fast_decodes(cls):
+    """``cls`` (vllm's or chunked's scheduler) with ``schedule_decodes`` taking a short cut
+    where it cannot preempt: when at least one block is free per running request, every decode
+    gets its token (each takes at most one block) and the blocks taken are counted from the
+    token counts; otherwise the teaching path's own method runs."""
+
+    class Fast(cls):
+        steady_decodes = cls.__dict__["steady_decodes"]  # schedules as cls does: the same promise
+
+        def schedule_decodes(self, batch):
+            kv, running = self.kv, self.running
+            if kv.num_free < len(running):
+                return super().schedule_decodes(batch)
+            tokens, bs, taken = kv.tokens, kv.block_size, 0
+            for seq in running:
+                generated = seq.num_generated
+                if generated > 0 and seq.prompt_len + generated - seq.num_computed == 1:
+                    batch.append((seq, 1))
+                    if tokens.get(seq.rid, 0) % bs == 0:
+                        taken += 1
+            return taken
+
+    Fast.__name__ = Fast.__qualname__ = f"Fast{cls.__name__}"
+    return Fast
+
+
+def _make_scheduler(name: str, kv: CountKV, config: ServingConfig):
+    """The scheduler of :func:`~mlsys_kit.serving.registry.make_scheduler`, vllm's and
+    chunked's with the short cut of :func:`_fast_decodes`."""
+    sched = make_scheduler(name, kv, config.max_num_seqs, config.token_budget, config.max_model_len,
+                           config.swap_blocks)
+    if name in ("vllm", "chunked"):
+        fast = _fast_decodes(type(sched))
+        sched.__class__ = fast
+    return sched
+
+
 def _jump(sched, kv: CountKV, cost: CostModel, batch, now: float, decode: int, context: int, padding_rows: int,
           next_arrival: float | None, seen: list[int]):
     """``SimBackend.fast_forward`` on a :class:`CountKV`, its walks of the batch fused."""
@@ -143,8 +180,7 @@ def simulate_fast(requests: Sequence[Request], scheduler: str, config: ServingCo
     kv = CountKV(config.num_blocks, config.block_size)
     validate_for_engine(requests, kv, None, config.max_model_len, need_prompts=False)
     cost = cost or CostModel()
-    sched = make_scheduler(scheduler, kv, config.max_num_seqs, config.token_budget, config.max_model_len,
-                           config.swap_blocks)
+    sched = _make_scheduler(scheduler, kv, config)
     wall0 = time.perf_counter()
     if sched.name in ("static", "continuous"):  # no preemption: the O(1)-per-record path
         out = simulate_reserving(requests, sched.name == "static", kv.num_blocks, kv.block_size, sched.max_num_seqs,

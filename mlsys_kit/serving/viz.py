@@ -4,6 +4,7 @@ composition and KV use over time; the lecture widget (:func:`serving_explorer`).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 from matplotlib.figure import Figure
@@ -12,8 +13,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from mlsys_kit.common import ceil_div
 from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, SIMULATED, SIMULATED_WORKLOAD
 from mlsys_kit.serving.metrics import summarize
-from mlsys_kit.serving.simulator import simulate
-from mlsys_kit.viz.figure import PALETTE, figure_png, new_figure
+from mlsys_kit.serving.fastsim import simulate_fast
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, new_figure, nice_ceiling
 
 SCHEDULER_COLORS = {"static": "#937860", "continuous": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
 STATE_COLORS = {"queued": PALETTE["idle"], "prefill": PALETTE["B"], "decode": PALETTE["F"],
@@ -136,17 +137,20 @@ def plot_batch_composition(results: Sequence[Any]) -> Figure:
 
 class ComparePanel:
     """The lecture panel: latency percentiles, throughput, and decode batch size over time, one
-    colour per scheduler. Built once; :meth:`update` only changes the artists' data, so a
-    widget redraw costs the rendering, not the layout of a new figure."""
+    colour per scheduler. Drawn once at the widget's resolution; :meth:`update` moves the bars
+    and lines, and :meth:`png` redraws only them over the kept axes (:func:`blit_png`). The
+    axes' limits snap to round values (decades for the latencies, :func:`nice_ceiling` for the
+    rest), so they hold still while a slider moves and the panels compare from one move to the
+    next."""
 
     KEYS = ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")
 
-    def __init__(self, names: Sequence[str]) -> None:
+    def __init__(self, names: Sequence[str], dpi: int = LIVE_DPI, max_batch: int | None = None) -> None:
         if not names:
             raise ValueError("the panel needs at least one scheduler")
         self.names = list(names)
-        fig = self.fig = Figure(figsize=(12, 3.4))  # fixed margins: constrained layout would double the draw time
-        fig.subplots_adjust(left=0.06, right=0.99, bottom=0.14, top=0.96, wspace=0.3)
+        fig = self.fig = live_figure(11, 3.4, dpi)  # fixed margins: constrained layout would double the draw time
+        fig.subplots_adjust(left=0.065, right=0.99, bottom=0.14, top=0.88, wspace=0.3)
         self.ax_lat, self.ax_tp, self.ax_b = fig.subplots(1, 3, width_ratios=[1.3, 0.8, 1.6])
         width = 0.8 / len(self.names)
         self.lat_bars, self.tp_bars, self.lines = [], [], []
@@ -155,23 +159,26 @@ class ComparePanel:
             self.lat_bars.append(self.ax_lat.bar([k + i * width for k in range(len(self.KEYS))], [1.0] * len(self.KEYS),
                                                  width, color=color, label=name))
             self.tp_bars.append(self.ax_tp.bar(i, 1.0, color=color)[0])
-            self.lines.append(self.ax_b.step([0.0], [0], where="post", color=color, lw=1, label=name)[0])
+            self.lines.append(self.ax_b.step([0.0], [0], where="post", color=color, lw=1.2, label=name)[0])
         ax_lat = self.ax_lat
         ax_lat.set_xticks([k + 0.4 - width / 2 for k in range(len(self.KEYS))],
                           ["TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99"])
         ax_lat.set_yscale("log")
         ax_lat.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost most of the draw time
-        ax_lat.yaxis.set_major_locator(LogLocator(numticks=4))
+        ax_lat.yaxis.set_major_locator(LogLocator(numticks=5))
         ax_lat.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: 3x faster to draw
         ax_lat.set_ylabel("seconds")
-        ax_lat.legend(fontsize=7)
-        self.ax_tp.set_xticks(range(len(self.names)), self.names, fontsize=8)
+        fig.legend(handles=[bars[0] for bars in self.lat_bars], loc="upper center", ncols=len(self.names),
+                   frameon=False, fontsize=10)
+        self.ax_tp.set_xticks(range(len(self.names)), self.names, fontsize=9)
         self.ax_tp.set_ylabel("output tokens/s")
         self.ax_b.set_xlabel("time (s)")
         self.ax_b.set_ylabel("decode batch size")
         for ax in (self.ax_tp, self.ax_b):
             ax.locator_params(axis="y", nbins=4)  # few ticks: tick text is most of the draw time
         self.ax_b.locator_params(axis="x", nbins=5)
+        self.ax_b.set_xlim(0, 1)
+        self.max_batch = max_batch  # the seats: a fixed y range for the batch size (None: from the data)
 
     def update(self, results: Mapping[str, Any], summaries: Mapping[str, Mapping[str, Any]]) -> Figure:
         """Show these runs (``results[name]`` a ServeResult, ``summaries[name]`` its summary)."""
@@ -188,11 +195,16 @@ class ComparePanel:
             t, b = [r.start for r in recs[::step]], [r.decode_batch for r in recs[::step]]
             line.set_data(t, b)
             t_end, b_max = max(t_end, max(t, default=0.0)), max(b_max, max(b, default=0))
-        self.ax_lat.set_ylim(min(lat) / 2, max(lat) * 2)
-        self.ax_tp.set_ylim(0, max(max(tps), 1e-9) * 1.1)
-        self.ax_b.set_xlim(0, t_end)
-        self.ax_b.set_ylim(0, b_max * 1.08)
+        self.ax_lat.set_ylim(10.0 ** math.floor(math.log10(min(lat) / 1.5)), 10.0 ** math.ceil(math.log10(max(lat) * 1.5)))
+        self.ax_tp.set_ylim(0, nice_ceiling(max(max(tps), 1e-9) * 1.05))
+        self.ax_b.set_xlim(0, nice_ceiling(t_end))
+        self.ax_b.set_ylim(0, (self.max_batch or nice_ceiling(b_max)) * 1.05)
         return self.fig
+
+    def png(self) -> bytes:
+        """The panel as PNG, only its bars and lines redrawn (see :func:`blit_png`)."""
+        return blit_png(self.fig, {self.ax_lat: [b for bars in self.lat_bars for b in bars],
+                                   self.ax_tp: self.tp_bars, self.ax_b: self.lines})
 
 
 def compare_figure(results: Mapping[str, Any], summaries: Mapping[str, Mapping[str, Any]]) -> Figure:
@@ -217,7 +229,10 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     image = w.Image(format="png")
     facts = w.HTML()
     names = ("static", "continuous", "chunked")
-    panel = ComparePanel(names)
+    panel = ComparePanel(names, max_batch=cfg.max_num_seqs)
+    # the token budget binds the chunked scheduler only: static and continuous runs are kept
+    # for as long as nothing else moves (one run each, keyed by everything they depend on)
+    kept: dict[str, tuple[Any, Any, Any]] = {}
 
     def redraw(*_):
         workload = work.replace(requests=requests, rate=rate.value, prompt_len=prompt.value,
@@ -226,10 +241,16 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
         need = max(r.prompt_len + r.output_len for r in reqs)
         run = cfg.replace(num_blocks=max(blocks.value, ceil_div(need, cfg.block_size)), token_budget=budget.value)
         results, sums = {}, {}
-        for name in names:  # the budget binds the chunked scheduler only (static/continuous have none)
-            results[name] = simulate(reqs, name, run, check=False)
+        for name in names:  # the simulator's fast path, equal to simulate() (tests/serving/test_serving_fastsim.py)
+            key = (workload, run.num_blocks) if name != "chunked" else None
+            if key is not None and name in kept and kept[name][0] == key:
+                _, results[name], sums[name] = kept[name]
+                continue
+            results[name] = simulate_fast(reqs, name, run)
             sums[name] = summarize(results[name], cfg.ttft_slo, cfg.tpot_slo)
-        image.value = figure_png(panel.update(results, sums), dpi=60)
+            kept[name] = (key, results[name], sums[name])
+        panel.update(results, sums)
+        image.value = panel.png()
         facts.value = " &nbsp; ".join(
             f"<b>{n}</b>: {s['throughput_tokens_per_s']:.0f} tok/s, TTFT p99 {s['ttft_p99']:.2f} s, "
             f"TPOT p99 {1000 * s['tpot_p99']:.0f} ms, goodput {s['goodput']:.1f} req/s" for n, s in sums.items())

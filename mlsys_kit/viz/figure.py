@@ -12,6 +12,10 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+# The resolution of every lecture widget's PNG (dots per inch): a figure's inches times this are
+# its pixels, shown 1:1 in the notebook, so text stays crisp on a projector (tests check >= 100).
+LIVE_DPI = 100
+
 # One colour per concept, used by every plot of the kit.
 PALETTE = {
     "F": "#4C72B0",
@@ -72,6 +76,62 @@ def canvas_png(fig: Figure, moved: list | None = None) -> bytes:
                       edgecolor="none", antialiased=False, snap=True).draw(renderer)
             ax.draw(renderer)
             extents[ax] = new
+    buf = io.BytesIO()
+    imsave(buf, canvas.buffer_rgba(), format="png", pil_kwargs={"compress_level": 1})
+    return buf.getvalue()
+
+
+def nice_ceiling(x: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 4, 5, 6, 8 times a power of ten that is >= ``x`` (> 0): an
+    axis limit that stays put while the data moves a little, so a :func:`blit_png` redraw keeps
+    its cached axes."""
+    import math
+
+    if not x > 0 or not math.isfinite(x):
+        raise ValueError(f"nice_ceiling needs a positive finite number: got {x!r}")
+    p = 10.0 ** math.floor(math.log10(x))
+    return next(m * p for m in (1, 1.5, 2, 3, 4, 5, 6, 8, 10) if m * p >= x * (1 - 1e-12))
+
+
+def blit_png(fig: Figure, layers: dict) -> bytes:
+    """A :func:`live_figure` encoded as PNG, redrawing only what moved. ``layers[ax]`` lists the
+    artists of ``ax`` that change between calls; they are marked animated, so the rest of the
+    axes (frame, ticks, labels, legend) is rendered once and kept as pixels, for as long as the
+    axes' limits stay the same (an axes whose limits changed is redrawn whole, alone, as
+    :func:`canvas_png` does). A call then costs restoring each axes' pixels, drawing its moving
+    artists (no text layout) and the PNG encoding. Panels must not overlap."""
+    from matplotlib.image import imsave
+    from matplotlib.patches import Rectangle
+    from matplotlib.transforms import Bbox, IdentityTransform
+
+    canvas = fig.canvas
+    state = fig.__dict__.setdefault("_blit_state", {})  # ax -> (limits, pixels under its moving artists, extent)
+    for artists in layers.values():
+        for a in artists:
+            a.set_animated(True)
+    views = {ax: (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale()) for ax in layers}
+    if any(ax not in state for ax in layers):
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        for ax in layers:
+            state[ax] = (views[ax], canvas.copy_from_bbox(ax.bbox), ax.get_tightbbox(renderer))
+    else:
+        renderer = canvas.get_renderer()
+        for ax in layers:
+            view, background, extent = state[ax]
+            if view == views[ax]:
+                canvas.restore_region(background)
+                continue
+            new = ax.get_tightbbox(renderer)
+            box = Bbox.union([extent, new])
+            x0, y0, x1, y1 = (int(v) for v in (box.x0 - 2, box.y0 - 2, box.x1 + 3, box.y1 + 3))
+            Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
+                      edgecolor="none", antialiased=False, snap=True).draw(renderer)
+            ax.draw(renderer)  # animated artists are left out
+            state[ax] = (views[ax], canvas.copy_from_bbox(ax.bbox), new)
+    for ax, artists in layers.items():
+        for a in artists:
+            ax.draw_artist(a)
     buf = io.BytesIO()
     imsave(buf, canvas.buffer_rgba(), format="png", pil_kwargs={"compress_level": 1})
     return buf.getvalue()

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import PALETTE, canvas_png, live_figure, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, new_figure
 from mlsys_kit.zero.config import ZERO
 from mlsys_kit.zero.model import PAPER_NAMES, STAGES, StageMemory, all_stages, max_params
 
@@ -162,7 +162,7 @@ def zero_explorer(params_b: float = ZERO.example_params / 1e9, ranks: int = ZERO
                         continuous_update=False, style=style)
     image = w.Image(format="png")
     facts = w.HTML()
-    plot = ZeroPlot(all_stages(int(params_b * 1e9), ranks, k), True, True, True, dpi=70)  # drawn once
+    plot = ZeroPlot(all_stages(int(params_b * 1e9), ranks, k), True, True, True, dpi=LIVE_DPI)  # drawn once
 
     def redraw(change=None):
         psi = int(size.value * 1e9)
