@@ -3,8 +3,9 @@
 What it speeds up: :func:`mlsys_kit.pipeline.viz.draw_gantt` (the one renderer) draws every bar
 and microbatch number as matplotlib artists, about 0.6-0.8 s for a p=8, m=32 schedule on the
 course machine. Here the bars and numbers (a 3x5 bitmap font) are painted into one RGB array
-with numpy and shown with a single ``imshow``: ~3x faster, which keeps the pipeline widget's
-update under 200 ms (``benchmarks/pipeline_demo_update.py``).
+with numpy and shown with a single ``imshow``: ~3x faster. :class:`LivePipelinePlot` keeps that
+image and the memory lines in one figure and redraws only them, which keeps the pipeline
+widget's update under 100 ms (``benchmarks/pipeline_demo_update.py``).
 
 Proof that it shows the same chart: ``tests/pipeline/test_pipeline_viz.py`` checks, on every
 schedule, that each bar's pixels have its action's colour on its rank's row over its time span,
@@ -20,8 +21,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from mlsys_kit.pipeline.simulate import Event
-from mlsys_kit.pipeline.viz import draw_memory, legend_and_title
-from mlsys_kit.viz.figure import PALETTE
+from mlsys_kit.pipeline.viz import KIND_ORDER, draw_memory, legend_and_title
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, nice_ceiling
 
 # 3x5 bitmap digits for the raster Gantt (row-major, "1" = ink)
 _DIGITS = ["111101101101111", "010110010010111", "111001111100111", "111001111001111", "101101111001001",
@@ -45,7 +46,8 @@ def gantt_raster(events: Sequence[Event], num_ranks: int, width: int = 900, row:
     span = max(e.end for e in events) - t0 or 1.0
     img = np.full((num_ranks * row, width, 3), 255, dtype=np.uint8)
     row_pad = max(1, row // 10)
-    glyphs = [np.array([c == "1" for c in d]).reshape(5, 3) for d in _DIGITS]
+    base = [np.array([c == "1" for c in d]).reshape(5, 3) for d in _DIGITS]
+    glyphs = {scale: [np.kron(g, np.ones((scale, scale), dtype=bool)) for g in base] for scale in (1, 2)}
     for e in events:
         x0 = int((e.start - t0) / span * width)
         x1 = max(x0 + 1, int((e.end - t0) / span * width))
@@ -61,7 +63,7 @@ def gantt_raster(events: Sequence[Event], num_ranks: int, width: int = 900, row:
             if w + 2 <= inner - x0 and 5 * scale + 2 <= row - 2 * row_pad:
                 gx, gy = x0 + (inner - x0 - w) // 2, y0 + (row - 2 * row_pad - 5 * scale) // 2
                 for k, ch in enumerate(text):
-                    g = np.kron(glyphs[int(ch)], np.ones((scale, scale), dtype=bool))
+                    g = glyphs[scale][int(ch)]
                     region = img[gy:gy + 5 * scale, gx + k * 4 * scale:gx + k * 4 * scale + 3 * scale]
                     region[g] = 255
                 break
@@ -92,3 +94,69 @@ def fast_figure(events: Sequence[Event], num_ranks: int, title: str,
     draw_gantt_fast(g, events, num_ranks, title, unit)
     draw_memory(mem, memory, "", unit)
     return fig
+
+
+class LivePipelinePlot:
+    """The widget's picture drawn once and redrawn in place: the Gantt raster (one image whose
+    pixels and extent change) over the memory step lines (one per rank, data set in place).
+    The time axis ends at :func:`nice_ceiling` of the makespan, so it holds still while a cost
+    slider moves a little (and makespans compare from one move to the next); only the image
+    and lines are then redrawn (:func:`blit_png`). Ticks, legends and the title are redrawn
+    when the ranks, the kinds shown, the title or the axis limits change."""
+
+    MAX_RANKS = 16
+
+    def __init__(self, unit: str = "time", dpi: int = LIVE_DPI) -> None:
+        import numpy as np
+
+        self.fig = fig = live_figure(10, 6.2, dpi)
+        fig.subplots_adjust(left=0.1, right=0.98, top=0.93, bottom=0.08, hspace=0.3)
+        self.gantt, self.mem = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+        self.image = self.gantt.imshow(np.full((1, 1, 3), 255, dtype=np.uint8), extent=(0, 1, -0.5, 0.5),
+                                       aspect="auto", interpolation="nearest")
+        self.gantt.set_xlabel(unit)
+        self.lines = [self.mem.plot([], [], drawstyle="steps-post", lw=1.2, color=f"C{r % 10}", label=f"rank {r}")[0]
+                      for r in range(self.MAX_RANKS)]
+        self.mem.set_xlabel(unit)
+        self.mem.set_ylabel("activations held\n(microbatches)")
+        self.key: tuple | None = None
+
+    def update(self, events: Sequence[Event], num_ranks: int, title: str,
+               memory: Sequence[Sequence[tuple[float, float]]]) -> Figure:
+        if not events or not 1 <= num_ranks <= self.MAX_RANKS:
+            raise ValueError(f"the live plot draws 1..{self.MAX_RANKS} ranks with at least one event: "
+                             f"got {num_ranks} ranks, {len(events)} events")
+        g, fig = self.gantt, self.fig
+        kinds = tuple(k for k in KIND_ORDER if any(e.action.kind == k for e in events))
+        key = (num_ranks, title, kinds)
+        if key != self.key:  # what the static layer shows changed: ticks, legends, title
+            self.key = key
+            g.set_yticks(range(num_ranks), [f"rank {r}" for r in range(num_ranks - 1, -1, -1)])
+            g.set_ylim(-0.5, num_ranks - 0.5)
+            legend_and_title(g, events, title)
+            old = self.mem.get_legend()
+            if old is not None:
+                old.remove()
+            if num_ranks <= 8:
+                self.mem.legend(handles=self.lines[:num_ranks], fontsize=7, loc="upper right")
+        t0 = min(e.start for e in events)
+        span = max(e.end for e in events) - t0 or 1.0
+        xmax = nice_ceiling(span)
+        box = g.get_position()  # the raster at the pixel size it is shown at, so digits stay crisp
+        width = max(50, int(box.width * fig.get_figwidth() * fig.dpi * span / xmax))
+        row = max(6, int(box.height * fig.get_figheight() * fig.dpi / num_ranks))
+        self.image.set_data(gantt_raster(events, num_ranks, width, row))
+        self.image.set_extent((0, span, -0.5, num_ranks - 0.5))
+        g.set_xlim(0, xmax)
+        top = 1.0
+        for r, line in enumerate(self.lines):
+            curve = memory[r] if r < len(memory) else ()
+            line.set_data([t for t, _ in curve], [y for _, y in curve])
+            top = max(top, max((y for _, y in curve), default=0.0))
+        self.mem.set_ylim(0, nice_ceiling(top * 1.08))
+        return fig
+
+    def png(self) -> bytes:
+        """The picture as PNG: the raster and the lines redrawn over the kept axes."""
+        return blit_png(self.fig, {self.gantt: [self.image], self.mem: self.lines},
+                        keys={self.gantt: self.key, self.mem: self.key})

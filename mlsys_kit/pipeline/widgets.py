@@ -1,15 +1,14 @@
 """The pipeline lecture widget: pick a schedule and its sizes, see the Gantt chart, the memory
 plot and the bubble redraw. It draws with the fast path (:mod:`mlsys_kit.pipeline.gantt_raster`,
-one image), tested to paint what the one renderer (:mod:`mlsys_kit.pipeline.viz`) draws."""
+one image, redrawn in place by :class:`~mlsys_kit.pipeline.gantt_raster.LivePipelinePlot`), tested to paint what the one renderer (:mod:`mlsys_kit.pipeline.viz`) draws."""
 
 from __future__ import annotations
 
 import ipywidgets as w
 
-from mlsys_kit.pipeline.gantt_raster import fast_figure
+from mlsys_kit.pipeline.gantt_raster import LivePipelinePlot
 from mlsys_kit.pipeline.generators import SCHEDULES, fewest_valid_microbatches, make_schedule
 from mlsys_kit.pipeline.simulate import simulate
-from mlsys_kit.viz.figure import LIVE_DPI, figure_png
 
 
 def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2):
@@ -28,6 +27,7 @@ def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2
     image = w.Image(format="png")
     facts = w.HTML()
 
+    plot = LivePipelinePlot("time (t_F = 1)")  # drawn once; every update moves its image and lines
     note = {"text": ""}  # a one-line remark on the next redraw (m was moved to a valid value)
 
     def redraw(*_):
@@ -41,7 +41,8 @@ def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2
         sched = make_schedule(name.value, ps.value, ms.value, vs.value)
         res = simulate(sched, 1.0, tb.value, tw.value, lat.value, check=False, costs_per_rank=True)
         title = f"{sched.name}, p={sched.num_ranks}, m={sched.num_microbatches}, v={sched.chunks}"
-        image.value = figure_png(fast_figure(res.events, sched.num_ranks, title, res.memory, "time (t_F = 1)"), dpi=LIVE_DPI)
+        plot.update(res.events, sched.num_ranks, title, res.memory)
+        image.value = plot.png()
         facts.value = (f"<i>{note['text']}</i>" if note["text"] else "") + (
             f"makespan <b>{res.makespan:.4g}</b> &nbsp; bubble fraction (idle/busy) "
             f"<b>{res.bubble_fraction:.4f}</b> &nbsp; bubble rate (idle/makespan) <b>{res.bubble_rate:.4f}</b>"
