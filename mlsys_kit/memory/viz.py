@@ -92,16 +92,23 @@ def policies_figure(results: Sequence, title: str = "", budget_bytes: float | No
 
 class PoliciesPlot:
     """The figure of :func:`policies_figure` for a fixed list of policies, drawn once;
-    :meth:`update` moves its curves, bars, labels and texts in place (the lecture widget)."""
+    :meth:`update` moves its curves, bars, labels and texts in place (the lecture widget).
+    Memory curves run over each policy's own step (time as a fraction of it): offloading's
+    stalls can make its step many times longer than the others', which on one shared time axis
+    squashed every other curve into its first few percent; the step times are the bars."""
 
-    def __init__(self, policies: Sequence[str], budget_line: bool, title: bool, dpi: int = 100) -> None:
-        self.fig = fig = live_figure(10.0, 3.8, dpi)
-        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.86 if title else 0.93, wspace=0.3)
+    def __init__(self, policies: Sequence[str], budget_line: bool, title: bool, dpi: int = LIVE_DPI) -> None:
+        self.fig = fig = live_figure(10.0, 4.0, dpi)
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.88 if title else 0.94, wspace=0.72)
         self.ax, self.bars = ax, bars = fig.subplots(1, 2, width_ratios=[2.2, 1])
         self.curves = [ax.step([0.0], [0.0], where="post", color=POLICY_COLOURS.get(p) or PALETTE["activations"],
                                lw=1.4, label=p)[0] for p in policies]
         self.budget = ax.axhline(0.0, color="black", ls="--", lw=1, label="budget") if budget_line else None
-        self.legend = ax.legend(fontsize=7, loc="upper right")
+        # outside the axes, beside them: every policy's entry readable, no curve hidden under it
+        self.legend = ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                                title="policy (peak)", title_fontsize=9, frameon=False)
+        ax.set_xlim(0, 1)  # each policy's own step from start to end: none squashed by a slower one
+        ax.set_xlabel("time, as a fraction of each policy's own step (step times: right)")
         ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.yaxis.set_major_locator(MaxNLocator(5))
         x = list(range(len(policies)))
@@ -110,9 +117,9 @@ class PoliciesPlot:
                        bars.bar(x, zero, color="#8172B3", label="recompute"),
                        bars.bar(x, zero, color=PALETTE["BW"], label="stall")]
         self.marks = [bars.annotate("", (xi, 0), ha="center", va="bottom", color="white", fontsize=10) for xi in x]
-        bars.set_xticks(x, list(policies), fontsize=7, rotation=30)
+        bars.set_xticks(x, list(policies), fontsize=9, rotation=30)
         bars.yaxis.set_major_locator(MaxNLocator(4))
-        bars.legend(fontsize=7, loc="lower right")
+        bars.legend(fontsize=8, loc="lower right")
         self.title = fig.suptitle("", fontsize=10) if title else None
 
     def update(self, results: Sequence, title: str = "", budget_bytes: float | None = None) -> Figure:
@@ -121,14 +128,14 @@ class PoliciesPlot:
         tscale, tunit = _tunit(max(r.step.step_time for r in results))
         texts = self.legend.get_texts()
         for line, text, r in zip(self.curves, texts, results):
-            line.set_data([t / tscale for t, _ in r.step.memory], [m / scale for _, m in r.step.memory])
+            span = r.step.step_time or 1.0  # each policy on its own time scale
+            line.set_data([t / span for t, _ in r.step.memory], [m / scale for _, m in r.step.memory])
             line.set_label(f"{r.policy} ({r.step.peak_bytes / scale:.3g})")
             text.set_text(line.get_label())
         if self.budget is not None:
             self.budget.set_ydata([(budget_bytes or 0) / scale] * 2)
             self.budget.set_label(f"budget {(budget_bytes or 0) / scale:.3g}")
             texts[len(self.curves)].set_text(self.budget.get_label())
-        self.ax.set_xlabel(f"time ({tunit})")
         self.ax.set_ylabel(f"device memory ({unit})")
         comp = [r.step.compute_time / tscale for r in results]
         rec = [r.step.recompute_time / tscale for r in results]
@@ -144,7 +151,7 @@ class PoliciesPlot:
         self.bars.set_ylabel(f"step time ({tunit})")
         for a in (self.ax, self.bars):
             a.relim()
-            a.autoscale_view()
+            a.autoscale_view(scalex=a is self.bars)
         if self.title is not None:
             self.title.set_text(title)
         return self.fig

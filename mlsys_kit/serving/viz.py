@@ -168,8 +168,7 @@ class ComparePanel:
         ax_lat.yaxis.set_major_locator(LogLocator(numticks=5))
         ax_lat.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: 3x faster to draw
         ax_lat.set_ylabel("seconds")
-        fig.legend(handles=[bars[0] for bars in self.lat_bars], loc="upper center", ncols=len(self.names),
-                   frameon=False, fontsize=10)
+        fig.legend(self.lat_bars, self.names, loc="upper center", ncols=len(self.names), frameon=False, fontsize=10)
         self.ax_tp.set_xticks(range(len(self.names)), self.names, fontsize=9)
         self.ax_tp.set_ylabel("output tokens/s")
         self.ax_b.set_xlabel("time (s)")
