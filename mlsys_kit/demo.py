@@ -77,7 +77,9 @@ def render_html(sections: list[Section]) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>mlsys-kit report</title>",
         "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
-        "figure{margin:1.5em 0}figcaption{color:#444}code{background:#f4f4f4;padding:1px 4px}</style>",
+        "figure{margin:1.5em 0}figcaption{color:#444}code{background:#f4f4f4;padding:1px 4px}"
+        # every figure fits the page: a wide one (the planner's three panels) is scaled down, never cut
+        "img{max-width:100%;height:auto;display:block}</style>",
         "</head><body><h1>mlsys-kit report</h1>",
         "<p>Every number below comes from the reference implementations run on this machine; "
         "every figure names the command that draws it alone.</p><ul>",

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, figure_png, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, new_figure
 
 TIME_PARTS = (("compute", "compute", "F"), ("tensor_comm", "tensor-parallel comm", "B"),
               ("bubble", "pipeline bubble", "idle"), ("pipeline_p2p", "pipeline send/recv", "W"),
@@ -186,8 +186,8 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
     image, facts, bars = w.Image(format="png"), w.HTML(), w.HTML()
     # ZeRO-1 sends what plain data parallelism sends and never holds more: stage 0 never wins
     space = {"microbatches": (1, 2), "interleaves": (1, 2), "zero_stages": (1,)}
-    fig = new_figure(5.2, 3.6, layout=None)
-    ax = fig.add_axes([0.12, 0.14, 0.85, 0.76])
+    fig = live_figure(6.4, 4.4, LIVE_DPI)  # drawn at the PNG's resolution: crisp, shown 1:1
+    ax = fig.add_axes([0.11, 0.12, 0.86, 0.8])
 
     def redraw(*_):
         cfg = model_config(model.value)
@@ -199,7 +199,7 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
             return
         ax.clear()
         draw_heatmap(ax, res, labels=False)
-        image.value = figure_png(fig, dpi=LIVE_DPI)
+        image.value = canvas_png(fig)
         b = res["plans"][0]
         facts.value = (f"best (circled): <b>{b['plan']}</b>, {b['step_time']:.3g} s per step, MFU "
                        f"{100 * b['mfu']:.0f}%, {b['memory_bytes'] / 1e9:.0f} of 80 GB per device; searched "

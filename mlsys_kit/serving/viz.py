@@ -151,7 +151,7 @@ class ComparePanel:
         self.names = list(names)
         fig = self.fig = live_figure(11, 3.4, dpi)  # fixed margins: constrained layout would double the draw time
         fig.subplots_adjust(left=0.065, right=0.99, bottom=0.14, top=0.88, wspace=0.3)
-        self.ax_lat, self.ax_tp, self.ax_b = fig.subplots(1, 3, width_ratios=[1.3, 0.8, 1.6])
+        self.ax_lat, self.ax_tp, self.ax_b = fig.subplots(1, 3, width_ratios=[1.3, 0.95, 1.5])
         width = 0.8 / len(self.names)
         self.lat_bars, self.tp_bars, self.lines = [], [], []
         for i, name in enumerate(self.names):
@@ -169,7 +169,7 @@ class ComparePanel:
         ax_lat.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: 3x faster to draw
         ax_lat.set_ylabel("seconds")
         fig.legend(self.lat_bars, self.names, loc="upper center", ncols=len(self.names), frameon=False, fontsize=10)
-        self.ax_tp.set_xticks(range(len(self.names)), self.names, fontsize=9)
+        self.ax_tp.set_xticks(range(len(self.names)), self.names, fontsize=8.5)
         self.ax_tp.set_ylabel("output tokens/s")
         self.ax_b.set_xlabel("time (s)")
         self.ax_b.set_ylabel("decode batch size")
