@@ -196,7 +196,7 @@ def disagg_explorer(requests: int = 150, seed: int = DISAGG.seed, devices: int =
         for line in moving:
             line.axes.draw_artist(line)
         buf = io.BytesIO()
-        imsave(buf, np.asarray(canvas.buffer_rgba()), format="png", pil_kwargs={"compress_level": 1})
+        imsave(buf, np.asarray(canvas.buffer_rgba()), format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 1})
         return buf.getvalue()
 
     def redraw(*_):

@@ -55,7 +55,6 @@ def canvas_png(fig: Figure, moved: list | None = None) -> bytes:
     since the last call; the rest of the last rendering is kept, and each of those axes is
     cleared (its old and new extent) and redrawn alone (blitting by panel). Panels must not
     overlap; ``None`` redraws the whole figure."""
-    from matplotlib.image import imsave
     from matplotlib.patches import Rectangle
     from matplotlib.transforms import Bbox, IdentityTransform
 
@@ -76,9 +75,7 @@ def canvas_png(fig: Figure, moved: list | None = None) -> bytes:
                       edgecolor="none", antialiased=False, snap=True).draw(renderer)
             ax.draw(renderer)
             extents[ax] = new
-    buf = io.BytesIO()
-    imsave(buf, canvas.buffer_rgba(), format="png", pil_kwargs={"compress_level": 1})
-    return buf.getvalue()
+    return _png(fig)
 
 
 def nice_ceiling(x: float) -> float:
@@ -121,13 +118,15 @@ def _cells(fig: Figure, axes) -> dict:
 
 
 def _png(fig: Figure) -> bytes:
-    """The figure's canvas as it stands, encoded as an RGB PNG (fast zlib level)."""
+    """The figure's canvas as it stands, encoded as an RGB PNG (fast zlib level), its
+    resolution (the figure's dpi) recorded in the file."""
     from PIL import Image
 
     buf = fig.canvas.buffer_rgba()
     h, w = buf.shape[:2]
     out = io.BytesIO()
-    Image.frombuffer("RGBA", (w, h), buf, "raw", "RGBA", 0, 1).convert("RGB").save(out, format="png", compress_level=1)
+    Image.frombuffer("RGBA", (w, h), buf, "raw", "RGBA", 0, 1).convert("RGB").save(
+        out, format="png", compress_level=1, dpi=(fig.dpi, fig.dpi))
     return out.getvalue()
 
 

@@ -69,7 +69,7 @@ class ZeroPlot:
         panels = 3 if fit_panel else 2
         # A fixed layout, not the kit's constrained one: a third faster, and the lecture widget
         # redraws this figure on every slider move.
-        self.fig = fig = live_figure(4.2 * panels, 3.8, dpi)
+        self.fig = fig = live_figure(3.8 * panels, 3.8, dpi)  # three panels: 1140 px, one page wide
         fig.subplots_adjust(left=0.2 / panels, right=0.99, bottom=0.19, top=0.86 if title else 0.93, wspace=0.4)
         self.axes = axes = fig.subplots(1, panels, width_ratios=[2, 1, 1.2][:panels])
         self.memory = _MemoryBars(axes[0], stages, device_line)
