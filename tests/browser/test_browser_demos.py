@@ -77,6 +77,19 @@ def check_widgets_and_slider(page, scope, name: str) -> None:
     assert after != before, f"moving the slider {old:g} -> {new:g} did not redraw the chart"
 
 
+def check_pictures_crisp_and_fit(scope, name: str) -> None:
+    """Crisp on a projector: every picture in the outputs is shown at most at its own pixel size
+    (a raster scaled up blurs its text) and inside its output area (nothing runs off the page)."""
+    rows = scope.locator(".jp-OutputArea-output img").evaluate_all(
+        "els => els.filter(e => e.offsetParent !== null && e.naturalWidth > 0).map(e => {"
+        " const r = e.getBoundingClientRect(), a = e.closest('.jp-OutputArea').getBoundingClientRect();"
+        " return [e.naturalWidth, r.width, r.right, a.right]; })")
+    assert rows, f"{name}: no picture in the outputs"
+    for natural, shown, right, edge in rows:
+        assert shown <= natural + 1, f"{name}: a {natural}-pixel-wide picture is scaled up to {shown:.0f} px"
+        assert right <= edge + 1, f"{name}: a picture runs {right - edge:.0f} px past its output area"
+
+
 def check_no_news_toast(page) -> None:
     """The course's Jupyter configuration (labs/jupyter-config) turns JupyterLab's announcements off:
     no "get notified about official Jupyter news?" toast over the bottom right of a demo."""
@@ -98,6 +111,7 @@ def test_demo_runs_renders_and_reacts_in_jupyterlab(page, lab_server, demo):
                     for o in c.get("outputs", []) if "text/plain" in o.get("data", {})
                     and "<Figure size" in "".join(o["data"]["text/plain"]) and "image/png" not in o["data"]]
     assert not figure_reprs, f"a figure shows as text, not a picture: {figure_reprs}"
+    check_pictures_crisp_and_fit(page.locator(".jp-NotebookPanel:visible").first, demo)
     check_widgets_and_slider(page, page.locator(".jp-NotebookPanel:visible").first, f"demo-{Path(demo).stem}-slider")
 
 
