@@ -126,7 +126,12 @@ def equal_latency(args: argparse.Namespace, model, dist) -> dict:
     # an unloaded request: arrivals 100x slower than the slowest rate, so each is served alone
     base = point("continuous", min(args.rates) / 100, min(args.sweep_requests, 128))
     unloaded, unloaded_norm = base["e2e_p50"], base["norm_latency_p50"]
-    curves = {name: [point(name, rate, args.sweep_requests) for rate in args.rates] for name in ("static", "continuous")}
+    # the two schedulers alternate at each rate (not one whole curve, then the other): a shared
+    # machine's load drifts over minutes, and the ratio compares the curves point by point
+    curves: dict = {"static": [], "continuous": []}
+    for rate in args.rates:
+        for name in curves:
+            curves[name].append(point(name, rate, args.sweep_requests))
 
     def ratios(latency: str, unit: float) -> dict:
         out = {}
