@@ -94,13 +94,16 @@ def _fast_decodes(cls):
             kv, running = self.kv, self.running
             if kv.num_free < len(running):
                 return super().schedule_decodes(batch)
-            tokens, bs, taken = kv.tokens, kv.block_size, 0
+            tokens, bs, taken, context, first = kv.tokens, kv.block_size, 0, 0, len(batch)
             for seq in running:
-                generated = seq.num_generated
-                if generated > 0 and seq.prompt_len + generated - seq.num_computed == 1:
+                generated, computed = seq.num_generated, seq.num_computed
+                if generated > 0 and seq.prompt_len + generated - computed == 1:
                     batch.append((seq, 1))
+                    context += computed + 1
                     if tokens.get(seq.rid, 0) % bs == 0:
                         taken += 1
+            # the shape of these entries, so the engine loop walks only what is added after them
+            self.decode_shape = (first, len(batch), context)
             return taken
 
     Fast.__name__ = Fast.__qualname__ = f"Fast{cls.__name__}"
@@ -202,6 +205,7 @@ def simulate_fast(requests: Sequence[Request], scheduler: str, config: ServingCo
             now = seqs[nxt].arrival
             continue
         sched.now = now
+        sched.decode_shape = None
         batch = sched.schedule()
         if not batch:
             if nxt < total:
@@ -211,7 +215,12 @@ def simulate_fast(requests: Sequence[Request], scheduler: str, config: ServingCo
         padding = getattr(sched, "padding", ())
         npad = len(padding)
         prefill, decode, context = 0, npad, 0
-        for seq, n in batch:  # the batch's shape (engine.batch_shape)
+        rest = batch
+        if sched.decode_shape is not None and sched.decode_shape[0] == 0:  # decodes first, shape known
+            _, ndec, context = sched.decode_shape
+            decode += ndec
+            rest = batch[ndec:]
+        for seq, n in rest:  # the batch's shape (engine.batch_shape)
             computed = seq.num_computed
             context += computed + n
             generated = seq.num_generated
