@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from mlsys_kit.pipeline.simulate import Event
 from mlsys_kit.pipeline.viz import KIND_ORDER, draw_memory, legend_and_title
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, nice_ceiling
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, steady_limit
 
 # 3x5 bitmap digits for the raster Gantt (row-major, "1" = ink)
 _DIGITS = ["111101101101111", "010110010010111", "111001111100111", "111001111001111", "101101111001001",
@@ -99,8 +99,9 @@ def fast_figure(events: Sequence[Event], num_ranks: int, title: str,
 class LivePipelinePlot:
     """The widget's picture drawn once and redrawn in place: the Gantt raster (one image whose
     pixels and extent change) over the memory step lines (one per rank, data set in place).
-    The time axis ends at :func:`nice_ceiling` of the makespan, so it holds still while a cost
-    slider moves a little (and makespans compare from one move to the next); only the image
+    The time axis ends at a round value above the makespan (:func:`steady_limit`: kept while the
+    makespan fills at least half of it), so it holds still while a cost slider moves a little
+    (and makespans compare from one move to the next); only the image
     and lines are then redrawn (:func:`blit_png`). Ticks, legends and the title are redrawn
     when the ranks, the kinds shown, the title or the axis limits change."""
 
@@ -141,7 +142,7 @@ class LivePipelinePlot:
                 self.mem.legend(handles=self.lines[:num_ranks], fontsize=7, loc="upper right")
         t0 = min(e.start for e in events)
         span = max(e.end for e in events) - t0 or 1.0
-        xmax = nice_ceiling(span)
+        xmax = steady_limit(g.get_xlim()[1], span)
         box = g.get_position()  # the raster at the pixel size it is shown at, so digits stay crisp
         width = max(50, int(box.width * fig.get_figwidth() * fig.dpi * span / xmax))
         row = max(6, int(box.height * fig.get_figheight() * fig.dpi / num_ranks))
@@ -153,7 +154,7 @@ class LivePipelinePlot:
             curve = memory[r] if r < len(memory) else ()
             line.set_data([t for t, _ in curve], [y for _, y in curve])
             top = max(top, max((y for _, y in curve), default=0.0))
-        self.mem.set_ylim(0, nice_ceiling(top * 1.08))
+        self.mem.set_ylim(0, steady_limit(self.mem.get_ylim()[1], top * 1.08))
         return fig
 
     def png(self) -> bytes:

@@ -14,7 +14,7 @@ from mlsys_kit.common import ceil_div
 from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, SIMULATED, SIMULATED_WORKLOAD
 from mlsys_kit.serving.metrics import summarize
 from mlsys_kit.serving.fastsim import simulate_fast
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, new_figure, nice_ceiling
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, new_figure, nice_ceiling, steady_limit
 
 SCHEDULER_COLORS = {"static": "#937860", "continuous": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
 STATE_COLORS = {"queued": PALETTE["idle"], "prefill": PALETTE["B"], "decode": PALETTE["F"],
@@ -139,9 +139,9 @@ class ComparePanel:
     """The lecture panel: latency percentiles, throughput, and decode batch size over time, one
     colour per scheduler. Drawn once at the widget's resolution; :meth:`update` moves the bars
     and lines, and :meth:`png` redraws only them over the kept axes (:func:`blit_png`). The
-    axes' limits snap to round values (decades for the latencies, :func:`nice_ceiling` for the
-    rest), so they hold still while a slider moves and the panels compare from one move to the
-    next."""
+    axes' limits snap to round values (whole decades for the latencies, :func:`steady_limit`
+    for the rest) and stay while they hold the data with the data on at least half the axis,
+    so they hold still while a slider moves and the panels compare from one move to the next."""
 
     KEYS = ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")
 
@@ -194,9 +194,12 @@ class ComparePanel:
             t, b = [r.start for r in recs[::step]], [r.decode_batch for r in recs[::step]]
             line.set_data(t, b)
             t_end, b_max = max(t_end, max(t, default=0.0)), max(b_max, max(b, default=0))
-        self.ax_lat.set_ylim(10.0 ** math.floor(math.log10(min(lat) / 1.5)), 10.0 ** math.ceil(math.log10(max(lat) * 1.5)))
-        self.ax_tp.set_ylim(0, nice_ceiling(max(max(tps), 1e-9) * 1.05))
-        self.ax_b.set_xlim(0, nice_ceiling(t_end))
+        lo, hi = self.ax_lat.get_ylim()  # whole decades, kept while they hold the bars and are at most
+        need = (10.0 ** math.floor(math.log10(min(lat) / 1.5)), 10.0 ** math.ceil(math.log10(max(lat) * 1.5)))
+        if not (lo <= need[0] and need[1] <= hi and hi / lo <= 100 * need[1] / need[0]):  # 2 decades wider
+            self.ax_lat.set_ylim(*need)
+        self.ax_tp.set_ylim(0, steady_limit(self.ax_tp.get_ylim()[1], max(max(tps), 1e-9) * 1.05))
+        self.ax_b.set_xlim(0, steady_limit(self.ax_b.get_xlim()[1], t_end))
         self.ax_b.set_ylim(0, (self.max_batch or nice_ceiling(b_max)) * 1.05)
         return self.fig
 

@@ -90,6 +90,16 @@ def nice_ceiling(x: float) -> float:
     return next(m * p for m in (1, 1.5, 2, 3, 4, 5, 6, 8, 10) if m * p >= x * (1 - 1e-12))
 
 
+def steady_limit(current: float, needed: float, slack: float = 2.0) -> float:
+    """An axis' upper limit for data reaching ``needed``: the ``current`` limit while it holds the
+    data and is at most ``slack`` times it (the data keeps at least half the axis), else
+    :func:`nice_ceiling` of ``needed``. A live widget's axes then hold still (no tick text to
+    redraw, see :func:`blit_png`) while a slider moves the data a little."""
+    if not slack >= 1:
+        raise ValueError(f"slack must be at least 1: got {slack!r}")
+    return current if needed <= current <= slack * needed else nice_ceiling(needed)
+
+
 def _cells(fig: Figure, axes) -> dict:
     """Each axes' cell in display pixels: its box grown to the figure's edges, up to half way to
     any other axes beside it (where its ticks, labels, title and legend are drawn)."""
