@@ -37,7 +37,6 @@ def main() -> dict:
     from mlsys_kit.models.gpt import GPT
     from mlsys_kit.serving.engine import serve
     from mlsys_kit.serving.metrics import summarize
-    from mlsys_kit.serving.real import RealBackend
     from mlsys_kit.serving.workload import LengthDist, Request, make_workload
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -55,18 +54,22 @@ def main() -> dict:
     ap.add_argument("--sweep-requests", type=int, default=192)
     ap.add_argument("--slo-scale", type=float, default=4.0, help="latency budget / unloaded p50 latency")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cost", type=float, nargs=4, metavar=("A", "B", "C", "D"),
+                    help="run the same comparisons on the simulator instead, priced by this cost model "
+                         "(seconds = a + b*prefill_tokens + c*decode_rows + d*context_tokens; the tiny GPT fitted "
+                         "by `mlsys-kit serve fit`: 0.00142 0.000164 0 1.17e-05): no timing noise")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = GPT(args.preset, seed=0)
+    args.backend = backend_factory(args, model)
     dist = LengthDist("lognormal", args.median, 1, 8 * args.median, args.sigma)
     reqs = make_workload(args.requests, 1.0, dist, dist, seed=0, vocab_size=model.config.vocab_size)
     reqs = [Request(r.rid, 0.0, r.prompt_len, r.output_len, r.prompt) for r in reqs]  # all queued at t=0
-    blocks = 4096
 
     def run(name: str, seats: int, **kw) -> dict:
         rows = []
         for _ in range(args.repeat):
-            res = serve(reqs, name, RealBackend(model, num_blocks=blocks, block_size=16, **kw),
+            res = serve(reqs, name, args.backend(**kw),
                         max_num_seqs=seats, token_budget=256, check=False)
             s = summarize(res)
             rows.append({**{k: round(s[k], 4) for k in KEYS}, "iterations": s["iterations"]})
@@ -75,7 +78,7 @@ def main() -> dict:
         rows.sort(key=lambda r: r["throughput_tokens_per_s"])
         return rows[len(rows) // 2]
 
-    out: dict = {"preset": args.preset, "requests": args.requests, "max_num_seqs": args.seats,
+    out: dict = {"backend": "real" if args.cost is None else f"simulator, cost {args.cost}", "preset": args.preset, "requests": args.requests, "max_num_seqs": args.seats,
                  "threads": args.threads, "lengths": f"lognormal median {args.median} sigma {args.sigma}",
                  "output_tokens": sum(r.output_len for r in reqs)}
     for name in ("static", "continuous", "vllm", "chunked"):
@@ -100,11 +103,22 @@ def main() -> dict:
     return out
 
 
+def backend_factory(args: argparse.Namespace, model):
+    """A fresh back-end per run: the real engine (tiny GPT, paged cache), or with ``--cost`` the
+    simulator priced by that cost model (same blocks; deterministic, so load cannot move it)."""
+    from mlsys_kit.serving.real import RealBackend
+    from mlsys_kit.serving.simulator import CostModel, SimBackend
+
+    if args.cost is None:
+        return lambda **kw: RealBackend(model, num_blocks=4096, block_size=16, **kw)
+    cost = CostModel(*args.cost)
+    return lambda **kw: SimBackend(cost, num_blocks=4096, block_size=16)
+
+
 def equal_latency(args: argparse.Namespace, model, dist) -> dict:
     """Throughput vs p50 latency as the request rate grows; the best throughput within a budget."""
     from mlsys_kit.serving.engine import serve
     from mlsys_kit.serving.metrics import summarize, throughput_at_latency
-    from mlsys_kit.serving.real import RealBackend
     from mlsys_kit.serving.workload import make_workload
 
     def point(name: str, rate: float, n: int) -> dict:
@@ -112,7 +126,7 @@ def equal_latency(args: argparse.Namespace, model, dist) -> dict:
         rows = []
         for rep in range(args.repeat):
             reqs = make_workload(n, rate, dist, dist, seed=1 + rep, vocab_size=model.config.vocab_size)
-            res = serve(reqs, name, RealBackend(model, num_blocks=4096, block_size=16), max_num_seqs=args.seats,
+            res = serve(reqs, name, args.backend(), max_num_seqs=args.seats,
                         token_budget=256, check=False)
             s = summarize(res)
             rows.append({"rate": rate, "throughput_tokens_per_s": round(s["throughput_tokens_per_s"], 1),
