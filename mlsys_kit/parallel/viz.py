@@ -93,7 +93,7 @@ def plan_figure(result: dict[str, Any], title: str = "", layout: str | None = "c
     """Heat map of (t, p) and the top plans' time and memory breakdowns, side by side."""
     if not result.get("plans"):
         raise ValueError("the planner result has no plans to draw")
-    fig = new_figure(12, 3.8, layout=layout)
+    fig = new_figure(10, 4.0, layout=layout)  # 1,100 px at the report's 110 dpi: one page wide
     ax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1]})
     if layout is None:
         fig.subplots_adjust(left=0.05, right=0.98, bottom=0.2, top=0.85, wspace=0.3)
