@@ -238,7 +238,21 @@ def simulate_fast(requests: Sequence[Request], scheduler: str, config: ServingCo
             now += ctime(prefill, decode, context) + e * (swap.tokens if swap is not None else 0)
             records.append(IterationRecord(start, now, 1, prefill, decode, context, kv_used, npad))
             finished, need = [], 0
-            for seq, n in batch:  # the KV append (SimBackend.execute) and engine.postprocess
+            if rest is not batch:  # the decodes (known to be decoding, one token each) first
+                for seq, _ in batch[:len(batch) - len(rest)]:
+                    rid = seq.rid
+                    t = tokens.get(rid, 0)
+                    if t % bs == 0:
+                        need += 1
+                    tokens[rid] = t + 1
+                    seq.num_computed += 1
+                    generated = seq.num_generated = seq.num_generated + 1
+                    if now - seq.last_token_time > seq.max_gap:
+                        seq.max_gap = now - seq.last_token_time
+                    seq.last_token_time = now
+                    if generated == seq.output_len:
+                        finished.append(seq)
+            for seq, n in rest:  # the KV append (SimBackend.execute) and engine.postprocess
                 rid = seq.rid
                 t = tokens.get(rid, 0)
                 need += (t + n + bs - 1) // bs - (t + bs - 1) // bs
