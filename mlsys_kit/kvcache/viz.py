@@ -73,10 +73,14 @@ def draw_block_grid(ax: Axes, manager: BlockManager, columns: int = 16, title: s
     img, shared = block_grid_image(manager, columns)
     rows = img.shape[0]
     ax.imshow(img, aspect="auto", interpolation="nearest", extent=(0, columns, rows, 0))
-    ax.set_xticks(np.arange(columns + 1), minor=False)
-    ax.set_yticks(np.arange(rows + 1))
-    ax.grid(True, color="black", linewidth=0.8)
-    ax.tick_params(labelbottom=False, labelleft=False, length=0)
+    # the block borders as two line collections, not as tick grid lines: no tick objects to
+    # build and lay out on every redraw of the lecture widget
+    ax.vlines(np.arange(columns + 1), 0, rows, color="black", linewidth=0.8)
+    ax.hlines(np.arange(rows + 1), 0, columns, color="black", linewidth=0.8)
+    ax.set_xlim(0, columns)
+    ax.set_ylim(rows, 0)
+    ax.set_xticks([])
+    ax.set_yticks([])
     for r, c, rc in shared:
         ax.text(c + 0.5, r + 0.5, f"x{rc}", ha="center", va="center", fontsize=8, fontweight="bold", color="white")
     alloc = manager.allocator
