@@ -78,6 +78,7 @@ def full_redraw(fig, layers) -> np.ndarray:
 
 
 def differing(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of pixels that differ visibly (a label erased or drawn twice: hundreds)."""
     assert a.shape == b.shape
     return float((np.abs(a - b).max(axis=2) > 40).mean())
 
@@ -101,7 +102,7 @@ def test_blit_png_shows_what_a_full_redraw_shows(moves):
             b.set_height(h)
         ax2.set_ylim(0, nice_ceiling(height * 1.05))
         png = blit_png(fig, layers)
-        assert differing(pixels(png), full_redraw(fig, layers)) < 0.01
+        assert differing(pixels(png), full_redraw(fig, layers)) < 1e-4
 
 
 def test_serving_panel_and_pipeline_plot_redraw_in_place_as_a_full_redraw():
@@ -114,14 +115,14 @@ def test_serving_panel_and_pipeline_plot_redraw_in_place_as_a_full_redraw():
     from mlsys_kit.serving.viz import ComparePanel
 
     panel = ComparePanel(["static", "continuous"], max_batch=64)
-    for rate in (4.0, 20.0, 5.0):
+    for rate in (4.0, 20.0, 5.0, 12.0, 30.0, 8.0):
         reqs = SIMULATED_WORKLOAD.replace(requests=150, rate=rate).make()
         res = {n: simulate_fast(reqs, n, SIMULATED) for n in ("static", "continuous")}
         panel.update(res, {n: summarize(r) for n, r in res.items()})
         png = panel.png()
         layers = {panel.ax_lat: [b for bars in panel.lat_bars for b in bars], panel.ax_tp: panel.tp_bars,
                   panel.ax_b: panel.lines}
-        assert differing(pixels(png), full_redraw(panel.fig, layers)) < 0.01
+        assert differing(pixels(png), full_redraw(panel.fig, layers)) < 1e-4
     plot = LivePipelinePlot()
     for name, tb in (("1f1b", 1.0), ("1f1b", 2.5), ("zb-h1", 1.0), ("gpipe", 0.5)):
         sched = make_schedule(name, 4, 8)
@@ -129,7 +130,7 @@ def test_serving_panel_and_pipeline_plot_redraw_in_place_as_a_full_redraw():
         plot.update(res.events, 4, name, res.memory)
         png = plot.png()
         layers = {plot.gantt: [plot.image], plot.mem: plot.lines}
-        assert differing(pixels(png), full_redraw(plot.fig, layers)) < 0.01
+        assert differing(pixels(png), full_redraw(plot.fig, layers)) < 1e-4
         assert res.makespan <= plot.gantt.get_xlim()[1] <= 2 * res.makespan
 
 

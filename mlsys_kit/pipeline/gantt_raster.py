@@ -111,7 +111,7 @@ class LivePipelinePlot:
         import numpy as np
 
         self.fig = fig = live_figure(10, 6.2, dpi)
-        fig.subplots_adjust(left=0.1, right=0.98, top=0.93, bottom=0.08, hspace=0.3)
+        fig.subplots_adjust(left=0.1, right=0.9, top=0.93, bottom=0.08, hspace=0.3)
         self.gantt, self.mem = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
         self.image = self.gantt.imshow(np.full((1, 1, 3), 255, dtype=np.uint8), extent=(0, 1, -0.5, 0.5),
                                        aspect="auto", interpolation="nearest")
@@ -139,7 +139,8 @@ class LivePipelinePlot:
             if old is not None:
                 old.remove()
             if num_ranks <= 8:
-                self.mem.legend(handles=self.lines[:num_ranks], fontsize=7, loc="upper right")
+                self.mem.legend(handles=self.lines[:num_ranks], fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0),
+                                borderaxespad=0.0, frameon=False)  # beside the lines, never under them
         t0 = min(e.start for e in events)
         span = max(e.end for e in events) - t0 or 1.0
         xmax = steady_limit(g.get_xlim()[1], span)

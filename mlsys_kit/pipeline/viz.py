@@ -65,7 +65,7 @@ def draw_gantt(ax: Axes, events: Sequence[Event], num_ranks: int | None = None, 
 def legend_and_title(ax: Axes, events: Sequence[Event], title: str) -> None:
     """One legend entry per action kind present, above the axes; the title on the left."""
     kinds = [k for k in KIND_ORDER if any(e.action.kind == k for e in events)]
-    ax.legend(handles=[Patch(color=PALETTE[k], label=k) for k in kinds], loc="lower right", fontsize=7,
+    ax.legend(handles=[Patch(color=PALETTE[k], label=k) for k in kinds], loc="lower right", fontsize=9,
               ncols=len(kinds), bbox_to_anchor=(1.0, 1.0), frameon=False, borderaxespad=0.2)
     if title:
         ax.set_title(title, fontsize=10, loc="left")

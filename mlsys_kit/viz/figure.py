@@ -100,33 +100,6 @@ def steady_limit(current: float, needed: float, slack: float = 2.0) -> float:
     return current if needed <= current <= slack * needed else nice_ceiling(needed)
 
 
-def _cells(fig: Figure, axes) -> dict:
-    """Each axes' cell in display pixels: its box grown to the figure's edges, up to half way to
-    any other axes beside it (where its ticks, labels, title and legend are drawn)."""
-    from matplotlib.transforms import Bbox
-
-    boxes = {ax: ax.bbox for ax in fig.axes}
-    out = {}
-    for ax in axes:
-        b = boxes[ax]
-        x0, y0, x1, y1 = fig.bbox.x0, fig.bbox.y0, fig.bbox.x1, fig.bbox.y1
-        for other, o in boxes.items():
-            if other is ax:
-                continue
-            if o.y0 < b.y1 and b.y0 < o.y1:  # side by side
-                if o.x0 >= b.x1:
-                    x1 = min(x1, (b.x1 + o.x0) / 2)
-                elif o.x1 <= b.x0:
-                    x0 = max(x0, (o.x1 + b.x0) / 2)
-            if o.x0 < b.x1 and b.x0 < o.x1:  # one above the other
-                if o.y0 >= b.y1:
-                    y1 = min(y1, (b.y1 + o.y0) / 2)
-                elif o.y1 <= b.y0:
-                    y0 = max(y0, (o.y1 + b.y0) / 2)
-        out[ax] = Bbox.from_extents(x0, y0, x1, y1)
-    return out
-
-
 def _png(fig: Figure) -> bytes:
     """The figure's canvas as it stands, encoded as an RGB PNG (fast zlib level), its
     resolution (the figure's dpi) recorded in the file."""
@@ -145,40 +118,45 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     artists of ``ax`` that change between calls; they are marked animated, so the rest of the
     axes (frame, ticks, labels, legend) is rendered once and kept as pixels, for as long as the
     axes' limits stay the same. ``keys[ax]``: anything else the kept pixels of ``ax`` show (its
-    title, its legend's entries): when it changes, ``ax`` is redrawn whole too. An axes redrawn
-    whole is redrawn alone over its cell (its box grown half way to its neighbours: its tick
-    labels, title and legend must stay inside), or the whole figure when every axes moved. A
-    call then costs restoring each axes' pixels, drawing its moving artists (no text layout)
-    and the PNG encoding."""
+    title, its legend's entries): when it changes, ``ax`` is redrawn whole too, alone, over its
+    old and new extent (as :func:`canvas_png` does), or the whole figure when every axes moved.
+    A call then costs restoring each axes' pixels, drawing its moving artists (no text layout)
+    and the PNG encoding. Panels must not overlap; a legend inside an axes would be drawn under
+    its moving artists (put it outside)."""
     from matplotlib.patches import Rectangle
-    from matplotlib.transforms import IdentityTransform
+    from matplotlib.transforms import Bbox, IdentityTransform
 
     canvas = fig.canvas
-    state = fig.__dict__.setdefault("_blit_state", {})  # ax -> (view, pixels under its moving artists)
+    state = fig.__dict__.setdefault("_blit_state", {})  # ax -> (view, pixels under its moving artists, extent)
     for artists in layers.values():
         for a in artists:
             a.set_animated(True)
     keys = keys or {}
     views = {ax: (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), keys.get(ax)) for ax in layers}
     stale = [ax for ax in layers if ax not in state or state[ax][0] != views[ax]]
-    if len(stale) == len(fig.axes):
+    everything = len(stale) == len(fig.axes) or any(ax not in state for ax in layers)
+    if everything:
         canvas.draw()
-    else:
-        renderer = canvas.get_renderer()
-        cells = _cells(fig, stale)
-        for ax in stale:
-            c = cells[ax]
-            Rectangle((c.x0, c.y0), c.width, c.height, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
+    renderer = canvas.get_renderer()
+    for ax in layers:
+        if everything:
+            state[ax] = (views[ax], canvas.copy_from_bbox(ax.bbox), ax.get_tightbbox(renderer))
+        elif ax in stale:
+            new = ax.get_tightbbox(renderer)
+            box = Bbox.union([state[ax][2], new])  # the old tick labels go, the new ones come
+            x0, y0, x1, y1 = (int(v) for v in (box.x0 - 2, box.y0 - 2, box.x1 + 3, box.y1 + 3))
+            Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
                       edgecolor="none", antialiased=False, snap=True).draw(renderer)
             ax.draw(renderer)  # animated artists are left out
-    for ax in layers:
-        if ax in stale or len(stale) == len(fig.axes):
-            state[ax] = (views[ax], canvas.copy_from_bbox(ax.bbox))
+            state[ax] = (views[ax], canvas.copy_from_bbox(ax.bbox), new)
         else:
             canvas.restore_region(state[ax][1])
     for ax, artists in layers.items():
         for a in artists:
             ax.draw_artist(a)
+        for spine in ax.spines.values():  # the frame stays on top of the data, as in a full draw
+            if spine.get_visible():
+                ax.draw_artist(spine)
     return _png(fig)
 
 
