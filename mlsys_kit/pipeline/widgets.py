@@ -41,9 +41,10 @@ def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2
         sched = make_schedule(name.value, ps.value, ms.value, vs.value)
         res = simulate(sched, 1.0, tb.value, tw.value, lat.value, check=False, costs_per_rank=True)
         title = f"{sched.name}, p={sched.num_ranks}, m={sched.num_microbatches}, v={sched.chunks}"
-        plot.update(res.events, sched.num_ranks, title, res.memory)
+        # the title goes in the line above the picture: a new title would redraw every panel's text
+        plot.update(res.events, sched.num_ranks, "", res.memory)
         image.value = plot.png()
-        facts.value = (f"<i>{note['text']}</i>" if note["text"] else "") + (
+        facts.value = (f"<i>{note['text']}</i>" if note["text"] else "") + f"<b>{title}</b>: " + (
             f"makespan <b>{res.makespan:.4g}</b> &nbsp; bubble fraction (idle/busy) "
             f"<b>{res.bubble_fraction:.4f}</b> &nbsp; bubble rate (idle/makespan) <b>{res.bubble_rate:.4f}</b>"
             f" &nbsp; peak activations <b>{max(res.peak_activations):g}</b> microbatches (rank "
