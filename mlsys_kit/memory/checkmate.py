@@ -153,7 +153,7 @@ def brute_force(graph: OpGraph, budget_bytes: float, max_saveable: int = 16) -> 
 def min_cut_plan(graph: OpGraph) -> dict[str, Any]:
     """The fewest saved bytes with no matmul or attention recomputed (torch's partitioner's rule):
     node i splits into i_in -> i_out of capacity M_i (infinite for views and multi-output ops,
-    which are never saved); inputs are free; a matmul is tied to the source (never recomputed);
+    which are never saved); inputs, there in both passes, are left out; a matmul is tied to the source (never recomputed);
     what the backward reads is tied to the sink; edges of the graph are infinite. The saved set
     is the nodes whose i_in -> i_out edge the minimum cut crosses."""
     import networkx as nx
@@ -161,12 +161,12 @@ def min_cut_plan(graph: OpGraph) -> dict[str, Any]:
     if not isinstance(graph, OpGraph):
         raise ValueError(f"graph must be an OpGraph: got {type(graph).__name__}")
     G, free = nx.DiGraph(), set()
+    G.add_nodes_from(["SOURCE", "SINK"])
     for o in graph.ops:  # inputs, and views of inputs only (a transposed weight): always there
         if o.kind == "input" or (o.kind == "view" and all(i in free for i in o.inputs)):
             free.add(o.name)
     for o in graph.ops:
-        if o.name in free:
-            G.add_edge("SOURCE", o.name + ":out")  # no capacity attribute: infinite
+        if o.name in free:  # there in the backward too: not a node of the cut
             continue
         if o.saveable:
             G.add_edge(o.name + ":in", o.name + ":out", capacity=float(o.out_bytes))
@@ -177,7 +177,8 @@ def min_cut_plan(graph: OpGraph) -> dict[str, Any]:
         if o.needed:
             G.add_edge(o.name + ":out", "SINK")
         for i in o.inputs:
-            G.add_edge(i + ":out", o.name + ":in")
+            if i not in free:
+                G.add_edge(i + ":out", o.name + ":in")
     _, (reach, _) = nx.minimum_cut(G, "SOURCE", "SINK")
     saved = frozenset(o.name for o in graph.ops if o.saveable and o.name + ":in" in reach
                       and o.name + ":out" not in reach)

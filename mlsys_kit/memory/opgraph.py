@@ -154,15 +154,18 @@ class OpGraph:
 
 
 def from_lists(names: Sequence[str], inputs: Sequence[Sequence[str]], out_bytes: Sequence[int],
-               flops: Sequence[float], needed: Sequence[bool], sources: Sequence[str] = ()) -> OpGraph:
+               flops: Sequence[float], needed: Sequence[bool], sources: Sequence[str] = (),
+               matmul: Sequence[bool] | None = None) -> OpGraph:
     """A graph from plain lists (tests, the lab): every named node is an ``op``; ``sources``
-    are free inputs."""
-    lens = {len(names), len(inputs), len(out_bytes), len(flops), len(needed)}
+    are free inputs; ``matmul`` marks the nodes the min-cut baseline never recomputes."""
+    matmul = [False] * len(names) if matmul is None else matmul
+    lens = {len(names), len(inputs), len(out_bytes), len(flops), len(needed), len(matmul)}
     if len(lens) != 1:
-        raise ValueError(f"names, inputs, out_bytes, flops and needed must have the same length: got {sorted(lens)}")
+        raise ValueError(f"names, inputs, out_bytes, flops, needed and matmul must have the same length: "
+                         f"got {sorted(lens)}")
     ops = [Op(s, "input") for s in sources]
-    ops += [Op(n, "op", tuple(i), b, f, bool(nd), segment=n) for n, i, b, f, nd
-            in zip(names, inputs, out_bytes, flops, needed)]
+    ops += [Op(n, "op", tuple(i), b, f, bool(nd), bool(m), segment=n) for n, i, b, f, nd, m
+            in zip(names, inputs, out_bytes, flops, needed, matmul)]
     return OpGraph(tuple(ops), "lists")
 
 
@@ -185,9 +188,9 @@ def block_saved_set(graph: OpGraph, plan: str) -> frozenset[str]:
         if m == "K" and o.needed:
             saved |= graph.bases(o.name)
         first.setdefault(o.segment, o)
-    for seg, m in mode.items():
-        if m in "KC":
-            saved |= {b for i in first[seg].inputs for b in graph.bases(i)}
+    for seg, op in first.items():  # a K or C unit keeps its input (the embedding and head are K)
+        if mode.get(seg, "K") in "KC":
+            saved |= {b for i in op.inputs for b in graph.bases(i)}
     return frozenset(saved)
 
 
