@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from mlsys_kit import checks
-from mlsys_kit.memory.opgraph import OpGraph
+from mlsys_kit.memory.opgraph import OpGraph, block_saved_set
+from mlsys_kit.memory.policies import sqrt_plan
 
 
 def _check(graph: OpGraph, budget_bytes: float) -> float:
@@ -208,9 +209,6 @@ def op_policy(policy: str, graph: OpGraph, budget_bytes: float | None = None) ->
     within the budget: the coarse version, :func:`block_plan`), ``min-cut`` (torch's rule),
     ``optimal`` (the integer program) and ``lp-rounding``. The budget (saved bytes) defaults to
     60 % of ``all``'s; the returned dict carries the graph (key ``graph``)."""
-    from mlsys_kit.memory.opgraph import block_saved_set
-    from mlsys_kit.memory.policies import sqrt_plan
-
     checks.one_of("policy", policy, OP_POLICIES)
     keep = graph.cost(graph.keep_all())["saved_bytes"]
     budget = 0.6 * keep if budget_bytes is None else checks.positive_number("budget_bytes", budget_bytes)
@@ -234,8 +232,6 @@ def block_plan(graph: OpGraph, budget_bytes: float) -> dict[str, Any]:
     """The coarse problem on the same graph: the best plan whose units are whole blocks (K, C or
     R per block, :func:`.opgraph.block_saved_set`), by exhaustive search over 3^n plans for up
     to 8 blocks, beyond that over the block DP's plans (:mod:`.optimal`) at every budget."""
-    from mlsys_kit.memory.opgraph import block_saved_set
-
     budget = _check(graph, budget_bytes)
     n = sum(s.startswith("h.") for s in graph.segments())
     if n > 8:

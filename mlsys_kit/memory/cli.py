@@ -9,9 +9,10 @@ from typing import Any
 from mlsys_kit.checks import arg, count_arg, nonneg_number, one_of, positive_int, positive_number
 from mlsys_kit.common import emit_json
 from mlsys_kit.memory.chain import build_chain
-from mlsys_kit.memory.checkmate import OP_POLICIES
+from mlsys_kit.memory.checkmate import OP_POLICIES, op_policy
 from mlsys_kit.memory.config import CHAIN_PRESETS, MEMORY, RUN_PRESETS
 from mlsys_kit.memory.policies import POLICIES, plan
+from mlsys_kit.memory.op_real import run_op_plan, trace_gpt
 from mlsys_kit.memory.real import real_plan, run_plan
 from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory
 from mlsys_kit.zero.model import max_params
@@ -131,9 +132,6 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _plan_op(args: argparse.Namespace) -> int:
-    from mlsys_kit.memory.checkmate import op_policy
-    from mlsys_kit.memory.opgraph import trace_gpt
-
     if args.preset not in OP_PRESETS:
         raise ValueError(f"--preset at --level op must be a GPT preset, one of {', '.join(OP_PRESETS)}: got {args.preset!r}")
     if args.plot or args.timeline or args.k or args.link_gbps or args.tflops:
@@ -183,8 +181,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_op(args: argparse.Namespace) -> int:
-    from mlsys_kit.memory.op_real import run_op_plan
-
     if args.k or args.plot:
         raise ValueError("--k and --plot apply to --level block only")
     out = run_op_plan(args.policy, args.preset, args.batch, args.seq, args.budget_mb, args.device)

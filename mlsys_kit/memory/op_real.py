@@ -18,17 +18,20 @@ the backward graph runs again; loss and every gradient compared with the plain e
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from typing import Any, Callable
 
 from mlsys_kit import checks
+from mlsys_kit.memory.checkmate import op_policy
 from mlsys_kit.memory.config import MEMORY
+from mlsys_kit.memory.opgraph import OpGraph, graph_from_joint
 
 
 def _model(preset: str, device: str, n_layer: int | None, seed: int):
     """The GPT on ``device``; ``meta``: fake tensors (meta storage, no weights, CPU kernels)."""
-    import contextlib
+
 
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
@@ -130,7 +133,6 @@ def trace(preset: str = "tiny", batch: int = 8, seq: int = 128, device: str = "m
     import torch
     from functorch.compile import default_partition
 
-    from mlsys_kit.memory.opgraph import graph_from_joint
 
     checks.one_of("device", device, ("meta", "cpu", "cuda"))
     cfg, model, mode = _model(preset, device, n_layer, seed)
@@ -165,7 +167,6 @@ def ours_partition(choose: Callable[[Any], frozenset[str]], out: dict[str, Any] 
     def part(joint, _inputs, *, num_fwd_outputs, **_kw):
         from torch._functorch.partitioners import _extract_fwd_bwd_modules
 
-        from mlsys_kit.memory.opgraph import graph_from_joint
 
         graph = graph_from_joint(joint)
         saved = graph.check_saved(choose(graph))
@@ -249,7 +250,6 @@ def run_op_plan(policy: str, preset: str = MEMORY.run_preset, batch: int = MEMOR
                 n_layer: int | None = None, repeat: int = 1) -> dict[str, Any]:
     """One step of the tiny GPT under an operator-level policy (:func:`.checkmate.op_policy`;
     the budget on saved bytes defaults to 60 % of keep-all's), predicted against measured."""
-    from mlsys_kit.memory.checkmate import op_policy
 
     budget = None if budget_mb is None else checks.positive_number("budget_mb", budget_mb) * 1e6
     got: dict[str, Any] = {}
@@ -269,3 +269,10 @@ def run_op_plan(policy: str, preset: str = MEMORY.run_preset, batch: int = MEMOR
                recompute_matmul_flops_measured=sum(graph[n].flops for n in measured if graph[n].matmul),
                matches_plain_step=bool(out["max_abs_grad_diff"] <= 1e-6 and abs(out["loss"] - out["plain_loss"]) <= 1e-6))
     return out
+
+
+def trace_gpt(preset: str = "tiny", batch: int = 8, seq: int = 128, device: str = "meta",
+              n_layer: int | None = None) -> OpGraph:
+    """The :class:`OpGraph` of one training step of the GPT ``preset`` (``models.gpt``), traced
+    by AOTAutograd; on ``meta`` (fake tensors) no weights are made: GPT-2 small in seconds."""
+    return trace(preset, batch, seq, device, n_layer)["graph"]

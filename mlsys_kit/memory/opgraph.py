@@ -23,7 +23,8 @@ Vocabulary, one :class:`Op` per forward node:
 * ``matmul``: a compute-bound op (matmul or attention), the kind torch's partitioner never
   recomputes; ``segment``: ``embed``, ``h.<i>`` (block i) or ``head``, for the block view.
 
-Pure Python; only :func:`trace_gpt` imports torch (inside the function).
+Pure Python; :func:`graph_from_joint` reads a torch graph (torch imported inside it). The trace:
+:func:`.op_real.trace_gpt`.
 """
 
 from __future__ import annotations
@@ -260,11 +261,3 @@ def graph_from_joint(joint: Any, name: str = "step") -> OpGraph:
         kind[n.name] = op.kind
     return OpGraph(tuple(ops), name)
 
-
-def trace_gpt(preset: str = "tiny", batch: int = 8, seq: int = 128, device: str = "meta",
-              n_layer: int | None = None) -> OpGraph:
-    """The :class:`OpGraph` of one training step of the GPT ``preset`` (``models.gpt``), traced
-    by AOTAutograd; on ``meta`` (fake tensors) no weights are made: GPT-2 small in seconds."""
-    from mlsys_kit.memory.op_real import trace
-
-    return trace(preset, batch, seq, device, n_layer)["graph"]

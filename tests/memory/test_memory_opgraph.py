@@ -11,8 +11,8 @@ from hypothesis import given, settings, strategies as st
 from mlsys_kit.memory.chain import gpt_chain
 from mlsys_kit.memory.checkmate import (OP_POLICIES, block_plan, brute_force, lp_rounding_plan, milp_plan,
                                         min_cut_plan, op_policy)
-from mlsys_kit.memory.opgraph import block_saved_set, from_lists, trace_gpt
-from mlsys_kit.memory.op_real import run_op_plan
+from mlsys_kit.memory.opgraph import block_saved_set, from_lists
+from mlsys_kit.memory.op_real import run_op_plan, trace_gpt
 from mlsys_kit.models.gpt import preset
 
 
