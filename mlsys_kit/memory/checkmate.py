@@ -249,3 +249,32 @@ def block_plan(graph: OpGraph, budget_bytes: float) -> dict[str, Any]:
         plan = "C" + "R" * (n - 1)
         best = graph.cost(block_saved_set(graph, plan))
     return _result(graph, frozenset(best["saved"]), "block", budget, plan=plan)
+
+
+def saved_breakdown(graph: OpGraph, saved) -> dict[str, int]:
+    """Saved bytes by what produced them: matmul outputs, attention (output and log-sum-exp),
+    LayerNorm (output, mean, rstd), everything else (pointwise: GELU, residual adds, ...)."""
+    out = {"matmul": 0, "attention": 0, "layernorm": 0, "pointwise": 0}
+    for n in graph.check_saved(saved):
+        o = graph[n]
+        src = graph[o.inputs[0]].target if o.target == "getitem" and o.inputs else o.target
+        key = ("matmul" if o.matmul else "attention" if "dot_product" in src else
+               "layernorm" if "layer_norm" in src else "pointwise")
+        out[key] += o.out_bytes
+    return out
+
+
+def tradeoff(graph: OpGraph, budgets) -> list[dict[str, Any]]:
+    """The two levels on one graph at each saved-bytes budget: the best block plan
+    (:func:`block_plan`) and the integer program's optimum at the bytes the block plan saves
+    (equal budget, so the FLOPs compare), with the saved bytes broken down by producer."""
+    rows = []
+    for b in budgets:
+        blk = block_plan(graph, b)
+        op = milp_plan(graph, max(float(b), blk["saved_bytes"]))
+        rows.append({"budget_bytes": float(b),
+                     "block": {k: blk[k] for k in ("plan", "saved_bytes", "recompute_flops", "recompute_matmul_flops")}
+                     | {"breakdown": saved_breakdown(graph, blk["saved"])},
+                     "op": {k: op[k] for k in ("saved_bytes", "recompute_flops", "recompute_matmul_flops", "optimal")}
+                     | {"breakdown": saved_breakdown(graph, op["saved"])}})
+    return rows
