@@ -7,6 +7,7 @@ operator graph fixes the bytes B every other plan must stay within:
 
 * ``block``: the block DP's plan, run as its saved set;
 * ``op``: Checkmate's integer program (:func:`mlsys_kit.memory.checkmate.milp_plan`) at B;
+* ``op_at_torch_bytes``: the integer program again, at the bytes torch's plan saved;
 * ``torch``: ``min_cut_rematerialization_partition`` (the partitioner of ``torch.compile``'s
   ``aot_eager`` backend) with ``torch._functorch.config.activation_memory_budget`` bisected to
   the largest budget whose saved bytes stay within B.
@@ -105,6 +106,12 @@ if __name__ == "__main__":
                          "recompute_gflop_predicted": round(op["recompute_flops"] / 1e9, 4)})
         res["torch"] = row("torch", run_partition(torch_partition(tb), **run), graph,
                            {"saved_bytes_model": tcost["saved_bytes"]})
+        # and ours at the bytes torch reached: never more bytes, never more recompute than torch
+        mine = milp_plan(graph, res["torch"]["saved_bytes_measured"])
+        res["op_at_torch_bytes"] = row("op", run_partition(ours_partition(lambda g, s=mine["saved"]: frozenset(s)),
+                                                           **run), graph,
+                                       {"saved_bytes_predicted": mine["saved_bytes"], "milp_optimal": mine["optimal"],
+                                        "recompute_gflop_predicted": round(mine["recompute_flops"] / 1e9, 4)})
         rows.append(res)
     cut = min_cut_plan(graph)
     print(json.dumps({"model": graph.name, "threads": a.threads, "repeat": a.repeat, "graph": graph.to_dict(),
