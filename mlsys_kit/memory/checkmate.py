@@ -96,6 +96,7 @@ def milp_plan(graph: OpGraph, budget_bytes: float, time_limit: float = 60.0, gap
 
     budget = _check(graph, budget_bytes)
     checks.positive_number("time_limit", time_limit)
+    checks.nonneg_number("gap", gap)
     c, cons, bounds, integ, sv = _program(graph, budget)
     res = milp(c, constraints=cons, bounds=bounds, integrality=integ,
                options={"time_limit": float(time_limit), "mip_rel_gap": float(gap), "presolve": True})

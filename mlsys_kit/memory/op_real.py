@@ -24,7 +24,7 @@ import time
 from typing import Any, Callable
 
 from mlsys_kit import checks
-from mlsys_kit.memory.checkmate import op_policy
+from mlsys_kit.memory.checkmate import OP_POLICIES, op_policy
 from mlsys_kit.memory.config import MEMORY
 from mlsys_kit.memory.opgraph import OpGraph, graph_from_joint
 
@@ -38,6 +38,8 @@ def _model(preset: str, device: str, n_layer: int | None, seed: int):
 
     from mlsys_kit.models.gpt import GPT, preset as gpt_preset
 
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for but torch.cuda.is_available() is False: use cpu or meta")
     cfg = gpt_preset(preset) if n_layer is None else gpt_preset(preset, n_layer=checks.positive_int("n_layer", n_layer))
     if device == "meta":
         mode = FakeTensorMode(allow_non_fake_inputs=True)
@@ -251,6 +253,7 @@ def run_op_plan(policy: str, preset: str = MEMORY.run_preset, batch: int = MEMOR
     """One step of the tiny GPT under an operator-level policy (:func:`.checkmate.op_policy`;
     the budget on saved bytes defaults to 60 % of keep-all's), predicted against measured."""
 
+    checks.one_of("policy", policy, OP_POLICIES)
     budget = None if budget_mb is None else checks.positive_number("budget_mb", budget_mb) * 1e6
     got: dict[str, Any] = {}
 

@@ -141,9 +141,7 @@ class OpGraph:
             return {name}
         if o.kind == "input":
             return set()
-        if o.kind == "multi":  # rebuilding it means rerunning it: keep its inputs
-            return {b for i in o.inputs for b in self.bases(i)}
-        return {b for i in o.inputs for b in self.bases(i)}
+        return {b for i in o.inputs for b in self.bases(i)}  # a view's base; a multi-output op's inputs
 
     def to_dict(self) -> dict[str, Any]:
         keep = self.cost(self.keep_all())

@@ -121,3 +121,7 @@ def test_bad_input_is_rejected():
         from_lists(["a"], [["b"]], [1], [1], [True])
     with pytest.raises(ValueError, match="brute force"):
         brute_force(g, 1e9)
+    with pytest.raises(ValueError, match="policy"):
+        run_op_plan("magic", "micro", 2, 16)
+    with pytest.raises(ValueError, match="seq must be at most"):
+        trace_gpt("micro", 1, 100_000)
