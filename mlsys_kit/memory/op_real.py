@@ -135,7 +135,6 @@ def trace(preset: str = "tiny", batch: int = 8, seq: int = 128, device: str = "m
     import torch
     from functorch.compile import default_partition
 
-
     checks.one_of("device", device, ("meta", "cpu", "cuda"))
     cfg, model, mode = _model(preset, device, n_layer, seed)
     checks.positive_int("batch", batch)
@@ -169,7 +168,6 @@ def ours_partition(choose: Callable[[Any], frozenset[str]], out: dict[str, Any] 
     def part(joint, _inputs, *, num_fwd_outputs, **_kw):
         from torch._functorch.partitioners import _extract_fwd_bwd_modules
 
-
         graph = graph_from_joint(joint)
         saved = graph.check_saved(choose(graph))
         rec = graph.recomputed(saved)
@@ -178,8 +176,8 @@ def ours_partition(choose: Callable[[Any], frozenset[str]], out: dict[str, Any] 
         order = {n.name: i for i, n in enumerate(joint.graph.nodes)}
         nodes = {n.name: n for n in joint.graph.nodes}
         readers = [n for n in joint.graph.nodes if n.name not in fwd or n.name in rec]
-        primals = {a.name for n in readers for a in n.all_input_nodes if graph.index.get(a.name, None) is not None
-                   and graph[a.name].kind == "input"}
+        primals = {a.name for n in readers for a in n.all_input_nodes
+                   if a.name in graph.index and graph[a.name].kind == "input"}
         keep = sorted(set(saved) | primals, key=order.__getitem__)
         fw, bw = _extract_fwd_bwd_modules(joint, [nodes[n] for n in keep], [], num_fwd_outputs=num_fwd_outputs)
         for n in reversed(list(bw.graph.nodes)):  # fx keeps dead "random" ops (attention's dropout): drop them
@@ -193,6 +191,8 @@ def ours_partition(choose: Callable[[Any], frozenset[str]], out: dict[str, Any] 
 
 def torch_partition(budget: float):
     """torch's min-cut partitioner (``aot_eager``/inductor) at ``activation_memory_budget``."""
+    if checks.nonneg_number("activation_memory_budget", budget) > 1:
+        raise ValueError(f"activation_memory_budget must be in [0, 1] (a fraction of keep-all's bytes): got {budget}")
 
     def part(joint, inputs, *, num_fwd_outputs, **kw):
         import torch
