@@ -24,8 +24,9 @@
 # Your functions read a chain and never change it.
 #
 # Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`), then
-# run the test cell below it. Hidden tests check many random chains and plans. Total: 21 points:
-# 19 autograded, and 2 for the closing "why" answer, which your instructor grades by hand.
+# run the test cell below it. Hidden tests check many random chains and plans. Total: 23 points:
+# 19 autograded, and 4 for the two "why" answers (sections 5 and 6), which your instructor
+# grades by hand.
 
 # %% kind="locked" id="setup"
 import math
@@ -544,3 +545,48 @@ assert type(_got["keep_all"]) is int and _got["keep_all"] == 5, \
 # * Typical wrong answer: "GPT-2 has more activations" or "the host memory is too small" (the
 #   bytes per step are of the same order for both; what changed is the compute time they must hide
 #   behind), or "offloading does not save memory" (it does: the peak falls to about 3.5 GB).
+
+# %% [markdown] id="md-oplevel"
+# ## 6. Design question: why plans at the level of operators win (2 points)
+#
+# Everything above decides per *layer*: a block keeps all it saves, or only its input. Checkmate
+# (MLSys'20, section 4) decides per *operator*, on the graph of the step. `mlsys-kit` traces that
+# graph from the tiny GPT (4 blocks, batch 8, sequence 128: about 45 operators a block) and
+# solves the integer program at both levels. Run:
+#
+# ```
+# mlsys-kit memory plan --level op --preset tiny --policy all
+# mlsys-kit memory plan --level op --preset tiny --policy block-optimal --budget-gb 0.0232
+# mlsys-kit memory plan --level op --preset tiny --policy optimal --budget-gb 0.0232
+# ```
+#
+# **With the same 23.2 MB budget for what the forward pass keeps, why does the best plan made of
+# whole blocks recompute about 190 times more FLOPs than the best plan made of operators? Which
+# tensors does the operator-level plan drop, and why are they cheap to rebuild?** Give the numbers
+# the commands print that show it, in a few sentences.
+
+# %% [markdown] kind="answer" id="q_oplevel_why" points=2
+# Keep-all saves 36.84 MB. A block plan can only drop a whole block's activations: to get within
+# 23.2 MB it checkpoints two blocks (21.05 MB saved) and must rerun their forward passes in the
+# backward, 0.675 GFLOP, almost all of it matmuls. The operator-level plan saves 23.20 MB and
+# recomputes 0.0035 GFLOP, none of it a matmul or attention: it keeps the matmul outputs (q/k/v,
+# the MLP's pre-GELU activations) and the attention output, and drops the tensors a pointwise
+# operator rebuilds from a kept neighbour: GELU outputs, LayerNorm outputs, residual sums. Those
+# cost about one FLOP per byte-sized element, while a matmul output costs 2·C FLOPs per element
+# (hundreds), so bytes per recomputed FLOP differ by two orders of magnitude, and the finer
+# granularity lets the plan take the cheap bytes only. This is what torch's min-cut partitioner
+# also exploits (23.13 MB, no matmul recomputed).
+
+# %% [markdown] kind="rubric" id="q_oplevel_why_rubric"
+# Rubric (2 points):
+#
+# * 1 point: the mechanism. A block plan's unit is all of a block's activations, so freeing any of
+#   them costs the block's forward pass (matmuls); an operator plan frees tensors one by one and
+#   picks those whose producers are cheap (pointwise, LayerNorm: about one FLOP per element) while
+#   keeping the outputs of matmuls (about 2·C FLOPs per element).
+# * 1 point: the numbers: keep-all 36.84 MB; block plan 21.05 MB saved for 0.675 GFLOP recomputed
+#   (matmul 0.673); operator plan 23.20 MB for 0.0035 GFLOP (no matmul). Half a point for the
+#   right direction without numbers.
+# * Typical wrong answer: "the operator plan saves fewer bytes" (it saves more: the budget is the
+#   same) or "the integer program is exact and the block DP is not" (both are exact for their
+#   own units; the units differ).

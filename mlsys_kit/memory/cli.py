@@ -9,13 +9,17 @@ from typing import Any
 from mlsys_kit.checks import arg, count_arg, nonneg_number, one_of, positive_int, positive_number
 from mlsys_kit.common import emit_json
 from mlsys_kit.memory.chain import build_chain
+from mlsys_kit.memory.checkmate import OP_POLICIES, op_policy
 from mlsys_kit.memory.config import CHAIN_PRESETS, MEMORY, RUN_PRESETS
 from mlsys_kit.memory.policies import POLICIES, plan
+from mlsys_kit.memory.op_real import run_op_plan, trace_gpt
 from mlsys_kit.memory.real import real_plan, run_plan
 from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory
 from mlsys_kit.zero.model import max_params
 
-_count = count_arg("13e9 or 13B")  # --params: 13000000000, 13e9 or 13B
+_count = count_arg("13e9 or 13B")
+LEVELS = ("block", "op")
+OP_PRESETS = ("micro", "tiny", "gpt2")  # GPT presets (models.gpt) the op level traces  # --params: 13000000000, 13e9 or 13B
 
 
 def register(subparsers: Any) -> None:
@@ -24,14 +28,20 @@ def register(subparsers: Any) -> None:
                                                "vDNN, Checkmate, Capuchin, ZeRO-Offload)")
     sub = mem.add_subparsers(dest="memory_command", metavar="SUBCOMMAND", required=True)
     pl = sub.add_parser("plan", help="peak memory, step time and timeline of a policy on a model's layer chain")
-    pl.add_argument("--preset", default=C.plan_preset, type=arg(lambda n, v: one_of(n, v, CHAIN_PRESETS), str, "--preset"),
-                    help=f"model: {', '.join(CHAIN_PRESETS)} (default {C.plan_preset})")
+    pl.add_argument("--level", default="block", type=arg(lambda n, v: one_of(n, v, LEVELS), str, "--level"),
+                    help="block: a chain of whole blocks (default); op: the traced operator graph of a GPT "
+                         f"preset ({', '.join(OP_PRESETS)}), Checkmate's integer program")
+    pl.add_argument("--preset", default=C.plan_preset,
+                    type=arg(lambda n, v: one_of(n, v, CHAIN_PRESETS + OP_PRESETS[:2]), str, "--preset"),
+                    help=f"model: {', '.join(CHAIN_PRESETS)} (block level, default {C.plan_preset}); "
+                         f"{', '.join(OP_PRESETS)} (op level; --seq defaults to 128 there)")
     pl.add_argument("--layers", type=arg(positive_int, int, "--layers"), help="override the number of blocks")
     pl.add_argument("--batch", type=arg(positive_int, int, "--batch"), default=C.plan_batch,
                     help=f"batch size (default {C.plan_batch})")
     pl.add_argument("--seq", type=arg(positive_int, int, "--seq"), help="sequence length (default: the preset's)")
-    pl.add_argument("--policy", required=True, type=arg(lambda n, v: one_of(n, v, POLICIES), str, "--policy"),
-                    help=f"one of {', '.join(POLICIES)}")
+    pl.add_argument("--policy", required=True, type=arg(lambda n, v: one_of(n, v, POLICIES + OP_POLICIES), str,
+                                                        "--policy"),
+                    help=f"block level: one of {', '.join(POLICIES)}; op level: one of {', '.join(OP_POLICIES)}")
     pl.add_argument("--budget-gb", type=arg(positive_number, float, "--budget-gb"), metavar="GB",
                     help="device memory budget in GB (1e9 bytes); needed by optimal and hybrid")
     pl.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), metavar="GB/s",
@@ -47,7 +57,11 @@ def register(subparsers: Any) -> None:
 
     run = sub.add_parser("run", help="one real training step of the tiny GPT under a policy (torch): saved bytes, "
                                      "recompute count, loss and gradients against the plain step")
-    run.add_argument("--policy", required=True, type=arg(lambda n, v: one_of(n, v, POLICIES), str, "--policy"))
+    run.add_argument("--level", default="block", type=arg(lambda n, v: one_of(n, v, LEVELS), str, "--level"),
+                     help="block (default) or op: the step cut by torch at an operator-level plan's saved set")
+    run.add_argument("--policy", required=True, type=arg(lambda n, v: one_of(n, v, POLICIES + OP_POLICIES), str,
+                                                         "--policy"),
+                     help=f"block level: {', '.join(POLICIES)}; op level: {', '.join(OP_POLICIES)}")
     run.add_argument("--preset", default=C.run_preset, type=arg(lambda n, v: one_of(n, v, RUN_PRESETS), str, "--preset"))
     run.add_argument("--batch", type=arg(positive_int, int, "--batch"), default=C.run_batch)
     run.add_argument("--seq", type=arg(positive_int, int, "--seq"), default=C.run_seq)
@@ -81,7 +95,17 @@ def plan_report(args: argparse.Namespace):
     return chain, plan(args.policy, chain, budget, link, args.k)
 
 
+def _level_policy(args: argparse.Namespace) -> None:
+    allowed = OP_POLICIES if args.level == "op" else POLICIES
+    if args.policy not in allowed:
+        raise ValueError(f"--policy at --level {args.level} must be one of {', '.join(allowed)}: got {args.policy!r}")
+
+
 def _plan(args: argparse.Namespace) -> int:
+    _level_policy(args)
+    if args.level == "op":
+        return _plan_op(args)
+    one_of("--preset at --level block", args.preset, CHAIN_PRESETS)
     chain, res = plan_report(args)
     d = res.to_dict(timeline=args.timeline)
     d["chain"] = {k: v for k, v in chain.to_dict().items() if k != "saved_bytes"}
@@ -107,7 +131,33 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan_op(args: argparse.Namespace) -> int:
+    if args.preset not in OP_PRESETS:
+        raise ValueError(f"--preset at --level op must be a GPT preset, one of {', '.join(OP_PRESETS)}: got {args.preset!r}")
+    if args.plot or args.timeline or args.k or args.link_gbps or args.tflops:
+        raise ValueError("--plot, --timeline, --k, --link-gbps and --tflops apply to --level block only")
+    graph = trace_gpt(args.preset, args.batch, args.seq or 128, "meta", args.layers)
+    res = op_policy(args.policy, graph, args.budget_gb * 1e9 if args.budget_gb else None)
+    res.pop("graph")
+    d = {k: v for k, v in res.items() if k not in ("saved", "recomputed")}
+    d.update(level="op", policy=args.policy, graph=graph.to_dict(), saved_tensors=len(res["saved"]),
+             recomputed_ops=len(res["recomputed"]))
+    if args.json:
+        emit_json(d)
+        return 0
+    g = d["graph"]
+    print(f"{graph.name}, operator level, policy {args.policy}: {g['ops']} ops, {g['saveable']} saveable tensors")
+    print(f"  saved {d['saved_bytes'] / 1e6:.2f} MB of keep-all's {g['keep_all_saved_bytes'] / 1e6:.2f} MB "
+          f"(budget {d['budget_bytes'] / 1e6:.2f} MB: {'fits' if d['fits'] else 'does NOT fit'}) in {d['saved_tensors']} tensors")
+    print(f"  recomputed {d['recomputed_ops']} ops: {d['recompute_flops'] / 1e9:.4g} GFLOP, of which matmul/attention "
+          f"{d['recompute_matmul_flops'] / 1e9:.4g} (one forward: {g['forward_flops'] / 1e9:.4g} GFLOP)")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    _level_policy(args)
+    if args.level == "op":
+        return _run_op(args)
     p, budget = real_plan(args.policy, args.preset, args.batch, args.seq, args.k, args.budget_mb, args.link_gbps)
     out = run_plan(p, args.preset, args.batch, args.seq, device=args.device)
     out.update(policy=args.policy, budget_bytes=budget)
@@ -127,6 +177,22 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  recomputed blocks measured {out['recompute_count_measured']}, predicted {out['recompute_count_predicted']}")
     if args.plot:
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _run_op(args: argparse.Namespace) -> int:
+    if args.k or args.plot:
+        raise ValueError("--k and --plot apply to --level block only")
+    out = run_op_plan(args.policy, args.preset, args.batch, args.seq, args.budget_mb, args.device)
+    if args.json:
+        emit_json(out)
+        return 0
+    print(f"tiny GPT ({args.preset}, batch {args.batch}, seq {args.seq}), operator level, policy {args.policy}")
+    print(f"  matches the plain step: {out['matches_plain_step']} (bitwise {out['bitwise_equal']}, "
+          f"max |grad diff| {out['max_abs_grad_diff']:.3g})")
+    print(f"  saved bytes measured {out['saved_bytes_measured']:,}, predicted {out['saved_bytes_predicted']:,}")
+    print(f"  recomputed FLOPs measured {out['recompute_flops_measured']:,.0f}, predicted "
+          f"{out['recompute_flops_predicted']:,.0f} (matmul/attention {out['recompute_matmul_flops_measured']:,.0f})")
     return 0
 
 

@@ -1,7 +1,8 @@
 """The training-memory section of ``mlsys-kit demo``: every policy on GPT-2's chain, vDNN's
 VGG-16 headline (MICRO'16), the sqrt(n) rule (Chen et al. 2016), the larger batch optimal
-checkpointing buys (Checkmate, MLSys'20), ZeRO-Offload's 13B on one 32 GB V100 (ATC'21), and
-the real check on the tiny GPT with torch."""
+checkpointing buys (Checkmate, MLSys'20), ZeRO-Offload's 13B on one 32 GB V100 (ATC'21), the
+real check on the tiny GPT with torch, and the two levels of the plan (block and operator,
+Checkmate sections 4-5) with operator-level plans run by torch."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from mlsys_kit.memory.config import MEMORY
 from mlsys_kit.memory.policies import POLICIES, largest_batch, plan
 from mlsys_kit.memory.real import real_plan, run_plan
 from mlsys_kit.memory.viz import policies_figure, real_figure, step_figure
+from mlsys_kit.memory.op_real import run_op_plan
+from mlsys_kit.memory.widgets import levels_data, levels_figure
 from mlsys_kit.memory.zero_offload import max_params_offload, offload_memory
 from mlsys_kit.viz.figure import figure_png
 
@@ -79,12 +82,37 @@ def section(progress: Callable[[str], None]) -> Section:
     figures.append(Figure("Real check on the tiny GPT: bytes autograd saves (saved_tensors_hooks) beside the chain "
                           "model's prediction, one step per policy", figure_png(real_figure(real)),
                           "mlsys-kit memory run --policy sqrt --plot memory_real.png"))
+    progress("operator level: the tiny GPT's traced graph, block plans against Checkmate's integer program")
+    graph, levels, cut = levels_data("tiny", 8, 128, points=12)
+    mid = levels[6]
+    rows += [("op level, tiny GPT b=8 s=128: ops in the traced step, saveable tensors",
+              f"{graph.to_dict()['ops']}, {len(graph.saveable)}"),
+             (f"op level at {mid['budget_bytes'] / 1e6:.1f} MB saved: recompute GFLOP, best block plan "
+              f"({mid['block']['plan']}) / operator-level MILP",
+              f"{mid['block']['recompute_flops'] / 1e9:.3f} / {mid['op']['recompute_flops'] / 1e9:.3f}"),
+             ("op level: operator optimum <= best block plan at every budget (12 budgets)",
+              all(r["op"]["recompute_flops"] <= r["block"]["recompute_flops"] for r in levels)),
+             ("op level: min cut (torch's rule, no matmul recomputed): saved MB, recompute GFLOP",
+              f"{cut['saved_bytes'] / 1e6:.2f}, {cut['recompute_flops'] / 1e9:.4f}")]
+    op_real = [run_op_plan(p, C.run_preset, C.run_batch, C.run_seq) for p in ("sqrt", "min-cut", "optimal")]
+    rows.append(("real op-level plans (sqrt, min-cut, optimal) on the micro GPT: bitwise, saved bytes and "
+                 "recomputed FLOPs measured == predicted",
+                 all(r["bitwise_equal"] and r["saved_bytes_measured"] == r["saved_bytes_predicted"]
+                     and r["recompute_flops_measured"] == r["recompute_flops_predicted"] for r in op_real)))
+    figures.append(Figure("The two levels of one problem (Checkmate, MLSys'20): recomputed GFLOP against saved MB "
+                          "for the best block plan and the operator-level optimum on the tiny GPT's traced step; "
+                          "right: what each keeps at one budget",
+                          figure_png(levels_figure(levels, cut, graph.name, 6)),
+                          "mlsys-kit memory plan --level op --preset tiny --policy optimal --budget-gb 0.017"))
     return Section(
         topic="memory", title="Training memory: recomputation, swapping and offload (Chen 2016, vDNN, Checkmate, "
                               "Capuchin, ZeRO-Offload)",
         summary="Every tensor's lifetime through a training step under keep-all, every-k, sqrt(n), the optimal "
                 "checkpoint plan (exact DP), vDNN offload and Capuchin's hybrid; the papers' headline numbers; and "
-                "the same plans run by torch on the tiny GPT with the saved bytes counted.",
+                "the same plans run by torch on the tiny GPT with the saved bytes counted; then the same problem at "
+                "the level of operators (Checkmate's integer program on the traced step) beside the block level.",
         rows=rows, figures=figures,
         data={"gpt2": [r.to_dict() for r in res], "vgg16": {"all": base.to_dict(), "offload": off.to_dict()},
-              "largest_batch_16gb": batches, "zero_offload": zo, "real": real})
+              "largest_batch_16gb": batches, "zero_offload": zo, "real": real,
+              "op_levels": levels, "op_min_cut": {k: cut[k] for k in ("saved_bytes", "recompute_flops")},
+              "op_real": op_real})

@@ -1,0 +1,120 @@
+"""Block plans, operator-level plans and torch's min-cut partitioner side by side on one model
+(issue #31). Prints one JSON object.
+
+For each peak budget between keep-all's and sqrt's (the chain model of ``memory plan``), the
+block DP (:mod:`mlsys_kit.memory.optimal_fast`) picks a block plan; its saved set on the traced
+operator graph fixes the bytes B every other plan must stay within:
+
+* ``block``: the block DP's plan, run as its saved set;
+* ``op``: Checkmate's integer program (:func:`mlsys_kit.memory.checkmate.milp_plan`) at B;
+* ``op_at_torch_bytes``: the integer program again, at the bytes torch's plan saved;
+* ``torch``: ``min_cut_rematerialization_partition`` (the partitioner of ``torch.compile``'s
+  ``aot_eager`` backend) with ``torch._functorch.config.activation_memory_budget`` bisected to
+  the largest budget whose saved bytes stay within B.
+
+Each is run by torch (``mlsys_kit.memory.op_real``): saved bytes measured from the tensors the
+forward graph hands the backward, recomputed FLOPs from the forward nodes the backward graph
+runs, step time the median of ``--repeat`` steps, gradients compared bitwise with eager.
+
+    python benchmarks/memory_oplevel.py [--layers 8] [--batch 8] [--seq 128] [--threads 1] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def bisect_torch(target: float, args, graph, steps: int = 12) -> tuple[float, dict]:
+    """The largest activation_memory_budget in [0, 1] whose saved bytes are at most ``target``."""
+    from mlsys_kit.memory.op_real import torch_partition, trace
+
+    def saved(b: float) -> dict:
+        names = trace("tiny", args.batch, args.seq, "meta", args.layers, partition=torch_partition(b))["saved"]
+        return graph.cost({x for n in names for x in graph.bases(n)})
+
+    lo, hi, best = 0.0, 1.0, None
+    top = saved(1.0)
+    if top["saved_bytes"] <= target:
+        return 1.0, top
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        d = saved(mid)
+        if d["saved_bytes"] <= target:
+            lo, best = mid, d
+        else:
+            hi = mid
+    return lo, best if best is not None else saved(0.0)
+
+
+def row(name: str, r: dict, graph, extra: dict) -> dict:
+    measured = [n for n in r["recomputed_nodes_measured"] if n in graph.index]
+    return {"plan": name, "saved_bytes_measured": r["saved_bytes_measured"],
+            "recompute_gflop_measured": round(sum(graph[n].flops for n in measured) / 1e9, 4),
+            "recompute_matmul_gflop_measured": round(sum(graph[n].flops for n in measured if graph[n].matmul) / 1e9, 4),
+            "step_ms": round(1e3 * r["step_time_s"], 2), "plain_step_ms": round(1e3 * r["plain_step_time_s"], 2),
+            "bitwise_equal": r["bitwise_equal"], **extra}
+
+
+if __name__ == "__main__":
+    import torch
+
+    from mlsys_kit.memory.chain import gpt_chain
+    from mlsys_kit.memory.checkmate import milp_plan, min_cut_plan
+    from mlsys_kit.memory.lifetimes import simulate
+    from mlsys_kit.memory.op_real import ours_partition, run_partition, torch_partition, trace_gpt
+    from mlsys_kit.memory.opgraph import block_saved_set
+    from mlsys_kit.memory.optimal_fast import optimal_plan_fast
+    from mlsys_kit.memory.policies import sqrt_plan
+    from mlsys_kit.models.gpt import preset
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--layers", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--budgets", type=int, default=4)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    cfg = preset("tiny", n_layer=a.layers)
+    chain = gpt_chain(cfg, a.batch, a.seq)
+    graph = trace_gpt("tiny", a.batch, a.seq, "meta", a.layers)
+    keep_peak = simulate(chain, "K" * chain.n, keep_timeline=False).peak_bytes
+    sqrt_peak = simulate(chain, sqrt_plan(chain.n), keep_timeline=False).peak_bytes
+    step = (keep_peak - sqrt_peak) / a.budgets
+    run = dict(preset="tiny", batch=a.batch, seq=a.seq, n_layer=a.layers, repeat=a.repeat)
+    rows = []
+    for k in range(a.budgets):
+        peak_budget = keep_peak - step * (k + 1)
+        plan = optimal_plan_fast(chain, peak_budget)[0]
+        block = graph.cost(block_saved_set(graph, plan))
+        target = block["saved_bytes"]
+        op = milp_plan(graph, target)
+        tb, tcost = bisect_torch(target, a, graph)
+        res = {"peak_budget_mb": round(peak_budget / 1e6, 2), "block_plan": plan, "saved_budget_bytes": target,
+               "torch_activation_memory_budget": round(tb, 5)}
+        res["block"] = row("block", run_partition(ours_partition(lambda g, s=block["saved"]: frozenset(s)), **run),
+                           graph, {"saved_bytes_predicted": block["saved_bytes"],
+                                   "recompute_gflop_predicted": round(block["recompute_flops"] / 1e9, 4)})
+        res["op"] = row("op", run_partition(ours_partition(lambda g, s=op["saved"]: frozenset(s)), **run), graph,
+                        {"saved_bytes_predicted": op["saved_bytes"], "milp_optimal": op["optimal"],
+                         "recompute_gflop_predicted": round(op["recompute_flops"] / 1e9, 4)})
+        res["torch"] = row("torch", run_partition(torch_partition(tb), **run), graph,
+                           {"saved_bytes_model": tcost["saved_bytes"]})
+        # and ours at the bytes torch reached: never more bytes, never more recompute than torch
+        mine = milp_plan(graph, res["torch"]["saved_bytes_measured"])
+        res["op_at_torch_bytes"] = row("op", run_partition(ours_partition(lambda g, s=mine["saved"]: frozenset(s)),
+                                                           **run), graph,
+                                       {"saved_bytes_predicted": mine["saved_bytes"], "milp_optimal": mine["optimal"],
+                                        "recompute_gflop_predicted": round(mine["recompute_flops"] / 1e9, 4)})
+        rows.append(res)
+    cut = min_cut_plan(graph)
+    print(json.dumps({"model": graph.name, "threads": a.threads, "repeat": a.repeat, "graph": graph.to_dict(),
+                      "keep_all_peak_mb": round(keep_peak / 1e6, 2), "sqrt_peak_mb": round(sqrt_peak / 1e6, 2),
+                      "min_cut": {"saved_bytes": cut["saved_bytes"], "recompute_gflop": round(cut["recompute_flops"] / 1e9, 4)},
+                      "rows": rows}, indent=2))
