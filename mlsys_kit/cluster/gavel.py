@@ -53,6 +53,10 @@ def _check_inputs(T: Sequence[Sequence[float]], scale: Sequence[int], capacity: 
         raise ValueError(f"scale must give one positive integer GPU count per job ({T.shape[0]}): got {list(scale)}")
     if len(capacity) != T.shape[1] or any(isinstance(c, bool) or int(c) != c or c < 0 for c in capacity):
         raise ValueError(f"capacity must give one GPU count >= 0 per type ({T.shape[1]}): got {list(capacity)}")
+    fits = (T > 0) & (np.asarray(scale)[:, None] <= np.asarray(capacity)[None, :])
+    if not np.all(fits.any(axis=1)):
+        raise ValueError(f"jobs {np.where(~fits.any(axis=1))[0].tolist()} fit on no GPU type they can use "
+                         "(each needs a type with throughput > 0 and at least its scale factor of GPUs)")
     return T
 
 
@@ -151,11 +155,11 @@ def max_min_allocation(T: Sequence[Sequence[float]], scale: Sequence[int], capac
 
 
 def las_weights(attained: Sequence[float]) -> list[float]:
-    """Weights for the LAS variant: a job that has received more GPU-seconds weighs more in
-    the denominator, so the LP lifts the least-served jobs first (1 + its attained hours)."""
+    """Weights (priorities) for the LAS variant: ``1 / (1 + attained hours)``, so the LP gives
+    the least-served jobs the larger shares (Tiresias' least attained service inside Gavel's LP)."""
     if any(not math.isfinite(a) or a < 0 for a in attained):
         raise ValueError(f"attained service must be finite GPU-seconds >= 0: got {list(attained)}")
-    return [1.0 + a / 3600.0 for a in attained]
+    return [1.0 / (1.0 + a / 3600.0) for a in attained]
 
 
 def finish_time_fairness_allocation(T: Sequence[Sequence[float]], scale: Sequence[int], capacity: Sequence[int],
