@@ -12,8 +12,8 @@ says which jobs run until the next event and on what; the simulator then
    without progress (checkpoint restore and warm-up; Gandiva OSDI'18 and Tiresias NSDI'19 section 5
    measure seconds to tens of seconds),
 4. advances time to the next event: each running job makes ``rate x time`` iterations, where
-   ``rate`` is its throughput on its GPU type (or the policy's ``progress_rate``, Pollux) times
-   the locality factor.
+   ``rate`` is its throughput on its GPU type times the locality factor (or, for a policy with a
+   ``progress_rate`` method, Pollux, what that says: it models communication itself).
 
 A job's completion time (JCT) is ``finish - arrival``. :func:`simulate` returns every job's
 final :class:`~mlsys_kit.cluster.core.JobState` and, with ``record=True``, the timeline of who ran
@@ -161,8 +161,11 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, *, restart_c
         running = [s for s in active.values() if s.running_on is not None]
         for s in running:
             a = s.running_on
-            base = rate_of(s, a) if rate_of is not None else s.job.throughput[a.gpu_type]
-            rate[s.id] = base * locality_factor(a.n_machines, min_machines(sizes[a.gpu_type], a.gpus), spread_factor)
+            if rate_of is not None:  # the policy models its own communication (Pollux's T_sync)
+                rate[s.id] = rate_of(s, a)
+            else:
+                fewest = min_machines(sizes[a.gpu_type], a.gpus)
+                rate[s.id] = s.job.throughput[a.gpu_type] * locality_factor(a.n_machines, fewest, spread_factor)
             s.rounds[a.gpu_type] = s.rounds.get(a.gpu_type, 0) + 1
         # the next event: an arrival, a completion, or a round boundary
         t_next = arrivals[nxt].arrival if nxt < len(arrivals) else math.inf
