@@ -81,22 +81,22 @@ def _loss(model: GPT, x: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
 
 
-def measure_step_times(model: GPT, draw, batch_sizes: Sequence[int], repeats: int = 3) -> dict[int, float]:
-    """Median seconds of one training step (forward, backward, SGD update) per batch size."""
+def measure_step_times(model: GPT, draw, batch_sizes: Sequence[int], repeats: int = 5) -> dict[int, float]:
+    """Seconds of one training step (forward, backward, SGD update) per batch size: the batch
+    sizes are timed in turn, ``repeats`` rounds after a warm-up, and the fastest time of each is
+    kept (the minimum is the least disturbed by other processes on a shared machine)."""
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    out = {}
-    for b in batch_sizes:
-        x = draw(b)
-        times = []
-        for r in range(repeats + 1):
+    data = {int(b): draw(int(b)) for b in batch_sizes}
+    best = {b: math.inf for b in data}
+    for r in range(repeats + 1):
+        for b, x in data.items():
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             _loss(model, x).backward()
             opt.step()
-            if r:  # the first is a warm-up
-                times.append(time.perf_counter() - t0)
-        out[int(b)] = float(np.median(times))
-    return out
+            if r:  # round 0 is a warm-up
+                best[b] = min(best[b], time.perf_counter() - t0)
+    return best
 
 
 def _flat_grad(model: GPT) -> torch.Tensor:
