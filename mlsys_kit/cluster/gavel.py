@@ -225,7 +225,8 @@ def round_assignment(X: Sequence[Sequence[float]], received: Sequence[Sequence[f
 class Gavel:
     """The round-based Gavel policy: at each call, solve the chosen LP over the jobs present
     (``objective`` in ``max_min``, ``las``, ``ftf``), then realise ``X`` with
-    :func:`round_assignment`, counting each job's rounds per type in ``JobState.rounds``."""
+    :func:`round_assignment`, from each job's rounds per type in ``JobState.rounds``. The LP is
+    solved again only when the set of jobs changes (an arrival or a completion), as in section 5."""
 
     round_based = True
 
@@ -235,6 +236,7 @@ class Gavel:
             raise ValueError(f"heterogeneity_aware must be True or False: got {heterogeneity_aware!r}")
         self.heterogeneity_aware = heterogeneity_aware
         self.name = f"gavel-{objective}" + ("" if heterogeneity_aware else "-agnostic")
+        self._cache: tuple[tuple, list[list[float]]] | None = None
 
     def allocation(self, jobs: Sequence[JobState], cluster: Cluster, now: float = 0.0) -> list[list[float]]:
         """The LP's ``X`` for ``jobs`` on ``cluster`` (rows: jobs in order; columns: ``cluster.gpu_types``)."""
@@ -253,7 +255,10 @@ class Gavel:
         if not runnable:
             return {}
         types = cluster.gpu_types
-        X = self.allocation(runnable, cluster, now)
+        key = (tuple(s.id for s in runnable), types)
+        if self._cache is None or self._cache[0] != key:  # section 5: recomputed when jobs arrive or leave
+            self._cache = (key, self.allocation(runnable, cluster, now))
+        X = self._cache[1]
         received = [[float(s.rounds.get(t, 0)) for t in types] for s in runnable]
         cap = [cluster.gpus_per_type()[t] for t in types]
         pick = round_assignment(X, received, [s.job.gpus for s in runnable], cap)
