@@ -87,10 +87,11 @@ def run_times(spec: WorkloadSpec, sizes: np.ndarray, rng: np.random.Generator) -
 
 
 def generate(n: int, spec: WorkloadSpec | str = PHILLY, *, gpus: int = 64, load: float = 0.8,
-             gpu_types: Sequence[str] = ("v100",), heterogeneity: float = 1.0, seed: int = 0) -> list[Job]:
+             gpu_types: Sequence[str] = ("v100",), heterogeneity: float = 1.0, seed: int = 0,
+             max_size: int | None = None) -> list[Job]:
     """``n`` jobs drawn from ``spec`` (seeded: the same arguments give the same jobs), arriving as
-    a Poisson process that offers ``load`` of a ``gpus``-GPU cluster; jobs larger than ``gpus`` are
-    cut to ``gpus``. Each job can run on every type in ``gpu_types``."""
+    a Poisson process that offers ``load`` of a ``gpus``-GPU cluster; jobs larger than ``max_size``
+    (default ``gpus``) are cut to it. Each job can run on every type in ``gpu_types``."""
     positive_int("n", n)
     positive_int("gpus", gpus)
     positive_number("load", load)
@@ -106,7 +107,8 @@ def generate(n: int, spec: WorkloadSpec | str = PHILLY, *, gpus: int = 64, load:
     if not types or bad:
         raise ValueError(f"gpu_types must be a non-empty subset of {', '.join(GPU_TYPES)}: got {list(gpu_types)}")
     rng = np.random.default_rng(seed)
-    sizes = np.minimum(rng.choice(np.array(spec.sizes), size=n, p=np.array(spec.probs)), gpus)
+    cap = gpus if max_size is None else positive_int("max_size", max_size)
+    sizes = np.minimum(rng.choice(np.array(spec.sizes), size=n, p=np.array(spec.probs)), cap)
     dur = run_times(spec, sizes, rng)
     models = rng.choice(sorted(MODEL_SPEEDUPS), size=n)
     rate = load * gpus / float(np.mean(sizes * dur))  # jobs per second
