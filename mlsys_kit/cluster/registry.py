@@ -8,29 +8,25 @@ FIFO and SRTF come from :mod:`mlsys_kit.cluster.core`; Tiresias' 2D-LAS (NSDI'19
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 from mlsys_kit.checks import one_of
 from mlsys_kit.cluster.core import FIFO, SRTF, Policy
+from mlsys_kit.cluster.gavel import gavel
+from mlsys_kit.cluster.policies import tiresias
+from mlsys_kit.cluster.pollux import pollux
 
-POLICIES: dict[str, Callable[..., Policy]] = {"fifo": FIFO, "srtf": SRTF}
-
-try:  # the policies' modules land beside this one (issue #28's second half)
-    from mlsys_kit.cluster.policies import tiresias
-    POLICIES["tiresias"] = tiresias
-except ImportError:  # pragma: no cover - until policies.py exists
-    pass
-try:
-    from mlsys_kit.cluster.gavel import gavel
-    POLICIES["gavel"] = gavel
-    POLICIES["gavel-agnostic"] = lambda **kw: gavel(heterogeneity_aware=False, **kw)
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from mlsys_kit.cluster.pollux import pollux
-    POLICIES["pollux"] = pollux
-except ImportError:  # pragma: no cover
-    pass
+POLICIES: dict[str, Callable[..., Policy]] = {
+    "fifo": FIFO,
+    "srtf": SRTF,
+    "tiresias": tiresias,
+    "gavel": gavel,  # heterogeneity-aware max-min fairness (Gavel section 4.1)
+    "gavel-agnostic": partial(gavel, heterogeneity_aware=False),  # its twin that ignores GPU types
+    "gavel-las": partial(gavel, "las"),
+    "gavel-ftf": partial(gavel, "ftf"),
+    "pollux": pollux,
+}
 
 
 def make_policy(name: str, **kwargs: Any) -> Policy:
