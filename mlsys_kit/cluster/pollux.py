@@ -109,8 +109,9 @@ def goodput(p: PolluxParams, gpus: int, nodes: int, local_bsz: int, accum_steps:
 def optimal_batch_size(p: PolluxParams, gpus: int, nodes: int, max_accum: int = 0) -> tuple[int, int, int, float]:
     """The goodput-optimal ``(batch, local_bsz, accum_steps, goodput)`` on this allocation: every
     per-GPU batch ``1..max_local`` and accumulation ``0..max_accum`` with ``m0 <= batch <=
-    max_batch`` (the smallest batch wins ties). If even one example per GPU exceeds ``max_batch``
-    the smallest batch the allocation can run is taken, since Pollux never shrinks below a GPU each."""
+    max_batch`` (ties: the first found, i.e. the fewest accumulation steps, then the smallest
+    per-GPU batch). If no choice is in that range, the nearest one the allocation can run is
+    taken (the policy must run the job somehow); lab 10's version raises ValueError instead."""
     positive_int("gpus", gpus)
     nonneg_int("max_accum", max_accum)
     best: tuple[int, int, int, float] | None = None
@@ -120,7 +121,7 @@ def optimal_batch_size(p: PolluxParams, gpus: int, nodes: int, max_accum: int = 
             if batch < p.m0 or batch > p.max_batch:
                 continue
             g = goodput(p, gpus, nodes, m, s)
-            if best is None or g > best[3] or (g == best[3] and batch < best[0]):
+            if best is None or g > best[3]:
                 best = (batch, m, s, g)
     if best is None:  # every choice is outside [m0, max_batch]: the nearest one
         m = 1 if gpus >= p.m0 else min(p.max_local, -(-p.m0 // gpus))
