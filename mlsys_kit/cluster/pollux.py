@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 from mlsys_kit.checks import nonneg_int, nonneg_number, positive_int, positive_number
@@ -135,12 +136,18 @@ def nodes_for(gpus: int, per_machine: int) -> int:
     return -(-gpus // per_machine)
 
 
+@lru_cache(maxsize=1 << 16)
+def _best(p: PolluxParams, gpus: int, nodes: int) -> tuple[int, int, int, float]:
+    """:func:`optimal_batch_size` remembered (the policy asks for the same few allocations often)."""
+    return optimal_batch_size(p, gpus, nodes)
+
+
 def speedup(p: PolluxParams, gpus: int, fair_gpus: int, per_machine: int) -> float:
     """``SPEEDUP = best goodput on gpus / best goodput on the fair share`` (section 4.2); 0 for 0 GPUs."""
     if gpus == 0:
         return 0.0
-    g = optimal_batch_size(p, gpus, nodes_for(gpus, per_machine))[3]
-    return g / optimal_batch_size(p, fair_gpus, nodes_for(fair_gpus, per_machine))[3]
+    g = _best(p, gpus, nodes_for(gpus, per_machine))[3]
+    return g / _best(p, fair_gpus, nodes_for(fair_gpus, per_machine))[3]
 
 
 def fitness(speedups: Sequence[float], p: float = -1.0) -> float:
@@ -226,6 +233,7 @@ class Pollux:
         if not isinstance(p, (int, float)) or p == 0 or not math.isfinite(p):
             raise ValueError(f"p must be a non-zero finite number (-1: Pollux's default): got {p!r}")
         self.p = float(p)
+        self._params: dict[tuple[int, str], PolluxParams] = {}
 
     @staticmethod
     def _pool(cluster: Cluster) -> tuple[str, int, int]:
@@ -239,18 +247,24 @@ class Pollux:
         runnable = sorted((s for s in jobs if t in s.job.throughput), key=lambda s: (s.job.arrival, s.id))
         if not runnable:
             return {}
-        params = [params_for(s.job, t) for s in runnable]
+        params = [self._params_of(s.job, t) for s in runnable]
         alloc = greedy_allocation(params, [min(s.job.gpus, total) for s in runnable], total, per_machine, self.p)
         out = {}
         for s, q, k in zip(runnable, params, alloc):
             if k:
-                batch = optimal_batch_size(q, k, nodes_for(k, per_machine))[0]
+                batch = _best(q, k, nodes_for(k, per_machine))[0]
                 out[s.id] = Allocation(t, k, (), batch)
         return out
 
+    def _params_of(self, job: Job, gpu_type: str) -> PolluxParams:
+        key = (job.id, gpu_type)
+        if key not in self._params:
+            self._params[key] = params_for(job, gpu_type)
+        return self._params[key]
+
     def progress_rate(self, state: JobState, allocation: Allocation) -> float:
         """Iterations of batch ``M0`` per second: ``goodput / M0`` at the allocation's batch size."""
-        q = params_for(state.job, allocation.gpu_type)
+        q = self._params_of(state.job, allocation.gpu_type)
         k = allocation.gpus
         nodes = allocation.n_machines or 1
         batch = allocation.batch_size or q.m0
