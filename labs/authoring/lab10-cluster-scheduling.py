@@ -268,7 +268,7 @@ assert _e == [2.5, 2.0], f"effective_throughput is {_e}, expected [4 x 0.5 + 1 x
 from mlsys_kit.cluster.gavel import effective_throughput as _ref_eff
 
 _rng = student_rng("eff")
-_cases = [([[1.0]], [[0.0]]), ([[3, 1]], [[0.25, 0.75]])]
+_cases = [([[1.0]], [[0.0]]), ([[3, 1]], [[0.25, 0.75]]), ([[2, 3], [1, 5]], [[1, 0], [0, 1]])]  # ints in, floats out
 for _ in range(20):
     _n, _k = _rng.randint(1, 6), _rng.randint(1, 4)
     _cases.append(([[_rng.choice([0.0, _rng.uniform(0.1, 10)]) for _ in range(_k)] for _ in range(_n)],
@@ -415,7 +415,8 @@ _rng = student_rng("optimal")
 _cases = [(JOB, 1, 1), (JOB, 4, 1), (JOB, 8, 2), (JOB, 2, 1, 3), (dict(JOB, m0=1, phi=0.0), 1, 1),
           # alpha_grad 0, no overlap term: (m, s) = (2, 1) and (4, 0) give batch 4 at exactly the same goodput
           (dict(JOB, alpha_grad=0.0, beta_grad=0.125, gamma=1.0, m0=4, phi=1e6, max_local=4), 1, 1, 1),
-          (dict(JOB, max_batch=64), 16, 2, 1), (dict(JOB, m0=200, max_local=8), 8, 1, 3)]
+          (dict(JOB, max_batch=64), 16, 2, 1), (dict(JOB, m0=200, max_local=8), 8, 1, 3),
+          (dict(JOB, max_batch=40), 1, 1), (dict(JOB, phi=5000.0, max_local=8), 2, 1, 1)]  # the optimum at a limit
 for _ in range(10):
     _p = dict(JOB, phi=_rng.choice([0.0, 50.0, 500.0, 5000.0]), m0=_rng.choice([1, 16, 32, 64]),
               max_local=_rng.choice([8, 16, 32]), gamma=_rng.choice([1.0, 1.5, 3.0]))
