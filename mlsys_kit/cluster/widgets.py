@@ -21,6 +21,7 @@ from mlsys_kit.cluster.registry import make_policy
 from mlsys_kit.cluster.simulate import simulate
 from mlsys_kit.cluster.viz import POLICY_COLORS, cdf_points, gantt_polys, job_colors
 from mlsys_kit.cluster.workload import generate
+from mlsys_kit.viz.figure import live_figure
 
 LOADS = (0.8, 1.4)
 HETEROGENEITY = (0.0, 0.5, 1.0)
@@ -53,8 +54,6 @@ def cluster_explorer(n: int = 60, seed: int = 1):
     import ipywidgets as w
     from matplotlib.collections import PolyCollection
     from matplotlib.image import imsave
-
-    from mlsys_kit.viz.figure import live_figure
 
     data = precompute(n, seed)
     runs, cluster = data["runs"], data["cluster"]
