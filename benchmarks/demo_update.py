@@ -31,6 +31,7 @@ SCRIPTS = {  # demo notebook: the benchmark that times its widget(s)
     "memory.ipynb": "memory_demo_update.py",
     "parallel.ipynb": "parallel_demo_update.py",
     "disaggregation.ipynb": "disagg_widget.py",
+    "cluster.ipynb": "cluster_widget.py",
 }
 
 
