@@ -19,7 +19,7 @@ schedule; appendix A's cost model). This module names those things; ``cost.py`` 
   to 100. :func:`split` turns a percentage triple into whole element counts, the one rounding
   rule the cost model and the real run share.
 * :class:`Policy`: batch size (FlexGen's GPU batch size), batches per block (its "number of GPU
-  batches"), the placement and whether load, compute and store overlap.
+  batches"), the placement, whether load, compute and store overlap, and 4-bit compression.
 * :class:`Workload`: prompt and generation lengths (FlexGen's 512 and 32, section 6).
 * ``MODELS``: OPT-6.7B, OPT-30B, OPT-175B as :class:`~mlsys_kit.models.costs.TransformerConfig`
   (Zhang et al., *OPT*, 2022, table 1), plus the shared cost-model presets; :func:`from_gpt`
@@ -170,20 +170,23 @@ def split(n: int, percents: tuple[float, float, float]) -> tuple[int, int, int]:
 class Policy:
     """FlexGen's policy (section 4): ``batch_size`` sequences per batch (the GPU batch),
     ``num_batches`` batches per block (the zig-zag block; ``batch_size * num_batches`` is the
-    effective batch size), the ``placement`` and whether load, compute and store ``overlap``."""
+    effective batch size), the ``placement``, whether load, compute and store ``overlap``, and
+    whether weights and KV cache are ``compress``-ed to 4 bits (FlexGen section 5)."""
 
     batch_size: int
     num_batches: int = 1
     placement: Placement = Placement()
     overlap: bool = True
+    compress: bool = False
 
     def __post_init__(self) -> None:
         checks.positive_int("batch_size", self.batch_size)
         checks.positive_int("num_batches", self.num_batches)
         if not isinstance(self.placement, Placement):
             raise ValueError(f"placement must be a Placement: got {type(self.placement).__name__}")
-        if not isinstance(self.overlap, bool):
-            raise ValueError(f"overlap must be True or False: got {self.overlap!r}")
+        for flag in ("overlap", "compress"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be True or False: got {getattr(self, flag)!r}")
 
     @property
     def block_size(self) -> int:
