@@ -150,8 +150,9 @@ def resident_bytes(cfg: TransformerConfig, policy: Policy, workload: Workload, s
     share of the live sequences' hidden states between two layers at the prefill (prompt_len
     tokens each). Live sequences: the whole block (zig-zag) or one batch (row-by-row). Working
     buffers: the device holds two layers' offloaded weights (the running one and the prefetched
-    one), one batch's offloaded KV of one layer and its offloaded input and output activations;
-    the host stages two layers' disk weights and one batch's disk KV of one layer."""
+    one), one batch's offloaded KV of one layer, its offloaded input and output activations and
+    its ``compute_buffer``; the host stages two layers' disk weights and one batch's disk KV of
+    one layer."""
     _check(cfg, policy, workload, schedule)
     p = parts(cfg, policy.placement) if p is None else p
     compress = policy.compress
@@ -164,9 +165,19 @@ def resident_bytes(cfg: TransformerConfig, policy: Policy, workload: Workload, s
         w, a, k = p["weights"][i], p["activations"][i], p["kv_cache"][i]
         out[tier] = L * w * wb + live * ctx * L * k * kb + live * s * a * ab
     (_, wh, wd), (_, ah, ad), (_, kh, kd) = p["weights"], p["activations"], p["kv_cache"]
-    out["device"] += 2 * (wh + wd) * wb + b * ctx * (kh + kd) * kb + 2 * b * s * (ah + ad) * ab
+    out["device"] += 2 * (wh + wd) * wb + b * ctx * (kh + kd) * kb + 2 * b * s * (ah + ad) * ab \
+        + compute_buffer(cfg, b, s)
     out["host"] += 2 * wd * wb + b * ctx * kd * kb
     return out
+
+
+def compute_buffer(cfg: TransformerConfig, batch_size: int, prompt_len: int) -> int:
+    """Device bytes one batch's prefill needs while a layer runs, whatever the placement: the
+    MLP's hidden activations (s x ffn per sequence) and the attention scores (heads x s x s per
+    sequence), at ``dtype_bytes``. It bounds the batch size (the GPU batch); the zig-zag block
+    grows the effective batch past it (FlexGen section 4.1)."""
+    b, s = checks.positive_int("batch_size", batch_size), checks.positive_int("prompt_len", prompt_len)
+    return b * s * (cfg.ffn + cfg.heads * s) * cfg.dtype_bytes
 
 
 def fits(hw: Hardware, resident: dict[str, float]) -> bool:

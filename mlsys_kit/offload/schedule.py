@@ -14,7 +14,7 @@ same layer of the batch's previous token (layer l of token t-1: its KV entries).
   activations held at once (``cost.resident_bytes``).
 
 Each step carries the loads it needs before it runs and the stores it makes after: ``weights``
-(the layer's, only when the device does not hold them from the step before), ``kv_cache`` (the
+(the layer's: every step of row-by-row, the block's first batch in zig-zag), ``kv_cache`` (the
 batch's entries so far, decode steps only), ``activations`` in (from layer 1 on) and out (up to
 the last layer but one), matching the traffic that ``cost.step_traffic`` prices.
 """
