@@ -130,11 +130,11 @@ def link_times(hw: Hardware, traffic: dict[str, float]) -> dict[str, float]:
 
 
 def step_time(cfg: TransformerConfig, hw: Hardware, policy: Policy, workload: Workload, token: int,
-              layer: int, batches: int) -> dict[str, float]:
+              layer: int, batches: int, p: dict[str, tuple[float, float, float]] | None = None) -> dict[str, float]:
     """One step's times: each link's, ``compute``, ``load`` (host->device and disk->host),
     ``store`` (device->host and host->disk) and ``total``: the max of all when ``policy.overlap``
     (the links and the device run at once), else their sum (each waits for the one before)."""
-    t = link_times(hw, step_traffic(cfg, policy, workload, token, layer, batches))
+    t = link_times(hw, step_traffic(cfg, policy, workload, token, layer, batches, p))
     t["compute"] = step_compute(cfg, hw, policy, workload, token, batches)
     agg = max if policy.overlap else (lambda *xs: sum(xs))
     t["load"] = agg(t["host_to_device"], t["disk_to_host"])
@@ -186,28 +186,30 @@ def fits(hw: Hardware, resident: dict[str, float]) -> bool:
 
 
 def generation(cfg: TransformerConfig, hw: Hardware, policy: Policy, workload: Workload = Workload(),
-               schedule: str = "zigzag") -> dict[str, Any]:
+               schedule: str = "zigzag", p: dict[str, tuple[float, float, float]] | None = None) -> dict[str, Any]:
     """The time of a generation of one block (``policy.block_size`` sequences) and its traffic.
 
     Zig-zag: for each token step and layer, one step over all ``num_batches`` batches (one load
     of the weights). Row-by-row: each batch alone through every token step and layer, one batch
     after another (a load of the weights per batch). Returns ``time_s``, ``tokens_per_s``
     (generated tokens over prefill + decode time, FlexGen's throughput), ``prefill_s``,
-    ``decode_s``, ``bytes`` per link, ``resident`` bytes per tier and ``fits``."""
+    ``decode_s``, ``bytes`` per link, ``resident`` bytes per tier and ``fits``. ``p`` overrides
+    the element split (``parts``), e.g. with the fractional parts of an LP's solution."""
     _check(cfg, policy, workload, schedule)
+    p = parts(cfg, policy.placement) if p is None else p
     k = policy.num_batches
     groups, per_step = (1, k) if schedule == "zigzag" else (k, 1)
     times = {"prefill": 0.0, "decode": 0.0}
     moved = dict.fromkeys(LINKS, 0.0)
     for token in range(workload.gen_len):
         for layer in range(cfg.layers):
-            t = step_time(cfg, hw, policy, workload, token, layer, per_step)
+            t = step_time(cfg, hw, policy, workload, token, layer, per_step, p)
             times["prefill" if token == 0 else "decode"] += groups * t["total"]
-            traffic = step_traffic(cfg, policy, workload, token, layer, per_step)
+            traffic = step_traffic(cfg, policy, workload, token, layer, per_step, p)
             for link in LINKS:
                 moved[link] += groups * traffic[link]
     total = times["prefill"] + times["decode"]
-    resident = resident_bytes(cfg, policy, workload, schedule)
+    resident = resident_bytes(cfg, policy, workload, schedule, p)
     return {
         "schedule": schedule, "time_s": total, "prefill_s": times["prefill"], "decode_s": times["decode"],
         "tokens_per_s": policy.block_size * workload.gen_len / total,
