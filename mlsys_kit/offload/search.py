@@ -101,9 +101,11 @@ def _layer_classes(layers: int) -> list[tuple[int, int]]:
 
 def solve(cfg: TransformerConfig, hw: Hardware, batch_size: int, num_batches: int,
           workload: Workload = Workload(), schedule: str = "zigzag", overlap: bool = True,
-          compress: bool = False) -> dict[str, Any] | None:
+          compress: bool = False, rows: tuple[Any, Any] | None = None) -> dict[str, Any] | None:
     """The best placement for one (batch size, batches per block): the LP's ``x`` (nine
-    fractions), its ``time_s`` and ``tokens_per_s``; None when no placement fits."""
+    fractions), its ``time_s`` and ``tokens_per_s``; None when no placement fits. ``rows``
+    replaces the capacity rows ``(A_ub, b_ub)`` (default: ``capacity_constraints``; the lab's
+    judge passes a student's)."""
     shape = Policy(batch_size, num_batches, overlap=overlap, compress=compress)
     checks.one_of("schedule", schedule, cost.SCHEDULES)
     groups, per_step = (1, num_batches) if schedule == "zigzag" else (num_batches, 1)
@@ -123,7 +125,8 @@ def solve(cfg: TransformerConfig, hw: Hardware, batch_size: int, num_batches: in
                 c0, c1 = (rows_at[1][i] + (token - 1) * (rows_at[2][i] - rows_at[1][i]) for i in range(2))
             comp = cost.step_compute(cfg, hw, shape, workload, token, per_step)
             steps.append((groups * count, c0 / bw, c1 / bw[:, None], comp))
-    A_cap, cap = capacity_constraints(cfg, hw, batch_size, num_batches, workload, schedule, compress)
+    A_cap, cap = capacity_constraints(cfg, hw, batch_size, num_batches, workload, schedule, compress) \
+        if rows is None else (np.asarray(rows[0], dtype=float).reshape(3, NVARS), np.asarray(rows[1], dtype=float))
     nz = len(steps) if overlap else 0
     c = np.zeros(NVARS + nz)
     rows, rhs, const = [], [], 0.0
