@@ -115,3 +115,14 @@ def test_flexgens_headline_opt175b_on_one_t4():
     assert 0.5 < z["tokens_per_s"] < 1.0 and z["batch"] >= 128 and z["fits"]
     row = search(cfg, hw, Workload(512, 32), "row", batch_sizes=(1,), num_batches=(1,))
     assert row["tokens_per_s"] < 0.05 < z["tokens_per_s"] / 10
+
+
+def test_solve_takes_capacity_rows_from_outside():
+    """The lab's judge runs the reference LP on a student's capacity rows."""
+    rows = capacity_constraints(SMALL, TIGHT, 2, 3, WL)
+    assert solve(SMALL, TIGHT, 2, 3, WL, rows=rows)["time_s"] == solve(SMALL, TIGHT, 2, 3, WL)["time_s"]
+    as_lists = ([list(r) for r in rows[0]], list(rows[1]))
+    assert solve(SMALL, TIGHT, 2, 3, WL, rows=as_lists)["time_s"] == solve(SMALL, TIGHT, 2, 3, WL)["time_s"]
+    no_host = (rows[0], rows[1] * np.array([1.0, 0.0, 1.0]))
+    slower = solve(SMALL, TIGHT, 2, 3, WL, rows=no_host)
+    assert slower is None or slower["time_s"] > solve(SMALL, TIGHT, 2, 3, WL)["time_s"]
