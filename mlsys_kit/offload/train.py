@@ -111,3 +111,21 @@ def held_out_loss(model: GPT) -> float:
     _, held = split_ids()
     ids = held[:2 * CONTEXT + 1]
     return float(F.cross_entropy(model(ids[None, :-1])[0], ids[1:]))
+
+
+def calibration_ids(windows: int = 4) -> torch.Tensor:
+    """``windows`` windows [windows, n_positions] of the training share: InfiniGen's offline
+    calibration text (skewing, section 4.2)."""
+    train_ids, _ = split_ids()
+    n = TRAINED.n_positions
+    if not 1 <= positive_int("windows", windows) * n <= len(train_ids):
+        raise ValueError(f"windows must be in 1..{len(train_ids) // n}: got {windows}")
+    return train_ids[:windows * n].reshape(windows, n)
+
+
+def eval_ids(length: int = 192) -> torch.Tensor:
+    """The first ``length`` ids of the held-out share (the text InfiniGen's accuracy is measured on)."""
+    _, held = split_ids()
+    if not 2 <= positive_int("length", length) <= min(len(held), TRAINED.n_positions):
+        raise ValueError(f"length must be in 2..{min(len(held), TRAINED.n_positions)}: got {length}")
+    return held[:length]
