@@ -72,15 +72,16 @@ def row_by_row(layers, tokens, batches):
 # A placement gives each kind of tensor three percentages, (device, host, disk), that sum to 100.
 # Tensors are split in whole elements: `split(n, percents)` returns `(device, host, disk)` element
 # counts (a tuple of three `int`s): the device and the host get the **floor** of their share
-# (`n * p / 100`), the disk gets the rest, so the three always add up to `n`. (Compute each floor
-# with a tolerance for floating point: `math.floor(n * p / 100 + 1e-9)`, and never give the host
-# more than what the device left.) Leave `percents` as it was.
+# (`n * p / 100`), the disk gets the rest, so the three always add up to `n`. Compute each floor
+# with a tolerance for floating point, `math.floor(n * p / 100 + 1e-9)`: in floating point
+# 375 x 18.4 / 100 is 68.99999999999999, and 18.4 % of 375 elements is 69 of them. Leave
+# `percents` as it was.
 
 # %% kind="solution" id="split"
 def split(n: int, percents: tuple) -> tuple:
     ### BEGIN SOLUTION
-    dev = min(n, math.floor(n * percents[0] / 100 + 1e-9))
-    host = min(n - dev, math.floor(n * percents[1] / 100 + 1e-9))
+    dev = math.floor(n * percents[0] / 100 + 1e-9)
+    host = math.floor(n * percents[1] / 100 + 1e-9)
     return (dev, host, n - dev - host)
     ### END SOLUTION
 
@@ -95,6 +96,7 @@ from mlsys_kit.offload.config import split as _ref_split
 
 _rng = student_rng("split")
 _cases = [(0, (50, 50, 0)), (1, (50, 50, 0)), (3, (0, 100, 0)), (100, (29, 71, 0)), (10**9 + 7, (12.5, 62.5, 25.0)),
+          (375, (18.4, 36.8, 44.8)), (375, (44.8, 32.8, 22.4)),  # 68.99999999999999 elements is 69
           (49984, (86.023047375, 11.930857875, 2.046094750)), (7, (100.0, 0.0, 0.0)), (11, (0.0, 0.0, 100.0))]
 for _ in range(30):
     _a = _rng.choice([0, 100, _rng.randint(0, 100), _rng.uniform(0, 100)])
