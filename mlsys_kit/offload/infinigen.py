@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from mlsys_kit import checks
 from mlsys_kit.models.gpt import GPT
+from mlsys_kit.offload.train import one_thread
 
 COLUMNS = ("skewed", "random", "oracle")
 
@@ -162,7 +163,6 @@ def _forward(model: GPT, ids: torch.Tensor, prompt_len: int, fraction: float, pa
             "fetched": torch.stack(fetched)}
 
 
-@torch.no_grad()
 def prefetch_eval(model: GPT, ids: torch.Tensor, prompt_len: int, fraction: float, part: Partial | None = None,
                   columns: str = "skewed", dtype_bytes: int = 4) -> dict[str, Any]:
     """Accuracy and bytes of speculative prefetch of ``fraction`` of the cached tokens, for the
@@ -172,6 +172,7 @@ def prefetch_eval(model: GPT, ids: torch.Tensor, prompt_len: int, fraction: floa
         raise ValueError(f"model must be a mlsys_kit.models.gpt.GPT: got {type(model).__name__}")
     checks.fraction("fraction", fraction)
     checks.one_of("columns", columns, COLUMNS)
+    checks.positive_int("dtype_bytes", dtype_bytes)
     if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.dtype != torch.long:
         raise ValueError(f"ids must be a 1-D LongTensor of token ids: got {getattr(ids, 'shape', ids)!r}")
     T = len(ids)
@@ -180,9 +181,15 @@ def prefetch_eval(model: GPT, ids: torch.Tensor, prompt_len: int, fraction: floa
                          f"got prompt_len={prompt_len}, len(ids)={T}")
     if columns != "oracle" and not isinstance(part, Partial):
         raise ValueError(f"columns={columns!r} needs the partial weights (skew() or random_columns()): got {part!r}")
-    cfg = model.config
-    full = _forward(model, ids, prompt_len, 1.0, None, None)
-    part = None if columns == "oracle" else part
+    with torch.no_grad(), one_thread():
+        full = _forward(model, ids, prompt_len, 1.0, None, None)
+        return _evaluate(model, ids, prompt_len, fraction, None if columns == "oracle" else part, columns,
+                         dtype_bytes, full)
+
+
+def _evaluate(model: GPT, ids: torch.Tensor, prompt_len: int, fraction: float, part: Partial | None, columns: str,
+              dtype_bytes: int, full: dict[str, Any]) -> dict[str, Any]:
+    cfg, T = model.config, len(ids)
     alone = _forward(model, ids, prompt_len, fraction, part, full["inputs"])  # each layer fed the full run's input
     chain = _forward(model, ids, prompt_len, fraction, part, None)  # every layer on its own subset
     dec = slice(prompt_len, T)
@@ -202,3 +209,26 @@ def prefetch_eval(model: GPT, ids: torch.Tensor, prompt_len: int, fraction: floa
         "partial_key_bytes": r * T * cfg.n_head * cfg.n_layer * dtype_bytes,
         "logits": chain["logits"], "full_logits": full["logits"],
     }
+
+
+FRACTIONS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+
+
+def fraction_sweep(model: GPT, ids: torch.Tensor, prompt_len: int, part: Partial,
+                   fractions: tuple[float, ...] = FRACTIONS, random_seeds: int = 3) -> dict[str, Any]:
+    """:func:`prefetch_eval` at each of ``fractions`` for the skewed columns, random columns
+    (the mean over ``random_seeds`` draws) and the oracle: ``attention_mass``,
+    ``max_abs_error``, ``top1_agreement`` and ``bytes_ratio`` per choice, one value per fraction."""
+    checks.positive_int("random_seeds", random_seeds)
+    if not fractions:
+        raise ValueError("fractions must hold at least one value in (0, 1]")
+    keys = ("attention_mass", "max_abs_error", "top1_agreement", "bytes_ratio")
+    rand = [random_columns(model, part.cols.shape[-1] / model.config.head_dim, s) for s in range(random_seeds)]
+    out: dict[str, Any] = {"fractions": [checks.fraction("fraction", f) for f in fractions]}
+    prefetch_eval(model, ids, prompt_len, 1.0, part)  # checks the arguments
+    with torch.no_grad(), one_thread():
+        full = _forward(model, ids, prompt_len, 1.0, None, None)
+        for name, parts in (("skewed", [part]), ("random", rand), ("oracle", [None])):
+            runs = [[_evaluate(model, ids, prompt_len, f, p, name, 4, full) for p in parts] for f in fractions]
+            out[name] = {k: [sum(r[k] for r in rs) / len(rs) for rs in runs] for k in keys}
+    return out

@@ -33,7 +33,9 @@ from mlsys_kit.models.gpt import GPT, GPTConfig
 from mlsys_kit.offload import cost
 from mlsys_kit.offload.config import Hardware, Policy, Workload, from_gpt, hardware, split
 from mlsys_kit.offload.schedule import order
+from mlsys_kit.offload.search import search
 from mlsys_kit.offload.tiers_real import Tiers
+from mlsys_kit.offload.train import one_thread
 
 
 def layer_forward(p: dict[str, torch.Tensor], x: torch.Tensor, past: torch.Tensor | None,
@@ -165,7 +167,7 @@ def run_offloaded(model: GPT, policy: Policy, workload: Workload = Workload(32, 
     gen = torch.Generator().manual_seed(seed)
     prompts = torch.randint(0, cfg.vocab_size, (b * k, workload.prompt_len), generator=gen)
     steps = order(schedule, cfg.n_layer, workload.gen_len, k)
-    with Tiers(hw.device.capacity_bytes, device) as tiers, ThreadPoolExecutor(1) as pool:
+    with Tiers(hw.device.capacity_bytes, device) as tiers, ThreadPoolExecutor(1) as pool, one_thread():
         run = _Run(model, policy, workload, tiers)
         ids = [prompts[run._rows(j)].to(tiers.device) for j in range(k)]
         out: list[list[torch.Tensor]] = [[] for _ in range(k)]
@@ -173,6 +175,7 @@ def run_offloaded(model: GPT, policy: Policy, workload: Workload = Workload(32, 
         futures: dict[int, Any] = {}
         weights: dict[str, torch.Tensor] = {}
         held: object = None  # the device key of the weights in use
+        trace: list[dict[str, int]] = []
         t0 = time.perf_counter()
         for i, st in enumerate(steps):
             if "weights" in st.loads:
@@ -187,6 +190,8 @@ def run_offloaded(model: GPT, policy: Policy, workload: Workload = Workload(32, 
             if tok is not None:
                 out[st.batch].append(tok)
                 ids[st.batch] = tok[:, None]
+            with tiers._lock:  # bytes moved so far, after each step (a prefetch is counted as it happens)
+                trace.append({"token": st.token, "layer": st.layer, "batch": st.batch, **tiers.moved})
         elapsed = time.perf_counter() - t0
         measured, peak = dict(tiers.moved), tiers.peak
     outputs = [row for j in range(k) for row in torch.stack(out[j], dim=1).tolist()]
@@ -199,7 +204,7 @@ def run_offloaded(model: GPT, policy: Policy, workload: Workload = Workload(32, 
         "device_peak_bytes": peak, "device_capacity_bytes": hw.device.capacity_bytes,
         "resident_predicted": pred["resident"], "weight_loads": len(wsteps),
         "batch_size": b, "num_batches": k, "prompt_len": workload.prompt_len, "gen_len": workload.gen_len,
-        "placement": policy.placement.as_dict(), "overlap": policy.overlap,
+        "placement": policy.placement.as_dict(), "overlap": policy.overlap, "trace": trace,
     }
     res["bytes_match"] = res["bytes_moved_measured"] == res["bytes_moved_predicted"]
     if check_reference:
@@ -207,3 +212,12 @@ def run_offloaded(model: GPT, policy: Policy, workload: Workload = Workload(32, 
         res["reference_outputs"] = ref
         res["outputs_match_reference"] = ref == outputs
     return res
+
+
+def real_policy(model: GPT, workload: Workload = Workload(32, 8), schedule: str = "zigzag",
+                hw: Hardware | None = None) -> Policy:
+    """The policy FlexGen's search picks for the tiny GPT on ``hw`` (default ``cpu-tiny``), over
+    batch sizes 1, 2, 4 and 1 to 4 batches per block (small enough for the plain reference run)."""
+    hw = hardware("cpu-tiny") if hw is None else hw
+    _check(model, Policy(1), workload, schedule, hw)
+    return search(from_gpt(model.config), hw, workload, schedule, batch_sizes=(1, 2, 4), num_batches=(1, 2, 3, 4))["policy"]

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +30,18 @@ from mlsys_kit.offload.corpus import TEXT
 TRAINED = GPTConfig(vocab_size=128, n_positions=256, n_layer=4, n_head=4, n_embd=64)
 TRAIN_SHARE = 0.85
 STEPS, BATCH, CONTEXT, LR = 300, 8, 64, 3e-3
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one CPU thread inside the block: the tiny model's matrices are too small to
+    share, and on a busy machine a second thread that waits for a core costs seconds per call."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def encode(text: str) -> list[int]:
@@ -67,12 +81,8 @@ def train(steps: int = STEPS, seed: int = 0, cfg: GPTConfig = TRAINED) -> GPT:
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
     model.train()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small matrices: one thread is faster, and fair on a shared machine
-    try:
+    with one_thread():
         _steps(model, opt, train_ids, gen, steps, cfg)
-    finally:
-        torch.set_num_threads(threads)
     model.eval()
     return model
 
