@@ -23,6 +23,7 @@ from mlsys_kit.disagg import cli as disagg_cli
 from mlsys_kit.kvcache import cli as kvcache_cli
 from mlsys_kit.memory import cli as memory_cli
 from mlsys_kit.models import cli as models_cli
+from mlsys_kit.offload import cli as offload_cli
 from mlsys_kit.parallel import cli as parallel_cli
 from mlsys_kit.pipeline import cli as pipeline_cli
 from mlsys_kit.serving import cli as serving_cli
@@ -30,7 +31,7 @@ from mlsys_kit.zero import cli as zero_cli
 
 # The topics, in the order ``mlsys-kit --help`` lists them: each has ``register(subparsers)``.
 TOPIC_CLIS = [models_cli, pipeline_cli, kvcache_cli, serving_cli, zero_cli, attention_cli, parallel_cli, memory_cli,
-              cluster_cli]
+              cluster_cli, offload_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

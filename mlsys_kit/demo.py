@@ -23,6 +23,7 @@ from mlsys_kit.disagg import demo as disagg_demo
 from mlsys_kit.kvcache import demo as kvcache_demo
 from mlsys_kit.memory import demo as memory_demo
 from mlsys_kit.models import demo as models_demo
+from mlsys_kit.offload import demo as offload_demo
 from mlsys_kit.parallel import demo as parallel_demo
 from mlsys_kit.pipeline import demo as pipeline_demo
 from mlsys_kit.serving import demo as serving_demo
@@ -30,7 +31,7 @@ from mlsys_kit.zero import demo as zero_demo
 
 # The report's sections, in order: each module has ``section(progress) -> Section``.
 DEMO_SECTIONS = [models_demo, pipeline_demo, kvcache_demo, serving_demo, zero_demo, attention_demo, parallel_demo, memory_demo,
-                 disagg_demo, cluster_demo]
+                 disagg_demo, cluster_demo, offload_demo]
 
 
 def _fmt(value: Any) -> str:
