@@ -246,3 +246,29 @@ def iteration_time(layers: Sequence[Layer], network: Network, policy: str, **par
     return Timeline(policy, params, t, sum(x.forward + x.backward for x in layers), comm,
                     _overlap(link, busy) / comm if comm > 0 else 1.0, backward, forward, ready, done,
                     intervals, messages)
+
+
+# Example models (fp32 gradients; compute from FLOPs at ``flops`` per second, backward = 2 x forward).
+_VGG16 = [  # (parameters, multiply-adds per 224x224 image): 13 convolutions, 3 fully connected layers
+    (1_792, 86.7e6), (36_928, 1.85e9), (73_856, 0.925e9), (147_584, 1.85e9), (295_168, 0.925e9),
+    (590_080, 1.85e9), (590_080, 1.85e9), (1_180_160, 0.925e9), (2_359_808, 1.85e9), (2_359_808, 1.85e9),
+    (2_359_808, 0.462e9), (2_359_808, 0.462e9), (2_359_808, 0.462e9), (102_764_544, 102.8e6),
+    (16_781_312, 16.8e6), (4_097_000, 4.1e6)]
+MODELS = ("vgg16", "gpt2")
+
+
+def model_layers(name: str, batch: int = 32, flops: float = 50e12) -> list[Layer]:
+    """Layers of an example model: ``vgg16`` (per image, as ByteScheduler's evaluation, section 6)
+    or ``gpt2`` (GPT-2 small: token embedding, 12 blocks, sequences of 1024 tokens); forward time
+    2 * multiply-adds * batch / ``flops``, backward twice that, 4 bytes per gradient element."""
+    one_of("model", name, MODELS)
+    positive_int("batch", batch)
+    positive_number("flops", flops)
+    if name == "vgg16":
+        spec = _VGG16
+    else:
+        d, tokens, vocab = 768, 1024, 50257
+        block = 12 * d * d + 13 * d  # attention (4 d^2) + MLP (8 d^2), biases and layer norms
+        spec = [(vocab * d + tokens * d, 0.0)] + [(block, block + 2 * tokens * d)] * 12  # + attention scores
+        spec = [(p, m * tokens) for p, m in spec]
+    return [Layer(2 * m * batch / flops, 4 * m * batch / flops, 4 * p) for p, m in spec]
