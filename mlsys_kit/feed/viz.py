@@ -11,6 +11,7 @@ from typing import Sequence
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
+from mlsys_kit.feed.byteps import allreduce_time, byteps_time, ps_time
 from mlsys_kit.feed.comm import Timeline
 from mlsys_kit.viz.figure import PALETTE, new_figure
 
@@ -87,4 +88,45 @@ def search_figure(result: dict, title: str = "") -> Figure:
     ax.set_ylabel("iteration time (ms)")
     ax.legend(fontsize=7)
     ax.set_title(title or "ByteScheduler's partition and credit search", fontsize=10)
+    return fig
+
+
+def real_figure(result: dict) -> Figure:
+    """The real gloo run (:func:`mlsys_kit.feed.comm_real.run_real`): measured median iteration
+    per policy beside the simulator's prediction from measured layer and network times."""
+    fig = new_figure(6.4, 3.6)
+    ax = fig.subplots()
+    names = list(result["policies"])
+    xs = range(len(names))
+    ax.bar([x - 0.2 for x in xs], [1e3 * result["policies"][p]["iteration_time_s"] for p in names], 0.4,
+           color=PALETTE["F"], label="measured (median)")
+    ax.bar([x + 0.2 for x in xs], [1e3 * result["policies"][p]["simulated_s"] for p in names], 0.4,
+           color=PALETTE["idle"], edgecolor="black", label="simulated")
+    ax.set_xticks(list(xs), names)
+    ax.set_ylabel("backward + next forward (ms)")
+    ax.set_title(f"real run on {result['ranks']} {result['backend']} ranks: matches DDP "
+                 f"{'bitwise' if result['bitwise'] else result['matches_ddp']}", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def byteps_figure(n: int, model_bytes: float, bandwidth: float, k_mark: int | None = None) -> Figure:
+    """BytePS (OSDI'20 section 3.2): communication time against the number of CPU machines k for
+    ``n`` GPU machines: all-reduce (flat), PS on k CPU machines, BytePS (from all-reduce at k=0
+    down to PS's M/B at k=n)."""
+    fig = new_figure(6.4, 3.8)
+    ax = fig.subplots()
+    ks = list(range(0, 2 * n + 1))
+    ax.plot(ks, [1e3 * allreduce_time(n, model_bytes, bandwidth)] * len(ks), color=PALETTE["B"], label="all-reduce")
+    ax.plot(ks[1:], [1e3 * ps_time(n, k, model_bytes, bandwidth) for k in ks[1:]], color=PALETTE["W"],
+            label="parameter server on k CPU machines")
+    ax.plot(ks, [1e3 * byteps_time(n, k, model_bytes, bandwidth) for k in ks], color=PALETTE["F"], lw=2.5,
+            label="BytePS")
+    if k_mark is not None:
+        ax.axvline(k_mark, color="black", ls=":", lw=1)
+    ax.set_ylim(0, 1e3 * 2.2 * model_bytes / bandwidth)
+    ax.set_xlabel("spare CPU machines k")
+    ax.set_ylabel("communication time (ms)")
+    ax.set_title(f"n = {n} GPU machines, M = {model_bytes / 1e6:.4g} MB", fontsize=10)
+    ax.legend(fontsize=8)
     return fig
