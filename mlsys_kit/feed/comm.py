@@ -27,6 +27,7 @@ chunks when every gradient is ready.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -155,16 +156,15 @@ def _bytescheduler(ready: list[float], layers: list[Layer], net: Network, partit
     """Priority queue of ready chunks; hand over the most urgent while in-flight bytes <= credit."""
     arrivals = sorted((ready[i], i, c, b) for i, c, b in priority_order([x.grad_bytes for x in layers], partition))
     queue: list[tuple[int, int, int]] = []
-    in_flight: list[Message] = []  # handed over, not yet finished, in link order
+    in_flight: deque[Message] = deque()  # handed over, not yet finished, in link order
     out: list[Message] = []
-    t, a, free = 0.0, 0, 0.0
+    t, a, free, flying = 0.0, 0, 0.0, 0
     while a < len(arrivals) or queue or in_flight:
         while in_flight and in_flight[0].end <= t:
-            in_flight.pop(0)
+            flying -= in_flight.popleft().pieces[0][2]
         while a < len(arrivals) and arrivals[a][0] <= t:
             heapq.heappush(queue, arrivals[a][1:])
             a += 1
-        flying = sum(m.nbytes for m in in_flight)
         while queue and (not in_flight or flying + queue[0][2] <= credit):
             piece = heapq.heappop(queue)
             start = max(t + net.latency, free)
@@ -173,10 +173,10 @@ def _bytescheduler(ready: list[float], layers: list[Layer], net: Network, partit
             in_flight.append(msg)
             out.append(msg)
             flying += piece[2]
-        nxt = [m.end for m in in_flight[:1]] + ([arrivals[a][0]] if a < len(arrivals) else [])
-        if not nxt:
+        nxt = min(in_flight[0].end if in_flight else float("inf"), arrivals[a][0] if a < len(arrivals) else float("inf"))
+        if nxt == float("inf"):
             break
-        t = max(t, min(nxt))
+        t = max(t, nxt)
     return out
 
 
@@ -203,7 +203,17 @@ def _messages(policy: str, ready: list[float], layers: list[Layer], net: Network
 
 
 def _overlap(intervals: list[tuple[float, float]], busy: list[tuple[float, float]]) -> float:
-    return sum(max(0.0, min(e, be) - max(s, bs)) for s, e in intervals for bs, be in busy)
+    """Total length of ``intervals`` (disjoint) covered by ``busy`` (disjoint), by a sweep of both."""
+    a, b = sorted(intervals), sorted(busy)
+    total, j = 0.0, 0
+    for s, e in a:
+        while j < len(b) and b[j][1] <= s:
+            j += 1
+        k = j
+        while k < len(b) and b[k][0] < e:
+            total += min(e, b[k][1]) - max(s, b[k][0])
+            k += 1
+    return total
 
 
 DEFAULTS = {"bucket": {"bucket_bytes": 25 * 2**20}, "bytescheduler": {"partition": 4 * 2**20, "credit": 16 * 2**20}}

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mlsys_kit.feed.byteps import allreduce_time, byteps_time, ps_time
 from mlsys_kit.feed.comm import Timeline
@@ -35,9 +36,10 @@ class TimelinePanel:
         ax.add_collection(self.compute)
         ax.add_collection(self.link)
         self.end = ax.axvline(0.0, color="black", ls="--", lw=1)
-        self.label = ax.text(0.995, 0.92, "", transform=ax.transAxes, ha="right", va="top", fontsize=8)
+        self.label = ax.text(0.0, 1.02, "", transform=ax.transAxes, ha="left", va="bottom", fontsize=8)
         ax.set_yticks(list(_ROWS.values()), list(_ROWS))
         ax.set_ylim(-0.6, 1.6)
+        ax.xaxis.set_major_locator(MaxNLocator(6))  # few tick labels: text is most of a redraw
 
     def update(self, t: Timeline, t_max: float, scale: float = 1e3) -> None:
         n = len(t.forward)
@@ -45,8 +47,15 @@ class TimelinePanel:
         colors = [PALETTE["B"]] * sum(e > s for s, e in t.backward) + [PALETTE["F"]] * sum(e > s for s, e in t.forward)
         self.compute.set_verts(boxes)
         self.compute.set_facecolors(colors)
-        self.link.set_verts([_box(m.start * scale, m.end * scale, 0.0) for m in t.messages])
-        self.link.set_facecolors([self.cmap(m.pieces[0][0] / max(1, n - 1)) for m in t.messages])
+        runs: list[list] = []  # back-to-back chunks of one layer drawn as one box (fewer polygons)
+        for m in t.messages:
+            layer = m.pieces[0][0]
+            if runs and runs[-1][0] == layer and abs(runs[-1][2] - m.start) <= 1e-12 * max(1.0, m.start):
+                runs[-1][2] = m.end
+            else:
+                runs.append([layer, m.start, m.end])
+        self.link.set_verts([_box(s * scale, e * scale, 0.0) for _, s, e in runs])
+        self.link.set_facecolors(self.cmap([layer / max(1, n - 1) for layer, _, _ in runs]))
         self.end.set_xdata([t.iteration_time * scale] * 2)
         self.label.set_text(f"{t.policy}: {t.iteration_time * scale:.4g} ms, "
                             f"overlap {100 * t.overlap_fraction:.0f}%")

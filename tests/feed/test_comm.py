@@ -85,6 +85,9 @@ def test_lower_bounds_and_consistency(layers, net, policy, size, window):
     for i, (s, _) in enumerate(t.forward):
         assert s >= t.comm_done[i] - 1e-9
     assert 0.0 <= t.overlap_fraction <= 1.0 + 1e-9
+    busy = [(0.0, t.backward[0][1])] + t.forward  # the overlap, counted the slow way
+    hidden = sum(max(0.0, min(e, be) - max(s, bs)) for s, e in links for bs, be in busy)
+    assert t.overlap_fraction == pytest.approx(hidden / t.comm_time if t.comm_time > 0 else 1.0)
 
 
 @settings(max_examples=60, deadline=None)
