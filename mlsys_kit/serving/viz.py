@@ -15,7 +15,8 @@ from mlsys_kit.common import ceil_div
 from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, SIMULATED, SIMULATED_WORKLOAD
 from mlsys_kit.serving.metrics import summarize
 from mlsys_kit.serving.fastsim import simulate_fast
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, new_figure, nice_ceiling, steady_limit
+from mlsys_kit.viz.figure import (LIVE_DPI, PALETTE, blit_png, live_figure, live_image, new_figure, nice_ceiling,
+                                  steady_limit)
 
 SCHEDULER_COLORS = {"static": "#937860", "continuous": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
 STATE_COLORS = {"queued": PALETTE["idle"], "prefill": PALETTE["B"], "decode": PALETTE["F"],
@@ -239,7 +240,7 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     blocks = w.IntSlider(value=cfg.num_blocks, min=256, max=8192, step=256, description=f"KV blocks ({cfg.block_size} tokens)", continuous_update=False, style=style)
     budget = w.IntSlider(value=CHUNKED_TOKEN_BUDGET, min=64, max=4096, step=64, description="chunked token budget", continuous_update=False, style=style)
     mix = w.Dropdown(options=["lognormal", "uniform", "fixed"], value=work.lengths, description="length mix")
-    image = w.Image(format="png")
+    image = live_image()
     facts = w.HTML()
     names = ("static", "continuous", "chunked")
     panel = ComparePanel(names, max_batch=cfg.max_num_seqs)
