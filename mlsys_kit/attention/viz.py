@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, figure_png, live_figure, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, figure_png, live_figure, live_image, new_figure
 
 STANDARD, FLASH = PALETTE["B"], PALETTE["F"]
 
@@ -252,7 +252,7 @@ def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: fl
                           continuous_update=False, style=style)
     m = w.SelectionSlider(options=[8, 16, 32, 48, 64, 100, 128, 192, 256, 512], value=sram_kb,
                           description="M (SRAM KB)", continuous_update=False, style=style)
-    image, facts = w.Image(format="png"), w.HTML()
+    image, facts = live_image(), w.HTML()
     plot = IoPlot(dpi=LIVE_DPI)  # drawn once; every update moves its curves in place
 
     def redraw(*_):
@@ -281,7 +281,7 @@ def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causa
     bk = w.SelectionSlider(options=[4, 8, 16, 32], value=block_k, description="K/V tile rows",
                            continuous_update=False, style=style)
     cz = w.Checkbox(value=causal, description="causal")
-    image, facts = w.Image(format="png"), w.HTML()
+    image, facts = live_image(), w.HTML()
     state: dict = {}
     plot = WalkPlot(seq, dpi=LIVE_DPI)  # drawn once; every update moves its artists in place
 

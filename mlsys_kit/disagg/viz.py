@@ -12,7 +12,7 @@ from mlsys_kit.checks import positive_int
 from mlsys_kit.disagg.config import DISAGG
 from mlsys_kit.disagg.placement import chatbot_workload, roofline_hardware
 from mlsys_kit.disagg.simulate import Link, Pool, pools_and_link, queue_lengths, simulate_colocated, simulate_disagg
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, live_image, new_figure
 
 SYSTEM_COLORS = {"disaggregated": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
 QUEUE_COLORS = {"prefill": PALETTE["B"], "transfer": PALETTE["BW"], "decode": PALETTE["F"]}
@@ -155,7 +155,7 @@ def disagg_explorer(requests: int = 150, seed: int = DISAGG.seed, devices: int =
     tpot = w.FloatSlider(value=c.tpot_slo, min=0.02, max=0.3, step=0.01, description="TPOT SLO (s)", continuous_update=False, style=style)
     link = w.SelectionSlider(options=links, value=c.link_gbps, description="link (Gbps)", continuous_update=False, style=style)
     rate = w.SelectionSlider(options=rates, value=3.0, description="queues at req/s/device", continuous_update=False, style=style)
-    image, facts = w.Image(format="png"), w.HTML()
+    image, facts = live_image(), w.HTML()
     # One figure whose axes never change (the queue panel's limits cover every precomputed run):
     # the background (axes, ticks, labels, legends) is rendered once, and an update restores it,
     # draws the five lines and encodes the PNG (blitting: no text layout in a redraw, which keeps

@@ -23,7 +23,7 @@ from mlsys_kit.kvcache.accounting import waste_report
 from mlsys_kit.kvcache.block_table import BlockManager
 from mlsys_kit.kvcache.config import KVCACHE as C
 from mlsys_kit.kvcache.scenario import EVENTS, replay
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, figure_png, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, figure_png, live_image, new_figure
 
 _SEQ_COLOURS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
                 "#CCB974", "#64B5CD", "#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02"]
@@ -177,7 +177,7 @@ def kv_cache_explorer():
     play = w.Play(value=C.widget_step, min=0, max=len(EVENTS), interval=900, description="play")
     w.jslink((play, "value"), (step, "value"))
     block = w.SelectionSlider(options=list(C.widget_block_sizes), value=C.grid_block_size, description="block size")
-    image = w.Image(format="png")
+    image = live_image()
     facts = w.HTML()
     waste_cache: dict[int, dict] = {}
 

@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from mlsys_kit.memory.chain import build_chain
 from mlsys_kit.memory.config import MEMORY
 from mlsys_kit.memory.policies import POLICIES, plan
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, live_image, new_figure
 
 POLICY_COLOURS = {"all": "#4C72B0", "every-k": "#8172B3", "sqrt": "#937860", "optimal": "#55A868",
                   "offload": "#DD8452", "hybrid": "#C44E52"}
@@ -210,7 +210,7 @@ def memory_explorer(preset: str = MEMORY.plan_preset, batch: int = MEMORY.plan_b
                             continuous_update=False, style=style)
     bsz = w.IntSlider(value=batch, min=1, max=64, description="batch", continuous_update=False, style=style)
     model = w.Dropdown(options=["gpt2", "vgg16"], value=preset, description="model", style=style)
-    image = w.Image(format="png")
+    image = live_image()
     facts = w.HTML()
     cache: dict = {}
     plot = PoliciesPlot(POLICIES, True, True, dpi=LIVE_DPI)  # drawn once; every update moves its artists in place

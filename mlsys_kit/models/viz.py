@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlsys_kit.models import costs
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, live_image
 
 GB = 1e9
 
@@ -86,7 +86,7 @@ def costs_explorer(preset: str = "opt-13b", device: str = "a100-40gb"):
     tokens = w.IntSlider(value=2048, min=128, max=8192, step=128, description="tokens/request",
                          continuous_update=False, style={"description_width": "initial"})
     dtype = w.ToggleButtons(options=[("fp32", 4), ("fp16/bf16", 2), ("int8", 1)], value=2, description="weights+KV")
-    image = w.Image(format="png")
+    image = live_image()
     facts = w.HTML()
     plot = CostsPlot()  # drawn once; every update moves its artists in place
 

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, live_image, new_figure
 
 TIME_PARTS = (("compute", "compute", "F"), ("tensor_comm", "tensor-parallel comm", "B"),
               ("bubble", "pipeline bubble", "idle"), ("pipeline_p2p", "pipeline send/recv", "W"),
@@ -183,7 +183,7 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
                              continuous_update=False, style=style)
     inter = w.FloatLogSlider(value=Cluster.inter_bandwidth / 1e9, base=10, min=0, max=2.5, step=0.1, description="network GB/s",
                              continuous_update=False, style=style)
-    image, facts, bars = w.Image(format="png"), w.HTML(), w.HTML()
+    image, facts, bars = live_image(), w.HTML(), w.HTML()
     # ZeRO-1 sends what plain data parallelism sends and never holds more: stage 0 never wins
     space = {"microbatches": (1, 2), "interleaves": (1, 2), "zero_stages": (1,)}
     fig = live_figure(6.4, 4.4, LIVE_DPI)  # drawn at the PNG's resolution: crisp, shown 1:1

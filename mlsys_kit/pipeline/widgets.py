@@ -9,6 +9,7 @@ import ipywidgets as w
 from mlsys_kit.pipeline.gantt_raster import LivePipelinePlot
 from mlsys_kit.pipeline.generators import SCHEDULES, fewest_valid_microbatches, make_schedule
 from mlsys_kit.pipeline.simulate import simulate
+from mlsys_kit.viz.figure import live_image
 
 
 def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2):
@@ -24,7 +25,7 @@ def pipeline_explorer(schedule: str = "1f1b", p: int = 4, m: int = 8, v: int = 2
     tb = w.FloatSlider(value=1.0, min=0.25, max=3.0, step=0.25, description="t_B / t_F", continuous_update=False, style=style)
     tw = w.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.25, description="t_W / t_F", continuous_update=False, style=style)
     lat = w.FloatSlider(value=0.0, min=0.0, max=2.0, step=0.1, description="latency / t_F", continuous_update=False, style=style)
-    image = w.Image(format="png")
+    image = live_image()
     facts = w.HTML()
 
     plot = LivePipelinePlot("time (t_F = 1)")  # drawn once; every update moves its image and lines

@@ -24,6 +24,7 @@ every iteration record compared exactly). Speed: ``benchmarks/serving_widget.py`
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Hashable, Sequence
 
@@ -81,6 +82,7 @@ class CountKV:
         self.append(seq_id, num_tokens)
 
 
+@functools.lru_cache(maxsize=None)
 def _fast_decodes(cls):
     """``cls`` (vllm's or chunked's scheduler) with ``schedule_decodes`` taking a short cut
     where it cannot preempt: when at least one block is free per running request, every decode

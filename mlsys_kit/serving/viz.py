@@ -4,6 +4,7 @@ composition and KV use over time; the lecture widget (:func:`serving_explorer`).
 
 from __future__ import annotations
 
+import gc
 import math
 from typing import Any, Mapping, Sequence
 
@@ -14,7 +15,8 @@ from mlsys_kit.common import ceil_div
 from mlsys_kit.serving.config import CHUNKED_TOKEN_BUDGET, SIMULATED, SIMULATED_WORKLOAD
 from mlsys_kit.serving.metrics import summarize
 from mlsys_kit.serving.fastsim import simulate_fast
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, new_figure, nice_ceiling, steady_limit
+from mlsys_kit.viz.figure import (LIVE_DPI, PALETTE, blit_png, live_figure, live_image, new_figure, nice_ceiling,
+                                  steady_limit)
 
 SCHEDULER_COLORS = {"static": "#937860", "continuous": PALETTE["F"], "vllm": PALETTE["kv"], "chunked": PALETTE["W"]}
 STATE_COLORS = {"queued": PALETTE["idle"], "prefill": PALETTE["B"], "decode": PALETTE["F"],
@@ -179,8 +181,20 @@ class ComparePanel:
         self.ax_b.set_xlim(0, 1)
         self.max_batch = max_batch  # the seats: a fixed y range for the batch size (None: from the data)
 
+    @staticmethod
+    def series(result: Any) -> tuple[list[float], list[int]]:
+        """A run's decode batch size over time, at most ~400 points (what the right panel draws)."""
+        recs = result.records
+        step = max(1, len(recs) // 400)
+        return [r.start for r in recs[::step]], [r.decode_batch for r in recs[::step]]
+
     def update(self, results: Mapping[str, Any], summaries: Mapping[str, Mapping[str, Any]]) -> Figure:
         """Show these runs (``results[name]`` a ServeResult, ``summaries[name]`` its summary)."""
+        return self.show({name: self.series(results[name]) for name in self.names}, summaries)
+
+    def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[int]]],
+             summaries: Mapping[str, Mapping[str, Any]]) -> Figure:
+        """Show runs given by their summaries and :meth:`series`."""
         lat, tps, t_end, b_max = [], [], 1e-9, 1
         for name, bars, tp_bar, line in zip(self.names, self.lat_bars, self.tp_bars, self.lines):
             s = summaries[name]
@@ -189,9 +203,7 @@ class ComparePanel:
                 lat.append(max(s[key], 1e-4))
             tp_bar.set_height(s["throughput_tokens_per_s"])
             tps.append(s["throughput_tokens_per_s"])
-            recs = results[name].records
-            step = max(1, len(recs) // 400)
-            t, b = [r.start for r in recs[::step]], [r.decode_batch for r in recs[::step]]
+            t, b = series[name]
             line.set_data(t, b)
             t_end, b_max = max(t_end, max(t, default=0.0)), max(b_max, max(b, default=0))
         lo, hi = self.ax_lat.get_ylim()  # whole decades, kept while they hold the bars and are at most
@@ -228,7 +240,7 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     blocks = w.IntSlider(value=cfg.num_blocks, min=256, max=8192, step=256, description=f"KV blocks ({cfg.block_size} tokens)", continuous_update=False, style=style)
     budget = w.IntSlider(value=CHUNKED_TOKEN_BUDGET, min=64, max=4096, step=64, description="chunked token budget", continuous_update=False, style=style)
     mix = w.Dropdown(options=["lognormal", "uniform", "fixed"], value=work.lengths, description="length mix")
-    image = w.Image(format="png")
+    image = live_image()
     facts = w.HTML()
     names = ("static", "continuous", "chunked")
     panel = ComparePanel(names, max_batch=cfg.max_num_seqs)
@@ -239,19 +251,32 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     def redraw(*_):
         workload = work.replace(requests=requests, rate=rate.value, prompt_len=prompt.value,
                                 output_len=output.value, lengths=mix.value, seed=seed)
-        reqs = workload.make()
-        need = max(r.prompt_len + r.output_len for r in reqs)
-        run = cfg.replace(num_blocks=max(blocks.value, ceil_div(need, cfg.block_size)), token_budget=budget.value)
-        results, sums = {}, {}
-        for name in names:  # the simulator's fast path, equal to simulate() (tests/serving/test_serving_fastsim.py)
-            key = (workload, run.num_blocks) if name != "chunked" else None
-            if key is not None and name in kept and kept[name][0] == key:
-                _, results[name], sums[name] = kept[name]
-                continue
-            results[name] = simulate_fast(reqs, name, run)
-            sums[name] = summarize(results[name], cfg.ttft_slo, cfg.tpot_slo)
-            kept[name] = (key, results[name], sums[name])
-        panel.update(results, sums)
+        series, sums = {}, {}
+        # The runs' thousands of objects live only inside this block, with the cyclic garbage
+        # collector paused: they are freed by reference counting before any collection could
+        # promote them to the old generation, so they never trigger a full collection of every
+        # object in the kernel (60-100 ms, every few updates). Nothing here makes a cycle.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            reqs = workload.make()
+            need = max(r.prompt_len + r.output_len for r in reqs)
+            run = cfg.replace(num_blocks=max(blocks.value, ceil_div(need, cfg.block_size)), token_budget=budget.value)
+            result = None
+            for name in names:  # the simulator's fast path, equal to simulate() (tests/serving/test_serving_fastsim.py)
+                key = (workload, run.num_blocks) if name != "chunked" else None
+                if key is not None and name in kept and kept[name][0] == key:
+                    _, series[name], sums[name] = kept[name]
+                    continue
+                result = simulate_fast(reqs, name, run)
+                sums[name] = summarize(result, cfg.ttft_slo, cfg.tpot_slo)
+                series[name] = ComparePanel.series(result)
+                kept[name] = (key, series[name], sums[name])
+            reqs = result = None  # the runs go now, still with the collector paused
+        finally:
+            if was_enabled:
+                gc.enable()
+        panel.show(series, sums)
         image.value = panel.png()
         facts.value = " &nbsp; ".join(
             f"<b>{n}</b>: {s['throughput_tokens_per_s']:.0f} tok/s, TTFT p99 {s['ttft_p99']:.2f} s, "

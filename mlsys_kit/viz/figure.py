@@ -37,6 +37,16 @@ def new_figure(width: float = 6.4, height: float = 4.0, layout: str | None = "co
     return Figure(figsize=(width, height), layout=layout)
 
 
+def live_image():
+    """The ipywidgets Image a lecture widget shows its PNG in: at the PNG's own pixel size (not
+    stretched to the width of its box, as a VBox stretches its children: a small raster scaled
+    up blurs its text) and never wider than the page (a wide one is scaled down, height kept in
+    proportion)."""
+    import ipywidgets as w
+
+    return w.Image(format="png", layout=w.Layout(align_self="flex-start", max_width="100%", height="auto"))
+
+
 def live_figure(width: float, height: float, dpi: int) -> Figure:
     """A figure for a lecture widget that redraws in place: fixed layout (place the axes
     yourself), drawn at the PNG's resolution on its own Agg canvas, kept between updates so that

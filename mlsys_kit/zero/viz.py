@@ -7,7 +7,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, live_image, new_figure
 from mlsys_kit.zero.config import ZERO
 from mlsys_kit.zero.model import PAPER_NAMES, STAGES, StageMemory, all_stages, max_params
 
@@ -160,7 +160,7 @@ def zero_explorer(params_b: float = ZERO.example_params / 1e9, ranks: int = ZERO
                        style=style)
     mem = w.FloatSlider(value=device_gb, min=8, max=192, step=8, description="device memory (GB)",
                         continuous_update=False, style=style)
-    image = w.Image(format="png")
+    image = live_image()
     facts = w.HTML()
     plot = ZeroPlot(all_stages(int(params_b * 1e9), ranks, k), True, True, True, dpi=LIVE_DPI)  # drawn once
 
