@@ -10,7 +10,9 @@ operator graph fixes the bytes B every other plan must stay within:
 * ``op_at_torch_bytes``: the integer program again, at the bytes torch's plan saved;
 * ``torch``: ``min_cut_rematerialization_partition`` (the partitioner of ``torch.compile``'s
   ``aot_eager`` backend) with ``torch._functorch.config.activation_memory_budget`` bisected to
-  the largest budget whose saved bytes stay within B.
+  the largest budget whose saved bytes stay within B; ``torch_compile_aot_eager``: the same
+  budget through ``torch.compile(backend="aot_eager")`` itself (bytes its autograd function
+  saves, counted by saved_tensors_hooks; step time).
 
 Each is run by torch (``mlsys_kit.memory.op_real``): saved bytes measured from the tensors the
 forward graph hands the backward, recomputed FLOPs from the forward nodes the backward graph
@@ -49,6 +51,44 @@ def bisect_torch(target: float, args, graph, steps: int = 12) -> tuple[float, di
         else:
             hi = mid
     return lo, best if best is not None else saved(0.0)
+
+
+def compiled_saved_bytes(budget: float, args, repeat: int) -> dict:
+    """``torch.compile(backend="aot_eager")`` at ``activation_memory_budget``: the bytes its
+    compiled autograd function saves (a saved_tensors_hooks counter: unique storages, parameters
+    and token ids left out) and its median step time."""
+    import statistics
+    import time
+
+    import torch
+
+    from mlsys_kit.memory import op_real
+
+    cfg, model, _ = op_real._model("tiny", "cpu", args.layers, 0)
+    idx, tgt = op_real._inputs(cfg, args.batch, args.seq, "cpu", 0)
+    step = op_real._step_module(model)
+    skip = {t.untyped_storage().data_ptr() for t in [*model.parameters(), idx, tgt]}
+    torch._dynamo.reset()
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in skip:
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    times = []
+    with torch._functorch.config.patch(activation_memory_budget=budget):
+        f = torch.compile(step, backend="aot_eager")
+        for k in range(repeat + 1):
+            seen.clear()
+            step.zero_grad(set_to_none=True)
+            t0 = time.perf_counter()
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                loss = f(idx, tgt)
+            loss.backward()
+            if k:
+                times.append(time.perf_counter() - t0)
+    return {"saved_bytes_measured": sum(seen.values()), "step_ms": round(1e3 * statistics.median(times), 2)}
 
 
 def row(name: str, r: dict, graph, extra: dict) -> dict:
@@ -106,6 +146,7 @@ if __name__ == "__main__":
                          "recompute_gflop_predicted": round(op["recompute_flops"] / 1e9, 4)})
         res["torch"] = row("torch", run_partition(torch_partition(tb), **run), graph,
                            {"saved_bytes_model": tcost["saved_bytes"]})
+        res["torch_compile_aot_eager"] = compiled_saved_bytes(tb, a, a.repeat)
         # and ours at the bytes torch reached: never more bytes, never more recompute than torch
         mine = milp_plan(graph, res["torch"]["saved_bytes_measured"])
         res["op_at_torch_bytes"] = row("op", run_partition(ours_partition(lambda g, s=mine["saved"]: frozenset(s)),
