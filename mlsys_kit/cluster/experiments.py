@@ -84,7 +84,10 @@ def fitted_jobs(pollux_params: dict, n: int = 40, gpus: int = 16, load: float = 
     sizes, lengths and arrivals from the Philly-shaped generator, each job's throughput at its GPUs and
     initial batch ``m0`` from the fitted model, and the fitted parameters in ``Job.pollux``: the
     issue's "the simulator uses the fitted job"."""
-    p = PolluxParams(**pollux_params)
+    try:
+        p = PolluxParams(**pollux_params)
+    except TypeError as exc:
+        raise ValueError(f"pollux_params must hold PolluxParams' fields (fit_report()['pollux_params']): {exc}") from None
     out = []
     for j in generate(n, "philly", gpus=gpus, load=load, seed=seed, max_size=min(gpus, 8)):
         local = max(1, min(p.max_local, p.m0 // j.gpus))

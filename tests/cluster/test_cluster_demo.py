@@ -44,3 +44,7 @@ def test_fitted_jobs_carry_the_fitted_models_and_run():
     assert {m["jobs_finished"] for m in out["metrics"].values()} == {12}
     assert out["tiresias_over_pollux"] == pytest.approx(out["metrics"]["tiresias"]["avg_jct"]
                                                         / out["metrics"]["pollux"]["avg_jct"])
+    with pytest.raises(ValueError, match="PolluxParams' fields"):
+        fitted_jobs({"alpha": 1.0})
+    with pytest.raises(ValueError):
+        fitted_jobs(params, n=0)
