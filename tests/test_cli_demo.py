@@ -51,6 +51,8 @@ def test_model_costs_from_flags_and_overrides(tmp_path):
     (["model", "costs", "--preset", "gpt5"], "invalid choice: 'gpt5'"),
     (["model", "costs", "--preset", "gpt2", "--plot", "x.txt"], "plot file must end in .png"),
     (["demo", "--only", "nosuchtopic"], "unknown demo topic"),
+    (["cluster", "simulate", "--types", "v100:8,a100:8"], "--types must be TYPE:COUNT"),
+    (["cluster", "simulate", "--policy", "lottery"], "invalid choice: 'lottery'"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(args, message, tmp_path):
     res = run(*args, cwd=tmp_path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from mlsys_kit.cluster.experiments import paper_numbers
+from mlsys_kit.cluster.experiments import fitted_comparison, paper_numbers
 from mlsys_kit.common import Figure, Section
 
 N_JOBS, LOAD, SEED = 300, 1.2, 1
@@ -22,6 +22,7 @@ def section(progress: Callable[[str], None]) -> Section:
     homo, het = paper.pop("runs").values()
     progress("Pollux's models fitted to the tiny GPT (throughput vs batch size, gradient noise scale)")
     fit = fit_report()
+    fitted = fitted_comparison(fit["pollux_params"])
     m = paper["metrics"]
     args = f"--jobs {N_JOBS} --load {LOAD:g} --seed {SEED}"
     rows = [(f"sim avg JCT (h), 64 V100, {p}", m["homogeneous"][p]["avg_jct"] / 3600) for p in m["homogeneous"]]
@@ -31,7 +32,8 @@ def section(progress: Callable[[str], None]) -> Section:
              for k, v in paper["ratios"].items()]
     rows += [("real tiny-GPT fit: held-out throughput relative error", fit["throughput_rel_error"]),
              ("real tiny-GPT fit: gradient noise scale (examples)", fit["noise_scale"]),
-             ("real tiny-GPT fit: held-out efficiency absolute error", fit["efficiency_abs_error"])]
+             ("real tiny-GPT fit: held-out efficiency absolute error", fit["efficiency_abs_error"]),
+             ("sim 40 fitted tiny-GPT jobs on 16 GPUs: avg JCT Tiresias / Pollux", fitted["tiresias_over_pollux"])]
     figures = [
         Figure(f"Tiresias on 64 V100 (8 machines), {N_JOBS} Philly-shaped jobs at load {LOAD:g}: GPUs over time by job",
                figure_png(plot_run(homo["tiresias"])),
@@ -48,4 +50,5 @@ def section(progress: Callable[[str], None]) -> Section:
                    "restart cost, locality placement) running FIFO, SRTF, Tiresias' 2D-LAS, Gavel's LP policies and "
                    "Pollux's goodput-optimal allocation on Philly/PAI-shaped traces, and Pollux's models fitted to "
                    "the tiny GPT measured on this CPU.", rows, figures,
-                   {"paper_numbers": paper["ratios"], "metrics": m, "fit": fit})
+                   {"paper_numbers": paper["ratios"], "metrics": m, "fit": fit,
+                    "fitted_jobs": fitted})

@@ -21,6 +21,8 @@ from __future__ import annotations
 from mlsys_kit.checks import positive_int, positive_number
 from mlsys_kit.cluster.core import Cluster, Job
 from mlsys_kit.cluster.metrics import summarize
+from mlsys_kit.cluster.pollux import PolluxParams, nodes_for
+from mlsys_kit.cluster.pollux import throughput as pollux_throughput
 from mlsys_kit.cluster.registry import make_policy
 from mlsys_kit.cluster.simulate import simulate
 from mlsys_kit.cluster.workload import generate
@@ -75,3 +77,27 @@ def paper_numbers(n: int = 300, load: float = 1.2, seed: int = 1, pollux: bool =
     if record:
         out["runs"] = {"homogeneous": homo, "heterogeneous": het}
     return out
+
+
+def fitted_jobs(pollux_params: dict, n: int = 40, gpus: int = 16, load: float = 1.2, seed: int = 1) -> list[Job]:
+    """``n`` jobs of the tiny GPT whose Pollux models were fitted on this CPU (``fit_report()["pollux_params"]``):
+    sizes, lengths and arrivals from the Philly-shaped generator, each job's throughput at its GPUs and
+    initial batch ``m0`` from the fitted model, and the fitted parameters in ``Job.pollux``: the
+    issue's "the simulator uses the fitted job"."""
+    try:
+        p = PolluxParams(**pollux_params)
+    except TypeError as exc:
+        raise ValueError(f"pollux_params must hold PolluxParams' fields (fit_report()['pollux_params']): {exc}") from None
+    out = []
+    for j in generate(n, "philly", gpus=gpus, load=load, seed=seed, max_size=min(gpus, 8)):
+        local = max(1, min(p.max_local, p.m0 // j.gpus))
+        rate = pollux_throughput(p, j.gpus, nodes_for(j.gpus, 8), local) / p.m0  # iterations of m0 per second
+        out.append(Job(j.id, j.arrival, j.gpus, j.iterations * rate, {"v100": rate}, batch_size=p.m0, pollux=p))
+    return out
+
+
+def fitted_comparison(pollux_params: dict, n: int = 40, gpus: int = 16, seed: int = 1) -> dict:
+    """Tiresias and Pollux on the fitted tiny-GPT jobs: ``{policy: metrics}`` and the avg-JCT ratio."""
+    jobs, cluster = fitted_jobs(pollux_params, n, gpus, seed=seed), Cluster.homogeneous(gpus)
+    m = {p: summarize(r) for p, r in run_policies(jobs, cluster, ["tiresias", "pollux"]).items()}
+    return {"metrics": m, "tiresias_over_pollux": m["tiresias"]["avg_jct"] / m["pollux"]["avg_jct"]}

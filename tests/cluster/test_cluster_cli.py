@@ -67,3 +67,18 @@ def test_the_installed_command_runs():
                           "--jobs", "20", "--gpus", "16", "--json"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["jobs_finished"] == 20
+
+
+def test_fit_prints_what_fit_report_returns(monkeypatch, capsys):
+    import mlsys_kit.cluster.fit as fit
+
+    seen = {}
+
+    def fake(seed=0):
+        seen["seed"] = seed
+        return {"throughput_rel_error": 0.05, "noise_scale": 12.5, "seed": seed}
+
+    monkeypatch.setattr(fit, "fit_report", fake)
+    assert main(["cluster", "fit", "--seed", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"throughput_rel_error": 0.05, "noise_scale": 12.5, "seed": 3}
+    assert seen == {"seed": 3}
