@@ -6,11 +6,13 @@ in place: no new figure."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from typing import Any
 
 from mlsys_kit.offload.infinigen import FRACTIONS, fraction_sweep, skew
-from mlsys_kit.offload.train import STEPS, cache_dir, calibration_ids, eval_ids, trained_gpt
+from mlsys_kit.offload.train import cache_dir, calibration_ids, eval_ids, model_file, trained_gpt
 from mlsys_kit.offload.viz import COLUMN_COLORS, draw_prefetch
 from mlsys_kit.viz.figure import canvas_png, figure_png, live_figure, new_figure
 
@@ -20,8 +22,9 @@ CHOICES = ("skewed", "random", "oracle")
 
 def default_sweep(fractions: tuple[float, ...] = FRACTIONS) -> dict[str, Any]:
     """The sweep the widget shows: the trained tiny GPT on 192 held-out bytes, 64 of them prompt
-    (cached as JSON beside the trained weights, keyed by the fractions and the training steps)."""
-    path = cache_dir() / f"offload-sweep-{STEPS}-{abs(hash(tuple(fractions))) % 10**8}.json"
+    (cached as JSON beside the trained weights, keyed by the weights' file and the fractions)."""
+    key = hashlib.sha256(f"{model_file()}|{list(fractions)}".encode()).hexdigest()[:16]
+    path = cache_dir() / f"offload-sweep-{key}.json"
     if path.exists():
         data = json.loads(path.read_text())
         if data.get("fractions") == list(fractions):
@@ -29,7 +32,9 @@ def default_sweep(fractions: tuple[float, ...] = FRACTIONS) -> dict[str, Any]:
     model = trained_gpt()
     data = fraction_sweep(model, eval_ids(192), 64, skew(model, calibration_ids()), fractions)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)  # atomic: a parallel reader never sees half a file
     return data
 
 
