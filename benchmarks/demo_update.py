@@ -32,6 +32,7 @@ SCRIPTS = {  # demo notebook: the benchmark that times its widget(s)
     "parallel.ipynb": "parallel_demo_update.py",
     "disaggregation.ipynb": "disagg_widget.py",
     "cluster.ipynb": "cluster_widget.py",
+    "offload.ipynb": "offload_demo_update.py",
 }
 
 

@@ -10,7 +10,7 @@
   ``cpu-tiny`` budget unless ``--weights/--activations/--kv`` give one;
 * ``offload prefetch --fraction F``: InfiniGen's speculative KV prefetch on the tiny GPT trained
   on the shipped text (``infinigen.prefetch_eval``): ``attention_mass``, ``max_abs_error``,
-  ``bytes_fetched``.
+  ``bytes_fetched`` (and ``bytes_fetched_measured`` by the decode loop of ``prefetch_real``).
 
 Each takes ``--json`` (one object, stable keys) and ``--plot FILE``.
 """
@@ -28,6 +28,7 @@ from mlsys_kit.offload.config import HARDWARE, MODELS, Placement, Policy, Worklo
 from mlsys_kit.offload.cost import SCHEDULES
 from mlsys_kit.models.gpt import GPT
 from mlsys_kit.offload.infinigen import COLUMNS, fraction_sweep, prefetch_eval, random_columns, skew
+from mlsys_kit.offload.prefetch_real import decode_with_prefetch
 from mlsys_kit.offload.real import real_policy, run_offloaded
 from mlsys_kit.offload.search import search
 from mlsys_kit.offload.train import calibration_ids, eval_ids, trained_gpt
@@ -122,6 +123,10 @@ def _prefetch(args: argparse.Namespace) -> int:
     part = skew(gpt, calibration_ids(), args.partial) if args.columns != "random" \
         else random_columns(gpt, args.partial, args.seed)
     res = prefetch_eval(gpt, ids, args.prompt_len, args.fraction, part, args.columns)
+    if args.columns != "oracle":  # the same prefetch as a decode loop, K/V gathered from host tensors
+        loop = decode_with_prefetch(gpt, ids, args.prompt_len, args.fraction, part)
+        res["bytes_fetched_measured"] = loop["bytes_fetched"]
+        res["decode_loop_max_abs_diff"] = float((loop["logits"] - res["logits"][args.prompt_len:]).abs().max())
     res.pop("logits"), res.pop("full_logits")
     res["partial"] = args.partial
     if args.plot:

@@ -112,7 +112,7 @@ class _Run:
             out[name], at = flat[at:at + shape.numel()].view(shape), at + shape.numel()
         return out
 
-    def _rows(self, batch: int) -> slice:
+    def rows(self, batch: int) -> slice:
         return slice(batch * self.b, (batch + 1) * self.b)
 
     def step(self, token: int, layer: int, batch: int, p: dict[str, torch.Tensor], ids: torch.Tensor) -> torch.Tensor | None:
@@ -125,7 +125,7 @@ class _Run:
             ah = self.act_host[batch][:, :new]
             x = torch.cat([self.act_dev.pop(batch), *tiers.load(ah, self.act_disk[batch][:, :new])], dim=-1)
             tiers.release(("activations", batch))
-        rows, kd, kh = self._rows(batch), self.kparts[0], self.kparts[1]
+        rows, kd, kh = self.rows(batch), self.kparts[0], self.kparts[1]
         if token == 0:
             self.kv_dev[batch, layer] = tiers.hold(("kv", batch, layer), torch.zeros(
                 self.b, s + self.wl.gen_len - 1, kd, device=tiers.device))
@@ -169,7 +169,7 @@ def run_offloaded(model: GPT, policy: Policy, workload: Workload = Workload(32, 
     steps = order(schedule, cfg.n_layer, workload.gen_len, k)
     with Tiers(hw.device.capacity_bytes, device) as tiers, ThreadPoolExecutor(1) as pool, one_thread():
         run = _Run(model, policy, workload, tiers)
-        ids = [prompts[run._rows(j)].to(tiers.device) for j in range(k)]
+        ids = [prompts[run.rows(j)].to(tiers.device) for j in range(k)]
         out: list[list[torch.Tensor]] = [[] for _ in range(k)]
         wsteps = [i for i, st in enumerate(steps) if "weights" in st.loads]
         futures: dict[int, Any] = {}
@@ -190,10 +190,10 @@ def run_offloaded(model: GPT, policy: Policy, workload: Workload = Workload(32, 
             if tok is not None:
                 out[st.batch].append(tok)
                 ids[st.batch] = tok[:, None]
-            with tiers._lock:  # bytes moved so far, after each step (a prefetch is counted as it happens)
-                trace.append({"token": st.token, "layer": st.layer, "batch": st.batch, **tiers.moved})
+            # bytes moved so far, after each step (a prefetch is counted as it happens)
+            trace.append({"token": st.token, "layer": st.layer, "batch": st.batch, **tiers.snapshot()})
         elapsed = time.perf_counter() - t0
-        measured, peak = dict(tiers.moved), tiers.peak
+        measured, peak = tiers.snapshot(), tiers.peak
     outputs = [row for j in range(k) for row in torch.stack(out[j], dim=1).tolist()]
     pred = cost.generation(from_gpt(cfg), hw, policy, workload, schedule)
     res = {

@@ -80,6 +80,11 @@ class Tiers:
             mm[...] = init.detach().cpu().numpy().reshape(shape)
         return mm
 
+    def snapshot(self) -> dict[str, int]:
+        """Bytes moved so far on each link (consistent while the prefetch thread counts)."""
+        with self._lock:
+            return dict(self.moved)
+
     def _count(self, link: str, nbytes: int) -> None:
         with self._lock:
             self.moved[link] += int(nbytes)

@@ -72,6 +72,11 @@ def _key(cfg: GPTConfig, steps: int, seed: int) -> str:
     return f"offload-gpt-{h[:16]}.pt"
 
 
+def model_file(steps: int = STEPS, seed: int = 0) -> str:
+    """The cache file name of the trained weights (it changes with the text, the config and the recipe)."""
+    return _key(TRAINED, steps, seed)
+
+
 def train(steps: int = STEPS, seed: int = 0, cfg: GPTConfig = TRAINED) -> GPT:
     """Train a fresh GPT (seeded) on the training share for ``steps`` AdamW steps; returns it in eval mode."""
     nonneg_int("steps", steps)

@@ -98,7 +98,8 @@ def plot_prefetch(sweep: dict[str, Any], fraction: float | None = None) -> Figur
 
 
 def draw_prefetch(fig: Figure, sweep: dict[str, Any], fraction: float | None) -> list:
-    """Draw the prefetch panels on ``fig``; returns the axes and the marker lines (for widgets)."""
+    """Draw the prefetch panels on ``fig`` (on its first two axes if it has them; a line at
+    ``fraction`` unless None); returns the two axes."""
     ax, bx = fig.subplots(1, 2) if not fig.axes else fig.axes[:2]
     xs = sweep["fractions"]
     for name in ("oracle", "skewed", "random"):
@@ -109,9 +110,9 @@ def draw_prefetch(fig: Figure, sweep: dict[str, Any], fraction: float | None) ->
            title="attention mass (each layer on the full run's input)", xlim=(0, 1), ylim=(0, 1.02))
     bx.set(xlabel="fraction of cached tokens fetched", ylabel="next-token agreement with full attention",
            title="end to end: every layer on its own subset", xlim=(0, 1), ylim=(0, 1.02))
-    marks = []
     for a in (ax, bx):
         a.grid(alpha=0.3)
         a.legend(fontsize=8, loc="lower right")
-        marks.append(a.axvline(fraction if fraction is not None else -1, color="#333333", lw=1))
-    return [ax, bx, *marks]
+        if fraction is not None:
+            a.axvline(fraction, color="#333333", lw=1)
+    return [ax, bx]
