@@ -33,6 +33,7 @@ SCRIPTS = {  # demo notebook: the benchmark that times its widget(s)
     "disaggregation.ipynb": "disagg_widget.py",
     "cluster.ipynb": "cluster_widget.py",
     "offload.ipynb": "offload_demo_update.py",
+    "feed.ipynb": "feed_demo_update.py",
 }
 
 

@@ -161,10 +161,11 @@ def lru_hit_rate_exact(n_items: int, cached_items: int) -> float:
 
 
 def lru_hit_rate_limit(cache_fraction: float) -> float:
-    """LRU's hit rate after the first epoch as n -> infinity with c = f n: the overlap concentrates at
-    its mean: with alpha = a/n and beta = b/n, x hits iff alpha + beta - alpha beta < f, i.e. iff
-    u v > 1 - f for u = 1 - alpha, v = 1 - beta uniform on [0, 1], and P(u v > 1 - f) = f + (1 - f) ln(1 - f). Small f: about f^2 / 2 (the thrashing CoorDL measures);
-    f -> 1: 1. MinIO gets f."""
+    """LRU's hit rate after the first epoch as n -> infinity with c = f n. The overlap H concentrates
+    at its mean a b / n: with alpha = a/n and beta = b/n, x hits iff alpha + beta - alpha beta < f,
+    i.e. iff u v > 1 - f for u = 1 - alpha, v = 1 - beta uniform on [0, 1], and
+    P(u v > 1 - f) = f + (1 - f) ln(1 - f). Small f: about f^2 / 2 (the page cache's thrashing,
+    CoorDL section 3.3); f -> 1: 1. MinIO gets f."""
     if isinstance(cache_fraction, bool) or not isinstance(cache_fraction, (int, float)) or not 0 <= cache_fraction:
         raise ValueError(f"cache_fraction must be a number >= 0 (memory / dataset): got {cache_fraction!r}")
     f = float(cache_fraction)

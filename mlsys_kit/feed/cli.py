@@ -229,10 +229,13 @@ def _data(args: argparse.Namespace) -> int:
         emit_json(report)
         return 0
     if args.real:
-        print(f"real DataLoader: matches simulator: {report['matches_simulator']}")
-        for k, v in report.items():
-            if k != "matches_simulator":
-                print(f"  {k}: {v}")
+        print(f"real DataLoader over {report['files']} files ({report['dataset_bytes']:,} bytes), cache budget "
+              f"{report['capacity_bytes']:,} bytes, {report['epochs']} epochs: matches simulator "
+              f"{report['matches_simulator']}")
+        for cache in ("lru", "minio"):
+            r = report[cache]
+            print(f"  {cache:<6} hit rate {r['hit_rate_measured']:.3f} (simulator {r['hit_rate_predicted']:.3f}), "
+                  f"bytes read {r['bytes_read_measured']:,} (simulator {r['bytes_read_predicted']:,})")
     else:
         print(f"{args.cache}: dataset {args.dataset_gb:g} GB, memory {args.memory_gb:g} GB -> hit rate "
               f"{report['hit_rate']:.3f}, stall {100 * report['stall_fraction']:.1f}% of the epoch, "

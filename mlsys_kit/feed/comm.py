@@ -242,7 +242,7 @@ def iteration_time(layers: Sequence[Layer], network: Network, policy: str, **par
     messages = _messages(policy, ready, layers, network, params)
     intervals: list[list[tuple[float, float]]] = [[] for _ in range(n)]
     for m in messages:
-        for layer, _, b in m.pieces:  # a bucket's layers share its link time, in proportion to bytes
+        for layer, _, _ in m.pieces:  # every layer of a bucket waits for the whole bucket
             intervals[layer].append((m.start, m.end))
     done = [max([ready[i]] + [e for _, e in intervals[i]]) for i in range(n)]
     forward: list[tuple[float, float]] = []

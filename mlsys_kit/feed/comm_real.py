@@ -96,7 +96,8 @@ class Scheduler:
             self.chunks[i] = -(-n // step)
             for s in range(0, n, step):
                 heapq.heappush(self.queue, (i, s, min(n, s + step)))
-            self._pump(block=True)  # backward waits when the credit is used up
+            self._pump(block=True, layer=i)  # backward waits while this layer's chunks wait for credit
+            self._pump(block=False)
 
     def _issue_bucket(self) -> None:
         if self.bucket:
@@ -107,14 +108,15 @@ class Scheduler:
                 self.flat[j], offset = buf[offset:offset + self.flat[j].numel()], offset + self.flat[j].numel()
             self.bucket = []
 
-    def _pump(self, block: bool) -> None:
+    def _pump(self, block: bool, layer: int | None = None) -> None:
         """ByteScheduler: issue the most urgent chunks while the bytes issued and not yet waited
-        for stay within the credit; with ``block``, wait for the oldest chunk to make room.
+        for stay within the credit; with ``block``, wait for the oldest chunk to make room, until
+        every chunk of ``layer`` (the most urgent one: it leads the queue) is issued.
         Every rank must issue the same collectives in the same order (gloo matches them by
         order), so a chunk is retired only by waiting for it at the same point on every rank,
         never because it happens to be done here (``is_completed`` differs between ranks)."""
         flying = sum(b for _, b in self.in_flight)
-        while self.queue:
+        while self.queue and (layer is None or self.issued[layer] < self.chunks[layer]):
             i, s, e = self.queue[0]
             nbytes = (e - s) * self.flat[i].element_size()
             if self.in_flight and flying + nbytes > self.credit:
@@ -138,15 +140,16 @@ class Scheduler:
             self._pump(block=False)
 
     def wait(self, i: int) -> None:
-        if self.policy == "bytescheduler":
-            while self.issued[i] < self.chunks[i]:  # lower layers are done: layer i's chunks lead the queue
-                self._pump(block=True)
+        if self.policy == "bytescheduler":  # lower layers are done: layer i's chunks lead the queue
+            self._pump(block=True, layer=i)
         for work in self.works[i]:
             work.wait()
         offset = 0
         for p in self.layers[i].parameters():
             p.grad.copy_(self.flat[i][offset:offset + p.numel()].view_as(p))
             offset += p.numel()
+        if self.policy == "bytescheduler":  # keep the link busy while layer i computes
+            self._pump(block=False)
 
 
 def _batches(cfg: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
