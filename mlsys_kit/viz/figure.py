@@ -41,10 +41,10 @@ def live_image():
     """The ipywidgets Image a lecture widget shows its PNG in: at the PNG's own pixel size (not
     stretched to the width of its box, as a VBox stretches its children: a small raster scaled
     up blurs its text) and never wider than the page (a wide one is scaled down, height kept in
-    proportion)."""
+    proportion; no margin, which would put a page-wide picture 2 px past its output area)."""
     import ipywidgets as w
 
-    return w.Image(format="png", layout=w.Layout(align_self="flex-start", max_width="100%", height="auto"))
+    return w.Image(format="png", layout=w.Layout(align_self="flex-start", max_width="100%", height="auto", margin="0"))
 
 
 def live_figure(width: float, height: float, dpi: int) -> Figure:
