@@ -88,5 +88,8 @@ def test_demo_section():
     assert rows["real tiny GPT: saved bytes measured == predicted, every policy"] is True
     assert rows["sqrt(n): recompute time in forward passes (paper: one)"] == 1.0
     assert rows["vDNN VGG-16 b=256: offload-all peak GB, fits 12 GB"].endswith("True")
-    assert len(sec.figures) == 3 and all(f.png[:4] == b"\x89PNG" for f in sec.figures)
+    assert rows["op level: operator optimum <= best block plan at every budget (12 budgets)"] is True
+    assert rows["real op-level plans (sqrt, min-cut, optimal) on the micro GPT: bitwise, saved bytes and "
+                "recomputed FLOPs measured == predicted"] is True
+    assert len(sec.figures) == 4 and all(f.png[:4] == b"\x89PNG" for f in sec.figures)
     assert all(f.command.startswith("mlsys-kit memory") for f in sec.figures) and msgs
