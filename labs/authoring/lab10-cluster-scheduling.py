@@ -79,6 +79,7 @@ SAME = [[3.0, 1.0], [3.0, 1.0], [3.0, 1.0], [3.0, 1.0]]  # every job 3x faster o
 # 10x and 4x faster on a V100, one that barely cares (1.2x), and one that runs 1.5x faster on the
 # K80 machines (in this example: bound by their hosts' faster input pipeline, not by the GPU)
 MIXED = [[10.0, 1.0], [1.2, 1.0], [4.0, 1.0], [1.0, 1.5]]
+SCALE, CAPACITY = [1, 1, 1, 1], [2, 2]  # one GPU per job; 2 V100 and 2 K80
 
 # %% [markdown] id="md-las"
 # ## 1. Tiresias' 2D-LAS (7 points)
@@ -145,7 +146,8 @@ assert las_queue(3600.0, [3600.0]) == 1, "reaching a threshold demotes: 3600 >= 
 assert las_queue(3599.5, [3600.0, 7200.0]) == 0 and las_queue(7200.0, [3600.0, 7200.0]) == 2
 assert las_queue(0.0, []) == 0 and las_queue(1e9, []) == 0, "no thresholds: one queue"
 _rng = student_rng("q")
-_cases = [(0.0, [1.0]), (1.0, [1.0]), (2.0, [1.0, 2.0, 3.0]), (2.5, [1.0, 2.0, 3.0]), (3.0, [1.0, 2.0, 3.0])]
+_cases = [(0.0, [1.0]), (1.0, [1.0]), (2.0, [1.0, 2.0, 3.0]), (2.5, [1.0, 2.0, 3.0]), (3.0, [1.0, 2.0, 3.0]),
+          (2.0, [5.0]), (2.0, []), (1.0, [0.5, 0.75])]  # the same service under other thresholds: its own answer
 for _ in range(30):
     _th = sorted(_rng.sample(range(1, 20_000), _rng.randint(0, 5)))
     _a = _rng.choice([float(_rng.choice(_th)) if _th else 0.0, _rng.uniform(0, 25_000), 0.0])
@@ -169,6 +171,7 @@ from mlsys_kit.cluster.policies import effective_queue as _ref_eq
 
 assert effective_queue(200.0, 4, 100.0, [100.0], 2.0) == 0, "waiting exactly promote_knob x run time promotes"
 assert effective_queue(200.0, 4, 99.0, [100.0], 2.0) == 1
+assert effective_queue(3.0, 2, 1.2, [1.0], 1.0) == 1, "ran 3 GPU-s on 2 GPUs = 1.5 s; 1.2 s of waiting is not enough"
 _rng = student_rng("eq")
 _cases = [(200.0, 4, 100.0, [100.0], 2.0), (200.0, 2, 100.0, [100.0], 2.0), (0.0, 1, 0.0, [5.0], 3.0),
           (7200.0, 1, 3600.0, [3600.0], 0.5), (7200.0, 8, 1799.0, [10.0, 3600.0], 2.0)]
@@ -209,6 +212,7 @@ for _ in range(25):
             _j["queue"] = _rng.randint(0, len(_th))
         _js.append(_j)
     _cases.append((_js, _th))
+    _cases.append(([dict(_j) for _j in _js], [1e9]))  # the same jobs under other thresholds: their own order
 same_as_reference(order, _ref_order, _cases)
 ### END HIDDEN TESTS
 
@@ -268,7 +272,8 @@ assert _e == [2.5, 2.0], f"effective_throughput is {_e}, expected [4 x 0.5 + 1 x
 from mlsys_kit.cluster.gavel import effective_throughput as _ref_eff
 
 _rng = student_rng("eff")
-_cases = [([[1.0]], [[0.0]]), ([[3, 1]], [[0.25, 0.75]]), ([[2, 3], [1, 5]], [[1, 0], [0, 1]])]  # ints in, floats out
+_cases = [([[1.0]], [[0.0]]), ([[3, 1]], [[0.25, 0.75]]), ([[2, 3], [1, 5]], [[1, 0], [0, 1]]),  # ints in, floats out
+          ([[1.0, 2.0]], [[1.0, 0.0]]), ([[1.0, 2.0]], [[0.0, 1.0]])]  # the same T, another X
 for _ in range(20):
     _n, _k = _rng.randint(1, 6), _rng.randint(1, 4)
     _cases.append(([[_rng.choice([0.0, _rng.uniform(0.1, 10)]) for _ in range(_k)] for _ in range(_n)],
@@ -311,6 +316,8 @@ def _check_lp(T, scale, cap):
 
 _check_lp(MIXED, [1, 1, 1, 1], [2, 2])
 _check_lp(SAME, [1, 1, 1, 1], [2, 2])
+_check_lp(MIXED, [1, 1, 1, 1], [3, 1])  # the same T on other clusters and gangs: each its own optimum
+_check_lp(MIXED, [1, 2, 1, 1], [2, 4])
 _check_lp([[1.0, 0.0], [1.0, 1.0]], [1, 1], [1, 1])  # job 0 only runs on type 0
 _check_lp([[3.0, 1.0], [2.0, 2.0], [1.0, 5.0]], [2, 1, 1], [1, 4])  # job 0's gang does not fit type 0
 _check_lp([[5.0, 2.0, 1.0], [1.0, 1.0, 1.0]], [2, 1], [2, 1, 8])
@@ -442,15 +449,15 @@ for _bad in ((dict(JOB, m0=512, max_local=8), 4, 1), (dict(JOB, m0=16, max_batch
 # more effective throughput the worst-off job gets than under an equal split of every type, the
 # time-sharing that a heterogeneity-agnostic scheduler, blind to the speed-ups, gives every job.
 # Set `ANSWER_GAIN` to a dict `{"same": ..., "mixed": ...}` of that optimum (floats) for the workloads
-# `SAME` and `MIXED` of the setup cell, each with one GPU per job on `[2, 2]` GPUs, computed with your
-# functions. (1 point, autograded.)
+# `SAME` and `MIXED` of the setup cell, each with `SCALE` and `CAPACITY` (one GPU per job, 2 GPUs of each
+# type), computed with your functions. (1 point, autograded.)
 #
 # Then answer in the cell at the end of this section, in a few sentences (2 points, graded by hand):
 # **when does heterogeneity-awareness pay, and why? When does it not?**
 
 # %% kind="solution" id="answer_gain"
 ### BEGIN SOLUTION
-ANSWER_GAIN = {name: worst_normalized(T, [1, 1, 1, 1], [2, 2], max_min_allocation(T, [1, 1, 1, 1], [2, 2]))
+ANSWER_GAIN = {name: worst_normalized(T, SCALE, CAPACITY, max_min_allocation(T, SCALE, CAPACITY))
                for name, T in (("same", SAME), ("mixed", MIXED))}
 ### END SOLUTION
 print(ANSWER_GAIN)
@@ -466,7 +473,7 @@ assert all(type(v) is float for v in _answer.values()), f"the gains are floats, 
 from mlsys_kit.cluster import gavel as _gavel
 
 for _name, _T in (("same", SAME), ("mixed", MIXED)):
-    _want = worst_normalized(_T, [1] * 4, [2, 2], _gavel.max_min_allocation(_T, [1] * 4, [2, 2]))
+    _want = worst_normalized(_T, [1] * 4, [2, 2], _gavel.max_min_allocation(_T, [1] * 4, [2, 2]))  # SCALE, CAPACITY
     assert math.isclose(_answer[_name], _want, rel_tol=1e-6), f"ANSWER_GAIN[{_name!r}] is {_answer[_name]}, expected {_want}"
 assert math.isclose(_answer["same"], 1.0, rel_tol=1e-6) and _answer["mixed"] > 1.05
 ### END HIDDEN TESTS

@@ -178,7 +178,7 @@ class JobState:
     start: float | None = None  # first time it ran
     finish: float | None = None
     queueing_delay: float = 0.0  # seconds spent waiting in total
-    rounds: dict[GpuType, int] = field(default_factory=dict)  # scheduling calls it ran after, per type
+    rounds: dict[GpuType, float] = field(default_factory=dict)  # rounds received per type: time run / round length
     time_on: dict[GpuType, float] = field(default_factory=dict)  # seconds run on each GPU type
 
     @property

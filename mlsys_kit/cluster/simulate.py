@@ -166,7 +166,6 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, *, restart_c
             else:
                 fewest = min_machines(sizes[a.gpu_type], a.gpus)
                 rate[s.id] = s.job.throughput[a.gpu_type] * locality_factor(a.n_machines, fewest, spread_factor)
-            s.rounds[a.gpu_type] = s.rounds.get(a.gpu_type, 0) + 1
         # the next event: an arrival, a completion, or a round boundary
         t_next = arrivals[nxt].arrival if nxt < len(arrivals) else math.inf
         for s in running:
@@ -185,6 +184,7 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, *, restart_c
             s.done_iterations = min(s.job.iterations, s.done_iterations + rate[s.id] * work)
             s.attained_service += a.gpus * dt
             s.time_on[a.gpu_type] = s.time_on.get(a.gpu_type, 0.0) + dt
+            s.rounds[a.gpu_type] = s.rounds.get(a.gpu_type, 0.0) + dt / round_length
             res.busy_gpu_seconds += a.gpus * dt
         now = t_next
         for s in running:
