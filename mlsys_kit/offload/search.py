@@ -159,7 +159,7 @@ def placement_of(x: Sequence[float]) -> Placement:
     for i in range(3):
         dev, host = (round(100 * float(v), 9) for v in x[3 * i:3 * i + 2])
         dev, host = min(max(dev, 0.0), 100.0), min(max(host, 0.0), 100.0 - min(max(dev, 0.0), 100.0))
-        triples.append((dev, host, 100.0 - dev - host))
+        triples.append((dev + 0.0, host + 0.0, 100.0 - dev - host + 0.0))  # + 0.0: no -0.0 in the JSON
     return Placement(*triples)
 
 
