@@ -55,8 +55,10 @@ def check_positive(x):
 
 def test_every_lab_has_an_authoring_file():
     notebooks = sorted(p.name for p in (COURSE / "source").iterdir() if (p / f"{p.name}.ipynb").is_file())
-    assert LABS == notebooks
+    assert sorted(LABS) == notebooks
     assert len(LABS) >= 5
+    numbers = [int(lab.split("-")[0][3:]) for lab in LABS]
+    assert numbers == sorted(numbers), f"labs are listed in course order (lab2 before lab10): {LABS}"
 
 
 @pytest.mark.parametrize("lab", LABS)

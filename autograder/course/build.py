@@ -57,7 +57,7 @@ from typing import Any
 
 import nbformat
 
-from autograder.course.root import LAB_NAME, CourseError
+from autograder.course.root import LAB_NAME, CourseError, lab_key
 from autograder.submission.names import bound_names, lab_answers
 
 KINDS = {"code": ("locked", "checker", "solution", "test"), "markdown": ("answer", "rubric")}
@@ -308,7 +308,7 @@ def authoring_dir(course_root: Path) -> Path:
 
 def authored_labs(course_root: Path) -> list[str]:
     d = authoring_dir(course_root)
-    return sorted(p.stem for p in d.glob("*.py")) if d.is_dir() else []
+    return sorted((p.stem for p in d.glob("*.py")), key=lab_key) if d.is_dir() else []
 
 
 def source_path(course_root: Path, lab: str) -> Path:

@@ -27,6 +27,11 @@ LAB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def lab_key(name: str) -> list[Any]:
+    """Sort key of lab names in course order: lab2 before lab10 (numbers compared as numbers)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
 class CourseError(ValueError):
     """Bad input to the grading CLI: says what was wrong and what is allowed."""
 
@@ -52,7 +57,7 @@ class Course:
     # ---- labs -------------------------------------------------------------------------
     def labs(self) -> list[str]:
         src = self.root / "source"
-        return sorted(p.name for p in src.iterdir() if (p / f"{p.name}.ipynb").is_file()) if src.is_dir() else []
+        return sorted((p.name for p in src.iterdir() if (p / f"{p.name}.ipynb").is_file()), key=lab_key) if src.is_dir() else []
 
     def check_lab(self, lab: str) -> str:
         if not isinstance(lab, str) or not LAB_NAME.match(lab):
