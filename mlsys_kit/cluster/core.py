@@ -207,7 +207,7 @@ class Policy(Protocol):
     def schedule(self, now: float, jobs: Sequence[JobState], cluster: Cluster) -> dict[int, Allocation]: ...
 
 
-def _greedy(order: Sequence[JobState], cluster: Cluster, stop_at_first_blocked: bool) -> dict[int, Allocation]:
+def place_in_order(order: Sequence[JobState], cluster: Cluster, stop_at_first_blocked: bool) -> dict[int, Allocation]:
     """Walk ``order`` handing each job its gang on the fastest type with room; a running job
     keeps its allocation if it is still chosen (no needless restart)."""
     free = cluster.gpus_per_type()
@@ -241,7 +241,7 @@ class FIFO:
     def schedule(self, now: float, jobs: Sequence[JobState], cluster: Cluster) -> dict[int, Allocation]:
         running = [s for s in jobs if s.running_on is not None]
         waiting = sorted((s for s in jobs if s.running_on is None), key=lambda s: (s.job.arrival, s.id))
-        return _greedy(running + waiting, cluster, stop_at_first_blocked=True)
+        return place_in_order(running + waiting, cluster, stop_at_first_blocked=True)
 
 
 class SRTF:
@@ -254,4 +254,4 @@ class SRTF:
 
     def schedule(self, now: float, jobs: Sequence[JobState], cluster: Cluster) -> dict[int, Allocation]:
         order = sorted(jobs, key=lambda s: (s.remaining_time(), s.job.arrival, s.id))
-        return _greedy(order, cluster, stop_at_first_blocked=False)
+        return place_in_order(order, cluster, stop_at_first_blocked=False)

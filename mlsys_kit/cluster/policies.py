@@ -26,7 +26,7 @@ import math
 from bisect import bisect_right
 from typing import Sequence
 
-from mlsys_kit.cluster.core import Allocation, Cluster, JobState, _greedy
+from mlsys_kit.cluster.core import Allocation, Cluster, JobState, place_in_order
 
 # Tiresias' default: two queues split at one GPU-hour (section 6 finds 2 queues enough).
 DEFAULT_THRESHOLDS: tuple[float, ...] = (3600.0,)
@@ -100,7 +100,7 @@ class Tiresias:
         by_id = {s.id: s for s in jobs}
         ids = order([{"id": s.id, "arrival": s.job.arrival, "attained": s.attained_service,
                       "queue": self.queue_of(now, s)} for s in jobs], self.thresholds)
-        return _greedy([by_id[i] for i in ids], cluster, stop_at_first_blocked=False)
+        return place_in_order([by_id[i] for i in ids], cluster, stop_at_first_blocked=False)
 
 
 def tiresias(thresholds: Sequence[float] = DEFAULT_THRESHOLDS, promote_knob: float = DEFAULT_PROMOTE_KNOB) -> Tiresias:
