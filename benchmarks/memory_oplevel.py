@@ -12,13 +12,15 @@ operator graph fixes the bytes B every other plan must stay within:
   ``aot_eager`` backend) with ``torch._functorch.config.activation_memory_budget`` bisected to
   the largest budget whose saved bytes stay within B; ``torch_compile_aot_eager``: the same
   budget through ``torch.compile(backend="aot_eager")`` itself (bytes its autograd function
-  saves, counted by saved_tensors_hooks; step time).
+  saves, counted by saved_tensors_hooks; step time); with ``--inductor``,
+  ``torch_compile_inductor``: ``torch.compile(backend="inductor")`` with its own budget bisected
+  to B (its decompositions change the graph), and ``op_at_inductor_bytes``: ours at its bytes.
 
 Each is run by torch (``mlsys_kit.memory.op_real``): saved bytes measured from the tensors the
 forward graph hands the backward, recomputed FLOPs from the forward nodes the backward graph
 runs, step time the median of ``--repeat`` steps, gradients compared bitwise with eager.
 
-    python benchmarks/memory_oplevel.py [--layers 8] [--batch 8] [--seq 128] [--threads 1] [--repeat 5]
+    python benchmarks/memory_oplevel.py [--layers 8] [--batch 8] [--seq 128] [--threads 1] [--repeat 5] [--inductor]
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ def bisect_torch(target: float, args, graph, steps: int = 12) -> tuple[float, di
     return lo, best if best is not None else saved(0.0)
 
 
-def compiled_saved_bytes(budget: float, args, repeat: int) -> dict:
-    """``torch.compile(backend="aot_eager")`` at ``activation_memory_budget``: the bytes its
+def compiled_saved_bytes(budget: float, args, repeat: int, backend: str = "aot_eager") -> dict:
+    """``torch.compile(backend=backend)`` at ``activation_memory_budget``: the bytes its
     compiled autograd function saves (a saved_tensors_hooks counter: unique storages, parameters
     and token ids left out) and its median step time."""
     import statistics
@@ -78,7 +80,7 @@ def compiled_saved_bytes(budget: float, args, repeat: int) -> dict:
 
     times = []
     with torch._functorch.config.patch(activation_memory_budget=budget):
-        f = torch.compile(step, backend="aot_eager")
+        f = torch.compile(step, backend=backend)
         for k in range(repeat + 1):
             seen.clear()
             step.zero_grad(set_to_none=True)
@@ -88,7 +90,26 @@ def compiled_saved_bytes(budget: float, args, repeat: int) -> dict:
             loss.backward()
             if k:
                 times.append(time.perf_counter() - t0)
-    return {"saved_bytes_measured": sum(seen.values()), "step_ms": round(1e3 * statistics.median(times), 2)}
+    return {"saved_bytes_measured": sum(seen.values()), "step_ms": round(1e3 * statistics.median(times), 2),
+            "budget": budget}
+
+
+def bisect_inductor(target: float, args, steps: int = 5) -> dict:
+    """Inductor's own budget bisected to its measured saved bytes (its decompositions change the
+    graph, so aot_eager's budget does not carry over): the largest budget within ``target``."""
+    lo, hi, best = 0.0, 1.0, None
+    top = compiled_saved_bytes(1.0, args, 1, "inductor")
+    if top["saved_bytes_measured"] <= target:
+        return top
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        d = compiled_saved_bytes(mid, args, 1, "inductor")
+        if d["saved_bytes_measured"] <= target:
+            lo, best = mid, d
+        else:
+            hi = mid
+    return compiled_saved_bytes(lo, args, args.repeat, "inductor") if best is not None else compiled_saved_bytes(
+        0.0, args, args.repeat, "inductor")
 
 
 def row(name: str, r: dict, graph, extra: dict) -> dict:
@@ -119,6 +140,8 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--budgets", type=int, default=4)
+    ap.add_argument("--inductor", action="store_true", help="also torch.compile(backend='inductor'), its budget "
+                    "bisected to the same bytes (needs a C++ compiler; minutes)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cfg = preset("tiny", n_layer=a.layers)
@@ -147,6 +170,13 @@ if __name__ == "__main__":
         res["torch"] = row("torch", run_partition(torch_partition(tb), **run), graph,
                            {"saved_bytes_model": tcost["saved_bytes"]})
         res["torch_compile_aot_eager"] = compiled_saved_bytes(tb, a, a.repeat)
+        if a.inductor:  # inductor at its own bisected budget; ours at the bytes it reached
+            ind = res["torch_compile_inductor"] = bisect_inductor(target, a)
+            at = milp_plan(graph, ind["saved_bytes_measured"])
+            res["op_at_inductor_bytes"] = row("op", run_partition(ours_partition(lambda g, s=at["saved"]: frozenset(s)),
+                                                                  **run), graph,
+                                              {"saved_bytes_predicted": at["saved_bytes"],
+                                               "recompute_gflop_predicted": round(at["recompute_flops"] / 1e9, 4)})
         # and ours at the bytes torch reached: never more bytes, never more recompute than torch
         mine = milp_plan(graph, res["torch"]["saved_bytes_measured"])
         res["op_at_torch_bytes"] = row("op", run_partition(ours_partition(lambda g, s=mine["saved"]: frozenset(s)),
