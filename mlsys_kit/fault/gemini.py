@@ -24,6 +24,9 @@ import random
 from math import comb
 
 from mlsys_kit.checks import nonneg_int, nonneg_number, one_of, positive_int, positive_number
+from mlsys_kit.fault.waste import job_mtbf, young_interval
+from mlsys_kit.pipeline.generators import one_f_one_b
+from mlsys_kit.pipeline.simulate import simulate
 
 STRATEGIES = ("group", "ring", "mixed")
 
@@ -184,9 +187,6 @@ def pipeline_network_busy(p: int, microbatches: int, t_f: float, t_b: float, sen
     backward (``allreduce_time``). Returns (busy spans, step time). GEMINI profiles the same
     thing from a real step (section 5, the first iterations).
     """
-    from mlsys_kit.pipeline.generators import one_f_one_b
-    from mlsys_kit.pipeline.simulate import simulate
-
     nonneg_number("send time", send_time)
     nonneg_number("all-reduce time", allreduce_time)
     if not (isinstance(rank, int) and 0 <= rank < p):
@@ -215,8 +215,6 @@ def headline(params: float = 100e9, bytes_per_param: float = 12, machines: int =
     (``idle_fraction`` of each step at ``network_gbps``), so it checkpoints every
     ``steps`` iterations; a failure costs half of that plus the shard's retrieval from a peer.
     """
-    from mlsys_kit.fault.waste import job_mtbf, young_interval
-
     total = positive_number("params", params) * positive_number("bytes per param", bytes_per_param)
     _check(machines, replicas, "group" if machines % replicas == 0 else "mixed")
     shard = total / machines
