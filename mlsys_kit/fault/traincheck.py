@@ -39,6 +39,7 @@ import torch.distributed as dist
 
 from mlsys_kit.checks import one_of, positive_int
 from mlsys_kit.common import ceil_div
+from mlsys_kit.pipeline.runtime import free_port
 from mlsys_kit.zero.simulate import small_model
 
 BUGS = ("none", "skip-allreduce", "double-scale", "stale-shard")
@@ -73,10 +74,6 @@ def check_step(records: list[dict[str, torch.Tensor]], lr: float, tol: float = 1
             broken.append("every_param_moves")
             break
     return broken
-
-
-def _flat(model: torch.nn.Module, attr: str) -> torch.Tensor:
-    return torch.cat([getattr(p, attr).detach().reshape(-1) for p in model.parameters()]).double()
 
 
 def _train(cfg: dict) -> list[list[str]]:
@@ -153,8 +150,6 @@ def run_checks(cases: list[tuple[str, int]], steps: int = 6, ranks: int = 2, lr:
     checked; per case: ``detected``, ``detected_at_step``, ``injected_at_step``, ``broken`` (the
     first failing step's invariants) and ``per_step`` (each step's broken invariants)."""
     import torch.multiprocessing as mp
-
-    from mlsys_kit.pipeline.runtime import free_port
 
     positive_int("steps", steps)
     positive_int("ranks", ranks)
