@@ -19,6 +19,7 @@ from typing import Sequence
 
 from mlsys_kit.attention import cli as attention_cli
 from mlsys_kit.disagg import cli as disagg_cli
+from mlsys_kit.fault import cli as fault_cli
 from mlsys_kit.kvcache import cli as kvcache_cli
 from mlsys_kit.memory import cli as memory_cli
 from mlsys_kit.models import cli as models_cli
@@ -28,7 +29,8 @@ from mlsys_kit.serving import cli as serving_cli
 from mlsys_kit.zero import cli as zero_cli
 
 # The topics, in the order ``mlsys-kit --help`` lists them: each has ``register(subparsers)``.
-TOPIC_CLIS = [models_cli, pipeline_cli, kvcache_cli, serving_cli, zero_cli, attention_cli, parallel_cli, memory_cli]
+TOPIC_CLIS = [models_cli, pipeline_cli, kvcache_cli, serving_cli, zero_cli, attention_cli, parallel_cli, memory_cli,
+              fault_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:
