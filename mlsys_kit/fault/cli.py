@@ -19,8 +19,10 @@ from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, nonneg_number, positive_int, positive_number
 from mlsys_kit.common import emit_json
+from mlsys_kit.fault.layout_run import specs
 from mlsys_kit.fault.plan import STRATEGIES, plan
 from mlsys_kit.fault.recover import run_with_failure
+from mlsys_kit.fault.reshard_math import Layout, parse_layout
 from mlsys_kit.fault.reshard_real import reshard_run
 from mlsys_kit.fault.traincheck import BUGS, run_check
 
@@ -39,6 +41,14 @@ def _finish(args: argparse.Namespace, result: dict[str, Any], draw: Any, lines: 
     return 0
 
 
+def _layout(text: str) -> Layout:
+    """The layout, checked before any process starts (a t that does not divide the MLP's widths)."""
+    lay = parse_layout(text)
+    for s in specs():
+        s.local_numel(lay.t)
+    return lay
+
+
 def _plan(args: argparse.Namespace) -> int:
     from mlsys_kit.fault import viz
 
@@ -54,7 +64,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from mlsys_kit.fault import viz
 
-    res = run_with_failure(args.kill_at, args.layout, args.steps, args.kill_rank, args.lose, args.storage_every, args.seed)
+    res = run_with_failure(args.kill_at, _layout(args.layout), args.steps, args.kill_rank, args.lose, args.storage_every, args.seed)
     lines = [f"rank {res['killed']['rank']} killed ({res['killed']['signal']}) at step {args.kill_at}; recovered from "
              f"{res['recovered_from']} at step {res['restart_step']} ({res['recovery_bytes']} bytes, "
              f"{res['recovery_s']:.2f} s); matches_uninterrupted: {res['matches_uninterrupted']}"]
