@@ -14,7 +14,7 @@ Here a template's step time comes from our pipeline simulator (1F1B on
 instantiation is an exhaustive search over template counts (Oobleck uses a dynamic program),
 and the batch is split microbatch by microbatch to the pipeline that would finish first.
 What the model leaves out, and why Oobleck's headline (up to 29.6x the throughput of Bamboo
-and Varuna under frequent failures, Figure 9) is not reproduced number for number: Bamboo's
+and Varuna under frequent failures, the abstract) is not reproduced number for number: Bamboo's
 redundant computation, Varuna's job-level restart overheads and the GPU memory limits
 that decide n0 are the paper's measurements, not parameters of a simulator; we reproduce the
 direction and the reason (throughput kept on the survivors vs time lost per failure).
