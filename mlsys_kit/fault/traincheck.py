@@ -1,6 +1,6 @@
 """Silent errors: invariants checked on a real data-parallel run's trace (TrainCheck, OSDI'25).
 
-Lu et al., "Training with Confidence: Catching Silent Errors in Deep Learning Training with
+Jiang et al., "Training with Confidence: Catching Silent Errors in Deep Learning Training with
 Automated Proactive Checks" (OSDI'25), sections 3-4: a silent bug (a collective whose result is
 dropped, a loss scaled twice, a stale shard) does not crash training; the loss curve looks
 plausible for hundreds of steps. TrainCheck *infers* invariants from traces of correct runs and
