@@ -59,6 +59,8 @@ def placement(n: int, m: int, strategy: str = "group") -> list[list[int]]:
 
 def recoverable(holders: list[list[int]], failed: set[int] | frozenset[int]) -> bool:
     """Whether every machine's checkpoint still sits on a machine that did not fail."""
+    if not holders or any(not hs for hs in holders):
+        raise ValueError("holders must list, for every machine, the non-empty list of machines keeping its checkpoint")
     return all(any(h not in failed for h in hs) for hs in holders)
 
 

@@ -37,6 +37,13 @@ class Template:
     nodes: int
     layers: tuple[int, ...]
 
+    def __post_init__(self) -> None:
+        positive_int("template nodes", self.nodes)
+        if len(self.layers) != self.nodes:
+            raise ValueError(f"a template of {self.nodes} nodes needs one layer count per node: got {self.layers!r}")
+        for n in self.layers:
+            positive_int("layers on a stage", n)
+
 
 def make_templates(num_layers: int, n0: int) -> list[Template]:
     """Templates for n0, n0+1, ..., 2·n0-1 nodes (section 4.1), layers split as evenly as possible."""

@@ -73,7 +73,7 @@ def test_headline_direction_and_recovery_time():
     lambda: recovery_probability(4, 2, 5), lambda: recovery_probability(4, 2, -1),
     lambda: interleave([(0, 1)], 1, 0, 1), lambda: interleave([(1, 0)], 1, 1, 1),
     lambda: idle_gaps([], 0), lambda: pipeline_network_busy(2, 4, 1, 1, 0.1, 0, rank=2),
-    lambda: headline(machines=0)])
+    lambda: headline(machines=0), lambda: recoverable([], set()), lambda: recoverable([[0], []], set())])
 def test_bad_input(call):
     with pytest.raises(ValueError):
         call()

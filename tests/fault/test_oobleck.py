@@ -67,7 +67,8 @@ def test_min_pipelines_for_fault_tolerance():
 @pytest.mark.parametrize("call", [
     lambda: make_templates(3, 3), lambda: make_templates(0, 1), lambda: step_time([], 4, 1, 1),
     lambda: step_time([Template(1, (1,))], 0, 1, 1), lambda: instantiate(2, make_templates(6, 3), 4, 0.1, 0.1),
-    lambda: compare(hours=0), lambda: instantiate(4, [], 4, 1, 1)])
+    lambda: compare(hours=0), lambda: instantiate(4, [], 4, 1, 1), lambda: Template(2, (1,)),
+    lambda: Template(1, (0,))])
 def test_bad_input(call):
     with pytest.raises(ValueError):
         call()
