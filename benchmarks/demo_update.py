@@ -24,6 +24,7 @@ SCRIPTS = {  # demo notebook: the benchmark that times its widget
     "kv_cache.ipynb": "kvcache_demo_update.py",
     "serving.ipynb": "serving_widget.py",
     "zero.ipynb": "zero_demo_update.py",
+    "fault.ipynb": "fault_demo_update.py",
 }
 
 

@@ -26,6 +26,13 @@ STYLE = {"description_width": "initial"}
 DPI = 100
 SIM_POINTS = 9  # simulated intervals per update (x0.25 to x4 Daly's), common random numbers
 SIM_WORK = 400  # simulated compute per point, in job MTBFs
+MAX_FAILURES = 20_000  # a point (or timeline) expecting more failures is not simulated: it would hardly finish
+
+
+def _expected_failures(t: float, c: float, r: float, m: float, segments: int) -> float:
+    """About how many failures a run of ``segments`` intervals meets (Daly eq. 12's wall time / M)."""
+    with np.errstate(over="ignore"):
+        return segments * float(np.exp(r / m) * np.expm1((t + c) / m))
 
 
 def _few_ticks(ax, log_x: bool = False) -> None:
@@ -95,8 +102,10 @@ def waste_explorer(devices: int = 1024, mtbf_hours: float = 10_000.0, checkpoint
         young.set_data(ts, 100 * np.minimum(_first_order(ts, c, r, m), 1.0))
         exact.set_data(ts, 100 * _exact(ts, c, r, m))
         pts = t_opt * 2.0 ** np.linspace(-2, 2, SIM_POINTS)
-        sim_w = [simulate_fast(t, c, r, m, max(1, round(SIM_WORK * m / t))).waste_fraction for t in pts]
-        sims.set_data(pts, 100 * np.asarray(sim_w))
+        segs = [max(1, round(SIM_WORK * m / t)) for t in pts]
+        ok = [(t, k) for t, k in zip(pts, segs) if _expected_failures(t, c, r, m, k) <= MAX_FAILURES]
+        sim_w = [simulate_fast(t, c, r, m, k).waste_fraction for t, k in ok]
+        sims.set_data([t for t, _ in ok], 100 * np.asarray(sim_w))
         opt.set_xdata([t_opt, t_opt])
         ms = mtbfs * 3600 / n
         t_all = np.array([daly_interval(c, mm) for mm in ms])
@@ -109,8 +118,9 @@ def waste_explorer(devices: int = 1024, mtbf_hours: float = 10_000.0, checkpoint
             a.autoscale_view()
         image.value = canvas_png(fig, [ax, ax2])
         facts.value = (f"{n} devices, {strat.value}: C = {c:.3g} s, R = {r:.3g} s, job MTBF {m / 3600:.3g} h. Daly's interval <b>{t_opt:.4g} s</b> (Young's sqrt(2CM) {np.sqrt(2 * c * m):.4g} s); "
-                       f"waste there <b>{100 * w_here:.2f} %</b> (exact), simulated best of {SIM_POINTS} points "
-                       f"<b>{100 * min(sim_w):.2f} %</b>")
+                       f"waste there <b>{100 * w_here:.2f} %</b> (exact), simulated best of {len(ok)} points "
+                       + (f"<b>{100 * min(sim_w):.2f} %</b>" if sim_w else
+                          "(none: a run would meet too many failures to finish; checkpoint costs more than the MTBF)"))
 
     for widget in (dev, mtbf, gb, strat):
         widget.observe(redraw, names="value")
@@ -151,6 +161,14 @@ def timeline_explorer(mtbf_hours: float = 4.0, interval_min: float = 30.0, check
 
     def redraw(*_):
         m, t, c, r = mtbf.value * 3600, interval.value * 60, ckpt.value * 60, restart.value * 60
+        if _expected_failures(t, c, r, m, segments) > MAX_FAILURES / 10:
+            for coll in bars.values():
+                coll.set_verts([])
+            title.set_text("not simulated: interval + checkpoint far longer than the MTBF, the run would hardly finish")
+            image.value = canvas_png(fig)
+            facts.value = (f"expected failures for {segments} intervals: "
+                           f"{_expected_failures(t, c, r, m, segments):.3g}; shorten the interval or lengthen the MTBF")
+            return
         run = simulate(t, c, r, m, segments, seed=seed.value, record=True)
         hours = [(k, a / 3600, b / 3600) for k, a, b in run.events]
         for kind, coll in bars.items():

@@ -70,3 +70,14 @@ def test_placement_explorer():
 def test_bad_arguments(make, kwargs, message):
     with pytest.raises(ValueError, match=message):
         make(**kwargs)
+
+
+def test_hopeless_settings_are_not_simulated():
+    """Checkpoint far longer than the job MTBF: the simulator would hardly ever finish an interval;
+    the widgets say so instead of running it (formula curves still drawn)."""
+    box = waste_explorer(devices=16384, mtbf_hours=100.0, checkpoint_gb=10_000.0)
+    assert "none: a run would meet too many failures" in box.children[3].value
+    box = timeline_explorer(mtbf_hours=0.5, interval_min=240, checkpoint_min=30, restart_min=60)
+    assert "expected failures" in box.children[3].value
+    box.children[0].children[0].value = 24.0  # a long MTBF: simulated again
+    assert "wall" in box.children[3].value
