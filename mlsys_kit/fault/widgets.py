@@ -117,7 +117,8 @@ def waste_explorer(devices: int = 1024, mtbf_hours: float = 10_000.0, checkpoint
             a.relim()
             a.autoscale_view()
         image.value = canvas_png(fig, [ax, ax2])
-        facts.value = (f"{n} devices, {strat.value}: C = {c:.3g} s, R = {r:.3g} s, job MTBF {m / 3600:.3g} h. Daly's interval <b>{t_opt:.4g} s</b> (Young's sqrt(2CM) {np.sqrt(2 * c * m):.4g} s); "
+        facts.value = (f"{n} devices, {strat.value}: C = {c:.3g} s, R = {r:.3g} s, job MTBF {m / 3600:.3g} h. "
+                       f"Daly's interval <b>{t_opt:.4g} s</b> (Young's sqrt(2CM) {np.sqrt(2 * c * m):.4g} s); "
                        f"waste there <b>{100 * w_here:.2f} %</b> (exact), simulated best of {len(ok)} points "
                        + (f"<b>{100 * min(sim_w):.2f} %</b>" if sim_w else
                           "(none: a run would meet too many failures to finish; checkpoint costs more than the MTBF)"))
