@@ -59,7 +59,7 @@ def test_plan_strategy_and_text(capsys):
 
 
 def test_run_json_and_plot(capsys, tmp_path):
-    d = run_json(capsys, "fault", "run", "--kill-at", "3", "--steps", "5", "--json", "--plot", str(tmp_path / "run.png"))
+    d = run_json(capsys, "fault", "run", "--kill-at", "3", "--steps", "4", "--json", "--plot", str(tmp_path / "run.png"))
     assert d["matches_uninterrupted"] is True
     assert d["recovered_from"] == "peer-memory"  # the ring peer of the killed rank survived
     assert d["killed"] == {"rank": 1, "signal": "SIGKILL"}
@@ -70,8 +70,10 @@ def test_run_json_and_plot(capsys, tmp_path):
 
 
 def test_reshard_json_and_plot(capsys, tmp_path):
-    d = run_json(capsys, "fault", "reshard", "--from", "t2,d2,zero1", "--to", "t1,d4,zero3", "--save-at", "2",
+    # two ranks each side (the t2,d2,zero1 -> t1,d4,zero3 runs in test_real_runs.py and the demo)
+    d = run_json(capsys, "fault", "reshard", "--from", "t1,d2,zero2", "--to", "t2,d1,zero1", "--save-at", "2",
                  "--steps", "4", "--json", "--plot", str(tmp_path / "reshard.png"))
+    assert (d["from"], d["to"]) == ("t1,d2,zero2", "t2,d1,zero1")
     assert d["matches_uninterrupted"] is True and d["same_layout_bitwise"] is True
     assert d["checkpoint_bytes"] == sum(d["checkpoint_bytes_per_rank"]) == sum(d["checkpoint_bytes_model"]) > 0
     assert d["bytes_equal_model"] is True
