@@ -16,7 +16,7 @@ from mlsys_kit.fault.plan import plan
 
 PLAN = {"devices": 1024, "mtbf_hours": 10_000.0, "checkpoint_gb": 1000.0}
 RUN = {"kill_at": 3, "steps": 5}
-RESHARD = {"src": "t2,d2,zero1", "dst": "t1,d4,zero3", "save_at": 2, "steps": 4}
+RESHARD = {"src": "t2,d1,zero0", "dst": "t1,d2,zero3", "save_at": 2, "steps": 4}  # 2 ranks: a 2-core machine
 BUG_CASES = [("none", 2), ("skip-allreduce", 2), ("double-scale", 3), ("stale-shard", 4)]
 CHECK_STEPS = 6
 
