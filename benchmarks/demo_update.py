@@ -34,6 +34,7 @@ SCRIPTS = {  # demo notebook: the benchmark that times its widget(s)
     "cluster.ipynb": "cluster_widget.py",
     "offload.ipynb": "offload_demo_update.py",
     "feed.ipynb": "feed_demo_update.py",
+    "fault.ipynb": "fault_demo_update.py",
 }
 
 

@@ -20,6 +20,7 @@ from typing import Sequence
 from mlsys_kit.attention import cli as attention_cli
 from mlsys_kit.cluster import cli as cluster_cli
 from mlsys_kit.disagg import cli as disagg_cli
+from mlsys_kit.fault import cli as fault_cli
 from mlsys_kit.feed import cli as feed_cli
 from mlsys_kit.kvcache import cli as kvcache_cli
 from mlsys_kit.memory import cli as memory_cli
@@ -32,7 +33,7 @@ from mlsys_kit.zero import cli as zero_cli
 
 # The topics, in the order ``mlsys-kit --help`` lists them: each has ``register(subparsers)``.
 TOPIC_CLIS = [models_cli, pipeline_cli, kvcache_cli, serving_cli, zero_cli, attention_cli, parallel_cli, memory_cli,
-              cluster_cli, offload_cli, feed_cli]
+              fault_cli, cluster_cli, offload_cli, feed_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from mlsys_kit.attention import demo as attention_demo
 from mlsys_kit.cluster import demo as cluster_demo
 from mlsys_kit.common import Section
 from mlsys_kit.disagg import demo as disagg_demo
+from mlsys_kit.fault import demo as fault_demo
 from mlsys_kit.feed import demo as feed_demo
 from mlsys_kit.kvcache import demo as kvcache_demo
 from mlsys_kit.memory import demo as memory_demo
@@ -32,7 +33,7 @@ from mlsys_kit.zero import demo as zero_demo
 
 # The report's sections, in order: each module has ``section(progress) -> Section``.
 DEMO_SECTIONS = [models_demo, pipeline_demo, kvcache_demo, serving_demo, zero_demo, attention_demo, parallel_demo, memory_demo,
-                 disagg_demo, cluster_demo, offload_demo, feed_demo]
+                 disagg_demo, fault_demo, cluster_demo, offload_demo, feed_demo]
 
 
 def _fmt(value: Any) -> str:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name", ["costs.ipynb", "disaggregation.ipynb", "parallel.ipynb", "attention.ipynb",
-                                  "memory.ipynb", "cluster.ipynb", "offload.ipynb"])
+                                  "memory.ipynb", "fault.ipynb", "cluster.ipynb", "offload.ipynb"])
 def test_notebook_runs_without_errors(name):
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
