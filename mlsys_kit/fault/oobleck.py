@@ -6,7 +6,7 @@ on each. Any N >= (f+1)·n0 nodes can then be covered by f+1 or more pipelines i
 templates (section 4.2), so after a failure the job keeps running on the survivors at once: it
 re-instantiates pipelines for the nodes left, copies the missing layers from the other
 replicas and re-distributes the global batch across pipelines so that they finish a step
-together (section 4.3). The alternative is to restart from the last checkpoint on the nodes
+together (section 4.2, with instantiation; reconfiguration is section 5). The alternative is to restart from the last checkpoint on the nodes
 left: a failure then costs half a checkpoint interval of redone work plus the restart.
 
 Here a template's step time comes from our pipeline simulator (1F1B on
@@ -71,7 +71,7 @@ def _makespan(layers: tuple[int, ...], microbatches: int, t_f: float, t_b: float
 
 def step_time(pipelines: list[Template], batch: int, t_f: float, t_b: float) -> tuple[float, list[int]]:
     """The global batch of ``batch`` microbatches split across the pipelines (one at a time to the
-    pipeline that would then finish first, section 4.3); returns (step time, microbatches each)."""
+    pipeline that would then finish first, section 4.2); returns (step time, microbatches each)."""
     if not pipelines:
         raise ValueError("at least one pipeline is needed")
     positive_int("batch (microbatches)", batch)
