@@ -14,12 +14,16 @@ failures with numpy, drawing the same random numbers, and equal to it (tests).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mlsys_kit.checks import nonneg_int, nonneg_number, positive_int, positive_number
+
+
+MAX_EXPECTED_FAILURES = 5e6
 
 
 @dataclass
@@ -52,6 +56,15 @@ def check_args(interval: float, checkpoint: float, restart: float, mtbf: float, 
     nonneg_number("restart cost R (s)", restart)
     positive_number("job MTBF M (s)", mtbf)
     positive_int("segments (intervals of work to finish)", segments)
+    # Daly's eq. 12: the run meets about segments * e^{R/M} (e^{(T+C)/M} - 1) failures; past a few
+    # million the simulation would hardly end (and hold every gap in memory): say so instead
+    x = (interval + checkpoint) / mtbf
+    expected = math.inf if x + restart / mtbf > 30 else segments * math.exp(restart / mtbf) * math.expm1(x)
+    if expected > MAX_EXPECTED_FAILURES:
+        raise ValueError(f"an interval plus its checkpoint of {interval + checkpoint:.4g} s against a job MTBF of "
+                         f"{mtbf:.4g} s expects about {expected:.3g} failures for {segments} intervals: the job would "
+                         f"hardly ever finish one; allowed: at most {MAX_EXPECTED_FAILURES:.0e} expected failures "
+                         "(shorten the interval, cheapen the checkpoint, or raise the MTBF)")
 
 
 def simulate(interval: float, checkpoint: float, restart: float, mtbf: float, segments: int,

@@ -57,7 +57,10 @@ def plan(devices: int, mtbf_hours: float, checkpoint_gb: float, storage_gbps: fl
                            "strategy": strategy, "strategies": {}}
     for name in STRATEGIES:
         c, r = strategy_costs(name, devices, gb * 1e9, storage_gbps, network_gbps, restart_s, replicas)
-        best, curve = best_interval(c, r, m, seed=seed)
+        try:
+            best, curve = best_interval(c, r, m, seed=seed)
+        except ValueError as exc:
+            raise ValueError(f"strategy {name!r} (checkpoint {c:.4g} s, restart {r:.4g} s): {exc}") from None
         out["strategies"][name] = {
             "checkpoint_s": c, "restart_s": r, "interval_s": best, "young_daly_s": daly_interval(c, m),
             "young_s": young_interval(c, m), "waste_fraction": dict(curve)[best],

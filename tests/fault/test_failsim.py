@@ -68,3 +68,12 @@ def test_first_order_breaks_down_when_the_interval_nears_the_mtbf():
 def test_bad_input(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_a_job_that_could_hardly_finish_is_refused_not_simulated_out_of_memory():
+    from mlsys_kit.fault.failsim_fast import simulate_fast
+
+    for sim in (simulate, simulate_fast):
+        with pytest.raises(ValueError, match="hardly ever finish one"):
+            sim(10.0, 600.0, 60.0, 30.0, 100)  # a 610 s interval against a 30 s MTBF: ~e^20 tries each
+    assert simulate(10.0, 60.0, 60.0, 3600.0, 100).checkpoints == 100  # a sane one still runs
