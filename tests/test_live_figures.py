@@ -41,11 +41,17 @@ def explorers():
     from mlsys_kit.pipeline.widgets import pipeline_explorer
     from mlsys_kit.serving.viz import serving_explorer
     from mlsys_kit.zero.viz import zero_explorer
+    from mlsys_kit.cluster.widgets import cluster_explorer
+    from mlsys_kit.fault.widgets import placement_explorer, timeline_explorer, waste_explorer
+    from mlsys_kit.feed.widgets import cache_explorer, comm_explorer
+    from mlsys_kit.memory.widgets import levels_explorer
 
     return {"costs": costs_explorer, "pipeline": lambda: pipeline_explorer(p=8, m=32), "kv_cache": kv_cache_explorer,
             "serving": lambda: serving_explorer(requests=200), "zero": zero_explorer, "attention-io": io_explorer,
             "attention-walk": tile_walk_explorer, "memory": memory_explorer, "parallel": parallel_explorer,
-            "disaggregation": disagg_explorer}
+            "disaggregation": disagg_explorer, "cluster": lambda: cluster_explorer(n=12),
+            "fault-waste": waste_explorer, "fault-timeline": timeline_explorer, "fault-placement": placement_explorer,
+            "feed-comm": comm_explorer, "feed-cache": cache_explorer, "memory-levels": levels_explorer}
 
 
 @pytest.mark.parametrize("name", list(explorers()))

@@ -21,7 +21,7 @@ from mlsys_kit.cluster.registry import make_policy
 from mlsys_kit.cluster.simulate import simulate
 from mlsys_kit.cluster.viz import POLICY_COLORS, cdf_points, gantt_polys, job_colors
 from mlsys_kit.cluster.workload import generate
-from mlsys_kit.viz.figure import live_figure
+from mlsys_kit.viz.figure import live_figure, live_image
 
 LOADS = (0.8, 1.4)
 HETEROGENEITY = (0.0, 0.5, 1.0)
@@ -64,7 +64,7 @@ def cluster_explorer(n: int = 60, seed: int = 1):
     het = w.SelectionSlider(options=list(HETEROGENEITY), value=1.0, description="heterogeneity",
                             continuous_update=False, style=style)
     policy = w.ToggleButtons(options=list(WIDGET_POLICIES), value="tiresias", description="policy", style=style)
-    image, facts = w.Image(format="png"), w.HTML()
+    image, facts = live_image(), w.HTML()
 
     fig = live_figure(11, 4.0, dpi=100)
     canvas = fig.canvas

@@ -20,7 +20,7 @@ from mlsys_kit.fault.gemini import placement, recovery_probability
 from mlsys_kit.fault.plan import STRATEGIES, strategy_costs
 from mlsys_kit.fault.viz import KIND_COLORS, SERIES
 from mlsys_kit.fault.waste import daly_interval, job_mtbf
-from mlsys_kit.viz.figure import canvas_png, live_figure
+from mlsys_kit.viz.figure import canvas_png, live_figure, live_image
 
 STYLE = {"description_width": "initial"}
 DPI = 100
@@ -69,7 +69,7 @@ def waste_explorer(devices: int = 1024, mtbf_hours: float = 10_000.0, checkpoint
     gb = w.FloatLogSlider(value=checkpoint_gb, base=10, min=0, max=4, step=0.05, description="checkpoint (GB)",
                           continuous_update=False, style=STYLE)
     strat = w.Dropdown(options=list(STRATEGIES), value=strategy, description="strategy", style=STYLE)
-    image, facts = w.Image(format="png"), w.HTML()
+    image, facts = live_image(), w.HTML()
 
     fig = live_figure(10.0, 3.6, DPI)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.96, wspace=0.25)
@@ -147,7 +147,7 @@ def timeline_explorer(mtbf_hours: float = 4.0, interval_min: float = 30.0, check
     restart = w.FloatSlider(value=restart_min, min=0.0, max=60, step=1, description="restart (min)",
                             continuous_update=False, style=STYLE)
     seed = w.IntSlider(value=0, min=0, max=50, description="seed", continuous_update=False, style=STYLE)
-    image, facts = w.Image(format="png"), w.HTML()
+    image, facts = live_image(), w.HTML()
 
     fig = live_figure(10.0, 2.2, DPI)
     fig.subplots_adjust(left=0.02, right=0.98, bottom=0.42, top=0.82)
@@ -201,7 +201,7 @@ def placement_explorer(n: int = 8, m: int = 2):
         raise ValueError(f"the placement widget takes 2 <= m <= N <= 32: got N={n}, m={m}")
     ns = w.IntSlider(value=n, min=2, max=32, description="N (machines)", continuous_update=False, style=STYLE)
     mr = w.IntSlider(value=m, min=2, max=n, description="m (replicas)", continuous_update=False, style=STYLE)
-    image, facts = w.Image(format="png"), w.HTML()
+    image, facts = live_image(), w.HTML()
 
     fig = live_figure(10.0, 3.4, DPI)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.15, top=0.88, wspace=0.35)

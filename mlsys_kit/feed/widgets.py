@@ -12,7 +12,7 @@ from mlsys_kit.feed.comm import MODELS, POLICIES, Network, iteration_time, model
 from mlsys_kit.feed.data import Pipeline, epoch_model
 from mlsys_kit.feed.viz import TimelinePanel
 from mlsys_kit.feed.viz_data import CachePanel
-from mlsys_kit.viz.figure import canvas_png, live_figure
+from mlsys_kit.viz.figure import canvas_png, live_figure, live_image
 
 DPI = 100
 _STYLE = {"description_width": "initial"}
@@ -33,7 +33,7 @@ def comm_explorer(model: str = "vgg16", gbps: float = 100.0, workers: int = 8, p
     cred = w.SelectionSlider(options=[1, 2, 4, 8, 16, 32], value=window, description="credit (partitions)",
                              continuous_update=False, style=_STYLE)
     name = w.Dropdown(options=list(MODELS), value=model, description="model")
-    image, facts = w.Image(format="png"), w.HTML()
+    image, facts = live_image(), w.HTML()
     fig = live_figure(9.0, 5.2, DPI)
     axes = [fig.add_axes((0.09, 0.09 + 0.31 * (2 - i), 0.88, 0.24)) for i in range(3)]
     panels = [TimelinePanel(ax) for ax in axes]
@@ -71,7 +71,7 @@ def cache_explorer(dataset_gb: float = 140.0, memory_gb: float = 91.0):
     sto = w.FloatLogSlider(value=250.0, base=10, min=1, max=4, step=0.05, description="storage (MB/s)",
                            continuous_update=False, style=_STYLE)
     cores = w.IntSlider(value=24, min=1, max=128, description="prep cores", continuous_update=False, style=_STYLE)
-    image, facts = w.Image(format="png"), w.HTML()
+    image, facts = live_image(), w.HTML()
     fig = live_figure(9.0, 3.6, DPI)
     panel = CachePanel(fig.add_axes((0.07, 0.14, 0.40, 0.74)), fig.add_axes((0.57, 0.14, 0.40, 0.74)))
 

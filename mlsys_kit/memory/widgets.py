@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from mlsys_kit.memory.checkmate import min_cut_plan, tradeoff
 from mlsys_kit.memory.op_real import trace_gpt
-from mlsys_kit.viz.figure import canvas_png, live_figure, new_figure
+from mlsys_kit.viz.figure import canvas_png, live_figure, live_image, new_figure
 
 LEVEL_COLOURS = {"block": "#937860", "op": "#55A868", "min-cut": "#C44E52"}
 KIND_COLOURS = {"matmul": "#4C72B0", "attention": "#8172B3", "layernorm": "#DD8452", "pointwise": "#CCB974"}
@@ -86,10 +86,10 @@ def levels_explorer(preset: str = "tiny", batch: int = 8, seq: int = 128):
     import ipywidgets as w
 
     graph, rows, cut = levels_data(preset, batch, seq)
-    plot = LevelsPlot(rows, cut, graph.name, live_figure(11, 4.2, 60))
+    plot = LevelsPlot(rows, cut, graph.name, live_figure(9.6, 4.0, 100))  # 960 px at the display's resolution
     slider = w.SelectionSlider(options=[(f"{r['budget_bytes'] / 1e6:.1f}", k) for k, r in enumerate(rows)],
                                value=len(rows) // 2, description="budget (MB)", continuous_update=True)
-    image, facts = w.Image(format="png"), w.HTML()
+    image, facts = live_image(), w.HTML()
 
     def redraw(*_):
         r = rows[slider.value]

@@ -14,7 +14,7 @@ from typing import Any
 from mlsys_kit.offload.infinigen import FRACTIONS, fraction_sweep, skew
 from mlsys_kit.offload.train import cache_dir, calibration_ids, eval_ids, model_file, trained_gpt
 from mlsys_kit.offload.viz import COLUMN_COLORS, draw_prefetch
-from mlsys_kit.viz.figure import canvas_png, figure_png, live_figure, new_figure
+from mlsys_kit.viz.figure import canvas_png, figure_png, live_figure, live_image, new_figure
 
 DPI = 100
 CHOICES = ("skewed", "random", "oracle")
@@ -61,8 +61,9 @@ def prefetch_explorer(sweep: dict[str, Any] | None = None, fraction: float = 0.2
     slider = w.FloatSlider(value=fraction, min=min(xs), max=max(xs), step=step, readout_format=".2f",
                            description="fraction of the KV fetched", continuous_update=False,
                            style={"description_width": "initial"}, layout=w.Layout(width="520px"))
-    still = w.Image(format="png", value=figure_png(curves, dpi=DPI))
-    image = w.Image(format="png")
+    still = live_image()
+    still.value = figure_png(curves, dpi=DPI)  # 960 px: with the 320-px bars beside it, 1,280 px fit the page
+    image = live_image()
     facts = w.HTML()
 
     def redraw(*_: Any) -> None:
