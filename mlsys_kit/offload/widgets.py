@@ -62,7 +62,7 @@ def prefetch_explorer(sweep: dict[str, Any] | None = None, fraction: float = 0.2
                            description="fraction of the KV fetched", continuous_update=False,
                            style={"description_width": "initial"}, layout=w.Layout(width="520px"))
     still = live_image()
-    still.value = figure_png(curves, dpi=DPI)  # 960 px: with the 320-px bars beside it, 1,280 px fit the page
+    still.value = figure_png(curves, dpi=DPI)
     image = live_image()
     facts = w.HTML()
 
@@ -81,6 +81,6 @@ def prefetch_explorer(sweep: dict[str, Any] | None = None, fraction: float = 0.2
 
     slider.observe(redraw, names="value")
     redraw()
-    box = w.VBox([slider, w.HBox([still, image]), facts])
+    box = w.VBox([slider, still, w.HBox([image, facts])])  # one above the other: side by side they overrun a page
     box.figure = fig  # for tests and benchmarks
     return box
