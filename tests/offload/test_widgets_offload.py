@@ -18,7 +18,7 @@ def sweep():
 
 def test_the_slider_redraws_in_place_with_the_sweeps_numbers(sweep):
     box = prefetch_explorer(sweep, fraction=0.1)
-    slider, (still, image), facts = box.children[0], box.children[1].children, box.children[2]
+    slider, still, (image, facts) = box.children[0], box.children[1], box.children[2].children
     fig, artists = box.figure, len(box.figure.axes[0].patches)
     before_png, before_still, before_text = image.value, still.value, facts.value
     assert f"<b>skewed</b> {sweep['skewed']['attention_mass'][0]:.3f}" in before_text
