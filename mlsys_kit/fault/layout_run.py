@@ -28,7 +28,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -197,12 +197,12 @@ def work(cfg: dict) -> list[dict[str, Any]]:
     return results
 
 
-def _worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
+def _worker(rank: int, world: int, port: int, fn: Callable[[dict], Any], cfg: dict, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        results = work(cfg)
+        results = fn(cfg)
         if rank == 0:
             Path(out).write_text(json.dumps(results))
         dist.barrier()
@@ -212,15 +212,21 @@ def _worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
     os._exit(0)  # as the ZeRO launcher: no interpreter teardown racing gloo's threads
 
 
-def spawn(cfg: dict, world: int) -> list[dict[str, Any]]:
-    """Run ``cfg['jobs']`` on ``world`` fresh gloo processes; the per-job results. A rank that
-    dies raises ``torch.multiprocessing.ProcessExitedException`` (the others are stopped)."""
+def run_on_gloo(fn: Callable[[dict], Any], cfg: dict, world: int) -> Any:
+    """``fn(cfg)`` on ``world`` fresh gloo processes (one thread each); rank 0's result (JSON).
+    A rank that dies raises ``torch.multiprocessing.ProcessExitedException`` (the others are
+    stopped). ``fn`` must be a module-level function (it is pickled to the processes)."""
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
-        mp.spawn(_worker, args=(world, free_port(), cfg, out), nprocs=world, join=True)
+        mp.spawn(_worker, args=(world, free_port(), fn, cfg, out), nprocs=world, join=True)
         return json.loads(Path(out).read_text())
+
+
+def spawn(cfg: dict, world: int) -> list[dict[str, Any]]:
+    """Run ``cfg['jobs']`` (:func:`work`) on ``world`` fresh gloo processes; the per-job results."""
+    return run_on_gloo(work, cfg, world)
 
 
 def read_universal(folder: Path, layout: Layout) -> dict[str, dict[str, list[float]]]:

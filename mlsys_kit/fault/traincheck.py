@@ -27,11 +27,6 @@ copy rank 1's updated slice out of the all-gather and trains on with the old one
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,7 +34,7 @@ import torch.distributed as dist
 
 from mlsys_kit.checks import one_of, positive_int
 from mlsys_kit.common import ceil_div
-from mlsys_kit.pipeline.runtime import free_port
+from mlsys_kit.fault.layout_run import run_on_gloo
 from mlsys_kit.zero.simulate import small_model
 
 BUGS = ("none", "skip-allreduce", "double-scale", "stale-shard")
@@ -123,19 +118,9 @@ def _train(cfg: dict) -> list[list[str]]:
     return verdicts
 
 
-def _worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        verdicts = [_train(cfg | case) for case in cfg["cases"]]
-        if rank == 0:
-            Path(out).write_text(json.dumps(verdicts))
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-    sys.stdout.flush()
-    os._exit(0)  # as the ZeRO launcher: no interpreter teardown racing gloo's threads
+def _run_cases(cfg: dict) -> list[list[list[str]]]:
+    """In the process group: one run per case of ``cfg['cases']``."""
+    return [_train(cfg | case) for case in cfg["cases"]]
 
 
 def _check_case(inject: str, at_step: int, steps: int) -> None:
@@ -149,8 +134,6 @@ def run_checks(cases: list[tuple[str, int]], steps: int = 6, ranks: int = 2, lr:
     """One gloo process group, one run per ``(inject, at_step)`` case (0-based step), every step
     checked; per case: ``detected``, ``detected_at_step``, ``injected_at_step``, ``broken`` (the
     first failing step's invariants) and ``per_step`` (each step's broken invariants)."""
-    import torch.multiprocessing as mp
-
     positive_int("steps", steps)
     positive_int("ranks", ranks)
     if not 2 <= ranks <= 8:
@@ -162,10 +145,7 @@ def run_checks(cases: list[tuple[str, int]], steps: int = 6, ranks: int = 2, lr:
     if not (isinstance(lr, (int, float)) and 0 < lr < 1):
         raise ValueError(f"lr must be in (0, 1): got {lr!r}")
     cfg = {"cases": [{"inject": i, "at_step": a} for i, a in cases], "steps": steps, "lr": float(lr), "seed": seed}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "verdicts.json")
-        mp.spawn(_worker, args=(ranks, free_port(), cfg, out), nprocs=ranks, join=True)
-        runs = json.loads(Path(out).read_text())
+    runs = run_on_gloo(_run_cases, cfg, ranks)
     results = []
     for (inject, at_step), verdicts in zip(cases, runs):
         first = next((i for i, v in enumerate(verdicts) if v), None)
