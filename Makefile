@@ -9,8 +9,9 @@ CHROMIUM ?= /usr/bin/chromium
 ROOTFLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 NB ?= costs
 # make test runs the suite on two pytest workers (pytest-xdist), each test file whole on one worker
-# (a module's shared course or hostile corpus is made once); PYTEST_PARALLEL= runs it in one process
-PYTEST_PARALLEL ?= -n 2 --dist loadfile
+# (a module's shared course or hostile corpus is made once), the longest files first (tests/conftest.py);
+# PYTEST_PARALLEL= runs it in one process
+PYTEST_PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
 ROLE ?= student
 ROSTER ?= docs/class/roster.example.csv
 CLASS_DIR ?= /srv/mlsys-class
@@ -39,10 +40,12 @@ demo: install
 	$(BIN)/mlsys-kit demo
 
 # the browser tests run whenever Debian's chromium is there (CI installs it: .ci/run); the class's
-# browser test needs the hub's proxy (npm), installed first when npm is there
+# browser test needs the hub's proxy (npm), installed first when npm is there. With chromium, each
+# lecture notebook runs once, in JupyterLab, with the checks its headless run would make
+# (tests/notebook_checks.py); without it, the notebooks run headless
 test: install
 	@if [ -x "$(CHROMIUM)" ] && command -v npm >/dev/null; then $(MAKE) --no-print-directory proxy; fi
-	@if [ -x "$(CHROMIUM)" ]; then $(BIN)/python -m pytest $(PYTEST_PARALLEL); else \
+	@if [ -x "$(CHROMIUM)" ]; then $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not headless_notebook"; else \
 	  echo "NOTE: no $(CHROMIUM): browser tests not run (apt-get install chromium; then make test-browser)"; \
 	  $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not browser"; fi
 

@@ -137,7 +137,8 @@ def test_equivalents_need_a_reason(tmp_path):
     assert load_equivalents(tmp_path / "none.toml") == {}
 
 
-def run_qarun(tmp_path, text: str, qa_toml: str = "", sample: int | None = None) -> dict:
+def run_qarun(tmp_path, text: str, qa_toml: str = "", sample: int | None = None,
+              hand_written: dict[str, str] | None = None) -> dict:
     nb = to_notebook(parse(text, "lab.py"))
     path = tmp_path / "lab.ipynb"
     nbformat.write(nb, path)
@@ -145,6 +146,11 @@ def run_qarun(tmp_path, text: str, qa_toml: str = "", sample: int | None = None)
     cmd = [sys.executable, "-m", "autograder.qa.run", str(path), "--qa-file", str(tmp_path / "qa.toml")]
     if sample:
         cmd += ["--sample", str(sample)]
+    if hand_written:
+        (tmp_path / "hand").mkdir(exist_ok=True)
+        for name, text in hand_written.items():
+            (tmp_path / "hand" / name).write_text(text)
+        cmd += ["--hand-written", str(tmp_path / "hand")]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout)
@@ -206,3 +212,26 @@ def test_qa_gates_only_where_the_lab_enforces_them():
     extra["coverage"]["unexplained"] = ["f:3: '# qa: untested' needs a reason"]
     extra["automatic_mutants"]["stale_equivalents"] = ["gone"]
     assert len(_fast_failures(extra, enforced=False, progress=said.append)) == 2  # always failures
+
+
+DRAWN = LAB.replace("assert clip(-7, -3, 9) == -3", "r = student_rng()\nfor _ in range(20):\n"
+                    "    x = r.randint(-20, 20)\n    assert clip(x, -3, 9) == min(max(x, -3), 9)")
+
+
+def test_a_mutant_killed_before_any_draw_runs_once_and_one_killed_after_runs_on_every_variant(tmp_path):
+    """A mutant's runs stop at its first failing test. Killed by a visible check, before any cell
+    drew the variant's hidden inputs, it ran exactly what every variant would run: it is killed for
+    every student after one run. Killed by a hidden check on drawn inputs, it must be killed on every
+    variant, so it runs on all three; a mutant that survives for some students says for whom."""
+    out = run_qarun(tmp_path, DRAWN, hand_written={
+        "visible.py": '"""Returns x one too high."""\nEDITS = [("clip", "return x", "return x + 1")]\n',
+        "hidden.py": '"""Clips to one below the upper bound."""\nEDITS = [("clip", "return hi", "return hi - 1")]\n',
+        "one_value.py": '"""Wrong at exactly x = 20 only."""\n'
+                        'EDITS = [("clip", "if x > hi:", "if x > hi and x != 20:")]\n'})
+    hand = out["hand_written"]
+    assert hand["visible.py"]["survives_on"] == [] and hand["visible.py"]["variants_run"] == 1
+    assert hand["hidden.py"]["survives_on"] == [] and hand["hidden.py"]["variants_run"] == 3
+    # 20 draws from 41 values: x = 20 comes up for some students and not for others (at QA's secret)
+    assert hand["one_value.py"]["variants_run"] == 3
+    assert 0 < len(hand["one_value.py"]["survives_on"]) < 3, hand["one_value.py"]
+    assert out["automatic_mutants"]["runs"] < 3 * out["automatic_mutants"]["run"]  # some killed by the visible test

@@ -5,6 +5,7 @@ killed only when a test the solution passes fails for every student variant QA r
 from __future__ import annotations
 
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,8 @@ def mutant_runs(source_nb, mutants: list, baseline: set[str], jobs: int = 2, cel
     solution passes), on every student variant (a mutant killed for one student but not another
     is a survivor: the lab is not fair). Results in the order of ``mutants``: the first variant's
     run, with ``survives_on`` listing every student it survives for (so a report tells "survives
-    everywhere" from "survives for one draw")."""
+    everywhere" from "survives for one draw"). A mutant killed on the first variant before any cell
+    drew that variant's hidden inputs is killed on every variant, and is not run again."""
     import multiprocessing
 
     variants = variants or qa_variants(source_nb)
@@ -62,9 +64,15 @@ def mutant_runs(source_nb, mutants: list, baseline: set[str], jobs: int = 2, cel
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(max(1, jobs), maxtasksperchild=25) as pool:
         for (i, _v), res in pool.imap_unordered(_pool_run, [(i, 0) for i in range(len(mutants))]):
-            out[i] = dict(res, survives_on=[] if _killed(res, baseline) else [variants[0].student])
-        more = [(i, v) for i in range(len(mutants)) for v in range(1, len(variants))]
+            out[i] = dict(res, survives_on=[] if _killed(res, baseline) else [variants[0].student], variants_run=1)
+        # killed before any cell drew the variant's inputs: every variant runs the same code on the same
+        # inputs up to that point, so it is killed for every student (no need to run the others)
+        same_everywhere = {i for i, r in enumerate(out) if not r["survives_on"] and not r["drew"]}
+        more = [(i, v) for i in range(len(mutants)) if i not in same_everywhere for v in range(1, len(variants))]
+        print(f"{len(mutants)} mutants on {len(variants)} variants: {len(same_everywhere)} killed before any hidden "
+              f"input was drawn (run once), {len(mutants) + len(more)} runs", file=sys.stderr, flush=True)
         for (i, v), res in pool.imap_unordered(_pool_run, more):
+            out[i]["variants_run"] += 1
             if not _killed(res, baseline):
                 out[i]["survives_on"].append(variants[v].student)
     return out
@@ -133,5 +141,6 @@ def automatic_mutants_report(source_nb, equivalents: dict[str, str], baseline: s
             "killed": killed, "kill_rate": round(100.0 * killed / len(chosen), 2) if chosen else 100.0,
             "survivors": [m.key for m in survivors],
             "survives_on": {m.key: r["survives_on"] for m, r in zip(chosen, results) if r["survives_on"]},
-            "variants": len(variants or qa_variants(source_nb)), "stale_equivalents": stale, "sampled": sample is not None
+            "variants": len(variants or qa_variants(source_nb)), "runs": sum(r["variants_run"] for r in results),
+            "stale_equivalents": stale, "sampled": sample is not None
             and sample < len(everything) - len(equivalents), "seconds": round(time.perf_counter() - t0, 2)}

@@ -170,7 +170,9 @@ def run_variant(plan, answers: list[str], cell_seconds: float = 30, stop_at_fail
                 cov: dict | None = None, wall_seconds: float = 300, variant=None) -> dict[str, Any]:
     """Run one submission's plan (``answers``: the lab's answer names; ``variant``: the student
     whose hidden inputs the tests draw); returns {"tests": {gid: passed}, "fatal": str|None,
-    "seconds"}. With ``stop_at_failure`` (test ids), stop at the first of those tests that fails."""
+    "seconds", "drew"}. With ``stop_at_failure`` (test ids), stop at the first of those tests that
+    fails. ``drew``: whether any cell drew the variant's hidden inputs (``student_rng``) before the
+    run ended; a run that drew none is the same run for every variant."""
     from autograder.submission import channel
     from autograder.submission.judge import Judge, SandboxLost, Session
     from autograder.submission.plan import drive
@@ -209,7 +211,8 @@ def run_variant(plan, answers: list[str], cell_seconds: float = 30, stop_at_fail
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
-    return {"tests": tests, "fatal": fatal, "seconds": round(time.perf_counter() - t0, 2), "notes": judge.notes}
+    return {"tests": tests, "fatal": fatal, "seconds": round(time.perf_counter() - t0, 2), "notes": judge.notes,
+            "drew": judge.rng.draws > 0}
 
 
 # ---- coverage ---------------------------------------------------------------------------------
@@ -382,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
             runs = mutant_runs(nb, hand, {g for g, ok in cov["tests"].items() if ok}, jobs=args.jobs,
                                variants=variants)
             out["hand_written"] = {m.name: {"bug": m.bug, "failed": sorted(g for g, ok in r["tests"].items() if not ok),
-                                            "fatal": r["fatal"], "survives_on": r["survives_on"]}
+                                            "fatal": r["fatal"], "survives_on": r["survives_on"],
+                                            "variants_run": r["variants_run"]}
                                    for m, r in zip(hand, runs)}
     json.dump(out, sys.stdout)
     print()

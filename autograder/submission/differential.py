@@ -54,10 +54,12 @@ class StudentRng:
     def __init__(self, variant: Variant):
         self.variant = variant
         self.cell = ""
+        self.draws = 0  # how many times a cell asked for its inputs (QA: a run that never asked is every variant's)
 
     def __call__(self, tag: str = "") -> random.Random:
         if type(tag) is not str:
             raise TypeError(f"student_rng(tag) takes a str tag: got {type(tag).__name__}")
+        self.draws += 1
         return random.Random(self.variant.seed(self.cell, tag))
 
 

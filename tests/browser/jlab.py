@@ -165,11 +165,6 @@ def fill_cell(page, gid: str, text: str) -> None:
     page.keyboard.insert_text(text)
 
 
-def error_outputs(nb: dict) -> list[dict]:
-    return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
-            if o.get("output_type") == "error"]
-
-
 def shot(page, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"

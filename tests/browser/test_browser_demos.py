@@ -4,10 +4,14 @@ and the same demo served as an app (Voila) with the code hidden."""
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
-from jlab import ROOT, error_outputs, notebook_json, open_notebook, run_all, shot
+from jlab import ROOT, notebook_json, open_notebook, run_all, shot
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from notebook_checks import problems  # noqa: E402  (tests/: what each notebook must show, headless or here)
 
 PRINTED_VALUE = re.compile(r"^\s*(\{['\"\d]|\[\{|\[\d|\[['\"]|<[\w.]+ object at|<Figure size)")
 DEMOS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -105,8 +109,7 @@ def test_demo_runs_renders_and_reacts_in_jupyterlab(page, lab_server, demo):
     check_no_news_toast(page)
     run_all(page)
     shot(page, f"demo-{Path(demo).stem}-ran")
-    errors = error_outputs(notebook_json(page))
-    assert not errors, [f"{e['ename']}: {e['evalue']}" for e in errors]
+    assert problems(notebook_json(page)["cells"], demo) == []  # no error; its widgets and lines (notebook_checks)
     figure_reprs = [o["data"]["text/plain"] for c in notebook_json(page)["cells"] if c["cell_type"] == "code"
                     for o in c.get("outputs", []) if "text/plain" in o.get("data", {})
                     and "<Figure size" in "".join(o["data"]["text/plain"]) and "image/png" not in o["data"]]
