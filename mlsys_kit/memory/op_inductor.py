@@ -14,7 +14,8 @@ node by node, although the kernels that later run it are fused.
 Two ways to get the cut, checked against each other by the benchmark
 (``benchmarks/memory_oplevel.py --inductor``): :func:`inductor_cut` calls the same pipeline
 through ``aot_function`` (:func:`.op_real.trace` with ``decompose="inductor"``: seconds, on
-``meta``), :func:`capture_inductor` records the cut inside a real ``torch.compile`` run.
+``meta``; :func:`inductor_cutter` cuts one trace at many budgets), :func:`capture_inductor`
+records the cut inside a real ``torch.compile`` run.
 :func:`cut_cost` counts a cut on the :class:`.opgraph.OpGraph` of that same graph: the saved
 bytes (storages, by their saveable bases) and the FLOPs of the forward nodes the backward runs.
 
@@ -25,10 +26,11 @@ heuristics the same way: at equal memory, the recomputed cost.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterable, Iterator
+import copy
+from typing import Any, Callable, Iterable, Iterator
 
 from mlsys_kit import checks
-from mlsys_kit.memory.op_real import torch_partition, trace
+from mlsys_kit.memory.op_real import graph_of, torch_partition, trace
 from mlsys_kit.memory.opgraph import OpGraph, graph_from_joint
 
 
@@ -62,6 +64,43 @@ def inductor_cut(budget: float, preset: str = "tiny", batch: int = 8, seq: int =
     return {**cut_cost(t["graph"], t["saved"], t["recomputed"]), "graph": t["graph"], "budget": float(budget)}
 
 
+def inductor_cutter(preset: str = "tiny", batch: int = 8, seq: int = 128, n_layer: int | None = None,
+                    device: str = "meta") -> Callable[[float], dict[str, Any]]:
+    """:func:`inductor_cut` at many budgets for one trace: the step is traced once (inductor's
+    decompositions and joint passes), and each call ``cut(budget)`` runs the min cut on a copy
+    of that joint graph (the min cut rewrites the graph it is given). For bisections."""
+    import torch
+    from functorch.compile import default_partition, min_cut_rematerialization_partition
+
+    got: dict[str, Any] = {}
+
+    def grab(joint, inputs, **kw):
+        got.update(joint=joint, inputs=inputs, kw=kw, graph=graph_of(joint, f"GPT {preset} (inductor)"))
+        return default_partition(torch.fx.GraphModule(joint, copy.deepcopy(joint.graph)), inputs, **kw)
+
+    trace(preset, batch, seq, device, n_layer, partition=grab, decompose="inductor")
+
+    def cut(budget: float) -> dict[str, Any]:
+        if not 0 <= checks.nonneg_number("activation_memory_budget", budget) <= 1:
+            raise ValueError(f"activation_memory_budget must be in [0, 1]: got {budget}")
+        joint, graph, n = got["joint"], got["graph"], got["kw"]["num_fwd_outputs"]
+        with torch._functorch.config.patch(activation_memory_budget=float(budget)):
+            fw, bw = min_cut_rematerialization_partition(torch.fx.GraphModule(joint, copy.deepcopy(joint.graph)),
+                                                         got["inputs"], **got["kw"])
+        saved, ran = _cut_names(graph, fw, bw, n)
+        return {**cut_cost(graph, saved, ran), "graph": graph, "budget": float(budget)}
+
+    return cut
+
+
+def _cut_names(graph: OpGraph, fw: Any, bw: Any, num_fwd_outputs: int) -> tuple[list[str], list[str]]:
+    """The forward nodes a cut saves (the forward graph's outputs past the user's) and those its
+    backward graph runs."""
+    outs = next(n for n in fw.graph.nodes if n.op == "output").args[0][num_fwd_outputs:]
+    saved = sorted({n.name for n in outs if hasattr(n, "name") and n.name in graph.index and graph[n.name].kind != "input"})
+    return saved, sorted(n.name for n in bw.graph.nodes if n.op == "call_function" and n.name in graph.index)
+
+
 @contextlib.contextmanager
 def capture_inductor(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Inside, every partition a real ``torch.compile(backend="inductor")`` makes is recorded in
@@ -79,10 +118,7 @@ def capture_inductor(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
     def spy(joint, inputs, *, num_fwd_outputs, **kw):
         fw, bw = real(joint, inputs, num_fwd_outputs=num_fwd_outputs, **kw)  # it merges subexpressions in place
         graph = graph_from_joint(joint, "inductor's joint graph", unclaimed=True)
-        outs = next(n for n in fw.graph.nodes if n.op == "output").args[0][num_fwd_outputs:]
-        saved = sorted({n.name for n in outs if hasattr(n, "name") and n.name in graph.index
-                        and graph[n.name].kind != "input"})
-        ran = sorted(n.name for n in bw.graph.nodes if n.op == "call_function" and n.name in graph.index)
+        saved, ran = _cut_names(graph, fw, bw, num_fwd_outputs)
         record.update(graph=graph, saved=saved, recomputed=ran, cost=cut_cost(graph, saved, ran))
         return fw, bw
 

@@ -141,7 +141,7 @@ def _aot_step(step: Any, partition: Callable, record: dict[str, Any], decompose:
                         decompositions=select_decomp_table())
 
 
-def _graph(joint: Any, name: str = "step") -> OpGraph:
+def graph_of(joint: Any, name: str = "step") -> OpGraph:
     """The joint graph's :class:`OpGraph`; with the unclaimed nodes where :func:`_aot_step`
     decomposed it (the graph torch's min cut sees there)."""
     return graph_from_joint(joint, name, unclaimed=bool(joint.meta.get("mlsys_decompose")))
@@ -177,7 +177,7 @@ def trace(preset: str = "tiny", batch: int = 8, seq: int = 128, device: str = "m
     got: dict[str, Any] = {}
 
     def grab(joint, inputs, *, num_fwd_outputs, **kw):
-        graph = _graph(joint, f"GPT {preset} x{cfg.n_layer} b={batch} s={seq}" + (f" ({decompose})" if decompose else ""))
+        graph = graph_of(joint, f"GPT {preset} x{cfg.n_layer} b={batch} s={seq}" + (f" ({decompose})" if decompose else ""))
         fw, bw = cut(joint, inputs, num_fwd_outputs=num_fwd_outputs, **kw)
         outs = next(n for n in fw.graph.nodes if n.op == "output").args[0][num_fwd_outputs:]
         got.update(graph=graph, saved=sorted({n.name for n in outs if hasattr(n, "name") and n.name in graph.index
@@ -202,7 +202,7 @@ def ours_partition(choose: Callable[[Any], frozenset[str]], out: dict[str, Any] 
     def part(joint, _inputs, *, num_fwd_outputs, **_kw):
         from torch._functorch.partitioners import _extract_fwd_bwd_modules
 
-        graph = _graph(joint)
+        graph = graph_of(joint)
         saved = graph.check_saved(choose(graph))
         rec = graph.recomputed(saved)
         out.update(graph=graph, saved=saved)
