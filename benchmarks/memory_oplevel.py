@@ -21,7 +21,9 @@ operator graph fixes the bytes B every other plan must stay within:
   captured inside the compile and counted (``captured``; ``captured_matches_counted``);
   ``op_decomposed_at_inductor_bytes``: ours planned on inductor's graph at the bytes its
   partition saves, run; ``op_at_inductor_bytes``: ours on the default graph at the bytes the
-  compiled step saved.
+  compiled step saved; ``inductor_attention_listed``: a what-if, inductor's partition with
+  the CPU attention kernel on torch's compute-intensive list and priced by its FLOPs
+  (``op_inductor.attention_listed``), bisected and counted, with ours predicted at its bytes.
 
 Each is run by torch (``mlsys_kit.memory.op_real``): saved bytes measured from the tensors the
 forward graph hands the backward, recomputed FLOPs from the forward nodes the backward graph
@@ -132,7 +134,7 @@ if __name__ == "__main__":
     from mlsys_kit.memory.chain import gpt_chain
     from mlsys_kit.memory.checkmate import milp_plan, min_cut_plan
     from mlsys_kit.memory.lifetimes import simulate
-    from mlsys_kit.memory.op_inductor import bisect_budget, inductor_cutter
+    from mlsys_kit.memory.op_inductor import attention_listed, bisect_budget, inductor_cutter
     from mlsys_kit.memory.op_real import ours_partition, run_partition, torch_partition, trace_gpt
     from mlsys_kit.memory.opgraph import block_saved_set
     from mlsys_kit.memory.optimal_fast import optimal_plan_fast
@@ -190,6 +192,11 @@ if __name__ == "__main__":
                                                                   **run), graph,
                                               {"saved_bytes_predicted": at["saved_bytes"],
                                                "recompute_gflop_predicted": round(at["recompute_flops"] / 1e9, 4)})
+            with attention_listed():  # the what-if: torch's lists with CPU attention as compute-bound
+                listed = bisect_budget(target, cutter)
+            theirs = milp_plan(fine, listed["saved_bytes"])
+            res["inductor_attention_listed"] = {"budget": listed["budget"], **gflops(listed),
+                                                "op_at_its_bytes_predicted": gflops(theirs)}
             mine = milp_plan(fine, cut["saved_bytes"])  # ours on inductor's own graph, at its bytes
             res["op_decomposed_at_inductor_bytes"] = row(
                 "op (inductor's graph)", run_partition(ours_partition(lambda g, s=mine["saved"]: frozenset(s)),

@@ -148,3 +148,42 @@ def bisect_budget(target_bytes: float, cut, steps: int = 10) -> dict[str, Any]:
         else:
             hi = mid
     return best if best is not None else cut(0.0)
+
+
+@contextlib.contextmanager
+def attention_listed() -> Iterator[None]:
+    """Inside, torch's partitioner treats CPU attention as it treats the CUDA kernels: the CPU
+    flash-attention kernel (``aten._scaled_dot_product_flash_attention_for_cpu``) joins its
+    list of compute-intensive ops (never recomputed unless the budget asks) and its runtime
+    estimate gets the attention FLOPs, 4·B·H·T·S·D (torch's FLOP counter has no formula for
+    it and prices it at 1). A what-if, not torch as shipped: it shows where the shipped
+    partitioner's extra recomputation on CPU comes from."""
+    import torch
+    import torch._functorch.partitioners as parts
+    from torch._inductor.custom_graph_pass import CustomRuntimeEstimator
+
+    cpu_attention = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    shipped = parts.get_default_op_list
+
+    def op_list():
+        ops = shipped()
+        ops.compute_intensive_ops.add(cpu_attention)
+        return ops
+
+    class Priced(CustomRuntimeEstimator):
+        def __call__(self, node):
+            if parts.get_aten_target(node) == cpu_attention:
+                b, h, t, d = node.args[0].meta["val"].shape
+                return 4.0 * b * h * t * node.args[1].meta["val"].shape[2] * d
+            with torch._functorch.config.patch(activation_memory_budget_runtime_estimator="flops"):
+                return parts.estimate_runtime(node)
+
+        def uuid(self):
+            return "mlsys-kit: CPU attention priced"
+
+    parts.get_default_op_list = op_list
+    try:
+        with torch._functorch.config.patch(activation_memory_budget_runtime_estimator=Priced()):
+            yield
+    finally:
+        parts.get_default_op_list = shipped
