@@ -44,26 +44,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def bisect_torch(target: float, args, graph, steps: int = 12) -> tuple[float, dict]:
-    """The largest activation_memory_budget in [0, 1] whose saved bytes are at most ``target``."""
-    from mlsys_kit.memory.op_real import torch_partition, trace
+def bisect_torch(target: float, cutter, graph, steps: int = 12) -> tuple[float, dict]:
+    """The largest activation_memory_budget in [0, 1] whose saved bytes are at most ``target``
+    (``cutter``: ``op_inductor.inductor_cutter(..., decompose=None)``, one trace cut at each budget)."""
+    from mlsys_kit.memory.op_inductor import bisect_budget
 
-    def saved(b: float) -> dict:
-        names = trace("tiny", args.batch, args.seq, "meta", args.layers, partition=torch_partition(b))["saved"]
-        return graph.cost({x for n in names for x in graph.bases(n)})
-
-    lo, hi, best = 0.0, 1.0, None
-    top = saved(1.0)
-    if top["saved_bytes"] <= target:
-        return 1.0, top
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        d = saved(mid)
-        if d["saved_bytes"] <= target:
-            lo, best = mid, d
-        else:
-            hi = mid
-    return lo, best if best is not None else saved(0.0)
+    d = bisect_budget(target, cutter, steps)
+    return d["budget"], graph.cost({x for n in d["saved"] for x in graph.bases(n)})
 
 
 def compiled_saved_bytes(budget: float, args, repeat: int, backend: str = "aot_eager") -> dict:
@@ -148,6 +135,7 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--budgets", type=int, default=4)
+    ap.add_argument("--rows", default="", help="run only these budgets (1-based, comma-separated, e.g. 3,4)")
     ap.add_argument("--inductor", action="store_true", help="also torch.compile(backend='inductor'), its budget "
                     "bisected to the same bytes (needs a C++ compiler; minutes)")
     a = ap.parse_args()
@@ -160,16 +148,20 @@ if __name__ == "__main__":
     step = (keep_peak - sqrt_peak) / a.budgets
     run = dict(preset="tiny", batch=a.batch, seq=a.seq, n_layer=a.layers, repeat=a.repeat)
     rows = []
+    aot_cutter = inductor_cutter("tiny", a.batch, a.seq, a.layers, decompose=None)
     if a.inductor:  # inductor's graph (its decompositions, joint passes, unclaimed nodes), cut at any budget
         cutter = inductor_cutter("tiny", a.batch, a.seq, a.layers)
         fine = cutter(1.0)["graph"]
-    for k in range(a.budgets):
+    picked = {int(r) - 1 for r in a.rows.split(",") if r.strip()} or set(range(a.budgets))
+    if not picked <= set(range(a.budgets)):
+        ap.error(f"--rows must be between 1 and --budgets ({a.budgets}): got {a.rows!r}")
+    for k in sorted(picked):
         peak_budget = keep_peak - step * (k + 1)
         plan = optimal_plan_fast(chain, peak_budget)[0]
         block = graph.cost(block_saved_set(graph, plan))
         target = block["saved_bytes"]
         op = milp_plan(graph, target)
-        tb, tcost = bisect_torch(target, a, graph)
+        tb, tcost = bisect_torch(target, aot_cutter, graph)
         res = {"peak_budget_mb": round(peak_budget / 1e6, 2), "block_plan": plan, "saved_budget_bytes": target,
                "torch_activation_memory_budget": round(tb, 5)}
         res["block"] = row("block", run_partition(ours_partition(lambda g, s=block["saved"]: frozenset(s)), **run),

@@ -65,20 +65,21 @@ def inductor_cut(budget: float, preset: str = "tiny", batch: int = 8, seq: int =
 
 
 def inductor_cutter(preset: str = "tiny", batch: int = 8, seq: int = 128, n_layer: int | None = None,
-                    device: str = "meta") -> Callable[[float], dict[str, Any]]:
+                    device: str = "meta", decompose: str | None = "inductor") -> Callable[[float], dict[str, Any]]:
     """:func:`inductor_cut` at many budgets for one trace: the step is traced once (inductor's
-    decompositions and joint passes), and each call ``cut(budget)`` runs the min cut on a copy
-    of that joint graph (the min cut rewrites the graph it is given). For bisections."""
+    decompositions and joint passes; ``decompose=None``: as ``aot_eager`` traces it), and each
+    call ``cut(budget)`` runs the min cut on a copy of that joint graph (the min cut rewrites
+    the graph it is given). For bisections."""
     import torch
     from functorch.compile import default_partition, min_cut_rematerialization_partition
 
     got: dict[str, Any] = {}
 
     def grab(joint, inputs, **kw):
-        got.update(joint=joint, inputs=inputs, kw=kw, graph=graph_of(joint, f"GPT {preset} (inductor)"))
+        got.update(joint=joint, inputs=inputs, kw=kw, graph=graph_of(joint, f"GPT {preset} ({decompose})"))
         return default_partition(torch.fx.GraphModule(joint, copy.deepcopy(joint.graph)), inputs, **kw)
 
-    trace(preset, batch, seq, device, n_layer, partition=grab, decompose="inductor")
+    trace(preset, batch, seq, device, n_layer, partition=grab, decompose=decompose)
 
     def cut(budget: float) -> dict[str, Any]:
         if not 0 <= checks.nonneg_number("activation_memory_budget", budget) <= 1:
