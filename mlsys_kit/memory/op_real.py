@@ -8,12 +8,18 @@ forward graph returns the saved tensors, the backward graph recomputes every oth
 node it reads. Ours (:func:`run_op_plan`) hands it the saved set of a plan from
 :mod:`.checkmate`; torch's own choice is ``min_cut_rematerialization_partition`` under
 ``torch._functorch.config.activation_memory_budget``, the partitioner of the ``aot_eager``
-and inductor backends of ``torch.compile`` (:func:`torch_saved_set`). Checkmate (Jain et al.,
+and inductor backends of ``torch.compile`` (:func:`torch_partition`). Checkmate (Jain et al.,
 MLSys'20) section 6 executes its plans the same way, by rewriting the graph.
+
+``decompose="inductor"`` traces the step as inductor does before it partitions (its
+decomposition table, its joint-graph passes, common subexpressions merged), a finer graph
+whose plans are then compared bitwise with that graph's own keep-all step (the decompositions
+move low bits against eager, so eager is compared with allclose); :mod:`.op_inductor` counts
+inductor's own partition on it.
 
 Measured: the bytes of the tensors the forward graph returns for the backward (unique
 storages, parameters and token ids excluded, as the plan counts them) and the forward nodes
-the backward graph runs again; loss and every gradient compared with the plain eager step.
+the backward graph runs again; loss and every gradient compared with the plain step.
 """
 
 from __future__ import annotations
