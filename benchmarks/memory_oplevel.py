@@ -13,12 +13,22 @@ operator graph fixes the bytes B every other plan must stay within:
   the largest budget whose saved bytes stay within B; ``torch_compile_aot_eager``: the same
   budget through ``torch.compile(backend="aot_eager")`` itself (bytes its autograd function
   saves, counted by saved_tensors_hooks; step time); with ``--inductor``,
-  ``torch_compile_inductor``: ``torch.compile(backend="inductor")`` with its own budget bisected
-  to B (its decompositions change the graph), and ``op_at_inductor_bytes``: ours at its bytes.
+  ``torch_compile_inductor``: inductor's partition (``mlsys_kit.memory.op_inductor``: the step
+  traced with inductor's decompositions and joint passes, cut by the min cut) with its
+  ``activation_memory_budget`` bisected to B on that partition's saved bytes, its
+  recomputation counted node by node (``*_counted``), then ``torch.compile(backend="inductor")``
+  itself at that budget: saved bytes by saved_tensors_hooks, step time, and its partition
+  captured inside the compile and counted (``captured``; ``captured_matches_counted``);
+  ``op_decomposed_at_inductor_bytes``: ours planned on inductor's graph at the bytes its
+  partition saves, run; ``op_at_inductor_bytes``: ours on the default graph at the bytes the
+  compiled step saved; ``inductor_attention_listed``: a what-if, inductor's partition with
+  the CPU attention kernel on torch's compute-intensive list and priced by its FLOPs
+  (``op_inductor.attention_listed``), bisected and counted, with ours predicted at its bytes.
 
 Each is run by torch (``mlsys_kit.memory.op_real``): saved bytes measured from the tensors the
 forward graph hands the backward, recomputed FLOPs from the forward nodes the backward graph
-runs, step time the median of ``--repeat`` steps, gradients compared bitwise with eager.
+runs, step time the median of ``--repeat`` steps, gradients compared bitwise with eager (on
+inductor's graph: with that graph's keep-all step, and allclose with eager).
 
     python benchmarks/memory_oplevel.py [--layers 8] [--batch 8] [--seq 128] [--threads 1] [--repeat 5] [--inductor]
 """
@@ -26,6 +36,7 @@ runs, step time the median of ``--repeat`` steps, gradients compared bitwise wit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -33,38 +44,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def bisect_torch(target: float, args, graph, steps: int = 12) -> tuple[float, dict]:
-    """The largest activation_memory_budget in [0, 1] whose saved bytes are at most ``target``."""
-    from mlsys_kit.memory.op_real import torch_partition, trace
+def bisect_torch(target: float, cutter, graph, steps: int = 12) -> tuple[float, dict]:
+    """The largest activation_memory_budget in [0, 1] whose saved bytes are at most ``target``
+    (``cutter``: ``op_inductor.inductor_cutter(..., decompose=None)``, one trace cut at each budget)."""
+    from mlsys_kit.memory.op_inductor import bisect_budget
 
-    def saved(b: float) -> dict:
-        names = trace("tiny", args.batch, args.seq, "meta", args.layers, partition=torch_partition(b))["saved"]
-        return graph.cost({x for n in names for x in graph.bases(n)})
-
-    lo, hi, best = 0.0, 1.0, None
-    top = saved(1.0)
-    if top["saved_bytes"] <= target:
-        return 1.0, top
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        d = saved(mid)
-        if d["saved_bytes"] <= target:
-            lo, best = mid, d
-        else:
-            hi = mid
-    return lo, best if best is not None else saved(0.0)
+    d = bisect_budget(target, cutter, steps)
+    return d["budget"], graph.cost({x for n in d["saved"] for x in graph.bases(n)})
 
 
 def compiled_saved_bytes(budget: float, args, repeat: int, backend: str = "aot_eager") -> dict:
     """``torch.compile(backend=backend)`` at ``activation_memory_budget``: the bytes its
     compiled autograd function saves (a saved_tensors_hooks counter: unique storages, parameters
-    and token ids left out) and its median step time."""
+    and token ids left out) and its median step time. Inductor: its partition is captured
+    inside the compile (``op_inductor.capture_inductor``) and counted, ``captured``."""
     import statistics
     import time
 
     import torch
 
     from mlsys_kit.memory import op_real
+    from mlsys_kit.memory.op_inductor import capture_inductor
 
     cfg, model, _ = op_real._model("tiny", "cpu", args.layers, 0)
     idx, tgt = op_real._inputs(cfg, args.batch, args.seq, "cpu", 0)
@@ -78,8 +78,9 @@ def compiled_saved_bytes(budget: float, args, repeat: int, backend: str = "aot_e
             seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
 
-    times = []
-    with torch._functorch.config.patch(activation_memory_budget=budget):
+    times, record = [], {}
+    with torch._functorch.config.patch(activation_memory_budget=budget), \
+            (capture_inductor(record) if backend == "inductor" else contextlib.nullcontext()):
         f = torch.compile(step, backend=backend)
         for k in range(repeat + 1):
             seen.clear()
@@ -90,30 +91,23 @@ def compiled_saved_bytes(budget: float, args, repeat: int, backend: str = "aot_e
             loss.backward()
             if k:
                 times.append(time.perf_counter() - t0)
-    return {"saved_bytes_measured": sum(seen.values()), "step_ms": round(1e3 * statistics.median(times), 2),
-            "budget": budget}
+    out = {"saved_bytes_measured": sum(seen.values()), "step_ms": round(1e3 * statistics.median(times), 2),
+           "budget": budget}
+    if record:
+        out["captured"] = gflops(record["cost"])
+    return out
 
 
-def bisect_inductor(target: float, args, steps: int = 5) -> dict:
-    """Inductor's own budget bisected to its measured saved bytes (its decompositions change the
-    graph, so aot_eager's budget does not carry over): the largest budget within ``target``."""
-    lo, hi, best = 0.0, 1.0, None
-    top = compiled_saved_bytes(1.0, args, 1, "inductor")
-    if top["saved_bytes_measured"] <= target:
-        return top
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        d = compiled_saved_bytes(mid, args, 1, "inductor")
-        if d["saved_bytes_measured"] <= target:
-            lo, best = mid, d
-        else:
-            hi = mid
-    return compiled_saved_bytes(lo, args, args.repeat, "inductor") if best is not None else compiled_saved_bytes(
-        0.0, args, args.repeat, "inductor")
+def gflops(cost: dict) -> dict:
+    """A counted cut (``op_inductor.cut_cost``) in the benchmark's units."""
+    return {"saved_bytes": cost["saved_bytes"], "recompute_gflop": round(cost["recompute_flops"] / 1e9, 4),
+            "recompute_matmul_gflop": round(cost["recompute_matmul_flops"] / 1e9, 4)}
 
 
 def row(name: str, r: dict, graph, extra: dict) -> dict:
     measured = [n for n in r["recomputed_nodes_measured"] if n in graph.index]
+    if r.get("decompose"):
+        extra = {**extra, **{k: r[k] for k in ("reference", "eager_allclose", "eager_max_abs_grad_diff")}}
     return {"plan": name, "saved_bytes_measured": r["saved_bytes_measured"],
             "recompute_gflop_measured": round(sum(graph[n].flops for n in measured) / 1e9, 4),
             "recompute_matmul_gflop_measured": round(sum(graph[n].flops for n in measured if graph[n].matmul) / 1e9, 4),
@@ -127,6 +121,7 @@ if __name__ == "__main__":
     from mlsys_kit.memory.chain import gpt_chain
     from mlsys_kit.memory.checkmate import milp_plan, min_cut_plan
     from mlsys_kit.memory.lifetimes import simulate
+    from mlsys_kit.memory.op_inductor import attention_listed, bisect_budget, inductor_cutter
     from mlsys_kit.memory.op_real import ours_partition, run_partition, torch_partition, trace_gpt
     from mlsys_kit.memory.opgraph import block_saved_set
     from mlsys_kit.memory.optimal_fast import optimal_plan_fast
@@ -140,6 +135,7 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--budgets", type=int, default=4)
+    ap.add_argument("--rows", default="", help="run only these budgets (1-based, comma-separated, e.g. 3,4)")
     ap.add_argument("--inductor", action="store_true", help="also torch.compile(backend='inductor'), its budget "
                     "bisected to the same bytes (needs a C++ compiler; minutes)")
     a = ap.parse_args()
@@ -152,13 +148,20 @@ if __name__ == "__main__":
     step = (keep_peak - sqrt_peak) / a.budgets
     run = dict(preset="tiny", batch=a.batch, seq=a.seq, n_layer=a.layers, repeat=a.repeat)
     rows = []
-    for k in range(a.budgets):
+    aot_cutter = inductor_cutter("tiny", a.batch, a.seq, a.layers, decompose=None)
+    if a.inductor:  # inductor's graph (its decompositions, joint passes, unclaimed nodes), cut at any budget
+        cutter = inductor_cutter("tiny", a.batch, a.seq, a.layers)
+        fine = cutter(1.0)["graph"]
+    picked = {int(r) - 1 for r in a.rows.split(",") if r.strip()} or set(range(a.budgets))
+    if not picked <= set(range(a.budgets)):
+        ap.error(f"--rows must be between 1 and --budgets ({a.budgets}): got {a.rows!r}")
+    for k in sorted(picked):
         peak_budget = keep_peak - step * (k + 1)
         plan = optimal_plan_fast(chain, peak_budget)[0]
         block = graph.cost(block_saved_set(graph, plan))
         target = block["saved_bytes"]
         op = milp_plan(graph, target)
-        tb, tcost = bisect_torch(target, a, graph)
+        tb, tcost = bisect_torch(target, aot_cutter, graph)
         res = {"peak_budget_mb": round(peak_budget / 1e6, 2), "block_plan": plan, "saved_budget_bytes": target,
                "torch_activation_memory_budget": round(tb, 5)}
         res["block"] = row("block", run_partition(ours_partition(lambda g, s=block["saved"]: frozenset(s)), **run),
@@ -170,13 +173,29 @@ if __name__ == "__main__":
         res["torch"] = row("torch", run_partition(torch_partition(tb), **run), graph,
                            {"saved_bytes_model": tcost["saved_bytes"]})
         res["torch_compile_aot_eager"] = compiled_saved_bytes(tb, a, a.repeat)
-        if a.inductor:  # inductor at its own bisected budget; ours at the bytes it reached
-            ind = res["torch_compile_inductor"] = bisect_inductor(target, a)
-            at = milp_plan(graph, ind["saved_bytes_measured"])
+        if a.inductor:  # inductor: its budget bisected on its own partition, counted exactly, then compiled
+            cut = bisect_budget(target, cutter)
+            ind = res["torch_compile_inductor"] = compiled_saved_bytes(cut["budget"], a, a.repeat, "inductor")
+            ind.update(saved_bytes_partition=cut["saved_bytes"], **{k + "_counted": v for k, v in gflops(cut).items()
+                                                                    if k != "saved_bytes"})
+            ind["captured_matches_counted"] = ind.get("captured") == gflops(cut)
+            at = milp_plan(graph, ind["saved_bytes_measured"])  # ours on the default (coarser) graph
             res["op_at_inductor_bytes"] = row("op", run_partition(ours_partition(lambda g, s=at["saved"]: frozenset(s)),
                                                                   **run), graph,
                                               {"saved_bytes_predicted": at["saved_bytes"],
                                                "recompute_gflop_predicted": round(at["recompute_flops"] / 1e9, 4)})
+            with attention_listed():  # the what-if: torch's lists with CPU attention as compute-bound
+                listed = bisect_budget(target, cutter)
+            theirs = milp_plan(fine, listed["saved_bytes"])
+            res["inductor_attention_listed"] = {"budget": listed["budget"], **gflops(listed),
+                                                "op_at_its_bytes_predicted": gflops(theirs)}
+            mine = milp_plan(fine, cut["saved_bytes"])  # ours on inductor's own graph, at its bytes
+            res["op_decomposed_at_inductor_bytes"] = row(
+                "op (inductor's graph)", run_partition(ours_partition(lambda g, s=mine["saved"]: frozenset(s)),
+                                                       decompose="inductor", **run), fine,
+                {"saved_bytes_predicted": mine["saved_bytes"], "milp_optimal": mine["optimal"],
+                 "recompute_gflop_predicted": round(mine["recompute_flops"] / 1e9, 4),
+                 "recompute_matmul_gflop_predicted": round(mine["recompute_matmul_flops"] / 1e9, 4)})
         # and ours at the bytes torch reached: never more bytes, never more recompute than torch
         mine = milp_plan(graph, res["torch"]["saved_bytes_measured"])
         res["op_at_torch_bytes"] = row("op", run_partition(ours_partition(lambda g, s=mine["saved"]: frozenset(s)),
@@ -188,4 +207,4 @@ if __name__ == "__main__":
     print(json.dumps({"model": graph.name, "threads": a.threads, "repeat": a.repeat, "graph": graph.to_dict(),
                       "keep_all_peak_mb": round(keep_peak / 1e6, 2), "sqrt_peak_mb": round(sqrt_peak / 1e6, 2),
                       "min_cut": {"saved_bytes": cut["saved_bytes"], "recompute_gflop": round(cut["recompute_flops"] / 1e9, 4)},
-                      "rows": rows}, indent=2))
+                      **({"inductor_graph": fine.to_dict()} if a.inductor else {}), "rows": rows}, indent=2))

@@ -19,6 +19,9 @@ from mlsys_kit.zero.model import max_params
 
 _count = count_arg("13e9 or 13B")
 LEVELS = ("block", "op")
+DECOMPOSE = ("none", "inductor")  # --decompose at --level op: the graph traced as aot_eager or inductor sees it
+_DECOMPOSE_HELP = ("op level: none (default: the AOTAutograd trace, bitwise equal to eager) or inductor (the finer "
+                   "graph torch.compile's inductor partitions: its decompositions, joint passes and unclaimed nodes)")
 OP_PRESETS = ("micro", "tiny", "gpt2")  # GPT presets (models.gpt) the op level traces  # --params: 13000000000, 13e9 or 13B
 
 
@@ -50,6 +53,8 @@ def register(subparsers: Any) -> None:
     pl.add_argument("--k", type=arg(positive_int, int, "--k"), help="layers per segment for every-k")
     pl.add_argument("--tflops", type=arg(positive_number, float, "--tflops"),
                     help="effective TFLOP/s of the device (default: A100 at 50%%, 156; vgg16: Titan X at 70%%, 4.27)")
+    pl.add_argument("--decompose", default="none", type=arg(lambda n, v: one_of(n, v, DECOMPOSE), str, "--decompose"),
+                    help=_DECOMPOSE_HELP)
     pl.add_argument("--json", action="store_true", help="print one JSON object")
     pl.add_argument("--timeline", action="store_true", help="with --json: add the ops and the memory curve")
     pl.add_argument("--plot", metavar="FILE", help="write memory over the step and the timeline to FILE")
@@ -71,6 +76,8 @@ def register(subparsers: Any) -> None:
     run.add_argument("--link-gbps", type=arg(positive_number, float, "--link-gbps"), default=C.run_link_gbps,
                      help=f"link for offload/hybrid planning, GB/s (default {C.run_link_gbps:g})")
     run.add_argument("--device", default="cpu", type=arg(lambda n, v: one_of(n, v, ("cpu", "cuda")), str, "--device"))
+    run.add_argument("--decompose", default="none", type=arg(lambda n, v: one_of(n, v, DECOMPOSE), str, "--decompose"),
+                     help=_DECOMPOSE_HELP + "; inductor compares bitwise with its own keep-all step, allclose with eager")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--plot", metavar="FILE", help="write measured vs predicted saved bytes to FILE")
     run.set_defaults(func=_run)
@@ -101,11 +108,21 @@ def _level_policy(args: argparse.Namespace) -> None:
         raise ValueError(f"--policy at --level {args.level} must be one of {', '.join(allowed)}: got {args.policy!r}")
 
 
+def _block_only(args: argparse.Namespace, flag: str) -> None:
+    if args.decompose != "none":
+        raise ValueError(f"{flag} applies to --level op only")
+
+
+def _decompose(args: argparse.Namespace) -> str | None:
+    return None if args.decompose == "none" else args.decompose
+
+
 def _plan(args: argparse.Namespace) -> int:
     _level_policy(args)
     if args.level == "op":
         return _plan_op(args)
     one_of("--preset at --level block", args.preset, CHAIN_PRESETS)
+    _block_only(args, "--decompose")
     chain, res = plan_report(args)
     d = res.to_dict(timeline=args.timeline)
     d["chain"] = {k: v for k, v in chain.to_dict().items() if k != "saved_bytes"}
@@ -136,11 +153,11 @@ def _plan_op(args: argparse.Namespace) -> int:
         raise ValueError(f"--preset at --level op must be a GPT preset, one of {', '.join(OP_PRESETS)}: got {args.preset!r}")
     if args.plot or args.timeline or args.k or args.link_gbps or args.tflops:
         raise ValueError("--plot, --timeline, --k, --link-gbps and --tflops apply to --level block only")
-    graph = trace_gpt(args.preset, args.batch, args.seq or 128, "meta", args.layers)
+    graph = trace_gpt(args.preset, args.batch, args.seq or 128, "meta", args.layers, decompose=_decompose(args))
     res = op_policy(args.policy, graph, args.budget_gb * 1e9 if args.budget_gb else None)
     res.pop("graph")
     d = {k: v for k, v in res.items() if k not in ("saved", "recomputed")}
-    d.update(level="op", policy=args.policy, graph=graph.to_dict(), saved_tensors=len(res["saved"]),
+    d.update(level="op", policy=args.policy, decompose=args.decompose, graph=graph.to_dict(), saved_tensors=len(res["saved"]),
              recomputed_ops=len(res["recomputed"]))
     if args.json:
         emit_json(d)
@@ -158,6 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     _level_policy(args)
     if args.level == "op":
         return _run_op(args)
+    _block_only(args, "--decompose")
     p, budget = real_plan(args.policy, args.preset, args.batch, args.seq, args.k, args.budget_mb, args.link_gbps)
     out = run_plan(p, args.preset, args.batch, args.seq, device=args.device)
     out.update(policy=args.policy, budget_bytes=budget)
@@ -183,13 +201,17 @@ def _run(args: argparse.Namespace) -> int:
 def _run_op(args: argparse.Namespace) -> int:
     if args.k or args.plot:
         raise ValueError("--k and --plot apply to --level block only")
-    out = run_op_plan(args.policy, args.preset, args.batch, args.seq, args.budget_mb, args.device)
+    out = run_op_plan(args.policy, args.preset, args.batch, args.seq, args.budget_mb, args.device,
+                      decompose=_decompose(args))
     if args.json:
         emit_json(out)
         return 0
-    print(f"tiny GPT ({args.preset}, batch {args.batch}, seq {args.seq}), operator level, policy {args.policy}")
+    print(f"tiny GPT ({args.preset}, batch {args.batch}, seq {args.seq}), operator level, policy {args.policy}"
+          + (f", graph decomposed as {args.decompose}" if out["decompose"] else ""))
     print(f"  matches the plain step: {out['matches_plain_step']} (bitwise {out['bitwise_equal']}, "
-          f"max |grad diff| {out['max_abs_grad_diff']:.3g})")
+          f"max |grad diff| {out['max_abs_grad_diff']:.3g}; reference: {out['reference']})")
+    if out["decompose"]:
+        print(f"  against eager: allclose {out['eager_allclose']}, max |grad diff| {out['eager_max_abs_grad_diff']:.3g}")
     print(f"  saved bytes measured {out['saved_bytes_measured']:,}, predicted {out['saved_bytes_predicted']:,}")
     print(f"  recomputed FLOPs measured {out['recompute_flops_measured']:,.0f}, predicted "
           f"{out['recompute_flops_predicted']:,.0f} (matmul/attention {out['recompute_matmul_flops_measured']:,.0f})")

@@ -29,6 +29,7 @@ Pure Python; :func:`graph_from_joint` reads a torch graph (torch imported inside
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -121,6 +122,15 @@ class OpGraph:
             stack += [i for i in self[n].inputs if self[i].kind != "input" and i not in s and i not in out]
         return frozenset(out)
 
+    def read(self, saved: Iterable[str]) -> frozenset[str]:
+        """The part of ``saved`` the backward reads (what the backward needs, and the inputs of
+        what it recomputes): a saved tensor nothing reads is dropped from the forward's outputs
+        by the cut, so a plan should not count it (a K block's input, where LayerNorm's backward
+        reads its normalised output instead, in inductor's decomposition)."""
+        s = self.check_saved(saved)
+        used = {i for r in self.recomputed(s) for i in self[r].inputs}
+        return frozenset(n for n in s if n in used or self[n].needed)
+
     def cost(self, saved: Iterable[str]) -> dict[str, Any]:
         """Saved bytes, recomputed FLOPs (all, and matmul/attention alone) of a saved set."""
         s = self.check_saved(saved)
@@ -190,9 +200,10 @@ def block_saved_set(graph: OpGraph, plan: str) -> frozenset[str]:
     for seg, op in first.items():  # a K or C unit keeps its input (the embedding and head are K)
         if mode.get(seg, "K") in "KC":
             saved |= {b for i in op.inputs for b in graph.bases(i)}
-    return frozenset(saved)
+    return graph.read(saved)
 
 
+_REDUCTIONS = {"var_mean", "sum", "amax", "amin", "mean", "var", "logsumexp"}
 _VIEWS = {"view", "_unsafe_view", "t", "transpose", "permute", "expand", "detach", "alias", "unsqueeze",
           "squeeze", "slice", "select", "reshape", "as_strided", "split", "split_with_sizes", "unbind"}
 
@@ -214,33 +225,57 @@ def _flops(name: str, args: Sequence[Any], out_numel: int) -> tuple[float, bool]
         b, h, t, d = shape(args[0])
         s = shape(args[1])[2]
         return 4.0 * b * h * t * s * d, True
+    if name in _REDUCTIONS:  # a reduction reads every input element once
+        return float(math.prod(shape(args[0]))), False
     return float(out_numel), False
 
 
-def graph_from_joint(joint: Any, name: str = "step") -> OpGraph:
+def graph_from_joint(joint: Any, name: str = "step", unclaimed: bool = False) -> OpGraph:
     """The forward part of an AOTAutograd joint graph (``torch.fx``) as an :class:`OpGraph`.
 
     Segments: each GPT block starts at its first LayerNorm (two per block), the head at the
-    final one (``ln_f``); what comes before the first is the embedding."""
+    final one (``ln_f``); what comes before the first is the embedding. A LayerNorm is its
+    ``native_layer_norm`` node, or, in a graph traced with inductor's decompositions (where
+    it is ``var_mean``, ``rsqrt`` and pointwise nodes), its ``var_mean``.
+
+    ``unclaimed``: also the nodes of the backward part that read no gradient (torch's
+    partitioner calls them *unclaimed*, ``classify_nodes``: e.g. a LayerNorm backward's
+    ``rstd / C``): the forward may compute and save them, or the backward compute them. Either
+    way they run once, so their FLOPs count 0 here (they are backward work, not recomputation);
+    they take the segment of their latest input."""
     import operator
 
     import torch
     from torch._functorch.partitioners import _has_tag_is_forward, _is_primal
 
-    fwd = [n for n in joint.graph.nodes if _is_primal(n) or (n.op == "call_function" and _has_tag_is_forward(n))]
+    grads: set[str] = set()  # the tangents and everything that reads them
+    for n in joint.graph.nodes:
+        if (n.op == "placeholder" and "tangents" in str(n.target)) or any(a.name in grads for a in n.all_input_nodes):
+            grads.add(n.name)
+    fwd = [n for n in joint.graph.nodes if _is_primal(n) or (n.op == "call_function" and (
+        _has_tag_is_forward(n) or (unclaimed and n.name not in grads)))]
     names = {n.name for n in fwd}
-    lns = sum(n.op == "call_function" and "layer_norm" in str(n.target) for n in fwd)
-    ops, ln_seen, kind = [], 0, {}
+
+    def is_ln(n: Any) -> bool:
+        return n.op == "call_function" and _has_tag_is_forward(n) and (
+            "layer_norm" in str(n.target) or "var_mean" in str(n.target))
+
+    lns = sum(map(is_ln, fwd))
+    ops, ln_seen, kind, segment = [], 0, {}, {}
     for n in fwd:
         if n.op == "placeholder":
             ops.append(Op(n.name, "input", target="placeholder", segment="input"))
             kind[n.name] = "input"
             continue
         tname = getattr(n.target, "__name__", str(n.target)).split(".")[0]
-        if "layer_norm" in tname:
+        if is_ln(n):
             ln_seen += 1
-        seg = "embed" if ln_seen == 0 else ("head" if ln_seen == lns else f"h.{(ln_seen - 1) // 2}")
         ins = tuple(dict.fromkeys(a.name for a in n.all_input_nodes if a.name in names))
+        seg = "embed" if ln_seen == 0 else ("head" if ln_seen == lns else f"h.{(ln_seen - 1) // 2}")
+        backward = not _has_tag_is_forward(n)
+        if backward:  # an unclaimed node: its latest input's segment
+            seg = next((segment[i] for i in reversed(ins) if i in segment), "head")
+        segment[n.name] = seg
         needed = any(u.name not in names and u.op != "output" for u in n.users)
         val = n.meta.get("val")
         of_multi = n.target is operator.getitem and kind.get(n.args[0].name) == "multi"
@@ -249,12 +284,12 @@ def graph_from_joint(joint: Any, name: str = "step") -> OpGraph:
         elif not isinstance(val, torch.Tensor):
             first = next((v for v in val if isinstance(v, torch.Tensor)), None) if isinstance(val, (tuple, list)) else None
             f, mm = _flops(tname, n.args, 0 if first is None else first.numel())
-            op = Op(n.name, "multi", ins, 0, f, needed, mm, seg, tname)
+            op = Op(n.name, "multi", ins, 0, 0.0 if backward else f, needed, mm, seg, tname)
         elif of_multi:
             op = Op(n.name, "op", ins, val.numel() * val.element_size(), 0.0, needed, False, seg, "getitem")
         else:
             f, mm = _flops(tname, n.args, val.numel())
-            op = Op(n.name, "op", ins, val.numel() * val.element_size(), f, needed, mm, seg, tname)
+            op = Op(n.name, "op", ins, val.numel() * val.element_size(), 0.0 if backward else f, needed, mm, seg, tname)
         ops.append(op)
         kind[n.name] = op.kind
     return OpGraph(tuple(ops), name)

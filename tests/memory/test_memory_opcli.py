@@ -32,7 +32,23 @@ def test_run_op_level_json(capsys):
     assert out["recompute_matmul_flops_measured"] == 0
 
 
+def test_decompose_inductor_plans_on_the_finer_graph(capsys):
+    argv = ["memory", "plan", "--level", "op", "--preset", "micro", "--batch", "2", "--seq", "16", "--json",
+            "--policy", "optimal", "--budget-gb", "0.00005"]
+    coarse, fine = _json(capsys, argv), _json(capsys, argv + ["--decompose", "inductor"])
+    assert coarse["decompose"] == "none" and fine["decompose"] == "inductor"
+    assert fine["graph"]["saveable"] > coarse["graph"]["saveable"] and fine["fits"] and fine["saved_bytes"] <= 5e4
+
+
+def test_run_decompose_inductor_json(capsys):
+    out = _json(capsys, ["memory", "run", "--level", "op", "--policy", "optimal", "--decompose", "inductor", "--json"])
+    assert out["bitwise_equal"] and out["reference"] == "inductor-decomposed keep-all" and out["eager_allclose"]
+    assert out["saved_bytes_measured"] == out["saved_bytes_predicted"]
+
+
 @pytest.mark.parametrize("argv, words", [
+    (["plan", "--level", "block", "--policy", "all", "--decompose", "inductor"], "--decompose applies to --level op"),
+    (["plan", "--level", "op", "--preset", "micro", "--policy", "all", "--decompose", "xla"], "--decompose"),
     (["plan", "--level", "op", "--preset", "vgg16", "--policy", "optimal"], "GPT preset"),
     (["plan", "--level", "block", "--policy", "min-cut"], "--policy at --level block"),
     (["plan", "--level", "op", "--policy", "hybrid", "--preset", "micro"], "--policy at --level op"),

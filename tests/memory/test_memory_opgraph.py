@@ -45,6 +45,7 @@ def test_integer_program_equals_brute_force(case):
     assert m["optimal"] and m["fits"]
     assert m["recompute_flops"] == exact["recompute_flops"]
     assert m["saved_bytes"] == exact["saved_bytes"]  # ties broken towards fewer bytes, both
+    assert set(m["saved"]) == g.read(m["saved"])  # nothing saved that the backward does not read
     r = lp_rounding_plan(g, budget)  # a feasible plan, never better than the optimum
     assert r["fits"] and r["recompute_flops"] >= exact["recompute_flops"]
 
