@@ -9,9 +9,10 @@ interface), ``zero_offload`` (ZeRO-Offload on top of :mod:`mlsys_kit.zero.model`
 (the real check on the tiny GPT with torch); then the operator level: ``opgraph`` (the step as a
 graph of operators), ``checkmate`` (Checkmate's integer program, its LP rounding, a min-cut
 baseline, the block plans on the same graph), ``op_real`` (the trace, and a plan run by torch's
-graph cut). None of these needs torch at import. Defaults: ``config``. Plots and the lecture
-widget: ``viz`` (the two levels side by side: ``widgets``); the command: ``cli``; the report
-section: ``demo``.
+graph cut), ``op_inductor`` (inductor's own partition, counted on the graph it partitions).
+None of these needs torch at import. Defaults: ``config``. Plots and the lecture widget:
+``viz`` (the two levels side by side: ``widgets``); the command: ``cli``; the report section:
+``demo``.
 
 This file imports nothing: import each name from the module that defines it (importing one
 module then loads only what it needs, which keeps a lab's grading sandbox, where the lab's
