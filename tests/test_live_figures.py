@@ -4,6 +4,8 @@
   a 1200-pixel page, so it is shown 1:1, never a small raster scaled up;
 * a figure redrawn in place (``blit_png``: kept axes, moving artists redrawn) shows what a full
   redraw of the same figure shows, after the data and the axes' limits moved;
+* a view of an axes restored from ``blit_png``'s kept pixels is the very picture drawn afresh;
+* ``encode_png`` (the widgets' PNG encoder) stores exactly the pixels PIL's encoder stores;
 * the memory widget draws every policy over its whole own step (none squashed by a slower one);
 * the demo report scales its images to the page.
 """
@@ -17,7 +19,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
-from mlsys_kit.viz.figure import LIVE_DPI, blit_png, live_figure, nice_ceiling, steady_limit
+from mlsys_kit.viz.figure import LIVE_DPI, blit_png, encode_png, live_figure, nice_ceiling, steady_limit
 
 PAGE_PX = 1200
 
@@ -138,6 +140,67 @@ def test_serving_panel_and_pipeline_plot_redraw_in_place_as_a_full_redraw():
         layers = {plot.gantt: [plot.image], plot.mem: plot.lines}
         assert differing(pixels(png), full_redraw(plot.fig, layers)) < 1e-4
         assert res.makespan <= plot.gantt.get_xlim()[1] <= 2 * res.makespan
+
+
+@settings(max_examples=6, deadline=None)
+@given(tops=st.lists(st.sampled_from([1.0, 2.0, 5.0, 20.0, 300.0]), min_size=2, max_size=5))
+def test_blit_png_restores_a_kept_view_exactly_as_drawn_afresh(tops):
+    """The same data and limits give the same bytes whether the axes were drawn for this move
+    or restored from an earlier move's pixels (blit_png keeps each axes' last views)."""
+    def panel():
+        fig = live_figure(6, 2.5, LIVE_DPI)
+        fig.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.9, wspace=0.35)
+        ax1, ax2 = fig.subplots(1, 2)
+        bars = list(ax1.bar([0, 1], [1, 1]))
+        (line,) = ax2.plot([0, 1], [0, 1])
+        ax2.set_ylim(0, 1)
+        return fig, ax1, bars, {ax1: bars, ax2: [line]}
+
+    fig, ax1, bars, layers = panel()
+    blit_png(fig, layers)
+    for top in tops:
+        for b, h in zip(bars, (top, top / 3)):
+            b.set_height(h)
+        ax1.set_ylim(0, top * 1.05)
+        kept = blit_png(fig, layers)
+        fig2, ax1b, bars2, layers2 = panel()  # the same state reached with no view ever kept
+        blit_png(fig2, layers2)
+        for b, h in zip(bars2, (top, top / 3)):
+            b.set_height(h)
+        ax1b.set_ylim(0, top * 1.05)
+        assert np.array_equal(pixels(kept), pixels(blit_png(fig2, layers2)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), channels=st.sampled_from([3, 4]), seed=st.integers(0, 2**32 - 1),
+       dpi=st.sampled_from([72, 100, 110, 150.5]))
+def test_encode_png_stores_the_pixels_and_the_resolution(h, w, channels, seed, dpi):
+    a = np.random.default_rng(seed).integers(0, 256, (h, w, channels), dtype=np.uint8)
+    im = Image.open(io.BytesIO(encode_png(a, dpi)))
+    assert im.mode == "RGB" and im.size == (w, h)
+    assert np.array_equal(np.asarray(im), a[..., :3])
+    assert im.info["dpi"] == pytest.approx((dpi, dpi), abs=0.02)
+
+
+def test_encode_png_equals_pils_encoding_of_a_widget_picture():
+    from mlsys_kit.serving.viz import serving_explorer
+
+    box = serving_explorer(requests=100)
+    png = images(box)[0].value
+    rgba = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+    buf = io.BytesIO()
+    Image.fromarray(rgba).convert("RGB").save(buf, format="png", compress_level=1, dpi=(LIVE_DPI, LIVE_DPI))
+    assert np.array_equal(pixels(encode_png(rgba, LIVE_DPI)), pixels(buf.getvalue()))
+    assert len(png) < 2 * len(buf.getvalue())  # about as small as PIL's (the Up filter on a plot)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 2), np.uint8), np.zeros((0, 4, 3), np.uint8),
+                                 np.zeros((4, 4, 3), np.float32), [[1, 2, 3]]])
+def test_encode_png_rejects_what_is_not_an_rgb_image(bad):
+    with pytest.raises(ValueError, match="uint8 array"):
+        encode_png(bad, 100)
+    with pytest.raises(ValueError, match="dpi"):
+        encode_png(np.zeros((2, 2, 3), np.uint8), 0)
 
 
 @settings(max_examples=200, deadline=None)
