@@ -144,6 +144,24 @@ def encode_png(rgba, dpi: float) -> bytes:
                      chunk(b"IDAT", z.compress(memoryview(rows).cast("B")) + z.flush()), chunk(b"IEND", b"")))
 
 
+def steady_decades(current: tuple[float, float], low: float, high: float, spare: int = 1) -> tuple[float, float]:
+    """A log axis' limits for data from ``low`` to ``high`` (> 0): the ``current`` limits while
+    they hold the data and span at most ``spare`` decades more than the whole decades around
+    it, else those whole decades. Like :func:`steady_limit`, the axis then holds still (no tick
+    text to redraw, see :func:`blit_png`) while a slider moves the data a little."""
+    import math
+
+    if not (0 < low <= high and math.isfinite(high)):
+        raise ValueError(f"steady_decades needs 0 < low <= high, both finite: got low={low!r}, high={high!r}")
+    if isinstance(spare, bool) or not isinstance(spare, int) or spare < 0:
+        raise ValueError(f"spare must be a non-negative integer (decades): got {spare!r}")
+    lo, hi = 10.0 ** math.floor(math.log10(low) + 1e-12), 10.0 ** math.ceil(math.log10(high) - 1e-12)
+    c0, c1 = (float(v) for v in current)
+    if 0 < c0 <= low and high <= c1 and c1 / c0 <= (hi / lo) * 10.0 ** spare * (1 + 1e-9):
+        return c0, c1
+    return lo, hi
+
+
 def _png(fig: Figure) -> bytes:
     """The figure's canvas as it stands, an RGB PNG with its resolution (the figure's dpi)
     recorded in the file (:func:`encode_png`)."""
