@@ -100,8 +100,11 @@ def test_blit_png_shows_what_a_full_redraw_shows(moves):
     (line,) = ax1.plot([0, 1], [0, 1], lw=2)
     bars = list(ax2.bar([0, 1, 2], [1, 1, 1]))
     ax1.set_title("kept title")
-    layers = {ax1: [line], ax2: bars}
+    fig.subplots_adjust(top=0.8)
+    title = fig.suptitle("")  # a figure-level text that changes: redrawn over its kept band
+    layers = {ax1: [line], ax2: bars, fig: [title]}
     for amp, height in moves:
+        title.set_text(f"amplitude {amp:.3g}, height {height:.4g}")
         xs = np.linspace(0, 10, 50)
         line.set_data(xs, amp * np.sin(xs) + amp)
         ax1.set_xlim(0, 10)

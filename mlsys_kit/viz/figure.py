@@ -188,11 +188,13 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     axes' limits stay the same. ``keys[ax]``: anything else the kept pixels of ``ax`` show (its
     title, its legend's entries): when it changes, ``ax`` is redrawn whole too, alone, over its
     old and new extent (as :func:`canvas_png` does), or the whole figure when every axes moved.
-    A call then costs restoring each axes' pixels, drawing its moving artists (no text layout)
-    and the PNG encoding. The last ``_VIEWS_KEPT`` views of each axes redrawn alone are kept as
-    pixels too: a slider that moves back to an earlier view restores them instead of drawing
-    its ticks and labels again. Panels must not overlap; a legend inside an axes would be
-    drawn under its moving artists (put it outside)."""
+    ``layers[fig]``: one-line texts of the figure itself (a title that changes), each redrawn
+    over the kept pixels of a band the figure's width across its line (nothing else may be in
+    that band). A call then costs restoring each axes' pixels, drawing its moving artists (no
+    text layout) and the PNG encoding. The last ``_VIEWS_KEPT`` views of each axes redrawn
+    alone are kept as pixels too: a slider that moves back to an earlier view restores them
+    instead of drawing its ticks and labels again. Panels must not overlap; a legend inside an
+    axes would be drawn under its moving artists (put it outside)."""
     from matplotlib.patches import Rectangle
     from matplotlib.transforms import Bbox, IdentityTransform
 
@@ -202,16 +204,26 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     for artists in layers.values():
         for a in artists:
             a.set_animated(True)
+    texts = layers.get(fig, [])
+    layers = {ax: artists for ax, artists in layers.items() if ax is not fig}
     keys = keys or {}
     views = {ax: (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), keys.get(ax)) for ax in layers}
     stale = [ax for ax in layers if ax not in state or state[ax][0] != views[ax]]
-    everything = len(stale) == len(fig.axes) or any(ax not in state for ax in layers)
+    everything = len(stale) == len(fig.axes) or any(ax not in state for ax in layers) or (texts and fig not in state)
     if everything:
         canvas.draw()
     renderer = canvas.get_renderer()
+    if everything and texts:
+        width = canvas.get_width_height(physical=True)[0]
+        band = Bbox.union([t.get_window_extent(renderer) for t in texts])
+        state[fig] = canvas.copy_from_bbox(Bbox.from_extents(*_padded(Bbox([[0, band.y0 - 2], [width, band.y1 + 2]]),
+                                                                      canvas)))
+    elif texts:
+        canvas.restore_region(state[fig])
     for ax in layers:
         if everything:
-            state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))), ax.get_tightbbox(renderer))
+            state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))),
+                         ax.get_tightbbox(renderer))
         elif ax in stale:
             drawn = seen.setdefault(ax, [])
             hit = next((d for d in drawn if d[0] == views[ax]), None)
@@ -235,6 +247,8 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
         for spine in ax.spines.values():  # the frame stays on top of the data, as in a full draw
             if spine.get_visible():
                 ax.draw_artist(spine)
+    for t in texts:
+        fig.draw_artist(t)
     return _png(fig)
 
 
