@@ -188,9 +188,9 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     axes' limits stay the same. ``keys[ax]``: anything else the kept pixels of ``ax`` show (its
     title, its legend's entries): when it changes, ``ax`` is redrawn whole too, alone, over its
     old and new extent (as :func:`canvas_png` does), or the whole figure when every axes moved.
-    ``layers[fig]``: one-line texts of the figure itself (a title that changes), each redrawn
-    over the kept pixels of a band the figure's width across its line (nothing else may be in
-    that band). A call then costs restoring each axes' pixels, drawing its moving artists (no
+    ``layers[fig]``: artists outside every axes' frame that change (a suptitle, a legend beside
+    the axes whose entries change), drawn last; the next call first restores the pixels they
+    covered. A call then costs restoring each axes' pixels, drawing its moving artists (no
     text layout) and the PNG encoding. The last ``_VIEWS_KEPT`` views of each axes redrawn
     alone are kept as pixels too: a slider that moves back to an earlier view restores them
     instead of drawing its ticks and labels again. Panels must not overlap; a legend inside an
@@ -213,13 +213,9 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     if everything:
         canvas.draw()
     renderer = canvas.get_renderer()
-    if everything and texts:
-        width = canvas.get_width_height(physical=True)[0]
-        band = Bbox.union([t.get_window_extent(renderer) for t in texts])
-        state[fig] = canvas.copy_from_bbox(Bbox.from_extents(*_padded(Bbox([[0, band.y0 - 2], [width, band.y1 + 2]]),
-                                                                      canvas)))
-    elif texts:
-        canvas.restore_region(state[fig])
+    if texts and not everything:  # the pixels under the figure's texts as they were drawn last
+        for region in state[fig]:
+            canvas.restore_region(region)
     for ax in layers:
         if everything:
             state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))),
@@ -241,6 +237,9 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
             state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))), new)
         else:
             canvas.restore_region(state[ax][1])
+    if texts:  # the pixels they are about to cover, the axes drawn: what the next call restores
+        state[fig] = [canvas.copy_from_bbox(Bbox.from_extents(*_padded(t.get_window_extent(renderer), canvas)))
+                      for t in texts]
     for ax, artists in layers.items():
         for a in artists:
             ax.draw_artist(a)
