@@ -11,7 +11,8 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, figure_png, live_figure, live_image, new_figure
+from mlsys_kit.viz.figure import (LIVE_DPI, PALETTE, blit_png, canvas_png, figure_png, live_figure, live_image,
+                                  new_figure, steady_decades)
 
 STANDARD, FLASH = PALETTE["B"], PALETTE["F"]
 
@@ -54,7 +55,8 @@ class IoPlot:
     """The figure of :func:`io_figure`, drawn once; :meth:`update` moves its curves, points and
     texts in place (what the lecture widget redraws when a slider moves)."""
 
-    def __init__(self, title: bool = False, dpi: int = 100) -> None:
+    def __init__(self, title: bool = False, dpi: int = 100, steady: bool = False) -> None:
+        self.steady = steady  # whole-decade limits that hold still (the lecture widget, see png), not autoscaled
         self.fig = fig = live_figure(9.6, 3.6, dpi)
         fig.subplots_adjust(left=0.08, right=0.99, bottom=0.16, top=0.84 if title else 0.9, wspace=0.28)
         self.ax_m, self.ax_n = ax_m, ax_n = fig.subplots(1, 2)
@@ -103,12 +105,28 @@ class IoPlot:
         self.ratio.xy = self.ratio.xyann = (seq, (std0 * fl0) ** 0.5)
         self.ratio.set_text(f"{std0 / fl0:.2g}x fewer bytes")
         self.ax_n.set_title(f"M = {sram_kb:g} KB, d = {head_dim}", fontsize=9)
-        for ax in (self.ax_m, self.ax_n):
-            ax.relim()
-            ax.autoscale_view()
+        if self.steady:  # room around the data (15 %), as autoscaling leaves
+            for ax, xs, ys in ((self.ax_m, kb, std_m + fl_m + (fl0, std0) + tuple(fl0 * M / ms)),
+                               (self.ax_n, ns, std_n + fl_n + (fl0, std0))):
+                ax.set_xlim(*steady_decades(ax.get_xlim(), min(xs) / 1.15, max(xs) * 1.15))
+                ax.set_ylim(*steady_decades(ax.get_ylim(), min(ys) / 1.15, max(ys) * 1.15))
+        else:
+            for ax in (self.ax_m, self.ax_n):
+                ax.relim()
+                ax.autoscale_view()
         if self.title is not None:
             self.title.set_text(title)
         return self.fig
+
+
+    def png(self) -> bytes:
+        """The picture as PNG: curves, points, legends, the ratio and the titles redrawn over
+        the kept axes (:func:`blit_png`)."""
+        ax_m, ax_n = self.ax_m, self.ax_n
+        layers = {ax_m: [self.std_m, self.fl_m, self.thm, *self.points_m],
+                  ax_n: [self.std_n, self.fl_n, *self.points_n],  # the legends stay on top (blit_png)
+                  self.fig: [self.ratio, ax_m.title, ax_n.title] + [self.title] * (self.title is not None)}
+        return blit_png(self.fig, layers)
 
 
 def tile_walk_figure(seq: int, block_q: int, block_k: int, step: int, causal: bool = False,
@@ -253,7 +271,7 @@ def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: fl
     m = w.SelectionSlider(options=[8, 16, 32, 48, 64, 100, 128, 192, 256, 512], value=sram_kb,
                           description="M (SRAM KB)", continuous_update=False, style=style)
     image, facts = live_image(), w.HTML()
-    plot = IoPlot(dpi=LIVE_DPI)  # drawn once; every update moves its curves in place
+    plot = IoPlot(dpi=LIVE_DPI, steady=True)  # drawn once; a move redraws what moved
 
     def redraw(*_):
         r = io_report(n.value, d.value, m.value, count_limit=0)
@@ -261,7 +279,8 @@ def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: fl
                        f"FlashAttention <b>{_bytes_label(r['flash_bytes'])}</b> "
                        f"(<b>{r['ratio']:.3g}x</b> fewer); tiles of {r['block_outer']} (outer) x "
                        f"{r['block_inner']} (inner) rows")
-        image.value = canvas_png(plot.update(n.value, d.value, m.value))
+        plot.update(n.value, d.value, m.value)
+        image.value = plot.png()
 
     for widget in (n, d, m):
         widget.observe(redraw, names="value")

@@ -167,7 +167,7 @@ class PoliciesPlot:
         """The picture as PNG: curves, bars, marks, the legend beside the curves (its peaks) and
         the title redrawn over the kept axes (:func:`blit_png`; a new unit redraws its axes)."""
         layers = {self.ax: self.curves + [self.budget] * (self.budget is not None),
-                  self.bars: [r for stack in self.stacks for r in stack] + self.marks + [self.bars_legend],
+                  self.bars: [r for stack in self.stacks for r in stack] + self.marks,  # its legend stays on top
                   self.fig: [self.legend] + [self.title] * (self.title is not None)}
         return blit_png(self.fig, layers, keys={self.ax: self.ax.get_ylabel(), self.bars: self.bars.get_ylabel()})
 

@@ -187,20 +187,22 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     axes (frame, ticks, labels, legend) is rendered once and kept as pixels, for as long as the
     axes' limits stay the same. ``keys[ax]``: anything else the kept pixels of ``ax`` show (its
     title, its legend's entries): when it changes, ``ax`` is redrawn whole too, alone, over its
-    old and new extent (as :func:`canvas_png` does), or the whole figure when every axes moved.
+    old and new extent (as :func:`canvas_png` does); the first call draws the whole figure.
     ``layers[fig]``: artists outside every axes' frame that change (a suptitle, a legend beside
     the axes whose entries change), drawn last; the next call first restores the pixels they
     covered. A call then costs restoring each axes' pixels, drawing its moving artists (no
     text layout) and the PNG encoding. The last ``_VIEWS_KEPT`` views of each axes redrawn
     alone are kept as pixels too: a slider that moves back to an earlier view restores them
-    instead of drawing its ticks and labels again. Panels must not overlap; a legend inside an
-    axes would be drawn under its moving artists (put it outside)."""
+    instead of drawing its ticks and labels again. Panels must not overlap. A legend of an axes
+    (not in ``layers``) stays on top of its moving artists: its pixels as last drawn are put
+    back over them, hiding what runs under its box as an opaque frame would."""
     from matplotlib.patches import Rectangle
     from matplotlib.transforms import Bbox, IdentityTransform
 
     canvas = fig.canvas
     state = fig.__dict__.setdefault("_blit_state", {})  # ax -> (view, pixels under its moving artists, extent)
     seen = fig.__dict__.setdefault("_blit_views", {})  # ax -> its last views drawn alone: (view, pixels, extent)
+    on_top = fig.__dict__.setdefault("_blit_legends", {})  # ax -> the pixels of its kept legend
     for artists in layers.values():
         for a in artists:
             a.set_animated(True)
@@ -209,7 +211,7 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     keys = keys or {}
     views = {ax: (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), keys.get(ax)) for ax in layers}
     stale = [ax for ax in layers if ax not in state or state[ax][0] != views[ax]]
-    everything = len(stale) == len(fig.axes) or any(ax not in state for ax in layers) or (texts and fig not in state)
+    everything = any(ax not in state for ax in layers) or (texts and fig not in state)  # the first call
     if everything:
         canvas.draw()
     renderer = canvas.get_renderer()
@@ -237,12 +239,20 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
             state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))), new)
         else:
             canvas.restore_region(state[ax][1])
+            continue
+        legend = ax.get_legend()  # a kept legend stays on top of the moving artists: its pixels, as drawn now
+        if legend is not None and not legend.get_animated() and legend.get_visible():
+            on_top[ax] = canvas.copy_from_bbox(Bbox.from_extents(*_padded(legend.get_window_extent(renderer), canvas)))
+        else:
+            on_top.pop(ax, None)
     if texts:  # the pixels they are about to cover, the axes drawn: what the next call restores
         state[fig] = [canvas.copy_from_bbox(Bbox.from_extents(*_padded(t.get_window_extent(renderer), canvas)))
                       for t in texts]
     for ax, artists in layers.items():
         for a in artists:
             ax.draw_artist(a)
+        if ax in on_top:
+            canvas.restore_region(on_top[ax])
         for spine in ax.spines.values():  # the frame stays on top of the data, as in a full draw
             if spine.get_visible():
                 ax.draw_artist(spine)

@@ -122,8 +122,7 @@ class ZeroPlot:
         axes (:func:`blit_png`; the communication panel never moves, the unit in the y label
         redraws its axes)."""
         mem, fits = self.memory, self.axes[2] if self.fits is not None else None
-        layers = {mem.ax: [r for bars in mem.bars for r in bars] + mem.totals + [mem.device] * (mem.device is not None)
-                  + [mem.ax.get_legend()]}  # the legend inside the axes stays on top of the bars
+        layers = {mem.ax: [r for bars in mem.bars for r in bars] + mem.totals + [mem.device] * (mem.device is not None)}
         if fits is not None:
             layers[fits] = list(self.fits) + self.fit_labels
         if self.title is not None:
