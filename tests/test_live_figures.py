@@ -261,3 +261,25 @@ def test_the_report_scales_its_images_to_the_page():
     page = render_html([sec])
     assert "img{max-width:100%;height:auto" in page.replace(" ", "")
     assert "<img" in page
+
+
+def test_parallel_live_heatmap_shows_what_the_teaching_heatmap_shows():
+    """The widget's heat map, moved in place and redrawn over its kept axes, against
+    draw_heatmap on a fresh axes of the same figure size, after moves that change the (t, p)
+    degrees, the colours, the OOM cells and the best plan."""
+    from mlsys_kit.parallel.model import Cluster, model_config
+    from mlsys_kit.parallel.planner import plan
+    from mlsys_kit.parallel.viz import LiveHeatmap, draw_heatmap
+    from mlsys_kit.viz.figure import canvas_png
+
+    space = {"microbatches": (1, 2), "interleaves": (1, 2), "zero_stages": (1,)}
+    fig = live_figure(6.4, 4.4, LIVE_DPI)
+    heat = LiveHeatmap(fig.add_axes([0.11, 0.12, 0.86, 0.8]))
+    for model, devices, batch, inter in (("llama2-70b", 64, 512, 25.0), ("llama2-70b", 128, 512, 5.0),
+                                         ("gpt3-175b", 128, 1024, 5.0), ("gpt2", 16, 256, 5.0),
+                                         ("llama2-7b", 64, 512, 50.0)):
+        res = plan(model_config(model), Cluster(devices, inter_bandwidth=inter * 1e9), batch, top=3, **space)
+        live = heat.png(res)
+        ref = live_figure(6.4, 4.4, LIVE_DPI)
+        draw_heatmap(ref.add_axes([0.11, 0.12, 0.86, 0.8]), res, labels=False)
+        assert differing(pixels(live), pixels(canvas_png(ref))) < 1e-4, (model, devices)
