@@ -283,3 +283,23 @@ def test_parallel_live_heatmap_shows_what_the_teaching_heatmap_shows():
         ref = live_figure(6.4, 4.4, LIVE_DPI)
         draw_heatmap(ref.add_axes([0.11, 0.12, 0.86, 0.8]), res, labels=False)
         assert differing(pixels(live), pixels(canvas_png(ref))) < 1e-4, (model, devices)
+
+
+@pytest.mark.parametrize("block_size", [1, 16])
+def test_kv_cache_live_timeline_shows_what_the_teaching_figure_shows(block_size):
+    """The widget's block pool, moved event by event and redrawn over its kept axes, against
+    timeline_figure drawn afresh (its bars' axis at the widget's held limit)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from mlsys_kit.kvcache.viz import LiveTimeline, timeline_figure
+    from mlsys_kit.viz.figure import canvas_png
+
+    live = LiveTimeline(block_size)
+    for steps in (3, 6, 12, 1, 16):
+        png, log, numbers = live.png(steps)
+        fig, log2, numbers2 = timeline_figure(steps, block_size)
+        fig.set_dpi(LIVE_DPI)
+        FigureCanvasAgg(fig)
+        fig.axes[1].set_ylim(live.bars.get_ylim())
+        assert (log, numbers) == (log2, numbers2)
+        assert differing(pixels(png), pixels(canvas_png(fig))) < 1e-4, steps
