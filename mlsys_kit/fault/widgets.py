@@ -223,11 +223,15 @@ def placement_explorer(n: int = 8, m: int = 2):
         imgs.append(a.imshow(np.zeros((2, 2)), cmap="Blues", vmin=0, vmax=1.4, interpolation="nearest"))
         a.set_xlabel("machine holding a copy", fontsize=8)
         a.set_ylabel("machine's checkpoint", fontsize=8)
+        for axis in (a.xaxis, a.yaxis):  # whole machine numbers, few of them: tick text is most of a redraw
+            axis.set_major_locator(MaxNLocator(5, integer=True))
     titles = [ax_g.set_title("", fontsize=9), ax_r.set_title("ring", fontsize=9)]
     lines = [ax_p.plot([], [], "o-", ms=3, color=SERIES[i], label=s)[0] for i, s in enumerate(("group", "ring"))]
     ax_p.set_xlabel("failed machines k")
     ax_p.set_ylabel("P(recover from memory)")
     ax_p.set_ylim(-0.03, 1.03)
+    ax_p.xaxis.set_major_locator(MaxNLocator(6, integer=True))
+    ax_p.yaxis.set_major_locator(MaxNLocator(5))
     # above the axes: the lines are redrawn over the kept axes (blit_png), never under the legend
     leg = ax_p.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
 
