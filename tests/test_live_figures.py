@@ -303,3 +303,20 @@ def test_kv_cache_live_timeline_shows_what_the_teaching_figure_shows(block_size)
         fig.axes[1].set_ylim(live.bars.get_ylim())
         assert (log, numbers) == (log2, numbers2)
         assert differing(pixels(png), pixels(canvas_png(fig))) < 1e-4, steps
+
+
+def test_attention_walk_redrawn_in_place_shows_a_full_redraw():
+    """The tile walk widget's figure (twin axes, titles as figure-level layers) after step and
+    block-size moves, against the same plot drawn afresh."""
+    from mlsys_kit.attention.viz import WalkPlot, walk_trace
+    from mlsys_kit.viz.figure import canvas_png
+
+    live = WalkPlot(64, steady=True)
+    for bq, bk, causal, step in ((16, 8, True, 0), (16, 8, True, 12), (16, 8, True, 3), (8, 4, False, 70),
+                                 (8, 4, False, 2)):
+        trace = walk_trace(64, bq, bk, causal)
+        live.update(bq, bk, step, causal, trace)
+        png = live.png()
+        ref = WalkPlot(64, steady=True)
+        ref.update(bq, bk, step, causal, trace)
+        assert differing(pixels(png), pixels(canvas_png(ref.fig))) < 1e-4, (bq, bk, step)

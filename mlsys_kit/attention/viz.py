@@ -10,9 +10,10 @@ from typing import Sequence
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from mlsys_kit.viz.figure import (LIVE_DPI, PALETTE, blit_png, canvas_png, figure_png, live_figure, live_image,
-                                  new_figure, steady_decades)
+from mlsys_kit.viz.figure import (LIVE_DPI, PALETTE, blit_png, figure_png, live_figure, live_image, new_figure,
+                                  steady_decades)
 
 STANDARD, FLASH = PALETTE["B"], PALETTE["F"]
 
@@ -148,8 +149,10 @@ class WalkPlot:
     moves the tile image, the bands, the tile grid, the titles and the running max / sum curves
     in place (what the lecture widget redraws when the step or a block size moves)."""
 
-    def __init__(self, seq: int, dpi: int = 100) -> None:
+    def __init__(self, seq: int, dpi: int = 100, steady: bool = False) -> None:
         self.seq = seq
+        self.steady = steady  # per trace limits that hold still while the step moves (see png)
+        self.limits: tuple | None = None  # (trace, its limits) in steady mode
         self.fig = fig = live_figure(9.0, 3.9, dpi)
         fig.subplots_adjust(left=0.07, right=0.9, bottom=0.13, top=0.88, wspace=0.3)
         self.ax, self.ax_s = ax, ax_s = fig.subplots(1, 2, width_ratios=[1, 1.25])
@@ -206,13 +209,49 @@ class WalkPlot:
         for k, (line_m, line_l) in enumerate(zip(self.m_lines, self.l_lines)):
             line_m.set_data(xs, m[:, k])
             line_l.set_data(xs, lsum[:, k])
-        for a in (ax_s, ax_l):
-            a.relim()
-            a.autoscale_view()
-        ax_s.set_xticks(xs)
+        if self.steady:  # the whole walk's range: the step moves the curves, not the axes
+            if self.limits is None or self.limits[0] is not trace:
+                self.limits = (trace, *self._trace_limits(trace))
+            _, kv_tiles, m_lim, l_lim = self.limits
+            ax_s.set_xlim(-0.3, kv_tiles - 0.7)
+            ax_s.set_ylim(*m_lim)
+            ax_l.set_ylim(*l_lim)
+            ax_s.xaxis.set_major_locator(MaxNLocator(8, integer=True))  # whole tiles, at most 8 labels
+        else:
+            for a in (ax_s, ax_l):
+                a.relim()
+                a.autoscale_view()
+            ax_s.set_xticks(xs)
         ax_s.set_title(f"online softmax, rows {i0}-{i0 + rows - 1}: when m grows,\n"
                        "l is rescaled by exp(m_old - m_new) before the new tile is added", fontsize=8)
         return self.fig
+
+
+    @staticmethod
+    def _trace_limits(trace: list) -> tuple[int, tuple[float, float], tuple[float, float]]:
+        """The most K/V tiles one Q tile sees, and the range of m and of l over the walk (the
+        rows the panel shows), each with 5 % room."""
+        counts: dict = {}
+        ms, ls = [], []
+        for r in trace:
+            counts[r["q_rows"]] = counts.get(r["q_rows"], 0) + 1
+            (i0, i1) = r["q_rows"]
+            rows = min(4, i1 - i0)
+            ms.append(r["m"].reshape(-1, i1 - i0)[0, :rows].numpy())
+            ls.append(r["l"].reshape(-1, i1 - i0)[0, :rows].numpy())
+        def room(a: np.ndarray) -> tuple[float, float]:
+            pad = 0.05 * (float(np.ptp(a)) or 1.0)
+            return float(a.min()) - pad, float(a.max()) + pad
+
+        return max(counts.values()), room(np.concatenate(ms)), room(np.concatenate(ls))
+
+    def png(self) -> bytes:
+        """The picture as PNG: the tiles, bands, grid and curves and both titles redrawn over
+        the kept axes (:func:`blit_png`; new limits, after new block sizes, redraw everything)."""
+        ax = self.ax
+        layers = {ax: [self.image, self.q_band, self.kv_band, self.cols, self.rows],
+                  self.ax_s: self.m_lines, self.ax_l: self.l_lines, self.fig: [ax.title, self.ax_s.title]}
+        return blit_png(self.fig, layers)
 
 
 def walk_trace(seq: int, block_q: int, block_k: int, causal: bool = False, head_dim: int = 16,
@@ -302,7 +341,7 @@ def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causa
     cz = w.Checkbox(value=causal, description="causal")
     image, facts = live_image(), w.HTML()
     state: dict = {}
-    plot = WalkPlot(seq, dpi=LIVE_DPI)  # drawn once; every update moves its artists in place
+    plot = WalkPlot(seq, dpi=LIVE_DPI, steady=True)  # drawn once; a step redraws what moved
 
     def retrace(*_):
         state["trace"] = walk_trace(seq, bq.value, bk.value, cz.value)
@@ -319,7 +358,8 @@ def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causa
         facts.value = (f"N = {seq}: {len(trace)} tile steps; K/V rows loaded so far: {loaded} "
                        f"(each K/V row is read once per Q tile); Q tile {rec['q_rows']} on chip with "
                        f"K/V tile {rec['kv_rows']}")
-        image.value = canvas_png(plot.update(bq.value, bk.value, step.value, cz.value, trace))
+        plot.update(bq.value, bk.value, step.value, cz.value, trace)
+        image.value = plot.png()
 
     step.observe(redraw, names="value")
     for widget in (bq, bk, cz):

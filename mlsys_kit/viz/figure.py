@@ -187,7 +187,8 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     axes (frame, ticks, labels, legend) is rendered once and kept as pixels, for as long as the
     axes' limits stay the same. ``keys[ax]``: anything else the kept pixels of ``ax`` show (its
     title, its legend's entries): when it changes, ``ax`` is redrawn whole too, alone, over its
-    old and new extent (as :func:`canvas_png` does); the first call draws the whole figure.
+    old and new extent (as :func:`canvas_png` does); the first call, or new limits on one of
+    two axes that share a frame (``twinx``), draws the whole figure.
     ``layers[fig]``: artists outside every axes' frame that change (a suptitle, a legend beside
     the axes whose entries change), drawn last; the next call first restores the pixels they
     covered. A call then costs restoring each axes' pixels, drawing its moving artists (no
@@ -211,7 +212,9 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     keys = keys or {}
     views = {ax: (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), keys.get(ax)) for ax in layers}
     stale = [ax for ax in layers if ax not in state or state[ax][0] != views[ax]]
-    everything = any(ax not in state for ax in layers) or (texts and fig not in state)  # the first call
+    twins = any(o is not ax and o.bbox.bounds == ax.bbox.bounds for ax in layers for o in layers)
+    everything = (any(ax not in state for ax in layers) or (texts and fig not in state)  # the first call, or
+                  or any(state[ax][2] is None for ax in stale))  # new limits on twin axes: all drawn anew
     if everything:
         canvas.draw()
     renderer = canvas.get_renderer()
@@ -219,9 +222,9 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
         for region in state[fig]:
             canvas.restore_region(region)
     for ax in layers:
-        if everything:
+        if everything:  # (twin axes are never redrawn alone: no extent to keep, a costly one to measure)
             state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))),
-                         ax.get_tightbbox(renderer))
+                         None if twins else ax.get_tightbbox(renderer))
         elif ax in stale:
             drawn = seen.setdefault(ax, [])
             hit = next((d for d in drawn if d[0] == views[ax]), None)
