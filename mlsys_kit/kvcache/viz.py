@@ -24,7 +24,7 @@ from mlsys_kit.kvcache.accounting import waste_report
 from mlsys_kit.kvcache.block_table import BlockManager
 from mlsys_kit.kvcache.config import KVCACHE as C
 from mlsys_kit.kvcache.scenario import EVENTS, replay
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, live_image, new_figure, steady_limit
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_image, new_figure, steady_limit
 
 _SEQ_COLOURS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
                 "#CCB974", "#64B5CD", "#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02"]
@@ -193,8 +193,6 @@ class LiveTimeline:
     def png(self, steps: int) -> tuple[bytes, list[str], dict]:
         """The picture after ``steps`` events as PNG, with the event log and the numbers of
         :func:`timeline_figure`."""
-        from mlsys_kit.viz.figure import blit_png
-
         mgr, log = replay(steps, self.block_size)
         alloc, B, g = mgr.allocator, self.block_size, self.grid
         tokens = sum(mgr.num_tokens(sid) for sid in mgr.seq_ids())

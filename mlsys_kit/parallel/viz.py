@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, live_figure, live_image, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, live_image, new_figure
 
 TIME_PARTS = (("compute", "compute", "F"), ("tensor_comm", "tensor-parallel comm", "B"),
               ("bubble", "pipeline bubble", "idle"), ("pipeline_p2p", "pipeline send/recv", "W"),
@@ -78,8 +78,6 @@ class LiveHeatmap:
         ax.set_title("best step time (s) per (t, p); OOM: nothing fits", fontsize=9)
 
     def png(self, result: dict[str, Any]) -> bytes:
-        from mlsys_kit.viz.figure import blit_png
-
         ax = self.ax
         ts, ps, grid = _grid(result["heatmap"])
         finite = grid[np.isfinite(grid)]
