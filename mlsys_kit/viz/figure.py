@@ -187,8 +187,8 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     axes (frame, ticks, labels, legend) is rendered once and kept as pixels, for as long as the
     axes' limits stay the same. ``keys[ax]``: anything else the kept pixels of ``ax`` show (its
     title, its legend's entries): when it changes, ``ax`` is redrawn whole too, alone, over its
-    old and new extent (as :func:`canvas_png` does); the first call, or new limits on one of
-    two axes that share a frame (``twinx``), draws the whole figure.
+    old and new extent (as :func:`canvas_png` does), with the axes that share its frame
+    (``twinx``); the first call draws the whole figure.
     ``layers[fig]``: artists outside every axes' frame that change (a suptitle, a legend beside
     the axes whose entries change), drawn last; the next call first restores the pixels they
     covered. A call then costs restoring each axes' pixels, drawing its moving artists (no
@@ -212,9 +212,10 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     keys = keys or {}
     views = {ax: (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), keys.get(ax)) for ax in layers}
     stale = [ax for ax in layers if ax not in state or state[ax][0] != views[ax]]
-    twins = any(o is not ax and o.bbox.bounds == ax.bbox.bounds for ax in layers for o in layers)
-    everything = (any(ax not in state for ax in layers) or (texts and fig not in state)  # the first call, or
-                  or any(state[ax][2] is None for ax in stale))  # new limits on twin axes: all drawn anew
+    frame = {ax: [o for o in layers if o.bbox.bounds == ax.bbox.bounds] for ax in layers}  # twinx axes share one
+    stale = [ax for ax in layers if any(o in stale for o in frame[ax])]  # and are redrawn together
+    everything = any(ax not in state for ax in layers) or (texts and fig not in state)  # the first call
+    done: set = set()
     if everything:
         canvas.draw()
     renderer = canvas.get_renderer()
@@ -224,7 +225,18 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     for ax in layers:
         if everything:  # (twin axes are never redrawn alone: no extent to keep, a costly one to measure)
             state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))),
-                         None if twins else ax.get_tightbbox(renderer))
+                         ax.get_tightbbox(renderer))
+        elif ax in stale and len(frame[ax]) > 1:  # twins: cleared over all their extents, drawn in order
+            if ax not in done:
+                done.update(frame[ax])
+                news = {o: o.get_tightbbox(renderer) for o in frame[ax]}
+                x0, y0, x1, y1 = _padded(Bbox.union([state[o][2] for o in frame[ax]] + list(news.values())))
+                Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
+                          edgecolor="none", antialiased=False, snap=True).draw(renderer)
+                for o in sorted(frame[ax], key=fig.axes.index):
+                    o.draw(renderer)
+                for o in frame[ax]:
+                    state[o] = (views[o], canvas.copy_from_bbox(Bbox.from_extents(*_padded(o.bbox, canvas))), news[o])
         elif ax in stale:
             drawn = seen.setdefault(ax, [])
             hit = next((d for d in drawn if d[0] == views[ax]), None)
