@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
-from mlsys_kit.viz.figure import LIVE_DPI, blit_png, encode_png, live_figure, nice_ceiling, steady_limit
+from mlsys_kit.viz.figure import (LIVE_DPI, blit_png, encode_png, live_figure, nice_ceiling, steady_decades,
+                                  steady_limit)
 
 PAGE_PX = 1200
 
@@ -225,6 +226,23 @@ def test_steady_limit_holds_the_data_on_at_least_half_the_axis(current, needed):
         assert y == current  # kept: nothing to redraw
     with pytest.raises(ValueError, match="slack"):
         steady_limit(current, needed, 0.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(c0=st.floats(1e-6, 1e6), span=st.floats(1, 1e4), low=st.floats(1e-6, 1e6), ratio=st.floats(1, 1e4))
+def test_steady_decades_holds_the_data_in_whole_decades_and_keeps_what_still_fits(c0, span, low, ratio):
+    high = low * ratio
+    lo, hi = steady_decades((c0, c0 * span), low, high)
+    assert lo <= low * (1 + 1e-9) and high <= hi * (1 + 1e-9)  # the data inside
+    tight = 10.0 ** (np.ceil(np.log10(high) - 1e-12) - np.floor(np.log10(low) + 1e-12))  # its whole decades
+    if (lo, hi) == (c0, c0 * span):  # kept: at most one decade wider than the data's whole decades
+        assert hi / lo <= 10 * tight * (1 + 1e-6)
+    else:  # new: exactly the whole decades around the data
+        assert hi / lo == pytest.approx(tight) and np.log10(lo) == pytest.approx(round(np.log10(lo)), abs=1e-9)
+    with pytest.raises(ValueError, match="low <= high"):
+        steady_decades((c0, c0 * span), high * 2, low)
+    with pytest.raises(ValueError, match="spare"):
+        steady_decades((c0, c0 * span), low, high, spare=-1)
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf")])
