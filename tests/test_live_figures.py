@@ -115,6 +115,10 @@ def test_blit_png_shows_what_a_full_redraw_shows(moves):
         ax2.set_ylim(0, nice_ceiling(height * 1.05))
         png = blit_png(fig, layers)
         assert differing(pixels(png), full_redraw(fig, layers)) < 1e-4
+        ax2.set_ylim(*ax2.get_ylim())  # the same limits and title, bars a little lower: the title's pixels are kept
+        for b in bars:
+            b.set_height(b.get_height() * 0.9)
+        assert differing(pixels(blit_png(fig, layers)), full_redraw(fig, layers)) < 1e-4
 
 
 def test_serving_panel_and_pipeline_plot_redraw_in_place_as_a_full_redraw():
@@ -338,3 +342,21 @@ def test_attention_walk_redrawn_in_place_shows_a_full_redraw():
         ref = WalkPlot(64, steady=True)
         ref.update(bq, bk, step, causal, trace)
         assert differing(pixels(png), pixels(canvas_png(ref.fig))) < 1e-4, (bq, bk, step)
+
+
+def test_memory_widget_redrawn_in_place_shows_a_full_redraw():
+    """The policies plot (a legend and a title as figure-level layers, kept when unchanged) after
+    budget and link moves, some of which move the limits, against a full redraw."""
+    from mlsys_kit.memory.chain import build_chain
+    from mlsys_kit.memory.policies import POLICIES, plan
+    from mlsys_kit.memory.viz import PoliciesPlot
+
+    chain = build_chain("gpt2", 4)
+    plot = PoliciesPlot(POLICIES, True, True, steady=True)
+    for budget, link in ((8e9, 30e9), (8e9, 60e9), (4e9, 60e9), (4e9, 2e9), (12e9, 2e9), (12e9, 2e9)):
+        results = [plan(p, chain, budget, link, k=2) for p in POLICIES]
+        plot.update(results, f"budget {budget / 1e9:g} GB", budget)
+        png = plot.png()
+        layers = {plot.ax: plot.curves + [plot.budget], plot.bars: [r for s in plot.stacks for r in s] + plot.marks,
+                  plot.fig: [plot.legend, plot.title]}
+        assert differing(pixels(png), full_redraw(plot.fig, layers)) < 1e-4, (budget, link)

@@ -181,6 +181,22 @@ def _padded(box, canvas=None) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
+def _signature(artist):
+    """What a figure-level layer shows, for a text or a legend (its entries and place): when it
+    and every axes are unchanged, :func:`blit_png` leaves its pixels as they are. ``None``
+    (redraw every time) for any other artist."""
+    from matplotlib.legend import Legend
+    from matplotlib.text import Text
+
+    if isinstance(artist, Text):
+        return ("text", artist.get_text(), artist.get_position(), artist.get_color(), artist.get_fontsize(),
+                artist.get_visible())
+    if isinstance(artist, Legend):
+        return ("legend", id(artist), artist.get_visible(), artist.get_title().get_text(),
+                tuple(t.get_text() for t in artist.get_texts()), tuple(artist.get_bbox_to_anchor().bounds))
+    return None
+
+
 def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     """A :func:`live_figure` encoded as PNG, redrawing only what moved. ``layers[ax]`` lists the
     artists of ``ax`` that change between calls; they are marked animated, so the rest of the
@@ -191,12 +207,12 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     (``twinx``); the first call draws the whole figure.
     ``layers[fig]``: artists outside every axes' frame that change (a suptitle, a legend beside
     the axes whose entries change), drawn last; the next call first restores the pixels they
-    covered. A call then costs restoring each axes' pixels, drawing its moving artists (no
+    covered (or, where a text or legend and every axes are unchanged, leaves them). A call then costs restoring each axes' pixels, drawing its moving artists (no
     text layout) and the PNG encoding. The last ``_VIEWS_KEPT`` views of each axes redrawn
     alone are kept as pixels too: a slider that moves back to an earlier view restores them
     instead of drawing its ticks and labels again. Panels must not overlap. A legend of an axes
-    (not in ``layers``) stays on top of its moving artists: its pixels as last drawn are put
-    back over them, hiding what runs under its box as an opaque frame would."""
+    (not in ``layers``) stays on top of its moving artists: its frame is drawn over them and
+    its inside put back as last drawn (the frame is made opaque, so a full draw shows the same)."""
     from matplotlib.patches import Rectangle
     from matplotlib.transforms import Bbox, IdentityTransform
 
@@ -209,6 +225,10 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
             a.set_animated(True)
     texts = layers.get(fig, [])
     layers = {ax: artists for ax, artists in layers.items() if ax is not fig}
+    for ax in layers:  # a legend kept on top hides what runs under it: an opaque frame, in a full draw too
+        legend = ax.get_legend()
+        if legend is not None and not legend.get_animated():
+            legend.get_frame().set_alpha(1.0)
     keys = keys or {}
     views = {ax: (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), keys.get(ax)) for ax in layers}
     stale = [ax for ax in layers if ax not in state or state[ax][0] != views[ax]]
@@ -219,11 +239,17 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     if everything:
         canvas.draw()
     renderer = canvas.get_renderer()
-    if texts and not everything:  # the pixels under the figure's texts as they were drawn last
-        for region in state[fig]:
-            canvas.restore_region(region)
+    sigs = [_signature(t) for t in texts]
+    kept = state.get(fig) if not everything and len(state.get(fig, ())) == len(texts) else None
+    # a figure-level text or legend that shows what it showed: its pixels stay, unless a stale
+    # axes' box is cleared over them; any other is redrawn over the pixels it covered last time
+    same = [kept is not None and sig is not None and kept[i][1] == sig for i, sig in enumerate(sigs)]
+    for i, old in enumerate(state.get(fig, ()) if not everything else ()):
+        if not (i < len(same) and same[i]):
+            canvas.restore_region(old[0])
+    cleared: list = []  # the boxes cleared for axes redrawn alone
     for ax in layers:
-        if everything:  # (twin axes are never redrawn alone: no extent to keep, a costly one to measure)
+        if everything:
             state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))),
                          ax.get_tightbbox(renderer))
         elif ax in stale and len(frame[ax]) > 1:  # twins: cleared over all their extents, drawn in order
@@ -231,6 +257,7 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
                 done.update(frame[ax])
                 news = {o: o.get_tightbbox(renderer) for o in frame[ax]}
                 x0, y0, x1, y1 = _padded(Bbox.union([state[o][2] for o in frame[ax]] + list(news.values())))
+                cleared.append(Bbox.from_extents(x0, y0, x1, y1))
                 Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
                           edgecolor="none", antialiased=False, snap=True).draw(renderer)
                 for o in sorted(frame[ax], key=fig.axes.index):
@@ -243,6 +270,7 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
             new = hit[2] if hit else ax.get_tightbbox(renderer)
             box = Bbox.union([state[ax][2], new])  # the old tick labels go, the new ones come
             x0, y0, x1, y1 = _padded(box)
+            cleared.append(Bbox.from_extents(x0, y0, x1, y1))
             Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
                       edgecolor="none", antialiased=False, snap=True).draw(renderer)
             if hit:  # this view was drawn before: its pixels, as ax.draw left them over a cleared box
@@ -255,24 +283,37 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
         else:
             canvas.restore_region(state[ax][1])
             continue
-        legend = ax.get_legend()  # a kept legend stays on top of the moving artists: its pixels, as drawn now
-        if legend is not None and not legend.get_animated() and legend.get_visible():
-            on_top[ax] = canvas.copy_from_bbox(Bbox.from_extents(*_padded(legend.get_window_extent(renderer), canvas)))
+        legend = ax.get_legend()  # a kept legend stays on top of the moving artists: its frame drawn
+        if legend is not None and not legend.get_animated() and legend.get_visible():  # again, its inside as now
+            patch = legend.get_frame()
+            x0, y0, x1, y1 = patch.get_window_extent(renderer).extents
+            on_top[ax] = (patch, canvas.copy_from_bbox(Bbox.from_extents(int(x0) + 4, int(y0) + 4, int(x1) - 3,
+                                                                         int(y1) - 3)))
         else:
             on_top.pop(ax, None)
-    if texts:  # the pixels they are about to cover, the axes drawn: what the next call restores
-        state[fig] = [canvas.copy_from_bbox(Bbox.from_extents(*_padded(t.get_window_extent(renderer), canvas)))
-                      for t in texts]
+    redraw = []
+    for i, t in enumerate(texts):  # the pixels each is about to cover, the axes drawn: what the next call restores
+        if same[i] and not any(kept[i][2].overlaps(c) for c in cleared):
+            redraw.append(kept[i])
+            same[i] = True
+            continue
+        box = Bbox.from_extents(*_padded(t.get_window_extent(renderer), canvas))
+        redraw.append((canvas.copy_from_bbox(box), sigs[i], box))
+        same[i] = False
+    if texts:
+        state[fig] = redraw
     for ax, artists in layers.items():
         for a in artists:
             ax.draw_artist(a)
         if ax in on_top:
-            canvas.restore_region(on_top[ax])
+            on_top[ax][0].draw(renderer)  # over the moving artists, as a full draw has it
+            canvas.restore_region(on_top[ax][1])
         for spine in ax.spines.values():  # the frame stays on top of the data, as in a full draw
             if spine.get_visible():
                 ax.draw_artist(spine)
-    for t in texts:
-        fig.draw_artist(t)
+    for t, keep in zip(texts, same):
+        if not keep:
+            fig.draw_artist(t)
     return _png(fig)
 
 
