@@ -264,7 +264,12 @@ def walk_trace(seq: int, block_q: int, block_k: int, causal: bool = False, head_
     gen = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(1, seq, head_dim, generator=gen) for _ in range(3))
     trace: list = []
-    flash_forward(q, k, v, causal, block_q, block_k, trace=trace)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiles of a few rows: waking a thread pool on a busy machine cost 40-150 ms
+    try:
+        flash_forward(q, k, v, causal, block_q, block_k, trace=trace)
+    finally:
+        torch.set_num_threads(threads)
     return trace
 
 
