@@ -3,7 +3,8 @@ every demo in notebooks/, at its default sizes. Each demo's own benchmark script
 process and reports, per control, the median and the worst single update (wall and CPU ms,
 widget_timing.py). Prints one JSON object: every script's JSON, then per demo its slowest
 control's median and its worst single update (wall time), checked against the goal of the
-topic contract: median under 100 ms, no single update over 150 ms.
+topic contract: median under 100 ms, no single update over 150 ms (and the same two in CPU
+time where a script reports it).
 
     .venv/bin/python benchmarks/demo_update.py
 """
@@ -72,6 +73,10 @@ def main() -> dict:
         med, worst = timings(res)
         summary[nb] = {"median_ms": max(med), "worst_ms": max(worst),
                        "meets_goal": max(med) < GOAL_MEDIAN_MS and max(worst) < GOAL_WORST_MS}
+        cpu = [v for v in res.values() if isinstance(v, dict) and "cpu" in v]
+        if cpu:  # this process's CPU time, which a busy shared machine inflates much less than wall time
+            summary[nb]["cpu_median_ms"] = max(v["cpu"] for v in cpu)
+            summary[nb]["cpu_worst_ms"] = max(v["cpu_max"] for v in cpu)
     out["demos_without_a_benchmark"] = missing
     out["summary"] = summary
     out["goal"] = {"median_ms": GOAL_MEDIAN_MS, "worst_ms": GOAL_WORST_MS}

@@ -10,8 +10,10 @@ from typing import Sequence
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, figure_png, live_figure, live_image, new_figure
+from mlsys_kit.viz.figure import (LIVE_DPI, PALETTE, blit_png, figure_png, live_figure, live_image, new_figure,
+                                  steady_decades)
 
 STANDARD, FLASH = PALETTE["B"], PALETTE["F"]
 
@@ -54,7 +56,8 @@ class IoPlot:
     """The figure of :func:`io_figure`, drawn once; :meth:`update` moves its curves, points and
     texts in place (what the lecture widget redraws when a slider moves)."""
 
-    def __init__(self, title: bool = False, dpi: int = 100) -> None:
+    def __init__(self, title: bool = False, dpi: int = 100, steady: bool = False) -> None:
+        self.steady = steady  # whole-decade limits that hold still (the lecture widget, see png), not autoscaled
         self.fig = fig = live_figure(9.6, 3.6, dpi)
         fig.subplots_adjust(left=0.08, right=0.99, bottom=0.16, top=0.84 if title else 0.9, wspace=0.28)
         self.ax_m, self.ax_n = ax_m, ax_n = fig.subplots(1, 2)
@@ -103,12 +106,28 @@ class IoPlot:
         self.ratio.xy = self.ratio.xyann = (seq, (std0 * fl0) ** 0.5)
         self.ratio.set_text(f"{std0 / fl0:.2g}x fewer bytes")
         self.ax_n.set_title(f"M = {sram_kb:g} KB, d = {head_dim}", fontsize=9)
-        for ax in (self.ax_m, self.ax_n):
-            ax.relim()
-            ax.autoscale_view()
+        if self.steady:  # room around the data (15 %), as autoscaling leaves
+            for ax, xs, ys in ((self.ax_m, kb, std_m + fl_m + (fl0, std0) + tuple(fl0 * M / ms)),
+                               (self.ax_n, ns, std_n + fl_n + (fl0, std0))):
+                ax.set_xlim(*steady_decades(ax.get_xlim(), min(xs) / 1.15, max(xs) * 1.15))
+                ax.set_ylim(*steady_decades(ax.get_ylim(), min(ys) / 1.15, max(ys) * 1.15))
+        else:
+            for ax in (self.ax_m, self.ax_n):
+                ax.relim()
+                ax.autoscale_view()
         if self.title is not None:
             self.title.set_text(title)
         return self.fig
+
+
+    def png(self) -> bytes:
+        """The picture as PNG: curves, points, legends, the ratio and the titles redrawn over
+        the kept axes (:func:`blit_png`)."""
+        ax_m, ax_n = self.ax_m, self.ax_n
+        layers = {ax_m: [self.std_m, self.fl_m, self.thm, *self.points_m],
+                  ax_n: [self.std_n, self.fl_n, *self.points_n],  # the legends stay on top (blit_png)
+                  self.fig: [self.ratio, ax_m.title, ax_n.title] + [self.title] * (self.title is not None)}
+        return blit_png(self.fig, layers)
 
 
 def tile_walk_figure(seq: int, block_q: int, block_k: int, step: int, causal: bool = False,
@@ -130,8 +149,10 @@ class WalkPlot:
     moves the tile image, the bands, the tile grid, the titles and the running max / sum curves
     in place (what the lecture widget redraws when the step or a block size moves)."""
 
-    def __init__(self, seq: int, dpi: int = 100) -> None:
+    def __init__(self, seq: int, dpi: int = 100, steady: bool = False) -> None:
         self.seq = seq
+        self.steady = steady  # per trace limits that hold still while the step moves (see png)
+        self.limits: tuple | None = None  # (trace, its limits) in steady mode
         self.fig = fig = live_figure(9.0, 3.9, dpi)
         fig.subplots_adjust(left=0.07, right=0.9, bottom=0.13, top=0.88, wspace=0.3)
         self.ax, self.ax_s = ax, ax_s = fig.subplots(1, 2, width_ratios=[1, 1.25])
@@ -188,13 +209,49 @@ class WalkPlot:
         for k, (line_m, line_l) in enumerate(zip(self.m_lines, self.l_lines)):
             line_m.set_data(xs, m[:, k])
             line_l.set_data(xs, lsum[:, k])
-        for a in (ax_s, ax_l):
-            a.relim()
-            a.autoscale_view()
-        ax_s.set_xticks(xs)
+        if self.steady:  # the whole walk's range: the step moves the curves, not the axes
+            if self.limits is None or self.limits[0] is not trace:
+                self.limits = (trace, *self._trace_limits(trace))
+            _, kv_tiles, m_lim, l_lim = self.limits
+            ax_s.set_xlim(-0.3, kv_tiles - 0.7)
+            ax_s.set_ylim(*m_lim)
+            ax_l.set_ylim(*l_lim)
+            ax_s.xaxis.set_major_locator(MaxNLocator(8, integer=True))  # whole tiles, at most 8 labels
+        else:
+            for a in (ax_s, ax_l):
+                a.relim()
+                a.autoscale_view()
+            ax_s.set_xticks(xs)
         ax_s.set_title(f"online softmax, rows {i0}-{i0 + rows - 1}: when m grows,\n"
                        "l is rescaled by exp(m_old - m_new) before the new tile is added", fontsize=8)
         return self.fig
+
+
+    @staticmethod
+    def _trace_limits(trace: list) -> tuple[int, tuple[float, float], tuple[float, float]]:
+        """The most K/V tiles one Q tile sees, and the range of m and of l over the walk (the
+        rows the panel shows), each with 5 % room."""
+        counts: dict = {}
+        ms, ls = [], []
+        for r in trace:
+            counts[r["q_rows"]] = counts.get(r["q_rows"], 0) + 1
+            (i0, i1) = r["q_rows"]
+            rows = min(4, i1 - i0)
+            ms.append(r["m"].reshape(-1, i1 - i0)[0, :rows].numpy())
+            ls.append(r["l"].reshape(-1, i1 - i0)[0, :rows].numpy())
+        def room(a: np.ndarray) -> tuple[float, float]:
+            pad = 0.05 * (float(np.ptp(a)) or 1.0)
+            return float(a.min()) - pad, float(a.max()) + pad
+
+        return max(counts.values()), room(np.concatenate(ms)), room(np.concatenate(ls))
+
+    def png(self) -> bytes:
+        """The picture as PNG: the tiles, bands, grid and curves and both titles redrawn over
+        the kept axes (:func:`blit_png`; new limits, after new block sizes, redraw everything)."""
+        ax = self.ax
+        layers = {ax: [self.image, self.q_band, self.kv_band, self.cols, self.rows],
+                  self.ax_s: self.m_lines, self.ax_l: self.l_lines, self.fig: [ax.title, self.ax_s.title]}
+        return blit_png(self.fig, layers)
 
 
 def walk_trace(seq: int, block_q: int, block_k: int, causal: bool = False, head_dim: int = 16,
@@ -207,7 +264,12 @@ def walk_trace(seq: int, block_q: int, block_k: int, causal: bool = False, head_
     gen = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(1, seq, head_dim, generator=gen) for _ in range(3))
     trace: list = []
-    flash_forward(q, k, v, causal, block_q, block_k, trace=trace)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiles of a few rows: waking a thread pool on a busy machine cost 40-150 ms
+    try:
+        flash_forward(q, k, v, causal, block_q, block_k, trace=trace)
+    finally:
+        torch.set_num_threads(threads)
     return trace
 
 
@@ -253,7 +315,7 @@ def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: fl
     m = w.SelectionSlider(options=[8, 16, 32, 48, 64, 100, 128, 192, 256, 512], value=sram_kb,
                           description="M (SRAM KB)", continuous_update=False, style=style)
     image, facts = live_image(), w.HTML()
-    plot = IoPlot(dpi=LIVE_DPI)  # drawn once; every update moves its curves in place
+    plot = IoPlot(dpi=LIVE_DPI, steady=True)  # drawn once; a move redraws what moved
 
     def redraw(*_):
         r = io_report(n.value, d.value, m.value, count_limit=0)
@@ -261,7 +323,8 @@ def io_explorer(seq: int | None = None, head_dim: int | None = None, sram_kb: fl
                        f"FlashAttention <b>{_bytes_label(r['flash_bytes'])}</b> "
                        f"(<b>{r['ratio']:.3g}x</b> fewer); tiles of {r['block_outer']} (outer) x "
                        f"{r['block_inner']} (inner) rows")
-        image.value = canvas_png(plot.update(n.value, d.value, m.value))
+        plot.update(n.value, d.value, m.value)
+        image.value = plot.png()
 
     for widget in (n, d, m):
         widget.observe(redraw, names="value")
@@ -283,7 +346,7 @@ def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causa
     cz = w.Checkbox(value=causal, description="causal")
     image, facts = live_image(), w.HTML()
     state: dict = {}
-    plot = WalkPlot(seq, dpi=LIVE_DPI)  # drawn once; every update moves its artists in place
+    plot = WalkPlot(seq, dpi=LIVE_DPI, steady=True)  # drawn once; a step redraws what moved
 
     def retrace(*_):
         state["trace"] = walk_trace(seq, bq.value, bk.value, cz.value)
@@ -300,7 +363,8 @@ def tile_walk_explorer(seq: int = 64, block_q: int = 16, block_k: int = 8, causa
         facts.value = (f"N = {seq}: {len(trace)} tile steps; K/V rows loaded so far: {loaded} "
                        f"(each K/V row is read once per Q tile); Q tile {rec['q_rows']} on chip with "
                        f"K/V tile {rec['kv_rows']}")
-        image.value = canvas_png(plot.update(bq.value, bk.value, step.value, cz.value, trace))
+        plot.update(bq.value, bk.value, step.value, cz.value, trace)
+        image.value = plot.png()
 
     step.observe(redraw, names="value")
     for widget in (bq, bk, cz):

@@ -3,7 +3,8 @@
 SOSP'23 section 3), a simulated run's timeline of compute, checkpoints, lost work and restarts,
 and GEMINI's replica placement (section 4: group vs ring, the probability that k failed machines
 can still recover from CPU memory). Each figure is drawn once (:func:`live_figure`); a control
-moves its artists in place and only the panels that changed are redrawn (:func:`canvas_png`)."""
+moves its artists in place and only the panels that changed are redrawn (:func:`canvas_png`), or
+only the curves over the kept axes (:func:`blit_png`, the waste widget, whose limits hold still)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from mlsys_kit.fault.gemini import placement, recovery_probability
 from mlsys_kit.fault.plan import STRATEGIES, strategy_costs
 from mlsys_kit.fault.viz import KIND_COLORS, SERIES
 from mlsys_kit.fault.waste import daly_interval, job_mtbf
-from mlsys_kit.viz.figure import canvas_png, live_figure, live_image
+from mlsys_kit.viz.figure import blit_png, canvas_png, live_figure, live_image, steady_decades, steady_limit
 
 STYLE = {"description_width": "initial"}
 DPI = 100
@@ -72,7 +73,7 @@ def waste_explorer(devices: int = 1024, mtbf_hours: float = 10_000.0, checkpoint
     image, facts = live_image(), w.HTML()
 
     fig = live_figure(10.0, 3.6, DPI)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.96, wspace=0.25)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.84, wspace=0.25)
     ax, ax2 = fig.subplots(1, 2)
     young, = ax.plot([], [], color=SERIES[0], lw=1.5, label="Young (first order)")
     exact, = ax.plot([], [], color=SERIES[1], lw=1.5, label="Daly exact (eq. 12)")
@@ -81,17 +82,22 @@ def waste_explorer(devices: int = 1024, mtbf_hours: float = 10_000.0, checkpoint
     ax.set_xscale("log")
     ax.set_xlabel("checkpoint interval T (s, log)")
     ax.set_ylabel("wasted time (%)")
-    ax.legend(fontsize=8, loc="upper center")
     curve2, = ax2.plot([], [], color=SERIES[1], lw=1.5, label="exact, at Daly's T")
     curve2y, = ax2.plot([], [], color=SERIES[0], lw=1, ls=":", label="Young, at Daly's T")
     here, = ax2.plot([], [], "*", ms=12, color="black")
     ax2.set_xscale("log")
     ax2.set_xlabel("MTBF per device (h, log)")
     ax2.set_ylabel("wasted time at the optimum (%)")
-    ax2.legend(fontsize=8, loc="upper right")
-    for a in (ax, ax2):
+    for a in (ax, ax2):  # legends above the axes, the figure's: the curves are redrawn over the kept
+        box = a.get_position()  # axes (blit_png), never under a legend, and a new view redraws no legend
+        fig.legend(*a.get_legend_handles_labels(), fontsize=8, loc="lower center", ncols=2, frameon=False,
+                   bbox_to_anchor=(box.x0 + box.width / 2, box.y1))
         _few_ticks(a, log_x=True)
     mtbfs = np.logspace(2, 5, 60)
+    ax.set_ylim(0, 1)
+    ax2.set_xlim(mtbfs[0], mtbfs[-1])
+    ax2.set_ylim(0, 1)
+    layers = {ax: [young, exact, sims, opt], ax2: [curve2, curve2y, here]}
 
     def redraw(*_):
         n, h = dev.value, mtbf.value
@@ -99,8 +105,9 @@ def waste_explorer(devices: int = 1024, mtbf_hours: float = 10_000.0, checkpoint
         m = job_mtbf(h * 3600, n)
         t_opt = daly_interval(c, m)
         ts = t_opt * np.logspace(-1, 1, 80)
-        young.set_data(ts, 100 * np.minimum(_first_order(ts, c, r, m), 1.0))
-        exact.set_data(ts, 100 * _exact(ts, c, r, m))
+        y_young, y_exact = 100 * np.minimum(_first_order(ts, c, r, m), 1.0), 100 * _exact(ts, c, r, m)
+        young.set_data(ts, y_young)
+        exact.set_data(ts, y_exact)
         pts = t_opt * 2.0 ** np.linspace(-2, 2, SIM_POINTS)
         segs = [max(1, round(SIM_WORK * m / t)) for t in pts]
         ok = [(t, k) for t, k in zip(pts, segs) if _expected_failures(t, c, r, m, k) <= MAX_FAILURES]
@@ -109,14 +116,19 @@ def waste_explorer(devices: int = 1024, mtbf_hours: float = 10_000.0, checkpoint
         opt.set_xdata([t_opt, t_opt])
         ms = mtbfs * 3600 / n
         t_all = np.array([daly_interval(c, mm) for mm in ms])
-        curve2.set_data(mtbfs, 100 * _exact(t_all, c, r, ms))
-        curve2y.set_data(mtbfs, 100 * np.minimum(_first_order(t_all, c, r, ms), 1.0))
+        y2, y2y = 100 * _exact(t_all, c, r, ms), 100 * np.minimum(_first_order(t_all, c, r, ms), 1.0)
+        curve2.set_data(mtbfs, y2)
+        curve2y.set_data(mtbfs, y2y)
         w_here = float(_exact(np.array(t_opt), c, r, m))
         here.set_data([h], [100 * w_here])
-        for a in (ax, ax2):
-            a.relim()
-            a.autoscale_view()
-        image.value = canvas_png(fig, [ax, ax2])
+        # limits that hold still while they hold the data (steady_decades, steady_limit): a move then
+        # redraws the curves only, over the kept axes, ticks and legends
+        ax.set_xlim(*steady_decades(ax.get_xlim(), ts[0], ts[-1]))
+        top = max(np.max(y_young), np.max(y_exact), 100 * max(sim_w, default=0.0))
+        top2 = max(np.max(y2), np.max(y2y), 100 * w_here)
+        for a, t in ((ax, top), (ax2, top2)):  # a waste is at most 100 %: the axis stops at 105 %
+            a.set_ylim(0, min(steady_limit(a.get_ylim()[1], 1.05 * t), 105.0))
+        image.value = blit_png(fig, layers)
         facts.value = (f"{n} devices, {strat.value}: C = {c:.3g} s, R = {r:.3g} s, job MTBF {m / 3600:.3g} h. "
                        f"Daly's interval <b>{t_opt:.4g} s</b> (Young's sqrt(2CM) {np.sqrt(2 * c * m):.4g} s); "
                        f"waste there <b>{100 * w_here:.2f} %</b> (exact), simulated best of {len(ok)} points "
@@ -211,12 +223,17 @@ def placement_explorer(n: int = 8, m: int = 2):
         imgs.append(a.imshow(np.zeros((2, 2)), cmap="Blues", vmin=0, vmax=1.4, interpolation="nearest"))
         a.set_xlabel("machine holding a copy", fontsize=8)
         a.set_ylabel("machine's checkpoint", fontsize=8)
+        for axis in (a.xaxis, a.yaxis):  # whole machine numbers, few of them: tick text is most of a redraw
+            axis.set_major_locator(MaxNLocator(5, integer=True))
     titles = [ax_g.set_title("", fontsize=9), ax_r.set_title("ring", fontsize=9)]
     lines = [ax_p.plot([], [], "o-", ms=3, color=SERIES[i], label=s)[0] for i, s in enumerate(("group", "ring"))]
     ax_p.set_xlabel("failed machines k")
     ax_p.set_ylabel("P(recover from memory)")
     ax_p.set_ylim(-0.03, 1.03)
-    leg = ax_p.legend(fontsize=8, loc="lower left")
+    ax_p.xaxis.set_major_locator(MaxNLocator(6, integer=True))
+    ax_p.yaxis.set_major_locator(MaxNLocator(5))
+    # above the axes: the lines are redrawn over the kept axes (blit_png), never under the legend
+    leg = ax_p.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
 
     def redraw(*_):
         nn = ns.value
@@ -243,7 +260,9 @@ def placement_explorer(n: int = 8, m: int = 2):
         leg.get_texts()[0].set_text(first)
         lines[0].set_label(first)
         ax_p.set_xlim(-0.3, nn + 0.3)
-        image.value = canvas_png(fig)
+        # m alone moves the grids and lines over the kept axes; the group/mixed name redraws its
+        # axes and the legend; N moves every axes' limits (a whole redraw)
+        image.value = blit_png(fig, {ax_g: [imgs[0]], ax_r: [imgs[1]], ax_p: lines}, keys={ax_g: first, ax_p: first})
         facts.value = (f"{mm} failed machines: P(recover) {first} <b>{probs[first][mm]:.3f}</b>, ring "
                        f"<b>{probs['ring'][mm]:.3f}</b>; fewer than m = {mm} failures always recover "
                        f"(each checkpoint has {mm} holders)")

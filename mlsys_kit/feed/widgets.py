@@ -2,7 +2,8 @@
 FIFO, DDP buckets and ByteScheduler, SOSP'19 Figure 1 and section 4: move the bandwidth, the
 partition and the credit and watch layer 0's gradient overtake) and ``cache_explorer`` (the page
 cache against MinIO, CoorDL VLDB'21 section 4.1: move the dataset and the memory). Each figure is
-made once at 100 dpi and its artists are moved in place (:func:`mlsys_kit.viz.figure.canvas_png`)."""
+made once at 100 dpi and its artists are moved in place, then redrawn alone over the kept axes
+(:func:`mlsys_kit.viz.figure.blit_png`; the time axis holds still while it holds the timelines)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from mlsys_kit.feed.comm import MODELS, POLICIES, Network, iteration_time, model
 from mlsys_kit.feed.data import Pipeline, epoch_model
 from mlsys_kit.feed.viz import TimelinePanel
 from mlsys_kit.feed.viz_data import CachePanel
-from mlsys_kit.viz.figure import canvas_png, live_figure, live_image
+from mlsys_kit.viz.figure import blit_png, live_figure, live_image, steady_limit
 
 DPI = 100
 _STYLE = {"description_width": "initial"}
@@ -47,10 +48,12 @@ def comm_explorer(model: str = "vgg16", gbps: float = 100.0, workers: int = 8, p
         p = part.value * 1024
         kw = {"fifo": {}, "bucket": {"bucket_bytes": 25 * 2**20}, "bytescheduler": {"partition": p, "credit": p * cred.value}}
         timelines = [iteration_time(layers, net, pol, **kw[pol]) for pol in POLICIES]
-        t_max = 1.02 * max(t.iteration_time for t in timelines)
+        # a time axis that holds still while it holds every timeline on at least half of it
+        t_max = steady_limit(axes[0].get_xlim()[1], 1.02e3 * max(t.iteration_time for t in timelines)) / 1e3
         for panel, t in zip(panels, timelines):
             panel.update(t, t_max)
-        image.value = canvas_png(fig)
+        image.value = blit_png(fig, {**{pn.ax: [pn.compute, pn.link, pn.end] for pn in panels},
+                                     fig: [pn.label for pn in panels]})
         fifo = timelines[0].iteration_time
         facts.value = " &nbsp; ".join(f"{t.policy} <b>{t.iteration_time * 1e3:.2f} ms</b> ({fifo / t.iteration_time:.2f}x FIFO)"
                                       for t in timelines) + f" &nbsp; compute {timelines[0].compute_time * 1e3:.1f} ms"
@@ -77,8 +80,10 @@ def cache_explorer(dataset_gb: float = 140.0, memory_gb: float = 91.0):
 
     def redraw(*_):
         p = Pipeline(dataset_gb=ds.value, memory_gb=mem.value, storage_mb_s=sto.value, cpu_workers=cores.value)
-        panel.update(p)
-        image.value = canvas_png(fig)
+        panel.update(p)  # fixed limits: only the curves and marks are redrawn, the legend kept on top
+        image.value = blit_png(fig, {ax: [*(lines[i] for lines in panel.lines.values()),
+                                          *(marks[i] for marks in panel.marks.values())]
+                                     for i, ax in enumerate((panel.ax_hit, panel.ax_stall))})
         facts.value = " &nbsp; ".join(
             f"{c}: hit rate <b>{e['hit_rate']:.3f}</b>, stall <b>{100 * e['stall_fraction']:.1f}%</b>, "
             f"{e['bytes_read'] / 1e9:.1f} GB read ({e['bottleneck']}-bound)"

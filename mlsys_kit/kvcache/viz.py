@@ -14,6 +14,7 @@ from typing import Hashable
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -23,7 +24,7 @@ from mlsys_kit.kvcache.accounting import waste_report
 from mlsys_kit.kvcache.block_table import BlockManager
 from mlsys_kit.kvcache.config import KVCACHE as C
 from mlsys_kit.kvcache.scenario import EVENTS, replay
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, figure_png, live_image, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_image, new_figure, steady_limit
 
 _SEQ_COLOURS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
                 "#CCB974", "#64B5CD", "#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02"]
@@ -169,6 +170,60 @@ def timeline_figure(steps: int, block_size: int, columns: int = 16) -> tuple[Fig
     return fig, log, numbers
 
 
+class LiveTimeline:
+    """:func:`timeline_figure` for one block size, drawn once for the lecture widget: :meth:`png`
+    moves the pool image, the shared-block marks, the titles, the legend and the bars of a later
+    (or earlier) event, and redraws only them over the kept axes (:func:`blit_png`)."""
+
+    def __init__(self, block_size: int, columns: int = 16) -> None:
+        self.block_size, self.columns = block_size, columns
+        fig, _, _ = timeline_figure(0, block_size, columns)
+        fig.set_dpi(LIVE_DPI)
+        FigureCanvasAgg(fig)
+        self.fig, (self.grid, self.bars) = fig, fig.axes[:2]
+        self.image = self.grid.get_images()[0]
+        self.borders = list(self.grid.collections)  # the block borders, over the image
+        self.rects = list(self.bars.patches)
+        for t in [*self.grid.texts, *self.bars.texts]:  # step 0's marks and values: made anew, as layers
+            t.remove()
+        self.marks: list = []
+        self.values = [self.bars.text(i, 0, "", ha="center", va="bottom", fontsize=8) for i in range(len(self.rects))]
+        self.ylim = max(self.bars.get_ylim()[1], 1.0)
+
+    def png(self, steps: int) -> tuple[bytes, list[str], dict]:
+        """The picture after ``steps`` events as PNG, with the event log and the numbers of
+        :func:`timeline_figure`."""
+        mgr, log = replay(steps, self.block_size)
+        alloc, B, g = mgr.allocator, self.block_size, self.grid
+        tokens = sum(mgr.num_tokens(sid) for sid in mgr.seq_ids())
+        numbers = {"live_sequences": len(mgr.seq_ids()), "tokens": tokens,
+                   "static_slots": STATIC_MAX_LEN * len(mgr.seq_ids()), "paged_slots": alloc.num_used * B,
+                   "shared_blocks": sum(alloc.refcount(b) > 1 for b in range(alloc.num_blocks))}
+        img, shared = block_grid_image(mgr, self.columns)
+        self.image.set_data(img)
+        for t in self.marks:
+            t.remove()
+        self.marks = [g.text(c + 0.5, r + 0.5, f"x{rc}", ha="center", va="center", fontsize=8, fontweight="bold",
+                             color="white") for r, c, rc in shared]
+        g.set_title(f"after event {steps}/{len(EVENTS)}, block size {B}: {alloc.num_used} of {alloc.num_blocks} "
+                    "blocks used", fontsize=10)
+        seqs = [f"seq {sid}" for sid in mgr.seq_ids()[:8]]
+        if [t.get_text() for t in g.get_legend().get_texts()][:-2] != seqs:
+            handles = [Patch(color=seq_colour(sid), label=f"seq {sid}") for sid in mgr.seq_ids()[:8]]
+            handles += [Patch(fc="white", ec="black", label="free"), Patch(color="#BBBBBB", label="cached, free")]
+            g.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+        values = [numbers["static_slots"], numbers["paged_slots"], tokens]
+        for rect, text, v, i in zip(self.rects, self.values, values, range(3)):
+            rect.set_height(v)
+            text.set_position((i, v))
+            text.set_text(str(v))
+        self.ylim = steady_limit(self.ylim, max(values + [1]) * 1.15)
+        self.bars.set_ylim(0, self.ylim)
+        layers = {g: [self.image, *self.borders, *self.marks], self.bars: [*self.rects, *self.values],
+                  self.fig: [g.title, g.get_legend()]}
+        return blit_png(self.fig, layers), log, numbers
+
+
 def kv_cache_explorer():
     """Lecture widget: step through arrive / decode / fork / finish, change the block size."""
     import ipywidgets as w
@@ -180,10 +235,12 @@ def kv_cache_explorer():
     image = live_image()
     facts = w.HTML()
     waste_cache: dict[int, dict] = {}
+    plots: dict[int, LiveTimeline] = {}  # one figure per block size (its rows), each drawn once
 
     def redraw(_=None) -> None:
-        fig, log, n = timeline_figure(step.value, block.value)
-        image.value = figure_png(fig, dpi=LIVE_DPI)
+        if block.value not in plots:
+            plots[block.value] = LiveTimeline(block.value)
+        image.value, log, n = plots[block.value].png(step.value)
         if block.value not in waste_cache:
             waste_cache[block.value] = waste_report(block.value, C.requests, C.max_len, C.seed)
         r = waste_cache[block.value]

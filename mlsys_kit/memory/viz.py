@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from mlsys_kit.memory.chain import build_chain
 from mlsys_kit.memory.config import MEMORY
 from mlsys_kit.memory.policies import POLICIES, plan
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, live_image, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, live_image, new_figure, steady_limit
 
 POLICY_COLOURS = {"all": "#4C72B0", "every-k": "#8172B3", "sqrt": "#937860", "optimal": "#55A868",
                   "offload": "#DD8452", "hybrid": "#C44E52"}
@@ -97,7 +97,9 @@ class PoliciesPlot:
     stalls can make its step many times longer than the others', which on one shared time axis
     squashed every other curve into its first few percent; the step times are the bars."""
 
-    def __init__(self, policies: Sequence[str], budget_line: bool, title: bool, dpi: int = LIVE_DPI) -> None:
+    def __init__(self, policies: Sequence[str], budget_line: bool, title: bool, dpi: int = LIVE_DPI,
+                 steady: bool = False) -> None:
+        self.steady = steady  # y limits that hold still (the lecture widget, see png) instead of autoscaled
         self.fig = fig = live_figure(10.0, 4.0, dpi)
         fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.88 if title else 0.94, wspace=0.72)
         self.ax, self.bars = ax, bars = fig.subplots(1, 2, width_ratios=[2.2, 1])
@@ -119,7 +121,7 @@ class PoliciesPlot:
         self.marks = [bars.annotate("", (xi, 0), ha="center", va="bottom", color="white", fontsize=10) for xi in x]
         bars.set_xticks(x, list(policies), fontsize=9, rotation=30)
         bars.yaxis.set_major_locator(MaxNLocator(4))
-        bars.legend(fontsize=8, loc="lower right")
+        self.bars_legend = bars.legend(fontsize=8, loc="lower right")
         self.title = fig.suptitle("", fontsize=10) if title else None
 
     def update(self, results: Sequence, title: str = "", budget_bytes: float | None = None) -> Figure:
@@ -149,12 +151,25 @@ class PoliciesPlot:
         for mark, r in zip(self.marks, results):
             mark.set_text("" if r.fits else "x")
         self.bars.set_ylabel(f"step time ({tunit})")
-        for a in (self.ax, self.bars):
-            a.relim()
-            a.autoscale_view(scalex=a is self.bars)
+        if self.steady:
+            self.ax.set_ylim(0, steady_limit(self.ax.get_ylim()[1], 1.05 * top / scale))
+            self.bars.set_ylim(0, steady_limit(self.bars.get_ylim()[1], 1.05 * max(
+                a + b + c for a, b, c in zip(comp, rec, stall))))
+        else:
+            for a in (self.ax, self.bars):
+                a.relim()
+                a.autoscale_view(scalex=a is self.bars)
         if self.title is not None:
             self.title.set_text(title)
         return self.fig
+
+    def png(self) -> bytes:
+        """The picture as PNG: curves, bars, marks, the legend beside the curves (its peaks) and
+        the title redrawn over the kept axes (:func:`blit_png`; a new unit redraws its axes)."""
+        layers = {self.ax: self.curves + [self.budget] * (self.budget is not None),
+                  self.bars: [r for stack in self.stacks for r in stack] + self.marks,  # its legend stays on top
+                  self.fig: [self.legend] + [self.title] * (self.title is not None)}
+        return blit_png(self.fig, layers, keys={self.ax: self.ax.get_ylabel(), self.bars: self.bars.get_ylabel()})
 
 
 def real_figure(rows: Sequence[dict]) -> Figure:
@@ -213,7 +228,7 @@ def memory_explorer(preset: str = MEMORY.plan_preset, batch: int = MEMORY.plan_b
     image = live_image()
     facts = w.HTML()
     cache: dict = {}
-    plot = PoliciesPlot(POLICIES, True, True, dpi=LIVE_DPI)  # drawn once; every update moves its artists in place
+    plot = PoliciesPlot(POLICIES, True, True, dpi=LIVE_DPI, steady=True)  # drawn once; a move redraws what moved
 
     def redraw(*_):
         key = (model.value, bsz.value)
@@ -230,8 +245,8 @@ def memory_explorer(preset: str = MEMORY.plan_preset, batch: int = MEMORY.plan_b
                 results.append(type(r)(p, b, lk, r.step.peak_bytes <= b, r.step))
             else:
                 results.append(plan(p, chain, b, lk, k=2))
-        image.value = canvas_png(plot.update(results, f"{chain.name}, budget {budget.value:g} GB, "
-                                                      f"link {link.value:.3g} GB/s", b))
+        plot.update(results, f"{chain.name}, budget {budget.value:g} GB, link {link.value:.3g} GB/s", b)
+        image.value = plot.png()
         facts.value = "<br>".join(
             f"<b>{r.policy}</b>: peak {r.step.peak_bytes / 1e9:.3g} GB {'fits' if r.fits else '<b>does not fit</b>'}, "
             f"step x{r.step.step_time / r.step.compute_time:.3f} (recompute {r.step.recompute_time * 1e3:.3g} ms, "

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlsys_kit.models import costs
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, live_image
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, live_image, steady_decades, steady_limit
 
 GB = 1e9
 
@@ -24,7 +24,8 @@ class CostsPlot:
 
     _BARS = ((0, ("weights", "grads", "optimizer")), (1, ("weights", "kv")))
 
-    def __init__(self, dpi: int = LIVE_DPI) -> None:
+    def __init__(self, dpi: int = LIVE_DPI, steady: bool = False) -> None:
+        self.steady = steady  # limits that hold still (the lecture widget, see png) instead of autoscaled
         self.fig = fig = live_figure(11, 4.2, dpi)  # fixed layout: this figure redraws live in a lecture
         fig.subplots_adjust(left=0.06, right=0.98, bottom=0.17, top=0.92, wspace=0.22)
         self.ax, self.rf = ax, rf = fig.subplots(1, 2)
@@ -32,6 +33,8 @@ class CostsPlot:
                      for x, names in self._BARS for name in names}
         self.memory = ax.axhline(0.0, color="k", ls="--", lw=1)
         self.memory_label = ax.text(1.45, 0.0, "", va="bottom", ha="right", fontsize=8)
+        self.requests = ax.text(1, 0.0, "", va="center", ha="center", fontsize=8, color="white")  # requests that fit
+        ax.set_xticks([0, 1], ["training\n(mixed-precision Adam)", "serving\n(weights + KV cache)"])
         ax.set_ylabel("GB")
         ax.legend(fontsize=8)
         self.ai = np.logspace(-1, 4, 200)
@@ -59,10 +62,16 @@ class CostsPlot:
         self.memory.set_ydata([device.memory_bytes / GB] * 2)
         self.memory_label.set_y(device.memory_bytes / GB)
         self.memory_label.set_text(f" {device.name}")
-        ax.set_xticks([0, 1], ["training\n(mixed-precision Adam)", f"serving\n({n_req} x {tokens}-token requests)"])
+        serving = (st["weights"] + kv) / GB
+        self.requests.set_position((1, serving / 2))
+        self.requests.set_text(f"{n_req} x {tokens}-token requests")
         ax.set_title(f"{cfg.name}: {costs.param_count(cfg) / 1e9:.2f} B params")
-        ax.relim()
-        ax.autoscale_view()
+        if self.steady:
+            top = max(sum(st[k] for k in ("weights", "gradients", "optimizer")) / GB, serving, device.memory_bytes / GB)
+            ax.set_ylim(0, steady_limit(ax.get_ylim()[1], 1.1 * top))
+        else:
+            ax.relim()
+            ax.autoscale_view()
         self.roof.set_ydata(np.minimum(device.peak_flops, self.ai * device.bandwidth) / 1e12)
         for point, text, (label, m) in zip(self.points, self.rf_legend.get_texts(),
                                            (("decode (m=1)", 1), (f"prefill (m={cfg.seq_len})", cfg.seq_len))):
@@ -71,9 +80,23 @@ class CostsPlot:
             point.set_label(f"{label}: {v['bound']}-bound")
             text.set_text(point.get_label())
         rf.set_title(f"roofline of {device.name} (ridge {device.peak_flops / device.bandwidth:.0f} FLOP/B)")
-        rf.relim()
-        rf.autoscale_view()
+        if self.steady:
+            ys = np.concatenate([self.roof.get_ydata(), [p.get_ydata()[0] for p in self.points]])
+            rf.set_xlim(*steady_decades(rf.get_xlim(), self.ai[0], self.ai[-1]))
+            rf.set_ylim(*steady_decades(rf.get_ylim(), float(ys.min()) / 1.15, float(ys.max()) * 1.15))
+        else:
+            rf.relim()
+            rf.autoscale_view()
         return self.fig
+
+    def png(self) -> bytes:
+        """The picture as PNG: bars, lines, points and their texts redrawn over the kept axes
+        (:func:`blit_png`; a new title or new roofline labels redraw their axes)."""
+        ax, rf = self.ax, self.rf
+        layers = {ax: [*self.bars.values(), self.memory, self.memory_label, self.requests],
+                  rf: [self.roof, *self.points]}
+        keys = {ax: ax.get_title(), rf: (rf.get_title(), *(t.get_text() for t in self.rf_legend.get_texts()))}
+        return blit_png(self.fig, layers, keys)
 
 
 def costs_explorer(preset: str = "opt-13b", device: str = "a100-40gb"):
@@ -88,15 +111,13 @@ def costs_explorer(preset: str = "opt-13b", device: str = "a100-40gb"):
     dtype = w.ToggleButtons(options=[("fp32", 4), ("fp16/bf16", 2), ("int8", 1)], value=2, description="weights+KV")
     image = live_image()
     facts = w.HTML()
-    plot = CostsPlot()  # drawn once; every update moves its artists in place
+    plot = CostsPlot(steady=True)  # drawn once; a move redraws what moved
 
     def redraw(change=None):
         cfg = costs.preset(model.value).with_(dtype_bytes=dtype.value)
         dev = costs.DEVICES[card.value]
         plot.update(cfg, dev, tokens.value)
-        # the request length moves only the memory bars: the roofline panel is kept as drawn
-        moved = [plot.ax] if change is not None and change["owner"] is tokens else None
-        image.value = canvas_png(plot.fig, moved)
+        image.value = plot.png()
         n = costs.max_concurrent_requests(cfg, dev.memory_bytes, tokens.value)
         facts.value = (f"<b>{costs.param_count(cfg) / 1e9:.2f} B</b> parameters, "
                        f"<b>{costs.kv_bytes_per_token(cfg) / 1024:.0f} KiB</b> of KV cache per token, "

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, live_image, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, live_image, new_figure
 
 TIME_PARTS = (("compute", "compute", "F"), ("tensor_comm", "tensor-parallel comm", "B"),
               ("bubble", "pipeline bubble", "idle"), ("pipeline_p2p", "pipeline send/recv", "W"),
@@ -57,6 +57,46 @@ def draw_heatmap(ax, result: dict[str, Any], labels: bool = True) -> None:
     ax.set_xlabel("tensor-parallel degree t")
     ax.set_ylabel("pipeline stages p")
     ax.set_title("best step time (s) per (t, p); OOM: nothing fits", fontsize=9)
+
+
+class LiveHeatmap:
+    """:func:`draw_heatmap` (without cell labels) drawn once on ``ax`` for the lecture widget:
+    :meth:`png` moves the cells' colours, the OOM hatching and the circle, and redraws only
+    them over the kept axes (:func:`~mlsys_kit.viz.figure.blit_png`); new (t, p) degrees
+    redraw the ticks too."""
+
+    def __init__(self, ax) -> None:
+        from matplotlib.colors import LogNorm
+
+        self.ax = ax
+        self.image = ax.imshow(np.ones((1, 1)), origin="lower", cmap="viridis_r", aspect="auto",
+                               norm=LogNorm(vmin=1.0, vmax=2.0))
+        self.best = ax.scatter([0], [0], s=420, facecolors="none", edgecolors="red", linewidths=2)
+        self.hatches: list = []
+        ax.set_xlabel("tensor-parallel degree t")
+        ax.set_ylabel("pipeline stages p")
+        ax.set_title("best step time (s) per (t, p); OOM: nothing fits", fontsize=9)
+
+    def png(self, result: dict[str, Any]) -> bytes:
+        ax = self.ax
+        ts, ps, grid = _grid(result["heatmap"])
+        finite = grid[np.isfinite(grid)]
+        vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        self.image.set_data(np.where(np.isfinite(grid), grid, np.nan))
+        self.image.set_extent((-0.5, len(ts) - 0.5, -0.5, len(ps) - 0.5))
+        self.image.set_clim(vmin, max(vmax, vmin * 1.0001))
+        for patch in self.hatches:
+            patch.remove()
+        self.hatches = [ax.add_patch(_hatch(j, i)) for i, j in zip(*np.nonzero(np.isinf(grid)))]
+        best = result["plans"][0]
+        self.best.set_offsets([[ts.index(best["tensor"]), ps.index(best["pipeline"])]])
+        if getattr(self, "degrees", None) != (ts, ps):
+            self.degrees = (ts, ps)
+            ax.set_xticks(range(len(ts)), [str(t) for t in ts])
+            ax.set_yticks(range(len(ps)), [str(p) for p in ps])
+            ax.set_xlim(-0.5, len(ts) - 0.5)
+            ax.set_ylim(-0.5, len(ps) - 0.5)
+        return blit_png(ax.figure, {ax: [self.image, *self.hatches, self.best]}, keys={ax: self.degrees})
 
 
 def _hatch(x: float, y: float):
@@ -187,7 +227,7 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
     # ZeRO-1 sends what plain data parallelism sends and never holds more: stage 0 never wins
     space = {"microbatches": (1, 2), "interleaves": (1, 2), "zero_stages": (1,)}
     fig = live_figure(6.4, 4.4, LIVE_DPI)  # drawn at the PNG's resolution: crisp, shown 1:1
-    ax = fig.add_axes([0.11, 0.12, 0.86, 0.8])
+    heat = LiveHeatmap(fig.add_axes([0.11, 0.12, 0.86, 0.8]))  # drawn once; a move redraws the cells
 
     def redraw(*_):
         cfg = model_config(model.value)
@@ -197,9 +237,7 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
         except ValueError as exc:
             facts.value = f"<b>{exc}</b>"
             return
-        ax.clear()
-        draw_heatmap(ax, res, labels=False)
-        image.value = canvas_png(fig)
+        image.value = heat.png(res)
         b = res["plans"][0]
         facts.value = (f"best (circled): <b>{b['plan']}</b>, {b['step_time']:.3g} s per step, MFU "
                        f"{100 * b['mfu']:.0f}%, {b['memory_bytes'] / 1e9:.0f} of 80 GB per device; searched "

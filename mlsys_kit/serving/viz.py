@@ -246,7 +246,7 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
     panel = ComparePanel(names, max_batch=cfg.max_num_seqs)
     # the token budget binds the chunked scheduler only: static and continuous runs are kept
     # for as long as nothing else moves (one run each, keyed by everything they depend on)
-    kept: dict[str, tuple[Any, Any, Any]] = {}
+    kept: dict[str, tuple] = {}  # and "workload": (the workload, its requests)
 
     def redraw(*_):
         workload = work.replace(requests=requests, rate=rate.value, prompt_len=prompt.value,
@@ -259,7 +259,9 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            reqs = workload.make()
+            if kept.get("workload", (None,))[0] != workload:  # the token budget and KV blocks keep the requests
+                kept["workload"] = (workload, workload.make())
+            reqs = kept["workload"][1]
             need = max(r.prompt_len + r.output_len for r in reqs)
             run = cfg.replace(num_blocks=max(blocks.value, ceil_div(need, cfg.block_size)), token_budget=budget.value)
             result = None
@@ -272,7 +274,7 @@ def serving_explorer(requests: int = 1000, seed: int = 0):
                 sums[name] = summarize(result, cfg.ttft_slo, cfg.tpot_slo)
                 series[name] = ComparePanel.series(result)
                 kept[name] = (key, series[name], sums[name])
-            reqs = result = None  # the runs go now, still with the collector paused
+            reqs = result = None  # the runs go now, still with the collector paused (the requests are kept)
         finally:
             if was_enabled:
                 gc.enable()

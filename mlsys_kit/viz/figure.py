@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 # The resolution of every lecture widget's PNG (dots per inch): a figure's inches times this are
@@ -110,17 +111,90 @@ def steady_limit(current: float, needed: float, slack: float = 2.0) -> float:
     return current if needed <= current <= slack * needed else nice_ceiling(needed)
 
 
-def _png(fig: Figure) -> bytes:
-    """The figure's canvas as it stands, encoded as an RGB PNG (fast zlib level), its
-    resolution (the figure's dpi) recorded in the file."""
-    from PIL import Image
+def encode_png(rgba, dpi: float) -> bytes:
+    """An ``(height, width, 3 or 4)`` uint8 array (RGB or RGBA, alpha dropped) as an RGB PNG
+    with its resolution ``dpi`` recorded (the PNG spec, W3C 2003: IHDR, pHYs, IDAT, IEND). Each
+    row is stored with the spec's "Up" filter (section 9.2: every byte minus the one above it,
+    one numpy subtraction for the whole image) and deflated at zlib's fastest level. PIL tries
+    each of the five filters on every row: the same pixels (tests/test_live_figures.py decodes
+    both), a file of about the same size, in about half the time."""
+    import struct
+    import zlib
 
-    buf = fig.canvas.buffer_rgba()
-    h, w = buf.shape[:2]
-    out = io.BytesIO()
-    Image.frombuffer("RGBA", (w, h), buf, "raw", "RGBA", 0, 1).convert("RGB").save(
-        out, format="png", compress_level=1, dpi=(fig.dpi, fig.dpi))
-    return out.getvalue()
+    a = np.asarray(rgba)
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.dtype != np.uint8 or 0 in a.shape[:2]:
+        raise ValueError(f"encode_png needs a non-empty (height, width, 3 or 4) uint8 array: got shape "
+                         f"{getattr(a, 'shape', None)} of {getattr(a, 'dtype', type(a).__name__)}")
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi < 1e6:
+        raise ValueError(f"dpi must be a positive number below 1e6: got {dpi!r}")
+    h, w = a.shape[:2]
+    rows = np.empty((h, 1 + 3 * w), np.uint8)
+    rows[:, 0] = 2  # filter type 2, "Up" (the first row's "above" is zeros: stored as it is)
+    out = rows[:, 1:].reshape(h, w, 3)
+    out[0] = a[0, :, :3]
+    np.subtract(a[1:, :, :3], a[:-1, :, :3], out=out[1:])  # uint8: modulo 256, as the spec asks
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ppm = int(dpi / 0.0254 + 0.5)  # pixels per metre, as PIL records a dpi
+    z = zlib.compressobj(1)
+    return b"".join((b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)),
+                     chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)),
+                     chunk(b"IDAT", z.compress(memoryview(rows).cast("B")) + z.flush()), chunk(b"IEND", b"")))
+
+
+def steady_decades(current: tuple[float, float], low: float, high: float, spare: int = 1) -> tuple[float, float]:
+    """A log axis' limits for data from ``low`` to ``high`` (> 0): the ``current`` limits while
+    they hold the data and span at most ``spare`` decades more than the whole decades around
+    it, else those whole decades. Like :func:`steady_limit`, the axis then holds still (no tick
+    text to redraw, see :func:`blit_png`) while a slider moves the data a little."""
+    import math
+
+    if not (0 < low <= high and math.isfinite(high)):
+        raise ValueError(f"steady_decades needs 0 < low <= high, both finite: got low={low!r}, high={high!r}")
+    if isinstance(spare, bool) or not isinstance(spare, int) or spare < 0:
+        raise ValueError(f"spare must be a non-negative integer (decades): got {spare!r}")
+    lo, hi = 10.0 ** math.floor(math.log10(low) + 1e-12), 10.0 ** math.ceil(math.log10(high) - 1e-12)
+    c0, c1 = (float(v) for v in current)
+    if 0 < c0 <= low and high <= c1 and c1 / c0 <= (hi / lo) * 10.0 ** spare * (1 + 1e-9):
+        return c0, c1
+    return lo, hi
+
+
+def _png(fig: Figure) -> bytes:
+    """The figure's canvas as it stands, an RGB PNG with its resolution (the figure's dpi)
+    recorded in the file (:func:`encode_png`)."""
+    return encode_png(np.asarray(fig.canvas.buffer_rgba()), fig.dpi)
+
+
+_VIEWS_KEPT = 8  # views of each axes a blit_png figure keeps as pixels
+
+
+def _padded(box, canvas=None) -> tuple[int, int, int, int]:
+    """The whole pixels around ``box`` with its antialiased edge (2 px below, 3 above), inside
+    the canvas if one is given."""
+    x0, y0, x1, y1 = (int(v) for v in (box.x0 - 2, box.y0 - 2, box.x1 + 3, box.y1 + 3))
+    if canvas is not None:
+        w, h = canvas.get_width_height(physical=True)
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    return x0, y0, x1, y1
+
+
+def _signature(artist):
+    """What a figure-level layer shows, for a text or a legend (its entries and place): when it
+    and every axes are unchanged, :func:`blit_png` leaves its pixels as they are. ``None``
+    (redraw every time) for any other artist."""
+    from matplotlib.legend import Legend
+    from matplotlib.text import Text
+
+    if isinstance(artist, Text):
+        return ("text", artist.get_text(), artist.get_position(), artist.get_color(), artist.get_fontsize(),
+                artist.get_visible())
+    if isinstance(artist, Legend):
+        return ("legend", id(artist), artist.get_visible(), artist.get_title().get_text(),
+                tuple(t.get_text() for t in artist.get_texts()), tuple(artist.get_bbox_to_anchor().bounds))
+    return None
 
 
 def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
@@ -129,44 +203,117 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     axes (frame, ticks, labels, legend) is rendered once and kept as pixels, for as long as the
     axes' limits stay the same. ``keys[ax]``: anything else the kept pixels of ``ax`` show (its
     title, its legend's entries): when it changes, ``ax`` is redrawn whole too, alone, over its
-    old and new extent (as :func:`canvas_png` does), or the whole figure when every axes moved.
-    A call then costs restoring each axes' pixels, drawing its moving artists (no text layout)
-    and the PNG encoding. Panels must not overlap; a legend inside an axes would be drawn under
-    its moving artists (put it outside)."""
+    old and new extent (as :func:`canvas_png` does), with the axes that share its frame
+    (``twinx``); the first call draws the whole figure.
+    ``layers[fig]``: artists outside every axes' frame that change (a suptitle, a legend beside
+    the axes whose entries change), drawn last; the next call first restores the pixels they
+    covered (or, where a text or legend and every axes are unchanged, leaves them). A call then costs restoring each axes' pixels, drawing its moving artists (no
+    text layout) and the PNG encoding. The last ``_VIEWS_KEPT`` views of each axes redrawn
+    alone are kept as pixels too: a slider that moves back to an earlier view restores them
+    instead of drawing its ticks and labels again. Panels must not overlap. A legend of an axes
+    (not in ``layers``) stays on top of its moving artists: its frame is drawn over them and
+    its inside put back as last drawn (the frame is made opaque, so a full draw shows the same)."""
     from matplotlib.patches import Rectangle
     from matplotlib.transforms import Bbox, IdentityTransform
 
     canvas = fig.canvas
     state = fig.__dict__.setdefault("_blit_state", {})  # ax -> (view, pixels under its moving artists, extent)
+    seen = fig.__dict__.setdefault("_blit_views", {})  # ax -> its last views drawn alone: (view, pixels, extent)
+    on_top = fig.__dict__.setdefault("_blit_legends", {})  # ax -> the pixels of its kept legend
     for artists in layers.values():
         for a in artists:
             a.set_animated(True)
+    texts = layers.get(fig, [])
+    layers = {ax: artists for ax, artists in layers.items() if ax is not fig}
+    for ax in layers:  # a legend kept on top hides what runs under it: an opaque frame, in a full draw too
+        legend = ax.get_legend()
+        if legend is not None and not legend.get_animated():
+            legend.get_frame().set_alpha(1.0)
     keys = keys or {}
     views = {ax: (ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), keys.get(ax)) for ax in layers}
     stale = [ax for ax in layers if ax not in state or state[ax][0] != views[ax]]
-    everything = len(stale) == len(fig.axes) or any(ax not in state for ax in layers)
+    frame = {ax: [o for o in layers if o.bbox.bounds == ax.bbox.bounds] for ax in layers}  # twinx axes share one
+    stale = [ax for ax in layers if any(o in stale for o in frame[ax])]  # and are redrawn together
+    everything = any(ax not in state for ax in layers) or (texts and fig not in state)  # the first call
+    done: set = set()
     if everything:
         canvas.draw()
     renderer = canvas.get_renderer()
+    sigs = [_signature(t) for t in texts]
+    kept = state.get(fig) if not everything and len(state.get(fig, ())) == len(texts) else None
+    # a figure-level text or legend that shows what it showed: its pixels stay, unless a stale
+    # axes' box is cleared over them; any other is redrawn over the pixels it covered last time
+    same = [kept is not None and sig is not None and kept[i][1] == sig for i, sig in enumerate(sigs)]
+    for i, old in enumerate(state.get(fig, ()) if not everything else ()):
+        if not (i < len(same) and same[i]):
+            canvas.restore_region(old[0])
+    cleared: list = []  # the boxes cleared for axes redrawn alone
     for ax in layers:
         if everything:
-            state[ax] = (views[ax], canvas.copy_from_bbox(ax.bbox), ax.get_tightbbox(renderer))
+            state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))),
+                         ax.get_tightbbox(renderer))
+        elif ax in stale and len(frame[ax]) > 1:  # twins: cleared over all their extents, drawn in order
+            if ax not in done:
+                done.update(frame[ax])
+                news = {o: o.get_tightbbox(renderer) for o in frame[ax]}
+                x0, y0, x1, y1 = _padded(Bbox.union([state[o][2] for o in frame[ax]] + list(news.values())))
+                cleared.append(Bbox.from_extents(x0, y0, x1, y1))
+                Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
+                          edgecolor="none", antialiased=False, snap=True).draw(renderer)
+                for o in sorted(frame[ax], key=fig.axes.index):
+                    o.draw(renderer)
+                for o in frame[ax]:
+                    state[o] = (views[o], canvas.copy_from_bbox(Bbox.from_extents(*_padded(o.bbox, canvas))), news[o])
         elif ax in stale:
-            new = ax.get_tightbbox(renderer)
+            drawn = seen.setdefault(ax, [])
+            hit = next((d for d in drawn if d[0] == views[ax]), None)
+            new = hit[2] if hit else ax.get_tightbbox(renderer)
             box = Bbox.union([state[ax][2], new])  # the old tick labels go, the new ones come
-            x0, y0, x1, y1 = (int(v) for v in (box.x0 - 2, box.y0 - 2, box.x1 + 3, box.y1 + 3))
+            x0, y0, x1, y1 = _padded(box)
+            cleared.append(Bbox.from_extents(x0, y0, x1, y1))
             Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
                       edgecolor="none", antialiased=False, snap=True).draw(renderer)
-            ax.draw(renderer)  # animated artists are left out
-            state[ax] = (views[ax], canvas.copy_from_bbox(ax.bbox), new)
+            if hit:  # this view was drawn before: its pixels, as ax.draw left them over a cleared box
+                canvas.restore_region(hit[1])
+            else:
+                ax.draw(renderer)  # animated artists are left out
+                drawn[:] = drawn[-(_VIEWS_KEPT - 1):] + [
+                    (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(new, canvas))), new)]
+            state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))), new)
         else:
             canvas.restore_region(state[ax][1])
+            continue
+        legend = ax.get_legend()  # a kept legend stays on top of the moving artists: its frame drawn
+        if legend is not None and not legend.get_animated() and legend.get_visible():  # again, its inside as now
+            patch = legend.get_frame()
+            x0, y0, x1, y1 = patch.get_window_extent(renderer).extents
+            on_top[ax] = (patch, canvas.copy_from_bbox(Bbox.from_extents(int(x0) + 4, int(y0) + 4, int(x1) - 3,
+                                                                         int(y1) - 3)))
+        else:
+            on_top.pop(ax, None)
+    redraw = []
+    for i, t in enumerate(texts):  # the pixels each is about to cover, the axes drawn: what the next call restores
+        if same[i] and not any(kept[i][2].overlaps(c) for c in cleared):
+            redraw.append(kept[i])
+            same[i] = True
+            continue
+        box = Bbox.from_extents(*_padded(t.get_window_extent(renderer), canvas))
+        redraw.append((canvas.copy_from_bbox(box), sigs[i], box))
+        same[i] = False
+    if texts:
+        state[fig] = redraw
     for ax, artists in layers.items():
         for a in artists:
             ax.draw_artist(a)
+        if ax in on_top:
+            on_top[ax][0].draw(renderer)  # over the moving artists, as a full draw has it
+            canvas.restore_region(on_top[ax][1])
         for spine in ax.spines.values():  # the frame stays on top of the data, as in a full draw
             if spine.get_visible():
                 ax.draw_artist(spine)
+    for t, keep in zip(texts, same):
+        if not keep:
+            fig.draw_artist(t)
     return _png(fig)
 
 

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, canvas_png, live_figure, live_image, new_figure
+from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, live_image, new_figure, steady_limit
 from mlsys_kit.zero.config import ZERO
 from mlsys_kit.zero.model import PAPER_NAMES, STAGES, StageMemory, all_stages, max_params
 
@@ -27,6 +27,16 @@ def draw_memory_bars(ax, stages: Sequence[StageMemory], device_bytes: float | No
     _MemoryBars(ax, stages, device_bytes is not None and device_bytes > 0).update(stages, device_bytes)
 
 
+def _rescale(ax, top: float, steady: bool) -> None:
+    """``ax``'s y limits for bars up to ``top`` with a total written above each: autoscaled, or
+    held still (room for the totals inside the axes, whose pixels a live redraw restores)."""
+    if steady:
+        ax.set_ylim(0, steady_limit(ax.get_ylim()[1], max(top, 1e-9) * 1.15))
+    else:
+        ax.relim()
+        ax.autoscale_view()
+
+
 class _MemoryBars:
     """The stacked bars of :func:`draw_memory_bars`, made once and moved in place by :meth:`update`."""
 
@@ -40,7 +50,9 @@ class _MemoryBars:
         ax.set_xlabel("ZeRO stage")
         ax.legend(fontsize=8, loc="upper right")
 
-    def update(self, stages: Sequence[StageMemory], device_bytes: float | None = None) -> None:
+    def update(self, stages: Sequence[StageMemory], device_bytes: float | None = None, steady: bool = False) -> None:
+        """Move the bars; ``steady``: the y limit holds still while it holds the bars and their
+        totals with the tallest on at least half the axis (:func:`steady_limit`), else autoscaled."""
         top = max([m.total_bytes for m in stages] + [device_bytes or 0])
         scale, unit = _unit(top)
         bottom = [0.0] * len(stages)
@@ -56,8 +68,7 @@ class _MemoryBars:
         if self.device is not None:
             self.device.set_ydata([(device_bytes or 0) / scale] * 2)
         self.ax.set_ylabel(f"model states per device ({unit})")
-        self.ax.relim()
-        self.ax.autoscale_view()
+        _rescale(self.ax, top / scale, steady)
 
 
 class ZeroPlot:
@@ -65,7 +76,8 @@ class ZeroPlot:
     line and texts in place (what the lecture widget redraws when a slider moves)."""
 
     def __init__(self, stages: Sequence[StageMemory], device_line: bool, fit_panel: bool, title: bool,
-                 dpi: int = 100) -> None:
+                 dpi: int = 100, steady: bool = False) -> None:
+        self.steady = steady  # limits that hold still (the lecture widget) instead of autoscaled
         panels = 3 if fit_panel else 2
         # A fixed layout, not the kit's constrained one: a third faster, and the lecture widget
         # redraws this figure on every slider move.
@@ -90,7 +102,7 @@ class ZeroPlot:
 
     def update(self, stages: Sequence[StageMemory], title: str = "", device_bytes: float | None = None,
                max_params: Sequence[int] | None = None) -> Figure:
-        self.memory.update(stages, device_bytes)
+        self.memory.update(stages, device_bytes, self.steady)
         for rect, m in zip(self.comm, stages):
             rect.set_height(m.comm_volume_psi)
         self.axes[1].relim()
@@ -100,11 +112,22 @@ class ZeroPlot:
                 rect.set_height(p / 1e9)
                 ann.xy = ann.xyann = (ann.xy[0], p / 1e9)
                 ann.set_text(f"{p / 1e9:.3g}B")
-            self.axes[2].relim()
-            self.axes[2].autoscale_view()
+            _rescale(self.axes[2], max(max_params) / 1e9, self.steady)
         if self.title is not None:
             self.title.set_text(title)
         return self.fig
+
+    def png(self) -> bytes:
+        """The widget's picture: the bars, totals, device line and title redrawn over the kept
+        axes (:func:`blit_png`; the communication panel never moves, the unit in the y label
+        redraws its axes)."""
+        mem, fits = self.memory, self.axes[2] if self.fits is not None else None
+        layers = {mem.ax: [r for bars in mem.bars for r in bars] + mem.totals + [mem.device] * (mem.device is not None)}
+        if fits is not None:
+            layers[fits] = list(self.fits) + self.fit_labels
+        if self.title is not None:
+            layers[self.fig] = [self.title]
+        return blit_png(self.fig, layers, keys={mem.ax: mem.ax.get_ylabel()})
 
 
 def memory_figure(stages: Sequence[StageMemory], title: str = "", device_bytes: float | None = None,
@@ -162,19 +185,14 @@ def zero_explorer(params_b: float = ZERO.example_params / 1e9, ranks: int = ZERO
                         continuous_update=False, style=style)
     image = live_image()
     facts = w.HTML()
-    plot = ZeroPlot(all_stages(int(params_b * 1e9), ranks, k), True, True, True, dpi=LIVE_DPI)  # drawn once
+    plot = ZeroPlot(all_stages(int(params_b * 1e9), ranks, k), True, True, True, dpi=LIVE_DPI, steady=True)
 
     def redraw(change=None):
         psi = int(size.value * 1e9)
         stages = all_stages(psi, nd.value, kk.value)
         fits = [max_params(mem.value * 1e9, nd.value, s, kk.value) for s in STAGES]
         plot.update(stages, f"Ψ = {size.value:.3g}B, N_d = {nd.value}, K = {kk.value:g}", mem.value * 1e9, fits)
-        # what each slider moves: Ψ the memory bars and the title, device memory the bars' line and
-        # the largest model that fits, N_d and K those and the title; the communication panel never
-        owner = change["owner"] if change is not None else None
-        moved = {size: [plot.axes[0], plot.title], mem: [plot.axes[0], plot.axes[2]]}.get(
-            owner, [plot.axes[0], plot.axes[2], plot.title] if owner is not None else None)
-        image.value = canvas_png(plot.fig, moved)
+        image.value = plot.png()  # drawn once: a move redraws the bars, totals, line and title
         ok = [s.stage for s in stages if s.total_bytes <= mem.value * 1e9]
         facts.value = ("per device: " + ", ".join(f"stage {s.stage} <b>{s.total_bytes / 1e9:.3g} GB</b>" for s in stages)
                        + f"<br>fits in {mem.value:g} GB: " + (f"stages {ok}" if ok else "<b>no stage</b>")
