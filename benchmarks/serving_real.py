@@ -182,6 +182,9 @@ def equal_latency(args: argparse.Namespace, model, dist) -> dict:
         # an unloaded request: arrivals 100x slower than the slowest rate, so each is served alone
         return point("continuous", min(args.rates) / 100, min(args.sweep_requests, 128), 1, args.seats)
 
+    for name in ("static", "continuous"):  # warm-up (torch's first calls allocate), not measured
+        serve(make_workload(16, 50.0, dist, dist, seed=0, vocab_size=model.config.vocab_size), name, args.backend(),
+              max_num_seqs=args.seats, check=False)
     # the budget's unit: the median of --unloaded-runs measurements (one moment's load moves one)
     bases = [unloaded_point() for _ in range(args.unloaded_runs)]
     base = sorted(bases, key=lambda r: r["e2e_p50"])[len(bases) // 2]
