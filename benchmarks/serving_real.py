@@ -24,7 +24,7 @@ How the equal-latency figure is made robust, the same for both schedulers: the b
 the median of ``--unloaded-runs`` unloaded measurements (and one more at the end shows drift);
 after the grid, each scheduler's crossing of the ``--slo-scale`` budget is narrowed by bisection
 on the rate (:class:`~mlsys_kit.serving.metrics.RateSearch`; every point of both curves serves
-the same ``--repeat`` seeded workloads, the run of median p50 kept, the two searches alternating);
+the same seeded workloads, ``--pool`` runs pooled into each point, the two searches alternating);
 the iteration clock is the serving thread's CPU time (``--clock thread``), so that other
 processes' time slices on a shared machine are not counted as serving time. Static batching
 keeps every advantage it had: its best seats at saturation (``--static-seats``), and with
@@ -76,6 +76,10 @@ def main() -> dict:
     ap.add_argument("--search-repeat", type=int,
                     help="runs (seeds) per bisection point, the run of median p50 kept (default: --repeat, so "
                          "that every point of a curve serves the same workloads)")
+    ap.add_argument("--pool", type=int, default=1,
+                    help="seeded runs pooled into each equal-latency point: p50 over all their requests, "
+                         "throughput over all their spans (static batching's p50 near its crossing moves with "
+                         "which requests happen to share a batch)")
     ap.add_argument("--latency-static-seats", type=int, nargs="*", default=[],
                     help="also search static batching at these seats; its best throughput at the budget is kept")
     ap.add_argument("--skip-saturation", action="store_true", help="only the equal-latency comparison")
@@ -85,7 +89,7 @@ def main() -> dict:
                          "by `mlsys-kit serve fit`: 0.00142 0.000164 0 1.17e-05): no timing noise")
     args = ap.parse_args()
     args.search_repeat = args.repeat if args.search_repeat is None else args.search_repeat
-    for name in ("requests", "seats", "sweep_requests", "unloaded_runs", "search_repeat", "repeat", "threads"):
+    for name in ("requests", "seats", "sweep_requests", "unloaded_runs", "search_repeat", "repeat", "threads", "pool"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1: got {getattr(args, name)}")
     if args.search_steps < 0 or not 0 < args.search_tol < 1 or args.slo_scale <= 0:
@@ -159,17 +163,18 @@ def equal_latency(args: argparse.Namespace, model, dist) -> dict:
     found by bisection on the rate (:class:`~mlsys_kit.serving.metrics.RateSearch`), the same
     search for every scheduler."""
     from mlsys_kit.serving.engine import serve
-    from mlsys_kit.serving.metrics import RateSearch, summarize, throughput_at_latency
+    from mlsys_kit.serving.metrics import RateSearch, summarize_pooled, throughput_at_latency
     from mlsys_kit.serving.workload import make_workload
 
     def point(name: str, rate: float, n: int, repeat: int, seats: int) -> dict:
         """One rate, ``repeat`` runs (each a different seed, the same seeds for every scheduler):
         the run of median p50 latency."""
         rows = []
-        for rep in range(repeat):
-            reqs = make_workload(n, rate, dist, dist, seed=1 + rep, vocab_size=model.config.vocab_size)
-            res = serve(reqs, name, args.backend(), max_num_seqs=seats, token_budget=256, check=False)
-            s = summarize(res)
+        for rep in range(repeat):  # --pool seeded runs pooled into one point (seeds 1, 2, ... as before)
+            s = summarize_pooled([serve(make_workload(n, rate, dist, dist, seed=1 + rep * args.pool + j,
+                                                      vocab_size=model.config.vocab_size),
+                                        name, args.backend(), max_num_seqs=seats, token_budget=256, check=False)
+                                  for j in range(args.pool)])
             rows.append({"rate": round(rate, 3), "throughput_tokens_per_s": round(s["throughput_tokens_per_s"], 1),
                          "e2e_p50": round(s["e2e_p50"], 4), "ttft_p50": round(s["ttft_p50"], 4),
                          "norm_latency_p50": round(s["norm_latency_p50"], 6)})

@@ -97,6 +97,24 @@ def summarize(result: Any, ttft_slo: float | None = None, tpot_slo: float | None
     return d
 
 
+def summarize_pooled(results: Sequence[Any]) -> dict[str, float]:
+    """Latency percentiles over the requests of several runs pooled (independent seeds of one
+    configuration: a longer experiment, with restarts), and throughput as all their output
+    tokens over all their spans. One run gives :func:`summarize`'s numbers."""
+    if not results:
+        raise ValueError("summarize_pooled needs at least one run")
+    e2e, ttft, norm, tokens, span = [], [], [], 0, 0.0
+    for res in results:
+        t, _, e = request_latencies(res.seqs)
+        ttft += t
+        e2e += e
+        norm += [lat / s.output_len for lat, s in zip(e, res.seqs)]
+        tokens += sum(s.output_len for s in res.seqs)
+        span += res.simulated_seconds
+    return {"requests": len(e2e), "throughput_tokens_per_s": tokens / span if span > 0 else 0.0,
+            "e2e_p50": percentile(e2e, 50), "ttft_p50": percentile(ttft, 50), "norm_latency_p50": percentile(norm, 50)}
+
+
 def time_series(result: Any) -> dict[str, list[float]]:
     """Per run of iterations: start time, decode batch size, prefill tokens, KV utilisation."""
     recs = result.records

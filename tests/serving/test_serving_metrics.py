@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from mlsys_kit.serving.engine import ServeResult
 from mlsys_kit.serving.metrics import (RateSearch, meets_slo, percentile, request_latencies, summarize,
-                                      throughput_at_latency)
+                                      summarize_pooled, throughput_at_latency)
 from mlsys_kit.serving.sequence import Seq
 from mlsys_kit.serving.workload import Request
 
@@ -160,3 +160,27 @@ def test_rate_search_rejects_bad_settings():
             RateSearch(**{"budget": 1.0, "grid": [1.0], **kw})
     with pytest.raises(ValueError, match="a point must be a dict with 'rate'"):
         RateSearch(1.0, [1.0]).add({"e2e_p50": 1.0})
+
+
+@settings(max_examples=50, deadline=None)
+@given(runs=st.lists(st.lists(st.tuples(st.floats(0, 10), st.floats(0.01, 5), st.floats(0, 5), st.integers(1, 20)),
+                              min_size=1, max_size=12), min_size=1, max_size=4))
+def test_pooled_summary_is_the_summary_of_all_requests_together(runs):
+    """Pooling runs = one run holding every request: percentiles against numpy on the
+    concatenated latencies, throughput = all tokens over all spans; one run = summarize."""
+    results = []
+    for rows in runs:
+        seqs = [_finished(i, a, a + w, a + w + d, o) for i, (a, w, d, o) in enumerate(rows)]
+        results.append(ServeResult("x", seqs, simulated_seconds=max(s.finish_time for s in seqs) + 1.0))
+    got = summarize_pooled(results)
+    e2e = [w + d for rows in runs for _, w, d, _ in rows]
+    norm = [(w + d) / o for rows in runs for _, w, d, o in rows]
+    assert got["requests"] == len(e2e)
+    assert got["e2e_p50"] == pytest.approx(float(np.percentile(e2e, 50)), abs=1e-9)
+    assert got["norm_latency_p50"] == pytest.approx(float(np.percentile(norm, 50)), abs=1e-9)
+    tokens = sum(o for rows in runs for *_, o in rows)
+    assert got["throughput_tokens_per_s"] == pytest.approx(tokens / sum(r.simulated_seconds for r in results))
+    one = summarize(results[0])
+    assert summarize_pooled(results[:1]) == pytest.approx({k: one[k] for k in got})
+    with pytest.raises(ValueError, match="at least one run"):
+        summarize_pooled([])
