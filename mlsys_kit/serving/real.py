@@ -4,7 +4,9 @@
 model: each iteration's prefill chunks and decodes go through
 :class:`~mlsys_kit.kvcache.runner.PagedModelRunner` in one forward pass (Orca's selective
 batching, OSDI'22 section 4.2; vLLM's paged attention, SOSP'23 section 4.1) and are sampled
-greedily; its clock is the measured wall time. :class:`RunnerKV` is the KV view its scheduler
+greedily (:func:`greedy`: one argmax over the sampled rows); its clock is the measured wall time,
+or with ``clock="thread"`` the serving thread's CPU time (robust to other processes on a shared
+machine; ``benchmarks/serving_real.py`` uses it). :class:`RunnerKV` is the KV view its scheduler
 sees: the runner's own ``BlockManager`` (:class:`~mlsys_kit.serving.kv.KVSpace`). The
 simulator's back-end, which prices iterations instead, is :mod:`mlsys_kit.serving.simulator`;
 ``tests/serving/test_serving_real.py`` checks that both run the same schedules.
@@ -27,7 +29,9 @@ CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
 
 
 class RealBackend:
-    """Runs batches on the tiny GPT through the paged KV cache; greedy decoding; wall clock."""
+    """Runs batches on the tiny GPT through the paged KV cache; greedy decoding; an iteration's
+    seconds from ``clock``: ``"wall"`` (``time.perf_counter``) or ``"thread"`` (the calling
+    thread's CPU time, ``time.thread_time``: needs one torch thread)."""
 
     real = True
 
