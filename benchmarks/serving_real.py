@@ -3,8 +3,11 @@ workload. Prints one JSON object; progress goes to stderr.
 
     .venv/bin/python benchmarks/serving_real.py [--preset tiny|gpt2] [--requests 128] [--seats 16]
         [--sigma 0.8] [--static-seats 4 8 16 32 64] [--rates 10 20 ...] [--slo-scale 4] [--repeat 1]
-        [--clock thread|wall] [--search-steps 5] [--search-repeat 3] [--latency-static-seats 8 32]
+        [--clock thread|wall] [--pool 2] [--search-steps 5] [--latency-static-seats 8 32]
         [--skip-saturation]
+
+The issue #24 figures (docs/serving.md): ``--skip-saturation --pool 2 --sweep-requests 128
+--rates 10 20 40 80 --search-steps 4``, about 4-5 minutes on 2 cores.
 
 Two comparisons:
 
@@ -195,7 +198,8 @@ def equal_latency(args: argparse.Namespace, model, dist) -> dict:
     base = sorted(bases, key=lambda r: r["e2e_p50"])[len(bases) // 2]
     unloaded, unloaded_norm = base["e2e_p50"], base["norm_latency_p50"]
     # every scheduler: (name, seats); static also at --latency-static-seats, its best kept
-    runs = [("static", args.seats)] + [("static", k) for k in args.latency_static_seats if k != args.seats]
+    runs = [("static", args.seats)] + [("static", k) for k in dict.fromkeys(args.latency_static_seats)
+                                        if k != args.seats]
     runs.append(("continuous", args.seats))
     key = {run: run[0] if run[1] == args.seats else f"{run[0]}_{run[1]}_seats" for run in runs}
     # the schedulers alternate at each rate (not one whole curve, then the other): a shared

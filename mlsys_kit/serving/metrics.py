@@ -98,7 +98,8 @@ def summarize(result: Any, ttft_slo: float | None = None, tpot_slo: float | None
 
 
 def summarize_pooled(results: Sequence[Any]) -> dict[str, float]:
-    """Latency percentiles over the requests of several runs pooled (independent seeds of one
+    """Latency percentiles (DistServe section 2.1's TTFT and end-to-end latency; Orca section 6's
+    normalized latency) over the requests of several runs pooled (independent seeds of one
     configuration: a longer experiment, with restarts), and throughput as all their output
     tokens over all their spans. One run gives :func:`summarize`'s numbers."""
     if not results:
