@@ -97,6 +97,25 @@ def summarize(result: Any, ttft_slo: float | None = None, tpot_slo: float | None
     return d
 
 
+def summarize_pooled(results: Sequence[Any]) -> dict[str, float]:
+    """Latency percentiles (DistServe section 2.1's TTFT and end-to-end latency; Orca section 6's
+    normalized latency) over the requests of several runs pooled (independent seeds of one
+    configuration: a longer experiment, with restarts), and throughput as all their output
+    tokens over all their spans. One run gives :func:`summarize`'s numbers."""
+    if not results:
+        raise ValueError("summarize_pooled needs at least one run")
+    e2e, ttft, norm, tokens, span = [], [], [], 0, 0.0
+    for res in results:
+        t, _, e = request_latencies(res.seqs)
+        ttft += t
+        e2e += e
+        norm += [lat / s.output_len for lat, s in zip(e, res.seqs)]
+        tokens += sum(s.output_len for s in res.seqs)
+        span += res.simulated_seconds
+    return {"requests": len(e2e), "throughput_tokens_per_s": tokens / span if span > 0 else 0.0,
+            "e2e_p50": percentile(e2e, 50), "ttft_p50": percentile(ttft, 50), "norm_latency_p50": percentile(norm, 50)}
+
+
 def time_series(result: Any) -> dict[str, list[float]]:
     """Per run of iterations: start time, decode batch size, prefill tokens, KV utilisation."""
     recs = result.records
@@ -127,3 +146,88 @@ def throughput_at_latency(points: Sequence[Mapping[str, float]], budget: float, 
         best = r[throughput] if best is None else max(best, r[throughput])
         prev = r
     return best
+
+
+class RateSearch:
+    """Find the request rate at which a scheduler's p50 latency crosses a budget, by bisection.
+
+    Orca (OSDI'22, section 6) compares engines "at the same latency" and DistServe (OSDI'24,
+    section 2.1) states the latency as an SLO; :func:`throughput_at_latency` reads the answer off
+    a sweep by interpolating between the last rate within the budget and the first over it, so
+    on a coarse grid the answer is only as good as the grid near the crossing. This search asks
+    for the rates to measure (:meth:`next_rate`, measured by the caller, given back with
+    :meth:`add`):
+
+    1. ``grid`` in increasing order, up to the first rate over the budget (more grid points
+       given to :meth:`add` up front count too: a sweep measured already);
+    2. if even the lowest rate is over, halving below it (at most ``expand`` times); if none is
+       over, doubling above the highest (at most ``expand`` times);
+    3. bisection between the last rate within and the first over until they are within
+       ``rel_tol`` of each other or ``max_steps`` bisection points were measured.
+
+    :meth:`result` is :func:`throughput_at_latency` over every point measured: the added points
+    all lie between the bracket's ends, so the walk up the rates still stops at the first rate
+    over the budget and interpolates across the final, narrow bracket. Two schedulers given the
+    same grid and settings get the same search."""
+
+    def __init__(self, budget: float, grid: Sequence[float], latency: str = "e2e_p50",
+                 rel_tol: float = 0.03, max_steps: int = 6, expand: int = 4) -> None:
+        self.budget = positive_number("budget", budget)
+        if not grid or any(isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0 for r in grid):
+            raise ValueError(f"grid must be a non-empty list of positive request rates: got {grid!r}")
+        self.grid = sorted(float(r) for r in grid)
+        if not 0 < rel_tol < 1:
+            raise ValueError(f"rel_tol must be in (0, 1): got {rel_tol!r}")
+        for name, v in (("max_steps", max_steps), ("expand", expand)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be a non-negative int: got {v!r}")
+        self.latency, self.rel_tol, self.max_steps, self.expand = latency, rel_tol, max_steps, expand
+        self.points: list[Mapping[str, float]] = []
+        self.steps = 0  # bisection points measured
+        self._expanded = 0
+
+    def add(self, point: Mapping[str, float]) -> None:
+        """A measured point: a dict with ``rate``, the latency key and the throughput."""
+        if not isinstance(point, Mapping) or "rate" not in point or self.latency not in point:
+            raise ValueError(f"a point must be a dict with 'rate' and {self.latency!r}: got {point!r}")
+        phase = self._phase(point["rate"])
+        self.steps += phase == "bisect"
+        self._expanded += phase == "expand"
+        self.points.append(point)
+
+    def bracket(self) -> tuple[float | None, float | None]:
+        """(last rate within the budget, first rate over it), walking up the measured rates."""
+        lo = None
+        for r in sorted(self.points, key=lambda p: p["rate"]):
+            if r[self.latency] > self.budget:
+                return lo, r["rate"]
+            lo = r["rate"]
+        return lo, None
+
+    def _phase(self, rate: float) -> str:
+        lo, hi = self.bracket()
+        if rate in self.grid:
+            return "grid"
+        if lo is not None and hi is not None and lo < rate < hi:
+            return "bisect"
+        return "expand"
+
+    def next_rate(self) -> float | None:
+        """The next rate to measure, or None when the search is done."""
+        lo, hi = self.bracket()
+        seen = {p["rate"] for p in self.points}
+        if hi is None:  # nothing over the budget yet: the grid upwards, then doubling
+            rest = [r for r in self.grid if r not in seen and (lo is None or r > lo)]
+            if rest:
+                return rest[0]
+            return 2 * lo if self._expanded < self.expand else None
+        if lo is None:  # the lowest rate measured is over the budget: halve below it
+            return hi / 2 if self._expanded < self.expand else None
+        if (hi - lo) <= self.rel_tol * hi or self.steps >= self.max_steps:
+            return None
+        return (lo + hi) / 2
+
+    def result(self, throughput: str = "throughput_tokens_per_s") -> float | None:
+        """The throughput within the budget (see :func:`throughput_at_latency`); None if no
+        rate measured met it."""
+        return throughput_at_latency(self.points, self.budget, self.latency, throughput) if self.points else None

@@ -4,7 +4,9 @@
 model: each iteration's prefill chunks and decodes go through
 :class:`~mlsys_kit.kvcache.runner.PagedModelRunner` in one forward pass (Orca's selective
 batching, OSDI'22 section 4.2; vLLM's paged attention, SOSP'23 section 4.1) and are sampled
-greedily; its clock is the measured wall time. :class:`RunnerKV` is the KV view its scheduler
+greedily (:func:`greedy`: one argmax over the sampled rows); its clock is the measured wall time,
+or with ``clock="thread"`` the serving thread's CPU time (robust to other processes on a shared
+machine; ``benchmarks/serving_real.py`` uses it). :class:`RunnerKV` is the KV view its scheduler
 sees: the runner's own ``BlockManager`` (:class:`~mlsys_kit.serving.kv.KVSpace`). The
 simulator's back-end, which prices iterations instead, is :mod:`mlsys_kit.serving.simulator`;
 ``tests/serving/test_serving_real.py`` checks that both run the same schedules.
@@ -20,14 +22,31 @@ from mlsys_kit.serving.sequence import Seq
 from mlsys_kit.serving.swap import HostKV
 
 
+# the iteration clock: wall time, or the CPU time of the calling thread (with one torch thread all of
+# an iteration's compute runs there, so time slices the OS gives other processes on a shared
+# machine are not counted as serving time; on an idle machine the two agree)
+CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
+
+
 class RealBackend:
-    """Runs batches on the tiny GPT through the paged KV cache; greedy decoding; wall clock."""
+    """Runs batches on the tiny GPT through the paged KV cache; greedy decoding; an iteration's
+    seconds from ``clock``: ``"wall"`` (``time.perf_counter``) or ``"thread"`` (the calling
+    thread's CPU time, ``time.thread_time``: needs one torch thread)."""
 
     real = True
 
-    def __init__(self, model: Any, num_blocks: int = 256, block_size: int = 16, split_mixed: bool = False) -> None:
+    def __init__(self, model: Any, num_blocks: int = 256, block_size: int = 16, split_mixed: bool = False,
+                 clock: str = "wall") -> None:
+        import torch
+
         from mlsys_kit.kvcache.runner import PagedModelRunner
 
+        if clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {sorted(CLOCKS)}: got {clock!r}")
+        if clock == "thread" and torch.get_num_threads() != 1:
+            raise ValueError(f"clock='thread' counts only the calling thread's CPU time: it needs "
+                             f"torch.set_num_threads(1), got {torch.get_num_threads()} threads")
+        self.clock = CLOCKS[clock]
         self.model = model
         self.runner = PagedModelRunner(model, num_blocks, block_size)
         self.kv = RunnerKV(self.runner)
@@ -42,14 +61,27 @@ class RealBackend:
         dense layers, as in FasterTransformer's GEMMs, but not through attention. The seconds
         include the K/V copies of any swap the scheduler did for this iteration."""
         entries = [(s.rid, s.tokens[s.num_computed:s.num_computed + n]) for s, n in batch]
-        t0 = time.perf_counter()
+        sampling = [s.rid for s, n in batch if s.num_computed + n == s.length]
+        clock = self.clock
+        t0 = clock()
         if self.split_mixed and prefill and decode - len(padding):
             logits = self.runner.step([e for (s, _), e in zip(batch, entries) if not s.is_decoding])
             logits.update(self.runner.step([e for (s, _), e in zip(batch, entries) if s.is_decoding], len(padding)))
         else:
             logits = self.runner.step(entries, len(padding))
-        sampled = {s.rid: int(logits[s.rid].argmax()) for s, n in batch if s.num_computed + n == s.length}
-        return time.perf_counter() - t0 + self.kv.take_swap_seconds(), sampled
+        sampled = greedy(logits, sampling)
+        return clock() - t0 + self.kv.take_swap_seconds(), sampled
+
+
+def greedy(logits: dict[Hashable, Any], rids: Sequence[int]) -> dict[int, int]:
+    """Greedy sampling of the rows ``rids`` of a step's logits: one ``argmax`` over the rows
+    stacked (a per-row ``int(row.argmax())`` costs a few torch calls per sequence, every
+    iteration); the same token as each row's own argmax, ties included (the first maximum)."""
+    import torch
+
+    if not rids:
+        return {}
+    return dict(zip(rids, torch.stack([logits[r] for r in rids]).argmax(-1).tolist()))
 
 
 class RunnerKV:

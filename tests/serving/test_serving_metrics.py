@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mlsys_kit.serving.engine import ServeResult
-from mlsys_kit.serving.metrics import meets_slo, percentile, request_latencies, summarize, throughput_at_latency
+from mlsys_kit.serving.metrics import (RateSearch, meets_slo, percentile, request_latencies, summarize,
+                                      summarize_pooled, throughput_at_latency)
 from mlsys_kit.serving.sequence import Seq
 from mlsys_kit.serving.workload import Request
 
@@ -96,3 +97,90 @@ def test_throughput_at_latency_interpolates_to_the_crossing():
         throughput_at_latency([{"rate": 1}], 1.0)
     with pytest.raises(ValueError, match="budget must be a positive"):
         throughput_at_latency(curve, 0)
+
+
+def _search(latency_of, budget, grid, **kw):
+    """Run a RateSearch against a latency function of the rate; throughput 10 tokens per request."""
+    search = RateSearch(budget, grid, **kw)
+    while (rate := search.next_rate()) is not None:
+        search.add({"rate": rate, "e2e_p50": latency_of(rate), "throughput_tokens_per_s": 10.0 * rate})
+    return search
+
+
+@settings(max_examples=200, deadline=None)
+@given(l0=st.floats(0.01, 1), k=st.floats(1e-4, 1), p=st.floats(0.5, 3), scale=st.floats(1.05, 20),
+       grid=st.lists(st.floats(0.5, 200), min_size=1, max_size=10, unique=True), tol=st.floats(0.005, 0.2))
+def test_rate_search_brackets_the_crossing_of_a_monotone_curve(l0, k, p, scale, grid, tol):
+    """Latency l0 + k * rate^p: the crossing of the budget has a closed form; the search must
+    bracket it, as narrowly as asked, and agree with a dense sweep read by throughput_at_latency."""
+    budget = l0 * scale
+    crossing = ((budget - l0) / k) ** (1 / p)
+    search = _search(lambda r: l0 + k * r ** p, budget, grid, rel_tol=tol, max_steps=40, expand=40)
+    lo, hi = search.bracket()
+    assert lo is not None and hi is not None and lo <= crossing <= hi
+    assert hi - lo <= tol * hi * (1 + 1e-9)
+    got = search.result()
+    assert 10 * lo <= got <= 10 * hi
+    dense = [{"rate": r, "e2e_p50": l0 + k * r ** p, "throughput_tokens_per_s": 10.0 * r}
+             for r in (crossing * (0.5 + i / 4000) for i in range(4001))]
+    assert got == pytest.approx(throughput_at_latency(dense, budget), rel=tol)
+
+
+def test_rate_search_expands_below_and_above_the_grid_and_stops():
+    down = _search(lambda r: r / 10, 1.0, [40, 80], expand=3)  # crossing at 10: halving 40 -> 20 -> 10 -> 5
+    assert down.bracket()[0] is not None and down.bracket()[0] <= 10 <= down.bracket()[1]
+    up = _search(lambda r: r / 10, 1.0, [1, 2], expand=4, max_steps=0)  # doubling 2 -> 4 -> 8 -> 16
+    assert up.bracket() == (8.0, 16.0) and up.steps == 0
+    assert up.result() == pytest.approx(100.0)  # interpolated across the bracket
+    never = _search(lambda r: 5.0, 1.0, [4, 8], expand=2)  # every rate over: halving gives up
+    assert never.result() is None and never.bracket() == (None, 1.0)
+    always = _search(lambda r: 0.1, 1.0, [4, 8], expand=2)  # never over: the best throughput seen
+    assert always.bracket() == (32.0, None) and always.result() == pytest.approx(320.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(noise=st.lists(st.floats(-0.3, 0.3), min_size=64, max_size=64), steps=st.integers(0, 8))
+def test_rate_search_on_a_noisy_curve_keeps_throughput_at_latency_s_reading(noise, steps):
+    """Noise (a non-monotone curve) may move the bracket, but the answer is always what
+    throughput_at_latency reads from every point measured, between the bracket's ends."""
+    calls = iter(noise)
+    search = _search(lambda r: r / 10 + next(calls), 3.0, [5, 10, 20, 40, 80], max_steps=steps, rel_tol=0.01)
+    lo, hi = search.bracket()
+    assert search.steps <= steps
+    assert search.result() == throughput_at_latency(search.points, 3.0)
+    if lo is not None and hi is not None:
+        assert 10 * lo <= search.result() <= max(p["throughput_tokens_per_s"] for p in search.points if p["rate"] <= hi)
+
+
+def test_rate_search_rejects_bad_settings():
+    for kw, msg in [({"budget": 0}, "budget must be a positive"), ({"grid": []}, "grid must be a non-empty"),
+                    ({"grid": [1, -2]}, "grid must be a non-empty"), ({"rel_tol": 1.5}, "rel_tol must be in"),
+                    ({"max_steps": -1}, "max_steps must be a non-negative int"), ({"expand": 1.5}, "expand must be")]:
+        with pytest.raises(ValueError, match=msg):
+            RateSearch(**{"budget": 1.0, "grid": [1.0], **kw})
+    with pytest.raises(ValueError, match="a point must be a dict with 'rate'"):
+        RateSearch(1.0, [1.0]).add({"e2e_p50": 1.0})
+
+
+@settings(max_examples=50, deadline=None)
+@given(runs=st.lists(st.lists(st.tuples(st.floats(0, 10), st.floats(0.01, 5), st.floats(0, 5), st.integers(1, 20)),
+                              min_size=1, max_size=12), min_size=1, max_size=4))
+def test_pooled_summary_is_the_summary_of_all_requests_together(runs):
+    """Pooling runs = one run holding every request: percentiles against numpy on the
+    concatenated latencies, throughput = all tokens over all spans; one run = summarize."""
+    results = []
+    for rows in runs:
+        seqs = [_finished(i, a, a + w, a + w + d, o) for i, (a, w, d, o) in enumerate(rows)]
+        results.append(ServeResult("x", seqs, simulated_seconds=max(s.finish_time for s in seqs) + 1.0))
+    got = summarize_pooled(results)
+    e2e = [w + d for rows in runs for _, w, d, _ in rows]
+    norm = [(w + d) / o for rows in runs for _, w, d, o in rows]
+    assert got["requests"] == len(e2e)
+    assert got["e2e_p50"] == pytest.approx(float(np.percentile(e2e, 50)), abs=1e-9)
+    assert got["norm_latency_p50"] == pytest.approx(float(np.percentile(norm, 50)), abs=1e-9)
+    tokens = sum(o for rows in runs for *_, o in rows)
+    assert got["throughput_tokens_per_s"] == pytest.approx(tokens / sum(r.simulated_seconds for r in results))
+    one = summarize(results[0])
+    assert summarize_pooled(results[:1]) == pytest.approx({k: one[k] for k in got})
+    with pytest.raises(ValueError, match="at least one run"):
+        summarize_pooled([])

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from mlsys_kit.models.gpt import GPT
 from mlsys_kit.serving.engine import serve
 from mlsys_kit.serving.metrics import summarize
-from mlsys_kit.serving.real import RealBackend
+from mlsys_kit.serving.real import RealBackend, greedy
 from mlsys_kit.serving.registry import SCHEDULERS
 from mlsys_kit.serving.simulator import CostModel, fit_cost_model
 from mlsys_kit.serving.workload import LengthDist, make_workload
@@ -152,3 +152,34 @@ def test_real_preemption_keeps_a_full_cache_from_stalling():
     assert sum(s.num_preemptions for s in res.seqs) > 0
     for s in res.seqs:
         assert s.outputs == reference(s.req.prompt, s.output_len)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.lists(st.integers(-3, 3), min_size=5, max_size=5), min_size=0, max_size=12),
+       keep=st.lists(st.booleans(), min_size=12, max_size=12))
+def test_greedy_sampling_equals_each_row_s_own_argmax(rows, keep):
+    """The stacked argmax of RealBackend's sampling against the per-row ``int(row.argmax())``
+    it replaced: the same token for every sampled row, ties (small ints) included."""
+    logits = {rid: torch.tensor(row, dtype=torch.float32) for rid, row in enumerate(rows)}
+    rids = [rid for rid in logits if keep[rid]]
+    assert greedy(logits, rids) == {rid: int(logits[rid].argmax()) for rid in rids}
+
+
+def test_thread_clock_serves_the_same_tokens_and_counts_its_own_cpu_time():
+    """``clock='thread'`` changes only what an iteration's seconds are (the serving thread's CPU
+    time): the same schedule with requests queued at once, the same tokens, positive times."""
+    reqs = _at_once(10, 11)
+    res = {clock: serve(reqs, "continuous", RealBackend(MODEL, num_blocks=128, block_size=8, clock=clock),
+                        max_num_seqs=4) for clock in ("wall", "thread")}
+    for s, t in zip(res["wall"].seqs, res["thread"].seqs):
+        assert s.outputs == t.outputs == reference(s.req.prompt, s.output_len)
+    assert [r[2:] for r in res["wall"].records] == [r[2:] for r in res["thread"].records]
+    assert all(r.end > r.start for r in res["thread"].records)
+    with pytest.raises(ValueError, match="clock must be one of"):
+        RealBackend(MODEL, clock="cpu")
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError, match="needs torch.set_num_threads"):
+            RealBackend(MODEL, clock="thread")
+    finally:
+        torch.set_num_threads(1)
