@@ -12,7 +12,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from mlsys_kit.viz.figure import (LIVE_DPI, PALETTE, blit_png, figure_png, live_figure, live_image, new_figure,
+from mlsys_kit.viz.figure import (LIVE_DPI, PALETTE, blit_png, live_figure, live_image, new_figure,
                                   steady_decades)
 
 STANDARD, FLASH = PALETTE["B"], PALETTE["F"]
