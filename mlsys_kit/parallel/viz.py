@@ -246,5 +246,13 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
 
     for c in (model, n, batch, intra, inter):
         c.observe(redraw, names="value")
+    # the pipeline shapes every model in the menu needs at these settings (planner's cache), simulated
+    # while the cell runs (about a second) rather than on the lecturer's first pick of another model
+    start = Cluster(n.value, intra_bandwidth=intra.value * 1e9, inter_bandwidth=inter.value * 1e9)
+    for name in model.options:
+        try:
+            plan(model_config(name), start, batch.value, top=3, **space)
+        except ValueError:  # a model with no plan at these settings: its pick shows why
+            pass
     redraw()
     return w.VBox([w.HBox([model, n, batch]), w.HBox([intra, inter]), facts, image, bars])
