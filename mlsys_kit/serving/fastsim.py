@@ -33,7 +33,7 @@ from mlsys_kit.serving.engine import IterationRecord, ServeResult
 from mlsys_kit.serving.fastsim_reserving import simulate_reserving
 from mlsys_kit.serving.registry import make_scheduler
 from mlsys_kit.serving.sequence import Seq
-from mlsys_kit.serving.simulator import _VECTOR_STEPS, CostModel, _steps_vectorised, steady_steps
+from mlsys_kit.serving.simulator import CostModel, decode_clock, steady_steps
 from mlsys_kit.serving.workload import Request, validate_for_engine
 
 
@@ -136,26 +136,10 @@ def _jump(sched, kv: CountKV, cost: CostModel, batch, now: float, decode: int, c
     if k == 1:
         return None
     kv_used = kv.num_blocks - kv.num_free
-    start, steps = now, 0
-    grow = decode - padding_rows
+    start = now
     watch = arrivals_matter and next_arrival is not None
-    later_gap = 0.0
-    if k >= _VECTOR_STEPS and type(cost) is CostModel:
-        now, steps, first_end, later_gap = _steps_vectorised(now, cost, decode, context, grow, k,
-                                                             next_arrival if watch else None)
-        context += grow * steps
-        k = steps
-    while steps < k:
-        prev = now
-        now += cost.time(0, decode, context)
-        context += grow
-        steps += 1
-        if steps == 1:
-            first_end = now
-        elif now - prev > later_gap:
-            later_gap = now - prev
-        if watch and next_arrival <= now:
-            break
+    now, steps, first_end, later_gap = decode_clock(cost, now, decode, context, decode - padding_rows, k,
+                                                    next_arrival if watch else None)
     tokens, bs, need, finished = kv.tokens, kv.block_size, 0, []
     for seq, _ in batch:
         rid = seq.rid
@@ -175,7 +159,7 @@ def _jump(sched, kv: CountKV, cost: CostModel, batch, now: float, decode: int, c
     if need > kv.num_free:
         raise RuntimeError(f"fast-forward needs {need} blocks, {kv.num_free} are free")
     kv.num_free -= need
-    return now, IterationRecord(start, now, steps, 0, decode, context - grow * steps, kv_used, padding_rows), finished
+    return now, IterationRecord(start, now, steps, 0, decode, context, kv_used, padding_rows), finished
 
 
 def simulate_fast(requests: Sequence[Request], scheduler: str, config: ServingConfig = SIMULATED,

@@ -31,32 +31,8 @@ from typing import Sequence
 from mlsys_kit.common import ceil_div
 from mlsys_kit.serving.engine import IterationRecord, ServeResult
 from mlsys_kit.serving.sequence import FINISHED, Seq
-from mlsys_kit.serving.simulator import _VECTOR_STEPS, CostModel, _steps_vectorised
+from mlsys_kit.serving.simulator import CostModel, decode_clock
 from mlsys_kit.serving.workload import Request
-
-
-def _steps(cost: CostModel, now: float, decode: int, context: int, grow: int, k: int,
-           arrival: float | None) -> tuple[float, int, float]:
-    """``SimBackend.fast_forward``'s clock over up to ``k`` identical decode iterations (the
-    same float operations): (now, steps, the record's largest gap between two tokens)."""
-    start = now
-    if k >= _VECTOR_STEPS and type(cost) is CostModel:
-        now, steps, first_end, later_gap = _steps_vectorised(now, cost, decode, context, grow, k, arrival)
-    else:
-        steps, later_gap = 0, 0.0
-        while steps < k:
-            prev = now
-            now += cost.time(0, decode, context)
-            context += grow
-            steps += 1
-            if steps == 1:
-                first_end = now
-            elif now - prev > later_gap:
-                later_gap = now - prev
-            if arrival is not None and arrival <= now:
-                break
-    gap = first_end - start
-    return now, steps, later_gap if later_gap > gap else gap
 
 
 def simulate_reserving(requests: Sequence[Request], static: bool, num_blocks: int, block_size: int,
@@ -115,8 +91,9 @@ def simulate_reserving(requests: Sequence[Request], static: bool, num_blocks: in
         limit = heap[0][0] - count if heap and not admitted else 0
         if limit > 1:  # an all-decode batch: jump over the identical iterations
             watch = not static and not waiting and nxt < total  # static: nothing joins a running batch
-            now, steps, gap = _steps(cost, now, decode, context, decode - padding, limit,
-                                     arrival[nxt] if watch else None)
+            now, steps, first_end, later_gap = decode_clock(cost, now, decode, context, decode - padding, limit,
+                                                            arrival[nxt] if watch else None)
+            gap = max(first_end - start, later_gap)  # the record's largest gap between two tokens
             records.append(IterationRecord(start, now, steps, 0, decode, context, 0, padding))
             computed += (decode - padding) * steps
             count += steps

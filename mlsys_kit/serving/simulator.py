@@ -155,6 +155,29 @@ def _steps_vectorised(now: float, cost: CostModel, decode: int, context: int, gr
     return float(ends[steps]), steps, float(ends[1]), later_gap
 
 
+def decode_clock(cost: CostModel, now: float, decode: int, context: int, grow: int, k: int,
+                 arrival: float | None) -> tuple[float, int, float, float]:
+    """The engine loop's clock over up to ``k`` identical all-decode iterations (``context``
+    grows by ``grow`` each), stopping after the first that ends at or past ``arrival`` (None:
+    never): the same float operations as stepping them one by one (numpy for long runs).
+    Returns (now, steps, end of the first iteration, longest gap between later iterations)."""
+    if k >= _VECTOR_STEPS and type(cost) is CostModel:
+        return _steps_vectorised(now, cost, decode, context, grow, k, arrival)
+    steps, first_end, later_gap = 0, now, 0.0
+    while steps < k:
+        prev = now
+        now += cost.time(0, decode, context)
+        context += grow
+        steps += 1
+        if steps == 1:
+            first_end = now
+        elif now - prev > later_gap:
+            later_gap = now - prev
+        if arrival is not None and arrival <= now:
+            break  # the next iteration sees a new arrival: schedule it for real
+    return now, steps, first_end, later_gap
+
+
 class SimBackend:
     """Prices each iteration with a :class:`CostModel`; KV blocks from a real allocator."""
 
@@ -189,26 +212,11 @@ class SimBackend:
         if k == 1:
             return None
         kv_used = self.kv.num_blocks - self.kv.num_free
-        start, cost, steps = now, self.cost, 0
+        start = now
         grow = decode - padding_rows  # context tokens each iteration adds (padding rows add none)
         watch = arrivals_matter and next_arrival is not None
-        later_gap = 0.0  # the longest gap between iterations 2..k (as the stepped loop measures it)
-        if k >= _VECTOR_STEPS and type(cost) is CostModel:
-            now, steps, first_end, later_gap = _steps_vectorised(now, cost, decode, context, grow, k,
-                                                                 next_arrival if watch else None)
-            context += grow * steps
-            k = steps  # it stopped where the loop below would have (an arrival, or k)
-        while steps < k:
-            prev = now
-            now += cost.time(0, decode, context)
-            context += grow
-            steps += 1
-            if steps == 1:
-                first_end = now
-            elif now - prev > later_gap:
-                later_gap = now - prev
-            if watch and next_arrival <= now:
-                break  # the next iteration sees a new arrival: schedule it for real
+        now, steps, first_end, later_gap = decode_clock(self.cost, now, decode, context, grow, k,
+                                                        next_arrival if watch else None)
         append = self.kv.append
         for seq, _ in batch:
             append(seq.rid, steps)
@@ -222,7 +230,7 @@ class SimBackend:
             seq.last_token_time = now
             if seq.num_generated == seq.output_len:
                 finished.append(seq)
-        record = IterationRecord(start, now, steps, 0, decode, context - grow * steps, kv_used, padding_rows)
+        record = IterationRecord(start, now, steps, 0, decode, context, kv_used, padding_rows)
         return now, record, finished
 
 
