@@ -250,6 +250,8 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
     # while the cell runs (about a second) rather than on the lecturer's first pick of another model
     start = Cluster(n.value, intra_bandwidth=intra.value * 1e9, inter_bandwidth=inter.value * 1e9)
     for name in model.options:
+        if name == model.value:
+            continue  # its plan is the first redraw's
         try:
             plan(model_config(name), start, batch.value, top=3, **space)
         except ValueError:  # a model with no plan at these settings: its pick shows why
