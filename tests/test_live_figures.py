@@ -261,6 +261,42 @@ def test_memory_widget_draws_every_policy_over_its_own_whole_step():
         assert xs[0] == pytest.approx(0.0, abs=1e-9) and max(xs) == pytest.approx(1.0), r.policy
     assert plot.ax.get_xlim() == (0.0, 1.0)
     assert all(t.get_fontsize() >= 9 for t in plot.legend.get_texts())
+    # every policy's step time readable: a bar at least a fifth of the axis, or cut and labelled
+    top = plot.bars.get_ylim()[1]
+    labels = plot.marks[len(POLICIES):]
+    for i, (r, label) in enumerate(zip(results, labels)):
+        height = sum(stack[i].get_height() for stack in plot.stacks)
+        if height > top:
+            assert label.get_text().endswith("\u2191") and label.get_position()[1] <= top, r.policy
+        else:
+            assert height >= 0.2 * top and label.get_text() == "", r.policy
+    assert any(label.get_text() for label in labels)  # offload's 1 s step is the cut one
+    # the bars' legend sits above the bars, none of them under it
+    plot.fig.canvas.draw()
+    renderer = plot.fig.canvas.get_renderer()
+    assert plot.bars_legend.get_window_extent(renderer).y0 >= plot.bars.get_window_extent(renderer).y1 - 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1e6), min_size=1, max_size=8))
+def test_bar_top_cuts_only_a_bar_that_flattens_the_rest(totals):
+    from mlsys_kit.memory.viz import BAR_CLIP, bar_top
+
+    top = bar_top(totals)
+    ranked = sorted(totals, reverse=True)
+    assert all(t <= top for t in ranked[1:])  # only the slowest may be cut
+    if top < ranked[0]:  # cut: the slowest flattened the next by more than BAR_CLIP, which keeps half the axis
+        assert ranked[0] > BAR_CLIP * ranked[1] and top == 2.0 * ranked[1]
+    else:
+        assert top == ranked[0]
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, -1.0], [float("nan")]])
+def test_bar_top_rejects_what_is_not_step_times(bad):
+    from mlsys_kit.memory.viz import bar_top
+
+    with pytest.raises(ValueError, match="step times"):
+        bar_top(bad)
 
 
 def test_the_report_scales_its_images_to_the_page():

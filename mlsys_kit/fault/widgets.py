@@ -218,13 +218,15 @@ def placement_explorer(n: int = 8, m: int = 2):
     fig = live_figure(10.0, 3.4, DPI)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.15, top=0.88, wspace=0.35)
     ax_g, ax_r, ax_p = fig.subplots(1, 3, width_ratios=[1, 1, 1.4])
+    ax_r.sharey(ax_g)  # the same rows (each machine's checkpoint): one column of row numbers, half the tick text
+    ax_r.tick_params(labelleft=False)
     imgs = []
     for a in (ax_g, ax_r):
         imgs.append(a.imshow(np.zeros((2, 2)), cmap="Blues", vmin=0, vmax=1.4, interpolation="nearest"))
         a.set_xlabel("machine holding a copy", fontsize=8)
-        a.set_ylabel("machine's checkpoint", fontsize=8)
         for axis in (a.xaxis, a.yaxis):  # whole machine numbers, few of them: tick text is most of a redraw
             axis.set_major_locator(MaxNLocator(5, integer=True))
+    ax_g.set_ylabel("machine's checkpoint", fontsize=8)
     titles = [ax_g.set_title("", fontsize=9), ax_r.set_title("ring", fontsize=9)]
     lines = [ax_p.plot([], [], "o-", ms=3, color=SERIES[i], label=s)[0] for i, s in enumerate(("group", "ring"))]
     ax_p.set_xlabel("failed machines k")
@@ -234,6 +236,8 @@ def placement_explorer(n: int = 8, m: int = 2):
     ax_p.yaxis.set_major_locator(MaxNLocator(5))
     # above the axes: the lines are redrawn over the kept axes (blit_png), never under the legend
     leg = ax_p.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
+
+    layers = {ax_g: [imgs[0]], ax_r: [imgs[1]], ax_p: lines}
 
     def redraw(*_):
         nn = ns.value
@@ -259,10 +263,11 @@ def placement_explorer(n: int = 8, m: int = 2):
         lines[1].set_data(ks, probs["ring"])
         leg.get_texts()[0].set_text(first)
         lines[0].set_label(first)
-        ax_p.set_xlim(-0.3, nn + 0.3)
+        # k runs to N on an axis that holds still while N moves within half of it (steady_limit)
+        ax_p.set_xlim(-0.3, steady_limit(ax_p.get_xlim()[1] - 0.3, nn) + 0.3)
         # m alone moves the grids and lines over the kept axes; the group/mixed name redraws its
         # axes and the legend; N moves every axes' limits (a whole redraw)
-        image.value = blit_png(fig, {ax_g: [imgs[0]], ax_r: [imgs[1]], ax_p: lines}, keys={ax_g: first, ax_p: first})
+        image.value = blit_png(fig, layers, keys={ax_g: first, ax_p: first})
         facts.value = (f"{mm} failed machines: P(recover) {first} <b>{probs[first][mm]:.3f}</b>, ring "
                        f"<b>{probs['ring'][mm]:.3f}</b>; fewer than m = {mm} failures always recover "
                        f"(each checkpoint has {mm} holders)")
@@ -270,4 +275,6 @@ def placement_explorer(n: int = 8, m: int = 2):
     for widget in (ns, mr):
         widget.observe(redraw, names="value")
     redraw()
-    return w.VBox([w.HBox([ns, mr]), image, facts])
+    box = w.VBox([w.HBox([ns, mr]), image, facts])
+    box.figure, box.layers = fig, layers  # for tests and benchmarks
+    return box

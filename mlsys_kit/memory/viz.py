@@ -82,6 +82,22 @@ def step_figure(res, title: str = "") -> Figure:
     return fig
 
 
+BAR_CLIP = 4.0  # a step more than this many times the next slowest is cut at twice that one
+
+
+def bar_top(totals: Sequence[float]) -> float:
+    """The top of the step-time bars' axis: the slowest step, unless it is more than
+    :data:`BAR_CLIP` times the next slowest (offloading over a slow link: 990 ms against
+    30 ms), when the axis stops at twice that one and the cut bar is labelled with its value;
+    on one linear axis such a bar flattened every other policy to a few pixels."""
+    if not totals or any(not t >= 0 for t in totals):
+        raise ValueError(f"bar_top needs step times that are numbers >= 0: got {list(totals)!r}")
+    ranked = sorted(totals, reverse=True)
+    if len(ranked) > 1 and ranked[1] > 0 and ranked[0] > BAR_CLIP * ranked[1]:
+        return 2.0 * ranked[1]
+    return ranked[0]
+
+
 def policies_figure(results: Sequence, title: str = "", budget_bytes: float | None = None) -> Figure:
     """Several policies: memory over the step (left) and step time split into compute,
     recompute and stalls (right)."""
@@ -101,10 +117,13 @@ class PoliciesPlot:
                  steady: bool = False) -> None:
         self.steady = steady  # y limits that hold still (the lecture widget, see png) instead of autoscaled
         self.fig = fig = live_figure(10.0, 4.0, dpi)
-        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.88 if title else 0.94, wspace=0.72)
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.84 if title else 0.9, wspace=0.72)
         self.ax, self.bars = ax, bars = fig.subplots(1, 2, width_ratios=[2.2, 1])
+        # widest first, each later one thinner and on top: policies whose curves coincide (all,
+        # optimal and hybrid under a loose budget) show as nested bands, none hidden under another
+        widths = [3.4 - 2.2 * i / max(1, len(policies) - 1) for i in range(len(policies))]
         self.curves = [ax.step([0.0], [0.0], where="post", color=POLICY_COLOURS.get(p) or PALETTE["activations"],
-                               lw=1.4, label=p)[0] for p in policies]
+                               lw=w, label=p, zorder=2 + i / 10)[0] for i, (p, w) in enumerate(zip(policies, widths))]
         self.budget = ax.axhline(0.0, color="black", ls="--", lw=1, label="budget") if budget_line else None
         # outside the axes, beside them: every policy's entry readable, no curve hidden under it
         self.legend = ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
@@ -118,16 +137,24 @@ class PoliciesPlot:
         self.stacks = [bars.bar(x, zero, color=PALETTE["F"], label="compute"),
                        bars.bar(x, zero, color="#8172B3", label="recompute"),
                        bars.bar(x, zero, color=PALETTE["BW"], label="stall")]
+        # "x" at a bar's foot: the plan does not fit; the value at the top of a bar cut by bar_top
         self.marks = [bars.annotate("", (xi, 0), ha="center", va="bottom", color="white", fontsize=10) for xi in x]
-        bars.set_xticks(x, list(policies), fontsize=9, rotation=30)
+        self.marks += [bars.text(xi, 0, "", ha="center", va="top", color="white", fontsize=8, rotation=90,
+                                 fontweight="bold") for xi in x]
+        bars.set_xticks(x, list(policies), fontsize=9, rotation=40, ha="right", rotation_mode="anchor")
         bars.yaxis.set_major_locator(MaxNLocator(4))
-        self.bars_legend = bars.legend(fontsize=8, loc="lower right")
+        # above the bars, outside them: no bar, however tall, runs under it
+        self.bars_legend = bars.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3,
+                                       handlelength=0.9, handletextpad=0.3, columnspacing=0.7, borderaxespad=0.2,
+                                       frameon=False)
         self.title = fig.suptitle("", fontsize=10) if title else None
 
     def update(self, results: Sequence, title: str = "", budget_bytes: float | None = None) -> Figure:
         top = max([r.step.peak_bytes for r in results] + [budget_bytes or 0])
         scale, unit = _unit(top)
-        tscale, tunit = _tunit(max(r.step.step_time for r in results))
+        totals = [r.step.compute_time + r.step.recompute_time + r.step.stall_time for r in results]
+        cut = bar_top(totals)  # seconds; the unit is the axis' own, not the cut bar's
+        tscale, tunit = _tunit(cut)
         texts = self.legend.get_texts()
         for line, text, r in zip(self.curves, texts, results):
             span = r.step.step_time or 1.0  # each policy on its own time scale
@@ -150,15 +177,19 @@ class PoliciesPlot:
                 rect.sticky_edges.y[:] = [b]  # as Axes.bar leaves it: autoscaling stops at a bar's base
         for mark, r in zip(self.marks, results):
             mark.set_text("" if r.fits else "x")
-        self.bars.set_ylabel(f"step time ({tunit})")
         if self.steady:
             self.ax.set_ylim(0, steady_limit(self.ax.get_ylim()[1], 1.05 * top / scale))
-            self.bars.set_ylim(0, steady_limit(self.bars.get_ylim()[1], 1.05 * max(
-                a + b + c for a, b, c in zip(comp, rec, stall))))
+            self.bars.set_ylim(0, steady_limit(self.bars.get_ylim()[1], 1.05 * cut / tscale))
         else:
-            for a in (self.ax, self.bars):
-                a.relim()
-                a.autoscale_view(scalex=a is self.bars)
+            self.ax.relim()
+            self.ax.autoscale_view(scalex=False)
+            self.bars.set_ylim(0, 1.05 * cut / tscale)
+        ylim = self.bars.get_ylim()[1]
+        for label, xi, total in zip(self.marks[len(results):], range(len(results)), totals):
+            own, own_unit = _tunit(total)
+            label.set_position((xi, 0.98 * ylim))  # the cut bar's own value, an arrow: it goes on up
+            label.set_text(f"{total / own:.3g} {own_unit} \u2191" if total / tscale > ylim else "")
+        self.bars.set_ylabel(f"step time ({tunit})")
         if self.title is not None:
             self.title.set_text(title)
         return self.fig

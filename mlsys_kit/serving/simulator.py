@@ -25,6 +25,7 @@ lecture widget call.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -132,7 +133,7 @@ def steady_steps(sched: Any, batch: Batch, limit: int, changed: bool) -> tuple[i
     return 1, True
 
 
-_VECTOR_STEPS = 32  # runs of at least this many identical iterations are timed with numpy
+_VECTOR_STEPS = 48  # runs of at least this many identical iterations are timed with numpy (break-even: numpy's fixed cost)
 
 
 def _steps_vectorised(now: float, cost: CostModel, decode: int, context: int, grow: int, k: int,
@@ -155,12 +156,31 @@ def _steps_vectorised(now: float, cost: CostModel, decode: int, context: int, gr
     return float(ends[steps]), steps, float(ends[1]), later_gap
 
 
+def _steps_before(now: float, cost: CostModel, decode: int, arrival: float) -> int:
+    """At least as many decode iterations as the clock runs from ``now`` until one ends at or
+    past ``arrival`` (a huge number where that is not known): each iteration takes at least
+    ``a + b*0 + c*decode`` (``CostModel.time`` adds ``d*context >= 0`` to it, and a float add of
+    a non-negative number never rounds below), so after ``m`` of them the clock is at least
+    ``m`` such steps on. Two spare iterations cover the rounding of the sum. The clock then
+    computes no iteration it would throw away (an arrival a few iterations away while many
+    identical ones are left: numpy's fixed cost for most of a widget's jumps)."""
+    base = cost.a + cost.b * 0 + cost.c * decode
+    span = arrival - now
+    # no floor on an iteration, or too far (or too late) to count safely: the rounding of m adds
+    # is under m * |arrival| * 2**-53, a tenth of one iteration within these limits
+    if not base > 0 or not span < 1e6 * base or not abs(arrival) < 1e9 * base:
+        return 1 << 62
+    return max(1, math.ceil(span / base)) + 2
+
+
 def decode_clock(cost: CostModel, now: float, decode: int, context: int, grow: int, k: int,
                  arrival: float | None) -> tuple[float, int, float, float]:
     """The engine loop's clock over up to ``k`` identical all-decode iterations (``context``
     grows by ``grow`` each), stopping after the first that ends at or past ``arrival`` (None:
     never): the same float operations as stepping them one by one (numpy for long runs).
     Returns (now, steps, end of the first iteration, longest gap between later iterations)."""
+    if arrival is not None and type(cost) is CostModel:
+        k = min(k, _steps_before(now, cost, decode, arrival))
     if k >= _VECTOR_STEPS and type(cost) is CostModel:
         return _steps_vectorised(now, cost, decode, context, grow, k, arrival)
     steps, first_end, later_gap = 0, now, 0.0

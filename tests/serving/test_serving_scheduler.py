@@ -192,3 +192,33 @@ def test_simulator_ignores_token_ids(trace, name):
     a, b = (serve(t, name, SimBackend(num_blocks=64, block_size=4), max_num_seqs=4) for t in (trace, with_ids))
     assert [(s.first_token_time, s.finish_time) for s in a.seqs] == [(s.first_token_time, s.finish_time) for s in b.seqs]
     assert all(s.tokens is None for s in b.seqs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=st.floats(0, 0.05), c=st.floats(0, 1e-3), d=st.floats(0, 1e-6), decode=st.integers(0, 300),
+       context=st.integers(0, 10**6), grow=st.integers(0, 300), now=st.floats(0, 1e4), ahead=st.floats(-1, 50),
+       k=st.integers(1, 3000), vector_steps=st.sampled_from([2, 48, 10**9]))
+def test_decode_clock_stops_at_the_arrival_as_stepping_one_by_one(a, c, d, decode, context, grow, now, ahead, k,
+                                                                   vector_steps):
+    """The clock's cap on the iterations before an arrival (_steps_before) is never below the
+    iterations stepping takes, so the clock (capped, in Python or numpy) equals stepping them
+    one by one, bit for bit."""
+    from unittest import mock
+
+    cost = simulator.CostModel(a, 1.5e-4, c, d, 0.0)
+    arrival = now + ahead
+    t, ctx, steps, first_end, later_gap = now, context, 0, now, 0.0
+    while steps < k:  # the engine loop's clock, one iteration at a time
+        prev = t
+        t += cost.time(0, decode, ctx)
+        ctx += grow
+        steps += 1
+        if steps == 1:
+            first_end = t
+        elif t - prev > later_gap:
+            later_gap = t - prev
+        if arrival <= t:
+            break
+    assert steps <= simulator._steps_before(now, cost, decode, arrival)
+    with mock.patch.object(simulator, "_VECTOR_STEPS", vector_steps):
+        assert simulator.decode_clock(cost, now, decode, context, grow, k, arrival) == (t, steps, first_end, later_gap)

@@ -108,3 +108,36 @@ def test_validate_for_engine_checks_what_serve_needs():
         validate_for_engine(fits, None, None, None)
     with pytest.raises(ValueError, match="max_context must be a positive integer"):
         validate_for_engine(fits, kv, 0, None)
+
+
+values = st.one_of(st.integers(-3, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+                   st.none(), st.just(2.0), st.just("3"))
+
+
+def _checked(rid, arrival, prompt_len, output_len, ttft_slo, tpot_slo):
+    """The verdict of the checks alone (what Request promised before its plain-type short cut)."""
+    from mlsys_kit.checks import nonneg_int, nonneg_number, positive_int, positive_number
+
+    try:
+        nonneg_int("rid", rid)
+        nonneg_number("arrival", arrival)
+        positive_int("prompt_len", prompt_len)
+        positive_int("output_len", output_len)
+        for v in (ttft_slo, tpot_slo):
+            if v is not None:
+                positive_number("slo", v)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(rid=values, arrival=values, prompt_len=values, output_len=values,
+       ttft_slo=st.one_of(st.none(), values), tpot_slo=st.one_of(st.none(), values))
+def test_request_accepts_exactly_what_its_checks_accept(rid, arrival, prompt_len, output_len, ttft_slo, tpot_slo):
+    try:
+        Request(rid, arrival, prompt_len, output_len, None, ttft_slo, tpot_slo)
+        made = True
+    except (ValueError, TypeError):
+        made = False
+    assert made == _checked(rid, arrival, prompt_len, output_len, ttft_slo, tpot_slo)
