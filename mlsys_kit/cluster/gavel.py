@@ -30,10 +30,9 @@ The :class:`Gavel` policy plugs these into the simulator's interface (:mod:`mlsy
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
-from scipy.optimize import linprog
 
 from mlsys_kit.checks import one_of
 from mlsys_kit.cluster.core import Allocation, Cluster, JobState
@@ -107,6 +106,8 @@ def _lp_max_min(T: np.ndarray, scale: Sequence[int], capacity: Sequence[int], co
                 floor: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Maximise ``t`` subject to ``coef[m] * throughput(m, X) >= t`` (or, given ``floor``, find any
     X with ``throughput(m, X) >= floor[m]``) and the constraints of a valid allocation."""
+    from scipy.optimize import linprog  # only when it runs: the CLI and the widgets start without scipy
+
     n, k = T.shape
     nv = n * k + 1  # X flattened row-major, then t
     A, b = [], []

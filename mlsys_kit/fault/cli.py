@@ -19,12 +19,9 @@ from typing import Any
 
 from mlsys_kit.checks import arg, nonneg_int, nonneg_number, positive_int, positive_number
 from mlsys_kit.common import emit_json
-from mlsys_kit.fault.layout_run import specs
+from mlsys_kit.fault.config import BUGS
 from mlsys_kit.fault.plan import STRATEGIES, plan
-from mlsys_kit.fault.recover import run_with_failure
 from mlsys_kit.fault.reshard_math import Layout, parse_layout
-from mlsys_kit.fault.reshard_real import reshard_run
-from mlsys_kit.fault.traincheck import BUGS, run_check
 
 
 def _finish(args: argparse.Namespace, result: dict[str, Any], draw: Any, lines: list[str]) -> int:
@@ -43,6 +40,8 @@ def _finish(args: argparse.Namespace, result: dict[str, Any], draw: Any, lines: 
 
 def _layout(text: str) -> Layout:
     """The layout, checked before any process starts (a t that does not divide the MLP's widths)."""
+    from mlsys_kit.fault.layout_run import specs  # the real runs' modules load torch: only when one runs
+
     lay = parse_layout(text)
     for s in specs():
         s.local_numel(lay.t)
@@ -63,6 +62,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from mlsys_kit.fault import viz
+    from mlsys_kit.fault.recover import run_with_failure
 
     res = run_with_failure(args.kill_at, _layout(args.layout), args.steps, args.kill_rank, args.lose, args.storage_every, args.seed)
     lines = [f"rank {res['killed']['rank']} killed ({res['killed']['signal']}) at step {args.kill_at}; recovered from "
@@ -73,6 +73,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _reshard(args: argparse.Namespace) -> int:
     from mlsys_kit.fault import viz
+    from mlsys_kit.fault.reshard_real import reshard_run
 
     res = reshard_run(args.from_layout, args.to_layout, args.save_at, args.steps, args.seed)
     lines = [f"{res['from']} -> {res['to']} at step {args.save_at}: max |loss diff| {res['max_abs_loss_diff']:.3g} "
@@ -83,6 +84,7 @@ def _reshard(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from mlsys_kit.fault import viz
+    from mlsys_kit.fault.traincheck import run_check
 
     res = run_check(args.inject, args.at_step, args.steps, args.ranks, seed=args.seed)
     lines = [f"{args.inject} injected at step {res['injected_at_step']}: detected {res['detected']} at step "

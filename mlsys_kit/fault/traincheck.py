@@ -34,10 +34,10 @@ import torch.distributed as dist
 
 from mlsys_kit.checks import one_of, positive_int
 from mlsys_kit.common import ceil_div
+from mlsys_kit.fault.config import BUGS
 from mlsys_kit.fault.layout_run import run_on_gloo
 from mlsys_kit.zero.simulate import small_model
 
-BUGS = ("none", "skip-allreduce", "double-scale", "stale-shard")
 INVARIANTS = ("grads_equal", "scaled_once", "params_equal", "every_param_moves")
 SIZES = (8, 16, 4)
 

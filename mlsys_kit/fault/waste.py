@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import math
 
-from scipy.optimize import minimize_scalar
-
 from mlsys_kit.checks import nonneg_number, positive_int, positive_number
 
 
@@ -84,6 +82,8 @@ def exact_optimum(checkpoint: float, restart: float, mtbf: float) -> float:
     positive_number("checkpoint cost C (s)", checkpoint)
     nonneg_number("restart cost R (s)", restart)
     positive_number("job MTBF M (s)", mtbf)
+    from scipy.optimize import minimize_scalar  # only when it runs: the CLI and the widgets start without scipy
+
     hi = 20 * max(mtbf, daly_interval(checkpoint, mtbf))
     res = minimize_scalar(lambda t: exact_waste_fraction(t, checkpoint, restart, mtbf),
                           bounds=(1e-9 * hi, hi), method="bounded", options={"xatol": 1e-9 * hi})

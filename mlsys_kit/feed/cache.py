@@ -23,7 +23,6 @@ from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import hypergeom
 
 from mlsys_kit.checks import nonneg_int, one_of, positive_int
 
@@ -154,6 +153,8 @@ def lru_hit_rate_exact(n_items: int, cached_items: int) -> float:
         return 0.0
     if n > 4000:
         raise ValueError(f"lru_hit_rate_exact sums n^2 terms: n_items must be <= 4000, got {n}; use lru_hit_rate_limit")
+    from scipy.stats import hypergeom  # only when it runs: the CLI and the widgets start without scipy
+
     a, b = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     need = a + b - c + 1  # H must be at least this for a hit
     p = hypergeom.sf(need - 1, n - 1, a, b)  # P(H >= need)

@@ -10,16 +10,11 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-
 from mlsys_kit.checks import arg, nonneg_int, positive_int
 from mlsys_kit.common import emit_json
 from mlsys_kit.kvcache.accounting import sharing_report, sweep_block_sizes, waste_report
 from mlsys_kit.kvcache.config import KVCACHE
-from mlsys_kit.kvcache.runner import generate_paged
 from mlsys_kit.kvcache.scenario import EVENTS, replay
-from mlsys_kit.models.gpt import GPT, preset
-from mlsys_kit.models.gpt_hf import load_hf_gpt2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -116,6 +111,12 @@ def _blocks(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    import torch  # the model runs load torch: only when one runs (the CLI starts without it)
+
+    from mlsys_kit.kvcache.runner import generate_paged
+    from mlsys_kit.models.gpt import GPT, preset
+    from mlsys_kit.models.gpt_hf import load_hf_gpt2
+
     if args.weights:
         model = load_hf_gpt2(args.weights)
     else:

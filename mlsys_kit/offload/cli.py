@@ -20,18 +20,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import torch
-
 from mlsys_kit.checks import arg, fraction, nonneg_int, nonneg_number, positive_int
 from mlsys_kit.common import emit_json
-from mlsys_kit.offload.config import HARDWARE, MODELS, Placement, Policy, Workload, hardware, model
+from mlsys_kit.offload.config import COLUMNS, HARDWARE, MODELS, Placement, Policy, Workload, hardware, model
 from mlsys_kit.offload.cost import SCHEDULES
-from mlsys_kit.models.gpt import GPT
-from mlsys_kit.offload.infinigen import COLUMNS, fraction_sweep, prefetch_eval, random_columns, skew
-from mlsys_kit.offload.prefetch_real import decode_with_prefetch
-from mlsys_kit.offload.real import real_policy, run_offloaded
 from mlsys_kit.offload.search import search
-from mlsys_kit.offload.train import calibration_ids, eval_ids, trained_gpt
 
 
 def _triple(name: str):
@@ -84,6 +77,11 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import torch  # the real runs load torch: only when one runs (the CLI starts without it)
+
+    from mlsys_kit.models.gpt import GPT
+    from mlsys_kit.offload.real import real_policy, run_offloaded
+
     gpt = GPT(args.preset, seed=args.seed)
     hw = hardware("cpu-tiny")
     if args.device_mb is not None:
@@ -116,6 +114,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _prefetch(args: argparse.Namespace) -> int:
+    from mlsys_kit.offload.infinigen import fraction_sweep, prefetch_eval, random_columns, skew
+    from mlsys_kit.offload.prefetch_real import decode_with_prefetch
+    from mlsys_kit.offload.train import calibration_ids, eval_ids, trained_gpt
+
     if args.prompt_len >= args.length:
         raise ValueError(f"--prompt-len must be below --length: got {args.prompt_len} >= {args.length}")
     gpt = trained_gpt()

@@ -37,6 +37,7 @@ from mlsys_kit.models.costs import PRESETS, TransformerConfig
 
 TIERS = ("device", "host", "disk")
 KINDS = ("weights", "activations", "kv_cache")
+COLUMNS = ("skewed", "random", "oracle")  # InfiniGen's prefetch columns (infinigen.py): skewed by SVD, random, exact
 GB = 1e9
 
 

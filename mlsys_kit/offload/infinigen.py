@@ -35,13 +35,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from mlsys_kit import checks
 from mlsys_kit.models.gpt import GPT
+from mlsys_kit.offload.config import COLUMNS
 from mlsys_kit.offload.train import one_thread
-
-COLUMNS = ("skewed", "random", "oracle")
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from typing import Any
 from mlsys_kit.checks import arg, nonneg_number, positive_int, positive_number
 from mlsys_kit.common import emit_json
 from mlsys_kit.models.costs import DEVICES, PRESETS
+from mlsys_kit.parallel.model import PAPER_MODELS, Cluster, model_config  # Cluster's fields: the one home of the defaults
+from mlsys_kit.parallel.planner import plan
 
 
 def register(subparsers: Any) -> None:
-    from mlsys_kit.parallel.model import PAPER_MODELS, Cluster  # Cluster's fields: the one home of the defaults
-
     top = subparsers.add_parser("parallel", help="tensor/sequence parallelism and the 3D-parallel planner")
     sub = top.add_subparsers(dest="parallel_command", metavar="SUBCOMMAND", required=True)
 
@@ -51,9 +51,6 @@ def register(subparsers: Any) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from mlsys_kit.parallel.model import Cluster, model_config
-    from mlsys_kit.parallel.planner import plan
-
     cluster = Cluster(args.devices, args.devices_per_node, args.device, args.intra_bandwidth * 1e9,
                       args.inter_bandwidth * 1e9, args.latency * 0.5e-6, args.latency * 1e-6)
     res = plan(model_config(args.preset), cluster, args.global_batch, top=args.top)

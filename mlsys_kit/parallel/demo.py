@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Callable
 
 from mlsys_kit.common import Figure, Section
+from mlsys_kit.parallel.model import Cluster, Plan, evaluate, model_config
+from mlsys_kit.parallel.planner import plan
 from mlsys_kit.parallel.viz import plan_figure, run_figure
 from mlsys_kit.viz.figure import figure_png
 
 
 def section(progress: Callable[[str], None]) -> Section:
-    from mlsys_kit.parallel.model import Cluster, Plan, evaluate, model_config
-    from mlsys_kit.parallel.planner import plan
     from mlsys_kit.parallel.launch import run_config, run_tensor_parallel
 
     progress("planning LLaMA-2-70B on 64 A100-80GB, global batch 1024")

@@ -40,7 +40,6 @@ from mlsys_kit.checks import fraction, nonneg_number, one_of, positive_int, posi
 from mlsys_kit.common import ceil_div
 from mlsys_kit.models.costs import (DEVICES, PRESETS, Device, TransformerConfig, forward_flops_per_token, param_count,
                                     training_flops_per_token)
-from mlsys_kit.parallel.tensor import layer_comm_elements
 from mlsys_kit.pipeline.generators import make_schedule
 from mlsys_kit.pipeline.simulate import simulate
 from mlsys_kit.zero.model import comm_bytes_per_rank, memory_per_device, shard_elements
@@ -110,6 +109,9 @@ def tp_step_elements(layers: int, tokens: int, hidden: int, t: int, sequence_par
     the all-gather leaving the sequence-parallel region before the LM head and the one of its
     gradient entering it (one ``u`` each), and one all-reduce of the gradients of the
     replicated parameters that saw only a shard (LayerNorms, row-parallel biases)."""
+    from mlsys_kit.parallel.tensor import layer_comm_elements  # its module holds the torch operators: loaded at
+    # the first plan, not by the CLI's start (the counts are arithmetic; lab 7 grades them from that module)
+
     positive_int("layers", layers)
     total = layers * layer_comm_elements(tokens, hidden, t, sequence_parallel, recompute)["total"]
     if sequence_parallel and t > 1:
@@ -220,7 +222,7 @@ def check_plan(cfg: TransformerConfig, cluster: Cluster, plan: Plan, global_batc
     m = global_batch // (d * b)
     if p > 1 and (m < p or (v > 1 and m % p)):
         raise ValueError(f"{m} microbatches per pipeline: 1F1B needs at least p={p}"
-                         + (f", and the interleaved schedule a multiple of p" if v > 1 else ""))
+                         + (", and the interleaved schedule a multiple of p" if v > 1 else ""))
     if plan.zero_stage >= 2 and p > 1:
         raise ValueError("ZeRO stage 2 and 3 partition what every microbatch's backward (stage 2) or forward "
                          "(stage 3) needs: with pipeline parallelism only stages 0 and 1 (as in DeepSpeed)")
@@ -266,6 +268,8 @@ def evaluate(cfg: TransformerConfig, cluster: Cluster, plan: Plan, global_batch:
     recompute_f = {"none": 0.0, "full": f_layer,
                    "selective": tokens * 2 * cfg.seq_len * cfg.hidden / t / speed}[plan.recompute]
     bw, lat = cluster.link(t)
+    from mlsys_kit.parallel.tensor import layer_comm_elements  # see tp_step_elements
+
     comm = layer_comm_elements(tokens, cfg.hidden, t, plan.sequence_parallel, plan.recompute == "full")
     steps = 4 * (t - 1)  # ring steps of one layer's forward collectives, each paying the latency
     tp_f = comm["forward"] * db / bw + steps * lat if t > 1 else 0.0

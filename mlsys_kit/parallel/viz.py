@@ -10,6 +10,8 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from mlsys_kit.parallel.model import Cluster, model_config
+from mlsys_kit.parallel.planner import plan
 from mlsys_kit.viz.figure import LIVE_DPI, PALETTE, blit_png, live_figure, live_image, new_figure
 
 TIME_PARTS = (("compute", "compute", "F"), ("tensor_comm", "tensor-parallel comm", "B"),
@@ -208,9 +210,6 @@ def parallel_explorer(preset: str = "llama2-70b", devices: int = 64, global_batc
     v in 1, 2; ZeRO-1; every recomputation mode; with and without SP), the heat map is drawn
     into one reused Figure without cell labels (the best times are in the table below it), so that a redraw stays under 200 ms (benchmarks/parallel_demo_update.py)."""
     import ipywidgets as w
-
-    from mlsys_kit.parallel.model import Cluster, model_config
-    from mlsys_kit.parallel.planner import plan
 
     style = {"description_width": "initial"}
     model = w.Dropdown(options=["gpt2", "llama2-7b", "opt-13b", "llama2-70b", "gpt3-175b"], value=preset,

@@ -27,9 +27,13 @@ def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0..100) of ``values`` by linear interpolation; nan if empty."""
     if not 0 <= q <= 100:
         raise ValueError(f"percentile q must be in [0, 100]: got {q!r}")
-    if len(values) == 0:
+    return _interpolate(sorted(values), q)
+
+
+def _interpolate(xs: Sequence[float], q: float) -> float:
+    """:func:`percentile` of values already sorted (several percentiles, one sort)."""
+    if len(xs) == 0:
         return float("nan")
-    xs = sorted(values)
     pos = (len(xs) - 1) * q / 100.0
     lo = math.floor(pos)
     hi = min(lo + 1, len(xs) - 1)
@@ -92,8 +96,9 @@ def summarize(result: Any, ttft_slo: float | None = None, tpot_slo: float | None
     norm = [lat / s.output_len for lat, s in zip(e2e, seqs)]  # seconds per output token
     d["norm_latency_mean"] = sum(norm) / len(norm) if norm else float("nan")
     for name, xs in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e), ("itl_max", itl), ("norm_latency", norm)):
+        xs = sorted(xs)
         for q in (50, 90, 99):
-            d[f"{name}_p{q}"] = percentile(xs, q)
+            d[f"{name}_p{q}"] = _interpolate(xs, q)
     return d
 
 
