@@ -154,28 +154,33 @@ def test_serving_panel_and_pipeline_plot_redraw_in_place_as_a_full_redraw():
 @given(tops=st.lists(st.sampled_from([1.0, 2.0, 5.0, 20.0, 300.0]), min_size=2, max_size=5))
 def test_blit_png_restores_a_kept_view_exactly_as_drawn_afresh(tops):
     """The same data and limits give the same bytes whether the axes were drawn for this move
-    or restored from an earlier move's pixels (blit_png keeps each axes' last views)."""
+    or restored from an earlier move's pixels (blit_png keeps each axes' last views, and twin
+    axes' views together), every view visited twice."""
     def panel():
         fig = live_figure(6, 2.5, LIVE_DPI)
-        fig.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.9, wspace=0.35)
+        fig.subplots_adjust(left=0.1, right=0.9, bottom=0.15, top=0.9, wspace=0.45)
         ax1, ax2 = fig.subplots(1, 2)
+        ax3 = ax2.twinx()  # a twin whose limits move with the bars
         bars = list(ax1.bar([0, 1], [1, 1]))
         (line,) = ax2.plot([0, 1], [0, 1])
+        (twin_line,) = ax3.plot([0, 1], [1, 0], color="red")
         ax2.set_ylim(0, 1)
-        return fig, ax1, bars, {ax1: bars, ax2: [line]}
+        return fig, (ax1, ax3), bars, {ax1: bars, ax2: [line], ax3: [twin_line]}
 
-    fig, ax1, bars, layers = panel()
-    blit_png(fig, layers)
-    for top in tops:
+    def move(axes, bars, top):
         for b, h in zip(bars, (top, top / 3)):
             b.set_height(h)
-        ax1.set_ylim(0, top * 1.05)
+        axes[0].set_ylim(0, top * 1.05)
+        axes[1].set_ylim(0, top * 2)
+
+    fig, axes, bars, layers = panel()
+    blit_png(fig, layers)
+    for top in tops + tops:
+        move(axes, bars, top)
         kept = blit_png(fig, layers)
-        fig2, ax1b, bars2, layers2 = panel()  # the same state reached with no view ever kept
+        fig2, axes2, bars2, layers2 = panel()  # the same state reached with no view ever kept
         blit_png(fig2, layers2)
-        for b, h in zip(bars2, (top, top / 3)):
-            b.set_height(h)
-        ax1b.set_ylim(0, top * 1.05)
+        move(axes2, bars2, top)
         assert np.array_equal(pixels(kept), pixels(blit_png(fig2, layers2)))
 
 

@@ -189,7 +189,7 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     axes' limits stay the same. ``keys[ax]``: anything else the kept pixels of ``ax`` show (its
     title, its legend's entries): when it changes, ``ax`` is redrawn whole too, alone, over its
     old and new extent (as :func:`canvas_png` does), with the axes that share its frame
-    (``twinx``); the first call draws the whole figure.
+    (``twinx``, their views kept together); the first call draws the whole figure.
     ``layers[fig]``: artists outside every axes' frame that change (a suptitle, a legend beside
     the axes whose entries change), drawn last; the next call first restores the pixels they
     covered (or, where a text or legend and every axes are unchanged, leaves them). A call then costs restoring each axes' pixels, drawing its moving artists (no
@@ -240,14 +240,23 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
         elif ax in stale and len(frame[ax]) > 1:  # twins: cleared over all their extents, drawn in order
             if ax not in done:
                 done.update(frame[ax])
-                news = {o: o.get_tightbbox(renderer) for o in frame[ax]}
-                x0, y0, x1, y1 = _padded(Bbox.union([state[o][2] for o in frame[ax]] + list(news.values())))
+                group = sorted(frame[ax], key=fig.axes.index)
+                view = tuple(views[o] for o in group)  # the twins' views together, kept as one
+                drawn = seen.setdefault(group[0], [])
+                hit = next((d for d in drawn if d[0] == view), None)
+                news = hit[2] if hit else {o: o.get_tightbbox(renderer) for o in group}
+                x0, y0, x1, y1 = _padded(Bbox.union([state[o][2] for o in group] + list(news.values())))
                 cleared.append(Bbox.from_extents(x0, y0, x1, y1))
                 Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
                           edgecolor="none", antialiased=False, snap=True).draw(renderer)
-                for o in sorted(frame[ax], key=fig.axes.index):
-                    o.draw(renderer)
-                for o in frame[ax]:
+                if hit:
+                    canvas.restore_region(hit[1])
+                else:
+                    for o in group:
+                        o.draw(renderer)
+                    box = Bbox.from_extents(*_padded(Bbox.union(list(news.values())), canvas))
+                    drawn[:] = drawn[-(_VIEWS_KEPT - 1):] + [(view, canvas.copy_from_bbox(box), news)]
+                for o in group:
                     state[o] = (views[o], canvas.copy_from_bbox(Bbox.from_extents(*_padded(o.bbox, canvas))), news[o])
         elif ax in stale:
             drawn = seen.setdefault(ax, [])
