@@ -19,7 +19,8 @@ import torch.multiprocessing as mp  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mlsys_kit.pipeline.generators import make_schedule  # noqa: E402
-from mlsys_kit.pipeline.runtime import RunConfig, free_port, build_stages, make_data, run_step  # noqa: E402
+from mlsys_kit.launch import free_port  # noqa: E402
+from mlsys_kit.pipeline.runtime import RunConfig, build_stages, make_data, run_step  # noqa: E402
 
 # ours -> (torch class, stages per rank)
 PAIRS = {"gpipe": ("ScheduleGPipe", 1), "1f1b": ("Schedule1F1B", 1),

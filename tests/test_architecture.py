@@ -4,8 +4,8 @@ Every ``import`` in ``mlsys_kit`` is read from the source (AST: at module level 
 functions), and the rules of design.md's "Layout" are checked on the whole package:
 
 * no import cycle, between modules or between topics;
-* ``common``, ``checks`` and the models' core (``models/costs``, ``gpt``, ``gpt_hf``) at the
-  bottom, importing only each other; ``viz/`` holds the shared drawing helpers and imports only
+* ``common``, ``checks``, ``launch`` (the real runs' processes) and the models' core
+  (``models/costs``, ``gpt``, ``gpt_hf``) at the bottom, importing only each other; ``viz/`` holds the shared drawing helpers and imports only
   the bottom;
 * inside a topic's room (``mlsys_kit/<topic>/``) the core never imports the room's plots or
   widgets (``viz``, ``widgets``, ``gantt_raster``) nor its entry points (``cli``, ``demo``); a
@@ -39,8 +39,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "mlsys_kit"
-BOTTOM = {"mlsys_kit.common", "mlsys_kit.checks", "mlsys_kit.models.costs", "mlsys_kit.models.gpt",
-          "mlsys_kit.models.gpt_hf"}
+BOTTOM = {"mlsys_kit.common", "mlsys_kit.checks", "mlsys_kit.launch", "mlsys_kit.models.costs",
+          "mlsys_kit.models.gpt", "mlsys_kit.models.gpt_hf"}
 ENTRY = {"cli", "demo"}  # a room's entry points: its command and its report section
 PLOTS = {"viz", "widgets", "gantt_raster"}  # a room's plots and lecture widgets
 HEAVY = {"torch", "matplotlib", "ipywidgets", "transformers", "scipy"}  # optional or slow to import

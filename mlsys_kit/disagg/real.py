@@ -25,13 +25,7 @@ machine's monotonic clock.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,6 +35,7 @@ from mlsys_kit.common import ceil_div
 from mlsys_kit.disagg.config import REAL_PAIR, PairConfig
 from mlsys_kit.disagg.simulate import Hardware, Pool, simulate_disagg
 from mlsys_kit.kvcache.runner import PagedModelRunner
+from mlsys_kit.launch import run_ranks
 from mlsys_kit.models.gpt import GPT
 from mlsys_kit.serving.metrics import percentile, request_latencies
 from mlsys_kit.serving.sequence import Seq
@@ -148,21 +143,11 @@ def _decode_rank(cfg: dict, t0: float) -> dict:
             "kv_recv_seconds": recv_seconds}
 
 
-def _worker(rank: int, port: int, cfg: dict, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        t0 = torch.tensor([time.monotonic() + 0.05], dtype=torch.float64)
-        dist.broadcast(t0, 0)  # one start time on the shared monotonic clock
-        result = (_prefill_rank if rank == 0 else _decode_rank)(cfg, float(t0))
-        Path(out, f"rank{rank}.json").write_text(json.dumps(result))
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # skip interpreter teardown (gloo threads), as mlsys_kit.zero.launch does
+def _pair_rank(cfg: dict) -> dict:
+    """Rank 0 prefills, rank 1 decodes, from one start time on the shared monotonic clock."""
+    t0 = torch.tensor([time.monotonic() + 0.05], dtype=torch.float64)
+    dist.broadcast(t0, 0)
+    return (_prefill_rank if dist.get_rank() == 0 else _decode_rank)(cfg, float(t0))
 
 
 def run_pair(requests: int = REAL_PAIR.requests, rate: float = REAL_PAIR.rate, prompt_len: int = REAL_PAIR.prompt_len,
@@ -172,8 +157,6 @@ def run_pair(requests: int = REAL_PAIR.requests, rate: float = REAL_PAIR.rate, p
     ``kv_bytes_moved_measured`` (received by the decode process, equal to what the prefill
     process sent), ``kv_bytes_moved_predicted`` (the simulator's), the serving metrics of the
     per-request times and the measured transfer throughput."""
-    import torch.multiprocessing as mp
-
     PairConfig(requests, rate, prompt_len, output_len, preset, seed, block_size)  # checks every argument
     model = _model({"preset": preset, "seed": seed})
     if prompt_len + output_len > model.config.n_positions:
@@ -183,14 +166,8 @@ def run_pair(requests: int = REAL_PAIR.requests, rate: float = REAL_PAIR.rate, p
     cfg = {"requests": requests, "rate": rate, "prompt_len": prompt_len, "output_len": output_len, "preset": preset,
            "seed": seed, "block_size": block_size, "blocks": blocks}
     reqs = _trace(cfg, model.config.vocab_size)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     t_wall = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        mp.spawn(_worker, args=(port, cfg, tmp), nprocs=2, join=True)
-        sent = json.loads(Path(tmp, "rank0.json").read_text())
-        dec = json.loads(Path(tmp, "rank1.json").read_text())
+    sent, dec = run_ranks(_pair_rank, cfg, 2, every_rank=True)
     wall = time.perf_counter() - t_wall
     seqs, match = [], True
     for r, d in zip(reqs, dec["requests"]):

@@ -22,20 +22,17 @@ and before it saved it.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from mlsys_kit.fault.reshard_math import (STATES, Layout, ParamSpec, buffer_numel, from_universal, shard_numel,
                                           to_universal)
-from mlsys_kit.pipeline.runtime import free_port
+from mlsys_kit.launch import run_ranks
 
 HIDDEN, FFN, BATCH = 16, 64, 8
 LR, BETAS, EPS = 1e-2, (0.9, 0.999), 1e-8
@@ -197,36 +194,9 @@ def work(cfg: dict) -> list[dict[str, Any]]:
     return results
 
 
-def _worker(rank: int, world: int, port: int, fn: Callable[[dict], Any], cfg: dict, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        results = fn(cfg)
-        if rank == 0:
-            Path(out).write_text(json.dumps(results))
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-    sys.stdout.flush()
-    os._exit(0)  # as the ZeRO launcher: no interpreter teardown racing gloo's threads
-
-
-def run_on_gloo(fn: Callable[[dict], Any], cfg: dict, world: int) -> Any:
-    """``fn(cfg)`` on ``world`` fresh gloo processes (one thread each); rank 0's result (JSON).
-    A rank that dies raises ``torch.multiprocessing.ProcessExitedException`` (the others are
-    stopped). ``fn`` must be a module-level function (it is pickled to the processes)."""
-    import torch.multiprocessing as mp
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "result.json")
-        mp.spawn(_worker, args=(world, free_port(), fn, cfg, out), nprocs=world, join=True)
-        return json.loads(Path(out).read_text())
-
-
 def spawn(cfg: dict, world: int) -> list[dict[str, Any]]:
     """Run ``cfg['jobs']`` (:func:`work`) on ``world`` fresh gloo processes; the per-job results."""
-    return run_on_gloo(work, cfg, world)
+    return run_ranks(work, cfg, world)
 
 
 def read_universal(folder: Path, layout: Layout) -> dict[str, dict[str, list[float]]]:

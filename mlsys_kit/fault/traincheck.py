@@ -35,7 +35,7 @@ import torch.distributed as dist
 from mlsys_kit.checks import one_of, positive_int
 from mlsys_kit.common import ceil_div
 from mlsys_kit.fault.config import BUGS
-from mlsys_kit.fault.layout_run import run_on_gloo
+from mlsys_kit.launch import run_ranks
 from mlsys_kit.zero.simulate import small_model
 
 INVARIANTS = ("grads_equal", "scaled_once", "params_equal", "every_param_moves")
@@ -145,7 +145,7 @@ def run_checks(cases: list[tuple[str, int]], steps: int = 6, ranks: int = 2, lr:
     if not (isinstance(lr, (int, float)) and 0 < lr < 1):
         raise ValueError(f"lr must be in (0, 1): got {lr!r}")
     cfg = {"cases": [{"inject": i, "at_step": a} for i, a in cases], "steps": steps, "lr": float(lr), "seed": seed}
-    runs = run_on_gloo(_run_cases, cfg, ranks)
+    runs = run_ranks(_run_cases, cfg, ranks)
     results = []
     for (inject, at_step), verdicts in zip(cases, runs):
         first = next((i for i, v in enumerate(verdicts) if v), None)

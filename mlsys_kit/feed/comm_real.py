@@ -21,14 +21,8 @@ from __future__ import annotations
 
 import copy
 import heapq
-import json
-import os
-import socket
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,6 +31,7 @@ from torch import nn
 
 from mlsys_kit.checks import one_of, positive_int
 from mlsys_kit.feed.comm import POLICIES, Layer, Network, iteration_time
+from mlsys_kit.launch import run_ranks
 
 SIZES = (256, 512, 512, 512, 1024, 1024)  # a Linear+ReLU layer between each pair
 
@@ -273,30 +268,12 @@ def compare_policies(cfg: dict) -> dict[str, Any]:
     return out
 
 
-def _spawned(rank: int, world: int, port: int, cfg: dict, path: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)  # one thread per rank, as torchrun does
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        result = compare_policies(cfg)
-        if rank == 0:
-            Path(path).write_text(json.dumps(result))
-        dist.barrier()  # nobody tears gloo down while a peer still talks to it
-    finally:
-        dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # skip finalisation: gloo's threads can abort it after the work is done (see zero/launch.py)
-
-
 def run_real(ranks: int = 2, steps: int = 6, policies: tuple[str, ...] = POLICIES, sizes: tuple[int, ...] = SIZES,
              per_rank_batch: int = 64, partition: int = 256 * 1024, credit: int = 1024 * 1024,
              bucket_bytes: int = 2 * 1024 * 1024, lr: float = 0.01, seed: int = 0, atol: float = 1e-6) -> dict[str, Any]:
     """Spawn ``ranks`` gloo processes on this machine and run every policy against DDP:
     ``matches_ddp``, ``bitwise``, per policy the median measured iteration (backward + next
     forward) and the simulator's prediction from measured layer and network times."""
-    import torch.multiprocessing as mp
-
     if not 2 <= positive_int("ranks", ranks) <= 4:
         raise ValueError(f"ranks must be 2, 3 or 4 (processes on this machine): got {ranks}")
     positive_int("steps", steps)
@@ -311,10 +288,4 @@ def run_real(ranks: int = 2, steps: int = 6, policies: tuple[str, ...] = POLICIE
         raise ValueError(f"sizes must list at least two layer widths: got {sizes!r}")
     cfg = {"steps": steps, "policies": list(policies), "sizes": list(sizes), "per_rank_batch": per_rank_batch,
            "partition": partition, "credit": credit, "bucket_bytes": bucket_bytes, "lr": lr, "seed": seed, "atol": atol}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "result.json")
-        mp.spawn(_spawned, args=(ranks, port, cfg, path), nprocs=ranks, join=True)
-        return json.loads(Path(path).read_text())
+    return run_ranks(compare_policies, cfg, ranks)

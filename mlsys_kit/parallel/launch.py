@@ -7,19 +7,10 @@ is one config. ``mlsys-kit parallel run``, the demo, the notebook and the benchm
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-
 from mlsys_kit.checks import positive_int
+from mlsys_kit.launch import run_ranks
 from mlsys_kit.models.gpt import GPTConfig
 from mlsys_kit.parallel.check import compare_with_single_process
 
@@ -47,20 +38,8 @@ def run_config(tensor: int, sequence_parallel: bool = False, recompute: bool = F
             "batch": batch, "seq": seq, "model": m, "seed": seed, "atol": atol, "repeats": repeats}
 
 
-def _worker(rank: int, world: int, port: int, cfgs: list[dict], out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        results = [compare_with_single_process(c) for c in cfgs]
-        if rank == 0:
-            Path(out).write_text(json.dumps(results))
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # skip interpreter teardown: gloo threads can abort it after the work is done
+def _every_config(cfgs: list[dict]) -> list[dict]:
+    return [compare_with_single_process(c) for c in cfgs]
 
 
 def run_tensor_parallel(cfgs: list[dict]) -> list[dict]:
@@ -70,13 +49,7 @@ def run_tensor_parallel(cfgs: list[dict]) -> list[dict]:
     t = cfgs[0]["tensor"]
     if t > 8:
         raise ValueError(f"tensor={t} would start {t} processes here: at most 8 (use the model for more)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "result.json")
-        mp.spawn(_worker, args=(t, port, cfgs, out), nprocs=t, join=True)
-        return json.loads(Path(out).read_text())
+    return run_ranks(_every_config, cfgs, t)
 
 
 def run(tensor: int, sequence_parallel: bool = False, recompute: bool = False, **kw: Any) -> dict:

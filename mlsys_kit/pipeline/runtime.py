@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,6 +38,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from mlsys_kit.checks import positive_int, positive_number
+from mlsys_kit.launch import free_port
 from mlsys_kit.pipeline.generators import SCHEDULES, make_schedule
 from mlsys_kit.pipeline.schedule import Schedule
 from mlsys_kit.pipeline.simulate import Event, memory_curves
@@ -265,13 +265,6 @@ def _run_one(sched: Schedule, rank: int, cfg: RunConfig, device: torch.device, b
     memory, _ = memory_curves(per_rank, [sched.num_ranks / S] * S)
     return RunResult(sched.name, sched.num_ranks, m, diff <= cfg.tolerance, diff, loss, ref_loss, best, backend,
                      cfg.tolerance, all_events, memory)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (for a process group's rendezvous)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_spawn(scheds: list[Schedule], cfg: RunConfig | None = None) -> list[RunResult]:

@@ -15,12 +15,9 @@ import argparse
 import copy
 import json
 import os
-import socket
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,6 +25,7 @@ import torch.distributed as dist
 from torch import nn
 
 from mlsys_kit.checks import one_of, positive_int
+from mlsys_kit.launch import exit_now, run_ranks
 from mlsys_kit.zero.config import ZERO
 from mlsys_kit.zero.peers import train_fully_shard, train_zero_redundancy
 from mlsys_kit.zero.runtime import ZeroDataParallel
@@ -132,51 +130,18 @@ def _config(stages: list[int], ranks: int, steps: int, sizes: tuple[int, ...], p
             "lr": lr, "seed": seed, "atol": atol}
 
 
-def _spawned(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    if "OMP_NUM_THREADS" not in os.environ:  # as torchrun does: one thread per rank
-        torch.set_num_threads(1)
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", rank=rank, world_size=world)
-    try:
-        results = compare_with_ddp(cfg)
-        if rank == 0:
-            Path(out).write_text(json.dumps(results))
-        dist.barrier()  # nobody tears gloo down while a peer is still talking to it
-    finally:
-        dist.destroy_process_group()
-    _exit_now(0)
-
-
-def _exit_now(code: int) -> None:
-    """Leave without interpreter finalisation: gloo's worker threads can abort the process
-    while C++ statics are destroyed (``terminate called without an active exception``, seen
-    here about once in 20 runs, after all work was done), which would turn a finished run
-    into a failed one."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 def run_stages(stages: list[int], ranks: int, steps: int = ZERO.run_steps, sizes: tuple[int, ...] = ZERO.run_sizes,
                per_rank_batch: int = ZERO.run_per_rank_batch, lr: float = ZERO.lr, seed: int = ZERO.seed,
                atol: float = ZERO.atol,
                reduce_op: str = "reduce_scatter", peers: bool = False) -> list[dict]:
     """Spawn ``ranks`` processes once and run DDP and every stage in ``stages`` there; with
     ``peers``, also torch's ``ZeroRedundancyOptimizer`` (stage 1) and ``fully_shard`` (stage 3)."""
-    import torch.multiprocessing as mp
-
     cfg = _config(stages, ranks, steps, sizes, per_rank_batch, lr, seed, atol, reduce_op, peers)
     limit = max(8, 4 * (os.cpu_count() or 1))
     if ranks > limit:
         raise ValueError(f"ranks={ranks} would start {ranks} processes on {os.cpu_count()} CPU cores: at most "
                          f"{limit} here (for the memory of many ranks use `mlsys-kit zero memory` or the simulation)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "result.json")
-        mp.spawn(_spawned, args=(ranks, port, cfg, out), nprocs=ranks, join=True)
-        return json.loads(Path(out).read_text())
+    return run_ranks(compare_with_ddp, cfg, ranks, backend="nccl" if torch.cuda.is_available() else "gloo")
 
 
 def run_zero(stage: int, ranks: int, steps: int = ZERO.run_steps, **kw: Any) -> dict:
@@ -207,4 +172,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    _exit_now(main())
+    exit_now(main())
