@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
+from figure_helpers import differing, full_redraw, pixels
 from mlsys_kit.viz.figure import (LIVE_DPI, blit_png, encode_png, live_figure, nice_ceiling, steady_decades,
                                   steady_limit)
 
@@ -67,29 +68,6 @@ def test_every_widget_picture_is_at_least_100_dpi_and_fits_the_page(name):
         dpi = im.info.get("dpi", (0, 0))
         assert min(dpi) >= 99.5, f"{name}: drawn at {dpi} dpi"
         assert 500 <= im.width <= PAGE_PX, f"{name}: {im.width} px wide"
-
-
-def pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
-
-
-def full_redraw(fig, layers) -> np.ndarray:
-    """The same figure drawn from scratch, every artist included."""
-    for artists in layers.values():
-        for a in artists:
-            a.set_animated(False)
-    fig.canvas.draw()
-    out = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(np.int16)
-    for artists in layers.values():
-        for a in artists:
-            a.set_animated(True)
-    return out
-
-
-def differing(a: np.ndarray, b: np.ndarray) -> float:
-    """The share of pixels that differ visibly (a label erased or drawn twice: hundreds)."""
-    assert a.shape == b.shape
-    return float((np.abs(a - b).max(axis=2) > 40).mean())
 
 
 @settings(max_examples=12, deadline=None)

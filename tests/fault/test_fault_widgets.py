@@ -86,10 +86,7 @@ def test_hopeless_settings_are_not_simulated():
 def test_placement_explorer_redrawn_in_place_shows_a_full_redraw_and_holds_its_k_axis():
     """N and m moves (group to mixed and back, the k axis kept or renewed) redraw only what
     moved; the picture is the one a full redraw gives, and the k axis always reaches N."""
-    import io
-
-    import numpy as np
-    from PIL import Image
+    from figure_helpers import differing, full_redraw, pixels
 
     box = placement_explorer(8, 2)
     ns, mr = box.children[0].children
@@ -99,16 +96,7 @@ def test_placement_explorer_redrawn_in_place_shows_a_full_redraw_and_holds_its_k
     kept = None
     for control, value in ((ns, 32), (ns, 20), (mr, 3), (ns, 17), (mr, 4), (ns, 9), (ns, 30), (mr, 5)):
         control.value = value
-        shown = np.asarray(Image.open(io.BytesIO(image.value)).convert("RGB"), dtype=np.int16)
-        for artists in layers.values():
-            for a in artists:
-                a.set_animated(False)
-        fig.canvas.draw()
-        full = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(np.int16)
-        for artists in layers.values():
-            for a in artists:
-                a.set_animated(True)
-        assert (np.abs(shown - full).max(axis=2) > 40).mean() < 1e-4, (control.description, value)
+        assert differing(pixels(image.value), full_redraw(fig, layers)) < 1e-4, (control.description, value)
         lo, hi = ax_p.get_xlim()
         assert lo < 0 and ns.value <= hi - 0.3 <= 2 * ns.value  # every k shown, on at least half the axis
         if control is ns and kept is not None and kept[1] - 0.3 >= ns.value and kept[1] - 0.3 <= 2 * ns.value:
