@@ -1,11 +1,13 @@
 """Fresh processes for a real distributed run on this machine, the way ``torchrun`` starts them.
 
-Every topic's real run (ZeRO against DDP, tensor parallelism against one process, the
+The topics' real runs (ZeRO against DDP, tensor parallelism against one process, the
 communication schedulers against DDP, a prefill/decode pair, a recovery after a killed rank)
-starts its ranks here: :func:`run_ranks` spawns ``world`` processes, each joins one process
-group over a free local port, runs ``fn(cfg)`` and hands back what it returned (JSON). A rank
-runs one thread unless ``OMP_NUM_THREADS`` says otherwise, as ``torchrun`` does. torch.distributed
-with gloo on CPU; NCCL only where a caller asks for it.
+start their ranks here: :func:`run_ranks` spawns ``world`` processes, each joins one process
+group over a free local port, runs ``fn(cfg)`` on one thread (as ``torchrun`` sets it when
+nothing else is asked for: measured times then do not depend on the caller's environment) and
+hands back what it returned (JSON). torch.distributed with gloo on CPU; NCCL only where a caller
+asks for it. The pipeline runtime keeps its own spawn (its ranks hand back schedules' events
+through a queue) and takes :func:`free_port` from here.
 
 A rank leaves without interpreter finalisation (:func:`exit_now`): gloo's worker threads can
 abort a process while C++ statics are destroyed ("terminate called without an active
@@ -45,8 +47,7 @@ def exit_now(code: int) -> None:
 def _rank(rank: int, world: int, port: int, fn: Callable[[Any], Any], cfg: Any, out: str, backend: str,
           every_rank: bool) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    if "OMP_NUM_THREADS" not in os.environ:  # one thread per rank, as torchrun does
-        torch.set_num_threads(1)
+    torch.set_num_threads(1)  # one thread per rank
     dist.init_process_group(backend, rank=rank, world_size=world)
     try:
         result = fn(cfg)
@@ -65,8 +66,8 @@ def run_ranks(fn: Callable[[Any], Any], cfg: Any, world: int, backend: str = "gl
     function and ``cfg`` picklable (both are sent to the processes), the results JSON."""
     import torch.multiprocessing as mp
 
-    if not callable(fn):
-        raise ValueError(f"fn must be a module-level function: got {fn!r}")
+    if not callable(fn) or "<" in getattr(fn, "__qualname__", "<"):  # a lambda or a local function cannot be sent
+        raise ValueError(f"fn must be a module-level function (it is pickled to the processes): got {fn!r}")
     if isinstance(world, bool) or not isinstance(world, int) or world < 1:
         raise ValueError(f"world must be a positive number of processes: got {world!r}")
     if backend not in ("gloo", "nccl"):

@@ -20,13 +20,14 @@ def test_run_ranks_runs_one_process_group_and_returns_each_ranks_result():
     every = run_ranks(_sum_of_ranks, {"base": 10.0}, 3, every_rank=True)
     assert [r["rank"] for r in every] == [0, 1, 2]
     assert all(r["world"] == 3 and r["sum"] == 10.0 + 0 + 1 + 2 for r in every)
-    assert all(r["threads"] == 1 for r in every)  # one thread per rank, as torchrun does
+    assert all(r["threads"] == 1 for r in every)  # one thread per rank, whatever OMP_NUM_THREADS says
     first = run_ranks(_sum_of_ranks, {"base": 0.0}, 2)
     assert first["rank"] == 0 and first["sum"] == 1.0
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"fn": "not a function"}, "module-level function"),
+    ({"fn": lambda cfg: cfg}, "module-level function"),
     ({"world": 0}, "positive number of processes"),
     ({"world": True}, "positive number of processes"),
     ({"backend": "mpi"}, "'gloo' or 'nccl'"),

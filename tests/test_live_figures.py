@@ -246,7 +246,7 @@ def test_memory_widget_draws_every_policy_over_its_own_whole_step():
     assert all(t.get_fontsize() >= 9 for t in plot.legend.get_texts())
     # every policy's step time readable: a bar at least a fifth of the axis, or cut and labelled
     top = plot.bars.get_ylim()[1]
-    labels = plot.marks[len(POLICIES):]
+    labels = plot.cut_labels
     for i, (r, label) in enumerate(zip(results, labels)):
         height = sum(stack[i].get_height() for stack in plot.stacks)
         if height > top:
@@ -364,6 +364,7 @@ def test_memory_widget_redrawn_in_place_shows_a_full_redraw():
         results = [plan(p, chain, budget, link, k=2) for p in POLICIES]
         plot.update(results, f"budget {budget / 1e9:g} GB", budget)
         png = plot.png()
-        layers = {plot.ax: plot.curves + [plot.budget], plot.bars: [r for s in plot.stacks for r in s] + plot.marks,
+        layers = {plot.ax: plot.curves + [plot.budget],
+                  plot.bars: [r for s in plot.stacks for r in s] + plot.marks + plot.cut_labels,
                   plot.fig: [plot.legend, plot.title]}
         assert differing(pixels(png), full_redraw(plot.fig, layers)) < 1e-4, (budget, link)

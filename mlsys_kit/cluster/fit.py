@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import nnls
 
 from mlsys_kit.checks import positive_int
 from mlsys_kit.cluster.pollux import PolluxParams, efficiency
@@ -44,8 +45,6 @@ def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
         raise ValueError(f"fit_line needs at least two distinct x with one y each: got {list(xs)}, {list(ys)}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("fit_line needs finite numbers")
-    from scipy.optimize import nnls  # only when it runs: the CLI and the widgets start without scipy
-
     coef, _ = nnls(np.stack([np.ones_like(x), x], axis=1), y)
     return float(coef[0]), float(coef[1])
 

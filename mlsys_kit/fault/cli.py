@@ -23,6 +23,8 @@ from mlsys_kit.fault.config import BUGS
 from mlsys_kit.fault.plan import STRATEGIES, plan
 from mlsys_kit.fault.reshard_math import Layout, parse_layout
 
+# The handlers import what loads torch when they run: the command starts without it (tests/test_architecture.py).
+
 
 def _finish(args: argparse.Namespace, result: dict[str, Any], draw: Any, lines: list[str]) -> int:
     if args.plot:
@@ -40,7 +42,7 @@ def _finish(args: argparse.Namespace, result: dict[str, Any], draw: Any, lines: 
 
 def _layout(text: str) -> Layout:
     """The layout, checked before any process starts (a t that does not divide the MLP's widths)."""
-    from mlsys_kit.fault.layout_run import specs  # the real runs' modules load torch: only when one runs
+    from mlsys_kit.fault.layout_run import specs
 
     lay = parse_layout(text)
     for s in specs():

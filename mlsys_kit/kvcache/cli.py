@@ -16,6 +16,8 @@ from mlsys_kit.kvcache.accounting import sharing_report, sweep_block_sizes, wast
 from mlsys_kit.kvcache.config import KVCACHE
 from mlsys_kit.kvcache.scenario import EVENTS, replay
 
+# The handlers import what loads torch when they run: the command starts without it (tests/test_architecture.py).
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     C = KVCACHE  # every default below comes from mlsys_kit/kvcache/config.py
@@ -111,7 +113,7 @@ def _blocks(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    import torch  # the model runs load torch: only when one runs (the CLI starts without it)
+    import torch
 
     from mlsys_kit.kvcache.runner import generate_paged
     from mlsys_kit.models.gpt import GPT, preset

@@ -139,8 +139,8 @@ class PoliciesPlot:
                        bars.bar(x, zero, color=PALETTE["BW"], label="stall")]
         # "x" at a bar's foot: the plan does not fit; the value at the top of a bar cut by bar_top
         self.marks = [bars.annotate("", (xi, 0), ha="center", va="bottom", color="white", fontsize=10) for xi in x]
-        self.marks += [bars.text(xi, 0, "", ha="center", va="top", color="white", fontsize=8, rotation=90,
-                                 fontweight="bold") for xi in x]
+        self.cut_labels = [bars.text(xi, 0, "", ha="center", va="top", color="white", fontsize=8, rotation=90,
+                                     fontweight="bold") for xi in x]
         bars.set_xticks(x, list(policies), fontsize=9, rotation=40, ha="right", rotation_mode="anchor")
         bars.yaxis.set_major_locator(MaxNLocator(4))
         # above the bars, outside them: no bar, however tall, runs under it
@@ -179,13 +179,13 @@ class PoliciesPlot:
             mark.set_text("" if r.fits else "x")
         if self.steady:
             self.ax.set_ylim(0, steady_limit(self.ax.get_ylim()[1], 1.05 * top / scale))
-            self.bars.set_ylim(0, steady_limit(self.bars.get_ylim()[1], 1.05 * cut / tscale))
+            self.bars.set_ylim(0, steady_limit(self.bars.get_ylim()[1], 1.05 * cut / tscale or 1.0))
         else:
             self.ax.relim()
             self.ax.autoscale_view(scalex=False)
-            self.bars.set_ylim(0, 1.05 * cut / tscale)
+            self.bars.set_ylim(0, 1.05 * cut / tscale or 1.0)  # all steps free: an axis still
         ylim = self.bars.get_ylim()[1]
-        for label, xi, total in zip(self.marks[len(results):], range(len(results)), totals):
+        for label, xi, total in zip(self.cut_labels, range(len(results)), totals):
             own, own_unit = _tunit(total)
             label.set_position((xi, 0.98 * ylim))  # the cut bar's own value, an arrow: it goes on up
             label.set_text(f"{total / own:.3g} {own_unit} \u2191" if total / tscale > ylim else "")
@@ -198,7 +198,7 @@ class PoliciesPlot:
         """The picture as PNG: curves, bars, marks, the legend beside the curves (its peaks) and
         the title redrawn over the kept axes (:func:`blit_png`; a new unit redraws its axes)."""
         layers = {self.ax: self.curves + [self.budget] * (self.budget is not None),
-                  self.bars: [r for stack in self.stacks for r in stack] + self.marks,  # its legend stays on top
+                  self.bars: [r for stack in self.stacks for r in stack] + self.marks + self.cut_labels,  # legend on top
                   self.fig: [self.legend] + [self.title] * (self.title is not None)}
         return blit_png(self.fig, layers, keys={self.ax: self.ax.get_ylabel(), self.bars: self.bars.get_ylabel()})
 

@@ -26,6 +26,8 @@ from mlsys_kit.offload.config import COLUMNS, HARDWARE, MODELS, Placement, Polic
 from mlsys_kit.offload.cost import SCHEDULES
 from mlsys_kit.offload.search import search
 
+# The handlers import what loads torch when they run: the command starts without it (tests/test_architecture.py).
+
 
 def _triple(name: str):
     def parse(text: str) -> tuple[float, float, float]:
@@ -77,7 +79,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import torch  # the real runs load torch: only when one runs (the CLI starts without it)
+    import torch
 
     from mlsys_kit.models.gpt import GPT
     from mlsys_kit.offload.real import real_policy, run_offloaded

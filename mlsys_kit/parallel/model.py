@@ -238,6 +238,8 @@ def evaluate(cfg: TransformerConfig, cluster: Cluster, plan: Plan, global_batch:
     :func:`~mlsys_kit.models.costs.training_flops_per_token`, no recomputation) and ``hfu``
     (FLOPs the hardware runs, recomputation included).
     """
+    from mlsys_kit.parallel.tensor import layer_comm_elements  # see tp_step_elements
+
     if check:  # the planner checked every candidate already
         positive_int("global_batch", global_batch)
         check_plan(cfg, cluster, plan, global_batch)
@@ -268,8 +270,6 @@ def evaluate(cfg: TransformerConfig, cluster: Cluster, plan: Plan, global_batch:
     recompute_f = {"none": 0.0, "full": f_layer,
                    "selective": tokens * 2 * cfg.seq_len * cfg.hidden / t / speed}[plan.recompute]
     bw, lat = cluster.link(t)
-    from mlsys_kit.parallel.tensor import layer_comm_elements  # see tp_step_elements
-
     comm = layer_comm_elements(tokens, cfg.hidden, t, plan.sequence_parallel, plan.recompute == "full")
     steps = 4 * (t - 1)  # ring steps of one layer's forward collectives, each paying the latency
     tp_f = comm["forward"] * db / bw + steps * lat if t > 1 else 0.0

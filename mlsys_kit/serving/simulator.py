@@ -166,6 +166,8 @@ def _steps_before(now: float, cost: CostModel, decode: int, arrival: float) -> i
     identical ones are left: numpy's fixed cost for most of a widget's jumps)."""
     base = cost.a + cost.b * 0 + cost.c * decode
     span = arrival - now
+    if span <= 0:
+        return 1  # the arrival is here already: the first iteration ends at or past it
     # no floor on an iteration, or too far (or too late) to count safely: the rounding of m adds
     # is under m * |arrival| * 2**-53, a tenth of one iteration within these limits
     if not base > 0 or not span < 1e6 * base or not abs(arrival) < 1e9 * base:
@@ -176,10 +178,11 @@ def _steps_before(now: float, cost: CostModel, decode: int, arrival: float) -> i
 def decode_clock(cost: CostModel, now: float, decode: int, context: int, grow: int, k: int,
                  arrival: float | None) -> tuple[float, int, float, float]:
     """The engine loop's clock over up to ``k`` identical all-decode iterations (``context``
-    grows by ``grow`` each), stopping after the first that ends at or past ``arrival`` (None:
-    never): the same float operations as stepping them one by one (numpy for long runs).
+    grows by ``grow`` each; both >= 0, as a batch's are), stopping after the first that ends at
+    or past ``arrival`` (None: never): the same float operations as stepping them one by one
+    (numpy for long runs).
     Returns (now, steps, end of the first iteration, longest gap between later iterations)."""
-    if arrival is not None and type(cost) is CostModel:
+    if arrival is not None and type(cost) is CostModel and context >= 0 and grow >= 0:  # each step >= the floor
         k = min(k, _steps_before(now, cost, decode, arrival))
     if k >= _VECTOR_STEPS and type(cost) is CostModel:
         return _steps_vectorised(now, cost, decode, context, grow, k, arrival)

@@ -196,13 +196,14 @@ def test_simulator_ignores_token_ids(trace, name):
 
 @settings(max_examples=300, deadline=None)
 @given(a=st.floats(0, 0.05), c=st.floats(0, 1e-3), d=st.floats(0, 1e-6), decode=st.integers(0, 300),
-       context=st.integers(0, 10**6), grow=st.integers(0, 300), now=st.floats(0, 1e4), ahead=st.floats(-1, 50),
+       context=st.integers(0, 10**6), grow=st.integers(0, 300),
+       now=st.one_of(st.floats(0, 1e4), st.just(float("inf"))), ahead=st.floats(-1, 50),
        k=st.integers(1, 3000), vector_steps=st.sampled_from([2, 48, 10**9]))
 def test_decode_clock_stops_at_the_arrival_as_stepping_one_by_one(a, c, d, decode, context, grow, now, ahead, k,
                                                                    vector_steps):
     """The clock's cap on the iterations before an arrival (_steps_before) is never below the
     iterations stepping takes, so the clock (capped, in Python or numpy) equals stepping them
-    one by one, bit for bit."""
+    one by one, bit for bit; also on a clock already at infinity."""
     from unittest import mock
 
     cost = simulator.CostModel(a, 1.5e-4, c, d, 0.0)
