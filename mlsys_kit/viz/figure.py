@@ -203,7 +203,7 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
 
     canvas = fig.canvas
     state = fig.__dict__.setdefault("_blit_state", {})  # ax -> (view, pixels under its moving artists, extent)
-    seen = fig.__dict__.setdefault("_blit_views", {})  # ax -> its last views drawn alone: (view, pixels, extent)
+    seen = fig.__dict__.setdefault("_blit_views", {})  # an axes (the first of twins) -> its last views: (views, pixels, extents)
     on_top = fig.__dict__.setdefault("_blit_legends", {})  # ax -> the pixels of its kept legend
     for artists in layers.values():
         for a in artists:
@@ -237,7 +237,7 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
         if everything:
             state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))),
                          ax.get_tightbbox(renderer))
-        elif ax in stale and len(frame[ax]) > 1:  # twins: cleared over all their extents, drawn in order
+        elif ax in stale:  # redrawn alone over its old and new extent, with its twins (one frame), in order
             if ax not in done:
                 done.update(frame[ax])
                 group = sorted(frame[ax], key=fig.axes.index)
@@ -245,35 +245,20 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
                 drawn = seen.setdefault(group[0], [])
                 hit = next((d for d in drawn if d[0] == view), None)
                 news = hit[2] if hit else {o: o.get_tightbbox(renderer) for o in group}
+                # the old tick labels go, the new ones come
                 x0, y0, x1, y1 = _padded(Bbox.union([state[o][2] for o in group] + list(news.values())))
                 cleared.append(Bbox.from_extents(x0, y0, x1, y1))
                 Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
                           edgecolor="none", antialiased=False, snap=True).draw(renderer)
-                if hit:
+                if hit:  # this view was drawn before: its pixels, as the axes' draw left them over a cleared box
                     canvas.restore_region(hit[1])
                 else:
                     for o in group:
-                        o.draw(renderer)
+                        o.draw(renderer)  # animated artists are left out
                     box = Bbox.from_extents(*_padded(Bbox.union(list(news.values())), canvas))
                     drawn[:] = drawn[-(_VIEWS_KEPT - 1):] + [(view, canvas.copy_from_bbox(box), news)]
                 for o in group:
                     state[o] = (views[o], canvas.copy_from_bbox(Bbox.from_extents(*_padded(o.bbox, canvas))), news[o])
-        elif ax in stale:
-            drawn = seen.setdefault(ax, [])
-            hit = next((d for d in drawn if d[0] == views[ax]), None)
-            new = hit[2] if hit else ax.get_tightbbox(renderer)
-            box = Bbox.union([state[ax][2], new])  # the old tick labels go, the new ones come
-            x0, y0, x1, y1 = _padded(box)
-            cleared.append(Bbox.from_extents(x0, y0, x1, y1))
-            Rectangle((x0, y0), x1 - x0, y1 - y0, transform=IdentityTransform(), facecolor=fig.get_facecolor(),
-                      edgecolor="none", antialiased=False, snap=True).draw(renderer)
-            if hit:  # this view was drawn before: its pixels, as ax.draw left them over a cleared box
-                canvas.restore_region(hit[1])
-            else:
-                ax.draw(renderer)  # animated artists are left out
-                drawn[:] = drawn[-(_VIEWS_KEPT - 1):] + [
-                    (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(new, canvas))), new)]
-            state[ax] = (views[ax], canvas.copy_from_bbox(Bbox.from_extents(*_padded(ax.bbox, canvas))), new)
         else:
             canvas.restore_region(state[ax][1])
             continue
@@ -289,7 +274,6 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     for i, t in enumerate(texts):  # the pixels each is about to cover, the axes drawn: what the next call restores
         if same[i] and not any(kept[i][2].overlaps(c) for c in cleared):
             redraw.append(kept[i])
-            same[i] = True
             continue
         box = Bbox.from_extents(*_padded(t.get_window_extent(renderer), canvas))
         redraw.append((canvas.copy_from_bbox(box), sigs[i], box))
