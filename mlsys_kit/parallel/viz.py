@@ -30,13 +30,25 @@ def _grid(heatmap: dict[str, Any]) -> tuple[list[int], list[int], np.ndarray]:
     return ts, ps, grid
 
 
+def _cells(result: dict[str, Any]):
+    """(t degrees, p degrees, best time per cell (inf: nothing fits), the cells shown (nan where
+    no plan can run or fits), the colour range)."""
+    ts, ps, grid = _grid(result["heatmap"])
+    finite = grid[np.isfinite(grid)]
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return ts, ps, grid, np.where(np.isfinite(grid), grid, np.nan), vmin, vmax
+
+
+def _heatmap_labels(ax) -> None:
+    ax.set_xlabel("tensor-parallel degree t")
+    ax.set_ylabel("pipeline stages p")
+    ax.set_title("best step time (s) per (t, p); OOM: nothing fits", fontsize=9)
+
+
 def draw_heatmap(ax, result: dict[str, Any], labels: bool = True) -> None:
     """The planner's best step time per (t, p) on ``ax``; hatched cells: no plan fits in memory;
     blank cells: no plan can run there; the chosen plan is circled."""
-    ts, ps, grid = _grid(result["heatmap"])
-    finite = grid[np.isfinite(grid)]
-    shown = np.where(np.isfinite(grid), grid, np.nan)
-    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    ts, ps, grid, shown, vmin, vmax = _cells(result)
     from matplotlib.colors import LogNorm
 
     ax.imshow(shown, origin="lower", cmap="viridis_r", aspect="auto",
@@ -56,9 +68,7 @@ def draw_heatmap(ax, result: dict[str, Any], labels: bool = True) -> None:
                edgecolors="red", linewidths=2)
     ax.set_xticks(range(len(ts)), [str(t) for t in ts])
     ax.set_yticks(range(len(ps)), [str(p) for p in ps])
-    ax.set_xlabel("tensor-parallel degree t")
-    ax.set_ylabel("pipeline stages p")
-    ax.set_title("best step time (s) per (t, p); OOM: nothing fits", fontsize=9)
+    _heatmap_labels(ax)
 
 
 class LiveHeatmap:
@@ -75,16 +85,13 @@ class LiveHeatmap:
                                norm=LogNorm(vmin=1.0, vmax=2.0))
         self.best = ax.scatter([0], [0], s=420, facecolors="none", edgecolors="red", linewidths=2)
         self.hatches: list = []
-        ax.set_xlabel("tensor-parallel degree t")
-        ax.set_ylabel("pipeline stages p")
-        ax.set_title("best step time (s) per (t, p); OOM: nothing fits", fontsize=9)
+        self.degrees: tuple | None = None  # the (t, p) degrees the ticks show
+        _heatmap_labels(ax)
 
     def png(self, result: dict[str, Any]) -> bytes:
         ax = self.ax
-        ts, ps, grid = _grid(result["heatmap"])
-        finite = grid[np.isfinite(grid)]
-        vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        self.image.set_data(np.where(np.isfinite(grid), grid, np.nan))
+        ts, ps, grid, shown, vmin, vmax = _cells(result)
+        self.image.set_data(shown)
         self.image.set_extent((-0.5, len(ts) - 0.5, -0.5, len(ps) - 0.5))
         self.image.set_clim(vmin, max(vmax, vmin * 1.0001))
         for patch in self.hatches:
@@ -92,7 +99,7 @@ class LiveHeatmap:
         self.hatches = [ax.add_patch(_hatch(j, i)) for i, j in zip(*np.nonzero(np.isinf(grid)))]
         best = result["plans"][0]
         self.best.set_offsets([[ts.index(best["tensor"]), ps.index(best["pipeline"])]])
-        if getattr(self, "degrees", None) != (ts, ps):
+        if self.degrees != (ts, ps):
             self.degrees = (ts, ps)
             ax.set_xticks(range(len(ts)), [str(t) for t in ts])
             ax.set_yticks(range(len(ps)), [str(p) for p in ps])
