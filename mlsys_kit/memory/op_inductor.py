@@ -30,7 +30,7 @@ import copy
 from typing import Any, Callable, Iterable, Iterator
 
 from mlsys_kit import checks
-from mlsys_kit.memory.op_real import graph_of, torch_partition, trace
+from mlsys_kit.memory.op_real import cut_names, graph_of, torch_partition, trace
 from mlsys_kit.memory.opgraph import OpGraph, graph_from_joint
 
 
@@ -88,18 +88,10 @@ def inductor_cutter(preset: str = "tiny", batch: int = 8, seq: int = 128, n_laye
         with torch._functorch.config.patch(activation_memory_budget=float(budget)):
             fw, bw = min_cut_rematerialization_partition(torch.fx.GraphModule(joint, copy.deepcopy(joint.graph)),
                                                          got["inputs"], **got["kw"])
-        saved, ran = _cut_names(graph, fw, bw, n)
+        saved, ran = cut_names(graph, fw, bw, n)
         return {**cut_cost(graph, saved, ran), "graph": graph, "budget": float(budget)}
 
     return cut
-
-
-def _cut_names(graph: OpGraph, fw: Any, bw: Any, num_fwd_outputs: int) -> tuple[list[str], list[str]]:
-    """The forward nodes a cut saves (the forward graph's outputs past the user's) and those its
-    backward graph runs."""
-    outs = next(n for n in fw.graph.nodes if n.op == "output").args[0][num_fwd_outputs:]
-    saved = sorted({n.name for n in outs if hasattr(n, "name") and n.name in graph.index and graph[n.name].kind != "input"})
-    return saved, sorted(n.name for n in bw.graph.nodes if n.op == "call_function" and n.name in graph.index)
 
 
 @contextlib.contextmanager
@@ -119,7 +111,7 @@ def capture_inductor(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
     def spy(joint, inputs, *, num_fwd_outputs, **kw):
         fw, bw = real(joint, inputs, num_fwd_outputs=num_fwd_outputs, **kw)  # it merges subexpressions in place
         graph = graph_from_joint(joint, "inductor's joint graph", unclaimed=True)
-        saved, ran = _cut_names(graph, fw, bw, num_fwd_outputs)
+        saved, ran = cut_names(graph, fw, bw, num_fwd_outputs)
         record.update(graph=graph, saved=saved, recomputed=ran, cost=cut_cost(graph, saved, ran))
         return fw, bw
 

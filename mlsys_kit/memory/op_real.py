@@ -153,6 +153,15 @@ def graph_of(joint: Any, name: str = "step") -> OpGraph:
     return graph_from_joint(joint, name, unclaimed=bool(joint.meta.get("mlsys_decompose")))
 
 
+def cut_names(graph: OpGraph, fw: Any, bw: Any, num_fwd_outputs: int) -> tuple[list[str], list[str]]:
+    """The forward nodes a cut (its forward and backward ``torch.fx`` graphs) saves, the forward
+    graph's outputs past the user's (inputs and parameters left out), and those its backward
+    graph runs again."""
+    outs = next(n for n in fw.graph.nodes if n.op == "output").args[0][num_fwd_outputs:]
+    saved = sorted({n.name for n in outs if hasattr(n, "name") and n.name in graph.index and graph[n.name].kind != "input"})
+    return saved, sorted(n.name for n in bw.graph.nodes if n.op == "call_function" and n.name in graph.index)
+
+
 def _inputs(cfg: Any, batch: int, seq: int, device: str, seed: int):
     import torch
 
@@ -185,10 +194,8 @@ def trace(preset: str = "tiny", batch: int = 8, seq: int = 128, device: str = "m
     def grab(joint, inputs, *, num_fwd_outputs, **kw):
         graph = graph_of(joint, f"GPT {preset} x{cfg.n_layer} b={batch} s={seq}" + (f" ({decompose})" if decompose else ""))
         fw, bw = cut(joint, inputs, num_fwd_outputs=num_fwd_outputs, **kw)
-        outs = next(n for n in fw.graph.nodes if n.op == "output").args[0][num_fwd_outputs:]
-        got.update(graph=graph, saved=sorted({n.name for n in outs if hasattr(n, "name") and n.name in graph.index
-                                              and graph[n.name].kind != "input"}),
-                   recomputed=sorted(n.name for n in bw.graph.nodes if n.op == "call_function" and n.name in graph.index))
+        saved, recomputed = cut_names(graph, fw, bw, num_fwd_outputs)
+        got.update(graph=graph, saved=saved, recomputed=recomputed)
         return fw, bw
 
     step = _step_module(model)
