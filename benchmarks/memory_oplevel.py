@@ -174,11 +174,11 @@ if __name__ == "__main__":
                            {"saved_bytes_model": tcost["saved_bytes"]})
         res["torch_compile_aot_eager"] = compiled_saved_bytes(tb, a, a.repeat)
         if a.inductor:  # inductor: its budget bisected on its own partition, counted exactly, then compiled
-            cut = bisect_budget(target, cutter)
-            ind = res["torch_compile_inductor"] = compiled_saved_bytes(cut["budget"], a, a.repeat, "inductor")
-            ind.update(saved_bytes_partition=cut["saved_bytes"], **{k + "_counted": v for k, v in gflops(cut).items()
-                                                                    if k != "saved_bytes"})
-            ind["captured_matches_counted"] = ind.get("captured") == gflops(cut)
+            ind_cut = bisect_budget(target, cutter)
+            ind = res["torch_compile_inductor"] = compiled_saved_bytes(ind_cut["budget"], a, a.repeat, "inductor")
+            ind.update(saved_bytes_partition=ind_cut["saved_bytes"],
+                       **{k + "_counted": v for k, v in gflops(ind_cut).items() if k != "saved_bytes"})
+            ind["captured_matches_counted"] = ind.get("captured") == gflops(ind_cut)
             at = milp_plan(graph, ind["saved_bytes_measured"])  # ours on the default (coarser) graph
             res["op_at_inductor_bytes"] = row("op", run_partition(ours_partition(lambda g, s=at["saved"]: frozenset(s)),
                                                                   **run), graph,
@@ -189,7 +189,7 @@ if __name__ == "__main__":
             theirs = milp_plan(fine, listed["saved_bytes"])
             res["inductor_attention_listed"] = {"budget": listed["budget"], **gflops(listed),
                                                 "op_at_its_bytes_predicted": gflops(theirs)}
-            mine = milp_plan(fine, cut["saved_bytes"])  # ours on inductor's own graph, at its bytes
+            mine = milp_plan(fine, ind_cut["saved_bytes"])  # ours on inductor's own graph, at its bytes
             res["op_decomposed_at_inductor_bytes"] = row(
                 "op (inductor's graph)", run_partition(ours_partition(lambda g, s=mine["saved"]: frozenset(s)),
                                                        decompose="inductor", **run), fine,

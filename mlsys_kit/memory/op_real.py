@@ -158,7 +158,8 @@ def cut_names(graph: OpGraph, fw: Any, bw: Any, num_fwd_outputs: int) -> tuple[l
     graph's outputs past the user's (inputs and parameters left out), and those its backward
     graph runs again."""
     outs = next(n for n in fw.graph.nodes if n.op == "output").args[0][num_fwd_outputs:]
-    saved = sorted({n.name for n in outs if hasattr(n, "name") and n.name in graph.index and graph[n.name].kind != "input"})
+    saved = sorted({n.name for n in outs
+                    if hasattr(n, "name") and n.name in graph.index and graph[n.name].kind != "input"})
     return saved, sorted(n.name for n in bw.graph.nodes if n.op == "call_function" and n.name in graph.index)
 
 

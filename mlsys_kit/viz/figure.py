@@ -192,10 +192,11 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
     (``twinx``, their views kept together); the first call draws the whole figure.
     ``layers[fig]``: artists outside every axes' frame that change (a suptitle, a legend beside
     the axes whose entries change), drawn last; the next call first restores the pixels they
-    covered (or, where a text or legend and every axes are unchanged, leaves them). A call then costs restoring each axes' pixels, drawing its moving artists (no
-    text layout) and the PNG encoding. The last ``_VIEWS_KEPT`` views of each axes redrawn
-    alone are kept as pixels too: a slider that moves back to an earlier view restores them
-    instead of drawing its ticks and labels again. Panels must not overlap. A legend of an axes
+    covered (or, where a text or legend and every axes are unchanged, leaves them). A call then
+    costs restoring each axes' pixels, drawing its moving artists (no text layout) and the PNG
+    encoding. The last ``_VIEWS_KEPT`` views of each axes redrawn alone are kept as pixels too:
+    a slider that moves back to an earlier view restores them instead of drawing its ticks and
+    labels again. Panels must not overlap. A legend of an axes
     (not in ``layers``) stays on top of its moving artists: its frame is drawn over them and
     its inside put back as last drawn (the frame is made opaque, so a full draw shows the same)."""
     from matplotlib.patches import Rectangle
@@ -203,7 +204,8 @@ def blit_png(fig: Figure, layers: dict, keys: dict | None = None) -> bytes:
 
     canvas = fig.canvas
     state = fig.__dict__.setdefault("_blit_state", {})  # ax -> (view, pixels under its moving artists, extent)
-    seen = fig.__dict__.setdefault("_blit_views", {})  # an axes (the first of twins) -> its last views: (views, pixels, extents)
+    seen = fig.__dict__.setdefault("_blit_views", {})  # an axes (the first of twins) -> its last views
+    # drawn alone: (the views, pixels, extents)
     on_top = fig.__dict__.setdefault("_blit_legends", {})  # ax -> the pixels of its kept legend
     for artists in layers.values():
         for a in artists:
