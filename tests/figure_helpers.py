@@ -11,16 +11,16 @@ def pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
 
 
-def full_redraw(fig, layers) -> np.ndarray:
-    """The same figure drawn from scratch, every artist included."""
-    for artists in layers.values():
-        for a in artists:
-            a.set_animated(False)
+def full_redraw(fig) -> np.ndarray:
+    """The same figure drawn from scratch, every artist included (those ``blit_png`` marked
+    animated too: any artist of the figure that a live redraw would leave out shows here)."""
+    moving = fig.findobj(lambda a: a.get_animated())
+    for a in moving:
+        a.set_animated(False)
     fig.canvas.draw()
     out = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(np.int16)
-    for artists in layers.values():
-        for a in artists:
-            a.set_animated(True)
+    for a in moving:
+        a.set_animated(True)
     return out
 
 

@@ -90,13 +90,13 @@ def test_placement_explorer_redrawn_in_place_shows_a_full_redraw_and_holds_its_k
 
     box = placement_explorer(8, 2)
     ns, mr = box.children[0].children
-    image, fig, layers = box.children[1], box.figure, box.layers
+    image, fig = box.children[1], box.figure
     ax_g, ax_r, ax_p = fig.axes
     assert ax_r.get_shared_y_axes().joined(ax_g, ax_r)  # one column of row numbers for both grids
     kept = None
     for control, value in ((ns, 32), (ns, 20), (mr, 3), (ns, 17), (mr, 4), (ns, 9), (ns, 30), (mr, 5)):
         control.value = value
-        assert differing(pixels(image.value), full_redraw(fig, layers)) < 1e-4, (control.description, value)
+        assert differing(pixels(image.value), full_redraw(fig)) < 1e-4, (control.description, value)
         lo, hi = ax_p.get_xlim()
         assert lo < 0 and ns.value <= hi - 0.3 <= 2 * ns.value  # every k shown, on at least half the axis
         if control is ns and kept is not None and kept[1] - 0.3 >= ns.value and kept[1] - 0.3 <= 2 * ns.value:
