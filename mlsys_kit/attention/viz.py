@@ -119,7 +119,6 @@ class IoPlot:
             self.title.set_text(title)
         return self.fig
 
-
     def png(self) -> bytes:
         """The picture as PNG: curves, points, legends, the ratio and the titles redrawn over
         the kept axes (:func:`blit_png`)."""
@@ -226,7 +225,6 @@ class WalkPlot:
                        "l is rescaled by exp(m_old - m_new) before the new tile is added", fontsize=8)
         return self.fig
 
-
     @staticmethod
     def _trace_limits(trace: list) -> tuple[int, tuple[float, float], tuple[float, float]]:
         """The most K/V tiles one Q tile sees, and the range of m and of l over the walk (the
@@ -239,6 +237,7 @@ class WalkPlot:
             rows = min(4, i1 - i0)
             ms.append(r["m"].reshape(-1, i1 - i0)[0, :rows].numpy())
             ls.append(r["l"].reshape(-1, i1 - i0)[0, :rows].numpy())
+
         def room(a: np.ndarray) -> tuple[float, float]:
             pad = 0.05 * (float(np.ptp(a)) or 1.0)
             return float(a.min()) - pad, float(a.max()) + pad
